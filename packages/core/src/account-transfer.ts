@@ -1,0 +1,43 @@
+import { type GroupParameters, transferAgreement } from './config.js';
+import { type Name, sha512, toHex } from './name.js';
+import type { EntryStore } from './ports.js';
+
+export interface TransferVotes {
+  /** value hash (hex) → senders (hex) that sent that value */
+  readonly votes: Readonly<Record<string, readonly string[]>>;
+  readonly written: boolean;
+}
+
+/**
+ * Account transfer: a node that joins a group is sent the records it is now responsible for; it
+ * writes a record once (K+1)/2 members sent the same value, and only once. A minority value, or a
+ * sender that already voted, changes nothing. The caller checks that senders are members of the
+ * record's close group before offering their copies.
+ */
+export class AccountTransfer {
+  readonly #store: EntryStore<TransferVotes>;
+  readonly #params: GroupParameters;
+
+  constructor(store: EntryStore<TransferVotes>, params: GroupParameters) {
+    this.#store = store;
+    this.#params = params;
+  }
+
+  /** Returns true when this copy makes `value` agreed for `recordKey`: write it now. */
+  async offer(recordKey: string, sender: Name, value: Uint8Array): Promise<boolean> {
+    const current = (await this.#store.get(recordKey)) ?? { votes: {}, written: false };
+    if (current.written) return false;
+    const senderHex = toHex(sender);
+    if (Object.values(current.votes).some((senders) => senders.includes(senderHex))) return false;
+    const valueKey = toHex(sha512(value));
+    const senders = [...(current.votes[valueKey] ?? []), senderHex];
+    const agreed = senders.length >= transferAgreement(this.#params);
+    await this.#store.set(recordKey, { votes: { ...current.votes, [valueKey]: senders }, written: agreed });
+    return agreed;
+  }
+
+  /** Forgets a record's votes (after the transfer window, or when the record is no longer ours). */
+  forget(recordKey: string): Promise<void> {
+    return this.#store.delete(recordKey);
+  }
+}

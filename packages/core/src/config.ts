@@ -1,0 +1,152 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * The group parameters of SPEC.md section 5. Every quorum and limit in the runtime and in the
+ * personas comes from here; handlers carry no magic numbers.
+ */
+export interface GroupParameters {
+  /** K: members of a close group. */
+  readonly closeGroupSize: number;
+  /** An unresolved sync entry re-sent this many times without resolving is dropped. */
+  readonly syncAttemptsBeforeDrop: number;
+  /** How long the firewall remembers a message and its reply. */
+  readonly firewallMemoryMs: number;
+  /** How long an incomplete accumulation is kept before it is forgotten. */
+  readonly accumulatorMemoryMs: number;
+}
+
+export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
+  closeGroupSize: 4,
+  syncAttemptsBeforeDrop: 100,
+  firewallMemoryMs: 300_000,
+  accumulatorMemoryMs: 300_000,
+};
+
+/**
+ * Copies needed before a group message is acted on: K − 1 distinct members of the sending group.
+ * A group smaller than K (a young network) needs all but one of its members, and at least one.
+ */
+export function groupQuorum(params: GroupParameters, sendingGroupSize: number): number {
+  const effective = Math.min(params.closeGroupSize, sendingGroupSize);
+  return Math.max(1, effective - 1);
+}
+
+/** Members that must have seen a sync entry before it is resolved: floor(K / 2) + 1. */
+export function syncResolution(params: GroupParameters): number {
+  return Math.floor(params.closeGroupSize / 2) + 1;
+}
+
+/**
+ * Members that must send the same value before an account transfer is written: (K + 1) / 2 in
+ * integer arithmetic, as the C++ DataManagerValue::Resolve did (2 of the 3 old members for K = 4).
+ */
+export function transferAgreement(params: GroupParameters): number {
+  return Math.max(1, Math.floor((params.closeGroupSize + 1) / 2));
+}
+
+// ---- typed, validated configuration from the environment ----
+
+export interface ConfigField<T> {
+  readonly env: string;
+  readonly default: T;
+  readonly doc: string;
+  parse(raw: string): T;
+}
+
+type Fields = Record<string, ConfigField<unknown>>;
+export type ConfigOf<F extends Fields> = { readonly [K in keyof F]: F[K] extends ConfigField<infer T> ? T : never };
+
+export function intField(env: string, fallback: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): ConfigField<number> {
+  return {
+    env,
+    default: fallback,
+    doc,
+    parse(raw) {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        throw new Error(`must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      }
+      return value;
+    },
+  };
+}
+
+export function stringField(env: string, fallback: string, doc: string): ConfigField<string> {
+  return { env, default: fallback, doc, parse: (raw) => raw };
+}
+
+export function boolField(env: string, fallback: boolean, doc: string): ConfigField<boolean> {
+  return {
+    env,
+    default: fallback,
+    doc,
+    parse(raw) {
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new Error(`must be true or false, got ${JSON.stringify(raw)}`);
+    },
+  };
+}
+
+export function enumField<T extends string>(env: string, fallback: T, values: readonly T[], doc: string): ConfigField<T> {
+  return {
+    env,
+    default: fallback,
+    doc,
+    parse(raw) {
+      if (!(values as readonly string[]).includes(raw)) {
+        throw new Error(`must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+      }
+      return raw as T;
+    },
+  };
+}
+
+/** Reads every field from the environment; reports all bad values at once. */
+export function loadConfig<F extends Fields>(fields: F, env: Record<string, string | undefined> = process.env): ConfigOf<F> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, field] of Object.entries(fields)) {
+    const raw = env[field.env];
+    if (raw === undefined || raw === '') {
+      out[key] = field.default;
+      continue;
+    }
+    try {
+      out[key] = field.parse(raw);
+    } catch (error) {
+      problems.push(`${field.env} ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return out as ConfigOf<F>;
+}
+
+/** The configuration table for docs: variable, default, meaning. */
+export function describeConfig(fields: Fields): string {
+  const rows = Object.values(fields).map((f) => `| \`${f.env}\` | \`${String(f.default)}\` | ${f.doc} |`);
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** Group parameters from SAFE_K and friends, with SPEC.md's defaults. */
+export const groupParameterFields = {
+  closeGroupSize: intField('SAFE_K', DEFAULT_GROUP_PARAMETERS.closeGroupSize, 'close group size K', 2, 32),
+  syncAttemptsBeforeDrop: intField(
+    'SAFE_SYNC_ATTEMPTS',
+    DEFAULT_GROUP_PARAMETERS.syncAttemptsBeforeDrop,
+    'sends of an unresolved sync entry before it is dropped',
+    1,
+  ),
+  firewallMemoryMs: intField(
+    'SAFE_FIREWALL_MEMORY_MS',
+    DEFAULT_GROUP_PARAMETERS.firewallMemoryMs,
+    'how long the firewall remembers a message (ms)',
+    1000,
+  ),
+  accumulatorMemoryMs: intField(
+    'SAFE_ACCUMULATOR_MEMORY_MS',
+    DEFAULT_GROUP_PARAMETERS.accumulatorMemoryMs,
+    'how long an incomplete accumulation is kept (ms)',
+    1000,
+  ),
+} satisfies Fields;

@@ -1,0 +1,221 @@
+import { BadSignatureError, MalformedEnvelopeError } from './errors.js';
+import { type Identity, nameForPublicKey, PUBLIC_KEY_BYTES, verifySignature } from './identity.js';
+import { NAME_BYTES, type Name, nameEquals, sha512, toHex } from './name.js';
+import { protoRoot } from './proto.js';
+
+export interface Address {
+  readonly persona: string;
+  readonly nae: Name;
+}
+
+/** How the source speaks: as a close group (K signed copies) or as one authenticated entity. */
+export type Authority = 'group' | 'single';
+/** Who receives: every member of the close group of the NAE, or the one node named by it. */
+export type Scope = 'close-group' | 'node';
+
+/** What a sender decides; everything the message id covers. */
+export interface MessageContent {
+  readonly type: string;
+  readonly source: Address;
+  readonly authority: Authority;
+  readonly destination: Address;
+  readonly scope: Scope;
+  readonly payload: Uint8Array;
+  /** Id of the message this one answers; empty when it answers nothing. */
+  readonly correlation: Uint8Array;
+  /**
+   * The entry node that holds a client call open, if any. Set by the entry after the client
+   * signed, so it is routing data like `trace`: not covered by the id, and a retry through
+   * another entry is still the same message to the firewall.
+   */
+  readonly replyTo?: Address;
+}
+
+/** One signed copy of a message. */
+export interface Envelope extends MessageContent {
+  readonly id: Uint8Array;
+  readonly sender: Name;
+  readonly senderPublicKey: Uint8Array;
+  readonly signature: Uint8Array;
+  /** W3C trace context; not covered by id or signature (every hop adds its own). */
+  readonly trace: Readonly<Record<string, string>>;
+}
+
+const ID_DOMAIN = new TextEncoder().encode('safe.v1.envelope');
+const SIGNATURE_DOMAIN = new TextEncoder().encode('safe.v1.signature');
+const EMPTY = new Uint8Array(0);
+
+function lengthPrefixed(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += 4 + p.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const p of parts) {
+    view.setUint32(offset, p.length);
+    out.set(p, offset + 4);
+    offset += 4 + p.length;
+  }
+  return out;
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/** Canonical bytes of the content: length-prefixed fields in a fixed order, independent of protobuf. */
+export function canonicalContent(c: MessageContent): Uint8Array {
+  return lengthPrefixed([
+    ID_DOMAIN,
+    utf8(c.type),
+    utf8(c.source.persona),
+    c.source.nae,
+    utf8(c.authority),
+    utf8(c.destination.persona),
+    c.destination.nae,
+    utf8(c.scope),
+    c.payload,
+    c.correlation,
+  ]);
+}
+
+/** The id the K copies of one group message share: SHA-512 of the canonical content. */
+export function messageId(content: MessageContent): Uint8Array {
+  return sha512(canonicalContent(content));
+}
+
+function signedBytes(id: Uint8Array, sender: Uint8Array): Uint8Array {
+  return lengthPrefixed([SIGNATURE_DOMAIN, id, sender]);
+}
+
+/** Makes this node's signed copy of a message. */
+export function sealEnvelope(content: MessageContent, identity: Identity, trace: Record<string, string> = {}): Envelope {
+  const id = messageId(content);
+  return {
+    ...content,
+    id,
+    sender: identity.name,
+    senderPublicKey: identity.publicKey,
+    signature: identity.sign(signedBytes(id, identity.name)),
+    trace,
+  };
+}
+
+/**
+ * Checks what a copy claims about itself: its id is the hash of its content (so a copy whose
+ * content differs cannot count toward another copy's id), its sender is the hash of the key it
+ * carries, and the signature is that key's. Throws a typed error; never changes state.
+ */
+export function verifyEnvelope(envelope: Envelope): void {
+  if (!nameEquals(messageId(envelope), envelope.id)) {
+    throw new MalformedEnvelopeError(`message ${toHex(envelope.id).slice(0, 16)}: id does not match its content`);
+  }
+  if (!nameEquals(nameForPublicKey(envelope.senderPublicKey), envelope.sender)) {
+    throw new BadSignatureError('sender name is not the hash of the sender public key');
+  }
+  if (!verifySignature(envelope.senderPublicKey, signedBytes(envelope.id, envelope.sender), envelope.signature)) {
+    throw new BadSignatureError(`bad signature on ${envelope.type} from ${toHex(envelope.sender).slice(0, 8)}`);
+  }
+}
+
+// ---- wire format (proto/safe/v1/envelope.proto) ----
+
+interface WireAddress {
+  persona?: string;
+  nae?: Uint8Array;
+}
+interface WireEnvelope {
+  id?: Uint8Array;
+  type?: string;
+  source?: WireAddress | null;
+  authority?: number;
+  destination?: WireAddress | null;
+  scope?: number;
+  payload?: Uint8Array;
+  correlation?: Uint8Array;
+  replyTo?: WireAddress | null;
+  sender?: Uint8Array;
+  senderPublicKey?: Uint8Array;
+  signature?: Uint8Array;
+  trace?: Record<string, string>;
+}
+
+const AUTHORITY = { group: 1, single: 2 } as const;
+const SCOPE = { 'close-group': 1, node: 2 } as const;
+
+function envelopeType() {
+  return protoRoot().lookupType('safe.v1.Envelope');
+}
+
+export function toWire(e: Envelope): WireEnvelope {
+  return {
+    id: e.id,
+    type: e.type,
+    source: { persona: e.source.persona, nae: e.source.nae },
+    authority: AUTHORITY[e.authority],
+    destination: { persona: e.destination.persona, nae: e.destination.nae },
+    scope: SCOPE[e.scope],
+    payload: e.payload,
+    correlation: e.correlation,
+    replyTo: e.replyTo ? { persona: e.replyTo.persona, nae: e.replyTo.nae } : null,
+    sender: e.sender,
+    senderPublicKey: e.senderPublicKey,
+    signature: e.signature,
+    trace: { ...e.trace },
+  };
+}
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  const type = envelopeType();
+  return type.encode(type.create(toWire(e) as Record<string, unknown>)).finish();
+}
+
+function bytesField(value: Uint8Array | undefined, field: string, length?: number): Uint8Array {
+  const bytes = value instanceof Uint8Array ? new Uint8Array(value) : EMPTY;
+  if (length !== undefined && bytes.length !== length) {
+    throw new MalformedEnvelopeError(`${field} must be ${length} bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+function address(value: WireAddress | null | undefined, field: string): Address {
+  if (!value?.persona) throw new MalformedEnvelopeError(`${field} is missing`);
+  return { persona: value.persona, nae: bytesField(value.nae, `${field}.nae`, NAME_BYTES) as Name };
+}
+
+/** Checks shape and field sizes of a decoded or client-built envelope; throws MalformedEnvelopeError. */
+export function fromWire(w: WireEnvelope): Envelope {
+  if (!w.type) throw new MalformedEnvelopeError('type is missing');
+  const authority = w.authority === AUTHORITY.group ? 'group' : w.authority === AUTHORITY.single ? 'single' : undefined;
+  if (authority === undefined) throw new MalformedEnvelopeError(`authority ${w.authority ?? 0} is not GROUP or SINGLE`);
+  const scope = w.scope === SCOPE['close-group'] ? 'close-group' : w.scope === SCOPE.node ? 'node' : undefined;
+  if (scope === undefined) throw new MalformedEnvelopeError(`scope ${w.scope ?? 0} is not CLOSE_GROUP or NODE`);
+  const replyTo = w.replyTo?.persona ? address(w.replyTo, 'reply_to') : undefined;
+  return {
+    id: bytesField(w.id, 'id', NAME_BYTES),
+    type: w.type,
+    source: address(w.source, 'source'),
+    authority,
+    destination: address(w.destination, 'destination'),
+    scope,
+    payload: bytesField(w.payload, 'payload'),
+    correlation: bytesField(w.correlation, 'correlation'),
+    ...(replyTo ? { replyTo } : {}),
+    sender: bytesField(w.sender, 'sender', NAME_BYTES) as Name,
+    senderPublicKey: bytesField(w.senderPublicKey, 'sender_public_key', PUBLIC_KEY_BYTES),
+    signature: bytesField(w.signature, 'signature'),
+    trace: { ...(w.trace ?? {}) },
+  };
+}
+
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  let wire: WireEnvelope;
+  try {
+    wire = envelopeType().decode(bytes) as unknown as WireEnvelope;
+  } catch (cause) {
+    throw new MalformedEnvelopeError('bytes do not decode as a safe.v1.Envelope', { cause });
+  }
+  return fromWire(wire);
+}
+
+export function idHex(e: { id: Uint8Array }): string {
+  return toHex(e.id);
+}

@@ -1,0 +1,137 @@
+import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec } from './client-reply.js';
+import { groupQuorum } from './config.js';
+import { type Envelope, verifyEnvelope } from './envelope.js';
+import { DeadlineExceededError, MalformedEnvelopeError, SafeError, UnknownMessageTypeError, WrongSourceError } from './errors.js';
+import { nameEquals, toHex } from './name.js';
+import type { Clock } from './ports.js';
+import { CLIENT, isPersonaName, type PersonaName } from './routing.js';
+import type { Replica, ReplySink } from './runtime.js';
+
+interface PendingCall {
+  readonly persona: PersonaName;
+  readonly envelope: Envelope;
+  /** reply id (hex) → senders (hex) that sent that exact reply */
+  readonly votes: Map<string, Set<string>>;
+  readonly resolve: (reply: ClientReplyValue) => void;
+  readonly reject: (error: SafeError) => void;
+  readonly cancelTimer: () => void;
+}
+
+/**
+ * The client entry (a MaidNode's way in): takes an envelope the client built and signed, puts it
+ * on the group bus with this node as `reply_to`, and answers once a quorum of the destination
+ * close group sent the same reply — or fails with DEADLINE_EXCEEDED.
+ */
+export class ClientGateway implements ReplySink {
+  readonly #replica: Replica<unknown>;
+  readonly #clock: Clock;
+  readonly #pending = new Map<string, PendingCall>();
+  readonly #acceptedTypes: ReadonlyMap<string, PersonaName>;
+
+  /** `acceptedTypes`: the client message types the network takes, and the persona each goes to. */
+  constructor(replica: Replica<unknown>, clock: Clock, acceptedTypes: ReadonlyMap<string, PersonaName>) {
+    this.#replica = replica;
+    this.#clock = clock;
+    this.#acceptedTypes = acceptedTypes;
+    replica.attachReplySink(this);
+  }
+
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /** Validates a client's envelope before anything is sent: bad input changes nothing. */
+  check(envelope: Envelope): PersonaName {
+    const persona = this.#acceptedTypes.get(envelope.type);
+    if (persona === undefined) throw new UnknownMessageTypeError(`the network takes no client message ${JSON.stringify(envelope.type)}`);
+    if (envelope.destination.persona !== persona || !isPersonaName(envelope.destination.persona)) {
+      throw new MalformedEnvelopeError(`${envelope.type} goes to ${persona}, not ${envelope.destination.persona}`);
+    }
+    if (envelope.source.persona !== CLIENT || envelope.authority !== 'single' || envelope.scope !== 'close-group') {
+      throw new WrongSourceError('a client message must come from a single client, addressed to a close group');
+    }
+    if (!nameEquals(envelope.source.nae, envelope.sender)) throw new WrongSourceError('a client speaks for its own name');
+    verifyEnvelope(envelope);
+    return persona;
+  }
+
+  call(envelope: Envelope, timeoutMs: number): Promise<ClientReplyValue> {
+    let persona: PersonaName;
+    try {
+      persona = this.check(envelope);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = toHex(envelope.id);
+    const existing = this.#pending.get(key);
+    if (existing !== undefined) return new Promise((resolve, reject) => this.#chain(existing, resolve, reject));
+    return new Promise<ClientReplyValue>((resolve, reject) => {
+      const cancelTimer = this.#clock.schedule(timeoutMs, () => {
+        this.#pending.delete(key);
+        reject(new DeadlineExceededError(`no agreed answer from the ${persona} group within ${timeoutMs} ms`));
+      });
+      this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer });
+      const withReplyTo: Envelope = { ...envelope, replyTo: { persona: this.#replica.persona, nae: this.#replica.name } };
+      Promise.resolve()
+        .then(() => this.#replica.send(withReplyTo, envelope.trace as Record<string, string>))
+        .catch((error: unknown) => {
+          this.#finish(key)?.reject(error instanceof SafeError ? error : new SafeError('unavailable', String(error)));
+        });
+    });
+  }
+
+  #chain(call: PendingCall, resolve: (r: ClientReplyValue) => void, reject: (e: SafeError) => void): void {
+    const key = toHex(call.envelope.id);
+    this.#pending.set(key, {
+      ...call,
+      resolve: (r) => {
+        call.resolve(r);
+        resolve(r);
+      },
+      reject: (e) => {
+        call.reject(e);
+        reject(e);
+      },
+    });
+  }
+
+  expects(correlation: Uint8Array): boolean {
+    return this.#pending.has(toHex(correlation));
+  }
+
+  deliver(envelope: Envelope): void {
+    const key = toHex(envelope.correlation);
+    const call = this.#pending.get(key);
+    if (call === undefined || envelope.type !== CLIENT_REPLY) return;
+    try {
+      verifyEnvelope(envelope);
+    } catch {
+      return;
+    }
+    const destination = call.envelope.destination;
+    const view = this.#replica.routing().view(call.persona);
+    const k = this.#replica.params.closeGroupSize;
+    if (envelope.source.persona !== call.persona || !nameEquals(envelope.source.nae, destination.nae)) return;
+    if (!view.isInCloseGroup(envelope.sender, destination.nae, k)) return;
+    let reply: ClientReplyValue;
+    try {
+      reply = clientReplyCodec.decode(envelope.payload);
+    } catch {
+      return;
+    }
+    if (reply.status === 'SYNCING') return;
+    const replyKey = toHex(envelope.id);
+    const senders = call.votes.get(replyKey) ?? new Set<string>();
+    senders.add(toHex(envelope.sender));
+    call.votes.set(replyKey, senders);
+    if (senders.size >= groupQuorum(this.#replica.params, view.size)) this.#finish(key)?.resolve(reply);
+  }
+
+  #finish(key: string): PendingCall | undefined {
+    const call = this.#pending.get(key);
+    if (call === undefined) return undefined;
+    this.#pending.delete(key);
+    call.cancelTimer();
+    return call;
+  }
+}

@@ -1,0 +1,135 @@
+import type { GroupParameters } from './config.js';
+import type { Address, Authority, Scope } from './envelope.js';
+import type { Name } from './name.js';
+import type { Logger } from './ports.js';
+import type { Codec } from './proto.js';
+import type { MatrixChange, PersonaName, RoutingTable, SourcePersona } from './routing.js';
+
+/**
+ * How copies are counted before the handler runs (SPEC.md 4):
+ * - `group`: K − 1 copies from distinct members of the sending close group;
+ * - `single`: one copy from an authenticated entity (a client or a PmidNode);
+ * - `none`: every authenticated copy is handled (e.g. GetPMIDHealth: "answer every call").
+ */
+export type Accumulation = 'group' | 'single' | 'none';
+
+/** A message after accumulation, with its payload decoded. */
+export interface Incoming<P> {
+  readonly id: Uint8Array;
+  readonly type: string;
+  readonly payload: P;
+  readonly source: Address;
+  readonly authority: Authority;
+  readonly destination: Address;
+  /** The sender of the copy that completed the quorum; for `single`, the authenticated entity. */
+  readonly sender: Name;
+  readonly correlation: Uint8Array;
+  readonly replyTo?: Address;
+}
+
+/** A message this node sends (So). The runtime signs it and puts it on the wire. */
+export interface Outbound {
+  readonly type: string;
+  readonly to: Address;
+  readonly scope: Scope;
+  readonly payload: Uint8Array;
+  /** The NAE this node speaks for as a group member; defaults to the NAE of the message being handled. */
+  readonly as?: Name;
+  /** Defaults to `group` for manager personas and `single` for entity personas (PmidNode). */
+  readonly authority?: Authority;
+  readonly correlation?: Uint8Array;
+  readonly replyTo?: Address;
+  /** Uf: this message answers request `answers`; the firewall keeps it to answer repeats. */
+  readonly answers?: Uint8Array;
+}
+
+/** A change to the persona's store. Under `sync`, applied only once the close group of `nae` agrees. */
+export interface Action {
+  readonly type: string;
+  readonly nae: Name;
+  readonly payload: Uint8Array;
+}
+
+/** What a handler returns: messages to send and store changes. Handlers never send or write themselves. */
+export interface Outcome {
+  readonly send?: readonly Outbound[];
+  readonly actions?: readonly Action[];
+}
+
+export const NOTHING: Outcome = {};
+
+export interface HandlerContext<S> {
+  readonly self: Name;
+  readonly persona: PersonaName;
+  readonly params: GroupParameters;
+  readonly state: S;
+  readonly log: Logger;
+  routing(): RoutingTable;
+  /** The close group of `nae` among `persona`'s nodes, closest first. */
+  closeGroup(persona: PersonaName, nae: Name): Name[];
+  /** Whether this node is in its own persona's close group of `nae`. */
+  isResponsible(nae: Name): boolean;
+  now(): number;
+}
+
+export type Handler<P, S> = (message: Incoming<P>, ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
+
+/** One row of a persona's table in SPEC.md. */
+export interface MessageDeclaration<P, S> {
+  readonly type: string;
+  /** Who may send it. */
+  readonly from: readonly SourcePersona[];
+  readonly accumulate: Accumulation;
+  /** Fw: repeats are answered from the firewall, never handled twice. */
+  readonly firewall: boolean;
+  /** Sy: the handler's actions are applied only once floor(K/2)+1 members of the group saw them. */
+  readonly sync: boolean;
+  readonly payload: Codec<P>;
+  readonly handle: Handler<P, S>;
+}
+
+export interface ActionDeclaration<P, S> {
+  readonly type: string;
+  readonly payload: Codec<P>;
+  /** Writes the change; may send messages that follow from it (e.g. "both copies stored"). */
+  readonly apply: (params: P, ctx: HandlerContext<S>, nae: Name) => Outcome | undefined | Promise<Outcome | undefined>;
+}
+
+/** A matrix change in some persona's XOR space, as this node sees it. */
+export interface ChurnEvent {
+  readonly persona: PersonaName;
+  readonly change: MatrixChange;
+}
+
+export interface PersonaDefinition<S> {
+  readonly persona: PersonaName;
+  /** Entity personas (PmidNode) speak for themselves; managers speak as groups. */
+  readonly speaksAs: Authority;
+  // biome-ignore lint/suspicious/noExplicitAny: a table holds declarations of many payload types
+  readonly messages: readonly MessageDeclaration<any, S>[];
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  readonly actions: readonly ActionDeclaration<any, S>[];
+  /** Churn in any persona this one cares about (its own: account transfer; PmidNodes: re-replication). */
+  readonly onChurn?: (event: ChurnEvent, ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
+}
+
+/** Declares one message type; exists so TypeScript infers the payload type for the handler. */
+export function message<P, S>(declaration: MessageDeclaration<P, S>): MessageDeclaration<P, S> {
+  return declaration;
+}
+
+export function action<P, S>(declaration: ActionDeclaration<P, S>): ActionDeclaration<P, S> {
+  return declaration;
+}
+
+/** The address a reply to `incoming` goes to: the entry node for a client, the source group, or the sending entity. */
+export function replyAddress(incoming: Incoming<unknown>): { to: Address; scope: Scope } {
+  if (incoming.replyTo !== undefined) return { to: incoming.replyTo, scope: 'node' };
+  if (incoming.authority === 'group') return { to: incoming.source, scope: 'close-group' };
+  return { to: { persona: incoming.source.persona, nae: incoming.sender }, scope: 'node' };
+}
+
+/** Answers `incoming` (So + Uf): the runtime records the answer in the firewall. */
+export function reply(incoming: Incoming<unknown>, type: string, payload: Uint8Array): Outbound {
+  return { ...replyAddress(incoming), type, payload, correlation: incoming.id, answers: incoming.id };
+}

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { MalformedPayloadError } from './errors.js';
+
+/**
+ * The .proto files in the repository's `proto/` folder are the one definition of the wire format.
+ * They are loaded at run time with protobufjs (the library @grpc/proto-loader uses underneath), so
+ * the gRPC edge and the group bus read the same files and there is no code-generation step.
+ */
+export function protoDir(): string {
+  const fromEnv = process.env.SAFE_PROTO_DIR;
+  if (fromEnv) return resolve(fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'proto');
+    if (existsSync(join(candidate, 'safe', 'v1', 'envelope.proto'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the proto/ folder; set SAFE_PROTO_DIR');
+}
+
+let root: protobuf.Root | undefined;
+const extraFiles: string[] = [];
+
+/** Persona packages add their own .proto files (relative to proto/) before first use. */
+export function registerProtoFile(relativePath: string): void {
+  if (extraFiles.includes(relativePath)) return;
+  extraFiles.push(relativePath);
+  if (root !== undefined) loadInto(root, [relativePath]);
+}
+
+function loadInto(target: protobuf.Root, files: string[]): void {
+  const base = protoDir();
+  target.resolvePath = (_origin, file) => join(base, file);
+  target.loadSync(files, { keepCase: false });
+  target.resolveAll();
+}
+
+export function protoRoot(): protobuf.Root {
+  if (root === undefined) {
+    const fresh = new protobuf.Root();
+    loadInto(fresh, ['safe/v1/envelope.proto', 'safe/v1/messages.proto', ...extraFiles]);
+    root = fresh;
+  }
+  return root;
+}
+
+export interface Codec<T> {
+  readonly typeName: string;
+  encode(value: T): Uint8Array;
+  /** Throws MalformedPayloadError, never anything untyped. */
+  decode(bytes: Uint8Array): T;
+}
+
+const conversion: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true };
+
+/** A codec for one protobuf message type, e.g. `safe.v1.PutRequest`. */
+export function protoCodec<T>(typeName: string): Codec<T> {
+  let type: protobuf.Type | undefined;
+  const resolveType = (): protobuf.Type => {
+    type ??= protoRoot().lookupType(typeName);
+    return type;
+  };
+  return {
+    typeName,
+    encode(value: T): Uint8Array {
+      const t = resolveType();
+      const problem = t.verify(value as Record<string, unknown>);
+      if (problem !== null) throw new MalformedPayloadError(`${typeName}: ${problem}`);
+      return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
+    },
+    decode(bytes: Uint8Array): T {
+      const t = resolveType();
+      try {
+        return t.toObject(t.decode(bytes), conversion) as T;
+      } catch (cause) {
+        throw new MalformedPayloadError(`payload is not a valid ${typeName}`, { cause });
+      }
+    },
+  };
+}

@@ -1,0 +1,470 @@
+import { AccountTransfer, type TransferVotes } from './account-transfer.js';
+import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
+import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
+import type { GroupParameters } from './config.js';
+import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
+import {
+  asSafeError,
+  MalformedEnvelopeError,
+  type SafeError,
+  SenderNotInGroupError,
+  UnknownMessageTypeError,
+  WrongSourceError,
+} from './errors.js';
+import { Firewall } from './firewall.js';
+import type { Identity } from './identity.js';
+import { NAME_BYTES, type Name, nameEquals, sha512, shortName, toHex } from './name.js';
+import type {
+  Action,
+  ActionDeclaration,
+  HandlerContext,
+  Incoming,
+  MessageDeclaration,
+  Outbound,
+  Outcome,
+  PersonaDefinition,
+} from './persona.js';
+import { replyAddress } from './persona.js';
+import {
+  type AccumulatorStore,
+  type Clock,
+  type EntryStore,
+  type FirewallStore,
+  type Logger,
+  type SpanHandle,
+  silentLogger,
+  systemClock,
+  type Telemetry,
+} from './ports.js';
+import { protoCodec } from './proto.js';
+import { CLIENT, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
+import { Sync, type SyncEntry } from './sync.js';
+import { noTelemetry } from './telemetry.js';
+
+/** How a replica puts signed copies on the wire: the group bus adapter. */
+export interface Transport {
+  send(envelope: Envelope): void | Promise<void>;
+}
+
+/** Receives client replies addressed to this node (the entry); see ClientGateway. */
+export interface ReplySink {
+  expects(correlation: Uint8Array): boolean;
+  deliver(envelope: Envelope): void;
+}
+
+export interface ReplicaStores {
+  readonly accumulator: AccumulatorStore;
+  readonly firewall: FirewallStore;
+  readonly sync: EntryStore<SyncEntry>;
+  readonly transfer: EntryStore<TransferVotes>;
+}
+
+export interface ReplicaOptions<S> {
+  readonly definition: PersonaDefinition<S>;
+  readonly identity: Identity;
+  readonly params: GroupParameters;
+  readonly state: S;
+  readonly routing: RoutingTable;
+  readonly transport: Transport;
+  readonly stores: ReplicaStores;
+  readonly clock?: Clock;
+  readonly telemetry?: Telemetry;
+  readonly logger?: Logger;
+}
+
+export type ReceiveResult =
+  | 'handled'
+  | 'pending'
+  | 'late'
+  | 'duplicate'
+  | 'not-responsible'
+  | 'reply'
+  | 'synced'
+  | { readonly rejected: SafeError };
+
+export const SYNC_MESSAGE = 'Sync';
+
+interface SyncProposal {
+  key: string;
+  action: string;
+  nae: Uint8Array;
+  parameters: Uint8Array;
+}
+const syncProposalCodec = protoCodec<SyncProposal>('safe.v1.SyncProposal');
+
+/**
+ * One replica of a persona: a node. Applies the group rules the same way for every persona —
+ * destination check, source check, accumulate (Ac), firewall (Fw), handle, send on (So), sync
+ * (Sy), update firewall (Uf) — and leaves only the persona's rules to its handlers. Messages are
+ * handled one at a time, in arrival order.
+ */
+export class Replica<S> {
+  readonly identity: Identity;
+  readonly persona: PersonaName;
+  readonly params: GroupParameters;
+  readonly state: S;
+  readonly #definition: PersonaDefinition<S>;
+  readonly #messages: ReadonlyMap<string, MessageDeclaration<unknown, S>>;
+  readonly #actions: ReadonlyMap<string, ActionDeclaration<unknown, S>>;
+  readonly #accumulator: Accumulator;
+  readonly #firewall: Firewall;
+  readonly #firewallStore: FirewallStore;
+  readonly #sync: Sync;
+  readonly transfer: AccountTransfer;
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #telemetry: Telemetry;
+  readonly #log: Logger;
+  readonly #context: HandlerContext<S>;
+  #routing: RoutingTable;
+  #queue: Promise<unknown> = Promise.resolve();
+  #replySink: ReplySink | undefined;
+  #stopped = false;
+
+  constructor(options: ReplicaOptions<S>) {
+    this.identity = options.identity;
+    this.persona = options.definition.persona;
+    this.params = options.params;
+    this.state = options.state;
+    this.#definition = options.definition;
+    this.#messages = new Map(options.definition.messages.map((m) => [m.type, m]));
+    this.#actions = new Map(options.definition.actions.map((a) => [a.type, a]));
+    this.#accumulator = new Accumulator(options.stores.accumulator, options.params);
+    this.#firewallStore = options.stores.firewall;
+    this.#firewall = new Firewall(options.stores.firewall, options.params);
+    this.#sync = new Sync(options.identity.name, options.stores.sync, options.params);
+    this.transfer = new AccountTransfer(options.stores.transfer, options.params);
+    this.#transport = options.transport;
+    this.#routing = options.routing;
+    this.#clock = options.clock ?? systemClock;
+    this.#telemetry = options.telemetry ?? noTelemetry;
+    this.#log = (options.logger ?? silentLogger).child({ persona: this.persona, node: shortName(this.identity.name) });
+    this.#context = {
+      self: this.identity.name,
+      persona: this.persona,
+      params: this.params,
+      state: this.state,
+      log: this.#log,
+      routing: () => this.#routing,
+      closeGroup: (persona, nae) => this.#routing.view(persona).closeGroup(nae, this.params.closeGroupSize),
+      isResponsible: (nae) => this.isResponsible(nae),
+      now: () => this.#clock.now(),
+    };
+  }
+
+  get name(): Name {
+    return this.identity.name;
+  }
+
+  get context(): HandlerContext<S> {
+    return this.#context;
+  }
+
+  routing(): RoutingTable {
+    return this.#routing;
+  }
+
+  isResponsible(nae: Name): boolean {
+    return this.#routing.view(this.persona).isInCloseGroup(this.identity.name, nae, this.params.closeGroupSize);
+  }
+
+  attachReplySink(sink: ReplySink): void {
+    this.#replySink = sink;
+  }
+
+  /** Signs and sends a message as this node (used by the gateway and by handlers' outcomes). */
+  async send(content: MessageContent, trace: Record<string, string> = {}): Promise<void> {
+    await this.#transport.send(sealEnvelope(content, this.identity, trace));
+  }
+
+  /** Handles one delivered copy. Never throws: a bad copy is rejected with a typed error and changes nothing. */
+  receive(envelope: Envelope): Promise<ReceiveResult> {
+    const run = this.#queue.then(() => this.#receive(envelope));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Applies a new routing view; every change in a persona's node set is a matrix change. */
+  updateRouting(next: RoutingTable): Promise<void> {
+    const run = this.#queue.then(() => this.#updateRouting(next));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Re-sends unresolved sync entries this node originated; drops those past the attempt limit. */
+  tick(): Promise<void> {
+    const run = this.#queue.then(() => this.#tick());
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Waits for everything queued so far. */
+  async idle(): Promise<void> {
+    await this.#queue;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async #receive(envelope: Envelope): Promise<ReceiveResult> {
+    if (this.#stopped) return 'not-responsible';
+    let span: SpanHandle | undefined;
+    try {
+      const destination = this.#checkDestination(envelope);
+      if (destination !== 'mine') return this.#count(envelope, 'not-responsible');
+      if (envelope.type === CLIENT_REPLY && this.#replySink?.expects(envelope.correlation)) {
+        this.#replySink.deliver(envelope);
+        return this.#count(envelope, 'reply');
+      }
+      if (envelope.type === SYNC_MESSAGE) return this.#count(envelope, await this.#receiveSync(envelope));
+      const declaration = this.#messages.get(envelope.type);
+      if (declaration === undefined) {
+        throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
+      }
+      if (!(declaration.from as readonly string[]).includes(envelope.source.persona)) {
+        throw new WrongSourceError(`${envelope.type} may come from ${declaration.from.join(' or ')}, not ${envelope.source.persona}`);
+      }
+      const payload = declaration.payload.decode(envelope.payload);
+      const decision = await this.#accumulate(envelope, declaration);
+      if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
+      if (decision === 'repeat') {
+        if (declaration.firewall) await this.#answerRepeat(envelope);
+        return this.#count(envelope, 'duplicate');
+      }
+      if (declaration.firewall) {
+        const record = await this.#firewall.admit(envelope.id);
+        if (record !== null) {
+          await this.#answerRepeat(envelope);
+          return this.#count(envelope, 'duplicate');
+        }
+      }
+      span = this.#telemetry.startSpan(`${this.persona} ${envelope.type}`, envelope.trace, []);
+      span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
+      span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
+      const incoming: Incoming<unknown> = {
+        id: envelope.id,
+        type: envelope.type,
+        payload,
+        source: envelope.source,
+        authority: envelope.authority,
+        destination: envelope.destination,
+        sender: envelope.sender,
+        correlation: envelope.correlation,
+        ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
+      };
+      let outcome: Outcome;
+      try {
+        outcome = await declaration.handle(incoming, this.#context);
+      } catch (error) {
+        const safe = asSafeError(error, `${this.persona} ${envelope.type}`);
+        if (safe.kind === 'internal') throw safe;
+        // A rule of the persona said no: the requester gets that answer, recorded like any other.
+        outcome = this.#refusal(incoming, safe);
+      }
+      await this.#carryOut(outcome, incoming, declaration.sync, span.context());
+      span.end();
+      return this.#count(envelope, 'handled');
+    } catch (error) {
+      const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
+      span?.end(rejected);
+      this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
+      return this.#count(envelope, { rejected });
+    }
+  }
+
+  #count<R extends ReceiveResult>(envelope: Envelope, result: R): R {
+    const label = typeof result === 'string' ? result : 'rejected';
+    this.#telemetry.count('safe_messages_total', { persona: this.persona, type: envelope.type, result: label });
+    return result;
+  }
+
+  #checkDestination(envelope: Envelope): 'mine' | 'not-mine' {
+    if (envelope.destination.persona !== this.persona) return 'not-mine';
+    if (envelope.destination.nae.length !== NAME_BYTES) throw new MalformedEnvelopeError('destination NAE must be 64 bytes');
+    if (envelope.scope === 'node') return nameEquals(envelope.destination.nae, this.identity.name) ? 'mine' : 'not-mine';
+    return this.isResponsible(envelope.destination.nae) ? 'mine' : 'not-mine';
+  }
+
+  #sourceCheck(envelope: Envelope, declaration: MessageDeclaration<unknown, S>): SourceCheck {
+    const sourcePersona = envelope.source.persona;
+    const wantsGroup = declaration.accumulate === 'group' || (declaration.accumulate === 'none' && envelope.authority === 'group');
+    if (wantsGroup) {
+      if (!isPersonaName(sourcePersona)) throw new WrongSourceError(`${sourcePersona} cannot speak as a group`);
+      return { kind: 'group', view: this.#routing.view(sourcePersona) };
+    }
+    // A single entity speaks for itself: its source NAE is its own name.
+    if (!nameEquals(envelope.source.nae, envelope.sender)) {
+      throw new WrongSourceError(`a single sender must speak for its own name`);
+    }
+    if (sourcePersona !== CLIENT) {
+      if (!isPersonaName(sourcePersona) || !this.#routing.view(sourcePersona).has(envelope.sender)) {
+        throw new SenderNotInGroupError(`${shortName(envelope.sender)} is not a known ${sourcePersona}`);
+      }
+    }
+    return { kind: 'single' };
+  }
+
+  async #accumulate(envelope: Envelope, declaration: MessageDeclaration<unknown, S>): Promise<AccumulatorDecision> {
+    const check = this.#sourceCheck(envelope, declaration);
+    if (declaration.accumulate !== 'none') return this.#accumulator.accept(envelope, check);
+    verifyEnvelope(envelope);
+    if (check.kind === 'group' && !check.view.isInCloseGroup(envelope.sender, envelope.source.nae, this.params.closeGroupSize)) {
+      throw new SenderNotInGroupError(
+        `${shortName(envelope.sender)} is not in the ${check.view.persona} close group of ${shortName(envelope.source.nae)}`,
+      );
+    }
+    return 'act';
+  }
+
+  /** A repeat is answered from the firewall: the recorded reply, or "syncing" to a waiting client. */
+  async #answerRepeat(envelope: Envelope): Promise<void> {
+    const record = await this.#firewallStore.admit(toHex(envelope.id), this.params.firewallMemoryMs);
+    const incoming = {
+      id: envelope.id,
+      source: envelope.source,
+      authority: envelope.authority,
+      sender: envelope.sender,
+      ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
+    } as Incoming<unknown>;
+    const { to, scope } = replyAddress(incoming);
+    if (record !== null && record.state === 'done' && record.reply !== null) {
+      await this.#emit(
+        { type: record.reply.type, to, scope, payload: record.reply.payload, correlation: envelope.id },
+        envelope.destination.nae,
+        envelope.trace,
+      );
+    } else if ((record === null || record.state === 'syncing') && envelope.source.persona === CLIENT && envelope.replyTo) {
+      const origin: ClientOrigin = { request: envelope.id, replyTo: envelope.replyTo };
+      const syncing = answerClient(origin, { status: 'SYNCING', message: 'the group is still deciding', payload: new Uint8Array(0) });
+      await this.#emit({ ...syncing, answers: undefined }, envelope.destination.nae, envelope.trace);
+    }
+  }
+
+  #refusal(incoming: Incoming<unknown>, error: SafeError): Outcome {
+    if (incoming.source.persona === CLIENT && incoming.replyTo) {
+      return { send: [answerClient({ request: incoming.id, replyTo: incoming.replyTo }, replyError(error))] };
+    }
+    this.#log.info({ type: incoming.type, kind: error.kind, err: error.message }, 'request refused');
+    return {};
+  }
+
+  async #carryOut(
+    outcome: Outcome,
+    incoming: Incoming<unknown> | undefined,
+    synced: boolean,
+    trace: Record<string, string>,
+  ): Promise<void> {
+    const speakingFor = incoming?.destination.nae;
+    for (const [index, act] of (outcome.actions ?? []).entries()) {
+      if (synced && incoming !== undefined) await this.#proposeSync(incoming, index, act, trace);
+      else await this.#applyAction(act, trace);
+    }
+    for (const out of outcome.send ?? []) await this.#emit(out, speakingFor, trace);
+  }
+
+  async #emit(out: Outbound, speakingFor: Name | undefined, trace: Record<string, string>): Promise<void> {
+    const as = out.as ?? speakingFor ?? this.identity.name;
+    const authority = out.authority ?? this.#definition.speaksAs;
+    await this.send(
+      {
+        type: out.type,
+        source: { persona: this.persona, nae: authority === 'single' ? this.identity.name : as },
+        authority,
+        destination: out.to,
+        scope: out.scope,
+        payload: out.payload,
+        correlation: out.correlation ?? new Uint8Array(0),
+        ...(out.replyTo ? { replyTo: out.replyTo } : {}),
+      },
+      trace,
+    );
+    if (out.answers !== undefined) await this.#firewall.update(out.answers, { type: out.type, payload: out.payload });
+  }
+
+  // ---- Sy ----
+
+  async #proposeSync(incoming: Incoming<unknown>, index: number, act: Action, trace: Record<string, string>): Promise<void> {
+    const key = toHex(sha512(incoming.id, Uint8Array.of(index), new TextEncoder().encode(act.type))).slice(0, 64);
+    const syncAction = { type: act.type, nae: toHex(act.nae), payload: Buffer.from(act.payload).toString('base64') };
+    const group = this.#context.closeGroup(this.persona, act.nae);
+    const result = await this.#sync.propose(key, syncAction, group);
+    await this.#broadcastSync(key, act, trace);
+    if (result.resolvedNow) await this.#applyAction(act, trace);
+  }
+
+  async #broadcastSync(key: string, act: Action, trace: Record<string, string>): Promise<void> {
+    const payload = syncProposalCodec.encode({ key, action: act.type, nae: act.nae, parameters: act.payload });
+    for (const member of this.#context.closeGroup(this.persona, act.nae)) {
+      if (nameEquals(member, this.identity.name)) continue;
+      await this.#emit(
+        { type: SYNC_MESSAGE, to: { persona: this.persona, nae: member }, scope: 'node', payload, as: act.nae },
+        act.nae,
+        trace,
+      );
+    }
+  }
+
+  async #receiveSync(envelope: Envelope): Promise<ReceiveResult> {
+    verifyEnvelope(envelope);
+    const proposal = syncProposalCodec.decode(envelope.payload);
+    if (proposal.nae.length !== NAME_BYTES) throw new MalformedEnvelopeError('sync NAE must be 64 bytes');
+    const nae = proposal.nae as Name;
+    if (envelope.source.persona !== this.persona || !nameEquals(envelope.source.nae, nae)) {
+      throw new WrongSourceError('a sync message must come from this persona, for its own NAE');
+    }
+    const group = this.#context.closeGroup(this.persona, nae);
+    if (!group.some((member) => nameEquals(member, envelope.sender))) {
+      throw new SenderNotInGroupError(`${shortName(envelope.sender)} is not in the close group of ${shortName(nae)}`);
+    }
+    if (!group.some((member) => nameEquals(member, this.identity.name))) return 'not-responsible';
+    const declaration = this.#actions.get(proposal.action);
+    if (declaration === undefined) throw new UnknownMessageTypeError(`${this.persona} has no action ${JSON.stringify(proposal.action)}`);
+    declaration.payload.decode(proposal.parameters);
+    const syncAction = { type: proposal.action, nae: toHex(nae), payload: Buffer.from(proposal.parameters).toString('base64') };
+    const result = await this.#sync.receive(proposal.key, syncAction, envelope.sender, group);
+    if (result.resolvedNow) await this.#applyAction({ type: proposal.action, nae, payload: proposal.parameters }, envelope.trace);
+    return 'synced';
+  }
+
+  async #applyAction(act: Action, trace: Record<string, string>): Promise<void> {
+    const declaration = this.#actions.get(act.type);
+    if (declaration === undefined) throw new UnknownMessageTypeError(`${this.persona} has no action ${JSON.stringify(act.type)}`);
+    const outcome = await declaration.apply(declaration.payload.decode(act.payload), this.#context, act.nae);
+    if (outcome) await this.#carryOut(outcome, undefined, false, trace);
+  }
+
+  async #tick(): Promise<void> {
+    const { send, dropped } = await this.#sync.due();
+    for (const entry of dropped) this.#log.warn({ key: entry.key, action: entry.action.type }, 'sync entry dropped unresolved');
+    for (const entry of send) {
+      const nae = Buffer.from(entry.action.nae, 'hex') as unknown as Name;
+      await this.#broadcastSync(entry.key, { type: entry.action.type, nae, payload: Buffer.from(entry.action.payload, 'base64') }, {});
+    }
+  }
+
+  // ---- churn ----
+
+  async #updateRouting(next: RoutingTable): Promise<void> {
+    const previous = this.#routing;
+    this.#routing = next;
+    const k = this.params.closeGroupSize;
+    for (const view of [
+      ...new Set([this.persona, ...next.allNodes().map((n) => n.persona), ...previous.allNodes().map((n) => n.persona)]),
+    ]) {
+      const change = new MatrixChange(this.identity.name, previous.view(view).names(), next.view(view).names(), k);
+      if (change.isEmpty) continue;
+      if (view === this.persona) {
+        await this.#sync.onMatrixChange(change, (entry) => Buffer.from(entry.action.nae, 'hex') as unknown as Name);
+      }
+      if (this.#definition.onChurn) {
+        try {
+          const outcome = await this.#definition.onChurn({ persona: view, change }, this.#context);
+          await this.#carryOut(outcome, undefined, false, {});
+        } catch (error) {
+          this.#log.error({ err: asSafeError(error, 'churn').message }, 'churn handling failed');
+        }
+      }
+    }
+  }
+}

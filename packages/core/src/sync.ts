@@ -1,0 +1,145 @@
+import { type GroupParameters, syncResolution } from './config.js';
+import { type Name, toHex } from './name.js';
+import type { EntryStore } from './ports.js';
+import type { MatrixChange } from './routing.js';
+
+/** An action waiting for the group's agreement: the function (type) and its parameters. */
+export interface SyncAction {
+  readonly type: string;
+  /** The NAE whose close group must agree, as hex. */
+  readonly nae: string;
+  /** Encoded parameters, base64. */
+  readonly payload: string;
+}
+
+export interface SyncEntry {
+  readonly key: string;
+  readonly action: SyncAction;
+  /** Members that have seen the entry, in order; this node appends itself at the end when it adopts a remote entry. */
+  readonly seenBy: readonly string[];
+  readonly resolved: boolean;
+  /** Times this node has sent the entry to its group. */
+  readonly attempts: number;
+  /** This node received the action from the previous persona, so it is the one that sends it on. */
+  readonly originatedHere: boolean;
+}
+
+export interface SyncResult {
+  /** The entry reached floor(K/2)+1 members with this update: apply it now (happens once). */
+  readonly resolvedNow: boolean;
+  readonly entry: SyncEntry | undefined;
+}
+
+/**
+ * Sy: an unresolved action is shared with the group; it resolves once floor(K/2)+1 members have
+ * seen it, stays until every member of the close group has (unanimous) and is dropped after
+ * `syncAttemptsBeforeDrop` sends without resolving.
+ */
+export class Sync {
+  readonly #self: string;
+  readonly #store: EntryStore<SyncEntry>;
+  readonly #params: GroupParameters;
+
+  constructor(self: Name, store: EntryStore<SyncEntry>, params: GroupParameters) {
+    this.#self = toHex(self);
+    this.#store = store;
+    this.#params = params;
+  }
+
+  /** This node received the action from the previous persona and has seen it. */
+  propose(key: string, action: SyncAction, closeGroup: readonly Name[]): Promise<SyncResult> {
+    return this.#add(key, action, [this.#self], true, closeGroup);
+  }
+
+  /** Another member (`from`) says it has seen the action; this node now has too. */
+  receive(key: string, action: SyncAction, from: Name, closeGroup: readonly Name[]): Promise<SyncResult> {
+    return this.#add(key, action, [toHex(from), this.#self], false, closeGroup);
+  }
+
+  async #add(key: string, action: SyncAction, seen: string[], local: boolean, closeGroup: readonly Name[]): Promise<SyncResult> {
+    const existing = await this.#store.get(key);
+    if (existing !== undefined && (existing.action.type !== action.type || existing.action.payload !== action.payload)) {
+      // Same key, different parameters: not the same action; the first one stands.
+      return { resolvedNow: false, entry: existing };
+    }
+    const seenBy = [...(existing?.seenBy ?? [])];
+    for (const member of seen) if (!seenBy.includes(member)) seenBy.push(member);
+    const wasResolved = existing?.resolved ?? false;
+    const resolved = wasResolved || seenBy.length >= syncResolution(this.#params);
+    const entry: SyncEntry = {
+      key,
+      action,
+      seenBy,
+      resolved,
+      attempts: existing?.attempts ?? 0,
+      originatedHere: (existing?.originatedHere ?? false) || local,
+    };
+    const members = closeGroup.map(toHex);
+    const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
+    if (unanimous) await this.#store.delete(key);
+    else await this.#store.set(key, entry);
+    return { resolvedNow: resolved && !wasResolved, entry };
+  }
+
+  async get(key: string): Promise<SyncEntry | undefined> {
+    return this.#store.get(key);
+  }
+
+  /**
+   * Entries this node should send (again) to its group: the unresolved ones it originated. Each
+   * call counts one attempt; entries past the limit are dropped and returned as `dropped`.
+   */
+  async due(): Promise<{ send: SyncEntry[]; dropped: SyncEntry[] }> {
+    const send: SyncEntry[] = [];
+    const dropped: SyncEntry[] = [];
+    for (const key of await this.#store.keys()) {
+      const entry = await this.#store.get(key);
+      if (entry === undefined || entry.resolved || !entry.originatedHere) continue;
+      if (entry.attempts >= this.#params.syncAttemptsBeforeDrop) {
+        await this.#store.delete(key);
+        dropped.push(entry);
+        continue;
+      }
+      const next = { ...entry, attempts: entry.attempts + 1 };
+      await this.#store.set(key, next);
+      send.push(next);
+    }
+    return { send, dropped };
+  }
+
+  /**
+   * On a matrix change: entries this node is no longer responsible for are dropped; in the others
+   * the id of a member that left the close group is replaced by the member that took its place.
+   */
+  async onMatrixChange(change: MatrixChange, naeOf: (entry: SyncEntry) => Name): Promise<void> {
+    for (const key of await this.#store.keys()) {
+      const entry = await this.#store.get(key);
+      if (entry === undefined) continue;
+      const holders = change.checkHolders(naeOf(entry));
+      if (!holders.responsible) {
+        await this.#store.delete(key);
+        continue;
+      }
+      const replacements = holders.newHolders.map(toHex);
+      const seenBy = entry.seenBy.map((member) => {
+        if (!holders.oldHolders.some((old) => toHex(old) === member)) return member;
+        const next = replacements.find((r) => !entry.seenBy.includes(r));
+        if (next === undefined) return member;
+        replacements.splice(replacements.indexOf(next), 1);
+        return next;
+      });
+      await this.#store.set(key, { ...entry, seenBy });
+    }
+  }
+
+  /** Unresolved entries for an NAE, for the account transfer to a new member. */
+  async unresolvedFor(nae: Name): Promise<SyncEntry[]> {
+    const hex = toHex(nae);
+    const out: SyncEntry[] = [];
+    for (const key of await this.#store.keys()) {
+      const entry = await this.#store.get(key);
+      if (entry !== undefined && !entry.resolved && entry.action.nae === hex) out.push(entry);
+    }
+    return out;
+  }
+}
