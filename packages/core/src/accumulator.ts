@@ -65,7 +65,8 @@ export class Accumulator {
       this.#params.accumulatorMemoryMs,
     );
     if (result.reached) return 'act';
-    if (result.repeat) return 'repeat';
+    // A second delivery of a copy already counted: a repeat to answer only once the message was acted on.
+    if (result.repeat) return result.count >= quorum ? 'repeat' : 'pending';
     return result.count > quorum ? 'late' : 'pending';
   }
 }

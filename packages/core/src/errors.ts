@@ -88,6 +88,16 @@ export class UnknownClientError extends SafeError {
     super('permission-denied', message);
   }
 }
+export class PermissionDeniedError extends SafeError {
+  constructor(message: string) {
+    super('permission-denied', message);
+  }
+}
+export class FailedPreconditionError extends SafeError {
+  constructor(message: string) {
+    super('failed-precondition', message);
+  }
+}
 export class ConfigError extends SafeError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid-argument', message, options);

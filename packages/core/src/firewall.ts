@@ -20,6 +20,11 @@ export class Firewall {
     return this.#store.admit(toHex(id), this.#params.firewallMemoryMs);
   }
 
+  /** The record of a repeat, to answer it with; never creates one. */
+  lookup(id: Uint8Array): Promise<FirewallRecord | null> {
+    return this.#store.lookup(toHex(id));
+  }
+
   /** Uf: records the computed reply (null: done, nothing to send back). */
   update(id: Uint8Array, reply: RecordedReply | null): Promise<void> {
     return this.#store.record(toHex(id), { state: 'done', reply }, this.#params.firewallMemoryMs);

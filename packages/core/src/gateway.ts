@@ -1,7 +1,7 @@
 import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec } from './client-reply.js';
 import { groupQuorum } from './config.js';
 import { type Envelope, verifyEnvelope } from './envelope.js';
-import { DeadlineExceededError, MalformedEnvelopeError, SafeError, UnknownMessageTypeError, WrongSourceError } from './errors.js';
+import { DeadlineExceededError, MalformedEnvelopeError, SafeError, UnavailableError, UnknownMessageTypeError, WrongSourceError } from './errors.js';
 import { nameEquals, toHex } from './name.js';
 import type { Clock } from './ports.js';
 import { CLIENT, isPersonaName, type PersonaName } from './routing.js';
@@ -72,9 +72,7 @@ export class ClientGateway implements ReplySink {
       });
       this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer });
       const withReplyTo: Envelope = { ...envelope, replyTo: { persona: this.#replica.persona, nae: this.#replica.name } };
-      Promise.resolve()
-        .then(() => this.#replica.send(withReplyTo, envelope.trace as Record<string, string>))
-        .catch((error: unknown) => {
+      this.#replica.forward(withReplyTo).catch((error: unknown) => {
           this.#finish(key)?.reject(error instanceof SafeError ? error : new SafeError('unavailable', String(error)));
         });
     });
@@ -124,7 +122,18 @@ export class ClientGateway implements ReplySink {
     const senders = call.votes.get(replyKey) ?? new Set<string>();
     senders.add(toHex(envelope.sender));
     call.votes.set(replyKey, senders);
-    if (senders.size >= groupQuorum(this.#replica.params, view.size)) this.#finish(key)?.resolve(reply);
+    const quorum = groupQuorum(this.#replica.params, view.size);
+    if (senders.size >= quorum) {
+      this.#finish(key)?.resolve(reply);
+      return;
+    }
+    // Every member answered and no answer can reach the quorum any more: say so now, not at the deadline.
+    const answered = [...call.votes.values()].reduce((sum, votes) => sum + votes.size, 0);
+    const best = Math.max(...[...call.votes.values()].map((votes) => votes.size));
+    const unanswered = Math.min(k, view.size) - answered;
+    if (best + unanswered < quorum) {
+      this.#finish(key)?.reject(new UnavailableError(`the ${call.persona} group gave different answers (it is still settling); try again`));
+    }
   }
 
   #finish(key: string): PendingCall | undefined {

@@ -103,3 +103,12 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
     return false;
   }
 }
+
+/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** A deterministic identity from a 32-byte seed: reproducible names for seeded simulations. */
+export function identityFromSeed(seed: Uint8Array): Identity {
+  if (seed.length !== 32) throw new BadSignatureError(`an Ed25519 seed is 32 bytes, got ${seed.length}`);
+  return importIdentity(Buffer.concat([ED25519_PKCS8_PREFIX, seed]));
+}

@@ -17,3 +17,4 @@ export * from './runtime.js';
 export * from './sync.js';
 export * from './telemetry.js';
 export * from './vault-registration.js';
+export * from './memory/bus.js';

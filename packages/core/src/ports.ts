@@ -28,6 +28,8 @@ export type FirewallRecord = { readonly state: 'syncing' } | { readonly state: '
 export interface FirewallStore {
   /** Atomically: when `id` is unknown, records it as syncing and returns null; else returns its record. */
   admit(id: string, ttlMs: number): Promise<FirewallRecord | null>;
+  /** The record of `id`, if any; never creates one. */
+  lookup(id: string): Promise<FirewallRecord | null>;
   /** Uf: the computed result, kept for `ttlMs`. */
   record(id: string, record: FirewallRecord, ttlMs: number): Promise<void>;
 }

@@ -67,9 +67,15 @@ export function protoCodec<T>(typeName: string): Codec<T> {
     typeName,
     encode(value: T): Uint8Array {
       const t = resolveType();
-      const problem = t.verify(value as Record<string, unknown>);
+      let message: protobuf.Message;
+      try {
+        message = t.fromObject(value as Record<string, unknown>);
+      } catch (cause) {
+        throw new MalformedPayloadError(`${typeName}: cannot encode`, { cause });
+      }
+      const problem = t.verify(message);
       if (problem !== null) throw new MalformedPayloadError(`${typeName}: ${problem}`);
-      return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
+      return t.encode(message).finish();
     },
     decode(bytes: Uint8Array): T {
       const t = resolveType();

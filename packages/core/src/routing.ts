@@ -174,3 +174,15 @@ export class MatrixChange {
     return !this.checkHolders(nae).responsible;
   }
 }
+
+/**
+ * Who a copy is delivered to: the node a node-scoped message names, or every member of the close
+ * group of the destination NAE. Each receiver checks again with its own view; this is the bus's
+ * part, shared by every bus adapter.
+ */
+export function recipients(routing: RoutingTable, destination: { persona: string; nae: Name }, scope: 'close-group' | 'node', k: number): Name[] {
+  if (!isPersonaName(destination.persona)) return [];
+  const view = routing.view(destination.persona);
+  if (scope === 'node') return view.has(destination.nae) ? [destination.nae] : [];
+  return view.closeGroup(destination.nae, k);
+}

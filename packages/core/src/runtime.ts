@@ -108,7 +108,6 @@ export class Replica<S> {
   readonly #actions: ReadonlyMap<string, ActionDeclaration<unknown, S>>;
   readonly #accumulator: Accumulator;
   readonly #firewall: Firewall;
-  readonly #firewallStore: FirewallStore;
   readonly #sync: Sync;
   readonly transfer: AccountTransfer;
   readonly #transport: Transport;
@@ -130,9 +129,8 @@ export class Replica<S> {
     this.#messages = new Map(options.definition.messages.map((m) => [m.type, m]));
     this.#actions = new Map(options.definition.actions.map((a) => [a.type, a]));
     this.#accumulator = new Accumulator(options.stores.accumulator, options.params);
-    this.#firewallStore = options.stores.firewall;
     this.#firewall = new Firewall(options.stores.firewall, options.params);
-    this.#sync = new Sync(options.identity.name, options.stores.sync, options.params);
+    this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
     this.transfer = new AccountTransfer(options.stores.transfer, options.params);
     this.#transport = options.transport;
     this.#routing = options.routing;
@@ -177,6 +175,18 @@ export class Replica<S> {
     await this.#transport.send(sealEnvelope(content, this.identity, trace));
   }
 
+  /** Puts someone else's signed copy on the wire unchanged (the entry forwarding a client's request). */
+  async forward(envelope: Envelope): Promise<void> {
+    await this.#transport.send(envelope);
+  }
+
+  /** Carries out an outcome that no message caused (start-up announcements, timers). */
+  dispatch(outcome: Outcome): Promise<void> {
+    const run = this.#queue.then(() => this.#carryOut(outcome, undefined, false, {}));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Handles one delivered copy. Never throws: a bad copy is rejected with a typed error and changes nothing. */
   receive(envelope: Envelope): Promise<ReceiveResult> {
     const run = this.#queue.then(() => this.#receive(envelope));
@@ -213,7 +223,9 @@ export class Replica<S> {
     try {
       const destination = this.#checkDestination(envelope);
       if (destination !== 'mine') return this.#count(envelope, 'not-responsible');
-      if (envelope.type === CLIENT_REPLY && this.#replySink?.expects(envelope.correlation)) {
+      if (envelope.type === CLIENT_REPLY) {
+        // Replies past the quorum (or past the caller's deadline) find no call waiting: late, not wrong.
+        if (!this.#replySink?.expects(envelope.correlation)) return this.#count(envelope, 'late');
         this.#replySink.deliver(envelope);
         return this.#count(envelope, 'reply');
       }
@@ -319,7 +331,7 @@ export class Replica<S> {
 
   /** A repeat is answered from the firewall: the recorded reply, or "syncing" to a waiting client. */
   async #answerRepeat(envelope: Envelope): Promise<void> {
-    const record = await this.#firewallStore.admit(toHex(envelope.id), this.params.firewallMemoryMs);
+    const record = await this.#firewall.lookup(envelope.id);
     const incoming = {
       id: envelope.id,
       source: envelope.source,
@@ -354,16 +366,23 @@ export class Replica<S> {
     incoming: Incoming<unknown> | undefined,
     synced: boolean,
     trace: Record<string, string>,
+    speakingFor: Name | undefined = incoming?.destination.nae,
+    cause: Uint8Array | undefined = incoming?.id,
   ): Promise<void> {
-    const speakingFor = incoming?.destination.nae;
     for (const [index, act] of (outcome.actions ?? []).entries()) {
       if (synced && incoming !== undefined) await this.#proposeSync(incoming, index, act, trace);
-      else await this.#applyAction(act, trace);
+      else await this.#applyAction(act, trace, cause);
     }
-    for (const out of outcome.send ?? []) await this.#emit(out, speakingFor, trace);
+    for (const out of outcome.send ?? []) await this.#emit(out, speakingFor, trace, cause);
   }
 
-  async #emit(out: Outbound, speakingFor: Name | undefined, trace: Record<string, string>): Promise<void> {
+  /**
+   * Signs and sends one message. Unless it answers something, its correlation is its cause (the
+   * message or agreed action that produced it): the id covers it, so two messages with the same
+   * content but different causes (a second Delete of one chunk, a second Get) are different
+   * messages, while the K members' copies of one cause still share an id.
+   */
+  async #emit(out: Outbound, speakingFor: Name | undefined, trace: Record<string, string>, cause?: Uint8Array): Promise<void> {
     const as = out.as ?? speakingFor ?? this.identity.name;
     const authority = out.authority ?? this.#definition.speaksAs;
     await this.send(
@@ -374,7 +393,7 @@ export class Replica<S> {
         destination: out.to,
         scope: out.scope,
         payload: out.payload,
-        correlation: out.correlation ?? new Uint8Array(0),
+        correlation: out.correlation ?? cause ?? new Uint8Array(0),
         ...(out.replyTo ? { replyTo: out.replyTo } : {}),
       },
       trace,
@@ -390,7 +409,7 @@ export class Replica<S> {
     const group = this.#context.closeGroup(this.persona, act.nae);
     const result = await this.#sync.propose(key, syncAction, group);
     await this.#broadcastSync(key, act, trace);
-    if (result.resolvedNow) await this.#applyAction(act, trace);
+    if (result.resolvedNow) await this.#applyAction(act, trace, Buffer.from(key, 'hex'));
   }
 
   async #broadcastSync(key: string, act: Action, trace: Record<string, string>): Promise<void> {
@@ -423,15 +442,15 @@ export class Replica<S> {
     declaration.payload.decode(proposal.parameters);
     const syncAction = { type: proposal.action, nae: toHex(nae), payload: Buffer.from(proposal.parameters).toString('base64') };
     const result = await this.#sync.receive(proposal.key, syncAction, envelope.sender, group);
-    if (result.resolvedNow) await this.#applyAction({ type: proposal.action, nae, payload: proposal.parameters }, envelope.trace);
+    if (result.resolvedNow) await this.#applyAction({ type: proposal.action, nae, payload: proposal.parameters }, envelope.trace, Buffer.from(proposal.key, 'hex'));
     return 'synced';
   }
 
-  async #applyAction(act: Action, trace: Record<string, string>): Promise<void> {
+  async #applyAction(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined): Promise<void> {
     const declaration = this.#actions.get(act.type);
     if (declaration === undefined) throw new UnknownMessageTypeError(`${this.persona} has no action ${JSON.stringify(act.type)}`);
     const outcome = await declaration.apply(declaration.payload.decode(act.payload), this.#context, act.nae);
-    if (outcome) await this.#carryOut(outcome, undefined, false, trace);
+    if (outcome) await this.#carryOut(outcome, undefined, false, trace, act.nae, cause);
   }
 
   async #tick(): Promise<void> {

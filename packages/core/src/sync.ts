@@ -22,6 +22,11 @@ export interface SyncEntry {
   readonly attempts: number;
   /** This node received the action from the previous persona, so it is the one that sends it on. */
   readonly originatedHere: boolean;
+  /**
+   * Every member of the close group has seen it: it is out of the container. It is kept as a
+   * tombstone until `completedAt` + firewall memory so a late or duplicated copy is never applied twice.
+   */
+  readonly completedAt?: number;
 }
 
 export interface SyncResult {
@@ -40,10 +45,13 @@ export class Sync {
   readonly #store: EntryStore<SyncEntry>;
   readonly #params: GroupParameters;
 
-  constructor(self: Name, store: EntryStore<SyncEntry>, params: GroupParameters) {
+  readonly #now: () => number;
+
+  constructor(self: Name, store: EntryStore<SyncEntry>, params: GroupParameters, now: () => number = Date.now) {
     this.#self = toHex(self);
     this.#store = store;
     this.#params = params;
+    this.#now = now;
   }
 
   /** This node received the action from the previous persona and has seen it. */
@@ -58,6 +66,7 @@ export class Sync {
 
   async #add(key: string, action: SyncAction, seen: string[], local: boolean, closeGroup: readonly Name[]): Promise<SyncResult> {
     const existing = await this.#store.get(key);
+    if (existing?.completedAt !== undefined) return { resolvedNow: false, entry: undefined };
     if (existing !== undefined && (existing.action.type !== action.type || existing.action.payload !== action.payload)) {
       // Same key, different parameters: not the same action; the first one stands.
       return { resolvedNow: false, entry: existing };
@@ -76,13 +85,14 @@ export class Sync {
     };
     const members = closeGroup.map(toHex);
     const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
-    if (unanimous) await this.#store.delete(key);
-    else await this.#store.set(key, entry);
-    return { resolvedNow: resolved && !wasResolved, entry };
+    await this.#store.set(key, unanimous ? { ...entry, completedAt: this.#now() } : entry);
+    return { resolvedNow: resolved && !wasResolved, entry: unanimous ? undefined : entry };
   }
 
+  /** The entry while it is in the container (not once every member has seen it). */
   async get(key: string): Promise<SyncEntry | undefined> {
-    return this.#store.get(key);
+    const entry = await this.#store.get(key);
+    return entry?.completedAt === undefined ? entry : undefined;
   }
 
   /**
@@ -94,6 +104,10 @@ export class Sync {
     const dropped: SyncEntry[] = [];
     for (const key of await this.#store.keys()) {
       const entry = await this.#store.get(key);
+      if (entry?.completedAt !== undefined && this.#now() - entry.completedAt > this.#params.firewallMemoryMs) {
+        await this.#store.delete(key);
+        continue;
+      }
       if (entry === undefined || entry.resolved || !entry.originatedHere) continue;
       if (entry.attempts >= this.#params.syncAttemptsBeforeDrop) {
         await this.#store.delete(key);
@@ -114,7 +128,7 @@ export class Sync {
   async onMatrixChange(change: MatrixChange, naeOf: (entry: SyncEntry) => Name): Promise<void> {
     for (const key of await this.#store.keys()) {
       const entry = await this.#store.get(key);
-      if (entry === undefined) continue;
+      if (entry === undefined || entry.completedAt !== undefined) continue;
       const holders = change.checkHolders(naeOf(entry));
       if (!holders.responsible) {
         await this.#store.delete(key);
@@ -138,7 +152,7 @@ export class Sync {
     const out: SyncEntry[] = [];
     for (const key of await this.#store.keys()) {
       const entry = await this.#store.get(key);
-      if (entry !== undefined && !entry.resolved && entry.action.nae === hex) out.push(entry);
+      if (entry !== undefined && !entry.resolved && entry.completedAt === undefined && entry.action.nae === hex) out.push(entry);
     }
     return out;
   }

@@ -75,6 +75,10 @@ export class MemoryFirewallStore implements FirewallStore {
     return null;
   }
 
+  async lookup(id: string): Promise<FirewallRecord | null> {
+    return this.#map.get(id) ?? null;
+  }
+
   async record(id: string, record: FirewallRecord, ttlMs: number): Promise<void> {
     this.#map.set(id, record, ttlMs);
   }

@@ -1,0 +1,63 @@
+import type { Envelope } from '../envelope.js';
+import { toHex } from '../name.js';
+import { recipients, type RoutingTable } from '../routing.js';
+import type { ReceiveResult, Replica, Transport } from '../runtime.js';
+
+/**
+ * The group bus inside one process (the embedded testnet): copies are delivered asynchronously,
+ * in sending order, to the named node or to the close group of the destination NAE.
+ */
+export class MemoryBus implements Transport {
+  readonly #k: number;
+  // biome-ignore lint/suspicious/noExplicitAny: one bus carries every persona's replicas
+  readonly #replicas = new Map<string, Replica<any>>();
+  #routing: RoutingTable;
+  #inFlight = 0;
+  #idleWaiters: (() => void)[] = [];
+  onRejected: ((envelope: Envelope, result: ReceiveResult) => void) | undefined;
+
+  constructor(routing: RoutingTable, closeGroupSize: number) {
+    this.#routing = routing;
+    this.#k = closeGroupSize;
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  attach(replica: Replica<any>): void {
+    this.#replicas.set(toHex(replica.name), replica);
+  }
+
+  detach(name: Uint8Array): void {
+    this.#replicas.delete(toHex(name));
+  }
+
+  setRouting(routing: RoutingTable): void {
+    this.#routing = routing;
+  }
+
+  send(envelope: Envelope): void {
+    this.#inFlight++;
+    setImmediate(() => {
+      void this.#deliver(envelope).finally(() => {
+        if (--this.#inFlight === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+      });
+    });
+  }
+
+  async #deliver(envelope: Envelope): Promise<void> {
+    const targets = recipients(this.#routing, envelope.destination, envelope.scope, this.#k);
+    await Promise.all(
+      targets.map(async (name) => {
+        const replica = this.#replicas.get(toHex(name));
+        if (replica === undefined) return;
+        const result = await replica.receive(envelope);
+        if (typeof result !== 'string') this.onRejected?.(envelope, result);
+      }),
+    );
+  }
+
+  /** Resolves once nothing is in flight. */
+  idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+}

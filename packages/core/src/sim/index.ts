@@ -1,0 +1,3 @@
+export * from './clock.js';
+export * from './network.js';
+export * from './random.js';
