@@ -1,0 +1,7 @@
+export { OID } from './codec.js';
+export { describeError, SqlError, SqlUsageError, toSqlError } from './errors.js';
+export { migrate } from './migrate.js';
+export { openPglite, type PgliteHost, type PgliteOptions } from './pglite.js';
+export type { Migration, SqlDatabase, SqlExecutor } from './port.js';
+export { openPostgres, type PostgresOptions } from './postgres.js';
+export { checkSchemaName } from './schema.js';
