@@ -1,0 +1,72 @@
+import {
+  type Address,
+  type ClientOrigin,
+  ContentMismatchError,
+  InvalidNameError,
+  type Name,
+  nameEquals,
+  nameOf,
+  parseName,
+  sha512,
+} from '@safe/core';
+
+/** Largest chunk the network stores: 1 MiB (a file is split into chunks of at most this size). */
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * The three copy groups of one immutable chunk (seeds 001, 004): ImmutableData at name =
+ * hash(content), ImmutableDataBackup at hash(name), ImmutableDataSacrificial at hash(hash(name)).
+ * Each group is a separate DataManager close group keeping its own copies.
+ */
+export type ChunkCopy = 'PRIMARY' | 'BACKUP' | 'SACRIFICIAL';
+export const CHUNK_COPIES: readonly ChunkCopy[] = ['PRIMARY', 'BACKUP', 'SACRIFICIAL'];
+/** Primary and backup MUST be stored; sacrificial copies are only attempted. */
+export const MUST_STORE_COPIES: readonly ChunkCopy[] = ['PRIMARY', 'BACKUP'];
+
+export function copyIndex(copy: ChunkCopy): number {
+  return CHUNK_COPIES.indexOf(copy);
+}
+
+/** The NAE of a copy group: the chunk name hashed once per level. */
+export function copyGroupName(name: Name, copy: ChunkCopy): Name {
+  let nae: Uint8Array = name;
+  for (let i = 0; i < copyIndex(copy); i++) nae = sha512(nae);
+  return nae as Name;
+}
+
+export function isMustStore(copy: ChunkCopy): boolean {
+  return MUST_STORE_COPIES.includes(copy);
+}
+
+/** Checks that content is a valid immutable chunk named `name`: self-validating, within the size limit. */
+export function checkChunk(name: Uint8Array, content: Uint8Array, maxBytes = MAX_CHUNK_BYTES): Name {
+  const checked = parseName(name, 'chunk name');
+  if (content.length > maxBytes) {
+    throw new InvalidNameError(`chunk is ${content.length} bytes, more than the limit of ${maxBytes}`);
+  }
+  if (!nameEquals(nameOf(content), checked)) throw new ContentMismatchError('chunk content does not hash to its name');
+  return checked;
+}
+
+/** Origin as it travels in payloads (proto safe.v1.Origin). */
+export interface WireOrigin {
+  readonly request: Uint8Array;
+  readonly replyPersona: string;
+  readonly replyNode: Uint8Array;
+}
+
+export function toWireOrigin(origin: ClientOrigin): WireOrigin {
+  return { request: origin.request, replyPersona: origin.replyTo.persona, replyNode: origin.replyTo.nae };
+}
+
+export function fromWireOrigin(wire: WireOrigin | null | undefined): ClientOrigin | undefined {
+  if (!wire || wire.request.length === 0 || wire.replyNode.length === 0) return undefined;
+  const replyTo: Address = { persona: wire.replyPersona, nae: parseName(wire.replyNode, 'origin reply node') };
+  return { request: wire.request, replyTo };
+}
+
+/** What the DataManager gets back when a store completes (proto safe.v1.PutContext). */
+export interface PutContext {
+  readonly client: Uint8Array;
+  readonly origin: WireOrigin | null;
+}

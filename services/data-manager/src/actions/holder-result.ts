@@ -1,0 +1,43 @@
+import { isMustStore } from '@safe/chunks';
+import { action, type Outbound, parseName } from '@safe/core';
+import { type HolderResult, holderResultCodec } from '../messages.js';
+import { chooseHolders, deleteFrom, storeOn, tellMaidManagers } from '../rules.js';
+import { copyKey, type DataManagerState } from '../state.js';
+
+/**
+ * Agreed: a holder's answer. When the copy reaches its count of stored holders the MaidManagers
+ * are told (once: on the change that reaches it). A holder that could not store is replaced by
+ * the next deterministic choice; a must-store copy with nowhere left to go fails the Put.
+ */
+export const holderResult = action<HolderResult, DataManagerState>({
+  type: 'HolderResult',
+  payload: holderResultCodec,
+  async apply({ name, copy, pmid, stored, context, size }, ctx) {
+    const { store, config } = ctx.state;
+    const key = copyKey(name, copy);
+    const update = await store.markHolder(name, copy, size, pmid, stored ? 'stored' : 'failed', config.maxHolders);
+    const send: Outbound[] = update.trimmed.map((trimmed) => deleteFrom(trimmed, name, copy));
+    if (stored) {
+      if (update.changed && update.stored === config.copiesPerGroup) {
+        ctx.state.pendingContent.delete(key);
+        const waiters = ctx.state.waiters.get(key) ?? [];
+        ctx.state.waiters.delete(key);
+        for (const waiting of [context, ...waiters]) send.push(...tellMaidManagers(waiting, name, copy, true, '', size));
+      }
+      return { send };
+    }
+    if (!update.changed || update.stored >= config.copiesPerGroup) return { send };
+    const chunk = parseName(name, 'chunk name');
+    const record = await store.record(chunk, copy);
+    const current = record ? (await store.holders(record.id)).map((h) => h.pmid) : [];
+    const [replacement] = chooseHolders(ctx, chunk, copy, current, 1);
+    const content = ctx.state.pendingContent.get(key);
+    if (replacement !== undefined) {
+      for (const trimmed of await store.addHolder(chunk, copy, replacement, config.maxHolders)) send.push(deleteFrom(trimmed, name, copy));
+      if (content !== undefined) send.push(storeOn(replacement, name, copy, content, context));
+      return { send };
+    }
+    if (isMustStore(copy)) send.push(...tellMaidManagers(context, name, copy, false, 'the network has no room for the chunk', 0));
+    return { send };
+  },
+});

@@ -1,0 +1,15 @@
+import { intField, loadConfig } from '@safe/core';
+
+/** DataManager parameters (SPEC.md section 5); defaults from the drafts and the C++ vault. */
+export const dataManagerConfigFields = {
+  copiesPerGroup: intField('SAFE_DM_COPIES_PER_GROUP', 2, 'copies each DataManager group keeps (primary, backup, sacrificial)', 1, 8),
+  maxHolders: intField('SAFE_DM_MAX_HOLDERS', 8, 'most holders a record keeps; the 9th is downranked and deleted', 2, 64),
+  getRetryMs: intField('SAFE_DM_GET_RETRY_MS', 5000, 'a holder that has not answered a Get by then is skipped for the next one', 100),
+  pendingContentLimit: intField('SAFE_DM_PENDING_CONTENT', 256, 'chunks kept in memory to retry a store on another holder', 0),
+};
+
+export type DataManagerConfig = ReturnType<typeof loadDataManagerConfig>;
+
+export function loadDataManagerConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(dataManagerConfigFields, env);
+}

@@ -1,0 +1,43 @@
+import { checkChunk } from '@safe/chunks';
+import { answerClient, message, NOTHING, nameEquals, NotFoundError, type Outcome, replyError, replyOk } from '@safe/core';
+import { type GetResponse, getReplyCodec, getResponseCodec } from '../messages.js';
+import { copyKey, type DataManagerState } from '../state.js';
+import { askHolder } from './get.js';
+
+/** GetResponse | PmidNode => | DataManager: answer the waiting clients, or ask the next holder. */
+export const getResponse = message<GetResponse, DataManagerState>({
+  type: 'GetResponse',
+  from: ['pmid-node'],
+  accumulate: 'single',
+  firewall: false,
+  sync: false,
+  payload: getResponseCodec,
+  handle(msg, ctx): Outcome {
+    const { name, copy, content, error } = msg.payload;
+    const key = copyKey(name, copy);
+    const pending = ctx.state.pendingGets.get(key);
+    if (pending === undefined || !nameEquals(pending.current, msg.sender)) return NOTHING;
+    let valid = error === '';
+    if (valid) {
+      try {
+        checkChunk(name, content);
+      } catch {
+        valid = false;
+      }
+    }
+    if (valid) {
+      ctx.state.pendingGets.delete(key);
+      const answer = replyOk(getReplyCodec.encode({ content }));
+      return { send: pending.waiting.map((origin) => answerClient(origin, answer)) };
+    }
+    const next = pending.remaining.shift();
+    if (next !== undefined) {
+      pending.current = next;
+      pending.sentAt = ctx.now();
+      return { send: [askHolder(next, name)] };
+    }
+    ctx.state.pendingGets.delete(key);
+    const failure = replyError(new NotFoundError('no holder could return the chunk'));
+    return { send: pending.waiting.map((origin) => answerClient(origin, failure)) };
+  },
+});

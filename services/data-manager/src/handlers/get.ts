@@ -1,0 +1,42 @@
+import { InvalidNameError, message, type Name, NotFoundError, nameEquals, NOTHING, originOf, parseName, UnavailableError } from '@safe/core';
+import { getRequestCodec, nodeGetCodec } from '../messages.js';
+import { isLive } from '../rules.js';
+import { copyKey, type DataManagerState } from '../state.js';
+
+/**
+ * Get<Data> | MaidNode =>>>> | [Fw] DataManager [So] => live PmidNode. Not accumulated (one
+ * authenticated client), only firewalled. Asks the top live holder; the answer (GetResponse)
+ * moves on to the next holder if that one fails. Concurrent Gets of one chunk share the fetch.
+ */
+export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerState>({
+  type: 'Get',
+  from: ['client'],
+  accumulate: 'single',
+  firewall: true,
+  sync: false,
+  payload: getRequestCodec,
+  async handle(msg, ctx) {
+    const name = parseName(msg.payload.name, 'chunk name');
+    if (!nameEquals(msg.destination.nae, name)) throw new InvalidNameError('a Get goes to the close group of the chunk name');
+    const origin = originOf(msg);
+    if (origin === undefined) throw new InvalidNameError('a Get needs an entry node to answer to');
+    const record = await ctx.state.store.record(name, 'PRIMARY');
+    if (record === undefined) throw new NotFoundError(`no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`);
+    const live = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
+    const [first, ...rest] = live;
+    if (first === undefined) throw new UnavailableError('no holder of the chunk is on line');
+    const key = copyKey(name, 'PRIMARY');
+    const pending = ctx.state.pendingGets.get(key);
+    if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {
+      pending.waiting.push(origin);
+      return NOTHING;
+    }
+    const waiting = pending ? [...pending.waiting, origin] : [origin];
+    ctx.state.pendingGets.set(key, { waiting, current: first, remaining: rest, sentAt: ctx.now() });
+    return { send: [askHolder(first, name)] };
+  },
+});
+
+export function askHolder(pmid: Name, name: Uint8Array) {
+  return { type: 'Get', to: { persona: 'pmid-node', nae: pmid }, scope: 'node' as const, payload: nodeGetCodec.encode({ name, copy: 'PRIMARY' }) };
+}

@@ -1,0 +1,45 @@
+import { checkChunk, copyGroupName } from '@safe/chunks';
+import { InvalidNameError, message, nameEquals } from '@safe/core';
+import { addSubscriberCodec, createRecordCodec, type PutPayload, putCodec } from '../messages.js';
+import { chooseHolders, storeOn, tellMaidManagers } from '../rules.js';
+import { copyKey, type DataManagerState, keepContent } from '../state.js';
+
+/**
+ * Put<Data> | MaidManager ->>>> | [Ac, Fw] DataManager [So, Sy] ->>>> PmidManager.
+ * An existing chunk gains a subscriber; a new one goes to the deterministically chosen holders.
+ */
+/** A short, non-zero tag of a message id (0 means "no creator recorded"). */
+export function requestTag(id: Uint8Array): number {
+  return Buffer.from(id).readInt32BE(0) || 1;
+}
+
+export const put = message<PutPayload, DataManagerState>({
+  type: 'Put',
+  from: ['maid-manager'],
+  accumulate: 'group',
+  firewall: true,
+  sync: true,
+  payload: putCodec,
+  async handle(msg, ctx) {
+    const { copy, content, context } = msg.payload;
+    const name = checkChunk(msg.payload.name, content);
+    const nae = msg.destination.nae;
+    if (!nameEquals(nae, copyGroupName(name, copy))) {
+      throw new InvalidNameError(`a ${copy} copy goes to its own copy group, not to this NAE`);
+    }
+    // A record this very Put created (applied here through the group's sync before this member
+    // handled the Put itself) is not an existing chunk: every member must take the same path.
+    const createdBy = requestTag(msg.id);
+    const existing = await ctx.state.store.record(name, copy);
+    if (existing !== undefined && existing.createdBy !== createdBy) {
+      return { actions: [{ type: 'AddSubscriber', nae, payload: addSubscriberCodec.encode({ name, copy, context }) }] };
+    }
+    const holders = chooseHolders(ctx, name, copy, [], ctx.state.config.copiesPerGroup);
+    if (holders.length === 0) return { send: tellMaidManagers(context, name, copy, false, 'no PmidNode is on line', 0) };
+    keepContent(ctx.state, copyKey(name, copy), content);
+    return {
+      actions: [{ type: 'CreateRecord', nae, payload: createRecordCodec.encode({ name, copy, size: content.length, holders, context, createdBy }) }],
+      send: holders.map((pmid) => storeOn(pmid, name, copy, content, context)),
+    };
+  },
+});

@@ -1,0 +1,5 @@
+export * from './config.js';
+export * from './migrations.js';
+export * from './persona.js';
+export * from './state.js';
+export * from './store.js';

@@ -1,0 +1,65 @@
+import type { ChunkCopy, PutContext, WireOrigin } from '@safe/chunks';
+import { protoCodec, registerProtoFile } from '@safe/core';
+
+registerProtoFile('safe/v1/data_manager.proto');
+registerProtoFile('safe/v1/pmid_manager.proto');
+registerProtoFile('safe/v1/pmid_node.proto');
+registerProtoFile('safe/v1/maid_manager.proto');
+
+export interface ChunkRef {
+  name: Uint8Array;
+  copy: ChunkCopy;
+}
+export interface PutPayload extends ChunkRef {
+  content: Uint8Array;
+  context: PutContext | null;
+}
+export interface HolderAnswer extends ChunkRef {
+  pmid: Uint8Array;
+  stored: boolean;
+  error: string;
+  context: PutContext | null;
+  size: number;
+}
+export interface GetResponse extends ChunkRef {
+  content: Uint8Array;
+  error: string;
+}
+
+export const putCodec = protoCodec<PutPayload>('safe.v1.data_manager.Put');
+export const deleteCodec = protoCodec<ChunkRef>('safe.v1.data_manager.Delete');
+export const putResponseCodec = protoCodec<HolderAnswer>('safe.v1.data_manager.PutResponse');
+export const getResponseCodec = protoCodec<GetResponse>('safe.v1.data_manager.GetResponse');
+export const getRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
+export const getReplyCodec = protoCodec<{ content: Uint8Array }>('safe.v1.GetReply');
+
+export interface CreateRecord extends ChunkRef {
+  size: number;
+  holders: Uint8Array[];
+  context: PutContext | null;
+  createdBy: number;
+}
+export interface HolderResult extends ChunkRef {
+  pmid: Uint8Array;
+  stored: boolean;
+  context: PutContext | null;
+  size: number;
+}
+export const createRecordCodec = protoCodec<CreateRecord>('safe.v1.data_manager.CreateRecord');
+export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | null }>('safe.v1.data_manager.AddSubscriber');
+export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
+export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
+
+/** Payloads of the personas this one sends to. */
+export const pmidPutCodec = protoCodec<PutPayload>('safe.v1.pmid_manager.Put');
+export const pmidDeleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Delete');
+export const nodeGetCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
+export const maidPutResponseCodec = protoCodec<{
+  name: Uint8Array;
+  copy: ChunkCopy;
+  client: Uint8Array;
+  origin: WireOrigin | null;
+  stored: boolean;
+  error: string;
+  cost: number;
+}>('safe.v1.maid_manager.PutResponse');

@@ -1,0 +1,29 @@
+import type { PersonaDefinition } from '@safe/core';
+import { addSubscriber } from './actions/add-subscriber.js';
+import { createRecord } from './actions/create-record.js';
+import { holderResult } from './actions/holder-result.js';
+import { removeSubscriber } from './actions/remove-subscriber.js';
+import { del } from './handlers/delete.js';
+import { get } from './handlers/get.js';
+import { getResponse } from './handlers/get-response.js';
+import { put } from './handlers/put.js';
+import { putResponse } from './handlers/put-response.js';
+import type { DataManagerState } from './state.js';
+
+/**
+ * DataManager (SPEC.md 3.3); NAE = a copy group's name (the chunk name, hashed once per level).
+ *
+ * | message     | from        | Ac     | Fw  | Sy  |
+ * |-------------|-------------|--------|-----|-----|
+ * | Put         | MaidManager | group  | yes | yes (So: Put to the holders' PmidManagers) |
+ * | Delete      | MaidManager | group  | yes | yes |
+ * | PutResponse | PmidManager | group  | yes | yes |
+ * | Get         | client      | single | yes | no  (So: Get to a live holder) |
+ * | GetResponse | PmidNode    | single | no  | no  |
+ */
+export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
+  persona: 'data-manager',
+  speaksAs: 'group',
+  messages: [put, del, putResponse, get, getResponse],
+  actions: [createRecord, addSubscriber, removeSubscriber, holderResult],
+};

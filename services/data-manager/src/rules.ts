@@ -1,0 +1,58 @@
+import { type ChunkCopy, copyGroupName, type PutContext } from '@safe/chunks';
+import { type HandlerContext, type Name, type Outbound, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
+import { maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
+import type { DataManagerState } from './state.js';
+
+/**
+ * The holders for new copies, chosen so that every member of the group picks the same ones
+ * (SPEC.md 5a): the live PmidNodes closest to the copy group's name that do not hold it yet.
+ * Using the copy group's name (not the chunk's) spreads primary, backup and sacrificial copies
+ * over different nodes.
+ */
+export function chooseHolders(ctx: HandlerContext<DataManagerState>, name: Name, copy: ChunkCopy, exclude: readonly Uint8Array[], count: number): Name[] {
+  const excluded = new Set(exclude.map(toHex));
+  const live = ctx.routing().view('pmid-node').names();
+  return sortByCloseness(copyGroupName(name, copy), live)
+    .filter((n) => !excluded.has(toHex(n)))
+    .slice(0, count);
+}
+
+export function isLive(ctx: HandlerContext<DataManagerState>, pmid: Name): boolean {
+  return ctx.routing().view('pmid-node').has(pmid);
+}
+
+/** Put<Data> ->>>> the holder's PmidManager group. */
+export function storeOn(pmid: Name, name: Uint8Array, copy: ChunkCopy, content: Uint8Array, context: PutContext | null): Outbound {
+  return {
+    type: 'Put',
+    to: { persona: 'pmid-manager', nae: pmid },
+    scope: 'close-group',
+    payload: pmidPutCodec.encode({ name, copy, content, context }),
+  };
+}
+
+/** Delete<Data> ->>>> the holder's PmidManager group. */
+export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbound {
+  return { type: 'Delete', to: { persona: 'pmid-manager', nae: pmid }, scope: 'close-group', payload: pmidDeleteCodec.encode({ name, copy }) };
+}
+
+/**
+ * The outcome of one copy group's store, to the client's MaidManagers (who charge on it). Members
+ * may apply the holders' answers in different orders, so the answer that completes the copy is
+ * not the same action everywhere; the correlation is the client's request instead, so the K
+ * members' copies still share one id.
+ */
+export function tellMaidManagers(context: PutContext | null, name: Uint8Array, copy: ChunkCopy, stored: boolean, error: string, cost: number): Outbound[] {
+  if (context === null || context.client.length === 0) return [];
+  const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);
+  return [
+    {
+      type: 'PutResponse',
+      to: { persona: 'maid-manager', nae: parseName(context.client, 'client') },
+      scope: 'close-group',
+      as: copyGroup,
+      correlation: sha512(copyGroup, context.origin?.request ?? new Uint8Array(0)),
+      payload: maidPutResponseCodec.encode({ name, copy, client: context.client, origin: context.origin, stored, error, cost }),
+    },
+  ];
+}

@@ -1,0 +1,45 @@
+import type { ChunkCopy, PutContext } from '@safe/chunks';
+import { type ClientOrigin, type Name, toHex } from '@safe/core';
+import type { DataManagerConfig } from './config.js';
+import { migrate, type SqlDatabase } from '@safe/sql';
+import { migrations } from './migrations.js';
+import { DataManagerStore } from './store.js';
+
+/** A Get in progress: the clients waiting and the holders still to try. */
+export interface PendingGet {
+  readonly waiting: ClientOrigin[];
+  current: Name;
+  remaining: Name[];
+  sentAt: number;
+}
+
+export interface DataManagerState {
+  readonly store: DataManagerStore;
+  readonly config: DataManagerConfig;
+  /** Content of copies not yet stored on enough holders, to retry on another one. Bounded, oldest out. */
+  readonly pendingContent: Map<string, Uint8Array>;
+  /** Puts of a chunk whose first store is still under way; answered when it completes. */
+  readonly waiters: Map<string, PutContext[]>;
+  readonly pendingGets: Map<string, PendingGet>;
+}
+
+export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
+  return `${toHex(name)}:${copy}`;
+}
+
+/** Brings the replica's schema up to date and opens its state. */
+export async function openDataManagerState(db: SqlDatabase, config: DataManagerConfig): Promise<DataManagerState> {
+  await migrate(db, migrations);
+  return { store: new DataManagerStore(db), config, pendingContent: new Map(), waiters: new Map(), pendingGets: new Map() };
+}
+
+export function keepContent(state: DataManagerState, key: string, content: Uint8Array): void {
+  if (state.config.pendingContentLimit === 0) return;
+  state.pendingContent.delete(key);
+  state.pendingContent.set(key, content);
+  while (state.pendingContent.size > state.config.pendingContentLimit) {
+    const oldest = state.pendingContent.keys().next().value;
+    if (oldest === undefined) break;
+    state.pendingContent.delete(oldest);
+  }
+}

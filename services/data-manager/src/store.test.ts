@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { type Name, nameOf } from '@safe/core';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataManagerConfig } from './config.js';
+import { openDataManagerState } from './state.js';
+import type { DataManagerStore } from './store.js';
+
+let host: PgliteHost;
+let store: DataManagerStore;
+const pmid = (): Name => nameOf(randomBytes(32));
+
+beforeAll(async () => {
+  host = await openPglite();
+  store = (await openDataManagerState(host.database('dm_store_test'), loadDataManagerConfig({}))).store;
+});
+afterAll(() => host.close());
+
+describe('the chunk → holders table', () => {
+  it('lists holders newest first and trims the one below the maximum', async () => {
+    const name = nameOf(randomBytes(100));
+    const first = [pmid(), pmid()];
+    await store.createRecord(name, 'PRIMARY', 100, first, 8, 1);
+    const later = Array.from({ length: 7 }, pmid);
+    const trimmed: Name[][] = [];
+    for (const node of later) trimmed.push(await store.addHolder(name, 'PRIMARY', node, 8));
+
+    // Eight holders fit; the ninth pushes the bottom one (the oldest) off the list.
+    expect(trimmed.slice(0, 6).every((t) => t.length === 0)).toBe(true);
+    expect(trimmed[6]).toEqual([first[0]]);
+    const record = await store.record(name, 'PRIMARY');
+    const holders = (await store.holders(record?.id ?? -1)).map((h) => h.pmid);
+    expect(holders).toEqual([...later].reverse().concat([first[1] as Name]));
+  });
+
+  it('counts subscribers and returns every holder when the last one deletes', async () => {
+    const name = nameOf(randomBytes(50));
+    const holders = [pmid(), pmid()];
+    await store.createRecord(name, 'BACKUP', 50, holders, 8, 1);
+    expect(await store.addSubscriber(name, 'BACKUP')).toEqual({ size: 50, stored: 0 });
+    expect(await store.removeSubscriber(name, 'BACKUP')).toBeUndefined();
+    expect(new Set((await store.removeSubscriber(name, 'BACKUP'))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
+      new Set(holders.map((n) => Buffer.from(n).toString('hex'))),
+    );
+    expect(await store.record(name, 'BACKUP')).toBeUndefined();
+  });
+
+  it('marks a holder stored once and counts stored holders', async () => {
+    const name = nameOf(randomBytes(10));
+    const [a, b] = [pmid(), pmid()];
+    await store.createRecord(name, 'PRIMARY', 10, [a, b], 8, 1);
+    expect(await store.markHolder(name, 'PRIMARY', 10, a, 'stored', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
+    expect(await store.markHolder(name, 'PRIMARY', 10, a, 'stored', 8)).toEqual({ stored: 1, changed: false, trimmed: [] });
+    expect(await store.markHolder(name, 'PRIMARY', 10, b, 'failed', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
+  });
+
+  it('keeps holder rows small: integer ids, the 64-byte names stored once', async () => {
+    const [row] = await store.db.query<{ bytes: number }>(
+      `SELECT (pg_column_size(chunk) + pg_column_size(pmid) + pg_column_size(state) + pg_column_size(position))::int4 AS bytes
+       FROM holders LIMIT 1`,
+    );
+    // Two int4 ids, an int2 state and an int4 position: 14 bytes of data, against 128 for two names.
+    expect(row?.bytes).toBe(14);
+  });
+});

@@ -1,0 +1,154 @@
+import { type ChunkCopy, copyIndex } from '@safe/chunks';
+import type { Name } from '@safe/core';
+import type { SqlDatabase, SqlExecutor } from '@safe/sql';
+
+export type HolderState = 'pending' | 'stored' | 'failed';
+const STATE_CODE: Record<HolderState, number> = { pending: 0, stored: 1, failed: 2 };
+const STATE_OF_CODE: readonly HolderState[] = ['pending', 'stored', 'failed'];
+
+export interface ChunkRecord {
+  readonly id: number;
+  readonly size: number;
+  readonly subscribers: number;
+  readonly createdBy: number;
+}
+
+export interface Holder {
+  readonly pmid: Name;
+  readonly state: HolderState;
+}
+
+export interface HolderUpdate {
+  /** Holders in state stored after the update. */
+  readonly stored: number;
+  /** The holder's state changed to the one asked for. */
+  readonly changed: boolean;
+}
+
+/** The chunk → holders table. Holders are listed top first: the newest on line at the top. */
+export class DataManagerStore {
+  readonly db: SqlDatabase;
+
+  constructor(db: SqlDatabase) {
+    this.db = db;
+  }
+
+  async record(name: Uint8Array, copy: ChunkCopy, tx: SqlExecutor = this.db): Promise<ChunkRecord | undefined> {
+    const [row] = await tx.query<ChunkRecord>('SELECT id, size, subscribers, created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2', [name, copyIndex(copy)]);
+    return row;
+  }
+
+  async holders(chunkId: number, tx: SqlExecutor = this.db): Promise<Holder[]> {
+    const rows = await tx.query<{ name: Uint8Array; state: number }>(
+      `SELECT p.name, h.state FROM holders h JOIN pmid_nodes p ON p.id = h.pmid
+       WHERE h.chunk = $1 ORDER BY h.position DESC`,
+      [chunkId],
+    );
+    return rows.map((r) => ({ pmid: r.name as Name, state: STATE_OF_CODE[r.state] ?? 'failed' }));
+  }
+
+  async #pmidId(tx: SqlExecutor, pmid: Uint8Array): Promise<number> {
+    const [row] = await tx.query<{ id: number }>(
+      `INSERT INTO pmid_nodes (name) VALUES ($1)
+       ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`,
+      [pmid],
+    );
+    if (row === undefined) throw new Error('pmid_nodes upsert returned no row');
+    return row.id;
+  }
+
+  async #ensureChunk(tx: SqlExecutor, name: Uint8Array, copy: ChunkCopy, size: number, subscribersToAdd: number, createdBy = 0): Promise<number> {
+    const [row] = await tx.query<{ id: number }>(
+      `INSERT INTO chunks (name, copy, size, subscribers, created_by) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (name, copy) DO UPDATE SET subscribers = chunks.subscribers + EXCLUDED.subscribers,
+         created_by = CASE WHEN chunks.created_by = 0 THEN EXCLUDED.created_by ELSE chunks.created_by END
+       RETURNING id`,
+      [name, copyIndex(copy), size, subscribersToAdd, createdBy],
+    );
+    if (row === undefined) throw new Error('chunks upsert returned no row');
+    return row.id;
+  }
+
+  /** Adds a holder at the top of the list (or moves it there); returns the holders below `maxHolders` that fall off. */
+  async #addHolder(tx: SqlExecutor, chunkId: number, pmid: Uint8Array, state: HolderState, maxHolders: number): Promise<Name[]> {
+    const pmidId = await this.#pmidId(tx, pmid);
+    await tx.query(
+      `INSERT INTO holders (chunk, pmid, state, position)
+       VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 FROM holders WHERE chunk = $1))
+       ON CONFLICT (chunk, pmid) DO NOTHING`,
+      [chunkId, pmidId, STATE_CODE[state]],
+    );
+    const trimmed = await tx.query<{ name: Uint8Array }>(
+      `DELETE FROM holders h USING pmid_nodes p
+       WHERE h.chunk = $1 AND p.id = h.pmid AND h.pmid IN (
+         SELECT pmid FROM holders WHERE chunk = $1 ORDER BY position DESC OFFSET $2)
+       RETURNING p.name`,
+      [chunkId, maxHolders],
+    );
+    return trimmed.map((r) => r.name as Name);
+  }
+
+  /** A new record with its first holders (pending); a record that exists gains a subscriber instead. */
+  createRecord(name: Uint8Array, copy: ChunkCopy, size: number, holders: readonly Uint8Array[], maxHolders: number, createdBy: number): Promise<void> {
+    return this.db.transaction(async (tx) => {
+      const chunkId = await this.#ensureChunk(tx, name, copy, size, 1, createdBy);
+      for (const pmid of holders) await this.#addHolder(tx, chunkId, pmid, 'pending', maxHolders);
+    });
+  }
+
+  /** Put of an existing chunk: one more subscriber. Undefined when there is no record. */
+  async addSubscriber(name: Uint8Array, copy: ChunkCopy): Promise<{ size: number; stored: number } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ id: number; size: number }>(
+        'UPDATE chunks SET subscribers = subscribers + 1 WHERE name = $1 AND copy = $2 RETURNING id, size',
+        [name, copyIndex(copy)],
+      );
+      if (row === undefined) return undefined;
+      const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [row.id]);
+      return { size: row.size, stored: count?.n ?? 0 };
+    });
+  }
+
+  /** Delete: one subscriber fewer; at zero the record goes and its holders are returned (to delete the copies). */
+  removeSubscriber(name: Uint8Array, copy: ChunkCopy): Promise<Name[] | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ id: number; subscribers: number }>(
+        'UPDATE chunks SET subscribers = subscribers - 1 WHERE name = $1 AND copy = $2 RETURNING id, subscribers',
+        [name, copyIndex(copy)],
+      );
+      if (row === undefined || row.subscribers > 0) return undefined;
+      const holders = await this.holders(row.id, tx);
+      await tx.query('DELETE FROM chunks WHERE id = $1', [row.id]);
+      return holders.map((h) => h.pmid);
+    });
+  }
+
+  /**
+   * Records a holder's answer. A holder not yet in the record (its answer overtook the agreed
+   * record) is added; a record not yet there is created with no subscriber (the record's own
+   * action adds it).
+   */
+  markHolder(name: Uint8Array, copy: ChunkCopy, size: number, pmid: Uint8Array, state: HolderState, maxHolders: number): Promise<HolderUpdate & { trimmed: Name[] }> {
+    return this.db.transaction(async (tx) => {
+      const chunkId = await this.#ensureChunk(tx, name, copy, size, 0);
+      const pmidId = await this.#pmidId(tx, pmid);
+      const [before] = await tx.query<{ state: number }>('SELECT state FROM holders WHERE chunk = $1 AND pmid = $2', [chunkId, pmidId]);
+      let trimmed: Name[] = [];
+      if (before === undefined) trimmed = await this.#addHolder(tx, chunkId, pmid, state, maxHolders);
+      else if (before.state !== STATE_CODE[state]) {
+        await tx.query('UPDATE holders SET state = $3 WHERE chunk = $1 AND pmid = $2', [chunkId, pmidId, STATE_CODE[state]]);
+      }
+      const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [chunkId]);
+      return { stored: count?.n ?? 0, changed: before === undefined || before.state !== STATE_CODE[state], trimmed };
+    });
+  }
+
+  /** Adds a new holder (pending) at the top; returns holders trimmed off the bottom. */
+  addHolder(name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array, maxHolders: number): Promise<Name[]> {
+    return this.db.transaction(async (tx) => {
+      const record = await this.record(name, copy, tx);
+      if (record === undefined) return [];
+      return this.#addHolder(tx, record.id, pmid, 'pending', maxHolders);
+    });
+  }
+}

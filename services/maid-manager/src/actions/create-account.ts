@@ -1,0 +1,14 @@
+import type { WireOrigin } from '@safe/chunks';
+import { action } from '@safe/core';
+import { answerWithAccount } from '../answers.js';
+import { createAccountActionCodec } from '../messages.js';
+import type { MaidManagerState } from '../state.js';
+
+export const createAccountAction = action<{ client: Uint8Array; publicKey: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
+  type: 'CreateAccount',
+  payload: createAccountActionCodec,
+  async apply({ client, origin }, ctx) {
+    await ctx.state.store.createAccount(client);
+    return { send: await answerWithAccount(ctx.state, client, origin) };
+  },
+});

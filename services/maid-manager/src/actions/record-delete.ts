@@ -1,0 +1,22 @@
+import { CHUNK_COPIES, copyGroupName, fromWireOrigin, type WireOrigin } from '@safe/chunks';
+import { action, answerClient, type Outbound, parseName, replyOk } from '@safe/core';
+import { dataDeleteCodec, emptyCodec, recordDeleteCodec } from '../messages.js';
+import type { MaidManagerState } from '../state.js';
+
+/** Agreed: the client's Put loses a copy; only then do the DataManagers hear of it. The answer is always success. */
+export const recordDelete = action<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
+  type: 'RecordDelete',
+  payload: recordDeleteCodec,
+  async apply({ client, name, origin }, ctx) {
+    const send: Outbound[] = [];
+    if (await ctx.state.store.deleteEntry(client, name)) {
+      const chunk = parseName(name, 'chunk name');
+      for (const copy of CHUNK_COPIES) {
+        send.push({ type: 'Delete', to: { persona: 'data-manager', nae: copyGroupName(chunk, copy) }, scope: 'close-group', payload: dataDeleteCodec.encode({ name, copy }) });
+      }
+    }
+    const to = fromWireOrigin(origin);
+    if (to !== undefined) send.push(answerClient(to, replyOk(emptyCodec.encode({}))));
+    return { send };
+  },
+});

@@ -1,0 +1,26 @@
+import { fromWireOrigin, isMustStore, MUST_STORE_COPIES, copyIndex } from '@safe/chunks';
+import { action, answerClient, OutOfSpaceError, replyError, replyOk } from '@safe/core';
+import { putReplyCodec, type RecordPut, recordPutCodec } from '../messages.js';
+import type { MaidManagerState } from '../state.js';
+
+const ALL_MUST_STORE = MUST_STORE_COPIES.reduce((bits, copy) => bits | (1 << copyIndex(copy)), 0);
+
+/**
+ * Agreed: a copy group's outcome. The client is charged, and answered, once every must-store
+ * copy group confirmed — exactly once per request, however often confirmations repeat. A failed
+ * must-store copy ends the Put with nothing charged. Sacrificial copies are only attempted.
+ */
+export const recordPut = action<RecordPut, MaidManagerState>({
+  type: 'RecordPut',
+  payload: recordPutCodec,
+  async apply({ client, name, copy, cost, stored, error, origin }, ctx) {
+    const to = fromWireOrigin(origin);
+    if (!isMustStore(copy) || to === undefined) return undefined;
+    if (!stored) {
+      const ended = await ctx.state.store.failPut(to.request, client);
+      return ended ? { send: [answerClient(to, replyError(new OutOfSpaceError(error || 'the network could not store the chunk')))] } : undefined;
+    }
+    const charged = await ctx.state.store.confirmPut(to.request, client, name, 1 << copyIndex(copy), ALL_MUST_STORE, cost);
+    return charged ? { send: [answerClient(to, replyOk(putReplyCodec.encode({ name, cost })))] } : undefined;
+  },
+});

@@ -1,0 +1,82 @@
+import type { ChunkCopy, WireOrigin } from '@safe/chunks';
+import { protoCodec, registerProtoFile, type VaultRegistration } from '@safe/core';
+
+registerProtoFile('safe/v1/maid_manager.proto');
+registerProtoFile('safe/v1/data_manager.proto');
+registerProtoFile('safe/v1/pmid_manager.proto');
+
+// ---- from the client (messages.proto) ----
+export const createAccountCodec = protoCodec<Record<string, never>>('safe.v1.CreateAccount');
+export const vaultRegistrationCodec = protoCodec<VaultRegistration>('safe.v1.VaultRegistration');
+export interface PutRequest {
+  name: Uint8Array;
+  content: Uint8Array;
+  nonce: Uint8Array;
+}
+export const putRequestCodec = protoCodec<PutRequest>('safe.v1.PutRequest');
+export const deleteRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest');
+export const getAccountCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
+export interface AccountInfo {
+  stored: number;
+  available: number;
+  vaults: Uint8Array[];
+  chunks: number;
+}
+export const accountInfoCodec = protoCodec<AccountInfo>('safe.v1.AccountInfo');
+export const putReplyCodec = protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply');
+export const emptyCodec = protoCodec<Record<string, never>>('safe.v1.Empty');
+
+// ---- from other personas ----
+export interface DataPutResponse {
+  name: Uint8Array;
+  copy: ChunkCopy;
+  client: Uint8Array;
+  origin: WireOrigin | null;
+  stored: boolean;
+  error: string;
+  cost: number;
+}
+export const putResponseCodec = protoCodec<DataPutResponse>('safe.v1.maid_manager.PutResponse');
+export interface PmidHealth {
+  pmid: Uint8Array;
+  offered: number;
+  stored: number;
+  lost: number;
+  client: Uint8Array;
+  origin: WireOrigin | null;
+}
+export const pmidHealthCodec = protoCodec<PmidHealth>('safe.v1.maid_manager.PmidHealth');
+
+// ---- synced actions ----
+export const createAccountActionCodec = protoCodec<{ client: Uint8Array; publicKey: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.maid_manager.CreateAccount',
+);
+export const registerVaultActionCodec = protoCodec<{ client: Uint8Array; pmid: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.maid_manager.RegisterVault',
+);
+export const recordHealthCodec = protoCodec<{ client: Uint8Array; pmid: Uint8Array; offered: number; origin: WireOrigin | null }>(
+  'safe.v1.maid_manager.RecordHealth',
+);
+export interface RecordPut {
+  client: Uint8Array;
+  name: Uint8Array;
+  copy: ChunkCopy;
+  cost: number;
+  stored: boolean;
+  error: string;
+  origin: WireOrigin | null;
+}
+export const recordPutCodec = protoCodec<RecordPut>('safe.v1.maid_manager.RecordPut');
+export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }>('safe.v1.maid_manager.RecordDelete');
+
+// ---- to other personas ----
+export const dataPutCodec = protoCodec<{
+  name: Uint8Array;
+  copy: ChunkCopy;
+  content: Uint8Array;
+  context: { client: Uint8Array; origin: WireOrigin | null } | null;
+}>('safe.v1.data_manager.Put');
+export const dataDeleteCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.data_manager.Delete');
+export const getPmidHealthCodec = protoCodec<{ pmid: Uint8Array; client: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.pmid_manager.GetPmidHealth',
+);

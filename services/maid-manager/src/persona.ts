@@ -1,0 +1,34 @@
+import type { PersonaDefinition } from '@safe/core';
+import { createAccountAction } from './actions/create-account.js';
+import { recordDelete } from './actions/record-delete.js';
+import { recordHealth } from './actions/record-health.js';
+import { recordPut } from './actions/record-put.js';
+import { registerVaultAction } from './actions/register-vault.js';
+import { createAccount } from './handlers/create-account.js';
+import { del } from './handlers/delete.js';
+import { getAccount } from './handlers/get-account.js';
+import { pmidHealth } from './handlers/pmid-health.js';
+import { put } from './handlers/put.js';
+import { putResponse } from './handlers/put-response.js';
+import { registerVault } from './handlers/register-vault.js';
+import type { MaidManagerState } from './state.js';
+
+/**
+ * MaidManager (SPEC.md 3.2); NAE = the client's MAID name.
+ *
+ * | message       | from        | Ac     | Fw  | Sy  |
+ * |---------------|-------------|--------|-----|-----|
+ * | CreateAccount | client      | single | yes | yes |
+ * | RegisterVault | client      | single | yes | yes (then GetPMIDHealth =>>>> PmidManager) |
+ * | Put           | client      | single | yes | no  (So: Put ->>>> DataManager ×3) |
+ * | Delete        | client      | single | yes | yes (then Delete ->>>> DataManager ×3) |
+ * | GetAccount    | client      | single | yes | no  |
+ * | PutResponse   | DataManager | group  | yes | yes (the charge) |
+ * | PmidHealth    | PmidManager | group  | yes | yes |
+ */
+export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
+  persona: 'maid-manager',
+  speaksAs: 'group',
+  messages: [createAccount, registerVault, put, del, getAccount, putResponse, pmidHealth],
+  actions: [createAccountAction, registerVaultAction, recordHealth, recordPut, recordDelete],
+};

@@ -1,0 +1,25 @@
+import { message, type Name } from '@safe/core';
+import { tellDataManagers } from '../answers.js';
+import { nodePutCodec, type PutPayload, putCodec } from '../messages.js';
+import type { PmidManagerState } from '../state.js';
+
+/** Put<Data> | DataManager ->>>> | [Ac, Fw] PmidManager [So] => PmidNode; counted once the node confirms. */
+export const put = message<PutPayload, PmidManagerState>({
+  type: 'Put',
+  from: ['data-manager'],
+  accumulate: 'group',
+  firewall: true,
+  sync: false,
+  payload: putCodec,
+  async handle(msg, ctx) {
+    const pmid = msg.destination.nae as Name;
+    const { name, copy, content, context } = msg.payload;
+    const account = await ctx.state.store.account(pmid);
+    if (account !== undefined && account.offered > 0 && account.stored + content.length > account.offered) {
+      return { send: [tellDataManagers(pmid, name, copy, false, 'PmidNode has no room for the chunk', context, content.length)] };
+    }
+    return {
+      send: [{ type: 'Put', to: { persona: 'pmid-node', nae: pmid }, scope: 'node', payload: nodePutCodec.encode(msg.payload) }],
+    };
+  },
+});

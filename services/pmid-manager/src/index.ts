@@ -1,0 +1,4 @@
+export * from './migrations.js';
+export * from './persona.js';
+export * from './state.js';
+export * from './store.js';

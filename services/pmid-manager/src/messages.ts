@@ -1,0 +1,64 @@
+import type { ChunkCopy, PutContext, WireOrigin } from '@safe/chunks';
+import { protoCodec, registerProtoFile } from '@safe/core';
+
+registerProtoFile('safe/v1/pmid_manager.proto');
+registerProtoFile('safe/v1/pmid_node.proto');
+registerProtoFile('safe/v1/data_manager.proto');
+registerProtoFile('safe/v1/maid_manager.proto');
+
+export interface PutPayload {
+  name: Uint8Array;
+  copy: ChunkCopy;
+  content: Uint8Array;
+  context: PutContext | null;
+}
+export interface ChunkRef {
+  name: Uint8Array;
+  copy: ChunkCopy;
+}
+export interface NodePutResponse {
+  name: Uint8Array;
+  copy: ChunkCopy;
+  stored: boolean;
+  error: string;
+  size: number;
+  context: PutContext | null;
+}
+export interface GetPmidHealth {
+  pmid: Uint8Array;
+  client: Uint8Array;
+  origin: WireOrigin | null;
+}
+
+export const putCodec = protoCodec<PutPayload>('safe.v1.pmid_manager.Put');
+export const deleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Delete');
+export const putResponseCodec = protoCodec<NodePutResponse>('safe.v1.pmid_manager.PutResponse');
+export const getPmidHealthCodec = protoCodec<GetPmidHealth>('safe.v1.pmid_manager.GetPmidHealth');
+export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
+
+export const recordStoredCodec = protoCodec<{ pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy; size: number; context: PutContext | null }>(
+  'safe.v1.pmid_manager.RecordStored',
+);
+export const recordDeletedCodec = protoCodec<{ pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy }>('safe.v1.pmid_manager.RecordDeleted');
+export const recordOfferCodec = protoCodec<{ pmid: Uint8Array; capacity: number }>('safe.v1.pmid_manager.RecordOffer');
+
+/** Payloads of the personas this one sends to. */
+export const nodePutCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
+export const nodeDeleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
+export const dataPutResponseCodec = protoCodec<{
+  name: Uint8Array;
+  copy: ChunkCopy;
+  pmid: Uint8Array;
+  stored: boolean;
+  error: string;
+  context: PutContext | null;
+  size: number;
+}>('safe.v1.data_manager.PutResponse');
+export const pmidHealthCodec = protoCodec<{
+  pmid: Uint8Array;
+  offered: number;
+  stored: number;
+  lost: number;
+  client: Uint8Array;
+  origin: WireOrigin | null;
+}>('safe.v1.maid_manager.PmidHealth');

@@ -1,0 +1,62 @@
+import { type ChunkCopy, copyIndex } from '@safe/chunks';
+import type { SqlDatabase } from '@safe/sql';
+
+export interface PmidAccount {
+  readonly offered: number;
+  readonly stored: number;
+  readonly lost: number;
+}
+
+/** The PmidManager's tables; every write that touches two rows is one transaction. */
+export class PmidManagerStore {
+  readonly db: SqlDatabase;
+
+  constructor(db: SqlDatabase) {
+    this.db = db;
+  }
+
+  async account(pmid: Uint8Array): Promise<PmidAccount | undefined> {
+    const [row] = await this.db.query<PmidAccount>('SELECT offered, stored, lost FROM pmid_accounts WHERE pmid = $1', [pmid]);
+    return row;
+  }
+
+  async recordOffer(pmid: Uint8Array, capacity: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO pmid_accounts (pmid, offered) VALUES ($1, $2)
+       ON CONFLICT (pmid) DO UPDATE SET offered = EXCLUDED.offered`,
+      [pmid, capacity],
+    );
+  }
+
+  /** Adds a chunk to the node's account; false when it was already recorded (nothing changes). */
+  recordStored(pmid: Uint8Array, name: Uint8Array, copy: ChunkCopy, size: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.query(
+        `INSERT INTO pmid_chunks (pmid, name, copy, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING RETURNING size`,
+        [pmid, name, copyIndex(copy), size],
+      );
+      if (inserted.length === 0) return false;
+      await tx.query(
+        `INSERT INTO pmid_accounts (pmid, stored) VALUES ($1, $2)
+         ON CONFLICT (pmid) DO UPDATE SET stored = pmid_accounts.stored + EXCLUDED.stored`,
+        [pmid, size],
+      );
+      return true;
+    });
+  }
+
+  /** Removes a chunk from the node's account; `lost` also adds it to the lost total. */
+  removeChunk(pmid: Uint8Array, name: Uint8Array, copy: ChunkCopy, lost: boolean): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.query<{ size: number }>('DELETE FROM pmid_chunks WHERE pmid = $1 AND name = $2 AND copy = $3 RETURNING size', [
+        pmid,
+        name,
+        copyIndex(copy),
+      ]);
+      if (row === undefined) return false;
+      await tx.query('UPDATE pmid_accounts SET stored = stored - $2, lost = lost + $3 WHERE pmid = $1', [pmid, row.size, lost ? row.size : 0]);
+      return true;
+    });
+  }
+}

@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type ChunkCopy, checkChunk, copyIndex } from '@safe/chunks';
+import { ContentMismatchError, type Name, NotFoundError, OutOfSpaceError, toHex } from '@safe/core';
+
+/**
+ * Chunks on the PmidNode's own disk: one file per (chunk, copy) under `dir`, fanned out by the
+ * first byte of the name. Writes are atomic (temp file, fsync, rename), so a crash leaves either
+ * the whole chunk or none of it. Every chunk is checked against its name on write and on read.
+ */
+export class ChunkStore {
+  readonly dir: string;
+  readonly capacity: number;
+  #used: number;
+
+  private constructor(dir: string, capacity: number, used: number) {
+    this.dir = dir;
+    this.capacity = capacity;
+    this.#used = used;
+  }
+
+  static async open(dir: string, capacity: number): Promise<ChunkStore> {
+    await mkdir(dir, { recursive: true });
+    let used = 0;
+    for (const fan of await readdir(dir)) {
+      const fanDir = join(dir, fan);
+      if (!(await stat(fanDir)).isDirectory()) continue;
+      for (const file of await readdir(fanDir)) {
+        if (file.startsWith('.tmp-')) await rm(join(fanDir, file), { force: true });
+        else used += (await stat(join(fanDir, file))).size;
+      }
+    }
+    return new ChunkStore(dir, capacity, used);
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+
+  #path(name: Name, copy: ChunkCopy): { fanDir: string; file: string } {
+    const hex = toHex(name);
+    const fanDir = join(this.dir, hex.slice(0, 2));
+    return { fanDir, file: join(fanDir, `${hex}.${copyIndex(copy)}`) };
+  }
+
+  async has(name: Name, copy: ChunkCopy): Promise<boolean> {
+    try {
+      await stat(this.#path(name, copy).file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores a copy; storing the same copy again is a no-op. */
+  async put(name: Uint8Array, copy: ChunkCopy, content: Uint8Array): Promise<void> {
+    const checked = checkChunk(name, content);
+    if (await this.has(checked, copy)) return;
+    if (this.#used + content.length > this.capacity) {
+      throw new OutOfSpaceError(`PmidNode is full: ${this.#used} of ${this.capacity} bytes used, chunk needs ${content.length}`);
+    }
+    const { fanDir, file } = this.#path(checked, copy);
+    await mkdir(fanDir, { recursive: true });
+    const temp = join(fanDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+    this.#used += content.length;
+  }
+
+  /** Reads a copy; a copy whose content no longer hashes to its name is reported as corrupt. */
+  async get(name: Name, copy: ChunkCopy): Promise<Uint8Array> {
+    let content: Uint8Array;
+    try {
+      content = new Uint8Array(await readFile(this.#path(name, copy).file));
+    } catch {
+      throw new NotFoundError(`chunk ${toHex(name).slice(0, 16)}… is not on this PmidNode`);
+    }
+    try {
+      checkChunk(name, content);
+    } catch {
+      throw new ContentMismatchError(`chunk ${toHex(name).slice(0, 16)}… is corrupt on this PmidNode`);
+    }
+    return content;
+  }
+
+  async delete(name: Name, copy: ChunkCopy): Promise<boolean> {
+    const { file } = this.#path(name, copy);
+    try {
+      const { size } = await stat(file);
+      await rm(file);
+      this.#used -= size;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import { message, parseName, reply, SafeError } from '@safe/core';
+import { type ChunkRef, getCodec, getResponseCodec } from '../messages.js';
+import type { PmidNodeState } from '../state.js';
+
+/**
+ * Get<Data> | DataManager => | [Ac, Fw] PmidNode. Not firewalled here: a read changes nothing, and
+ * recording 1 MiB answers for the firewall's memory would cost more than reading again.
+ */
+export const get = message<ChunkRef, PmidNodeState>({
+  type: 'Get',
+  from: ['data-manager'],
+  accumulate: 'group',
+  firewall: false,
+  sync: false,
+  payload: getCodec,
+  async handle(msg, ctx) {
+    const name = parseName(msg.payload.name, 'chunk name');
+    const { copy } = msg.payload;
+    let content: Uint8Array = new Uint8Array(0);
+    let error = '';
+    try {
+      content = await ctx.state.chunks.get(name, copy);
+    } catch (e) {
+      if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
+      error = e.message;
+    }
+    return { send: [reply(msg, 'GetResponse', getResponseCodec.encode({ name, copy, content, error }))] };
+  },
+});

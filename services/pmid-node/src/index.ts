@@ -1,0 +1,3 @@
+export * from './chunk-store.js';
+export * from './persona.js';
+export * from './state.js';

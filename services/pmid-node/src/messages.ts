@@ -1,0 +1,35 @@
+import type { ChunkCopy, PutContext } from '@safe/chunks';
+import { protoCodec, registerProtoFile } from '@safe/core';
+
+registerProtoFile('safe/v1/pmid_node.proto');
+registerProtoFile('safe/v1/pmid_manager.proto');
+registerProtoFile('safe/v1/data_manager.proto');
+
+export interface PutPayload {
+  name: Uint8Array;
+  copy: ChunkCopy;
+  content: Uint8Array;
+  context: PutContext | null;
+}
+export interface ChunkRef {
+  name: Uint8Array;
+  copy: ChunkCopy;
+}
+
+export const putCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
+export const deleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
+export const getCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
+
+/** Answers, in the receiving persona's own payload types. */
+export const putResponseCodec = protoCodec<{
+  name: Uint8Array;
+  copy: ChunkCopy;
+  stored: boolean;
+  error: string;
+  size: number;
+  context: PutContext | null;
+}>('safe.v1.pmid_manager.PutResponse');
+export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
+export const getResponseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; content: Uint8Array; error: string }>(
+  'safe.v1.data_manager.GetResponse',
+);
