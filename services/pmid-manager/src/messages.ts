@@ -39,7 +39,14 @@ export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager
 export const recordStoredCodec = protoCodec<{ pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy; size: number; context: PutContext | null }>(
   'safe.v1.pmid_manager.RecordStored',
 );
-export const recordDeletedCodec = protoCodec<{ pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy }>('safe.v1.pmid_manager.RecordDeleted');
+export const loseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
+export interface RecordDeleted {
+  pmid: Uint8Array;
+  name: Uint8Array;
+  copy: ChunkCopy;
+  lost: boolean;
+}
+export const recordDeletedCodec = protoCodec<RecordDeleted>('safe.v1.pmid_manager.RecordDeleted');
 export const recordOfferCodec = protoCodec<{ pmid: Uint8Array; capacity: number }>('safe.v1.pmid_manager.RecordOffer');
 
 /** Payloads of the personas this one sends to. */

@@ -4,6 +4,7 @@ import { recordOffer } from './actions/record-offer.js';
 import { recordStored } from './actions/record-stored.js';
 import { del } from './handlers/delete.js';
 import { getPmidHealth } from './handlers/get-pmid-health.js';
+import { lose } from './handlers/lose.js';
 import { offer } from './handlers/offer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
@@ -17,12 +18,13 @@ import type { PmidManagerState } from './state.js';
  * | Put           | DataManager | group  | yes | no (So to the PmidNode; counted on its answer) |
  * | PutResponse   | PmidNode    | single | yes | yes |
  * | Delete        | DataManager | group  | yes | yes |
+ * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
  * | GetPmidHealth | MaidManager | none   | no  | no  |
  * | Offer         | PmidNode    | single | yes | yes |
  */
 export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   persona: 'pmid-manager',
   speaksAs: 'group',
-  messages: [put, putResponse, del, getPmidHealth, offer],
+  messages: [put, putResponse, del, lose, getPmidHealth, offer],
   actions: [recordStored, recordDeleted, recordOffer],
 };

@@ -1,5 +1,5 @@
-import { type ChunkRef, deleteCodec, recordDeletedCodec } from '../messages.js';
 import { message } from '@safe/core';
+import { type ChunkRef, deleteCodec, recordDeletedCodec } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
 /** Delete<Data> | DataManager ->>>> | [Ac, Fw] PmidManager [Sy] -> PmidNode. */
@@ -12,6 +12,6 @@ export const del = message<ChunkRef, PmidManagerState>({
   payload: deleteCodec,
   handle(msg) {
     const pmid = msg.destination.nae;
-    return { actions: [{ type: 'RecordDeleted', nae: pmid, payload: recordDeletedCodec.encode({ pmid, ...msg.payload }) }] };
+    return { actions: [{ type: 'RecordDeleted', nae: pmid, payload: recordDeletedCodec.encode({ pmid, ...msg.payload, lost: false }) }] };
   },
 });
