@@ -1,0 +1,97 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AccountTransfer, type TransferVotes } from './account-transfer.js';
+import { DEFAULT_GROUP_PARAMETERS, transferAgreement } from './config.js';
+import { MemoryEntryStore } from './memory/stores.js';
+import { NAME_BYTES, type Name, toHex } from './name.js';
+
+const member = (n: number) => new Uint8Array(NAME_BYTES).fill(n + 1) as Name;
+const value = (n: number) => Uint8Array.of(n, 0xaa);
+
+function setup(k: number) {
+  const params = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: k };
+  const store = new MemoryEntryStore<TransferVotes>();
+  return { transfer: new AccountTransfer(store, params), store, threshold: transferAgreement(params) };
+}
+
+describe('AccountTransfer', () => {
+  it('K = 4: written once 2 members send the same value, and only once', async () => {
+    const { transfer } = setup(4);
+    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(1), value(1))).toBe(true);
+    expect(await transfer.offer('r', member(2), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(3), value(2))).toBe(false);
+  });
+
+  it('K = 5: written once 3 members agree; a minority value is never written', async () => {
+    const { transfer } = setup(5);
+    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(1), value(2))).toBe(false);
+    expect(await transfer.offer('r', member(2), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(3), value(2))).toBe(false);
+    expect(await transfer.offer('r', member(4), value(3))).toBe(false);
+    // 2 / 2 / 1: nothing agreed; a sixth member tips value 2 over.
+    expect(await transfer.offer('r', member(5), value(2))).toBe(true);
+  });
+
+  it('a sender voting twice counts once, whatever value it sends the second time', async () => {
+    const { transfer, store } = setup(4);
+    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('r', member(0), value(2))).toBe(false);
+    // One vote, for the first value only.
+    expect(Object.values((await store.get('r'))?.votes ?? {})).toEqual([[toHex(member(0))]]);
+    expect(await transfer.offer('r', member(1), value(1))).toBe(true);
+  });
+
+  it('keeps records apart, and forget() starts a record over', async () => {
+    const { transfer } = setup(4);
+    expect(await transfer.offer('a', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('b', member(1), value(1))).toBe(false);
+    expect(await transfer.offer('a', member(1), value(1))).toBe(true);
+    await transfer.forget('a');
+    expect(await transfer.offer('a', member(0), value(1))).toBe(false);
+    expect(await transfer.offer('a', member(1), value(1))).toBe(true);
+  });
+
+  it('property: written iff some value reaches (K+1)/2 distinct senders, at that copy, and at most once', async () => {
+    const scenario = fc.integer({ min: 2, max: 8 }).chain((k) =>
+      fc.tuple(
+        fc.constant(k),
+        // (sender, value) in arrival order; senders may repeat and change their value.
+        fc.array(fc.tuple(fc.integer({ min: 0, max: k }), fc.integer({ min: 0, max: 3 })), { maxLength: 3 * k }),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(scenario, async ([k, offers]) => {
+        const { transfer, threshold } = setup(k);
+        // Model: each sender's first vote counts; the record is written when a value first reaches the threshold.
+        const firstVote = new Map<number, number>();
+        const tally = new Map<number, number>();
+        let written = false;
+        let writes = 0;
+        for (const [sender, v] of offers) {
+          let expected = false;
+          if (!written && !firstVote.has(sender)) {
+            firstVote.set(sender, v);
+            tally.set(v, (tally.get(v) ?? 0) + 1);
+            if ((tally.get(v) ?? 0) >= threshold) {
+              expected = true;
+              written = true;
+            }
+          }
+          const result = await transfer.offer('record', member(sender), value(v));
+          expect(result).toBe(expected);
+          if (result) writes++;
+        }
+        expect(writes).toBeLessThanOrEqual(1);
+        // Written iff, over everyone's first vote, some value reached the threshold.
+        const firstVotes = new Map<number, number>();
+        for (const [sender, v] of offers) if (!firstVotes.has(sender)) firstVotes.set(sender, v);
+        const counts = [0, 1, 2, 3].map((v) => [...firstVotes.values()].filter((x) => x === v).length);
+        expect(writes === 1).toBe(counts.some((c) => c >= threshold));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,232 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
+import { MemoryEntryStore } from './memory/stores.js';
+import { NAME_BYTES, type Name, toHex } from './name.js';
+import { MatrixChange } from './routing.js';
+import { VirtualClock } from './sim/clock.js';
+import { Sync, type SyncAction, type SyncEntry } from './sync.js';
+
+/** A name whose distance to the zero NAE is its first byte, so close groups are obvious. */
+const at = (b: number): Name => {
+  const out = new Uint8Array(NAME_BYTES);
+  out[0] = b;
+  return out as Name;
+};
+const ZERO = new Uint8Array(NAME_BYTES) as Name;
+const action = (nae: Name = ZERO, payload = 'AQI='): SyncAction => ({ type: 'RecordPut', nae: toHex(nae), payload });
+
+function setup(k: number, self: Name, overrides: Partial<GroupParameters> = {}) {
+  const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: k, ...overrides };
+  const clock = new VirtualClock();
+  const store = new MemoryEntryStore<SyncEntry>();
+  const sync = new Sync(self, store, params, () => clock.now());
+  return { params, clock, store, sync };
+}
+
+describe('Sync resolution', () => {
+  it('property: resolves exactly once, when floor(K/2)+1 distinct members have seen it; gone once all K have', async () => {
+    const scenario = fc.integer({ min: 2, max: 8 }).chain((k) =>
+      fc.tuple(
+        fc.constant(k),
+        // Each step: 0 = this node proposes (it got the action itself), i > 0 = member i reports it.
+        fc.array(fc.integer({ min: 0, max: k - 1 }), { minLength: 1, maxLength: 3 * k }),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(scenario, async ([k, steps]) => {
+        const group = Array.from({ length: k }, (_, i) => at(i + 1));
+        const self = group[0] as Name;
+        const { sync, params } = setup(k, self);
+        const seen = new Set<number>();
+        let resolved = false;
+        let completed = false;
+        let resolutions = 0;
+        for (const step of steps) {
+          const result =
+            step === 0 ? await sync.propose('key', action(), group) : await sync.receive('key', action(), group[step] as Name, group);
+          if (completed) {
+            expect(result).toEqual({ resolvedNow: false, entry: undefined });
+            continue;
+          }
+          seen.add(step);
+          seen.add(0); // receiving a remote entry means this node has seen it too
+          const resolvesNow: boolean = !resolved && seen.size >= syncResolution(params);
+          expect(result.resolvedNow).toBe(resolvesNow);
+          if (result.resolvedNow) resolutions++;
+          resolved ||= resolvesNow;
+          completed = resolved && seen.size === k;
+          if (completed) {
+            expect(result.entry).toBeUndefined();
+            expect(await sync.get('key')).toBeUndefined();
+          } else {
+            expect(result.entry?.resolved).toBe(resolved);
+            expect(new Set(result.entry?.seenBy)).toEqual(new Set([...seen].map((i) => toHex(group[i] as Name))));
+            expect(await sync.get('key')).toEqual(result.entry);
+          }
+        }
+        expect(resolutions).toBe(resolved ? 1 : 0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('K = 4: kept after resolving at 3 members, until the 4th has seen it', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    expect((await sync.propose('e', action(), group)).resolvedNow).toBe(false);
+    expect((await sync.receive('e', action(), at(2), group)).resolvedNow).toBe(false);
+    expect((await sync.receive('e', action(), at(2), group)).resolvedNow).toBe(false);
+    const third = await sync.receive('e', action(), at(3), group);
+    expect(third.resolvedNow).toBe(true);
+    expect(third.entry?.resolved).toBe(true);
+    expect((await sync.get('e'))?.seenBy).toEqual([at(1), at(2), at(3)].map(toHex));
+    const last = await sync.receive('e', action(), at(4), group);
+    expect(last).toEqual({ resolvedNow: false, entry: undefined });
+    expect(await sync.get('e')).toBeUndefined();
+    // A late or duplicated copy after completion is never applied again.
+    expect(await sync.receive('e', action(), at(4), group)).toEqual({ resolvedNow: false, entry: undefined });
+    expect(await sync.propose('e', action(), group)).toEqual({ resolvedNow: false, entry: undefined });
+  });
+
+  it('a node lists itself as seen, at the end, when it receives a remote entry', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(3));
+    const first = await sync.receive('e', action(), at(1), group);
+    expect(first.entry?.seenBy).toEqual([toHex(at(1)), toHex(at(3))]);
+    expect(first.entry?.originatedHere).toBe(false);
+    // Others are appended after it; itself only once.
+    const second = await sync.receive('e', action(), at(4), group);
+    expect(second.entry?.seenBy).toEqual([toHex(at(1)), toHex(at(3)), toHex(at(4))]);
+    // The node that got the action from the previous persona is the originator.
+    const { sync: origin } = setup(4, at(2));
+    const proposed = await origin.propose('e', action(), group);
+    expect(proposed.entry?.seenBy).toEqual([toHex(at(2))]);
+    expect(proposed.entry?.originatedHere).toBe(true);
+  });
+
+  it('a different action under the same key does not count: the first one stands', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    await sync.propose('e', action(ZERO, 'AQI='), group);
+    const other = await sync.receive('e', action(ZERO, 'BBB='), at(2), group);
+    expect(other.resolvedNow).toBe(false);
+    expect(other.entry?.action.payload).toBe('AQI=');
+    expect(other.entry?.seenBy).toEqual([toHex(at(1))]);
+    expect((await sync.receive('e', { ...action(ZERO, 'AQI='), type: 'Other' }, at(3), group)).entry?.seenBy).toEqual([toHex(at(1))]);
+  });
+});
+
+describe('Sync.due', () => {
+  it('re-sends only unresolved entries this node originated, and drops them after syncAttemptsBeforeDrop sends', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1), { syncAttemptsBeforeDrop: 3 });
+    await sync.propose('mine', action(), group); // unresolved, originated here
+    await sync.receive('theirs', action(), at(2), group); // unresolved, someone else's
+    await sync.propose('done', action(), group);
+    await sync.receive('done', action(), at(2), group);
+    await sync.receive('done', action(), at(3), group); // resolved
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const { send, dropped } = await sync.due();
+      expect(send.map((e) => [e.key, e.attempts])).toEqual([['mine', attempt]]);
+      expect(dropped).toEqual([]);
+    }
+    const last = await sync.due();
+    expect(last.send).toEqual([]);
+    expect(last.dropped.map((e) => e.key)).toEqual(['mine']);
+    expect(await sync.get('mine')).toBeUndefined();
+    // The others stay.
+    expect((await sync.get('theirs'))?.attempts).toBe(0);
+    expect((await sync.get('done'))?.resolved).toBe(true);
+    expect(await sync.due()).toEqual({ send: [], dropped: [] });
+  });
+
+  it('an entry that resolves is no longer re-sent', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    await sync.propose('e', action(), group);
+    expect((await sync.due()).send).toHaveLength(1);
+    await sync.receive('e', action(), at(2), group);
+    await sync.receive('e', action(), at(3), group);
+    expect(await sync.due()).toEqual({ send: [], dropped: [] });
+  });
+
+  it('forgets a completed entry only after the firewall memory, so a late copy is not applied twice meanwhile', async () => {
+    const group = [at(1), at(2)];
+    const { sync, store, clock, params } = setup(2, at(1));
+    expect((await sync.receive('e', action(), at(2), group)).resolvedNow).toBe(true);
+    expect(await store.keys()).toEqual(['e']);
+    clock.advance(params.firewallMemoryMs);
+    await sync.due();
+    expect((await sync.receive('e', action(), at(2), group)).resolvedNow).toBe(false);
+    clock.advance(1);
+    await sync.due();
+    expect(await store.keys()).toEqual([]);
+  });
+});
+
+describe('Sync.onMatrixChange', () => {
+  const naeOf = (entry: SyncEntry) => Buffer.from(entry.action.nae, 'hex') as unknown as Name;
+  const nodes = [10, 20, 30, 40, 50, 60].map(at);
+
+  it('replaces a departed member by the member that took its place', async () => {
+    const self = at(20);
+    const { sync } = setup(4, self, {});
+    const group = [at(10), at(20), at(30), at(40)];
+    await sync.receive('e', action(), at(10), group);
+    // at(10) leaves: the close group of ZERO becomes 20, 30, 40, 50.
+    const change = new MatrixChange(
+      self,
+      nodes,
+      nodes.filter((n) => n[0] !== 10),
+      4,
+    );
+    await sync.onMatrixChange(change, naeOf);
+    expect((await sync.get('e'))?.seenBy).toEqual([toHex(at(50)), toHex(self)]);
+  });
+
+  it('leaves entries alone where the departed node had not reported', async () => {
+    const self = at(20);
+    const { sync } = setup(4, self);
+    const group = [at(10), at(20), at(30), at(40)];
+    await sync.receive('e', action(), at(30), group);
+    await sync.onMatrixChange(
+      new MatrixChange(
+        self,
+        nodes,
+        nodes.filter((n) => n[0] !== 10),
+        4,
+      ),
+      naeOf,
+    );
+    expect((await sync.get('e'))?.seenBy).toEqual([toHex(at(30)), toHex(self)]);
+  });
+
+  it('drops entries this node is no longer responsible for', async () => {
+    const self = at(40);
+    const { sync, store } = setup(4, self);
+    const far = at(0x2c); // close group 40, 60, 50, 10 before and after the joins: self stays responsible
+    await sync.receive('near', action(ZERO), at(10), [at(10), at(20), at(30), at(40)]);
+    await sync.receive('far', action(far), at(50), [at(40), at(60), at(50), at(10)]);
+    // Three nodes join closer to ZERO than self: self leaves the close group of ZERO.
+    const joined = [...nodes, at(1), at(2), at(3)];
+    const change = new MatrixChange(self, nodes, joined, 4);
+    expect(change.checkHolders(ZERO).responsible).toBe(false);
+    expect(change.checkHolders(far).responsible).toBe(true);
+    await sync.onMatrixChange(change, naeOf);
+    expect(await sync.get('near')).toBeUndefined();
+    expect(await store.keys()).toEqual(['far']);
+    expect((await sync.get('far'))?.seenBy).toEqual([toHex(at(50)), toHex(self)]);
+  });
+
+  it('unresolvedFor lists the open entries of one NAE, for the account transfer', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    await sync.propose('a', action(ZERO), group);
+    await sync.propose('b', action(at(9)), group);
+    await sync.propose('c', action(ZERO), group);
+    await sync.receive('c', action(ZERO), at(2), group);
+    await sync.receive('c', action(ZERO), at(3), group);
+    expect((await sync.unresolvedFor(ZERO)).map((e) => e.key)).toEqual(['a']);
+  });
+});
