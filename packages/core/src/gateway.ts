@@ -1,7 +1,14 @@
 import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec } from './client-reply.js';
 import { groupQuorum } from './config.js';
 import { type Envelope, verifyEnvelope } from './envelope.js';
-import { DeadlineExceededError, MalformedEnvelopeError, SafeError, UnavailableError, UnknownMessageTypeError, WrongSourceError } from './errors.js';
+import {
+  DeadlineExceededError,
+  MalformedEnvelopeError,
+  SafeError,
+  UnavailableError,
+  UnknownMessageTypeError,
+  WrongSourceError,
+} from './errors.js';
 import { nameEquals, toHex } from './name.js';
 import type { Clock } from './ports.js';
 import { CLIENT, isPersonaName, type PersonaName } from './routing.js';
@@ -73,8 +80,8 @@ export class ClientGateway implements ReplySink {
       this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer });
       const withReplyTo: Envelope = { ...envelope, replyTo: { persona: this.#replica.persona, nae: this.#replica.name } };
       this.#replica.forward(withReplyTo).catch((error: unknown) => {
-          this.#finish(key)?.reject(error instanceof SafeError ? error : new SafeError('unavailable', String(error)));
-        });
+        this.#finish(key)?.reject(error instanceof SafeError ? error : new SafeError('unavailable', String(error)));
+      });
     });
   }
 

@@ -3,6 +3,8 @@
  * Postgres (packages/adapters-*), OpenTelemetry (packages/telemetry).
  */
 
+import type { Envelope } from './envelope.js';
+
 export interface AccumulationResult {
   /** Distinct senders counted for this id so far. */
   readonly count: number;
@@ -93,3 +95,37 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/**
+ * Who is on the network: replicas announce themselves (name, key, endpoint) with heartbeats and
+ * every replica watches the set. Adapters: in-process (the embedded testnet's shared view), Redis.
+ * Each change a watcher sees becomes a new RoutingTable, i.e. a matrix change per persona.
+ */
+export interface MemberAnnouncement {
+  readonly persona: string;
+  readonly name: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** gRPC address for direct messages, `host:port`. */
+  readonly endpoint: string;
+}
+
+export interface Membership {
+  /** Announces `self` and keeps announcing it (heartbeat) until `leave()`. */
+  join(self: MemberAnnouncement): Promise<void>;
+  /** The members now alive (heartbeat within the expiry), every persona. */
+  members(): Promise<MemberAnnouncement[]>;
+  /** Calls `onChange` with the whole member set whenever it changes; returns a function that stops watching. */
+  watch(onChange: (members: MemberAnnouncement[]) => void): () => void;
+  /** Withdraws the announcement at once (a clean shutdown), instead of waiting for expiry. */
+  leave(): Promise<void>;
+}
+
+/**
+ * The group bus a replica reads from: every copy addressed to its persona, delivered one at a
+ * time to `deliver`. An adapter acknowledges (commits) a copy only after `deliver` resolved, so a
+ * replica that restarts with the same identity loses no copy it had not finished handling.
+ */
+export interface GroupBusConsumer {
+  start(deliver: (envelope: Envelope) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -180,7 +180,12 @@ export class MatrixChange {
  * group of the destination NAE. Each receiver checks again with its own view; this is the bus's
  * part, shared by every bus adapter.
  */
-export function recipients(routing: RoutingTable, destination: { persona: string; nae: Name }, scope: 'close-group' | 'node', k: number): Name[] {
+export function recipients(
+  routing: RoutingTable,
+  destination: { persona: string; nae: Name },
+  scope: 'close-group' | 'node',
+  k: number,
+): Name[] {
   if (!isPersonaName(destination.persona)) return [];
   const view = routing.view(destination.persona);
   if (scope === 'node') return view.has(destination.nae) ? [destination.nae] : [];

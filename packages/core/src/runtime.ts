@@ -442,7 +442,12 @@ export class Replica<S> {
     declaration.payload.decode(proposal.parameters);
     const syncAction = { type: proposal.action, nae: toHex(nae), payload: Buffer.from(proposal.parameters).toString('base64') };
     const result = await this.#sync.receive(proposal.key, syncAction, envelope.sender, group);
-    if (result.resolvedNow) await this.#applyAction({ type: proposal.action, nae, payload: proposal.parameters }, envelope.trace, Buffer.from(proposal.key, 'hex'));
+    if (result.resolvedNow)
+      await this.#applyAction(
+        { type: proposal.action, nae, payload: proposal.parameters },
+        envelope.trace,
+        Buffer.from(proposal.key, 'hex'),
+      );
     return 'synced';
   }
 

@@ -20,9 +20,19 @@ export class SqlUsageError extends SafeError {
 }
 
 // Socket-level failures from node:net / dns; all mean "the server cannot be reached right now".
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 // pg reports lost or timed-out connections as plain Errors with these messages and no code.
-const PG_CONNECTION_MESSAGE = /connection terminated|timeout exceeded when trying to connect|not queryable|connection error|pool after calling end/i;
+const PG_CONNECTION_MESSAGE =
+  /connection terminated|timeout exceeded when trying to connect|not queryable|connection error|pool after calling end/i;
 
 function kindOfSqlState(state: string): ErrorKind {
   if (state === '23505') return 'already-exists';

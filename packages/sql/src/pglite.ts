@@ -109,7 +109,9 @@ class PgliteDatabase implements SqlDatabase {
     const ready = this.#schemaReady;
     try {
       const result = await this.#pg.transaction(async (tx) => {
-        await tx.exec(ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`);
+        await tx.exec(
+          ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`,
+        );
         return body(tx);
       });
       this.#schemaReady = true;

@@ -173,7 +173,11 @@ class PostgresDatabase implements SqlDatabase {
       const commit = await client.query('COMMIT');
       if (commit.command === 'ROLLBACK') {
         // Postgres answers COMMIT of a failed transaction with ROLLBACK, not an error; PGlite throws.
-        throw new SqlError('failed-precondition', `${this.#where} transaction: rolled back instead of committed (a statement in it failed)`, '25P02');
+        throw new SqlError(
+          'failed-precondition',
+          `${this.#where} transaction: rolled back instead of committed (a statement in it failed)`,
+          '25P02',
+        );
       }
       return result;
     } catch (error) {

@@ -9,7 +9,13 @@ import type { DataManagerState } from './state.js';
  * Using the copy group's name (not the chunk's) spreads primary, backup and sacrificial copies
  * over different nodes.
  */
-export function chooseHolders(ctx: HandlerContext<DataManagerState>, name: Name, copy: ChunkCopy, exclude: readonly Uint8Array[], count: number): Name[] {
+export function chooseHolders(
+  ctx: HandlerContext<DataManagerState>,
+  name: Name,
+  copy: ChunkCopy,
+  exclude: readonly Uint8Array[],
+  count: number,
+): Name[] {
   const excluded = new Set(exclude.map(toHex));
   const live = ctx.routing().view('pmid-node').names();
   return sortByCloseness(copyGroupName(name, copy), live)
@@ -33,7 +39,12 @@ export function storeOn(pmid: Name, name: Uint8Array, copy: ChunkCopy, content: 
 
 /** Delete<Data> ->>>> the holder's PmidManager group. */
 export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbound {
-  return { type: 'Delete', to: { persona: 'pmid-manager', nae: pmid }, scope: 'close-group', payload: pmidDeleteCodec.encode({ name, copy }) };
+  return {
+    type: 'Delete',
+    to: { persona: 'pmid-manager', nae: pmid },
+    scope: 'close-group',
+    payload: pmidDeleteCodec.encode({ name, copy }),
+  };
 }
 
 /**
@@ -42,7 +53,14 @@ export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbo
  * not the same action everywhere; the correlation is the client's request instead, so the K
  * members' copies still share one id.
  */
-export function tellMaidManagers(context: PutContext | null, name: Uint8Array, copy: ChunkCopy, stored: boolean, error: string, cost: number): Outbound[] {
+export function tellMaidManagers(
+  context: PutContext | null,
+  name: Uint8Array,
+  copy: ChunkCopy,
+  stored: boolean,
+  error: string,
+  cost: number,
+): Outbound[] {
   if (context === null || context.client.length === 0) return [];
   const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);
   return [

@@ -1,7 +1,7 @@
 import type { ChunkCopy, PutContext } from '@safe/chunks';
 import { type ClientOrigin, type Name, toHex } from '@safe/core';
-import type { DataManagerConfig } from './config.js';
 import { migrate, type SqlDatabase } from '@safe/sql';
+import type { DataManagerConfig } from './config.js';
 import { migrations } from './migrations.js';
 import { DataManagerStore } from './store.js';
 

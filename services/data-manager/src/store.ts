@@ -34,7 +34,10 @@ export class DataManagerStore {
   }
 
   async record(name: Uint8Array, copy: ChunkCopy, tx: SqlExecutor = this.db): Promise<ChunkRecord | undefined> {
-    const [row] = await tx.query<ChunkRecord>('SELECT id, size, subscribers, created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2', [name, copyIndex(copy)]);
+    const [row] = await tx.query<ChunkRecord>(
+      'SELECT id, size, subscribers, created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2',
+      [name, copyIndex(copy)],
+    );
     return row;
   }
 
@@ -57,7 +60,14 @@ export class DataManagerStore {
     return row.id;
   }
 
-  async #ensureChunk(tx: SqlExecutor, name: Uint8Array, copy: ChunkCopy, size: number, subscribersToAdd: number, createdBy = 0): Promise<number> {
+  async #ensureChunk(
+    tx: SqlExecutor,
+    name: Uint8Array,
+    copy: ChunkCopy,
+    size: number,
+    subscribersToAdd: number,
+    createdBy = 0,
+  ): Promise<number> {
     const [row] = await tx.query<{ id: number }>(
       `INSERT INTO chunks (name, copy, size, subscribers, created_by) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (name, copy) DO UPDATE SET subscribers = chunks.subscribers + EXCLUDED.subscribers,
@@ -89,7 +99,14 @@ export class DataManagerStore {
   }
 
   /** A new record with its first holders (pending); a record that exists gains a subscriber instead. */
-  createRecord(name: Uint8Array, copy: ChunkCopy, size: number, holders: readonly Uint8Array[], maxHolders: number, createdBy: number): Promise<void> {
+  createRecord(
+    name: Uint8Array,
+    copy: ChunkCopy,
+    size: number,
+    holders: readonly Uint8Array[],
+    maxHolders: number,
+    createdBy: number,
+  ): Promise<void> {
     return this.db.transaction(async (tx) => {
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 1, createdBy);
       for (const pmid of holders) await this.#addHolder(tx, chunkId, pmid, 'pending', maxHolders);
@@ -128,7 +145,14 @@ export class DataManagerStore {
    * record) is added; a record not yet there is created with no subscriber (the record's own
    * action adds it).
    */
-  markHolder(name: Uint8Array, copy: ChunkCopy, size: number, pmid: Uint8Array, state: HolderState, maxHolders: number): Promise<HolderUpdate & { trimmed: Name[] }> {
+  markHolder(
+    name: Uint8Array,
+    copy: ChunkCopy,
+    size: number,
+    pmid: Uint8Array,
+    state: HolderState,
+    maxHolders: number,
+  ): Promise<HolderUpdate & { trimmed: Name[] }> {
     return this.db.transaction(async (tx) => {
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 0);
       const pmidId = await this.#pmidId(tx, pmid);

@@ -67,7 +67,9 @@ export interface RecordPut {
   origin: WireOrigin | null;
 }
 export const recordPutCodec = protoCodec<RecordPut>('safe.v1.maid_manager.RecordPut');
-export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }>('safe.v1.maid_manager.RecordDelete');
+export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.maid_manager.RecordDelete',
+);
 
 // ---- to other personas ----
 export const dataPutCodec = protoCodec<{

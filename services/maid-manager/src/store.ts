@@ -23,7 +23,10 @@ export class MaidManagerStore {
   async account(client: Uint8Array, tx: SqlExecutor = this.db): Promise<Account | undefined> {
     const [row] = await tx.query<{ stored: number }>('SELECT stored FROM accounts WHERE client = $1', [client]);
     if (row === undefined) return undefined;
-    const vaults = await tx.query<{ pmid: Uint8Array; offered: number }>('SELECT pmid, offered FROM vaults WHERE client = $1 ORDER BY pmid', [client]);
+    const vaults = await tx.query<{ pmid: Uint8Array; offered: number }>(
+      'SELECT pmid, offered FROM vaults WHERE client = $1 ORDER BY pmid',
+      [client],
+    );
     const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM entries WHERE client = $1', [client]);
     const offered = vaults.reduce((sum, v) => sum + v.offered, 0);
     return { stored: row.stored, available: Math.max(0, offered - row.stored), vaults: vaults.map((v) => v.pmid), chunks: count?.n ?? 0 };
@@ -34,10 +37,10 @@ export class MaidManagerStore {
   }
 
   async registerVault(client: Uint8Array, pmid: Uint8Array): Promise<void> {
-    await this.db.query('INSERT INTO vaults (client, pmid) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM accounts WHERE client = $1) ON CONFLICT DO NOTHING', [
-      client,
-      pmid,
-    ]);
+    await this.db.query(
+      'INSERT INTO vaults (client, pmid) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM accounts WHERE client = $1) ON CONFLICT DO NOTHING',
+      [client, pmid],
+    );
   }
 
   async recordHealth(client: Uint8Array, pmid: Uint8Array, offered: number): Promise<void> {
@@ -86,12 +89,19 @@ export class MaidManagerStore {
   deleteEntry(client: Uint8Array, name: Uint8Array): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const key = sha512(name);
-      const [row] = await tx.query<{ copies: number; cost: number }>('SELECT copies, cost FROM entries WHERE client = $1 AND key = $2 FOR UPDATE', [client, key]);
+      const [row] = await tx.query<{ copies: number; cost: number }>(
+        'SELECT copies, cost FROM entries WHERE client = $1 AND key = $2 FOR UPDATE',
+        [client, key],
+      );
       if (row === undefined) return false;
       const average = Math.floor(row.cost / row.copies);
       if (row.copies <= 1) await tx.query('DELETE FROM entries WHERE client = $1 AND key = $2', [client, key]);
-      else await tx.query('UPDATE entries SET copies = copies - 1, cost = cost - $3 WHERE client = $1 AND key = $2', [client, key, average]);
-      await tx.query('UPDATE accounts SET stored = greatest(0, stored - $2) WHERE client = $1', [client, row.copies <= 1 ? row.cost : average]);
+      else
+        await tx.query('UPDATE entries SET copies = copies - 1, cost = cost - $3 WHERE client = $1 AND key = $2', [client, key, average]);
+      await tx.query('UPDATE accounts SET stored = greatest(0, stored - $2) WHERE client = $1', [
+        client,
+        row.copies <= 1 ? row.cost : average,
+      ]);
       return true;
     });
   }

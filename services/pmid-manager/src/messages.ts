@@ -36,9 +36,13 @@ export const putResponseCodec = protoCodec<NodePutResponse>('safe.v1.pmid_manage
 export const getPmidHealthCodec = protoCodec<GetPmidHealth>('safe.v1.pmid_manager.GetPmidHealth');
 export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
 
-export const recordStoredCodec = protoCodec<{ pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy; size: number; context: PutContext | null }>(
-  'safe.v1.pmid_manager.RecordStored',
-);
+export const recordStoredCodec = protoCodec<{
+  pmid: Uint8Array;
+  name: Uint8Array;
+  copy: ChunkCopy;
+  size: number;
+  context: PutContext | null;
+}>('safe.v1.pmid_manager.RecordStored');
 export const loseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
 export interface RecordDeleted {
   pmid: Uint8Array;

@@ -55,7 +55,11 @@ export class PmidManagerStore {
         copyIndex(copy),
       ]);
       if (row === undefined) return false;
-      await tx.query('UPDATE pmid_accounts SET stored = stored - $2, lost = lost + $3 WHERE pmid = $1', [pmid, row.size, lost ? row.size : 0]);
+      await tx.query('UPDATE pmid_accounts SET stored = stored - $2, lost = lost + $3 WHERE pmid = $1', [
+        pmid,
+        row.size,
+        lost ? row.size : 0,
+      ]);
       return true;
     });
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContentMismatchError, InvalidNameError, nameOf, NotFoundError, OutOfSpaceError, toHex } from '@safe/core';
+import { ContentMismatchError, InvalidNameError, NotFoundError, nameOf, OutOfSpaceError, toHex } from '@safe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChunkStore } from './chunk-store.js';
 

@@ -1,6 +1,6 @@
 import type { Envelope } from '../envelope.js';
 import { toHex } from '../name.js';
-import { recipients, type RoutingTable } from '../routing.js';
+import { type RoutingTable, recipients } from '../routing.js';
 import type { ReceiveResult, Replica, Transport } from '../runtime.js';
 
 /**

@@ -25,8 +25,13 @@ export interface SimNode {
 }
 
 /** Builds a replica once the network has given the new node its identity, transport and view. */
-// biome-ignore lint/suspicious/noExplicitAny: as above
-export type ReplicaFactory = (identity: Identity, transport: Transport, routing: RoutingTable, clock: VirtualClock) => Replica<any> | Promise<Replica<any>>;
+export type ReplicaFactory = (
+  identity: Identity,
+  transport: Transport,
+  routing: RoutingTable,
+  clock: VirtualClock,
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+) => Replica<any> | Promise<Replica<any>>;
 
 export interface DeliveryRecord {
   readonly envelope: Envelope;

@@ -1,5 +1,5 @@
 import { checkChunk } from '@safe/chunks';
-import { answerClient, message, NOTHING, nameEquals, NotFoundError, type Outcome, replyError, replyOk } from '@safe/core';
+import { answerClient, message, NOTHING, NotFoundError, nameEquals, type Outcome, replyError, replyOk } from '@safe/core';
 import { type GetResponse, getReplyCodec, getResponseCodec } from '../messages.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { askHolder } from './get.js';

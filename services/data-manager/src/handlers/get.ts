@@ -1,4 +1,14 @@
-import { InvalidNameError, message, type Name, NotFoundError, nameEquals, NOTHING, originOf, parseName, UnavailableError } from '@safe/core';
+import {
+  InvalidNameError,
+  message,
+  type Name,
+  NOTHING,
+  NotFoundError,
+  nameEquals,
+  originOf,
+  parseName,
+  UnavailableError,
+} from '@safe/core';
 import { getRequestCodec, nodeGetCodec } from '../messages.js';
 import { isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
@@ -21,7 +31,10 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
     const origin = originOf(msg);
     if (origin === undefined) throw new InvalidNameError('a Get needs an entry node to answer to');
     const record = await ctx.state.store.record(name, 'PRIMARY');
-    if (record === undefined) throw new NotFoundError(`no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`);
+    if (record === undefined)
+      throw new NotFoundError(
+        `no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`,
+      );
     const live = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
     const [first, ...rest] = live;
     if (first === undefined) throw new UnavailableError('no holder of the chunk is on line');
@@ -38,5 +51,10 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
 });
 
 export function askHolder(pmid: Name, name: Uint8Array) {
-  return { type: 'Get', to: { persona: 'pmid-node', nae: pmid }, scope: 'node' as const, payload: nodeGetCodec.encode({ name, copy: 'PRIMARY' }) };
+  return {
+    type: 'Get',
+    to: { persona: 'pmid-node', nae: pmid },
+    scope: 'node' as const,
+    payload: nodeGetCodec.encode({ name, copy: 'PRIMARY' }),
+  };
 }

@@ -14,7 +14,9 @@ export const putResponse = message<HolderAnswer, DataManagerState>({
     const { name, copy, pmid, stored, context, size } = msg.payload;
     if (!nameEquals(msg.source.nae, pmid)) throw new WrongSourceError('a PmidManager group answers only for its own PmidNode');
     return {
-      actions: [{ type: 'HolderResult', nae: msg.destination.nae, payload: holderResultCodec.encode({ name, copy, pmid, stored, context, size }) }],
+      actions: [
+        { type: 'HolderResult', nae: msg.destination.nae, payload: holderResultCodec.encode({ name, copy, pmid, stored, context, size }) },
+      ],
     };
   },
 });

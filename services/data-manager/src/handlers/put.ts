@@ -38,7 +38,9 @@ export const put = message<PutPayload, DataManagerState>({
     if (holders.length === 0) return { send: tellMaidManagers(context, name, copy, false, 'no PmidNode is on line', 0) };
     keepContent(ctx.state, copyKey(name, copy), content);
     return {
-      actions: [{ type: 'CreateRecord', nae, payload: createRecordCodec.encode({ name, copy, size: content.length, holders, context, createdBy }) }],
+      actions: [
+        { type: 'CreateRecord', nae, payload: createRecordCodec.encode({ name, copy, size: content.length, holders, context, createdBy }) },
+      ],
       send: holders.map((pmid) => storeOn(pmid, name, copy, content, context)),
     };
   },

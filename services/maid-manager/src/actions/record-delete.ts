@@ -12,7 +12,12 @@ export const recordDelete = action<{ client: Uint8Array; name: Uint8Array; origi
     if (await ctx.state.store.deleteEntry(client, name)) {
       const chunk = parseName(name, 'chunk name');
       for (const copy of CHUNK_COPIES) {
-        send.push({ type: 'Delete', to: { persona: 'data-manager', nae: copyGroupName(chunk, copy) }, scope: 'close-group', payload: dataDeleteCodec.encode({ name, copy }) });
+        send.push({
+          type: 'Delete',
+          to: { persona: 'data-manager', nae: copyGroupName(chunk, copy) },
+          scope: 'close-group',
+          payload: dataDeleteCodec.encode({ name, copy }),
+        });
       }
     }
     const to = fromWireOrigin(origin);

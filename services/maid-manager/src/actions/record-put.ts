@@ -1,4 +1,4 @@
-import { fromWireOrigin, isMustStore, MUST_STORE_COPIES, copyIndex } from '@safe/chunks';
+import { copyIndex, fromWireOrigin, isMustStore, MUST_STORE_COPIES } from '@safe/chunks';
 import { action, answerClient, OutOfSpaceError, replyError, replyOk } from '@safe/core';
 import { putReplyCodec, type RecordPut, recordPutCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
@@ -18,7 +18,9 @@ export const recordPut = action<RecordPut, MaidManagerState>({
     if (!isMustStore(copy) || to === undefined) return undefined;
     if (!stored) {
       const ended = await ctx.state.store.failPut(to.request, client);
-      return ended ? { send: [answerClient(to, replyError(new OutOfSpaceError(error || 'the network could not store the chunk')))] } : undefined;
+      return ended
+        ? { send: [answerClient(to, replyError(new OutOfSpaceError(error || 'the network could not store the chunk')))] }
+        : undefined;
     }
     const charged = await ctx.state.store.confirmPut(to.request, client, name, 1 << copyIndex(copy), ALL_MUST_STORE, cost);
     return charged ? { send: [answerClient(to, replyOk(putReplyCodec.encode({ name, cost })))] } : undefined;

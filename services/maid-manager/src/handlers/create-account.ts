@@ -17,7 +17,11 @@ export const createAccount = message<Record<string, never>, MaidManagerState>({
   payload: createAccountCodec,
   handle(msg) {
     const origin = originOf(msg);
-    const payload = createAccountActionCodec.encode({ client: msg.sender, publicKey: new Uint8Array(0), origin: origin ? toWireOrigin(origin) : null });
+    const payload = createAccountActionCodec.encode({
+      client: msg.sender,
+      publicKey: new Uint8Array(0),
+      origin: origin ? toWireOrigin(origin) : null,
+    });
     return { actions: [{ type: 'CreateAccount', nae: msg.sender, payload }] };
   },
 });

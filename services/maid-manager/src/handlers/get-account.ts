@@ -1,4 +1,4 @@
-import { message, reply, replyOk, UnknownClientError, CLIENT_REPLY, clientReplyCodec } from '@safe/core';
+import { CLIENT_REPLY, clientReplyCodec, message, reply, replyOk, UnknownClientError } from '@safe/core';
 import { accountInfoCodec, getAccountCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 

@@ -13,6 +13,8 @@ export const pmidHealth = message<PmidHealth, MaidManagerState>({
   handle(msg) {
     const { pmid, offered, client, origin } = msg.payload;
     if (!nameEquals(msg.source.nae, pmid)) throw new WrongSourceError('a PmidManager group answers only for its own PmidNode');
-    return { actions: [{ type: 'RecordHealth', nae: msg.destination.nae, payload: recordHealthCodec.encode({ client, pmid, offered, origin }) }] };
+    return {
+      actions: [{ type: 'RecordHealth', nae: msg.destination.nae, payload: recordHealthCodec.encode({ client, pmid, offered, origin }) }],
+    };
   },
 });

@@ -1,5 +1,5 @@
 import { CHUNK_COPIES, checkChunk, copyGroupName, toWireOrigin } from '@safe/chunks';
-import { FailedPreconditionError, message, originOf, OutOfSpaceError, UnknownClientError } from '@safe/core';
+import { FailedPreconditionError, message, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
 import { dataPutCodec, type PutRequest, putRequestCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 

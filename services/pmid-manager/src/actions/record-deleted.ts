@@ -9,7 +9,9 @@ export const recordDeleted = action<RecordDeleted, PmidManagerState>({
   async apply({ pmid, name, copy, lost }, ctx) {
     await ctx.state.store.removeChunk(pmid, name, copy, lost);
     return {
-      send: [{ type: 'Delete', to: { persona: 'pmid-node', nae: pmid as Name }, scope: 'node', payload: nodeDeleteCodec.encode({ name, copy }) }],
+      send: [
+        { type: 'Delete', to: { persona: 'pmid-node', nae: pmid as Name }, scope: 'node', payload: nodeDeleteCodec.encode({ name, copy }) },
+      ],
     };
   },
 });

@@ -11,6 +11,10 @@ export const offer = message<{ capacity: number }, PmidManagerState>({
   sync: true,
   payload: offerCodec,
   handle(msg) {
-    return { actions: [{ type: 'RecordOffer', nae: msg.sender, payload: recordOfferCodec.encode({ pmid: msg.sender, capacity: msg.payload.capacity }) }] };
+    return {
+      actions: [
+        { type: 'RecordOffer', nae: msg.sender, payload: recordOfferCodec.encode({ pmid: msg.sender, capacity: msg.payload.capacity }) },
+      ],
+    };
   },
 });

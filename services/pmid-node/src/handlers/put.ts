@@ -1,6 +1,6 @@
 import { message, reply, SafeError } from '@safe/core';
-import type { PmidNodeState } from '../state.js';
 import { type PutPayload, putCodec, putResponseCodec } from '../messages.js';
+import type { PmidNodeState } from '../state.js';
 
 /** Put<Data> | PmidManager => | [Ac, Fw] PmidNode: store the copy, answer stored or why not. */
 export const put = message<PutPayload, PmidNodeState>({

@@ -1,0 +1,14 @@
+import type { Name } from '@safe/core';
+
+/**
+ * Where a file's chunks go: the port files.ts is written against. SafeClient implements it over
+ * the network's Gateway; tests implement it over a Map.
+ */
+export interface ChunkStore {
+  /** Stores one immutable chunk (at most MAX_CHUNK_BYTES) and returns its name, SHA-512 of the content. */
+  put(content: Uint8Array): Promise<Name>;
+  /** The content of the chunk `name`; throws a SafeError of kind 'not-found' if there is none. */
+  get(name: Name): Promise<Uint8Array>;
+  /** Gives up this client's claim on the chunk `name`. */
+  delete(name: Name): Promise<void>;
+}

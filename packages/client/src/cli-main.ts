@@ -1,0 +1,380 @@
+import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
+import { SafeClient } from './client.js';
+import { getFile, NotAFileError, parseFileName, putFile, removeFile, statLocalFile } from './files.js';
+import { IdentityFileError, loadOrCreateIdentity, safeHome } from './identity-file.js';
+
+export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
+
+/** Exit codes, one per kind of failure (documented in `safe --help`). */
+export const EXIT = {
+  ok: 0,
+  other: 1,
+  usage: 2,
+  notFound: 3,
+  unavailable: 4,
+  outOfSpace: 5,
+  corrupt: 6,
+} as const;
+
+export const USAGE = `usage: safe [--endpoint HOST:PORT] COMMAND
+
+Stores and fetches files on a SAFE network through its gRPC Gateway.
+
+commands:
+  put FILE             store FILE; prints the file's name (128 hex characters) as the last line
+  get NAME [-o OUT]    fetch the file NAME to OUT (written whole or not at all), or to stdout
+  rm NAME              remove the file NAME (its chunks and data map) from your account
+  account              show your account: stored, available, registered vaults, chunks
+  info                 show the network: close group size, chunk size, personas
+
+options:
+  --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
+  -o, --output OUT     (get) where to write the file; "-" is stdout
+  -h, --help           show this help
+
+environment:
+  SAFE_ENDPOINT        the Gateway, HOST:PORT
+  SAFE_HOME            where your identity lives (default ~/.safe); identity.key is made on first use
+
+exit codes:
+  0  success
+  1  other error
+  2  usage error or invalid argument (bad NAME, no such local file, bad endpoint)
+  3  not found on the network
+  4  network unavailable (cannot reach it, no agreed answer, timed out)
+  5  out of space
+  6  corrupt data (a fetched chunk does not match its name)
+`;
+
+/** A failure of the command line itself: printed as is, with its exit code. */
+export class CliError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export type Command =
+  | { readonly command: 'help' }
+  | { readonly command: 'put'; readonly endpoint: string; readonly file: string }
+  | { readonly command: 'get'; readonly endpoint: string; readonly name: Name; readonly output: string | undefined }
+  | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
+  | { readonly command: 'account'; readonly endpoint: string }
+  | { readonly command: 'info'; readonly endpoint: string };
+
+/** HOST:PORT (HOST may be [IPv6]); throws a usage CliError otherwise. */
+export function parseEndpoint(text: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(text.trim());
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65535)
+    throw new CliError(EXIT.usage, `invalid endpoint ${JSON.stringify(text)}: expected HOST:PORT`);
+  return text.trim();
+}
+
+function usage(message: string): CliError {
+  return new CliError(EXIT.usage, `${message} (see safe --help)`);
+}
+
+function parseName(text: string): Name {
+  try {
+    return parseFileName(text);
+  } catch (error) {
+    throw new CliError(EXIT.usage, error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Parses the command line; validates everything that can be checked without the network. */
+export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Command {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = error instanceof Error ? (error.message.split(/\.(?:\s|$)/)[0] ?? '') : '';
+    throw usage(message.replace(/^Unknown/, 'unknown').replace(/^Option/, 'option') || 'bad arguments');
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals[0] === 'help') return { command: 'help' };
+  const [command, ...args] = positionals;
+  if (command === undefined) throw usage('missing command');
+  const endpoint = parseEndpoint(values.endpoint ?? (env.SAFE_ENDPOINT || DEFAULT_ENDPOINT));
+  if (values.output !== undefined && command !== 'get') throw usage(`-o is an option of get, not of ${command}`);
+  const expect = (count: number, what: string) => {
+    if (args.length < count) throw usage(`${command}: missing ${what}`);
+    if (args.length > count) throw usage(`${command}: unexpected argument ${JSON.stringify(args[count])}`);
+  };
+  switch (command) {
+    case 'put':
+      expect(1, 'FILE');
+      return { command, endpoint, file: args[0] as string };
+    case 'get':
+      expect(1, 'NAME');
+      if (values.output === '') throw usage('get: -o needs a path');
+      return { command, endpoint, name: parseName(args[0] as string), output: values.output };
+    case 'rm':
+      expect(1, 'NAME');
+      return { command, endpoint, name: parseName(args[0] as string) };
+    case 'account':
+    case 'info':
+      expect(0, '');
+      return { command, endpoint };
+    default:
+      throw usage(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+const OPTIONS = {
+  endpoint: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The exit code and the one line (without "safe: ") that say why a command failed. */
+export function describeFailure(error: unknown): { code: number; message: string } {
+  const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
+  if (error instanceof CliError) return { code: error.code, message: oneLine(error.message) };
+  if (error instanceof IdentityFileError) return { code: EXIT.other, message: oneLine(error.message) };
+  if (error instanceof ContentMismatchError) return { code: EXIT.corrupt, message: oneLine(`corrupt data: ${error.message}`) };
+  if (error instanceof NotAFileError) return { code: EXIT.usage, message: oneLine(error.message) };
+  if (!(error instanceof SafeError)) return { code: EXIT.other, message: oneLine(error instanceof Error ? error.message : String(error)) };
+  const labelled = (label: string) => (error.message.toLowerCase().startsWith(label) ? error.message : `${label}: ${error.message}`);
+  switch (error.kind) {
+    case 'not-found':
+      return { code: EXIT.notFound, message: oneLine(labelled('not found')) };
+    case 'unavailable':
+      return {
+        code: EXIT.unavailable,
+        message: oneLine(error.message.startsWith('cannot reach') ? unreachable(error.message) : labelled('unavailable')),
+      };
+    case 'deadline-exceeded':
+      return { code: EXIT.unavailable, message: oneLine(labelled('timed out')) };
+    case 'resource-exhausted':
+      return { code: EXIT.outOfSpace, message: oneLine(labelled('out of space')) };
+    case 'invalid-argument':
+      return { code: EXIT.usage, message: oneLine(labelled('invalid argument')) };
+    default:
+      return { code: EXIT.other, message: oneLine(labelled(error.kind.replaceAll('-', ' '))) };
+  }
+}
+
+/** "cannot reach the network at HOST:PORT: <grpc-js details>" shortened to the endpoint and the socket error code. */
+function unreachable(message: string): string {
+  const head = /^cannot reach the network at \S+?(?=:\s|$)/.exec(message)?.[0] ?? message;
+  const code = /\b(E[A-Z]{3,})\b/.exec(message)?.[1] ?? (/name resolution/i.test(message) ? 'name resolution failed' : undefined);
+  return code ? `${head} (${code})` : head;
+}
+
+export interface CliIo {
+  readonly stdout: Writable & { isTTY?: boolean };
+  readonly stderr: Writable & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+const MIB = 1024 * 1024;
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A progress bar on stderr, drawn with \r; only when stderr is a terminal. */
+function progressBar(io: CliIo, label: string): { update: (done: number, total: number | undefined) => void; clear: () => void } {
+  if (!io.stderr.isTTY) return { update: () => {}, clear: () => {} };
+  let last = 0;
+  let drawn = false;
+  const draw = (done: number, total: number | undefined) => {
+    const width = 30;
+    const fraction = total ? Math.min(1, done / total) : 0;
+    const filled = Math.round(fraction * width);
+    const bar =
+      total === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  `;
+    io.stderr.write(`\r\x1b[K${label} ${bar}${formatBytes(done)}${total === undefined ? '' : ` / ${formatBytes(total)}`}`);
+    drawn = true;
+  };
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done !== total) return;
+      last = now;
+      draw(done, total);
+    },
+    clear() {
+      if (drawn) io.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+async function connect(endpoint: string, io: CliIo): Promise<SafeClient> {
+  const { identity } = await loadOrCreateIdentity(safeHome(io.env));
+  return SafeClient.connect({ endpoint, identity });
+}
+
+async function withClient<T>(endpoint: string, io: CliIo, use: (client: SafeClient) => Promise<T>): Promise<T> {
+  const client = await connect(endpoint, io);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function put(command: Extract<Command, { command: 'put' }>, io: CliIo): Promise<void> {
+  try {
+    await statLocalFile(command.file);
+  } catch (error) {
+    throw new CliError(EXIT.usage, error instanceof Error ? error.message : String(error));
+  }
+  await withClient(command.endpoint, io, async (client) => {
+    await client.ensureReady();
+    const bar = progressBar(io, 'put');
+    let stored: Awaited<ReturnType<typeof putFile>>;
+    try {
+      stored = await putFile(client, command.file, { onProgress: bar.update });
+    } finally {
+      bar.clear();
+    }
+    if (io.stderr.isTTY) io.stderr.write(`stored ${command.file}: ${formatBytes(stored.size)} in ${stored.chunks} chunk(s)\n`);
+    io.stdout.write(`${toHex(stored.name)}\n`);
+  });
+}
+
+async function get(command: Extract<Command, { command: 'get' }>, io: CliIo): Promise<void> {
+  const toStdout = command.output === undefined || command.output === '-';
+  if (toStdout) {
+    await withClient(command.endpoint, io, async (client) => {
+      await getFile(client, command.name, io.stdout);
+    });
+    return;
+  }
+  const out = command.output as string;
+  // Written to a temporary file beside OUT and renamed once complete: a failed get leaves no half-written OUT.
+  const temporary = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.part`);
+  let handle: FileHandle;
+  try {
+    handle = await open(temporary, 'wx', 0o644);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new CliError(EXIT.usage, `cannot write ${out}: ${why}`);
+  }
+  const onSignal = () => {
+    try {
+      unlinkSync(temporary);
+    } catch {}
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  const stream = handle.createWriteStream();
+  let complete = false;
+  try {
+    const bar = progressBar(io, 'get');
+    try {
+      await withClient(command.endpoint, io, (client) => getFile(client, command.name, stream, { onProgress: bar.update }));
+    } finally {
+      bar.clear();
+    }
+    stream.end();
+    await finished(stream);
+    await rename(temporary, out);
+    complete = true;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    if (!complete) {
+      stream.destroy();
+      await unlink(temporary).catch(() => {});
+    }
+  }
+}
+
+async function rm(command: Extract<Command, { command: 'rm' }>, io: CliIo): Promise<void> {
+  await withClient(command.endpoint, io, async (client) => {
+    const { chunks } = await removeFile(client, command.name);
+    io.stdout.write(`removed ${toHex(command.name)} (${chunks} chunk(s))\n`);
+  });
+}
+
+async function account(command: Extract<Command, { command: 'account' }>, io: CliIo): Promise<void> {
+  await withClient(command.endpoint, io, async (client) => {
+    let info: Awaited<ReturnType<SafeClient['account']>>;
+    try {
+      info = await client.account();
+    } catch (error) {
+      if (error instanceof SafeError && /unknown client|create an account/i.test(error.message)) {
+        io.stdout.write(
+          `account    ${toHex(client.name)}\n           none yet: your first \`safe put\` creates it and registers a vault\n`,
+        );
+        return;
+      }
+      throw error;
+    }
+    const lines = [
+      `account    ${toHex(client.name)}`,
+      `stored     ${formatBytes(info.stored)} (${info.stored} bytes)`,
+      `available  ${formatBytes(info.available)} (${info.available} bytes)`,
+      `vaults     ${info.vaults.length} registered`,
+      ...info.vaults.map((v) => `           ${toHex(v)}`),
+      `chunks     ${info.chunks}`,
+    ];
+    io.stdout.write(`${lines.join('\n')}\n`);
+  });
+}
+
+async function info(command: Extract<Command, { command: 'info' }>, io: CliIo): Promise<void> {
+  await withClient(command.endpoint, io, async (client) => {
+    const network = await client.info();
+    const lines = [
+      `endpoint          ${command.endpoint}`,
+      `close group size  ${network.closeGroupSize}`,
+      `max chunk size    ${network.maxChunkSize >= MIB ? formatBytes(network.maxChunkSize) : `${network.maxChunkSize} B`} (${network.maxChunkSize} bytes)`,
+      'personas',
+      ...network.personas.map((p) => `  ${p.persona.padEnd(16)}${p.replicas} replica(s)`),
+    ];
+    io.stdout.write(`${lines.join('\n')}\n`);
+  });
+}
+
+/** Runs one command line; returns the exit code. A failure is ONE line on stderr: "safe: <cause>". */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const command = parseCommand(argv, io.env);
+    switch (command.command) {
+      case 'help':
+        io.stdout.write(USAGE);
+        break;
+      case 'put':
+        await put(command, io);
+        break;
+      case 'get':
+        await get(command, io);
+        break;
+      case 'rm':
+        await rm(command, io);
+        break;
+      case 'account':
+        await account(command, io);
+        break;
+      case 'info':
+        await info(command, io);
+        break;
+    }
+    return EXIT.ok;
+  } catch (error) {
+    const { code, message } = describeFailure(error);
+    io.stderr.write(`safe: ${message}\n`);
+    return code;
+  }
+}

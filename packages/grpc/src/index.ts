@@ -1,0 +1,4 @@
+export * from './gateway-client.js';
+export * from './gateway-server.js';
+export * from './proto.js';
+export * from './status.js';

@@ -1,0 +1,94 @@
+import {
+  boolField,
+  ConfigError,
+  type ConfigField,
+  type ConfigOf,
+  describeConfig,
+  enumField,
+  groupParameterFields,
+  intField,
+  loadConfig,
+  stringField,
+} from '@safe/core';
+import { dataManagerConfigFields } from '@safe/data-manager';
+
+const GIB = 1024 * 1024 * 1024;
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The embedded testnet's own settings. */
+export const testnetFields = {
+  host: stringField('SAFE_TESTNET_HOST', '127.0.0.1', 'address the gRPC Gateway listens on (flag `--host`)'),
+  port: intField('SAFE_TESTNET_PORT', 50051, 'port of the gRPC Gateway; 0 takes any free port (flag `--port`)', 0, 65535),
+  dataDir: stringField(
+    'SAFE_DATA_DIR',
+    '.safe-testnet',
+    'where the testnet keeps replica keys, PGlite and PmidNode chunks; relative to the working directory (flag `--data-dir`)',
+  ),
+  fresh: boolField(
+    'SAFE_TESTNET_FRESH',
+    false,
+    'start over: delete the testnet files in the data directory first, refusing a directory that holds anything else (flag `--fresh`)',
+  ),
+  maidManagers: intField('SAFE_TESTNET_MAID_MANAGERS', 6, 'MaidManager replicas (K + 2 at the default K)', 1, 256),
+  dataManagers: intField('SAFE_TESTNET_DATA_MANAGERS', 6, 'DataManager replicas (K + 2 at the default K)', 1, 256),
+  pmidManagers: intField('SAFE_TESTNET_PMID_MANAGERS', 6, 'PmidManager replicas (K + 2 at the default K)', 1, 256),
+  pmidNodes: intField('SAFE_TESTNET_PMID_NODES', 8, 'PmidNodes (vaults holding chunks)', 1, 256),
+  pmidCapacity: intField('SAFE_TESTNET_PMID_CAPACITY', GIB, 'bytes each PmidNode offers the network', 1),
+  callTimeoutMs: intField('SAFE_TESTNET_CALL_TIMEOUT_MS', 30_000, 'longest the Gateway waits for a group to agree on an answer (ms)', 100),
+  tickMs: intField('SAFE_TESTNET_TICK_MS', 1000, 'how often every replica re-sends its unresolved sync entries (ms)', 10),
+  shutdownGraceMs: intField(
+    'SAFE_TESTNET_SHUTDOWN_GRACE_MS',
+    5000,
+    'on shutdown, how long calls in progress may finish before they are cancelled (ms)',
+    0,
+  ),
+  logLevel: enumField<LogLevel>('SAFE_LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level of `safe-testnet`'),
+};
+
+/** Everything `safe-testnet` reads: its own settings, the group parameters and the DataManager's. */
+export const testnetConfigFields = { ...testnetFields, ...groupParameterFields, ...dataManagerConfigFields };
+
+export type TestnetConfig = ConfigOf<typeof testnetConfigFields>;
+
+/** The defaults, as one config object (no environment read). */
+export function defaultTestnetConfig(): TestnetConfig {
+  return loadConfig(testnetConfigFields, {});
+}
+
+/**
+ * Checks a config built in code (defaults, environment, flags and overrides merged) with the same
+ * parsers the environment goes through; reports every bad value at once.
+ */
+export function validateTestnetConfig(config: TestnetConfig): TestnetConfig {
+  const problems: string[] = [];
+  for (const [key, field] of Object.entries(testnetConfigFields) as [keyof TestnetConfig, ConfigField<unknown>][]) {
+    const value = config[key];
+    try {
+      if (value === undefined || field.parse(String(value)) !== value)
+        throw new Error(`must be like ${JSON.stringify(field.default)}, got ${JSON.stringify(value)}`);
+    } catch (error) {
+      problems.push(`${key} (${field.env}) ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return config;
+}
+
+/** Environment first, then `overrides` (the command line's flags) on top; validated. */
+export function loadTestnetConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<TestnetConfig> = {},
+): TestnetConfig {
+  return validateTestnetConfig({ ...loadConfig(testnetConfigFields, env), ...definedOnly(overrides) });
+}
+
+export function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The README's configuration table for the testnet. */
+export function describeTestnetConfig(): string {
+  return describeConfig(testnetConfigFields);
+}

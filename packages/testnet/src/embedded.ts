@@ -1,0 +1,370 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { MAX_CHUNK_BYTES } from '@safe/chunks';
+import {
+  asSafeError,
+  ClientGateway,
+  ConfigError,
+  type GroupParameters,
+  generateIdentity,
+  type Identity,
+  importIdentity,
+  type Logger,
+  MemoryBus,
+  type NodeInfo,
+  nameForPublicKey,
+  PUBLIC_KEY_BYTES,
+  type Replica,
+  RoutingTable,
+  SafeError,
+  shortName,
+  signVaultRegistrationPart,
+  silentLogger,
+  systemClock,
+  toHex,
+  UnavailableError,
+} from '@safe/core';
+import type { DataManagerConfig } from '@safe/data-manager';
+import { type AdoptedVault, formatEndpoint, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
+import { offer } from '@safe/pmid-node';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
+import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona } from './replicas.js';
+
+/** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
+const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
+/** How long close() waits for messages still on the bus before it stops the replicas anyway. */
+const DRAIN_MS = 5000;
+/** The order `Info` and the summary list the personas in: the way a request travels. */
+const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
+
+export interface EmbeddedTestnetOptions extends Partial<TestnetConfig> {
+  /** Logs of the testnet and every replica (default: none). */
+  readonly logger?: Logger;
+}
+
+export interface EmbeddedTestnet {
+  /** host:port the Gateway is bound to. */
+  readonly endpoint: string;
+  /** Absolute path of the data directory. */
+  readonly dataDir: string;
+  readonly config: TestnetConfig;
+  /** Every replica, as the routing view has it. */
+  readonly nodes: readonly NodeInfo[];
+  /** Replicas per persona, in the order a request travels. */
+  readonly counts: Readonly<Record<NetworkPersona, number>>;
+  /** "6 maid-manager, 6 data-manager, 6 pmid-manager, 8 pmid-node (K=4)". */
+  readonly summary: string;
+  /** Stops ticks, closes the Gateway (NOT_SERVING first), drains the bus, stops replicas, closes PGlite. Idempotent. */
+  close(): Promise<void>;
+}
+
+function countsOf(config: TestnetConfig): Record<NetworkPersona, number> {
+  return {
+    'maid-manager': config.maidManagers,
+    'data-manager': config.dataManagers,
+    'pmid-manager': config.pmidManagers,
+    'pmid-node': config.pmidNodes,
+  };
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The first `count` identities of a persona from `<dir>/<n>.key` (PKCS#8 DER), creating the
+ * missing ones. A restart reads the same keys, so every replica keeps its name, its schema and
+ * its chunk folder; more replicas than last time get new keys, fewer leave the extra keys unused.
+ */
+async function loadIdentities(dir: string, count: number): Promise<Identity[]> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const identities: Identity[] = [];
+  for (let n = 0; n < count; n++) {
+    const file = join(dir, `${n}.key`);
+    let key: Uint8Array | undefined;
+    try {
+      key = await readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (key !== undefined) {
+      identities.push(importIdentity(key));
+      continue;
+    }
+    const identity = generateIdentity();
+    await writeFile(file, identity.exportPrivateKey(), { mode: 0o600, flag: 'wx' });
+    identities.push(identity);
+  }
+  return identities;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const LOCK_FILE = 'testnet.pid';
+
+/** One testnet per data directory: PGlite would not survive two processes writing one cluster. */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
+      throw new UnavailableError(`data dir ${dataDir} is in use by another testnet (pid ${holder})`);
+    }
+    await rm(file, { force: true }); // left by a testnet that did not stop cleanly
+  }
+  throw new UnavailableError(`data dir ${dataDir}: cannot take the lock ${file}`);
+}
+
+/**
+ * Fails fast, before PGlite and the replicas start, when the Gateway's port is taken. The real
+ * bind comes later and reports the same way should the port be taken in between.
+ */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const where = formatEndpoint(host, port);
+  await new Promise<void>((done, fail) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE')
+        fail(new UnavailableError(`cannot listen on ${where}: the port is already in use`, { cause: error }));
+      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EACCES') {
+        fail(new UnavailableError(`cannot listen on ${where}: ${error.message}`, { cause: error }));
+      } else done(); // let the real bind decide
+    });
+    probe.listen({ host: host.replace(/^\[|\]$/g, ''), port, exclusive: true }, () => probe.close(() => done()));
+  });
+}
+
+/** What a testnet keeps in its data dir; `fresh` deletes these and refuses to touch anything else. */
+const DATA_DIR_ENTRIES = ['identities', 'pglite', 'pmid-node', LOCK_FILE];
+
+async function prepareDataDir(dataDir: string, fresh: boolean): Promise<() => Promise<void>> {
+  let unlock: (() => Promise<void>) | undefined;
+  try {
+    await mkdir(dataDir, { recursive: true });
+    unlock = await lockDataDir(dataDir);
+    if (fresh) {
+      const foreign = (await readdir(dataDir)).filter((entry) => !DATA_DIR_ENTRIES.includes(entry));
+      if (foreign.length > 0) {
+        throw new ConfigError(
+          `data dir ${dataDir} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}, which is not a testnet's: --fresh deletes only a testnet data dir`,
+        );
+      }
+      for (const entry of DATA_DIR_ENTRIES) if (entry !== LOCK_FILE) await rm(join(dataDir, entry), { recursive: true, force: true });
+    }
+    return unlock;
+  } catch (error) {
+    await unlock?.();
+    if (error instanceof SafeError) throw error;
+    throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
+  }
+}
+
+interface Running {
+  readonly replicas: Map<NetworkPersona, Replica<unknown>[]>;
+  readonly identities: Map<NetworkPersona, Identity[]>;
+  readonly bus: MemoryBus;
+  readonly routing: RoutingTable;
+}
+
+async function startReplicas(config: TestnetConfig, dataDir: string, sql: PgliteHost, log: Logger): Promise<Running> {
+  const params: GroupParameters = {
+    closeGroupSize: config.closeGroupSize,
+    syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
+    firewallMemoryMs: config.firewallMemoryMs,
+    accumulatorMemoryMs: config.accumulatorMemoryMs,
+  };
+  const dataManager: DataManagerConfig = {
+    copiesPerGroup: config.copiesPerGroup,
+    maxHolders: config.maxHolders,
+    getRetryMs: config.getRetryMs,
+    pendingContentLimit: config.pendingContentLimit,
+  };
+  const counts = countsOf(config);
+  const identities = new Map<NetworkPersona, Identity[]>();
+  for (const persona of NETWORK_PERSONAS) {
+    identities.set(persona, await loadIdentities(join(dataDir, 'identities', persona), counts[persona]));
+  }
+  // The whole network is known up front: every replica starts with the full view, so a start is not churn.
+  const routing = new RoutingTable(
+    NETWORK_PERSONAS.flatMap((persona) =>
+      (identities.get(persona) ?? []).map((id) => ({ persona, name: id.name, publicKey: id.publicKey })),
+    ),
+  );
+  const bus = new MemoryBus(routing, params.closeGroupSize);
+  bus.onRejected = (envelope, result) => {
+    if (typeof result !== 'string')
+      log.debug({ type: envelope.type, kind: result.rejected.kind, err: result.rejected.message }, 'copy rejected');
+  };
+  const replicas = new Map<NetworkPersona, Replica<unknown>[]>();
+  for (const persona of NETWORK_PERSONAS) {
+    const list: Replica<unknown>[] = [];
+    for (const identity of identities.get(persona) ?? []) {
+      const replica = await createReplica(persona, identity, bus, routing, {
+        params,
+        sql,
+        dataDir,
+        pmidCapacity: config.pmidCapacity,
+        dataManager,
+        clock: systemClock,
+        logger: log,
+      });
+      bus.attach(replica);
+      list.push(replica);
+    }
+    replicas.set(persona, list);
+  }
+  return { replicas, identities, bus, routing };
+}
+
+/** Waits for `promise`, or gives up after `ms` (the caller moves on either way). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The whole immutable-data network in this process: replicas of every persona on the in-memory
+ * bus, one PGlite (`<dataDir>/pglite`) holding each manager replica's schema, PmidNode chunks on
+ * disk, and the gRPC Gateway on a MaidManager replica. Replica keys live in
+ * `<dataDir>/identities/<persona>/<n>.key`, so a restart on the same data dir is the same network
+ * with the same data.
+ *
+ * Options not given take the defaults of `testnetConfigFields` (the environment is NOT read here;
+ * `loadTestnetConfig` does that for the CLI).
+ */
+export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {}): Promise<EmbeddedTestnet> {
+  const { logger, ...overrides } = options;
+  const config = validateTestnetConfig({ ...defaultTestnetConfig(), ...definedOnly(overrides) });
+  const log = (logger ?? silentLogger).child({ component: 'testnet' });
+  const dataDir = resolve(config.dataDir);
+  await checkPortFree(config.host, config.port);
+  const unlock = await prepareDataDir(dataDir, config.fresh);
+
+  let sql: PgliteHost | undefined;
+  let running: Running | undefined;
+  let server: GatewayServer | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let tickRound: Promise<void> | undefined;
+
+  const all = (): Replica<unknown>[] => (running ? [...running.replicas.values()].flat() : []);
+
+  async function stop(): Promise<void> {
+    if (ticker !== undefined) clearInterval(ticker);
+    if (tickRound !== undefined) await tickRound;
+    if (server !== undefined) await server.close();
+    if (running !== undefined) {
+      if (!(await within(running.bus.idle(), DRAIN_MS))) log.warn({ ms: DRAIN_MS }, 'messages still in flight at shutdown');
+      for (const replica of all()) replica.stop();
+      await within(Promise.all(all().map((r) => r.idle())), DRAIN_MS);
+    }
+    if (sql !== undefined)
+      await sql.close().catch((error: unknown) => log.warn({ err: describeError(error) }, 'pglite did not close cleanly'));
+    await unlock();
+  }
+
+  try {
+    const started = Date.now();
+    try {
+      sql = await openPglite({ dataDir: join(dataDir, 'pglite') });
+    } catch (error) {
+      throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
+    }
+    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger);
+    const { replicas, identities, bus, routing } = running;
+
+    // PmidNodes announce their space; wait until the PmidManagers have recorded it.
+    for (const replica of replicas.get('pmid-node') ?? []) await replica.dispatch(offer(replica.name, config.pmidCapacity));
+    await within(bus.idle(), DRAIN_MS);
+
+    tickRound = undefined;
+    ticker = setInterval(() => {
+      if (tickRound !== undefined) return;
+      tickRound = Promise.all(all().map((replica) => replica.tick()))
+        .then(() => undefined)
+        .catch((error: unknown) => log.warn({ err: describeError(error) }, 'tick failed'))
+        .finally(() => {
+          tickRound = undefined;
+        });
+    }, config.tickMs);
+    ticker.unref();
+
+    const entry = replicas.get('maid-manager')?.[0];
+    if (entry === undefined) throw new SafeError('failed-precondition', 'the testnet needs at least one maid-manager');
+    const gateway = new ClientGateway(entry, systemClock, clientMessageTypes());
+    const counts = countsOf(config);
+    const pmidNodes = identities.get('pmid-node') ?? [];
+
+    const info = (): NetworkInfo => ({
+      closeGroupSize: config.closeGroupSize,
+      maxChunkSize: MAX_CHUNK_BYTES,
+      personas: REPORT_ORDER.map((persona) => ({ persona, replicas: counts[persona] })),
+    });
+    const adoptVault = (maidPublicKey: Uint8Array): AdoptedVault => {
+      if (maidPublicKey.length !== PUBLIC_KEY_BYTES) {
+        throw new SafeError('invalid-argument', `maid_public_key must be ${PUBLIC_KEY_BYTES} bytes, got ${maidPublicKey.length}`);
+      }
+      // The PmidNode closest to the client's name: the same client always gets the same vault.
+      const [closest] = routing.view('pmid-node').closeGroup(nameForPublicKey(maidPublicKey), 1);
+      const vault = pmidNodes.find((id) => closest !== undefined && toHex(id.name) === toHex(closest));
+      if (vault === undefined) throw new SafeError('unavailable', 'the testnet has no PmidNode to adopt');
+      log.info({ maid: shortName(nameForPublicKey(maidPublicKey)), pmid: shortName(vault.name) }, 'vault adopted');
+      return { pmidPublicKey: vault.publicKey, pmidSignature: signVaultRegistrationPart(vault, maidPublicKey, vault.publicKey) };
+    };
+
+    server = await startGatewayServer({
+      gateway,
+      host: config.host,
+      port: config.port,
+      info,
+      adoptVault,
+      callTimeoutMs: config.callTimeoutMs,
+      shutdownGraceMs: config.shutdownGraceMs,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      logger: logger ?? silentLogger,
+    });
+    const endpoint = server.endpoint;
+    const summary = `${REPORT_ORDER.map((persona) => `${counts[persona]} ${persona}`).join(', ')} (K=${config.closeGroupSize})`;
+    log.info({ endpoint, dataDir, ms: Date.now() - started, counts }, 'testnet ready');
+
+    let closing: Promise<void> | undefined;
+    return {
+      endpoint,
+      dataDir,
+      config,
+      nodes: routing.allNodes(),
+      counts,
+      summary,
+      close() {
+        closing ??= stop().then(() => log.info({ dataDir }, 'testnet stopped'));
+        return closing;
+      },
+    };
+  } catch (error) {
+    await stop().catch((cleanup: unknown) => log.warn({ err: describeError(cleanup) }, 'cleanup after a failed start'));
+    throw asSafeError(error, 'testnet start');
+  }
+}

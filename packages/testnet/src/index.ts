@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './embedded.js';
+export * from './main.js';
+export * from './replicas.js';

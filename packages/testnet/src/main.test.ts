@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '@safe/core';
+import { describe, expect, it } from 'vitest';
+import { describeTestnetConfig, loadTestnetConfig } from './config.js';
+import { parseCommandLine } from './main.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
+
+describe('parseCommandLine', () => {
+  it('reads the flags', () => {
+    expect(parseCommandLine(['--data-dir', '/tmp/x', '--fresh', '--port', '0', '--host', '::1'])).toEqual({
+      kind: 'run',
+      overrides: { dataDir: '/tmp/x', fresh: true, port: 0, host: '::1' },
+    });
+    expect(parseCommandLine(['--port=50052'])).toEqual({ kind: 'run', overrides: { port: 50052 } });
+    expect(parseCommandLine([])).toEqual({ kind: 'run', overrides: {} });
+    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help' });
+  });
+
+  it('refuses unknown flags and bad values with a ConfigError', () => {
+    for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['--port'], ['positional'], ['--data-dir', '']]) {
+      expect(() => parseCommandLine(args), args.join(' ')).toThrow(ConfigError);
+    }
+  });
+});
+
+describe('loadTestnetConfig', () => {
+  it('takes the environment, then the flags', () => {
+    const config = loadTestnetConfig({ SAFE_TESTNET_PORT: '6000', SAFE_DATA_DIR: 'env-dir', SAFE_K: '5' }, { port: 7000 });
+    expect(config.port).toBe(7000);
+    expect(config.dataDir).toBe('env-dir');
+    expect(config.closeGroupSize).toBe(5);
+    expect(config.maidManagers).toBe(6);
+    expect(config.pmidNodes).toBe(8);
+    expect(config.host).toBe('127.0.0.1');
+    expect(() => loadTestnetConfig({ SAFE_TESTNET_PMID_NODES: 'many' })).toThrow(/SAFE_TESTNET_PMID_NODES/);
+  });
+
+  it('documents every variable', () => {
+    const table = describeTestnetConfig();
+    for (const variable of [
+      'SAFE_TESTNET_PORT',
+      'SAFE_TESTNET_HOST',
+      'SAFE_DATA_DIR',
+      'SAFE_K',
+      'SAFE_TESTNET_PMID_CAPACITY',
+      'SAFE_DM_MAX_HOLDERS',
+    ]) {
+      expect(table).toContain(`\`${variable}\``);
+    }
+  });
+});
+
+describe('safe-testnet', () => {
+  it('prints its endpoint, stops on SIGINT with exit code 0, and exits 2 on a bad flag', { timeout: 60_000 }, async () => {
+    const bad = spawn(process.execPath, [MAIN, '--nope'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let badErr = '';
+    bad.stderr.on('data', (chunk: Buffer) => {
+      badErr += chunk.toString();
+    });
+    expect(await new Promise((resolve) => bad.on('exit', resolve))).toBe(2);
+    expect(badErr).toContain("Unknown option '--nope'");
+
+    const dataDir = await mkdtemp(join(tmpdir(), 'safe-testnet-cli-'));
+    const env = {
+      ...process.env,
+      SAFE_TESTNET_MAID_MANAGERS: '4',
+      SAFE_TESTNET_DATA_MANAGERS: '4',
+      SAFE_TESTNET_PMID_MANAGERS: '4',
+      SAFE_TESTNET_PMID_NODES: '4',
+    };
+    const child = spawn(process.execPath, [MAIN, '--data-dir', dataDir, '--port', '0', '--fresh'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+    });
+    try {
+      let out = '';
+      const ready = new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('testnet ready:')) resolve();
+        });
+        child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+      });
+      await ready;
+      expect(out).toMatch(/^endpoint: 127\.0\.0\.1:\d+$/m);
+      expect(out).toMatch(/^testnet ready: 4 maid-manager, 4 data-manager, 4 pmid-manager, 4 pmid-node \(K=4\)/m);
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? `${signal} ${out}`)));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

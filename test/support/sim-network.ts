@@ -1,0 +1,221 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CHUNK_COPIES, copyGroupName } from '@safe/chunks';
+import {
+  CLIENT,
+  ClientGateway,
+  type ClientReplyValue,
+  DEFAULT_GROUP_PARAMETERS,
+  errorOfReply,
+  type GroupParameters,
+  type Identity,
+  identityFromSeed,
+  type Name,
+  nameOf,
+  type PersonaName,
+  protoCodec,
+  sealEnvelope,
+  signVaultRegistrationPart,
+  toHex,
+} from '@safe/core';
+import { type SimNetwork as Sim, SimNetwork, type SimNode } from '@safe/core/sim';
+import { loadDataManagerConfig } from '@safe/data-manager';
+import { offer } from '@safe/pmid-node';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { clientMessageTypes, createReplica, type NetworkPersona } from '@safe/testnet';
+
+export interface SimNetOptions {
+  seed: number;
+  counts?: Partial<Record<NetworkPersona, number>>;
+  params?: GroupParameters;
+  duplicateRate?: number;
+  dropRate?: number;
+  reorder?: boolean;
+  pmidCapacity?: number;
+  maxHolders?: number;
+}
+
+const codecs = {
+  account: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
+  putRequest: protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
+  putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
+  getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
+  getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
+  deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
+  getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
+  createAccount: protoCodec<Record<string, never>>('safe.v1.CreateAccount'),
+  registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
+    'safe.v1.VaultRegistration',
+  ),
+};
+
+/**
+ * The four personas of the immutable-data network on the deterministic network, with one client
+ * entry (a MaidManager replica's ClientGateway) and helpers that play a client.
+ */
+export class SimNet {
+  readonly sim: Sim;
+  readonly sql: PgliteHost;
+  readonly dataDir: string;
+  readonly identities = new Map<string, Identity>();
+  #gateway: ClientGateway | undefined;
+  #nonce = 0;
+
+  private constructor(sim: Sim, sql: PgliteHost, dataDir: string) {
+    this.sim = sim;
+    this.sql = sql;
+    this.dataDir = dataDir;
+  }
+
+  static async start(options: SimNetOptions): Promise<SimNet> {
+    const params = options.params ?? DEFAULT_GROUP_PARAMETERS;
+    const sim = new SimNetwork({
+      seed: options.seed,
+      params,
+      duplicateRate: options.duplicateRate ?? 0,
+      dropRate: options.dropRate ?? 0,
+      reorder: options.reorder ?? true,
+    });
+    const dataDir = await mkdtemp(join(tmpdir(), 'safe-sim-'));
+    const net = new SimNet(sim, await openPglite(), dataDir);
+    const counts = { 'pmid-node': 8, 'pmid-manager': 6, 'data-manager': 6, 'maid-manager': 6, ...options.counts };
+    const dataManager = { ...loadDataManagerConfig({}), ...(options.maxHolders ? { maxHolders: options.maxHolders } : {}) };
+    for (const persona of ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager'] as const) {
+      for (let i = 0; i < counts[persona]; i++) await net.join(persona, options.pmidCapacity ?? 64 * 1024 * 1024, dataManager);
+    }
+    for (const node of sim.nodes('pmid-node')) await node.replica.dispatch(offer(node.info.name, options.pmidCapacity ?? 64 * 1024 * 1024));
+    await sim.settle();
+    return net;
+  }
+
+  async join(persona: NetworkPersona, pmidCapacity: number, dataManager = loadDataManagerConfig({})): Promise<SimNode> {
+    const identity = this.sim.newIdentity();
+    this.identities.set(toHex(identity.name), identity);
+    return this.sim.join(
+      persona,
+      (id, transport, routing, clock) =>
+        createReplica(persona, id, transport, routing, {
+          params: this.sim.params,
+          sql: this.sql,
+          dataDir: this.dataDir,
+          pmidCapacity,
+          dataManager,
+          clock,
+        }),
+      identity,
+    );
+  }
+
+  get gateway(): ClientGateway {
+    if (this.#gateway === undefined) {
+      const entry = this.sim.nodes('maid-manager')[0];
+      if (entry === undefined) throw new Error('no maid-manager to enter through');
+      this.#gateway = new ClientGateway(entry.replica, this.sim.clock, clientMessageTypes());
+    }
+    return this.#gateway;
+  }
+
+  /** Sends a client request and runs the network until it is answered. */
+  async call(
+    client: Identity,
+    type: string,
+    persona: PersonaName,
+    nae: Name,
+    payload: Uint8Array,
+    timeoutMs = 30_000,
+  ): Promise<ClientReplyValue> {
+    const envelope = sealEnvelope(
+      {
+        type,
+        source: { persona: CLIENT, nae: client.name },
+        authority: 'single',
+        destination: { persona, nae },
+        scope: 'close-group',
+        payload,
+        correlation: new Uint8Array(0),
+      },
+      client,
+    );
+    let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
+    this.gateway.call(envelope, timeoutMs).then(
+      (reply) => {
+        outcome = { reply };
+      },
+      (error: unknown) => {
+        outcome = { error };
+      },
+    );
+    while (outcome === undefined) {
+      await this.sim.settle({ maxIdleMs: timeoutMs + 1 });
+      await new Promise((resolve) => setImmediate(resolve));
+      if (outcome === undefined && this.sim.inFlight === 0 && this.sim.clock.nextTimerAt === undefined)
+        throw new Error('network idle, call unanswered');
+    }
+    if (outcome.error !== undefined) throw outcome.error;
+    return outcome.reply as ClientReplyValue;
+  }
+
+  async ok(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Promise<Uint8Array> {
+    const reply = await this.call(client, type, persona, nae, payload);
+    if (reply.status !== 'OK') throw errorOfReply(reply);
+    return reply.payload;
+  }
+
+  nonce(): Uint8Array {
+    return Buffer.from(String(++this.#nonce).padStart(16, '0'));
+  }
+
+  newClient(): Identity {
+    return identityFromSeed(this.sim.random.bytes(32));
+  }
+
+  /** Creates the client's account and registers the PmidNode closest to it as its vault. */
+  async setUpClient(client: Identity): Promise<void> {
+    await this.ok(client, 'CreateAccount', 'maid-manager', client.name, codecs.createAccount.encode({}));
+    const [vault] = this.sim.routing.view('pmid-node').closeGroup(client.name, 1);
+    const pmid = this.identities.get(toHex(vault as Name));
+    if (pmid === undefined) throw new Error('no vault to register');
+    const registration = {
+      maidPublicKey: client.publicKey,
+      pmidPublicKey: pmid.publicKey,
+      maidSignature: signVaultRegistrationPart(client, client.publicKey, pmid.publicKey),
+      pmidSignature: signVaultRegistrationPart(pmid, client.publicKey, pmid.publicKey),
+    };
+    await this.ok(client, 'RegisterVault', 'maid-manager', client.name, codecs.registration.encode(registration));
+  }
+
+  async put(client: Identity, content: Uint8Array, nonce = this.nonce()): Promise<ClientReplyValue> {
+    const name = nameOf(content);
+    return this.call(client, 'Put', 'maid-manager', client.name, codecs.putRequest.encode({ name, content, nonce }));
+  }
+
+  async get(client: Identity, name: Name): Promise<ClientReplyValue> {
+    return this.call(client, 'Get', 'data-manager', name, codecs.getRequest.encode({ name, nonce: this.nonce() }));
+  }
+
+  async delete(client: Identity, name: Name): Promise<ClientReplyValue> {
+    return this.call(client, 'Delete', 'maid-manager', client.name, codecs.deleteRequest.encode({ name, nonce: this.nonce() }));
+  }
+
+  async account(client: Identity): Promise<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }> {
+    return codecs.account.decode(
+      await this.ok(client, 'GetAccount', 'maid-manager', client.name, codecs.getAccount.encode({ nonce: this.nonce() })),
+    );
+  }
+
+  decodeGet(reply: ClientReplyValue): Uint8Array {
+    return codecs.getReply.decode(reply.payload).content;
+  }
+
+  /** The close group of a copy group, as the network sees it. */
+  dataManagersOf(name: Name, copy: (typeof CHUNK_COPIES)[number]): SimNode[] {
+    const group = this.sim.routing.view('data-manager').closeGroup(copyGroupName(name, copy), this.sim.params.closeGroupSize);
+    return group.map((n) => this.sim.node(n)).filter((n): n is SimNode => n !== undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.sql.close();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
