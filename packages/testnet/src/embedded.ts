@@ -52,6 +52,8 @@ export interface EmbeddedTestnet {
   readonly config: TestnetConfig;
   /** Every replica, as the routing view has it. */
   readonly nodes: readonly NodeInfo[];
+  /** The running replicas of each persona, for inspection (tests, tools); their state is the persona's own. */
+  readonly replicas: ReadonlyMap<NetworkPersona, readonly Replica<unknown>[]>;
   /** Replicas per persona, in the order a request travels. */
   readonly counts: Readonly<Record<NetworkPersona, number>>;
   /** "6 maid-manager, 6 data-manager, 6 pmid-manager, 8 pmid-node (K=4)". */
@@ -356,6 +358,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
       dataDir,
       config,
       nodes: routing.allNodes(),
+      replicas,
       counts,
       summary,
       close() {
