@@ -15,7 +15,7 @@ import {
 } from './envelope.js';
 import { BadSignatureError, MalformedEnvelopeError, SafeError } from './errors.js';
 import { identityFromSeed } from './identity.js';
-import { NAME_BYTES, type Name, toHex } from './name.js';
+import { NAME_BYTES, type Name, sha512, toHex } from './name.js';
 
 const identities = [1, 2, 3, 4, 5].map((i) => identityFromSeed(new Uint8Array(32).fill(i)));
 const [alice, bob] = identities as [(typeof identities)[number], (typeof identities)[number]];
@@ -91,6 +91,15 @@ const mutationArb = (c: MessageContent): fc.Arbitrary<[string, MessageContent]> 
   );
 
 describe('message id', () => {
+  it('is SHA-512 of the canonical content bytes', () => {
+    fc.assert(
+      fc.property(contentArb, (content) => {
+        expect(toHex(messageId(content))).toBe(toHex(sha512(canonicalContent(content))));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('is shared by the K copies of one message sealed by different identities', () => {
     fc.assert(
       fc.property(contentArb, (content) => {
