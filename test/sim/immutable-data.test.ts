@@ -119,4 +119,19 @@ describe('immutable data through four personas on the deterministic network', ()
     expect(statuses).toEqual(['put:OK', 'put:OK', 'delete:OK', 'get:OK', 'delete:OK', 'get:NOT_FOUND']);
     expect((await net.account(client)).stored).toBe(0);
   });
+
+  it('Put<Unique> stores a new chunk and refuses an existing one with nothing charged', async () => {
+    net = await SimNet.start({ seed: 5, reorder: true, duplicateRate: 0.1 });
+    const client = net.newClient();
+    await net.setUpClient(client);
+    const content = randomBytes(4000);
+    expect((await net.put(client, content, net.nonce(), 'PutUnique')).status).toBe('OK');
+    expect((await net.account(client)).stored).toBe(4000);
+
+    const again = await net.put(client, content, net.nonce(), 'PutUnique');
+    expect(again.status).toBe('ALREADY_EXISTS');
+    expect((await net.account(client)).stored).toBe(4000);
+    const [view] = await holdersSeenBy(net, nameOf(content), 'PRIMARY');
+    expect(view?.subscribers).toBe(1);
+  });
 });

@@ -185,9 +185,9 @@ export class SimNet {
     await this.ok(client, 'RegisterVault', 'maid-manager', client.name, codecs.registration.encode(registration));
   }
 
-  async put(client: Identity, content: Uint8Array, nonce = this.nonce()): Promise<ClientReplyValue> {
+  async put(client: Identity, content: Uint8Array, nonce = this.nonce(), type: 'Put' | 'PutUnique' = 'Put'): Promise<ClientReplyValue> {
     const name = nameOf(content);
-    return this.call(client, 'Put', 'maid-manager', client.name, codecs.putRequest.encode({ name, content, nonce }));
+    return this.call(client, type, 'maid-manager', client.name, codecs.putRequest.encode({ name, content, nonce }));
   }
 
   async get(client: Identity, name: Name): Promise<ClientReplyValue> {

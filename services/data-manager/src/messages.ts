@@ -26,7 +26,11 @@ export interface GetResponse extends ChunkRef {
   error: string;
 }
 
-export const putCodec = protoCodec<PutPayload>('safe.v1.data_manager.Put');
+/** A Put from the MaidManagers; `unique` for Put<Unique>. */
+export interface DataPut extends PutPayload {
+  unique: boolean;
+}
+export const putCodec = protoCodec<DataPut>('safe.v1.data_manager.Put');
 export const deleteCodec = protoCodec<ChunkRef>('safe.v1.data_manager.Delete');
 export const putResponseCodec = protoCodec<HolderAnswer>('safe.v1.data_manager.PutResponse');
 export const getResponseCodec = protoCodec<GetResponse>('safe.v1.data_manager.GetResponse');
@@ -62,4 +66,5 @@ export const maidPutResponseCodec = protoCodec<{
   stored: boolean;
   error: string;
   cost: number;
+  exists: boolean;
 }>('safe.v1.maid_manager.PutResponse');

@@ -15,7 +15,7 @@ import type { DataManagerState } from './state.js';
  *
  * | message     | from        | Ac     | Fw  | Sy  |
  * |-------------|-------------|--------|-----|-----|
- * | Put         | MaidManager | group  | yes | yes (So: Put to the holders' PmidManagers) |
+ * | Put         | MaidManager | group  | yes | yes (So: Put to the holders' PmidManagers; `unique`: refuse an existing chunk) |
  * | Delete      | MaidManager | group  | yes | yes |
  * | PutResponse | PmidManager | group  | yes | yes |
  * | Get         | client      | single | yes | no  (So: Get to a live holder) |

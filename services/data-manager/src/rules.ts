@@ -53,14 +53,12 @@ export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbo
  * not the same action everywhere; the correlation is the client's request instead, so the K
  * members' copies still share one id.
  */
-export function tellMaidManagers(
-  context: PutContext | null,
-  name: Uint8Array,
-  copy: ChunkCopy,
-  stored: boolean,
-  error: string,
-  cost: number,
-): Outbound[] {
+/** How one copy group's store ended: stored at a cost, or not, and why. */
+export type StoreOutcome =
+  | { readonly stored: true; readonly cost: number }
+  | { readonly stored: false; readonly error: string; readonly exists?: boolean };
+
+export function tellMaidManagers(context: PutContext | null, name: Uint8Array, copy: ChunkCopy, outcome: StoreOutcome): Outbound[] {
   if (context === null || context.client.length === 0) return [];
   const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);
   return [
@@ -70,7 +68,16 @@ export function tellMaidManagers(
       scope: 'close-group',
       as: copyGroup,
       correlation: sha512(copyGroup, context.origin?.request ?? new Uint8Array(0)),
-      payload: maidPutResponseCodec.encode({ name, copy, client: context.client, origin: context.origin, stored, error, cost }),
+      payload: maidPutResponseCodec.encode({
+        name,
+        copy,
+        client: context.client,
+        origin: context.origin,
+        stored: outcome.stored,
+        error: outcome.stored ? '' : outcome.error,
+        cost: outcome.stored ? outcome.cost : 0,
+        exists: !outcome.stored && outcome.exists === true,
+      }),
     },
   ];
 }

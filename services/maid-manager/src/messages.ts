@@ -35,6 +35,7 @@ export interface DataPutResponse {
   stored: boolean;
   error: string;
   cost: number;
+  exists: boolean;
 }
 export const putResponseCodec = protoCodec<DataPutResponse>('safe.v1.maid_manager.PutResponse');
 export interface PmidHealth {
@@ -65,6 +66,7 @@ export interface RecordPut {
   stored: boolean;
   error: string;
   origin: WireOrigin | null;
+  exists: boolean;
 }
 export const recordPutCodec = protoCodec<RecordPut>('safe.v1.maid_manager.RecordPut');
 export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }>(
@@ -77,6 +79,7 @@ export const dataPutCodec = protoCodec<{
   copy: ChunkCopy;
   content: Uint8Array;
   context: { client: Uint8Array; origin: WireOrigin | null } | null;
+  unique: boolean;
 }>('safe.v1.data_manager.Put');
 export const dataDeleteCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.data_manager.Delete');
 export const getPmidHealthCodec = protoCodec<{ pmid: Uint8Array; client: Uint8Array; origin: WireOrigin | null }>(

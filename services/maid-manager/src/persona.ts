@@ -8,7 +8,7 @@ import { createAccount } from './handlers/create-account.js';
 import { del } from './handlers/delete.js';
 import { getAccount } from './handlers/get-account.js';
 import { pmidHealth } from './handlers/pmid-health.js';
-import { put } from './handlers/put.js';
+import { put, putUnique } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
 import { registerVault } from './handlers/register-vault.js';
 import type { MaidManagerState } from './state.js';
@@ -21,6 +21,7 @@ import type { MaidManagerState } from './state.js';
  * | CreateAccount | client      | single | yes | yes |
  * | RegisterVault | client      | single | yes | yes (then GetPMIDHealth =>>>> PmidManager) |
  * | Put           | client      | single | yes | no  (So: Put ->>>> DataManager ×3) |
+ * | PutUnique     | client      | single | yes | no  (as Put; fails if the chunk exists) |
  * | Delete        | client      | single | yes | yes (then Delete ->>>> DataManager ×3) |
  * | GetAccount    | client      | single | yes | no  |
  * | PutResponse   | DataManager | group  | yes | yes (the charge) |
@@ -29,6 +30,6 @@ import type { MaidManagerState } from './state.js';
 export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
   persona: 'maid-manager',
   speaksAs: 'group',
-  messages: [createAccount, registerVault, put, del, getAccount, putResponse, pmidHealth],
+  messages: [createAccount, registerVault, put, putUnique, del, getAccount, putResponse, pmidHealth],
   actions: [createAccountAction, registerVaultAction, recordHealth, recordPut, recordDelete],
 };

@@ -14,7 +14,8 @@ export const addSubscriber = action<ChunkRef & { context: PutContext | null }, D
   async apply({ name, copy, context }, ctx) {
     const record = await ctx.state.store.addSubscriber(name, copy);
     if (record === undefined) return undefined;
-    if (record.stored >= ctx.state.config.copiesPerGroup) return { send: tellMaidManagers(context, name, copy, true, '', record.size) };
+    if (record.stored >= ctx.state.config.copiesPerGroup)
+      return { send: tellMaidManagers(context, name, copy, { stored: true, cost: record.size }) };
     if (context !== null) {
       const key = copyKey(name, copy);
       ctx.state.waiters.set(key, [...(ctx.state.waiters.get(key) ?? []), context]);

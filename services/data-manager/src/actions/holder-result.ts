@@ -22,7 +22,7 @@ export const holderResult = action<HolderResult, DataManagerState>({
         ctx.state.pendingContent.delete(key);
         const waiters = ctx.state.waiters.get(key) ?? [];
         ctx.state.waiters.delete(key);
-        for (const waiting of [context, ...waiters]) send.push(...tellMaidManagers(waiting, name, copy, true, '', size));
+        for (const waiting of [context, ...waiters]) send.push(...tellMaidManagers(waiting, name, copy, { stored: true, cost: size }));
       }
       return { send };
     }
@@ -37,7 +37,8 @@ export const holderResult = action<HolderResult, DataManagerState>({
       if (content !== undefined) send.push(storeOn(replacement, name, copy, content, context));
       return { send };
     }
-    if (isMustStore(copy)) send.push(...tellMaidManagers(context, name, copy, false, 'the network has no room for the chunk', 0));
+    if (isMustStore(copy))
+      send.push(...tellMaidManagers(context, name, copy, { stored: false, error: 'the network has no room for the chunk' }));
     return { send };
   },
 });

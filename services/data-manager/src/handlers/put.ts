@@ -1,19 +1,20 @@
 import { checkChunk, copyGroupName } from '@safe/chunks';
 import { InvalidNameError, message, nameEquals } from '@safe/core';
-import { addSubscriberCodec, createRecordCodec, type PutPayload, putCodec } from '../messages.js';
+import { addSubscriberCodec, createRecordCodec, type DataPut, putCodec } from '../messages.js';
 import { chooseHolders, storeOn, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent } from '../state.js';
 
 /**
  * Put<Data> | MaidManager ->>>> | [Ac, Fw] DataManager [So, Sy] ->>>> PmidManager.
- * An existing chunk gains a subscriber; a new one goes to the deterministically chosen holders.
+ * An existing chunk gains a subscriber (or, for Put<Unique>, the Put fails: it exists); a new one
+ * goes to the deterministically chosen holders.
  */
 /** A short, non-zero tag of a message id (0 means "no creator recorded"). */
 export function requestTag(id: Uint8Array): number {
   return Buffer.from(id).readInt32BE(0) || 1;
 }
 
-export const put = message<PutPayload, DataManagerState>({
+export const put = message<DataPut, DataManagerState>({
   type: 'Put',
   from: ['maid-manager'],
   accumulate: 'group',
@@ -21,7 +22,7 @@ export const put = message<PutPayload, DataManagerState>({
   sync: true,
   payload: putCodec,
   async handle(msg, ctx) {
-    const { copy, content, context } = msg.payload;
+    const { copy, content, context, unique } = msg.payload;
     const name = checkChunk(msg.payload.name, content);
     const nae = msg.destination.nae;
     if (!nameEquals(nae, copyGroupName(name, copy))) {
@@ -32,10 +33,12 @@ export const put = message<PutPayload, DataManagerState>({
     const createdBy = requestTag(msg.id);
     const existing = await ctx.state.store.record(name, copy);
     if (existing !== undefined && existing.createdBy !== createdBy) {
+      if (unique)
+        return { send: tellMaidManagers(context, name, copy, { stored: false, error: 'the chunk exists (Put<Unique>)', exists: true }) };
       return { actions: [{ type: 'AddSubscriber', nae, payload: addSubscriberCodec.encode({ name, copy, context }) }] };
     }
     const holders = chooseHolders(ctx, name, copy, [], ctx.state.config.copiesPerGroup);
-    if (holders.length === 0) return { send: tellMaidManagers(context, name, copy, false, 'no PmidNode is on line', 0) };
+    if (holders.length === 0) return { send: tellMaidManagers(context, name, copy, { stored: false, error: 'no PmidNode is on line' }) };
     keepContent(ctx.state, copyKey(name, copy), content);
     return {
       actions: [

@@ -1,5 +1,5 @@
 import { copyIndex, fromWireOrigin, isMustStore, MUST_STORE_COPIES } from '@safe/chunks';
-import { action, answerClient, OutOfSpaceError, replyError, replyOk } from '@safe/core';
+import { AlreadyExistsError, action, answerClient, OutOfSpaceError, replyError, replyOk } from '@safe/core';
 import { putReplyCodec, type RecordPut, recordPutCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
@@ -13,14 +13,15 @@ const ALL_MUST_STORE = MUST_STORE_COPIES.reduce((bits, copy) => bits | (1 << cop
 export const recordPut = action<RecordPut, MaidManagerState>({
   type: 'RecordPut',
   payload: recordPutCodec,
-  async apply({ client, name, copy, cost, stored, error, origin }, ctx) {
+  async apply({ client, name, copy, cost, stored, error, origin, exists }, ctx) {
     const to = fromWireOrigin(origin);
     if (!isMustStore(copy) || to === undefined) return undefined;
     if (!stored) {
       const ended = await ctx.state.store.failPut(to.request, client);
-      return ended
-        ? { send: [answerClient(to, replyError(new OutOfSpaceError(error || 'the network could not store the chunk')))] }
-        : undefined;
+      const why = exists
+        ? new AlreadyExistsError(error || 'the chunk exists')
+        : new OutOfSpaceError(error || 'the network could not store the chunk');
+      return ended ? { send: [answerClient(to, replyError(why))] } : undefined;
     }
     const charged = await ctx.state.store.confirmPut(to.request, client, name, 1 << copyIndex(copy), ALL_MUST_STORE, cost);
     return charged ? { send: [answerClient(to, replyOk(putReplyCodec.encode({ name, cost })))] } : undefined;

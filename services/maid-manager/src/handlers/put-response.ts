@@ -12,11 +12,11 @@ export const putResponse = message<DataPutResponse, MaidManagerState>({
   sync: true,
   payload: putResponseCodec,
   handle(msg) {
-    const { name, copy, client, origin, stored, error, cost } = msg.payload;
+    const { name, copy, client, origin, stored, error, cost, exists } = msg.payload;
     if (!nameEquals(msg.source.nae, copyGroupName(parseName(name, 'chunk name'), copy))) {
       throw new WrongSourceError('a DataManager group answers only for its own copy group');
     }
-    const payload = recordPutCodec.encode({ client, name, copy, cost, stored, error, origin });
+    const payload = recordPutCodec.encode({ client, name, copy, cost, stored, error, origin, exists });
     return { actions: [{ type: 'RecordPut', nae: msg.destination.nae, payload }] };
   },
 });

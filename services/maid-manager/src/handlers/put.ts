@@ -1,38 +1,44 @@
 import { CHUNK_COPIES, checkChunk, copyGroupName, toWireOrigin } from '@safe/chunks';
-import { FailedPreconditionError, message, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
+import { FailedPreconditionError, type MessageDeclaration, message, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
 import { dataPutCodec, type PutRequest, putRequestCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
  * Put<Data> | MaidNode =>>>> | [Ac, Fw] MaidManager [So] ->>>> DataManager (×3 copy groups).
  * Nothing is charged here: the charge is recorded, by sync, when the DataManagers confirm.
+ * Put<Unique> is the same request, except that the DataManagers refuse a chunk that exists.
  */
-export const put = message<PutRequest, MaidManagerState>({
-  type: 'Put',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: true,
-  sync: false,
-  payload: putRequestCodec,
-  async handle(msg, ctx) {
-    const client = msg.sender;
-    const account = await ctx.state.store.account(client);
-    if (account === undefined) throw new UnknownClientError('unknown client: create an account first');
-    const { content } = msg.payload;
-    const name = checkChunk(msg.payload.name, content);
-    if (account.vaults.length === 0) throw new FailedPreconditionError('register a vault before storing data');
-    if (content.length > account.available) {
-      throw new OutOfSpaceError(`out of space: the chunk needs ${content.length} bytes, the account has ${account.available} left`);
-    }
-    const origin = originOf(msg);
-    const context = { client, origin: origin ? toWireOrigin(origin) : null };
-    return {
-      send: CHUNK_COPIES.map((copy) => ({
-        type: 'Put',
-        to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
-        scope: 'close-group' as const,
-        payload: dataPutCodec.encode({ name, copy, content, context }),
-      })),
-    };
-  },
-});
+function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclaration<PutRequest, MaidManagerState> {
+  return message<PutRequest, MaidManagerState>({
+    type,
+    from: ['client'],
+    accumulate: 'single',
+    firewall: true,
+    sync: false,
+    payload: putRequestCodec,
+    async handle(msg, ctx) {
+      const client = msg.sender;
+      const account = await ctx.state.store.account(client);
+      if (account === undefined) throw new UnknownClientError('unknown client: create an account first');
+      const { content } = msg.payload;
+      const name = checkChunk(msg.payload.name, content);
+      if (account.vaults.length === 0) throw new FailedPreconditionError('register a vault before storing data');
+      if (content.length > account.available) {
+        throw new OutOfSpaceError(`out of space: the chunk needs ${content.length} bytes, the account has ${account.available} left`);
+      }
+      const origin = originOf(msg);
+      const context = { client, origin: origin ? toWireOrigin(origin) : null };
+      return {
+        send: CHUNK_COPIES.map((copy) => ({
+          type: 'Put',
+          to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
+          scope: 'close-group' as const,
+          payload: dataPutCodec.encode({ name, copy, content, context, unique }),
+        })),
+      };
+    },
+  });
+}
+
+export const put = putRequest('Put', false);
+export const putUnique = putRequest('PutUnique', true);
