@@ -34,4 +34,13 @@ export const migrations: readonly Migration[] = [
         done      bool  NOT NULL DEFAULT false
       );`,
   },
+  {
+    // A finished Put's row only has to outlive late confirmations from the other copy groups; it
+    // is pruned after that, so the table holds Puts in flight, not every Put ever made.
+    id: '002_pending_puts_finished_at',
+    sql: `
+      ALTER TABLE pending_puts ADD COLUMN finished_at timestamptz;
+      UPDATE pending_puts SET finished_at = now() WHERE done;
+      CREATE INDEX pending_puts_finished ON pending_puts (finished_at) WHERE finished_at IS NOT NULL;`,
+  },
 ];

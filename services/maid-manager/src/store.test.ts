@@ -65,4 +65,18 @@ describe('a client account', () => {
     const keys = await store.db.query<{ key: Uint8Array }>('SELECT key FROM entries WHERE client = $1', [client]);
     expect(keys.map((k) => Buffer.from(k.key).toString('hex'))).toEqual([Buffer.from(nameOf(name)).toString('hex')]);
   });
+
+  it('forgets finished Puts once late confirmations can no longer arrive, and keeps those in flight', async () => {
+    const client = await newClient(10_000);
+    const finished = randomBytes(64);
+    const inFlight = randomBytes(64);
+    await store.confirmPut(finished, client, nameOf(randomBytes(4)), BOTH, BOTH, 10);
+    await store.confirmPut(inFlight, client, nameOf(randomBytes(4)), 0b01, BOTH, 10);
+    await store.db.query(`UPDATE pending_puts SET finished_at = now() - interval '1 hour' WHERE request = $1`, [finished]);
+    expect(await store.pruneFinishedPuts(60_000)).toBe(1);
+    const left = await store.db.query<{ request: Uint8Array }>('SELECT request FROM pending_puts WHERE request = ANY($1::bytea[])', [
+      [finished, inFlight],
+    ]);
+    expect(left.map((r) => Buffer.from(r.request).toString('hex'))).toEqual([inFlight.toString('hex')]);
+  });
 });

@@ -60,7 +60,7 @@ export class MaidManagerStore {
         [request, client, copyBit],
       );
       if (row === undefined || row.done || (row.confirmed & allBits) !== allBits) return false;
-      await tx.query('UPDATE pending_puts SET done = true WHERE request = $1', [request]);
+      await tx.query('UPDATE pending_puts SET done = true, finished_at = now() WHERE request = $1', [request]);
       await tx.query(
         `INSERT INTO entries (client, key, copies, cost) VALUES ($1, $2, 1, $3)
          ON CONFLICT (client, key) DO UPDATE SET copies = entries.copies + 1, cost = entries.cost + EXCLUDED.cost`,
@@ -71,11 +71,20 @@ export class MaidManagerStore {
     });
   }
 
+  /** Forgets finished Puts older than `keepMs` (late confirmations can no longer arrive). Returns how many. */
+  async pruneFinishedPuts(keepMs: number): Promise<number> {
+    const rows = await this.db.query(
+      `DELETE FROM pending_puts WHERE finished_at < now() - make_interval(secs => $1::float8 / 1000) RETURNING request`,
+      [keepMs],
+    );
+    return rows.length;
+  }
+
   /** A must-store copy failed: the Put is over, nothing is charged. False if it was already over. */
   async failPut(request: Uint8Array, client: Uint8Array): Promise<boolean> {
     const changed = await this.db.query(
-      `INSERT INTO pending_puts (request, client, done) VALUES ($1, $2, true)
-       ON CONFLICT (request) DO UPDATE SET done = true WHERE pending_puts.done = false
+      `INSERT INTO pending_puts (request, client, done, finished_at) VALUES ($1, $2, true, now())
+       ON CONFLICT (request) DO UPDATE SET done = true, finished_at = now() WHERE pending_puts.done = false
        RETURNING request`,
       [request, client],
     );

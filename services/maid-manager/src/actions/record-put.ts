@@ -1,7 +1,10 @@
 import { copyIndex, fromWireOrigin, isMustStore, MUST_STORE_COPIES } from '@safe/chunks';
-import { AlreadyExistsError, action, answerClient, OutOfSpaceError, replyError, replyOk } from '@safe/core';
+import { AlreadyExistsError, action, answerClient, type GroupParameters, OutOfSpaceError, replyError, replyOk } from '@safe/core';
 import { putReplyCodec, type RecordPut, recordPutCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
+
+/** A finished Put is remembered twice as long as the firewall remembers its messages: no late copy outlives that. */
+const keepFinishedMs = (params: GroupParameters) => 2 * params.firewallMemoryMs;
 
 const ALL_MUST_STORE = MUST_STORE_COPIES.reduce((bits, copy) => bits | (1 << copyIndex(copy)), 0);
 
@@ -21,9 +24,13 @@ export const recordPut = action<RecordPut, MaidManagerState>({
       const why = exists
         ? new AlreadyExistsError(error || 'the chunk exists')
         : new OutOfSpaceError(error || 'the network could not store the chunk');
-      return ended ? { send: [answerClient(to, replyError(why))] } : undefined;
+      if (!ended) return undefined;
+      await ctx.state.store.pruneFinishedPuts(keepFinishedMs(ctx.params));
+      return { send: [answerClient(to, replyError(why))] };
     }
     const charged = await ctx.state.store.confirmPut(to.request, client, name, 1 << copyIndex(copy), ALL_MUST_STORE, cost);
-    return charged ? { send: [answerClient(to, replyOk(putReplyCodec.encode({ name, cost })))] } : undefined;
+    if (!charged) return undefined;
+    await ctx.state.store.pruneFinishedPuts(keepFinishedMs(ctx.params));
+    return { send: [answerClient(to, replyOk(putReplyCodec.encode({ name, cost })))] };
   },
 });
