@@ -1,1 +1,4 @@
-export {};
+export * from './connect.js';
+export * from './membership.js';
+export * from './scripts.js';
+export * from './stores.js';
