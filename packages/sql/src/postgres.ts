@@ -62,8 +62,9 @@ function parseUrl(raw: string): URL {
   let url: URL;
   try {
     url = new URL(raw);
-  } catch (error) {
-    throw new ConfigError('postgres url is not a URL', { cause: error });
+  } catch {
+    // No cause: Node's ERR_INVALID_URL carries the whole input, password included, as `input`.
+    throw new ConfigError('postgres url is not a URL');
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigError(`postgres url must start with postgres://, not ${url.protocol}//`);
