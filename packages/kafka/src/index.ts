@@ -1,1 +1,3 @@
-export {};
+export * from './connect.js';
+export * from './kafka-bus.js';
+export * from './topics.js';

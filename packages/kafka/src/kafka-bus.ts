@@ -1,0 +1,666 @@
+import {
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  FailedPreconditionError,
+  type GroupBusConsumer,
+  type Logger,
+  MalformedEnvelopeError,
+  noTelemetry,
+  SafeError,
+  silentLogger,
+  type Telemetry,
+  type Transport,
+  toHex,
+  UnavailableError,
+} from '@safe/core';
+import kafkajs, {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  type KafkaMessage,
+  type Message,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
+import {
+  BOUNDED_RETRY,
+  checkKafka,
+  createKafka,
+  describeKafkaError,
+  type KafkaConnectOptions,
+  kafkaUnavailable,
+  parseBrokers,
+} from './connect.js';
+import { groupIdFor, topicFor } from './topics.js';
+
+const { Partitioners } = kafkajs;
+
+/** W3C trace context keys copied into Kafka headers so that tools (kcat, UIs) see them. */
+export const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
+
+/** A copy as it goes on the wire: key = hex of the destination NAE, value = the encoded envelope. */
+export function toKafkaMessage(envelope: Envelope): Message {
+  const headers: IHeaders = {};
+  for (const name of TRACE_HEADERS) {
+    const value = envelope.trace[name];
+    if (value) headers[name] = value;
+  }
+  const bytes = encodeEnvelope(envelope);
+  return {
+    key: toHex(envelope.destination.nae),
+    value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    headers,
+  };
+}
+
+function headerText(value: IHeaders[string]): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  return typeof first === 'string' ? first : first.toString('utf8');
+}
+
+/** Decodes a record's value; the trace context in headers fills in when the envelope carries none. */
+export function fromKafkaMessage(message: Pick<KafkaMessage, 'value' | 'headers'>): Envelope {
+  if (message.value === null || message.value.length === 0) throw new MalformedEnvelopeError('the record has no value');
+  const envelope = decodeEnvelope(message.value);
+  if (envelope.trace.traceparent || !message.headers) return envelope;
+  const traceparent = headerText(message.headers.traceparent);
+  if (!traceparent) return envelope;
+  const tracestate = headerText(message.headers.tracestate);
+  return { ...envelope, trace: { ...envelope.trace, traceparent, ...(tracestate ? { tracestate } : {}) } };
+}
+
+function isKafkaError(error: unknown): boolean {
+  return error instanceof Error && error.name.startsWith('KafkaJS');
+}
+
+class DeadlineError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'DeadlineError';
+  }
+}
+
+/** Rejects with DeadlineError at `deadline` (epoch ms) unless `promise` settles first. */
+function withDeadline<T>(promise: Promise<T>, deadline: number, budgetMs: number): Promise<T> {
+  const left = deadline - Date.now();
+  if (left <= 0) {
+    promise.catch(() => {});
+    return Promise.reject(new DeadlineError(budgetMs));
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(budgetMs)), left);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+// ---------------------------------------------------------------------------------------------
+// Producer
+
+export interface KafkaProducerTransportOptions extends KafkaConnectOptions {
+  /** Share a client built by createKafka; else one is built from the options. */
+  readonly kafka?: Kafka;
+  readonly telemetry?: Telemetry;
+  /** Longest one send may take, reconnects and kafkajs' retries included, before it rejects (default 10 000 ms). */
+  readonly sendTimeoutMs?: number;
+  /** How long the partition leader waits for every in-sync replica (acks -1) per request (default 5 000 ms). */
+  readonly ackTimeoutMs?: number;
+  /** Most copies in one produce request (default 500). */
+  readonly maxBatch?: number;
+}
+
+interface Pending {
+  readonly topic: string;
+  readonly message: Message;
+  readonly deadline: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Puts signed copies on the group bus: topic `safe.<destination persona>`, key = destination
+ * NAE (hex), value = the encoded envelope, trace context also in headers. Idempotent producer,
+ * acks -1 (every in-sync replica), one request in flight; copies go out in the order `send`
+ * was called (concurrent sends are batched into one request), so copies for one NAE keep their
+ * order. A send resolves once the copy is acknowledged, and rejects with UnavailableError when
+ * Kafka did not acknowledge it within `sendTimeoutMs` (the copy may still have been written:
+ * receivers count copies by sender and firewall repeats, so a retry is harmless). After a
+ * failure the producer is replaced, so a fresh producer id restarts the sequence numbers.
+ */
+export class KafkaProducerTransport implements Transport {
+  readonly #kafka: Kafka;
+  readonly #brokers: string[];
+  readonly #log: Logger;
+  readonly #telemetry: Telemetry;
+  readonly #sendTimeoutMs: number;
+  readonly #ackTimeoutMs: number;
+  readonly #maxBatch: number;
+  #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  #producer: Producer | undefined;
+  #connecting: Promise<Producer> | undefined;
+  readonly #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(options: KafkaProducerTransportOptions) {
+    this.#brokers = parseBrokers(options.brokers);
+    this.#log = (options.logger ?? silentLogger).child({ component: 'kafka-producer' });
+    this.#kafka = options.kafka ?? createKafka({ ...options, logger: this.#log });
+    this.#telemetry = options.telemetry ?? noTelemetry;
+    this.#sendTimeoutMs = options.sendTimeoutMs ?? 10_000;
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
+    this.#maxBatch = options.maxBatch ?? 500;
+  }
+
+  /** Checks that Kafka answers and connects the producer; rejects with UnavailableError naming the brokers. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new FailedPreconditionError(`Kafka producer cannot start: it is ${this.#state}`);
+    this.#state = 'starting';
+    try {
+      await checkKafka(this.#kafka, this.#brokers);
+      const deadline = Date.now() + this.#sendTimeoutMs;
+      await withDeadline(this.#producerReady(), deadline, this.#sendTimeoutMs).catch((error: unknown) => {
+        throw kafkaUnavailable(this.#brokers, 'connecting the producer', error);
+      });
+      this.#state = 'started';
+      this.#log.info({ brokers: this.#brokers }, 'Kafka producer connected');
+    } catch (error) {
+      this.#state = 'new';
+      throw error;
+    }
+  }
+
+  send(envelope: Envelope): Promise<void> {
+    if (this.#state !== 'started') {
+      return Promise.reject(new UnavailableError(`Kafka producer is ${this.#state === 'stopped' ? 'stopped' : 'not started'}`));
+    }
+    let topic: string;
+    let message: Message;
+    try {
+      topic = topicFor(envelope.destination.persona);
+      message = toKafkaMessage(envelope);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ topic, message, deadline: Date.now() + this.#sendTimeoutMs, resolve, reject });
+      this.#kick();
+    });
+  }
+
+  /** Waits for copies already handed to `send`, then disconnects. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    while (this.#flushing) await this.#flushing;
+    const connecting = this.#connecting;
+    if (connecting) await connecting.catch(() => undefined);
+    const producer = this.#producer;
+    this.#producer = undefined;
+    if (producer)
+      await producer
+        .disconnect()
+        .catch((error: unknown) => this.#log.warn({ error: describeKafkaError(error) }, 'Kafka producer disconnect failed'));
+  }
+
+  #kick(): void {
+    if (this.#flushing) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length > 0) this.#kick();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      const deadline = Math.min(...batch.map((p) => p.deadline));
+      let attempted = false;
+      try {
+        const producer = await withDeadline(this.#producerReady(), deadline, this.#sendTimeoutMs);
+        attempted = true;
+        await withDeadline(
+          producer.sendBatch({ acks: -1, timeout: this.#ackTimeoutMs, topicMessages: byTopic(batch) }),
+          deadline,
+          this.#sendTimeoutMs,
+        );
+        for (const p of batch) p.resolve();
+        this.#countByTopic('safe_bus_published_total', batch);
+      } catch (error) {
+        // A produce that failed or timed out may still be written; a fresh producer id keeps the
+        // next copies from being mistaken for retries of it (same sequence number) and dropped.
+        if (attempted) this.#discardProducer();
+        const failure =
+          isKafkaError(error) || error instanceof DeadlineError ? kafkaUnavailable(this.#brokers, 'publishing', error) : error;
+        this.#log.warn({ copies: batch.length, error: describeKafkaError(error) }, 'publishing to the group bus failed');
+        this.#countByTopic('safe_bus_publish_errors_total', batch);
+        for (const p of batch) p.reject(failure);
+      }
+    }
+  }
+
+  #countByTopic(metric: string, batch: readonly Pending[]): void {
+    const counts = new Map<string, number>();
+    for (const p of batch) counts.set(p.topic, (counts.get(p.topic) ?? 0) + 1);
+    for (const [topic, n] of counts) this.#telemetry.count(metric, { topic }, n);
+  }
+
+  #producerReady(): Promise<Producer> {
+    if (this.#producer) return Promise.resolve(this.#producer);
+    if (this.#connecting) return this.#connecting;
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: BOUNDED_RETRY,
+    });
+    const connecting = producer.connect().then(
+      () => {
+        this.#producer = producer;
+        return producer;
+      },
+      (error: unknown) => {
+        void producer.disconnect().catch(() => {});
+        throw error;
+      },
+    );
+    this.#connecting = connecting;
+    void connecting.then(
+      () => {
+        if (this.#connecting === connecting) this.#connecting = undefined;
+      },
+      () => {
+        if (this.#connecting === connecting) this.#connecting = undefined;
+      },
+    );
+    return connecting;
+  }
+
+  #discardProducer(): void {
+    const old = this.#producer;
+    this.#producer = undefined;
+    if (old) void old.disconnect().catch(() => {});
+  }
+}
+
+function byTopic(batch: readonly Pending[]): TopicMessages[] {
+  const topics = new Map<string, Message[]>();
+  for (const p of batch) {
+    const list = topics.get(p.topic);
+    if (list) list.push(p.message);
+    else topics.set(p.topic, [p.message]);
+  }
+  return [...topics].map(([topic, messages]) => ({ topic, messages }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer
+
+/** At most one offset commit in flight; offers made meanwhile collapse into the newest. */
+class CommitCoalescer {
+  readonly #commit: (offset: string) => Promise<void>;
+  #pending: string | undefined;
+  #running: Promise<void> | undefined;
+  #failed: { error: unknown } | undefined;
+
+  constructor(commit: (offset: string) => Promise<void>) {
+    this.#commit = commit;
+  }
+
+  offer(offset: string): void {
+    if (this.#failed) throw this.#failed.error;
+    this.#pending = offset;
+    this.#running ??= this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending !== undefined) {
+        const offset = this.#pending;
+        this.#pending = undefined;
+        await this.#commit(offset);
+      }
+    } catch (error) {
+      this.#failed = { error };
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  /** Waits until everything offered is committed; throws the commit error, if any. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+    if (this.#failed) throw this.#failed.error;
+  }
+}
+
+export interface KafkaGroupConsumerOptions extends KafkaConnectOptions {
+  readonly kafka?: Kafka;
+  /** The persona this replica runs; it reads `safe.<persona>`. */
+  readonly persona: string;
+  /** This replica's node name; its consumer group is `safe.<persona>.<first 32 hex digits>`. */
+  readonly nodeName: Uint8Array;
+  readonly telemetry?: Telemetry;
+  /**
+   * Where a NEW group (no committed offset) starts: false (default) = the end of each partition,
+   * since a new node gets its records by account transfer, not by replaying history;
+   * true = the earliest offset still kept. Either way the start point is committed at once, so
+   * a restart before the first copy arrives still resumes there.
+   */
+  readonly fromBeginning?: boolean;
+  /** On stop, how long the copy being handled may take to finish (and be committed) before it is abandoned (default 5 000 ms). */
+  readonly stopGraceMs?: number;
+  /** How long an idle fetch waits at the broker; bounds how long stop() waits for it (default 1 000 ms). */
+  readonly maxWaitTimeMs?: number;
+  /**
+   * How long the coordinator waits for a silent member (default 10 000 ms; the broker's minimum
+   * is 6 000). A replica that died without leaving holds its partitions this long, so a restart
+   * of the same node waits up to this before it reads again.
+   */
+  readonly sessionTimeoutMs?: number;
+  /** Default 3 000 ms; also sent while one copy takes long in `deliver`. */
+  readonly heartbeatIntervalMs?: number;
+  /** Backoff between attempts when `deliver` rejects: doubles from `initialMs` up to `maxMs` (default 200 / 5 000 ms). */
+  readonly deliverRetry?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * `each` (default): the offset of every copy is committed, and awaited, before the next copy is
+   * handled: a crash redelivers at most the copy that was being handled. `coalesced`: commits are
+   * still made only for handled copies and in order, but the next copy is handled while the
+   * previous commit is in flight (at most one per partition, the newest offset wins); a graceful
+   * stop commits everything handled, a crash may redeliver the copies of one commit round trip
+   * (receivers count copies by sender and firewall repeats, so that costs work, not correctness).
+   */
+  readonly commit?: 'each' | 'coalesced';
+  /** Called when kafkajs gives up on the consumer for good (a crash it does not restart from). */
+  readonly onFatal?: (error: SafeError) => void;
+}
+
+const DONE = Symbol('done');
+const ABANDONED = Symbol('abandoned');
+
+/**
+ * One replica's reader of its persona's topic, in a consumer group of its own. Copies are handed
+ * to `deliver` one at a time, in partition order; an offset is committed only after `deliver`
+ * resolved for that copy, so a restart with the same node name resumes exactly after the last
+ * handled copy. A record that does not decode is logged, counted
+ * (`safe_bus_undecodable_total`) and committed past. When `deliver` rejects, the same copy is
+ * tried again with backoff (it is never skipped); `deliver` should therefore resolve for every
+ * copy it has decided about (rejected copies included) and reject only on transient trouble.
+ */
+export class KafkaGroupConsumer implements GroupBusConsumer {
+  readonly #kafka: Kafka;
+  readonly #brokers: string[];
+  readonly #log: Logger;
+  readonly #telemetry: Telemetry;
+  readonly #topic: string;
+  readonly #groupId: string;
+  readonly #fromBeginning: boolean;
+  readonly #stopGraceMs: number;
+  readonly #maxWaitTimeMs: number;
+  readonly #sessionTimeoutMs: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #deliverRetry: { readonly initialMs: number; readonly maxMs: number };
+  readonly #onFatal: ((error: SafeError) => void) | undefined;
+  readonly #commit: 'each' | 'coalesced';
+  #consumer: Consumer | undefined;
+  #stopping = false;
+  #stopRequested = deferred();
+  #abandon = deferred();
+
+  constructor(options: KafkaGroupConsumerOptions) {
+    this.#brokers = parseBrokers(options.brokers);
+    this.#topic = topicFor(options.persona);
+    this.#groupId = groupIdFor(options.persona, options.nodeName);
+    this.#log = (options.logger ?? silentLogger).child({ component: 'kafka-consumer', topic: this.#topic, groupId: this.#groupId });
+    this.#kafka = options.kafka ?? createKafka({ ...options, logger: this.#log });
+    this.#telemetry = options.telemetry ?? noTelemetry;
+    this.#fromBeginning = options.fromBeginning ?? false;
+    this.#stopGraceMs = options.stopGraceMs ?? 5_000;
+    this.#maxWaitTimeMs = options.maxWaitTimeMs ?? 1_000;
+    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
+    this.#deliverRetry = options.deliverRetry ?? { initialMs: 200, maxMs: 5_000 };
+    this.#onFatal = options.onFatal;
+    this.#commit = options.commit ?? 'each';
+  }
+
+  get topic(): string {
+    return this.#topic;
+  }
+
+  get groupId(): string {
+    return this.#groupId;
+  }
+
+  /**
+   * Resolves once the consumer joined its group and its start offsets are fixed: every copy
+   * published after that is delivered. Rejects with UnavailableError (naming Kafka and the
+   * brokers) when Kafka cannot be reached, FailedPreconditionError when the topic is missing.
+   */
+  async start(deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
+    if (this.#consumer) throw new FailedPreconditionError(`Kafka consumer ${this.#groupId} is already started`);
+    this.#stopping = false;
+    this.#stopRequested = deferred();
+    this.#abandon = deferred();
+
+    const pins = await this.#withAdmin((admin) => this.#startOffsets(admin));
+
+    const consumer = this.#kafka.consumer({
+      groupId: this.#groupId,
+      sessionTimeout: this.#sessionTimeoutMs,
+      heartbeatInterval: this.#heartbeatIntervalMs,
+      maxWaitTimeInMs: this.#maxWaitTimeMs,
+      allowAutoTopicCreation: false,
+      retry: { ...BOUNDED_RETRY, restartOnFailure: async () => true },
+    });
+    this.#consumer = consumer;
+    let joined = false;
+    let crash: unknown;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true;
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      crash = payload.error;
+      this.#telemetry.count('safe_bus_consumer_crashes_total', { topic: this.#topic });
+      this.#log.error({ error: describeKafkaError(payload.error), restart: payload.restart }, 'Kafka consumer crashed');
+      if (!payload.restart && joined && !this.#stopping) {
+        this.#onFatal?.(kafkaUnavailable(this.#brokers, `consumer ${this.#groupId} stopped for good`, payload.error));
+      }
+    });
+
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.#topic, fromBeginning: this.#fromBeginning });
+      const running = consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.#eachBatch(payload, deliver),
+      });
+      // Hold every partition until the start offsets are committed (the group exists from here on).
+      if (pins.length > 0) consumer.pause([{ topic: this.#topic }]);
+      await running;
+      if (!joined) throw crash ?? new Error('the consumer did not join its group');
+      if (pins.length > 0) {
+        await consumer.commitOffsets(pins.map((p) => ({ topic: this.#topic, ...p })));
+        consumer.resume([{ topic: this.#topic }]);
+      }
+    } catch (error) {
+      this.#consumer = undefined;
+      await consumer.disconnect().catch(() => {});
+      throw error instanceof SafeError ? error : kafkaUnavailable(this.#brokers, `starting consumer ${this.#groupId}`, error);
+    }
+    this.#log.info({ pinned: pins.length, fromBeginning: this.#fromBeginning }, 'Kafka consumer started');
+  }
+
+  /**
+   * Stops at a clean offset: no new copy is started, the one in `deliver` gets `stopGraceMs` to
+   * finish (and is then committed); if it does not finish it is abandoned uncommitted and comes
+   * again on the next start. Leaves the group and disconnects.
+   */
+  async stop(): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    this.#stopping = true;
+    this.#stopRequested.resolve();
+    const grace = setTimeout(() => this.#abandon.resolve(), this.#stopGraceMs);
+    try {
+      await consumer.disconnect();
+    } catch (error) {
+      this.#log.warn({ error: describeKafkaError(error) }, 'Kafka consumer disconnect failed');
+    } finally {
+      clearTimeout(grace);
+      this.#abandon.resolve();
+      this.#consumer = undefined;
+    }
+  }
+
+  async #withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      return await use(admin);
+    } catch (error) {
+      throw error instanceof SafeError ? error : kafkaUnavailable(this.#brokers, `preparing consumer ${this.#groupId}`, error);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Start offsets to commit for partitions with none: all of them for a new group, per `fromBeginning`. */
+  async #startOffsets(admin: Admin): Promise<{ partition: number; offset: string }[]> {
+    const topics = await admin.listTopics();
+    if (!topics.includes(this.#topic)) {
+      throw new FailedPreconditionError(
+        `Kafka topic ${this.#topic} does not exist at ${this.#brokers.join(',')} (auto-creation is off; create it with ensureTopics)`,
+      );
+    }
+    const [committed] = await admin.fetchOffsets({ groupId: this.#groupId, topics: [this.#topic] });
+    const partitions = committed?.partitions ?? [];
+    const missing = partitions.filter((p) => BigInt(p.offset) < 0n);
+    if (missing.length === 0) return [];
+    // A group with some offsets already (e.g. partitions added later) reads the rest from the start:
+    // those copies were published after this replica first joined.
+    const earliest = missing.length === partitions.length ? this.#fromBeginning : true;
+    const ends = await admin.fetchTopicOffsets(this.#topic);
+    return missing.map(({ partition }) => {
+      const end = ends.find((e) => e.partition === partition);
+      if (!end) throw new UnavailableError(`Kafka has no offsets for ${this.#topic}[${partition}]`);
+      return { partition, offset: earliest ? end.low : end.high };
+    });
+  }
+
+  async #eachBatch(payload: EachBatchPayload, deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
+    const { batch, commitOffsetsIfNecessary } = payload;
+    const { topic, partition } = batch;
+    const commit = (offset: string) => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
+    const committer = this.#commit === 'coalesced' ? new CommitCoalescer(commit) : undefined;
+    try {
+      await this.#handleBatch(payload, deliver, commit, committer);
+    } finally {
+      // Whatever was handled is committed before the batch ends (and so before stop() leaves the group).
+      await committer?.flush();
+    }
+  }
+
+  async #handleBatch(
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+    deliver: (envelope: Envelope) => Promise<void>,
+    commit: (offset: string) => Promise<void>,
+    committer: CommitCoalescer | undefined,
+  ): Promise<void> {
+    const { topic, partition } = batch;
+    for (const message of batch.messages) {
+      if (this.#stopping || !isRunning() || isStale()) return;
+      const envelope = this.#decode(topic, partition, message);
+      if (envelope !== undefined) {
+        const handled = await this.#deliverOne(envelope, deliver, heartbeat, partition, message.offset);
+        if (!handled) return; // stopping: left uncommitted, delivered again on the next start
+        this.#telemetry.count('safe_bus_delivered_total', { topic });
+      }
+      resolveOffset(message.offset);
+      const next = (BigInt(message.offset) + 1n).toString();
+      if (committer) committer.offer(next);
+      else await commit(next);
+      await heartbeat();
+    }
+  }
+
+  #decode(topic: string, partition: number, message: KafkaMessage): Envelope | undefined {
+    try {
+      return fromKafkaMessage(message);
+    } catch (error) {
+      this.#log.warn(
+        { topic, partition, offset: message.offset, key: message.key?.toString('utf8').slice(0, 32), error: describeKafkaError(error) },
+        'undecodable record on the group bus; skipped',
+      );
+      this.#telemetry.count('safe_bus_undecodable_total', { topic });
+      return undefined;
+    }
+  }
+
+  /** True once `deliver` resolved; false when the consumer is stopping and the copy was left unhandled. */
+  async #deliverOne(
+    envelope: Envelope,
+    deliver: (envelope: Envelope) => Promise<void>,
+    heartbeat: () => Promise<void>,
+    partition: number,
+    offset: string,
+  ): Promise<boolean> {
+    // kafkajs heartbeats only between records; keep the membership alive while one takes long.
+    const keepAlive = setInterval(() => void heartbeat().catch(() => {}), this.#heartbeatIntervalMs);
+    keepAlive.unref();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const outcome = await Promise.race([
+          Promise.resolve()
+            .then(() => deliver(envelope))
+            .then(
+              (): typeof DONE => DONE,
+              (error: unknown) => ({ error }),
+            ),
+          this.#abandon.promise.then((): typeof ABANDONED => ABANDONED),
+        ]);
+        if (outcome === DONE) return true;
+        if (outcome === ABANDONED) {
+          this.#log.warn(
+            { partition, offset, type: envelope.type },
+            'stopped while a copy was being handled; it comes again on the next start',
+          );
+          return false;
+        }
+        this.#telemetry.count('safe_bus_deliver_errors_total', { topic: this.#topic });
+        const wait = Math.min(this.#deliverRetry.initialMs * 2 ** Math.min(attempt - 1, 20), this.#deliverRetry.maxMs);
+        const log = attempt === 1 || (attempt & (attempt - 1)) === 0 ? this.#log.error.bind(this.#log) : this.#log.debug.bind(this.#log);
+        log(
+          { partition, offset, type: envelope.type, attempt, retryInMs: wait, error: describeKafkaError(outcome.error) },
+          'handling a copy failed; retrying it',
+        );
+        if (this.#stopping) return false;
+        const slept = await Promise.race([sleep(wait).then(() => true), this.#stopRequested.promise.then(() => false)]);
+        if (!slept) return false;
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { ConfigError, type Logger, silentLogger, toHex } from '@safe/core';
+import type { Admin, ITopicConfig } from 'kafkajs';
+
+export const TOPIC_PREFIX = 'safe.';
+export const DEFAULT_PARTITIONS = 12;
+
+// Kafka's legal topic characters; the persona becomes part of the topic and of every group id.
+const PERSONA_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+function checkPersona(persona: string): void {
+  if (!PERSONA_PATTERN.test(persona) || persona.length > 150) {
+    throw new ConfigError(`persona '${persona}' cannot name a Kafka topic (letters, digits, '-' and '_' only)`);
+  }
+}
+
+/** The topic every copy addressed to `persona` goes to: `safe.<persona>`. */
+export function topicFor(persona: string): string {
+  checkPersona(persona);
+  return `${TOPIC_PREFIX}${persona}`;
+}
+
+/**
+ * The consumer group of one replica: `safe.<persona>.<first 32 hex digits of its node name>`.
+ * Every replica reads the whole persona topic in its own group (close groups are by XOR
+ * distance, which no partition assignment can express); a restart with the same identity
+ * resumes at its own committed offset.
+ */
+export function groupIdFor(persona: string, nodeName: Uint8Array): string {
+  if (nodeName.length === 0) throw new ConfigError('a consumer group needs the node name');
+  return `${topicFor(persona)}.${toHex(nodeName).slice(0, 32)}`;
+}
+
+export interface EnsureTopicsOptions {
+  /** Copies of each partition; default -1 = the broker's default.replication.factor. */
+  readonly replicationFactor?: number;
+  /** Extra topic configuration, e.g. `min.insync.replicas`. */
+  readonly configEntries?: ITopicConfig['configEntries'];
+  readonly logger?: Logger;
+}
+
+export interface EnsureTopicsResult {
+  readonly created: string[];
+  readonly existing: string[];
+}
+
+/**
+ * Creates `safe.<persona>` for each persona that has no topic yet, with `partitions` partitions,
+ * and waits for their leaders. Idempotent and safe to race: every replica calls it at start.
+ * An existing topic is left as it is (changing its partition count would move keys between
+ * partitions and break per-NAE order); a different count is logged.
+ */
+export async function ensureTopics(
+  admin: Admin,
+  personas: readonly string[],
+  partitions: number = DEFAULT_PARTITIONS,
+  options: EnsureTopicsOptions = {},
+): Promise<EnsureTopicsResult> {
+  if (!Number.isInteger(partitions) || partitions < 1) throw new ConfigError(`partitions must be a positive integer, got ${partitions}`);
+  const log = options.logger ?? silentLogger;
+  const wanted = [...new Set(personas.map(topicFor))];
+  const present = new Set(await admin.listTopics());
+  const missing = wanted.filter((t) => !present.has(t));
+  const existing = wanted.filter((t) => present.has(t));
+
+  if (missing.length > 0) {
+    // Resolves false when every topic already existed (another replica won the race).
+    const made = await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: options.replicationFactor ?? -1,
+        ...(options.configEntries ? { configEntries: options.configEntries } : {}),
+      })),
+    });
+    if (made) log.info({ topics: missing, partitions }, 'created group bus topics');
+    else existing.push(...missing.splice(0));
+  }
+
+  if (existing.length > 0) {
+    const { topics } = await admin.fetchTopicMetadata({ topics: existing });
+    for (const t of topics) {
+      if (t.partitions.length !== partitions) {
+        log.warn(
+          { topic: t.name, partitions: t.partitions.length, configured: partitions },
+          'group bus topic exists with another partition count; left as it is',
+        );
+      }
+    }
+  }
+  return { created: missing, existing };
+}
