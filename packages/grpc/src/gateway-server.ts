@@ -1,7 +1,7 @@
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
-  asSafeError,
-  type ClientGateway,
+  type ClientReplyValue,
+  type Envelope,
   errorOfReply,
   fromWire,
   type Logger,
@@ -9,9 +9,8 @@ import {
   silentLogger,
   UnavailableError,
 } from '@safe/core';
-import { HealthImplementation } from 'grpc-health-check';
 import { loadGateway } from './proto.js';
-import { toStatus } from './status.js';
+import { type GrpcServer, type GrpcService, startGrpcServer, traceFromMetadata, unaryHandler } from './server.js';
 
 /** The gRPC service name of the client Gateway, as the health service knows it. */
 export const GATEWAY_SERVICE = 'safe.v1.Gateway';
@@ -29,40 +28,34 @@ export interface AdoptedVault {
   readonly pmidSignature: Uint8Array;
 }
 
-export interface GatewayServerOptions {
+/** What the Gateway service needs of core's ClientGateway (a ClientGateway, or a stand-in while the replica starts). */
+export interface GatewayCalls {
+  call(envelope: Envelope, timeoutMs: number): Promise<ClientReplyValue>;
+}
+
+/** The Gateway service on its own, to host on a server with other services (see startGrpcServer). */
+export interface GatewayServiceOptions {
   /** The entry replica's gateway every Send goes through. */
-  readonly gateway: ClientGateway;
-  readonly host: string;
-  /** 0 binds an ephemeral port; `endpoint` says which. */
-  readonly port: number;
+  readonly gateway: GatewayCalls;
   readonly info: () => NetworkInfo;
   /** Testnet only; without it AdoptVault answers UNIMPLEMENTED. */
   readonly adoptVault?: (maidPublicKey: Uint8Array) => AdoptedVault | Promise<AdoptedVault>;
   /** The longest a Send waits for the group's agreed answer (a shorter client deadline wins). */
   readonly callTimeoutMs: number;
+  readonly logger?: Logger;
+}
+
+export interface GatewayServerOptions extends GatewayServiceOptions {
+  readonly host: string;
+  /** 0 binds an ephemeral port; `endpoint` says which. */
+  readonly port: number;
   /** How long close() lets calls in progress finish before cancelling them (default 5000 ms). */
   readonly shutdownGraceMs?: number;
   /** Largest message either way (default 8 MiB: a Put or Get of the largest chunk with room to spare). */
   readonly maxMessageBytes?: number;
-  readonly logger?: Logger;
 }
 
-export interface GatewayServer {
-  /** host:port actually bound. */
-  readonly endpoint: string;
-  /** NOT_SERVING, then drain calls in progress for the grace period, then cancel the rest. Idempotent. */
-  close(): Promise<void>;
-}
-
-const DEFAULT_GRACE_MS = 5000;
-const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
-
-/** host:port, with brackets around an IPv6 host. */
-export function formatEndpoint(host: string, port: number): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export interface GatewayServer extends GrpcServer {}
 
 /** Milliseconds left before the client's deadline, if it set one. */
 function remainingMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
@@ -73,112 +66,70 @@ function remainingMs(call: ServerUnaryCall<unknown, unknown>): number | undefine
 }
 
 /**
- * Serves the client Gateway (proto safe.v1.Gateway) and grpc.health.v1 on host:port. Every
- * failure a client can cause becomes a status through `toStatus`; nothing a client sends can
- * throw out of a handler.
+ * The client Gateway (proto safe.v1.Gateway). Every failure a client can cause becomes a status
+ * through `toStatus`; nothing a client sends can throw out of a handler. On drain it answers new
+ * Sends UNAVAILABLE (the client tries another entry) and waits for the calls it holds open.
  */
-export async function startGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
+export function gatewayService(options: GatewayServiceOptions): GrpcService {
   const log = (options.logger ?? silentLogger).child({ component: 'grpc' });
-  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const server = new Server({
-    'grpc.max_receive_message_length': maxMessageBytes,
-    'grpc.max_send_message_length': maxMessageBytes,
-  });
-
-  /** Runs a handler body; whatever it throws is answered as a status, never thrown on. */
-  function unary<Req, Res>(method: string, body: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>): Unary<Req, Res> {
-    return (call, callback) => {
-      const started = Date.now();
-      let body$: Promise<Res>;
-      try {
-        body$ = body(call.request, call);
-      } catch (error) {
-        body$ = Promise.reject(error);
-      }
-      body$.then(
-        (reply) => {
-          log.debug({ method, ms: Date.now() - started }, 'ok');
-          callback(null, reply);
-        },
-        (error: unknown) => {
-          const safe = asSafeError(error, `${method} failed`);
-          if (safe.kind === 'internal') log.error({ method, err: safe.message }, 'call failed');
-          else log.debug({ method, kind: safe.kind, err: safe.message }, 'call refused');
-          callback(toStatus(safe), null);
-        },
-      );
-    };
-  }
+  let draining = false;
+  let open = 0;
+  const wakeWhenIdle: (() => void)[] = [];
 
   const implementation: UntypedServiceImplementation = {
-    Send: unary<unknown, { payload: Uint8Array }>('Send', async (request, call) => {
+    Send: unaryHandler<unknown, { payload: Uint8Array }>(log, 'Send', async (request, call) => {
+      if (draining) throw new UnavailableError('this entry node is shutting down; try another');
       if (request === null || typeof request !== 'object') throw new SafeError('invalid-argument', 'the request is not an Envelope');
-      const envelope = fromWire(request as Parameters<typeof fromWire>[0]);
+      let envelope = fromWire(request as Parameters<typeof fromWire>[0]);
+      // A client may pass its trace context as metadata instead of in the envelope (it is not signed either way).
+      if (Object.keys(envelope.trace).length === 0) {
+        const trace = traceFromMetadata(call.metadata);
+        if (Object.keys(trace).length > 0) envelope = { ...envelope, trace };
+      }
       const left = remainingMs(call);
       const timeoutMs = left === undefined ? options.callTimeoutMs : Math.min(options.callTimeoutMs, left);
-      const reply = await options.gateway.call(envelope, timeoutMs);
-      if (reply.status !== 'OK') throw errorOfReply(reply);
-      return { payload: reply.payload };
+      open++;
+      try {
+        const reply = await options.gateway.call(envelope, timeoutMs);
+        if (reply.status !== 'OK') throw errorOfReply(reply);
+        return { payload: reply.payload };
+      } finally {
+        if (--open === 0) for (const wake of wakeWhenIdle.splice(0)) wake();
+      }
     }),
-    Info: unary<unknown, NetworkInfo>('Info', async () => options.info()),
+    Info: unaryHandler<unknown, NetworkInfo>(log, 'Info', async () => options.info()),
   };
   const adoptVault = options.adoptVault;
   if (adoptVault !== undefined) {
-    implementation.AdoptVault = unary<{ maidPublicKey?: Uint8Array }, AdoptedVault>('AdoptVault', async (request) => {
+    implementation.AdoptVault = unaryHandler<{ maidPublicKey?: Uint8Array }, AdoptedVault>(log, 'AdoptVault', async (request) => {
       const key = request?.maidPublicKey;
       if (!(key instanceof Uint8Array) || key.length === 0) throw new SafeError('invalid-argument', 'maid_public_key is missing');
       return adoptVault(new Uint8Array(key));
     });
   }
-  server.addService(loadGateway().service, implementation);
-
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [GATEWAY_SERVICE]: 'NOT_SERVING' });
-  health.addToServer(server);
-
-  const requested = formatEndpoint(options.host, options.port);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(requested, ServerCredentials.createInsecure(), (error, bound) => {
-      if (error) {
-        const inUse = /EADDRINUSE|address already in use/i.test(error.message);
-        reject(
-          new UnavailableError(
-            inUse ? `cannot listen on ${requested}: the port is already in use` : `cannot listen on ${requested}: ${error.message}`,
-            {
-              cause: error,
-            },
-          ),
-        );
-      } else resolve(bound);
-    });
-  }).catch((error: unknown) => {
-    server.forceShutdown();
-    throw error;
-  });
-  health.setStatus('', 'SERVING');
-  health.setStatus(GATEWAY_SERVICE, 'SERVING');
-  const endpoint = formatEndpoint(options.host, port);
-  log.info({ endpoint }, 'gateway listening');
-
-  let closing: Promise<void> | undefined;
-  const graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
   return {
-    endpoint,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        health.setStatus('', 'NOT_SERVING');
-        health.setStatus(GATEWAY_SERVICE, 'NOT_SERVING');
-        const force = setTimeout(() => {
-          log.warn({ graceMs }, 'calls still open after the grace period; cancelling them');
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        force.unref();
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }).then(() => log.info({ endpoint }, 'gateway closed'));
-      return closing;
+    name: GATEWAY_SERVICE,
+    definition: loadGateway().service,
+    implementation,
+    drain() {
+      draining = true;
+      if (open === 0) return Promise.resolve();
+      log.info({ open }, 'waiting for open client calls');
+      return new Promise((resolve) => {
+        wakeWhenIdle.push(resolve);
+      });
     },
   };
+}
+
+/** Serves the client Gateway and grpc.health.v1 on host:port (a server with no other service). */
+export function startGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
+  return startGrpcServer({
+    host: options.host,
+    port: options.port,
+    services: [gatewayService(options)],
+    ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
+    ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+  });
 }

@@ -1,1 +1,9 @@
-export {};
+export * from './admin.js';
+export * from './adopt-vault.js';
+export * from './config.js';
+export * from './identity.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './run-replica.js';
+export * from './telemetry.js';
+export * from './transport.js';

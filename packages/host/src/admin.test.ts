@@ -1,0 +1,102 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildAdminServer, Readiness } from './admin.js';
+import { MetricsRegistry } from './metrics.js';
+import { OtelTelemetry } from './telemetry.js';
+
+const silent = pino({ level: 'silent' });
+const registries: MetricsRegistry[] = [];
+afterEach(() => {
+  for (const r of registries.splice(0)) r.close();
+});
+
+function setup() {
+  const metrics = new MetricsRegistry();
+  registries.push(metrics);
+  const readiness = new Readiness();
+  const app = buildAdminServer({ logger: silent, metrics, readiness, probeTimeoutMs: 200 });
+  return { app, metrics, readiness };
+}
+
+describe('admin server', () => {
+  it('answers /healthz 200 while the process runs, whatever its dependencies', async () => {
+    const { app } = setup();
+    const reply = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.json()).toEqual({ ok: true });
+  });
+
+  it('answers /readyz 503 with what it waits for, then 200 once everything is up, then 503 while stopping', async () => {
+    const { app, readiness } = setup();
+    const up = { postgres: false, redis: false, kafka: false, member: false };
+    readiness.require('postgres', 'postgres: not connected', () => up.postgres);
+    readiness.require('redis', 'redis: not connected', async () => up.redis);
+    readiness.require('kafka', 'kafka: not connected', () => up.kafka);
+    readiness.require('membership', 'membership: this node is not in the view', () => up.member);
+    const readyz = async () => {
+      const reply = await app.inject({ method: 'GET', url: '/readyz' });
+      return { status: reply.statusCode, body: reply.json() as { ready: boolean; waiting?: string[] } };
+    };
+
+    expect(await readyz()).toEqual({
+      status: 503,
+      body: {
+        ready: false,
+        waiting: [
+          'starting',
+          'postgres: not connected',
+          'redis: not connected',
+          'kafka: not connected',
+          'membership: this node is not in the view',
+        ],
+      },
+    });
+    up.postgres = true;
+    up.redis = true;
+    readiness.setPhase('ready');
+    expect((await readyz()).body.waiting).toEqual(['kafka: not connected', 'membership: this node is not in the view']);
+    up.kafka = true;
+    up.member = true;
+    expect(await readyz()).toEqual({ status: 200, body: { ready: true } });
+    up.redis = false; // the connection dropped
+    expect(await readyz()).toEqual({ status: 503, body: { ready: false, waiting: ['redis: not connected'] } });
+    up.redis = true;
+    readiness.setPhase('stopping');
+    readiness.setPhase('ready'); // a shutdown is final
+    expect(await readyz()).toEqual({ status: 503, body: { ready: false, waiting: ['shutting down'] } });
+  });
+
+  it('counts a check that throws or hangs as unmet', async () => {
+    const { app, readiness } = setup();
+    readiness.setPhase('ready');
+    readiness.require('postgres', 'postgres: not connected', () => {
+      throw new Error('boom');
+    });
+    readiness.require('kafka', 'kafka: not connected', () => new Promise<boolean>(() => {}));
+    const reply = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(reply.statusCode).toBe(503);
+    expect(reply.json()).toEqual({ ready: false, waiting: ['postgres: not connected', 'kafka: not connected'] });
+  });
+
+  it('serves the runtime counters and process metrics as Prometheus text', async () => {
+    const { app, metrics } = setup();
+    const telemetry = new OtelTelemetry({ metrics });
+    telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'Put', result: 'handled' });
+    telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'Put', result: 'handled' });
+    telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'Put', result: 'rejected' });
+    telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'We"ird\n', result: 'pending' });
+    metrics.gauge('safe_members', 'members', () => [{ labels: { persona: 'pmid-node' }, value: 3 }]);
+    const reply = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = reply.body;
+    expect(text).toContain('# TYPE safe_messages_total counter');
+    expect(text).toContain('safe_messages_total{persona="data-manager",result="handled",type="Put"} 2');
+    expect(text).toContain('safe_messages_total{persona="data-manager",result="rejected",type="Put"} 1');
+    expect(text).toContain('type="We\\"ird\\n"');
+    expect(text).toContain('safe_members{persona="pmid-node"} 3');
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    expect(text).toMatch(/^process_cpu_seconds_total [\d.]+$/m);
+    expect(metrics.total('safe_messages_total', { result: 'handled' })).toBe(2);
+  });
+});
