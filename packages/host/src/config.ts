@@ -69,7 +69,7 @@ export const hostConfigFields = {
   network: stringField(
     'SAFE_NETWORK',
     '',
-    'name of the network to join: a replica sees only members announced under the same name (Redis hash `safe:<network>:members`; empty = `safe:members`). The Kafka topics are still shared: group copies from non-members are refused as from unknown senders, but a client request on the topic is handled by every network reading it',
+    'name of the network to join, so several networks can share one stack: members are announced in the Redis hash `safe:<network>:members` and copies travel on the Kafka topics `safe.<network>.<persona>` (empty: `safe:members` and `safe.<persona>`)',
   ),
   dataDir: stringField(
     'SAFE_DATA_DIR',

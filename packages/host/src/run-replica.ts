@@ -297,7 +297,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     // ---- Kafka: producer (checks the brokers answer) and the persona topics ----
     const brokers = [...config.kafkaBrokers];
     const kafkaClient = createKafka({ brokers, clientId: `safe-${persona}-${name16}`, logger: log });
-    const publisher = new KafkaProducerTransport({ brokers, kafka: kafkaClient, logger: log, telemetry });
+    const publisher = new KafkaProducerTransport({ brokers, kafka: kafkaClient, logger: log, telemetry, network: config.network });
     await startStep('Kafka', config.connectTimeoutMs, () => publisher.start());
     producer = publisher;
     const topicsAdmin = kafkaClient.admin();
@@ -306,6 +306,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       await topicsAdmin.connect();
       await ensureTopics(topicsAdmin, PERSONAS, config.kafkaPartitions, {
         logger: log,
+        network: config.network,
         // A Put carries a whole chunk (up to 1 MiB) in its envelope: above Kafka's default 1 MB per record.
         configEntries: [{ name: 'max.message.bytes', value: String(KAFKA_MAX_MESSAGE_BYTES) }],
       });
@@ -344,6 +345,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       kafka: kafkaClient,
       persona,
       nodeName: identity.name,
+      network: config.network,
       logger: log,
       telemetry,
       stopGraceMs: config.shutdownGraceMs,

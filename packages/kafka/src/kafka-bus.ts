@@ -126,6 +126,8 @@ export interface KafkaProducerTransportOptions extends KafkaConnectOptions {
   readonly ackTimeoutMs?: number;
   /** Most copies in one produce request (default 500). */
   readonly maxBatch?: number;
+  /** The network's name, if any: its topics are `safe.<network>.<persona>` (see topicFor). */
+  readonly network?: string;
 }
 
 interface Pending {
@@ -160,12 +162,15 @@ export class KafkaProducerTransport implements Transport {
   readonly #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
 
+  readonly #network: string;
+
   constructor(options: KafkaProducerTransportOptions) {
     this.#brokers = parseBrokers(options.brokers);
     this.#log = (options.logger ?? silentLogger).child({ component: 'kafka-producer' });
     this.#kafka = options.kafka ?? createKafka({ ...options, logger: this.#log });
     this.#telemetry = options.telemetry ?? noTelemetry;
     this.#sendTimeoutMs = options.sendTimeoutMs ?? 10_000;
+    this.#network = options.network ?? '';
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.#maxBatch = options.maxBatch ?? 500;
   }
@@ -195,7 +200,7 @@ export class KafkaProducerTransport implements Transport {
     let topic: string;
     let message: Message;
     try {
-      topic = topicFor(envelope.destination.persona);
+      topic = topicFor(envelope.destination.persona, this.#network);
       message = toKafkaMessage(envelope);
     } catch (error) {
       return Promise.reject(error);
@@ -359,6 +364,8 @@ export interface KafkaGroupConsumerOptions extends KafkaConnectOptions {
   readonly persona: string;
   /** This replica's node name; its consumer group is `safe.<persona>.<first 32 hex digits>`. */
   readonly nodeName: Uint8Array;
+  /** The network's name, if any: it reads `safe.<network>.<persona>` (see topicFor). */
+  readonly network?: string;
   readonly telemetry?: Telemetry;
   /**
    * Where a NEW group (no committed offset) starts: false (default) = the end of each partition,
@@ -428,8 +435,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
 
   constructor(options: KafkaGroupConsumerOptions) {
     this.#brokers = parseBrokers(options.brokers);
-    this.#topic = topicFor(options.persona);
-    this.#groupId = groupIdFor(options.persona, options.nodeName);
+    this.#topic = topicFor(options.persona, options.network);
+    this.#groupId = groupIdFor(options.persona, options.nodeName, options.network);
     this.#log = (options.logger ?? silentLogger).child({ component: 'kafka-consumer', topic: this.#topic, groupId: this.#groupId });
     this.#kafka = options.kafka ?? createKafka({ ...options, logger: this.#log });
     this.#telemetry = options.telemetry ?? noTelemetry;

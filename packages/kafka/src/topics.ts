@@ -13,10 +13,19 @@ function checkPersona(persona: string): void {
   }
 }
 
-/** The topic every copy addressed to `persona` goes to: `safe.<persona>`. */
-export function topicFor(persona: string): string {
+const NETWORK_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/**
+ * The topic every copy addressed to `persona` goes to: `safe.<persona>`, or
+ * `safe.<network>.<persona>` for a named network, so that several networks can share one Kafka
+ * (e.g. two testnets, or test suites, on one machine) without reading each other's copies.
+ */
+export function topicFor(persona: string, network = ''): string {
   checkPersona(persona);
-  return `${TOPIC_PREFIX}${persona}`;
+  if (network === '') return `${TOPIC_PREFIX}${persona}`;
+  if (!NETWORK_PATTERN.test(network))
+    throw new ConfigError(`network '${network}' cannot name a Kafka topic (lower-case letters, digits and '-')`);
+  return `${TOPIC_PREFIX}${network}.${persona}`;
 }
 
 /**
@@ -25,9 +34,9 @@ export function topicFor(persona: string): string {
  * distance, which no partition assignment can express); a restart with the same identity
  * resumes at its own committed offset.
  */
-export function groupIdFor(persona: string, nodeName: Uint8Array): string {
+export function groupIdFor(persona: string, nodeName: Uint8Array, network = ''): string {
   if (nodeName.length === 0) throw new ConfigError('a consumer group needs the node name');
-  return `${topicFor(persona)}.${toHex(nodeName).slice(0, 32)}`;
+  return `${topicFor(persona, network)}.${toHex(nodeName).slice(0, 32)}`;
 }
 
 export interface EnsureTopicsOptions {
@@ -36,6 +45,8 @@ export interface EnsureTopicsOptions {
   /** Extra topic configuration, e.g. `min.insync.replicas`. */
   readonly configEntries?: ITopicConfig['configEntries'];
   readonly logger?: Logger;
+  /** The network's name, if any (see topicFor). */
+  readonly network?: string;
 }
 
 export interface EnsureTopicsResult {
@@ -57,7 +68,7 @@ export async function ensureTopics(
 ): Promise<EnsureTopicsResult> {
   if (!Number.isInteger(partitions) || partitions < 1) throw new ConfigError(`partitions must be a positive integer, got ${partitions}`);
   const log = options.logger ?? silentLogger;
-  const wanted = [...new Set(personas.map(topicFor))];
+  const wanted = [...new Set(personas.map((persona) => topicFor(persona, options.network)))];
   const present = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !present.has(t));
   const existing = wanted.filter((t) => present.has(t));
