@@ -61,6 +61,8 @@ export class SimNet {
   readonly identities = new Map<string, Identity>();
   #gateway: ClientGateway | undefined;
   #nonce = 0;
+  #pmidCapacity = 64 * 1024 * 1024;
+  #dataManager = loadDataManagerConfig({});
 
   private constructor(sim: Sim, sql: PgliteHost, dataDir: string) {
     this.sim = sim;
@@ -81,6 +83,8 @@ export class SimNet {
     const net = new SimNet(sim, await openPglite(), dataDir);
     const counts = { 'pmid-node': 8, 'pmid-manager': 6, 'data-manager': 6, 'maid-manager': 6, ...options.counts };
     const dataManager = { ...loadDataManagerConfig({}), ...(options.maxHolders ? { maxHolders: options.maxHolders } : {}) };
+    net.#pmidCapacity = options.pmidCapacity ?? net.#pmidCapacity;
+    net.#dataManager = dataManager;
     for (const persona of ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager'] as const) {
       for (let i = 0; i < counts[persona]; i++) await net.join(persona, options.pmidCapacity ?? 64 * 1024 * 1024, dataManager);
     }
@@ -105,6 +109,39 @@ export class SimNet {
         }),
       identity,
     );
+  }
+
+  /** Adds a replica of `persona` with the network's settings (a join: every node sees the matrix change). */
+  add(persona: NetworkPersona): Promise<SimNode> {
+    return this.join(persona, this.#pmidCapacity, this.#dataManager);
+  }
+
+  /** Removes a replica (it leaves: every other node sees the matrix change). The client entry cannot leave. */
+  async leave(name: Name): Promise<SimNode> {
+    const entry = this.sim.nodes('maid-manager')[0];
+    if (entry !== undefined && toHex(entry.info.name) === toHex(name)) throw new Error('the client entry cannot leave');
+    const node = await this.sim.leave(name);
+    if (node === undefined) throw new Error(`no node ${toHex(name).slice(0, 8)} to leave`);
+    this.identities.delete(toHex(name));
+    return node;
+  }
+
+  /** The replica client calls enter through (it never leaves). */
+  get entry(): SimNode | undefined {
+    return this.sim.nodes('maid-manager')[0];
+  }
+
+  /**
+   * Runs the network until nothing is in flight and no replica has account transfer queued:
+   * settles, ticks every replica (each tick sends the next batches), and again. Returns the ticks.
+   */
+  async settleChurn(maxTicks = 500): Promise<number> {
+    for (let ticks = 0; ; ticks++) {
+      await this.sim.settle();
+      if (!this.sim.nodes().some((n) => n.replica.pendingTransfers > 0)) return ticks;
+      if (ticks >= maxTicks) throw new Error(`account transfer still pending after ${maxTicks} ticks`);
+      await this.sim.tickAll();
+    }
   }
 
   get gateway(): ClientGateway {

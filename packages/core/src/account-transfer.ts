@@ -40,4 +40,26 @@ export class AccountTransfer {
   forget(recordKey: string): Promise<void> {
     return this.#store.delete(recordKey);
   }
+
+  /** Where a record's transfer stands on this node: written (agreed), votes waiting, or nothing. */
+  async state(recordKey: string): Promise<'written' | 'pending' | 'none'> {
+    const current = await this.#store.get(recordKey);
+    if (current === undefined) return 'none';
+    return current.written ? 'written' : 'pending';
+  }
+
+  /** Forgets the votes of every record `keep` says no to (e.g. records of NAEs this node is no longer responsible for). */
+  async forgetUnless(keep: (recordKey: string) => boolean): Promise<void> {
+    for (const key of await this.#store.keys()) if (!keep(key)) await this.#store.delete(key);
+  }
+}
+
+/** The key of a transferred record in the vote store: its NAE (hex, 128 characters), then its key within the NAE. */
+export function transferRecordKey(nae: Name, key: Uint8Array): string {
+  return `${toHex(nae)}:${toHex(key)}`;
+}
+
+/** The NAE (hex) of a vote-store key made by transferRecordKey. */
+export function naeHexOfTransferKey(recordKey: string): string {
+  return recordKey.slice(0, recordKey.indexOf(':'));
 }

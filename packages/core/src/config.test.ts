@@ -12,6 +12,8 @@ import {
   stringField,
   syncResolution,
   transferAgreement,
+  transferBatchesPerTick,
+  transferBatchRecords,
 } from './config.js';
 import { ConfigError } from './errors.js';
 
@@ -24,6 +26,8 @@ describe('group quorums (SPEC.md 5)', () => {
       syncAttemptsBeforeDrop: 100,
       firewallMemoryMs: 300_000,
       accumulatorMemoryMs: 300_000,
+      transferBatchRecords: 64,
+      transferBatchesPerTick: 16,
     });
   });
 
@@ -44,6 +48,13 @@ describe('group quorums (SPEC.md 5)', () => {
     expect(transferAgreement(withK(k))).toBe(agreement);
     // A sync resolution is always a strict majority of the group.
     expect(2 * resolution).toBeGreaterThan(k);
+  });
+
+  it('account-transfer limits default when GroupParameters were built without them', () => {
+    const { transferBatchRecords: _a, transferBatchesPerTick: _b, ...bare } = DEFAULT_GROUP_PARAMETERS;
+    expect(transferBatchRecords(bare)).toBe(64);
+    expect(transferBatchesPerTick(bare)).toBe(16);
+    expect(transferBatchRecords({ ...bare, transferBatchRecords: 5 })).toBe(5);
   });
 
   it('a sending group smaller than K needs all but one of its members, and at least one', () => {
@@ -112,6 +123,11 @@ describe('loadConfig', () => {
       closeGroupSize: 8,
       syncAttemptsBeforeDrop: 10,
     });
+    expect(loadConfig(groupParameterFields, { SAFE_TRANSFER_BATCH: '8', SAFE_TRANSFER_BATCHES_PER_TICK: '2' })).toMatchObject({
+      transferBatchRecords: 8,
+      transferBatchesPerTick: 2,
+    });
+    expect(() => loadConfig(groupParameterFields, { SAFE_TRANSFER_BATCH: '0' })).toThrow(/SAFE_TRANSFER_BATCH /);
     expect(() => loadConfig(groupParameterFields, { SAFE_K: '1', SAFE_FIREWALL_MEMORY_MS: '10' })).toThrow(
       /SAFE_K .*; SAFE_FIREWALL_MEMORY_MS /,
     );

@@ -13,6 +13,10 @@ export interface GroupParameters {
   readonly firewallMemoryMs: number;
   /** How long an incomplete accumulation is kept before it is forgotten. */
   readonly accumulatorMemoryMs: number;
+  /** Account transfer: records per AccountTransfer message (default 64). */
+  readonly transferBatchRecords?: number;
+  /** Account transfer: messages a replica sends per churn event or tick; the rest waits for later ticks (default 16). */
+  readonly transferBatchesPerTick?: number;
 }
 
 export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
@@ -20,7 +24,21 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   syncAttemptsBeforeDrop: 100,
   firewallMemoryMs: 300_000,
   accumulatorMemoryMs: 300_000,
+  transferBatchRecords: 64,
+  transferBatchesPerTick: 16,
 };
+
+/** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
+export const DEFAULT_TRANSFER_BATCH_RECORDS = 64;
+export const DEFAULT_TRANSFER_BATCHES_PER_TICK = 16;
+
+export function transferBatchRecords(params: GroupParameters): number {
+  return Math.max(1, params.transferBatchRecords ?? DEFAULT_TRANSFER_BATCH_RECORDS);
+}
+
+export function transferBatchesPerTick(params: GroupParameters): number {
+  return Math.max(1, params.transferBatchesPerTick ?? DEFAULT_TRANSFER_BATCHES_PER_TICK);
+}
 
 /**
  * Copies needed before a group message is acted on: K − 1 distinct members of the sending group.
@@ -148,5 +166,13 @@ export const groupParameterFields = {
     DEFAULT_GROUP_PARAMETERS.accumulatorMemoryMs,
     'how long an incomplete accumulation is kept (ms)',
     1000,
+  ),
+  transferBatchRecords: intField('SAFE_TRANSFER_BATCH', DEFAULT_TRANSFER_BATCH_RECORDS, 'records per account-transfer message', 1, 100_000),
+  transferBatchesPerTick: intField(
+    'SAFE_TRANSFER_BATCHES_PER_TICK',
+    DEFAULT_TRANSFER_BATCHES_PER_TICK,
+    'account-transfer messages a replica sends per churn event or tick; the rest waits for later ticks',
+    1,
+    100_000,
   ),
 } satisfies Fields;

@@ -101,6 +101,36 @@ export interface ChurnEvent {
   readonly change: MatrixChange;
 }
 
+/** One record of a manager's store, as account transfer sees it: the NAE it belongs to and its key there. */
+export interface RecordRef {
+  readonly nae: Name;
+  /** The record's key within its NAE, as the persona defines it (may be empty: one record per NAE). */
+  readonly key: Uint8Array;
+}
+
+/**
+ * The store of a manager persona as account transfer (SPEC.md 4) uses it. On a matrix change of
+ * its own persona the runtime lists every record, hands each to the members that entered its
+ * NAE's close group and drops those this node is no longer responsible for; a receiver writes a
+ * record once (K+1)/2 members sent the same value.
+ */
+export interface PersonaRecords<S> {
+  /** Every record this replica holds, keys only, in batches, in a stable order. */
+  list(ctx: HandlerContext<S>): AsyncIterable<readonly RecordRef[]>;
+  /**
+   * The record's value, encoded deterministically (members holding the same record produce the
+   * same bytes); undefined when the record is not there (any more).
+   */
+  read(ctx: HandlerContext<S>, nae: Name, key: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * Replaces the record with an agreed value in one transaction (never half-written); writing the
+   * same value again changes nothing. Throws a SafeError for a value or key that does not belong to `nae`.
+   */
+  write(ctx: HandlerContext<S>, nae: Name, key: Uint8Array, value: Uint8Array): Promise<void>;
+  /** Removes the record (this node is no longer responsible for its NAE); no error when it is absent. */
+  drop(ctx: HandlerContext<S>, nae: Name, key: Uint8Array): Promise<void>;
+}
+
 export interface PersonaDefinition<S> {
   readonly persona: PersonaName;
   /** Entity personas (PmidNode) speak for themselves; managers speak as groups. */
@@ -111,6 +141,8 @@ export interface PersonaDefinition<S> {
   readonly actions: readonly ActionDeclaration<any, S>[];
   /** Churn in any persona this one cares about (its own: account transfer; PmidNodes: re-replication). */
   readonly onChurn?: (event: ChurnEvent, ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
+  /** A manager's records, for account transfer on churn in its own persona. Entity personas have none. */
+  readonly records?: PersonaRecords<S>;
 }
 
 /** Declares one message type; exists so TypeScript infers the payload type for the handler. */

@@ -1,11 +1,13 @@
-import { AccountTransfer, type TransferVotes } from './account-transfer.js';
+import { AccountTransfer, naeHexOfTransferKey, type TransferVotes, transferRecordKey } from './account-transfer.js';
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
-import type { GroupParameters } from './config.js';
+import { type GroupParameters, transferBatchesPerTick, transferBatchRecords } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
   asSafeError,
   MalformedEnvelopeError,
+  MalformedPayloadError,
+  NotResponsibleError,
   type SafeError,
   SenderNotInGroupError,
   UnknownMessageTypeError,
@@ -13,7 +15,7 @@ import {
 } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
-import { NAME_BYTES, type Name, nameEquals, sha512, shortName, toHex } from './name.js';
+import { NAME_BYTES, type Name, nameEquals, nameFromHex, sha512, shortName, toHex } from './name.js';
 import type {
   Action,
   ActionDeclaration,
@@ -23,6 +25,7 @@ import type {
   Outbound,
   Outcome,
   PersonaDefinition,
+  PersonaRecords,
 } from './persona.js';
 import { replyAddress } from './persona.js';
 import {
@@ -80,9 +83,42 @@ export type ReceiveResult =
   | 'not-responsible'
   | 'reply'
   | 'synced'
+  | 'transferred'
   | { readonly rejected: SafeError };
 
 export const SYNC_MESSAGE = 'Sync';
+/** Account transfer (SPEC.md 4): a batch of records a member hands to a node that entered their close groups. */
+export const ACCOUNT_TRANSFER_MESSAGE = 'AccountTransfer';
+
+export interface TransferredRecord {
+  nae: Uint8Array;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+export interface TransferredSyncEntry {
+  nae: Uint8Array;
+  key: string;
+  action: string;
+  parameters: Uint8Array;
+  seenBy: Uint8Array[];
+}
+export interface AccountTransferBatch {
+  records: TransferredRecord[];
+  entries: TransferredSyncEntry[];
+}
+export const accountTransferBatchCodec = protoCodec<AccountTransferBatch>('safe.v1.AccountTransferBatch');
+
+/** A record waiting to be handed over: keys only (its value is read again when it is sent). */
+interface QueuedTransfer {
+  readonly nae: Name;
+  readonly key: Uint8Array;
+  /** Nodes (hex) that entered the record's close group and have not been sent it yet. */
+  readonly targets: Set<string>;
+  /** This node is no longer responsible: drop the record once it has been handed over. */
+  drop: boolean;
+}
+
+const SYNC_KEY = /^[0-9a-f]{1,128}$/;
 
 interface SyncProposal {
   key: string;
@@ -119,6 +155,9 @@ export class Replica<S> {
   #queue: Promise<unknown> = Promise.resolve();
   #replySink: ReplySink | undefined;
   #stopped = false;
+  /** Account transfer still to send, in the order the matrix changes queued it. */
+  readonly #transferQueue = new Map<string, QueuedTransfer>();
+  #transferSequence = 0;
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -208,6 +247,11 @@ export class Replica<S> {
     return run;
   }
 
+  /** Records still waiting to be handed over (sent on the next ticks, at most the per-tick limit each) or dropped (at the next tick). */
+  get pendingTransfers(): number {
+    return this.#transferQueue.size;
+  }
+
   /** Waits for everything queued so far. */
   async idle(): Promise<void> {
     await this.#queue;
@@ -230,6 +274,7 @@ export class Replica<S> {
         return this.#count(envelope, 'reply');
       }
       if (envelope.type === SYNC_MESSAGE) return this.#count(envelope, await this.#receiveSync(envelope));
+      if (envelope.type === ACCOUNT_TRANSFER_MESSAGE) return this.#count(envelope, await this.#receiveTransfer(envelope));
       const declaration = this.#messages.get(envelope.type);
       if (declaration === undefined) {
         throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
@@ -465,6 +510,7 @@ export class Replica<S> {
       const nae = Buffer.from(entry.action.nae, 'hex') as unknown as Name;
       await this.#broadcastSync(entry.key, { type: entry.action.type, nae, payload: Buffer.from(entry.action.payload, 'base64') }, {});
     }
+    if (!this.#stopped) await this.#flushTransfers(true);
   }
 
   // ---- churn ----
@@ -479,7 +525,15 @@ export class Replica<S> {
       const change = new MatrixChange(this.identity.name, previous.view(view).names(), next.view(view).names(), k);
       if (change.isEmpty) continue;
       if (view === this.persona) {
+        try {
+          // Hand records over before the sync entries of NAEs this node leaves are dropped: they travel with them.
+          await this.#queueTransfers(change);
+          await this.#flushTransfers(false);
+        } catch (error) {
+          this.#log.error({ err: asSafeError(error, 'account transfer').message }, 'account transfer failed');
+        }
         await this.#sync.onMatrixChange(change, (entry) => Buffer.from(entry.action.nae, 'hex') as unknown as Name);
+        await this.transfer.forgetUnless((recordKey) => this.isResponsible(nameFromHex(naeHexOfTransferKey(recordKey))));
       }
       if (this.#definition.onChurn) {
         try {
@@ -489,6 +543,222 @@ export class Replica<S> {
           this.#log.error({ err: asSafeError(error, 'churn').message }, 'churn handling failed');
         }
       }
+    }
+  }
+
+  // ---- account transfer: sending ----
+
+  /**
+   * For every record: the members that entered its NAE's close group need it, and a record whose
+   * close group this node left is dropped once handed over. Only keys are queued; a record already
+   * queued gains the new targets and its drop follows the latest change.
+   */
+  async #queueTransfers(change: MatrixChange): Promise<void> {
+    const records = this.#definition.records;
+    if (records === undefined) return;
+    const self = toHex(this.identity.name);
+    for await (const refs of records.list(this.#context)) {
+      for (const ref of refs) {
+        const holders = change.checkHolders(ref.nae);
+        const id = transferRecordKey(ref.nae, ref.key);
+        const queued = this.#transferQueue.get(id);
+        // Only a member that held the NAE before the change is a sender the newcomers accept.
+        const targets = holders.wasResponsible ? holders.newHolders.map(toHex).filter((n) => n !== self) : [];
+        if (queued === undefined && targets.length === 0 && holders.responsible) continue;
+        const item = queued ?? { nae: ref.nae, key: ref.key, targets: new Set<string>(), drop: false };
+        for (const target of targets) item.targets.add(target);
+        item.drop = !holders.responsible;
+        this.#transferQueue.set(id, item);
+      }
+    }
+  }
+
+  /**
+   * Sends queued records, at most `transferBatchesPerTick` messages of `transferBatchRecords`
+   * records each; the rest waits for the next tick. Each target is checked against the view as it
+   * is now (a node that is no longer a holder is not sent the record, nor is anyone once this node
+   * is no longer among the K+1 closest), values are read now, and a record this node is no longer
+   * responsible for is dropped once it has been sent, at the first tick (`dropNow`) after that.
+   */
+  async #flushTransfers(dropNow: boolean): Promise<void> {
+    const records = this.#definition.records;
+    if (records === undefined || this.#transferQueue.size === 0) return;
+    const k = this.params.closeGroupSize;
+    const batchSize = transferBatchRecords(this.params);
+    let budget = transferBatchesPerTick(this.params);
+    const view = this.#routing.view(this.persona);
+    const self = toHex(this.identity.name);
+    const open = new Map<string, TransferredRecord[]>();
+    const ready: [string, TransferredRecord[]][] = [];
+    const done: QueuedTransfer[] = [];
+    for (const [id, item] of this.#transferQueue) {
+      const closest = view.closeGroup(item.nae, k + 1).map(toHex);
+      const rank = closest.indexOf(self);
+      if (rank >= 0 && rank < k) item.drop = false;
+      const holders = new Set(closest.slice(0, k));
+      for (const target of [...item.targets]) if (rank < 0 || target === self || !holders.has(target)) item.targets.delete(target);
+      if (item.targets.size > 0) {
+        const value = await records.read(this.#context, item.nae, item.key);
+        if (value === undefined) item.targets.clear();
+        for (const target of [...item.targets]) {
+          let batch = open.get(target);
+          if (batch !== undefined && batch.length >= batchSize) {
+            ready.push([target, batch]);
+            open.delete(target);
+            batch = undefined;
+          }
+          if (batch === undefined) {
+            if (budget === 0) break;
+            budget--;
+            batch = [];
+            open.set(target, batch);
+          }
+          batch.push({ nae: item.nae, key: item.key, value: value as Uint8Array });
+          item.targets.delete(target);
+        }
+      }
+      // Out of messages for this tick: this record (and everything after it) waits.
+      if (item.targets.size > 0) break;
+      // A record this node leaves is dropped at a tick, not on the change itself: another change
+      // right after (a member leaving) can make it a holder again, and it must still have it then.
+      if (item.drop && !dropNow) continue;
+      this.#transferQueue.delete(id);
+      if (item.drop) done.push(item);
+    }
+    ready.push(...open.entries());
+    if (ready.length > 0) {
+      const unresolved = await this.#sync.unresolvedByNae();
+      for (const [target, batch] of ready) await this.#sendTransfer(target, batch, unresolved);
+    }
+    for (const item of done) {
+      await records.drop(this.#context, item.nae, item.key);
+      await this.transfer.forget(transferRecordKey(item.nae, item.key));
+    }
+  }
+
+  async #sendTransfer(target: string, batch: TransferredRecord[], unresolved: ReadonlyMap<string, SyncEntry[]>): Promise<void> {
+    const entries: TransferredSyncEntry[] = [];
+    for (const nae of new Set(batch.map((r) => toHex(r.nae)))) {
+      for (const entry of unresolved.get(nae) ?? []) {
+        entries.push({
+          nae: Buffer.from(nae, 'hex'),
+          key: entry.key,
+          action: entry.action.type,
+          parameters: Buffer.from(entry.action.payload, 'base64'),
+          seenBy: entry.seenBy.map((member) => Buffer.from(member, 'hex')),
+        });
+      }
+    }
+    const sequence = new Uint8Array(8);
+    new DataView(sequence.buffer).setBigUint64(0, BigInt(++this.#transferSequence));
+    await this.send({
+      type: ACCOUNT_TRANSFER_MESSAGE,
+      source: { persona: this.persona, nae: this.identity.name },
+      authority: 'single',
+      destination: { persona: this.persona, nae: nameFromHex(target) },
+      scope: 'node',
+      payload: accountTransferBatchCodec.encode({ records: batch, entries }),
+      correlation: sequence,
+    });
+    this.#telemetry.count('safe_transfer_batches_total', { persona: this.persona, direction: 'sent' });
+    this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'sent' }, batch.length);
+  }
+
+  // ---- account transfer: receiving ----
+
+  /**
+   * A batch from a member: each record counts as that member's vote for its value and is written
+   * once (K+1)/2 members sent the same value. A record whose sender is not among the K+1 closest
+   * to its NAE (the K members before a join are the K+1 closest after it), or whose NAE this node
+   * is not responsible for, is rejected and changes nothing. The batch's unresolved sync entries
+   * are adopted once their NAE's records are in place.
+   */
+  async #receiveTransfer(envelope: Envelope): Promise<ReceiveResult> {
+    verifyEnvelope(envelope);
+    const records = this.#definition.records;
+    if (records === undefined) throw new UnknownMessageTypeError(`${this.persona} keeps no records to transfer`);
+    const sender = envelope.sender;
+    if (envelope.source.persona !== this.persona || envelope.authority !== 'single' || !nameEquals(envelope.source.nae, sender)) {
+      throw new WrongSourceError('an account transfer comes from a member of this persona, speaking for itself');
+    }
+    if (!this.#routing.view(this.persona).has(sender))
+      throw new SenderNotInGroupError(`${shortName(sender)} is not a known ${this.persona}`);
+    const batch = accountTransferBatchCodec.decode(envelope.payload);
+    let accepted = 0;
+    let rejected: SafeError | undefined;
+    const reject = (error: unknown): void => {
+      const safe = asSafeError(error, `${this.persona} ${ACCOUNT_TRANSFER_MESSAGE}`);
+      rejected ??= safe;
+      this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'rejected' });
+      this.#log.warn({ from: shortName(sender), kind: safe.kind, err: safe.message }, 'transferred record rejected');
+    };
+    // NAEs with a record not (yet) agreed here: their sync entries are not adopted from this copy.
+    const waiting = new Set<string>();
+    for (const record of batch.records) {
+      try {
+        const nae = this.#transferredNae(record.nae, sender);
+        if (await this.#offerRecord(records, nae, record, sender)) accepted++;
+        else waiting.add(toHex(nae));
+      } catch (error) {
+        reject(error);
+      }
+    }
+    for (const entry of batch.entries) {
+      try {
+        const nae = this.#transferredNae(entry.nae, sender);
+        if (waiting.has(toHex(nae))) continue;
+        await this.#adoptEntry(entry, nae, sender, envelope.trace);
+        accepted++;
+      } catch (error) {
+        reject(error);
+      }
+    }
+    if (rejected !== undefined && accepted === 0 && waiting.size === 0) return { rejected };
+    return 'transferred';
+  }
+
+  /** The NAE of a transferred record or entry, once the sender and this node are shown to belong to its group. */
+  #transferredNae(raw: Uint8Array, sender: Name): Name {
+    if (raw.length !== NAME_BYTES) throw new MalformedPayloadError('a transferred NAE must be 64 bytes');
+    const nae = raw as Name;
+    const k = this.params.closeGroupSize;
+    const closest = this.#routing.view(this.persona).closeGroup(nae, k + 1);
+    if (!closest.some((member) => nameEquals(member, sender))) {
+      throw new SenderNotInGroupError(`${shortName(sender)} is not among the ${k + 1} closest to ${shortName(nae)}`);
+    }
+    if (!closest.slice(0, k).some((member) => nameEquals(member, this.identity.name))) {
+      throw new NotResponsibleError(`${shortName(this.identity.name)} is not in the close group of ${shortName(nae)}`);
+    }
+    return nae;
+  }
+
+  /** Counts the sender's vote; writes the value the moment it is agreed. True once the record is written here. */
+  async #offerRecord(records: PersonaRecords<S>, nae: Name, record: TransferredRecord, sender: Name): Promise<boolean> {
+    const recordKey = transferRecordKey(nae, record.key);
+    if (await this.transfer.offer(recordKey, sender, record.value)) {
+      try {
+        await records.write(this.#context, nae, record.key, record.value);
+      } catch (error) {
+        // Not written: forget the votes, so the record is not taken for written.
+        await this.transfer.forget(recordKey);
+        throw error;
+      }
+      this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
+      return true;
+    }
+    return (await this.transfer.state(recordKey)) === 'written';
+  }
+
+  async #adoptEntry(entry: TransferredSyncEntry, nae: Name, sender: Name, trace: Record<string, string>): Promise<void> {
+    if (!SYNC_KEY.test(entry.key)) throw new MalformedPayloadError('a transferred sync entry needs a hex key');
+    const declaration = this.#actions.get(entry.action);
+    if (declaration === undefined) throw new UnknownMessageTypeError(`${this.persona} has no action ${JSON.stringify(entry.action)}`);
+    declaration.payload.decode(entry.parameters);
+    const action = { type: entry.action, nae: toHex(nae), payload: Buffer.from(entry.parameters).toString('base64') };
+    const group = this.#context.closeGroup(this.persona, nae);
+    const result = await this.#sync.adopt(entry.key, action, entry.seenBy.map(toHex), sender, group);
+    if (result.resolvedNow) {
+      await this.#applyAction({ type: entry.action, nae, payload: entry.parameters }, trace, Buffer.from(entry.key, 'hex'));
     }
   }
 }

@@ -229,4 +229,35 @@ describe('Sync.onMatrixChange', () => {
     await sync.receive('c', action(ZERO), at(3), group);
     expect((await sync.unresolvedFor(ZERO)).map((e) => e.key)).toEqual(['a']);
   });
+
+  it('unresolvedByNae groups the open entries by NAE in one pass', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    await sync.propose('a', action(ZERO), group);
+    await sync.propose('b', action(at(9)), group);
+    await sync.propose('c', action(ZERO), group);
+    const byNae = await sync.unresolvedByNae();
+    expect([...byNae.keys()].sort()).toEqual([toHex(ZERO), toHex(at(9))].sort());
+    expect(byNae.get(toHex(ZERO))?.map((e) => e.key)).toEqual(['a', 'c']);
+  });
+
+  it('adopt (account transfer): keeps the members still in the group, adds the sender and itself last, resolves at floor(K/2)+1', async () => {
+    const self = at(5);
+    const group = [at(1), at(2), at(3), self];
+    const { sync } = setup(4, self);
+    // at(9) saw it but is no longer in the group; at(1) did and is; at(2) sends it.
+    const first = await sync.adopt('k', action(ZERO), [toHex(at(9)), toHex(at(1))], at(2), group);
+    expect(first.resolvedNow).toBe(true);
+    expect(first.entry?.seenBy).toEqual([toHex(at(1)), toHex(at(2)), toHex(self)]);
+    expect(first.entry?.originatedHere).toBe(false);
+    // Adopted again from another member: merged, never resolved twice.
+    const again = await sync.adopt('k', action(ZERO), [toHex(at(1))], at(3), group);
+    expect(again.resolvedNow).toBe(false);
+    // Every member has seen it now: out of the container.
+    expect(again.entry).toBeUndefined();
+    const { sync: other } = setup(4, self);
+    const single = await other.adopt('k', action(ZERO), [], at(2), group);
+    expect(single.resolvedNow).toBe(false);
+    expect(single.entry?.seenBy).toEqual([toHex(at(2)), toHex(self)]);
+  });
 });

@@ -64,6 +64,20 @@ export class Sync {
     return this.#add(key, action, [toHex(from), this.#self], false, closeGroup);
   }
 
+  /**
+   * Account transfer: a member (`from`) handed this node an unresolved entry of an NAE it now
+   * shares. The members that had seen it and the sender (those in the close group as it is now) and
+   * this node (at the end) have seen it; it resolves here like any entry once floor(K/2)+1 have.
+   */
+  adopt(key: string, action: SyncAction, seenBy: readonly string[], from: Name, closeGroup: readonly Name[]): Promise<SyncResult> {
+    const members = new Set(closeGroup.map(toHex));
+    // Only members of the close group as it is now count: one that left it (the member a join
+    // displaced, still a valid sender) has seen the action but no longer holds it.
+    const seen = [...seenBy, toHex(from)].filter((m) => members.has(m) && m !== this.#self);
+    seen.push(this.#self);
+    return this.#add(key, action, seen, false, closeGroup);
+  }
+
   async #add(key: string, action: SyncAction, seen: string[], local: boolean, closeGroup: readonly Name[]): Promise<SyncResult> {
     const existing = await this.#store.get(key);
     if (existing?.completedAt !== undefined) return { resolvedNow: false, entry: undefined };
@@ -144,6 +158,19 @@ export class Sync {
       });
       await this.#store.set(key, { ...entry, seenBy });
     }
+  }
+
+  /** Every unresolved entry, by NAE (hex): one pass over the store for a round of account transfer. */
+  async unresolvedByNae(): Promise<Map<string, SyncEntry[]>> {
+    const out = new Map<string, SyncEntry[]>();
+    for (const key of await this.#store.keys()) {
+      const entry = await this.#store.get(key);
+      if (entry === undefined || entry.resolved || entry.completedAt !== undefined) continue;
+      const list = out.get(entry.action.nae) ?? [];
+      list.push(entry);
+      out.set(entry.action.nae, list);
+    }
+    return out;
   }
 
   /** Unresolved entries for an NAE, for the account transfer to a new member. */

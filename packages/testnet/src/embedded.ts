@@ -190,6 +190,8 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
     syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
     firewallMemoryMs: config.firewallMemoryMs,
     accumulatorMemoryMs: config.accumulatorMemoryMs,
+    transferBatchRecords: config.transferBatchRecords,
+    transferBatchesPerTick: config.transferBatchesPerTick,
   };
   const dataManager: DataManagerConfig = {
     copiesPerGroup: config.copiesPerGroup,

@@ -8,6 +8,7 @@ import { get } from './handlers/get.js';
 import { getResponse } from './handlers/get-response.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
+import { dataManagerRecords } from './records.js';
 import type { DataManagerState } from './state.js';
 
 /**
@@ -20,10 +21,13 @@ import type { DataManagerState } from './state.js';
  * | PutResponse | PmidManager | group  | yes | yes |
  * | Get         | client      | single | yes | no  (So: Get to a live holder) |
  * | GetResponse | PmidNode    | single | no  | no  |
+ *
+ * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts).
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
   speaksAs: 'group',
   messages: [put, del, putResponse, get, getResponse],
   actions: [createRecord, addSubscriber, removeSubscriber, holderResult],
+  records: dataManagerRecords,
 };

@@ -54,6 +54,23 @@ describe('the chunk → holders table', () => {
     expect(await store.markHolder(name, 'PRIMARY', 10, b, 'failed', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
   });
 
+  it('lists holders alike whether their answers came before or after the agreed record (SPEC.md 5a)', async () => {
+    const [a, b] = [pmid(), pmid()];
+    const first = nameOf(randomBytes(11));
+    await store.createRecord(first, 'PRIMARY', 11, [a, b], 8, 5);
+    await store.markHolder(first, 'PRIMARY', 11, b, 'stored', 8);
+    await store.markHolder(first, 'PRIMARY', 11, a, 'stored', 8);
+    const overtaken = nameOf(randomBytes(12));
+    await store.markHolder(overtaken, 'PRIMARY', 12, b, 'stored', 8);
+    await store.markHolder(overtaken, 'PRIMARY', 12, a, 'stored', 8);
+    await store.createRecord(overtaken, 'PRIMARY', 12, [a, b], 8, 5);
+    const listOf = async (name: Uint8Array) =>
+      (await store.holders((await store.record(name, 'PRIMARY'))?.id ?? -1)).map(
+        (h) => `${Buffer.from(h.pmid).toString('hex')}:${h.state}`,
+      );
+    expect(await listOf(overtaken)).toEqual(await listOf(first));
+  });
+
   it('keeps holder rows small: integer ids, the 64-byte names stored once', async () => {
     const [row] = await store.db.query<{ bytes: number }>(
       `SELECT (pg_column_size(chunk) + pg_column_size(pmid) + pg_column_size(state) + pg_column_size(position))::int4 AS bytes

@@ -108,8 +108,24 @@ export class DataManagerStore {
     createdBy: number,
   ): Promise<void> {
     return this.db.transaction(async (tx) => {
+      const [before] = await tx.query<{ createdBy: number }>('SELECT created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2', [
+        name,
+        copyIndex(copy),
+      ]);
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 1, createdBy);
       for (const pmid of holders) await this.#addHolder(tx, chunkId, pmid, 'pending', maxHolders);
+      if (before?.createdBy === 0 && holders.length > 0) {
+        // Holders' answers overtook the agreed record here (markHolder made it, in the order the
+        // answers came). Every member must list the holders alike (SPEC.md 5a), so the created
+        // holders take the positions they have where the record came first: 1..n in agreed order.
+        const pmids = await tx.query<{ id: number; name: Uint8Array }>('SELECT id, name FROM pmid_nodes WHERE name = ANY($1::bytea[])', [
+          holders,
+        ]);
+        for (const [index, pmid] of holders.entries()) {
+          const id = pmids.find((p) => Buffer.from(p.name).equals(Buffer.from(pmid)))?.id;
+          if (id !== undefined) await tx.query('UPDATE holders SET position = $3 WHERE chunk = $1 AND pmid = $2', [chunkId, id, index + 1]);
+        }
+      }
     });
   }
 

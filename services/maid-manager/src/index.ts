@@ -1,4 +1,5 @@
 export * from './migrations.js';
 export * from './persona.js';
+export * from './records.js';
 export * from './state.js';
 export * from './store.js';

@@ -11,6 +11,7 @@ import { pmidHealth } from './handlers/pmid-health.js';
 import { put, putUnique } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
 import { registerVault } from './handlers/register-vault.js';
+import { maidManagerRecords } from './records.js';
 import type { MaidManagerState } from './state.js';
 
 /**
@@ -26,10 +27,13 @@ import type { MaidManagerState } from './state.js';
  * | GetAccount    | client      | single | yes | no  |
  * | PutResponse   | DataManager | group  | yes | yes (the charge) |
  * | PmidHealth    | PmidManager | group  | yes | yes |
+ *
+ * Account transfer on churn (SPEC.md 4): one record per client account (records.ts).
  */
 export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
   persona: 'maid-manager',
   speaksAs: 'group',
   messages: [createAccount, registerVault, put, putUnique, del, getAccount, putResponse, pmidHealth],
   actions: [createAccountAction, registerVaultAction, recordHealth, recordPut, recordDelete],
+  records: maidManagerRecords,
 };

@@ -79,4 +79,17 @@ describe('a client account', () => {
     ]);
     expect(left.map((r) => Buffer.from(r.request).toString('hex'))).toEqual([inFlight.toString('hex')]);
   });
+
+  it('a health answer applied before the registration it answers still records what the vault offers', async () => {
+    const client = nameOf(randomBytes(32));
+    const vault = nameOf(randomBytes(32));
+    await store.createAccount(client);
+    await store.recordHealth(client, vault, 4096);
+    await store.registerVault(client, vault);
+    expect(await store.account(client)).toMatchObject({ available: 4096, vaults: [vault] });
+    // No account, no vault.
+    const stranger = nameOf(randomBytes(32));
+    await store.recordHealth(stranger, vault, 4096);
+    expect(await store.account(stranger)).toBeUndefined();
+  });
 });

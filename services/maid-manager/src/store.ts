@@ -43,8 +43,18 @@ export class MaidManagerStore {
     );
   }
 
+  /**
+   * The vault's PmidManagers answered GetPMIDHealth, which is asked only once the group agreed the
+   * registration. A member can apply the answer before its own copy of that registration (the
+   * answer to another member's question overtakes it), so the vault is created here if need be:
+   * otherwise that member would keep offered = 0 while the rest of its group has the real value.
+   */
   async recordHealth(client: Uint8Array, pmid: Uint8Array, offered: number): Promise<void> {
-    await this.db.query('UPDATE vaults SET offered = $3 WHERE client = $1 AND pmid = $2', [client, pmid, offered]);
+    await this.db.query(
+      `INSERT INTO vaults (client, pmid, offered) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM accounts WHERE client = $1)
+       ON CONFLICT (client, pmid) DO UPDATE SET offered = EXCLUDED.offered`,
+      [client, pmid, offered],
+    );
   }
 
   /**

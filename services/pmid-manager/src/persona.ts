@@ -8,6 +8,7 @@ import { lose } from './handlers/lose.js';
 import { offer } from './handlers/offer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
+import { pmidManagerRecords } from './records.js';
 import type { PmidManagerState } from './state.js';
 
 /**
@@ -21,10 +22,13 @@ import type { PmidManagerState } from './state.js';
  * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
  * | GetPmidHealth | MaidManager | none   | no  | no  |
  * | Offer         | PmidNode    | single | yes | yes |
+ *
+ * Account transfer on churn (SPEC.md 4): one record per PmidNode account (records.ts).
  */
 export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   persona: 'pmid-manager',
   speaksAs: 'group',
   messages: [put, putResponse, del, lose, getPmidHealth, offer],
   actions: [recordStored, recordDeleted, recordOffer],
+  records: pmidManagerRecords,
 };

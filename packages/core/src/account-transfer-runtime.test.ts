@@ -1,0 +1,436 @@
+import { describe, expect, it } from 'vitest';
+import type { TransferVotes } from './account-transfer.js';
+import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, transferAgreement } from './config.js';
+import { type Envelope, sealEnvelope } from './envelope.js';
+import { BadSignatureError, NotResponsibleError, type SafeError, SenderNotInGroupError, WrongSourceError } from './errors.js';
+import { type Identity, identityFromSeed } from './identity.js';
+import { MemoryAccumulatorStore, MemoryEntryStore, MemoryFirewallStore } from './memory/stores.js';
+import { type Name, nameEquals, sha512, toHex } from './name.js';
+import { action, message, type PersonaDefinition } from './persona.js';
+import { protoCodec } from './proto.js';
+import { type NodeInfo, RoutingTable } from './routing.js';
+import {
+  ACCOUNT_TRANSFER_MESSAGE,
+  type AccountTransferBatch,
+  accountTransferBatchCodec,
+  type ReceiveResult,
+  Replica,
+  SYNC_MESSAGE,
+} from './runtime.js';
+import { VirtualClock } from './sim/clock.js';
+import type { SyncEntry } from './sync.js';
+
+// ---- a tiny manager persona whose records live in a Map ----
+
+interface StoredRecord {
+  readonly nae: Name;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+interface State {
+  readonly records: Map<string, StoredRecord>;
+  /** Every records.write, in order. */
+  readonly written: string[];
+  readonly dropped: string[];
+  /** Synced `Note` actions applied. */
+  readonly notes: string[];
+}
+const idOf = (nae: Uint8Array, key: Uint8Array) => `${toHex(nae)}:${toHex(key)}`;
+const nonceCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
+
+const definition: PersonaDefinition<State> = {
+  persona: 'data-manager',
+  speaksAs: 'group',
+  messages: [
+    message<{ nonce: Uint8Array }, State>({
+      type: 'Note',
+      from: ['maid-manager'],
+      accumulate: 'group',
+      firewall: true,
+      sync: true,
+      payload: nonceCodec,
+      handle: (m) => ({ actions: [{ type: 'Note', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
+    }),
+  ],
+  actions: [
+    action<{ nonce: Uint8Array }, State>({
+      type: 'Note',
+      payload: nonceCodec,
+      apply(p, ctx) {
+        ctx.state.notes.push(toHex(p.nonce));
+        return undefined;
+      },
+    }),
+  ],
+  records: {
+    async *list(ctx) {
+      const all = [...ctx.state.records.values()];
+      // In batches of 3, to exercise batched listing.
+      for (let i = 0; i < all.length; i += 3) yield all.slice(i, i + 3).map((r) => ({ nae: r.nae, key: r.key }));
+    },
+    async read(ctx, nae, key) {
+      return ctx.state.records.get(idOf(nae, key))?.value;
+    },
+    async write(ctx, nae, key, value) {
+      ctx.state.records.set(idOf(nae, key), { nae, key, value });
+      ctx.state.written.push(`${idOf(nae, key)}=${Buffer.from(value).toString()}`);
+    },
+    async drop(ctx, nae, key) {
+      ctx.state.records.delete(idOf(nae, key));
+      ctx.state.dropped.push(idOf(nae, key));
+    },
+  },
+};
+
+// ---- eight members, a newcomer, and records spread over their close groups ----
+
+const K = 4;
+const baseParams: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: K };
+const seeded = (persona: number, i: number) =>
+  identityFromSeed(Uint8Array.from({ length: 32 }, (_, j) => (j === 0 ? persona : j === 1 ? i : 3)));
+const members = Array.from({ length: 8 }, (_, i) => seeded(1, i));
+const newcomer = seeded(1, 100);
+const maidManagers = Array.from({ length: 6 }, (_, i) => seeded(2, i));
+const info = (identity: Identity, persona: NodeInfo['persona'] = 'data-manager'): NodeInfo => ({
+  persona,
+  name: identity.name,
+  publicKey: identity.publicKey,
+});
+const before = new RoutingTable([...members.map((m) => info(m)), ...maidManagers.map((m) => info(m, 'maid-manager'))]);
+const after = before.with(info(newcomer));
+const NAES = Array.from({ length: 40 }, (_, i) => sha512(Uint8Array.of(i)) as Name);
+const KEY = Uint8Array.of(7);
+const recordValue = (nae: Name) => Buffer.from(`value-${toHex(nae).slice(0, 8)}`);
+const groupOf = (routing: RoutingTable, nae: Name) => routing.view('data-manager').closeGroup(nae, K);
+const has = (names: readonly Name[], identity: Identity) => names.some((n) => nameEquals(n, identity.name));
+/** NAEs whose close group the newcomer enters. */
+const joined = NAES.filter((nae) => has(groupOf(after, nae), newcomer));
+
+interface Sent {
+  readonly from: Name;
+  readonly envelope: Envelope;
+}
+
+function network(params: GroupParameters = baseParams) {
+  const clock = new VirtualClock();
+  const sent: Sent[] = [];
+  const replicas = new Map<string, Replica<State>>();
+  const votes = new Map<string, MemoryEntryStore<TransferVotes>>();
+  const make = (identity: Identity, routing: RoutingTable) => {
+    const transfer = new MemoryEntryStore<TransferVotes>();
+    votes.set(toHex(identity.name), transfer);
+    const state: State = { records: new Map(), written: [], dropped: [], notes: [] };
+    for (const nae of NAES)
+      if (has(groupOf(routing, nae), identity)) state.records.set(idOf(nae, KEY), { nae, key: KEY, value: recordValue(nae) });
+    if (identity === newcomer) state.records.clear();
+    const replica = new Replica<State>({
+      definition,
+      identity,
+      params,
+      state,
+      routing,
+      transport: { send: (envelope) => void sent.push({ from: identity.name, envelope }) },
+      stores: {
+        accumulator: new MemoryAccumulatorStore(clock),
+        firewall: new MemoryFirewallStore(clock),
+        sync: new MemoryEntryStore<SyncEntry>(),
+        transfer,
+      },
+      clock,
+    });
+    replicas.set(toHex(identity.name), replica);
+    return replica;
+  };
+  for (const member of members) make(member, before);
+  const fresh = make(newcomer, after);
+  const replicaOf = (identity: Identity) => replicas.get(toHex(identity.name)) as Replica<State>;
+  const transfers = () => sent.filter((s) => s.envelope.type === ACCOUNT_TRANSFER_MESSAGE);
+  const join = async () => {
+    for (const member of members) await replicaOf(member).updateRouting(after);
+  };
+  const transferVotes = (replica: Replica<State>) => (votes.get(toHex(replica.name)) as MemoryEntryStore<TransferVotes>).keys();
+  return { clock, sent, replicas, replicaOf, fresh, transfers, join, transferVotes };
+}
+
+const decode = (envelope: Envelope): AccountTransferBatch => accountTransferBatchCodec.decode(envelope.payload);
+const pairs = (list: readonly Sent[]) =>
+  list.flatMap((s) => decode(s.envelope).records.map((r) => `${toHex(s.from).slice(0, 8)}→${toHex(r.nae).slice(0, 8)}`)).sort();
+
+/** A batch signed by `from`, addressed to `to`, with one record per (nae, value). */
+function batch(from: Identity, to: Identity, records: [Name, string][], source = from.name): Envelope {
+  return sealEnvelope(
+    {
+      type: ACCOUNT_TRANSFER_MESSAGE,
+      source: { persona: 'data-manager', nae: source },
+      authority: 'single',
+      destination: { persona: 'data-manager', nae: to.name },
+      scope: 'node',
+      payload: accountTransferBatchCodec.encode({
+        records: records.map(([nae, value]) => ({ nae, key: KEY, value: Buffer.from(value) })),
+        entries: [],
+      }),
+      correlation: new Uint8Array(0),
+    },
+    from,
+  );
+}
+
+function rejectedWith(result: ReceiveResult, type: new (...args: never[]) => SafeError): void {
+  expect(typeof result).toBe('object');
+  expect((result as { rejected: SafeError }).rejected).toBeInstanceOf(type);
+}
+
+describe('account transfer in the runtime: a join', () => {
+  it('makes every old member send each record the newcomer is now responsible for, and nothing else', async () => {
+    expect(joined.length).toBeGreaterThan(5);
+    const net = network();
+    await net.join();
+    const expected = joined.flatMap((nae) => groupOf(before, nae).map((m) => `${toHex(m).slice(0, 8)}→${toHex(nae).slice(0, 8)}`)).sort();
+    expect(pairs(net.transfers())).toEqual(expected);
+    for (const { envelope } of net.transfers()) {
+      expect(envelope.destination).toEqual({ persona: 'data-manager', nae: newcomer.name });
+      expect(envelope.scope).toBe('node');
+      expect(envelope.authority).toBe('single');
+      expect(decode(envelope).records.every((r) => Buffer.from(r.value).equals(recordValue(r.nae as Name)))).toBe(true);
+    }
+    // The member the join displaced keeps the record until its next tick (a leave right after the
+    // join could make it a holder again), then drops it; nobody else drops anything.
+    for (const member of members) {
+      const replica = net.replicaOf(member);
+      expect(replica.state.dropped).toEqual([]);
+      expect(replica.pendingTransfers).toBe(
+        NAES.filter((nae) => has(groupOf(before, nae), member) && !has(groupOf(after, nae), member)).length,
+      );
+      await replica.tick();
+    }
+    for (const member of members) {
+      const replica = net.replicaOf(member);
+      const displaced = NAES.filter((nae) => has(groupOf(before, nae), member) && !has(groupOf(after, nae), member));
+      expect(replica.state.dropped.sort()).toEqual(displaced.map((nae) => idOf(nae, KEY)).sort());
+      for (const nae of NAES) expect(replica.state.records.has(idOf(nae, KEY))).toBe(has(groupOf(after, nae), member));
+    }
+    expect(net.replicaOf(members[0] as Identity).pendingTransfers).toBe(0);
+  });
+
+  it(`the newcomer writes each record exactly once, when ${transferAgreement(baseParams)} members sent the same value`, async () => {
+    const net = network();
+    await net.join();
+    const seen = new Map<string, number>();
+    for (const { envelope } of net.transfers()) {
+      expect(await net.fresh.receive(envelope)).toBe('transferred');
+      for (const record of decode(envelope).records) {
+        const id = idOf(record.nae, KEY);
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        const expectWritten = (seen.get(id) ?? 0) >= transferAgreement(baseParams);
+        expect(net.fresh.state.records.has(id)).toBe(expectWritten);
+      }
+    }
+    expect(net.fresh.state.written.sort()).toEqual(joined.map((nae) => `${idOf(nae, KEY)}=${recordValue(nae).toString()}`).sort());
+    // Delivered again (a duplicated copy): nothing is written twice.
+    for (const { envelope } of net.transfers()) await net.fresh.receive(envelope);
+    expect(net.fresh.state.written).toHaveLength(joined.length);
+  });
+
+  it('a minority value is never written; two disagreeing members write nothing', async () => {
+    const net = network();
+    const [first, second] = joined as [Name, Name];
+    const [a, b, c] = groupOf(before, first).map((n) => members.find((m) => nameEquals(m.name, n))) as [Identity, Identity, Identity];
+    expect(await net.fresh.receive(batch(a, newcomer, [[first, 'minority']]))).toBe('transferred');
+    expect(await net.fresh.receive(batch(b, newcomer, [[first, 'majority']]))).toBe('transferred');
+    expect(net.fresh.state.written).toEqual([]);
+    expect(await net.fresh.receive(batch(c, newcomer, [[first, 'majority']]))).toBe('transferred');
+    expect(net.fresh.state.written).toEqual([`${idOf(first, KEY)}=majority`]);
+    // Once written, a late copy of any value changes nothing.
+    const [, , , d] = groupOf(before, first).map((n) => members.find((m) => nameEquals(m.name, n))) as Identity[];
+    await net.fresh.receive(batch(d as Identity, newcomer, [[first, 'minority']]));
+    expect(net.fresh.state.written).toHaveLength(1);
+
+    const [x, y] = groupOf(before, second).map((n) => members.find((m) => nameEquals(m.name, n))) as [Identity, Identity];
+    await net.fresh.receive(batch(x, newcomer, [[second, 'one']]));
+    await net.fresh.receive(batch(y, newcomer, [[second, 'other']]));
+    // The same sender again, with the value the other sent: one vote per sender.
+    await net.fresh.receive(batch(x, newcomer, [[second, 'other']]));
+    expect(net.fresh.state.written).toHaveLength(1);
+    expect(net.fresh.state.records.has(idOf(second, KEY))).toBe(false);
+  });
+
+  it('rejects a sender outside the K+1 closest, a record the receiver is not responsible for, and bad envelopes, changing nothing', async () => {
+    const net = network();
+    const [nae] = joined as [Name];
+    const closest = after.view('data-manager').closeGroup(nae, K + 1);
+    const outsider = members.find((m) => !has(closest, m)) as Identity;
+    const insider = members.find((m) => has(groupOf(before, nae), m)) as Identity;
+    rejectedWith(await net.fresh.receive(batch(outsider, newcomer, [[nae, 'v']])), SenderNotInGroupError);
+    rejectedWith(await net.fresh.receive(batch(outsider, newcomer, [[nae, 'v']])), SenderNotInGroupError);
+    // A NAE whose close group the newcomer is not in.
+    const elsewhere = NAES.find((n) => !has(groupOf(after, n), newcomer)) as Name;
+    const itsMember = members.find((m) => has(groupOf(after, elsewhere), m)) as Identity;
+    rejectedWith(await net.fresh.receive(batch(itsMember, newcomer, [[elsewhere, 'v']])), NotResponsibleError);
+    // Not from a member speaking for itself; not this persona; a bad signature.
+    rejectedWith(await net.fresh.receive(batch(insider, newcomer, [[nae, 'v']], nae)), WrongSourceError);
+    rejectedWith(await net.fresh.receive(batch(maidManagers[0] as Identity, newcomer, [[nae, 'v']])), SenderNotInGroupError);
+    const good = batch(insider, newcomer, [[nae, 'v']]);
+    const signature = new Uint8Array(good.signature);
+    signature[3] = (signature[3] as number) ^ 1;
+    rejectedWith(await net.fresh.receive({ ...good, signature }), BadSignatureError);
+    expect(net.fresh.state.written).toEqual([]);
+    expect(await net.transferVotes(net.fresh)).toEqual([]);
+    // None of it counted: one valid member's copy is still one vote short.
+    expect(await net.fresh.receive(good)).toBe('transferred');
+    expect(net.fresh.state.written).toEqual([]);
+  });
+});
+
+describe('account transfer in the runtime: batches and churn', () => {
+  const limited: GroupParameters = { ...baseParams, transferBatchRecords: 2, transferBatchesPerTick: 1 };
+  const busiest = () => {
+    const counts = members.map((m) => joined.filter((nae) => has(groupOf(before, nae), m)).length);
+    const best = counts.indexOf(Math.max(...counts));
+    return { member: members[best] as Identity, count: counts[best] as number };
+  };
+
+  it('sends at most the per-tick number of batches of the batch size, and drains the rest over later ticks', async () => {
+    const { member, count } = busiest();
+    expect(count).toBeGreaterThanOrEqual(5);
+    const net = network(limited);
+    const replica = net.replicaOf(member);
+    await replica.updateRouting(after);
+    const mine = () => net.transfers().filter((s) => nameEquals(s.from, member.name));
+    expect(mine()).toHaveLength(1);
+    expect(decode((mine()[0] as Sent).envelope).records).toHaveLength(2);
+    expect(replica.pendingTransfers).toBeGreaterThan(0);
+    // A record this member leaves is dropped only once it has been sent.
+    const leaving = joined.filter((nae) => has(groupOf(before, nae), member) && !has(groupOf(after, nae), member));
+    let ticks = 0;
+    while (replica.pendingTransfers > 0) {
+      const beforeTick = mine().length;
+      await replica.tick();
+      ticks++;
+      expect(mine().length - beforeTick).toBeLessThanOrEqual(1);
+      expect(decode((mine().at(-1) as Sent).envelope).records.length).toBeLessThanOrEqual(2);
+      // Never dropped before it was sent.
+      const sentSoFar = new Set(mine().flatMap((s) => decode(s.envelope).records.map((r) => toHex(r.nae))));
+      for (const nae of leaving) if (!sentSoFar.has(toHex(nae))) expect(replica.state.records.has(idOf(nae, KEY))).toBe(true);
+    }
+    expect(ticks).toBe(Math.ceil(count / 2) - 1);
+    expect(
+      mine()
+        .flatMap((s) => decode(s.envelope).records.map((r) => toHex(r.nae)))
+        .sort(),
+    ).toEqual(
+      joined
+        .filter((nae) => has(groupOf(before, nae), member))
+        .map(toHex)
+        .sort(),
+    );
+    for (const nae of leaving) expect(replica.state.records.has(idOf(nae, KEY))).toBe(false);
+  });
+
+  it('coalesces: records queued for a newcomer that left again are not sent, and nothing is dropped', async () => {
+    const { member } = busiest();
+    const net = network(limited);
+    const replica = net.replicaOf(member);
+    const held = [...replica.state.records.keys()].sort();
+    await replica.updateRouting(after);
+    expect(replica.pendingTransfers).toBeGreaterThan(0);
+    const toNewcomer = () => net.transfers().filter((s) => nameEquals(s.envelope.destination.nae, newcomer.name)).length;
+    const sentBefore = toNewcomer();
+    expect(sentBefore).toBe(1);
+    await replica.updateRouting(before);
+    while (replica.pendingTransfers > 0) await replica.tick();
+    // (The members the join had displaced re-enter their groups and are sent those records.)
+    expect(toNewcomer()).toBe(sentBefore);
+    // Responsible again for what it was about to leave: it keeps every record it held (one batch may have gone out).
+    expect([...replica.state.records.keys()].sort()).toEqual(held);
+  });
+
+  it('a member a join displaced, brought back by a leave before its next tick, still has the record', async () => {
+    const net = network();
+    const [nae] = joined as [Name];
+    const displaced = groupOf(before, nae).find((m) => !groupOf(after, nae).some((n) => nameEquals(n, m))) as Name;
+    const leaver = groupOf(after, nae).find((m) => !nameEquals(m, newcomer.name)) as Name;
+    const afterLeave = after.without('data-manager', leaver);
+    expect(groupOf(afterLeave, nae).some((m) => nameEquals(m, displaced))).toBe(true);
+    await net.join();
+    for (const replica of net.replicas.values()) if (!nameEquals(replica.name, leaver)) await replica.updateRouting(afterLeave);
+    for (const replica of net.replicas.values())
+      if (!nameEquals(replica.name, leaver)) while (replica.pendingTransfers > 0) await replica.tick();
+    const back = net.replicas.get(toHex(displaced)) as Replica<State>;
+    expect(back.state.records.get(idOf(nae, KEY))?.value).toEqual(recordValue(nae));
+    expect(back.state.dropped).not.toContain(idOf(nae, KEY));
+  });
+
+  it('a leave: the remaining members hand each record to the node that now enters its close group', async () => {
+    const net = network();
+    const leaver = members[0] as Identity;
+    const without = before.without('data-manager', leaver.name);
+    const affected = NAES.filter((nae) => has(groupOf(before, nae), leaver));
+    expect(affected.length).toBeGreaterThan(3);
+    for (const member of members.slice(1)) await net.replicaOf(member).updateRouting(without);
+    const expected = affected
+      .flatMap((nae) => {
+        const [entering] = groupOf(without, nae).filter((n) => !groupOf(before, nae).some((o) => nameEquals(o, n)));
+        return groupOf(before, nae)
+          .filter((m) => !nameEquals(m, leaver.name))
+          .map((m) => `${toHex(m).slice(0, 8)}→${toHex(nae).slice(0, 8)}@${toHex(entering as Name).slice(0, 8)}`);
+      })
+      .sort();
+    const got = net
+      .transfers()
+      .flatMap((s) =>
+        decode(s.envelope).records.map(
+          (r) => `${toHex(s.from).slice(0, 8)}→${toHex(r.nae).slice(0, 8)}@${toHex(s.envelope.destination.nae).slice(0, 8)}`,
+        ),
+      )
+      .sort();
+    expect(got).toEqual(expected);
+    // Each entering node writes the record once (K−1 = 3 senders, 2 agree).
+    for (const { envelope } of net.transfers()) {
+      const target = net.replicas.get(toHex(envelope.destination.nae)) as Replica<State>;
+      expect(await target.receive(envelope)).toBe('transferred');
+    }
+    for (const nae of affected) {
+      for (const holder of groupOf(without, nae)) {
+        const state = (net.replicas.get(toHex(holder)) as Replica<State>).state;
+        expect(state.records.get(idOf(nae, KEY))?.value).toEqual(recordValue(nae));
+        expect(state.written.filter((w) => w.startsWith(idOf(nae, KEY)))).toHaveLength(
+          groupOf(before, nae).some((o) => nameEquals(o, holder)) ? 0 : 1,
+        );
+      }
+    }
+  });
+
+  it('hands over unresolved sync entries: the newcomer adopts them, adds itself and applies the action once a majority has seen it', async () => {
+    const net = network();
+    const [nae] = joined as [Name];
+    const source = maidManagers[0] as Identity;
+    const srcGroup = before.view('maid-manager').closeGroup(source.name, K);
+    const copies = srcGroup.map((n) =>
+      sealEnvelope(
+        {
+          type: 'Note',
+          source: { persona: 'maid-manager', nae: source.name },
+          authority: 'group',
+          destination: { persona: 'data-manager', nae },
+          scope: 'close-group',
+          payload: nonceCodec.encode({ nonce: Uint8Array.of(0x77) }),
+          correlation: new Uint8Array(0),
+        },
+        maidManagers.find((m) => nameEquals(m.name, n)) as Identity,
+      ),
+    );
+    // Every old member handles the Note and proposes it; their Sync messages are lost: unresolved everywhere.
+    for (const m of groupOf(before, nae))
+      for (const copy of copies.slice(0, K - 1)) await (net.replicas.get(toHex(m)) as Replica<State>).receive(copy);
+    net.sent.splice(0, net.sent.length, ...net.sent.filter((s) => s.envelope.type !== SYNC_MESSAGE));
+    await net.join();
+    const toNewcomer = net.transfers().filter((s) => decode(s.envelope).records.some((r) => nameEquals(r.nae, nae)));
+    expect(toNewcomer).toHaveLength(K);
+    for (const s of toNewcomer) expect(decode(s.envelope).entries.filter((e) => nameEquals(e.nae, nae))).toHaveLength(1);
+    for (const s of toNewcomer) await net.fresh.receive(s.envelope);
+    expect(net.fresh.state.records.has(idOf(nae, KEY))).toBe(true);
+    // The first copy arrives before the record is agreed (not adopted); the next ones bring the
+    // members that saw it, up to floor(K/2)+1 with the newcomer itself: applied once.
+    expect(net.fresh.state.notes).toEqual(['77']);
+  });
+});

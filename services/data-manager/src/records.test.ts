@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import { copyGroupName } from '@safe/chunks';
+import { type HandlerContext, InvalidNameError, type Name, nameOf, type RecordRef, toHex } from '@safe/core';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataManagerConfig } from './config.js';
+import { chunkRecordKey, chunkRecordValueCodec, dataManagerRecords as records } from './records.js';
+import { type DataManagerState, openDataManagerState } from './state.js';
+
+let host: PgliteHost;
+let a: HandlerContext<DataManagerState>;
+let b: HandlerContext<DataManagerState>;
+const ctx = (state: DataManagerState) => ({ state }) as HandlerContext<DataManagerState>;
+const pmid = (): Name => nameOf(randomBytes(32));
+
+beforeAll(async () => {
+  host = await openPglite();
+  a = ctx(await openDataManagerState(host.database('dm_records_a'), loadDataManagerConfig({})));
+  b = ctx(await openDataManagerState(host.database('dm_records_b'), loadDataManagerConfig({})));
+}, 60_000);
+afterAll(() => host.close());
+
+async function list(c: HandlerContext<DataManagerState>): Promise<RecordRef[]> {
+  const out: RecordRef[] = [];
+  for await (const refs of records.list(c)) out.push(...refs);
+  return out;
+}
+
+describe('DataManager records (account transfer)', () => {
+  it('one record per chunk copy at its copy group, holders in list order with state, byte-identical when written elsewhere', async () => {
+    const name = nameOf(randomBytes(100));
+    const [h1, h2, h3] = [pmid(), pmid(), pmid()];
+    await a.state.store.createRecord(name, 'BACKUP', 100, [h1, h2], 8, 42);
+    await a.state.store.markHolder(name, 'BACKUP', 100, h1, 'stored', 8);
+    await a.state.store.markHolder(name, 'BACKUP', 100, h2, 'failed', 8);
+    await a.state.store.addHolder(name, 'BACKUP', h3, 8);
+    await a.state.store.addSubscriber(name, 'BACKUP');
+    const nae = copyGroupName(name, 'BACKUP');
+    const key = chunkRecordKey(name, 'BACKUP');
+    const refs = await list(a);
+    expect(refs.some((r) => toHex(r.nae) === toHex(nae) && toHex(r.key) === toHex(key))).toBe(true);
+    const value = (await records.read(a, nae, key)) as Uint8Array;
+    expect(chunkRecordValueCodec.decode(value)).toEqual({
+      size: 100,
+      subscribers: 2,
+      createdBy: 42,
+      holders: [
+        { pmid: h3, state: 'PENDING' },
+        { pmid: h2, state: 'FAILED' },
+        { pmid: h1, state: 'STORED' },
+      ].map((h) => ({ ...h, pmid: Buffer.from(h.pmid) })),
+    });
+    // B already knows one of the PmidNodes under another id: the record still comes out the same.
+    await b.state.store.createRecord(nameOf(randomBytes(5)), 'PRIMARY', 5, [h2], 8, 1);
+    await records.write(b, nae, key, value);
+    expect(await records.read(b, nae, key)).toEqual(value);
+    expect(await b.state.store.holders(((await b.state.store.record(name, 'BACKUP')) as { id: number }).id)).toEqual(
+      await a.state.store.holders(((await a.state.store.record(name, 'BACKUP')) as { id: number }).id),
+    );
+    await records.drop(b, nae, key);
+    expect(await records.read(b, nae, key)).toBeUndefined();
+  });
+
+  it('refuses a record that does not belong to the NAE, or lists a holder twice, and leaves the record as it was', async () => {
+    const name = nameOf(randomBytes(100));
+    const holder = pmid();
+    await a.state.store.createRecord(name, 'PRIMARY', 100, [holder], 8, 1);
+    const key = chunkRecordKey(name, 'PRIMARY');
+    const value = (await records.read(a, name, key)) as Uint8Array;
+    await expect(records.write(b, copyGroupName(name, 'BACKUP'), key, value)).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(records.write(b, name, Uint8Array.of(1, 2), value)).rejects.toBeInstanceOf(InvalidNameError);
+    await records.write(b, name, key, value);
+    const twice = chunkRecordValueCodec.encode({
+      size: 1,
+      subscribers: 1,
+      createdBy: 1,
+      holders: [
+        { pmid: holder, state: 'STORED' },
+        { pmid: holder, state: 'PENDING' },
+      ],
+    });
+    await expect(records.write(b, name, key, twice)).rejects.toBeInstanceOf(InvalidNameError);
+    expect(await records.read(b, name, key)).toEqual(value);
+  });
+});

@@ -1,0 +1,140 @@
+import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
+import { InvalidNameError, NAME_BYTES, type Name, nameEquals, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
+import type { SqlExecutor } from '@safe/sql';
+import './messages.js';
+import type { DataManagerState } from './state.js';
+
+/** Holder states as the store codes them: 0 pending, 1 stored, 2 failed. */
+type WireHolderState = 'PENDING' | 'STORED' | 'FAILED';
+const STATE_CODE: Record<WireHolderState, number> = { PENDING: 0, STORED: 1, FAILED: 2 };
+const WIRE_OF_CODE: readonly WireHolderState[] = ['PENDING', 'STORED', 'FAILED'];
+
+/** One chunk record as it is handed over on churn (proto safe.v1.data_manager.ChunkRecordValue). */
+export interface ChunkRecordValue {
+  size: number;
+  subscribers: number;
+  createdBy: number;
+  /** In list order: top (newest on line) first. */
+  holders: { pmid: Uint8Array; state: WireHolderState }[];
+}
+export const chunkRecordValueCodec = protoCodec<ChunkRecordValue>('safe.v1.data_manager.ChunkRecordValue');
+
+const LIST_BATCH = 256;
+const INT4_MAX = 2 ** 31 - 1;
+
+/** The record key of a chunk's copy: its 64-byte name, then the copy's index (one byte). */
+export function chunkRecordKey(name: Uint8Array, copy: ChunkCopy): Uint8Array {
+  const key = new Uint8Array(NAME_BYTES + 1);
+  key.set(name);
+  key[NAME_BYTES] = copyIndex(copy);
+  return key;
+}
+
+/** The chunk and copy a record key names, or undefined for a key that is not one. */
+export function parseChunkRecordKey(key: Uint8Array): { name: Name; copy: ChunkCopy } | undefined {
+  if (key.length !== NAME_BYTES + 1) return undefined;
+  const copy = CHUNK_COPIES[key[NAME_BYTES] as number];
+  if (copy === undefined) return undefined;
+  return { name: key.slice(0, NAME_BYTES) as Name, copy };
+}
+
+/** The record of one chunk copy with its holders in list order, undefined when there is none. */
+export async function readChunkRecord(tx: SqlExecutor, name: Uint8Array, copy: ChunkCopy): Promise<ChunkRecordValue | undefined> {
+  const [row] = await tx.query<{ id: number; size: number; subscribers: number; createdBy: number }>(
+    'SELECT id, size, subscribers, created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2',
+    [name, copyIndex(copy)],
+  );
+  if (row === undefined) return undefined;
+  const holders = await tx.query<{ pmid: Uint8Array; state: number }>(
+    `SELECT p.name AS pmid, h.state FROM holders h JOIN pmid_nodes p ON p.id = h.pmid
+     WHERE h.chunk = $1 ORDER BY h.position DESC`,
+    [row.id],
+  );
+  return {
+    size: row.size,
+    subscribers: row.subscribers,
+    createdBy: row.createdBy,
+    holders: holders.map((h) => ({ pmid: h.pmid, state: WIRE_OF_CODE[h.state] ?? 'FAILED' })),
+  };
+}
+
+function checkRecord(nae: Name, key: Uint8Array, value: ChunkRecordValue): { name: Name; copy: ChunkCopy } {
+  const chunk = parseChunkRecordKey(key);
+  if (chunk === undefined) throw new InvalidNameError('a DataManager record key is a chunk name and a copy');
+  if (!nameEquals(copyGroupName(chunk.name, chunk.copy), nae)) throw new InvalidNameError('the record belongs to another copy group');
+  if (value.size > INT4_MAX || value.subscribers > INT4_MAX) throw new InvalidNameError('size or subscribers out of range');
+  const seen = new Set<string>();
+  for (const holder of value.holders) {
+    if (holder.pmid.length !== NAME_BYTES) throw new InvalidNameError('a holder is a 64-byte PmidNode name');
+    if (!(holder.state in STATE_CODE)) throw new InvalidNameError('unknown holder state');
+    const hex = toHex(holder.pmid);
+    if (seen.has(hex)) throw new InvalidNameError('a holder is listed twice');
+    seen.add(hex);
+  }
+  return chunk;
+}
+
+/**
+ * DataManager records for account transfer: NAE = the copy group's name (copyGroupName), one
+ * record per chunk copy (key = chunk name ‖ copy), value = size, subscribers, the creating Put's
+ * tag and the holders in list order with their state. In-memory Put state (content kept for
+ * retries, waiting Puts) stays with the members that had it.
+ */
+export const dataManagerRecords: PersonaRecords<DataManagerState> = {
+  async *list(ctx) {
+    let after: { name: Uint8Array; copy: number } = { name: new Uint8Array(0), copy: -1 };
+    for (;;) {
+      const rows = await ctx.state.store.db.query<{ name: Uint8Array; copy: number }>(
+        'SELECT name, copy FROM chunks WHERE (name, copy) > ($1, $2) ORDER BY name, copy LIMIT $3',
+        [after.name, after.copy, LIST_BATCH],
+      );
+      const refs: RecordRef[] = [];
+      for (const row of rows) {
+        const copy = CHUNK_COPIES[row.copy];
+        if (copy === undefined || row.name.length !== NAME_BYTES) continue;
+        refs.push({ nae: copyGroupName(row.name as Name, copy), key: chunkRecordKey(row.name, copy) });
+      }
+      if (refs.length > 0) yield refs;
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < LIST_BATCH) return;
+      after = last;
+    }
+  },
+
+  async read(ctx, _nae, key) {
+    const chunk = parseChunkRecordKey(key);
+    if (chunk === undefined) return undefined;
+    const record = await readChunkRecord(ctx.state.store.db, chunk.name, chunk.copy);
+    return record === undefined ? undefined : chunkRecordValueCodec.encode(record);
+  },
+
+  async write(ctx, nae, key, value) {
+    const record = chunkRecordValueCodec.decode(value);
+    const { name, copy } = checkRecord(nae, key, record);
+    await ctx.state.store.db.transaction(async (tx) => {
+      // The record's holders go with it (ON DELETE CASCADE); then the agreed value, whole.
+      await tx.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [name, copyIndex(copy)]);
+      const [row] = await tx.query<{ id: number }>(
+        'INSERT INTO chunks (name, copy, size, subscribers, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+        [name, copyIndex(copy), record.size, record.subscribers, record.createdBy],
+      );
+      if (row === undefined) throw new Error('chunks insert returned no row');
+      if (record.holders.length === 0) return;
+      const pmids = record.holders.map((h) => h.pmid);
+      await tx.query('INSERT INTO pmid_nodes (name) SELECT unnest($1::bytea[]) ON CONFLICT (name) DO NOTHING', [pmids]);
+      // Top of the list = largest position.
+      await tx.query(
+        `INSERT INTO holders (chunk, pmid, state, position)
+         SELECT $1, p.id, h.state, h.position FROM unnest($2::bytea[], $3::int2[], $4::int4[]) AS h(name, state, position)
+         JOIN pmid_nodes p ON p.name = h.name`,
+        [row.id, pmids, record.holders.map((h) => STATE_CODE[h.state]), record.holders.map((_, i) => record.holders.length - i)],
+      );
+    });
+  },
+
+  async drop(ctx, _nae, key) {
+    const chunk = parseChunkRecordKey(key);
+    if (chunk === undefined) return;
+    await ctx.state.store.db.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [chunk.name, copyIndex(chunk.copy)]);
+  },
+};

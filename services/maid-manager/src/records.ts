@@ -1,0 +1,102 @@
+import { InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef } from '@safe/core';
+import type { SqlExecutor } from '@safe/sql';
+import './messages.js';
+import type { MaidManagerState } from './state.js';
+
+/** One client's account as it is handed over on churn (proto safe.v1.maid_manager.AccountRecord). */
+export interface AccountRecord {
+  stored: number;
+  /** Sorted by pmid. */
+  vaults: { pmid: Uint8Array; offered: number }[];
+  /** Sorted by key (hash of the data name). */
+  entries: { key: Uint8Array; copies: number; cost: number }[];
+}
+export const accountRecordCodec = protoCodec<AccountRecord>('safe.v1.maid_manager.AccountRecord');
+
+const NO_KEY = new Uint8Array(0);
+const LIST_BATCH = 256;
+
+/** The whole account of `client`, undefined when there is none; repeated fields sorted, so equal accounts encode equally. */
+export async function readAccountRecord(tx: SqlExecutor, client: Uint8Array): Promise<AccountRecord | undefined> {
+  const [row] = await tx.query<{ stored: number }>('SELECT stored FROM accounts WHERE client = $1', [client]);
+  if (row === undefined) return undefined;
+  const vaults = await tx.query<{ pmid: Uint8Array; offered: number }>('SELECT pmid, offered FROM vaults WHERE client = $1 ORDER BY pmid', [
+    client,
+  ]);
+  const entries = await tx.query<{ key: Uint8Array; copies: number; cost: number }>(
+    'SELECT key, copies, cost FROM entries WHERE client = $1 ORDER BY key',
+    [client],
+  );
+  return { stored: row.stored, vaults, entries };
+}
+
+function checkRecord(nae: Name, key: Uint8Array, account: AccountRecord): void {
+  if (nae.length !== NAME_BYTES) throw new InvalidNameError('an account belongs to a 64-byte client name');
+  if (key.length !== 0) throw new InvalidNameError('a MaidManager record has no key: one account per client');
+  for (const vault of account.vaults) if (vault.pmid.length !== NAME_BYTES) throw new InvalidNameError('a vault is a 64-byte PMID name');
+  for (const entry of account.entries) {
+    if (entry.key.length !== NAME_BYTES) throw new InvalidNameError('an entry key is a 64-byte hash');
+    if (entry.copies < 1) throw new InvalidNameError('an entry has at least one copy');
+  }
+}
+
+/**
+ * MaidManager records for account transfer: NAE = the client's name, one record per client (empty
+ * key), value = the account (stored; vaults with what they offered; entries with copies and cost).
+ * Puts still in flight (`pending_puts`) stay with the members that saw them.
+ */
+export const maidManagerRecords: PersonaRecords<MaidManagerState> = {
+  async *list(ctx) {
+    let after: Uint8Array = new Uint8Array(0);
+    for (;;) {
+      const rows = await ctx.state.store.db.query<{ client: Uint8Array }>(
+        'SELECT client FROM accounts WHERE client > $1 ORDER BY client LIMIT $2',
+        [after, LIST_BATCH],
+      );
+      const refs: RecordRef[] = rows.filter((r) => r.client.length === NAME_BYTES).map((r) => ({ nae: r.client as Name, key: NO_KEY }));
+      if (refs.length > 0) yield refs;
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < LIST_BATCH) return;
+      after = last.client;
+    }
+  },
+
+  async read(ctx, nae, key) {
+    if (key.length !== 0) return undefined;
+    const account = await readAccountRecord(ctx.state.store.db, nae);
+    return account === undefined ? undefined : accountRecordCodec.encode(account);
+  },
+
+  async write(ctx, nae, key, value) {
+    const account = accountRecordCodec.decode(value);
+    checkRecord(nae, key, account);
+    await ctx.state.store.db.transaction(async (tx) => {
+      // The account's vaults and entries go with it (ON DELETE CASCADE); then the agreed value, whole.
+      await tx.query('DELETE FROM accounts WHERE client = $1', [nae]);
+      await tx.query('INSERT INTO accounts (client, stored) VALUES ($1, $2)', [nae, account.stored]);
+      if (account.vaults.length > 0) {
+        await tx.query('INSERT INTO vaults (client, pmid, offered) SELECT $1, * FROM unnest($2::bytea[], $3::int8[])', [
+          nae,
+          account.vaults.map((v) => v.pmid),
+          account.vaults.map((v) => v.offered),
+        ]);
+      }
+      if (account.entries.length > 0) {
+        await tx.query('INSERT INTO entries (client, key, copies, cost) SELECT $1, * FROM unnest($2::bytea[], $3::int4[], $4::int8[])', [
+          nae,
+          account.entries.map((e) => e.key),
+          account.entries.map((e) => e.copies),
+          account.entries.map((e) => e.cost),
+        ]);
+      }
+    });
+  },
+
+  async drop(ctx, nae, key) {
+    if (key.length !== 0) return;
+    await ctx.state.store.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM accounts WHERE client = $1', [nae]);
+      await tx.query('DELETE FROM pending_puts WHERE client = $1', [nae]);
+    });
+  },
+};
