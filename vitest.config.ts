@@ -9,7 +9,23 @@ export default defineConfig({
         test: { name: 'packages', include: ['packages/*/src/**/*.test.ts'], exclude: ['packages/core/**', '**/node_modules/**'] },
       },
       { extends: true, test: { name: 'services', include: ['services/*/src/**/*.test.ts'] } },
-      { extends: true, test: { name: 'network', include: ['test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 120_000 } },
+      {
+        extends: true,
+        test: {
+          name: 'network',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/stack/**', '**/node_modules/**'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // One multi-process testnet (26 replica processes on the real stack) at a time: the files
+        // run one after another, after every other project is done (vitest runs a project with
+        // file parallelism off as its own group, last).
+        extends: true,
+        test: { name: 'stack', include: ['test/stack/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
+      },
     ],
     testTimeout: 30_000,
     // Two cores: files in parallel up to that, no more.

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `pnpm test`: builds every package (tsc -b, so type errors fail the run), runs every vitest
-// project, checks lint and format with Biome, and ends with one plain summary line: "N passed, N failed, N skipped".
+// `pnpm test`: builds every package (tsc -b, so type errors fail the run), checks lint and format
+// with Biome, brings the local stack up (Postgres, Redis, Kafka: `bash scripts/stack/stack.sh up`)
+// and hands its env (.safe-stack/stack.env) to vitest, runs every vitest project, and ends with one
+// plain summary line: "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,41 @@ if (run(bin('tsc'), ['-b']) !== 0) {
 
 console.log('> biome check');
 const lint = run(bin('biome'), ['check', '.']);
+
+// The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
+// a component does not come up, names it and prints the end of its log (on stderr, shown as is).
+console.log('> stack up');
+const up = spawnSync('bash', [join(root, 'scripts', 'stack', 'stack.sh'), 'up'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+process.stdout.write(up.stdout ?? '');
+process.stderr.write(up.stderr ?? '');
+if (up.status !== 0) {
+  const said = `${up.stderr ?? ''}\n${up.stdout ?? ''}`
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const why =
+    up.error?.message ??
+    said.find((line) => line.includes('ERROR:'))?.replace(/^\[stack\] ERROR:\s*/, '') ??
+    said.at(-1) ??
+    `exit ${up.status}`;
+  console.log(`stack up failed: ${why}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+// Its env lines, for vitest and every process the tests start; a variable already set wins.
+const stackEnv = join(process.env.SAFE_STACK_DIR || join(root, '.safe-stack'), 'stack.env');
+let stackLines;
+try {
+  stackLines = readFileSync(stackEnv, 'utf8').split(/\r?\n/);
+} catch (error) {
+  console.log(`stack up wrote no ${stackEnv}: ${error.message}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+for (const line of stackLines) {
+  const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+  if (match && process.env[match[1]] === undefined) process.env[match[1]] = match[2].trim().replace(/^(['"])(.*)\1$/, '$2');
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'safe-test-'));
 const report = join(dir, 'vitest.json');
