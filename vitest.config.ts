@@ -15,8 +15,8 @@ export default defineConfig({
           name: 'network',
           include: ['test/**/*.test.ts'],
           exclude: ['test/stack/**', '**/node_modules/**'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
       {
@@ -27,7 +27,9 @@ export default defineConfig({
         test: { name: 'stack', include: ['test/stack/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
       },
     ],
-    testTimeout: 30_000,
+    // Generous: PGlite's first start alone takes 5-15 s on two busy cores.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     // Two cores: files in parallel up to that, no more.
     maxWorkers: 2,
   },

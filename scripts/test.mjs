@@ -70,8 +70,11 @@ const status = run(bin('vitest'), [
 let summary;
 try {
   const results = JSON.parse(readFileSync(report, 'utf8'));
-  const failed =
-    results.numFailedTests + (results.numFailedTestSuites > 0 && results.numFailedTests === 0 ? results.numFailedTestSuites : 0);
+  // A file that fails outside any test (a hook, an import) counts once: its tests show as skipped.
+  const failedFiles = results.testResults.filter(
+    (file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed'),
+  ).length;
+  const failed = results.numFailedTests + failedFiles + (lint === 0 ? 0 : 1);
   summary = `${results.numPassedTests} passed, ${failed} failed, ${results.numPendingTests + results.numTodoTests} skipped`;
 } catch {
   summary = `0 passed, 1 failed (vitest wrote no report, exit ${status})`;
