@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `pnpm test`: builds every package (tsc -b, so type errors fail the run), checks lint and format
+// `pnpm test`: builds every package (tsc -b, so type errors fail the run), type-checks the tests,
+// checks lint and format
 // with Biome, brings the local stack up (Postgres, Redis, Kafka: `bash scripts/stack/stack.sh up`)
 // and hands its env (.safe-stack/stack.env) to vitest, runs every vitest project, and ends with one
 // plain summary line: "N passed, N failed, N skipped".
@@ -15,6 +16,14 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
 console.log('> tsc -b');
 if (run(bin('tsc'), ['-b']) !== 0) {
   console.log('build failed');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+// Tests are not part of the packages' builds (dist holds no tests), so they are type-checked here.
+console.log('> tsc -p tsconfig.tests.json');
+if (run(bin('tsc'), ['-p', 'tsconfig.tests.json']) !== 0) {
+  console.log('type check of the tests failed');
   console.log('0 passed, 1 failed');
   process.exit(1);
 }

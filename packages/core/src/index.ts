@@ -2,6 +2,7 @@ export * from './account-transfer.js';
 export * from './accumulator.js';
 export * from './client-reply.js';
 export * from './config.js';
+export * from './data-dir-lock.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './firewall.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, toHex } from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEY_FILE, LOCK_FILE, loadOrCreateIdentity, lockDataDir } from './identity.js';
+import { KEY_FILE, LOCK_FILE, loadOrCreateIdentity, lockReplicaDataDir } from './identity.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -45,13 +45,13 @@ describe('the replica key in its data directory', () => {
   });
 });
 
-describe('lockDataDir', () => {
+describe('lockReplicaDataDir', () => {
   it('lets one process at a time use a data directory, and takes over a lock left by a dead one', async () => {
     const dataDir = await tempDir();
     await writeFile(join(dataDir, LOCK_FILE), `${process.ppid}\n`);
-    await expect(lockDataDir(dataDir)).rejects.toThrow(/in use by another replica/);
+    await expect(lockReplicaDataDir(dataDir)).rejects.toThrow(/in use by another replica/);
     await writeFile(join(dataDir, LOCK_FILE), '2147483646\n');
-    const release = await lockDataDir(dataDir);
+    const release = await lockReplicaDataDir(dataDir);
     expect((await readFile(join(dataDir, LOCK_FILE), 'utf8')).trim()).toBe(String(process.pid));
     await release();
     await expect(stat(join(dataDir, LOCK_FILE))).rejects.toMatchObject({ code: 'ENOENT' });

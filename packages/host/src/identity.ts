@@ -1,6 +1,6 @@
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, generateIdentity, type Identity, importIdentity, UnavailableError } from '@safe/core';
+import { ConfigError, generateIdentity, type Identity, importIdentity, lockDataDir, UnavailableError } from '@safe/core';
 
 /** The replica's key in its data directory: PKCS#8 DER of its Ed25519 key. */
 export const KEY_FILE = 'node.key';
@@ -63,45 +63,7 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<LoadedIdent
 /** The lock file of a running replica in its data directory. */
 export const LOCK_FILE = 'replica.pid';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * One process per data directory: two processes with one key would be two nodes claiming one
- * name. A lock left by a process that is gone (or by this very pid: a container restarted as pid
- * 1) is taken over. Returns the function that releases it.
- */
-export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const dir = resolve(dataDir);
-  const file = join(dir, LOCK_FILE);
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new UnavailableError(`data dir ${dir} is unusable: ${(error as Error).message}`, { cause: error });
-  }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return async () => {
-        const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-        if (holder === process.pid) await rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new UnavailableError(`cannot write ${file}: ${(error as Error).message}`, { cause: error });
-      }
-    }
-    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
-      throw new UnavailableError(`data dir ${resolve(dataDir)} is in use by another replica (pid ${holder})`);
-    }
-    await rm(file, { force: true });
-  }
-  throw new UnavailableError(`cannot take the lock ${file}`);
+/** One replica process per data directory (the lock holds its pid). */
+export function lockReplicaDataDir(dataDir: string): Promise<() => Promise<void>> {
+  return lockDataDir(dataDir, LOCK_FILE, 'replica', { ownPidIsStale: true });
 }

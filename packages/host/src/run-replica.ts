@@ -39,7 +39,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { buildAdminServer, listenAdmin, Readiness } from './admin.js';
 import { testnetAdoptVault } from './adopt-vault.js';
 import { advertisedHost, type Fields, loadReplicaConfig, membershipKey, type ReplicaConfig } from './config.js';
-import { loadOrCreateIdentity, lockDataDir } from './identity.js';
+import { loadOrCreateIdentity, lockReplicaDataDir } from './identity.js';
 import { asCoreLogger, createLogger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
@@ -257,7 +257,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     log.info({ admin: adminEndpoint }, 'admin server listening');
 
     // ---- identity: the key on the replica's volume ----
-    unlock = await lockDataDir(dataDir);
+    unlock = await lockReplicaDataDir(dataDir);
     const { identity, created, file } = await loadOrCreateIdentity(dataDir);
     const name16 = toHex(identity.name).slice(0, 16);
     log.info(

@@ -110,7 +110,7 @@ afterAll(async () => {
   await Promise.all(consumers.map((c) => c.stop()));
   await transport?.stop();
   if (admin) {
-    if (personas.length > 0) await admin.deleteTopics({ topics: personas.map(topicFor) }).catch(() => {});
+    if (personas.length > 0) await admin.deleteTopics({ topics: personas.map((persona) => topicFor(persona)) }).catch(() => {});
     await admin.disconnect();
   }
 }, 30_000);
