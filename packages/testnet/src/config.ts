@@ -11,13 +11,17 @@ import {
   stringField,
 } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
+import type { NetworkPersona } from './replicas.js';
 
 const GIB = 1024 * 1024 * 1024;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** The embedded testnet's own settings. */
+export const TESTNET_STACKS = ['embedded', 'local'] as const;
+export type TestnetStack = (typeof TESTNET_STACKS)[number];
+
+/** The testnet's own settings. */
 export const testnetFields = {
   host: stringField('SAFE_TESTNET_HOST', '127.0.0.1', 'address the gRPC Gateway listens on (flag `--host`)'),
   port: intField('SAFE_TESTNET_PORT', 50051, 'port of the gRPC Gateway; 0 takes any free port (flag `--port`)', 0, 65535),
@@ -45,6 +49,12 @@ export const testnetFields = {
     0,
   ),
   logLevel: enumField<LogLevel>('SAFE_LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level of `safe-testnet`'),
+  stack: enumField<TestnetStack>(
+    'SAFE_TESTNET_STACK',
+    'embedded',
+    TESTNET_STACKS,
+    '`embedded`: every replica in this process (in-memory bus, PGlite); `local`: one OS process per replica on the real stack (Kafka, Postgres, Redis) from the environment or `.safe-stack/stack.env` (flag `--stack`)',
+  ),
 };
 
 /** Everything `safe-testnet` reads: its own settings, the group parameters and the DataManager's. */
@@ -91,4 +101,14 @@ export function definedOnly<T extends object>(value: T): Partial<T> {
 /** The README's configuration table for the testnet. */
 export function describeTestnetConfig(): string {
   return describeConfig(testnetConfigFields);
+}
+
+/** How many replicas of each persona the testnet runs. */
+export function countsOf(config: TestnetConfig): Record<NetworkPersona, number> {
+  return {
+    'maid-manager': config.maidManagers,
+    'data-manager': config.dataManagers,
+    'pmid-manager': config.pmidManagers,
+    'pmid-node': config.pmidNodes,
+  };
 }

@@ -1,11 +1,9 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import {
   asSafeError,
   ClientGateway,
-  ConfigError,
   type GroupParameters,
   generateIdentity,
   type Identity,
@@ -26,10 +24,11 @@ import {
   UnavailableError,
 } from '@safe/core';
 import type { DataManagerConfig } from '@safe/data-manager';
-import { type AdoptedVault, formatEndpoint, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
+import { type AdoptedVault, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
 import { offer } from '@safe/pmid-node';
-import { openPglite, type PgliteHost } from '@safe/sql';
-import { defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
+import { describeError, openPglite, type PgliteHost } from '@safe/sql';
+import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
+import { checkPortFree, prepareDataDir } from './data-dir.js';
 import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona } from './replicas.js';
 
 /** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
@@ -62,19 +61,6 @@ export interface EmbeddedTestnet {
   close(): Promise<void>;
 }
 
-function countsOf(config: TestnetConfig): Record<NetworkPersona, number> {
-  return {
-    'maid-manager': config.maidManagers,
-    'data-manager': config.dataManagers,
-    'pmid-manager': config.pmidManagers,
-    'pmid-node': config.pmidNodes,
-  };
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * The first `count` identities of a persona from `<dir>/<n>.key` (PKCS#8 DER), creating the
  * missing ones. A restart reads the same keys, so every replica keeps its name, its schema and
@@ -100,81 +86,6 @@ async function loadIdentities(dir: string, count: number): Promise<Identity[]> {
     identities.push(identity);
   }
   return identities;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const LOCK_FILE = 'testnet.pid';
-
-/** One testnet per data directory: PGlite would not survive two processes writing one cluster. */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const file = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => rm(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
-      throw new UnavailableError(`data dir ${dataDir} is in use by another testnet (pid ${holder})`);
-    }
-    await rm(file, { force: true }); // left by a testnet that did not stop cleanly
-  }
-  throw new UnavailableError(`data dir ${dataDir}: cannot take the lock ${file}`);
-}
-
-/**
- * Fails fast, before PGlite and the replicas start, when the Gateway's port is taken. The real
- * bind comes later and reports the same way should the port be taken in between.
- */
-async function checkPortFree(host: string, port: number): Promise<void> {
-  if (port === 0) return;
-  const where = formatEndpoint(host, port);
-  await new Promise<void>((done, fail) => {
-    const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE')
-        fail(new UnavailableError(`cannot listen on ${where}: the port is already in use`, { cause: error }));
-      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EACCES') {
-        fail(new UnavailableError(`cannot listen on ${where}: ${error.message}`, { cause: error }));
-      } else done(); // let the real bind decide
-    });
-    probe.listen({ host: host.replace(/^\[|\]$/g, ''), port, exclusive: true }, () => probe.close(() => done()));
-  });
-}
-
-/** What a testnet keeps in its data dir; `fresh` deletes these and refuses to touch anything else. */
-const DATA_DIR_ENTRIES = ['identities', 'pglite', 'pmid-node', LOCK_FILE];
-
-async function prepareDataDir(dataDir: string, fresh: boolean): Promise<() => Promise<void>> {
-  let unlock: (() => Promise<void>) | undefined;
-  try {
-    await mkdir(dataDir, { recursive: true });
-    unlock = await lockDataDir(dataDir);
-    if (fresh) {
-      const foreign = (await readdir(dataDir)).filter((entry) => !DATA_DIR_ENTRIES.includes(entry));
-      if (foreign.length > 0) {
-        throw new ConfigError(
-          `data dir ${dataDir} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}, which is not a testnet's: --fresh deletes only a testnet data dir`,
-        );
-      }
-      for (const entry of DATA_DIR_ENTRIES) if (entry !== LOCK_FILE) await rm(join(dataDir, entry), { recursive: true, force: true });
-    }
-    return unlock;
-  } catch (error) {
-    await unlock?.();
-    if (error instanceof SafeError) throw error;
-    throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
-  }
 }
 
 interface Running {
@@ -266,7 +177,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
   const log = (logger ?? silentLogger).child({ component: 'testnet' });
   const dataDir = resolve(config.dataDir);
   await checkPortFree(config.host, config.port);
-  const unlock = await prepareDataDir(dataDir, config.fresh);
+  const unlock = await prepareDataDir(dataDir, { entries: ['identities', 'pglite', 'pmid-node'], kind: 'testnet' }, config.fresh);
 
   let sql: PgliteHost | undefined;
   let running: Running | undefined;

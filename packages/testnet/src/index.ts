@@ -1,4 +1,5 @@
 export * from './config.js';
 export * from './embedded.js';
 export * from './main.js';
+export * from './multi-process.js';
 export * from './replicas.js';

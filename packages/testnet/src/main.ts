@@ -6,20 +6,38 @@ import { ConfigError, type Logger } from '@safe/core';
 import { pino } from 'pino';
 import { type LogLevel, loadTestnetConfig, type TestnetConfig, testnetFields } from './config.js';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from './embedded.js';
+import { StartAbortedError, startMultiProcessTestnet } from './multi-process.js';
 
-export const USAGE = `usage: safe-testnet [--data-dir DIR] [--fresh] [--host HOST] [--port N]
+export const USAGE = `usage: safe-testnet [--stack embedded|local] [--data-dir DIR] [--fresh] [--host HOST] [--port N]
 
-Runs the whole network in this process: every persona's replicas on an in-memory bus, PGlite and
-PmidNode chunks under the data directory, and the gRPC Gateway clients talk to.
+Runs the whole network: every persona's replicas and the gRPC Gateway clients talk to.
 
-  --data-dir DIR  where keys, PGlite and chunks live (env SAFE_DATA_DIR, default .safe-testnet)
-  --fresh         delete the data directory first (env SAFE_TESTNET_FRESH)
+  --stack embedded  (default) everything in this process: an in-memory bus, PGlite, and PmidNode
+                    chunks under the data directory
+  --stack local     one OS process per replica (node services/<persona>/dist/main.js) on the real
+                    stack: Kafka, Postgres and Redis from SAFE_KAFKA_BROKERS, SAFE_POSTGRES_URL and
+                    SAFE_REDIS_URL, else from .safe-stack/stack.env (\`pnpm stack up\`); each replica
+                    keeps its key (and chunks) in DIR/<persona>/<n>/ and logs to DIR/logs/<persona>-<n>.log;
+                    the replicas form a network of their own (SAFE_NETWORK=testnet-<hash of DIR>),
+                    and the Gateway waits up to 60 s for a group's answer unless
+                    SAFE_TESTNET_CALL_TIMEOUT_MS says otherwise (env SAFE_TESTNET_STACK)
+  --data-dir DIR  where keys, databases and chunks live (env SAFE_DATA_DIR, default .safe-testnet,
+                  or .safe-testnet-local with --stack local)
+  --fresh         delete the testnet's files in the data directory first (env SAFE_TESTNET_FRESH);
+                  with --stack local the replicas get new keys, so new schemas, Redis keys and
+                  consumer groups: nothing a previous run left in the stack is read again
   --host HOST     address to listen on (env SAFE_TESTNET_HOST, default 127.0.0.1)
-  --port N        port to listen on, 0 for any free one (env SAFE_TESTNET_PORT, default 50051)
+  --port N        port of the Gateway (the first MaidManager's with --stack local), 0 for any free
+                  one (env SAFE_TESTNET_PORT, default 50051)
   --help          this text
 
 Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an
 environment variable; see the README.`;
+
+/** The data directory of `--stack local` when neither --data-dir nor SAFE_DATA_DIR names one. */
+export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
+/** The Gateway's call timeout with `--stack local` unless SAFE_TESTNET_CALL_TIMEOUT_MS says: the SDK's own default. */
+export const LOCAL_STACK_CALL_TIMEOUT_MS = 60_000;
 
 export type CliCommand = { readonly kind: 'help' } | { readonly kind: 'run'; readonly overrides: Partial<TestnetConfig> };
 
@@ -34,7 +52,7 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
   const { values } = parsed;
   if (values.help) return { kind: 'help' };
   const overrides: { -readonly [K in keyof TestnetConfig]?: TestnetConfig[K] } = {};
-  const flag = <K extends 'dataDir' | 'host' | 'port'>(key: K, name: string, raw: string | undefined) => {
+  const flag = <K extends 'dataDir' | 'host' | 'port' | 'stack'>(key: K, name: string, raw: string | undefined) => {
     if (raw === undefined) return;
     if (raw === '') throw new ConfigError(`--${name} needs a value`);
     try {
@@ -46,6 +64,7 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
   flag('dataDir', 'data-dir', values['data-dir']);
   flag('host', 'host', values.host);
   flag('port', 'port', values.port);
+  flag('stack', 'stack', values.stack);
   if (values.fresh) overrides.fresh = true;
   return { kind: 'run', overrides };
 }
@@ -60,6 +79,7 @@ function parseFlags(args: readonly string[]) {
       fresh: { type: 'boolean' },
       host: { type: 'string' },
       port: { type: 'string' },
+      stack: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +95,11 @@ export async function main(args: readonly string[], env: Record<string, string |
       return 0;
     }
     config = loadTestnetConfig(env, command.overrides);
+    if (config.stack === 'local') {
+      if (command.overrides.dataDir === undefined && env.SAFE_DATA_DIR === undefined) config = { ...config, dataDir: LOCAL_STACK_DATA_DIR };
+      // 26 processes on a small machine answer slower than one: wait as long as the safe CLI does.
+      if (env.SAFE_TESTNET_CALL_TIMEOUT_MS === undefined) config = { ...config, callTimeoutMs: LOCAL_STACK_CALL_TIMEOUT_MS };
+    }
   } catch (error) {
     process.stderr.write(`safe-testnet: ${error instanceof Error ? error.message : String(error)}\n${USAGE.split('\n')[0]}\n`);
     return 2;
@@ -88,7 +113,9 @@ export async function main(args: readonly string[], env: Record<string, string |
     signalled = resolve;
   });
   let signals = 0;
+  const starting = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    starting.abort();
     if (++signals > 1) {
       logger.warn({ signal }, 'second signal: exiting now');
       logger.flush();
@@ -100,10 +127,27 @@ export async function main(args: readonly string[], env: Record<string, string |
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    let testnet: EmbeddedTestnet;
+    let testnet: Pick<EmbeddedTestnet, 'endpoint' | 'summary' | 'dataDir' | 'close'>;
     try {
-      testnet = await startEmbeddedTestnet({ ...config, logger: logger as unknown as Logger });
+      if (config.stack === 'local') {
+        testnet = await startMultiProcessTestnet({
+          ...config,
+          logger: logger as unknown as Logger,
+          env,
+          abortSignal: starting.signal,
+          onChildExit: (child, tail) => {
+            const how = child.exit?.signal ? `was killed by ${child.exit.signal}` : `exited with code ${child.exit?.code ?? 'unknown'}`;
+            process.stderr.write(`safe-testnet: ${child.name} (pid ${child.pid}) ${how}; last lines of ${child.logFile}:\n${tail}\n`);
+          },
+        });
+      } else {
+        testnet = await startEmbeddedTestnet({ ...config, logger: logger as unknown as Logger });
+      }
     } catch (error) {
+      if (error instanceof StartAbortedError) {
+        process.stdout.write('testnet stopped\n');
+        return 0;
+      }
       const reason = error instanceof Error ? error.message : String(error);
       logger.error({ err: reason }, 'testnet did not start');
       process.stderr.write(`safe-testnet: ${reason}\n`);
