@@ -1,214 +1,33 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
-import { MAX_CHUNK_BYTES } from '@safe/chunks';
-import { getBytes, putBytes, removeFile, SafeClient } from '@safe/client';
-import { CLIENT, generateIdentity, type Identity, type Name, nameOf, protoCodec, SafeError, sealEnvelope, toHex } from '@safe/core';
+import type { Name } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
-import { connectGateway, type GatewayClient } from '@safe/grpc';
 import type { PmidNodeState } from '@safe/pmid-node';
-import { type EmbeddedTestnet, startEmbeddedTestnet } from '@safe/testnet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedTestnet } from '@safe/testnet';
+import { defineImmutableDataSuite } from '../support/immutable-data-suite.js';
 
-/**
- * End to end through gRPC: the embedded testnet (every persona, the in-memory bus, PGlite) and
- * the client SDK the `safe` CLI uses, or hand-built envelopes where the input must be bad.
- */
-let testnet: EmbeddedTestnet;
-let dataDir: string;
-let client: SafeClient;
-let raw: GatewayClient;
-
-const putRequest = protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
-const getRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
-
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'safe-e2e-'));
-  testnet = await startEmbeddedTestnet({ dataDir, fresh: true, port: 0 });
-  client = await SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity() });
-  await client.ensureReady();
-  raw = connectGateway(testnet.endpoint);
-}, 120_000);
-
-afterAll(async () => {
-  client?.close();
-  raw?.close();
-  await testnet?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
-
-function request(identity: Identity, type: string, persona: string, nae: Uint8Array, payload: Uint8Array) {
-  return sealEnvelope(
-    {
-      type,
-      source: { persona: CLIENT, nae: identity.name },
-      authority: 'single',
-      destination: { persona, nae: nae as Name },
-      scope: 'close-group',
-      payload,
-      correlation: new Uint8Array(0),
+/** The end-to-end suite against the embedded testnet (every persona, the in-memory bus, PGlite). */
+defineImmutableDataSuite('embedded testnet', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'safe-e2e-'));
+  const testnet = await startEmbeddedTestnet({ dataDir, fresh: true, port: 0 });
+  return {
+    endpoint: testnet.endpoint,
+    /** Read off the replicas' own state: DataManager records of the chunk's primary copy, and copies on PmidNodes. */
+    async tracesOf(name: Name) {
+      let traces = 0;
+      for (const replica of testnet.replicas.get('data-manager') ?? []) {
+        if (await (replica.state as DataManagerState).store.record(name, 'PRIMARY')) traces++;
+      }
+      for (const replica of testnet.replicas.get('pmid-node') ?? []) {
+        for (const copy of ['PRIMARY', 'BACKUP', 'SACRIFICIAL'] as const)
+          if (await (replica.state as PmidNodeState).chunks.has(name, copy)) traces++;
+      }
+      return traces;
     },
-    identity,
-  );
-}
-
-async function statusOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const { code, details } = error as { code: number; details: string };
-    return { code, details };
-  }
-  throw new Error('the call succeeded');
-}
-
-/** Every trace a chunk could leave: DataManager records of its primary copy and copies on PmidNodes. */
-async function tracesOf(name: Name): Promise<number> {
-  let traces = 0;
-  for (const replica of testnet.replicas.get('data-manager') ?? []) {
-    if (await (replica.state as DataManagerState).store.record(name, 'PRIMARY')) traces++;
-  }
-  for (const replica of testnet.replicas.get('pmid-node') ?? []) {
-    for (const copy of ['PRIMARY', 'BACKUP', 'SACRIFICIAL'] as const)
-      if (await (replica.state as PmidNodeState).chunks.has(name, copy)) traces++;
-  }
-  return traces;
-}
-
-describe('files round-trip byte-identical through the Gateway', () => {
-  it.each([
-    ['0 B', 0],
-    ['1 B', 1],
-    ['exactly 1 MiB', MAX_CHUNK_BYTES],
-    ['3.5 MiB', 3.5 * MAX_CHUNK_BYTES],
-  ])('%s', async (_label, size) => {
-    const content = randomBytes(size);
-    const stored = await putBytes(client, content);
-    expect(toHex(stored.name)).toMatch(/^[0-9a-f]{128}$/);
-    const back = await getBytes(client, stored.name);
-    expect(Buffer.from(back).equals(content)).toBe(true);
-  });
-
-  it('charges the account for what it stored and frees it on delete; a deleted file is gone', async () => {
-    const before = await client.account();
-    const content = randomBytes(200_000);
-    const stored = await putBytes(client, content);
-    const after = await client.account();
-    expect(after.stored - before.stored).toBeGreaterThanOrEqual(content.length);
-
-    await removeFile(client, stored.name);
-    expect((await client.account()).stored).toBe(before.stored);
-    const error = await getBytes(client, stored.name).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SafeError);
-    expect((error as SafeError).kind).toBe('not-found');
-  });
-});
-
-describe('bad input gets a specific status and changes nothing', () => {
-  it('a chunk whose content does not hash to its name: INVALID_ARGUMENT', async () => {
-    const before = await client.account();
-    const name = nameOf(randomBytes(32));
-    const payload = putRequest.encode({ name, content: randomBytes(1000), nonce: randomBytes(16) });
-    const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
-    expect(answer.code).toBe(status.INVALID_ARGUMENT);
-    expect(answer.details).toMatch(/does not hash to its name/);
-    expect(await client.account()).toEqual(before);
-    expect(await tracesOf(name)).toBe(0);
-  });
-
-  it('a chunk over the 1 MiB limit: INVALID_ARGUMENT', async () => {
-    const before = await client.account();
-    const content = randomBytes(MAX_CHUNK_BYTES + 1);
-    const name = nameOf(content);
-    const payload = putRequest.encode({ name, content, nonce: randomBytes(16) });
-    const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
-    expect(answer.code).toBe(status.INVALID_ARGUMENT);
-    expect(answer.details).toMatch(/more than the limit/);
-    expect(await client.account()).toEqual(before);
-    expect(await tracesOf(name)).toBe(0);
-  });
-
-  it('a request with a bad signature: UNAUTHENTICATED', async () => {
-    const before = await client.account();
-    const content = randomBytes(500);
-    const envelope = request(
-      client.identity,
-      'Put',
-      'maid-manager',
-      client.name,
-      putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) }),
-    );
-    const signature = new Uint8Array(envelope.signature);
-    signature[0] = (signature[0] ?? 0) ^ 0xff;
-    const answer = await statusOf(raw.send({ ...envelope, signature }));
-    expect(answer.code).toBe(status.UNAUTHENTICATED);
-    expect(await client.account()).toEqual(before);
-    expect(await tracesOf(nameOf(content))).toBe(0);
-  });
-
-  it('a request with no signature at all: UNAUTHENTICATED', async () => {
-    const content = randomBytes(500);
-    const envelope = request(
-      client.identity,
-      'Put',
-      'maid-manager',
-      client.name,
-      putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) }),
-    );
-    const answer = await statusOf(raw.send({ ...envelope, signature: new Uint8Array(0) }));
-    expect(answer.code).toBe(status.UNAUTHENTICATED);
-    expect(await tracesOf(nameOf(content))).toBe(0);
-  });
-
-  it('an unknown client: PERMISSION_DENIED, and no account is created', async () => {
-    const stranger = generateIdentity();
-    const content = randomBytes(500);
-    const payload = putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) });
-    const answer = await statusOf(raw.send(request(stranger, 'Put', 'maid-manager', stranger.name, payload)));
-    expect(answer.code).toBe(status.PERMISSION_DENIED);
-    expect(answer.details).toMatch(/unknown client/);
-    expect(await tracesOf(nameOf(content))).toBe(0);
-    const account = await statusOf(
-      raw.send(
-        request(stranger, 'GetAccount', 'maid-manager', stranger.name, protoCodec('safe.v1.GetAccount').encode({ nonce: randomBytes(8) })),
-      ),
-    );
-    expect(account.code).toBe(status.PERMISSION_DENIED);
-  });
-
-  it('a name that is not 64 bytes: INVALID_ARGUMENT', async () => {
-    const before = await client.account();
-    const content = randomBytes(100);
-    const short = nameOf(content).subarray(0, 32);
-    const put = await statusOf(
-      raw.send(
-        request(client.identity, 'Put', 'maid-manager', client.name, putRequest.encode({ name: short, content, nonce: randomBytes(16) })),
-      ),
-    );
-    expect(put.code).toBe(status.INVALID_ARGUMENT);
-    expect(put.details).toMatch(/64 bytes/);
-    const get = await statusOf(
-      raw.send(
-        request(client.identity, 'Get', 'data-manager', new Uint8Array(32), getRequest.encode({ name: short, nonce: randomBytes(8) })),
-      ),
-    );
-    expect(get.code).toBe(status.INVALID_ARGUMENT);
-    expect(await client.account()).toEqual(before);
-  });
-
-  it('a Get of a name nobody stored: NOT_FOUND', async () => {
-    const name = nameOf(randomBytes(64));
-    const answer = await statusOf(
-      raw.send(request(client.identity, 'Get', 'data-manager', name, getRequest.encode({ name, nonce: randomBytes(8) }))),
-    );
-    expect(answer.code).toBe(status.NOT_FOUND);
-    expect(await tracesOf(name)).toBe(0);
-  });
-
-  it('an unknown message type: INVALID_ARGUMENT', async () => {
-    const answer = await statusOf(raw.send(request(client.identity, 'Steal', 'maid-manager', client.name, new Uint8Array(0))));
-    expect(answer.code).toBe(status.INVALID_ARGUMENT);
-  });
+    async close() {
+      await testnet.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 });

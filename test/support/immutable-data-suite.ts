@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { MAX_CHUNK_BYTES } from '@safe/chunks';
+import { getBytes, putBytes, removeFile, SafeClient } from '@safe/client';
+import { CLIENT, generateIdentity, type Identity, type Name, nameOf, protoCodec, SafeError, sealEnvelope, toHex } from '@safe/core';
+import { connectGateway, type GatewayClient } from '@safe/grpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** What the suite runs against: a network's Gateway, and a way to look for what a chunk left behind. */
+export interface SuiteNetwork {
+  /** host:port of a Gateway. */
+  readonly endpoint: string;
+  /**
+   * Every trace a chunk could leave in the network: DataManager records of it and copies of it on
+   * PmidNodes. The checks that bad input "changes nothing" count these.
+   */
+  tracesOf(name: Name): Promise<number>;
+  /** How long a client call may take (default: the SDK's and the raw client's own). */
+  readonly clientTimeoutMs?: number;
+  close(): Promise<void>;
+}
+
+const putRequest = protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
+const getRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
+
+/**
+ * End to end through gRPC: the client SDK the `safe` CLI uses, or hand-built envelopes where the
+ * input must be bad. The same bodies run against the embedded testnet (test/e2e) and the
+ * multi-process testnet on the real stack (test/stack); `start` brings the network up.
+ */
+export function defineImmutableDataSuite(title: string, start: () => Promise<SuiteNetwork>, startTimeoutMs = 120_000): void {
+  describe(title, () => {
+    let network: SuiteNetwork;
+    let client: SafeClient;
+    let raw: GatewayClient;
+    const tracesOf = (name: Name) => network.tracesOf(name);
+
+    beforeAll(async () => {
+      network = await start();
+      const timeoutMs = network.clientTimeoutMs;
+      client = await SafeClient.connect({ endpoint: network.endpoint, identity: generateIdentity(), ...(timeoutMs ? { timeoutMs } : {}) });
+      await client.ensureReady();
+      raw = timeoutMs ? connectGateway(network.endpoint, timeoutMs) : connectGateway(network.endpoint);
+    }, startTimeoutMs);
+
+    afterAll(async () => {
+      client?.close();
+      raw?.close();
+      await network?.close();
+    }, startTimeoutMs);
+
+    function request(identity: Identity, type: string, persona: string, nae: Uint8Array, payload: Uint8Array) {
+      return sealEnvelope(
+        {
+          type,
+          source: { persona: CLIENT, nae: identity.name },
+          authority: 'single',
+          destination: { persona, nae: nae as Name },
+          scope: 'close-group',
+          payload,
+          correlation: new Uint8Array(0),
+        },
+        identity,
+      );
+    }
+
+    /**
+     * What a Get of a deleted file ends with. A Delete is answered before it has reached every
+     * DataManager and PmidNode (the network always answers it with success), so on a network
+     * whose members are really apart a Get right after it can meet a group that has not agreed
+     * yet (or members that still serve the chunk): it is asked again, with a short deadline,
+     * until it says 'not-found' or a minute and a half has passed; the last answer is returned
+     * ('found' if the chunk never went away). The embedded testnet says 'not-found' at once.
+     */
+    async function getAfterDelete(name: Name): Promise<string> {
+      const quick = await SafeClient.connect({ endpoint: network.endpoint, identity: client.identity, timeoutMs: 10_000 });
+      try {
+        const until = Date.now() + 90_000;
+        let last = '';
+        while (Date.now() < until) {
+          last = await getBytes(quick, name).then(
+            () => 'found',
+            (error: unknown) => (error instanceof SafeError ? error.kind : String(error)),
+          );
+          if (last === 'not-found') return last;
+          await new Promise((again) => setTimeout(again, 500));
+        }
+        return last;
+      } finally {
+        quick.close();
+      }
+    }
+
+    async function statusOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+      try {
+        await promise;
+      } catch (error) {
+        const { code, details } = error as { code: number; details: string };
+        return { code, details };
+      }
+      throw new Error('the call succeeded');
+    }
+
+    describe('files round-trip byte-identical through the Gateway', () => {
+      it.each([
+        ['0 B', 0],
+        ['1 B', 1],
+        ['exactly 1 MiB', MAX_CHUNK_BYTES],
+        ['3.5 MiB', 3.5 * MAX_CHUNK_BYTES],
+      ])('%s', async (_label, size) => {
+        const content = randomBytes(size);
+        const stored = await putBytes(client, content);
+        expect(toHex(stored.name)).toMatch(/^[0-9a-f]{128}$/);
+        const back = await getBytes(client, stored.name);
+        expect(Buffer.from(back).equals(content)).toBe(true);
+      });
+
+      it('charges the account for what it stored and frees it on delete; a deleted file is gone', async () => {
+        const before = await client.account();
+        const content = randomBytes(200_000);
+        const stored = await putBytes(client, content);
+        const after = await client.account();
+        expect(after.stored - before.stored).toBeGreaterThanOrEqual(content.length);
+
+        await removeFile(client, stored.name);
+        expect((await client.account()).stored).toBe(before.stored);
+        expect(await getAfterDelete(stored.name)).toBe('not-found');
+      });
+    });
+
+    describe('bad input gets a specific status and changes nothing', () => {
+      it('(the checks can see what a stored chunk leaves behind)', async () => {
+        const name = await client.putChunk(randomBytes(3000));
+        expect(await tracesOf(name)).toBeGreaterThanOrEqual(2);
+      });
+
+      it('a chunk whose content does not hash to its name: INVALID_ARGUMENT', async () => {
+        const before = await client.account();
+        const name = nameOf(randomBytes(32));
+        const payload = putRequest.encode({ name, content: randomBytes(1000), nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+        expect(answer.details).toMatch(/does not hash to its name/);
+        expect(await client.account()).toEqual(before);
+        expect(await tracesOf(name)).toBe(0);
+      });
+
+      it('a chunk over the 1 MiB limit: INVALID_ARGUMENT', async () => {
+        const before = await client.account();
+        const content = randomBytes(MAX_CHUNK_BYTES + 1);
+        const name = nameOf(content);
+        const payload = putRequest.encode({ name, content, nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+        expect(answer.details).toMatch(/more than the limit/);
+        expect(await client.account()).toEqual(before);
+        expect(await tracesOf(name)).toBe(0);
+      });
+
+      /** A signed Put request for fresh content, as the SDK would send it. */
+      function signedPut(content: Uint8Array) {
+        return request(
+          client.identity,
+          'Put',
+          'maid-manager',
+          client.name,
+          putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) }),
+        );
+      }
+
+      it('a request with a bad signature: UNAUTHENTICATED', async () => {
+        const before = await client.account();
+        const content = randomBytes(500);
+        const envelope = signedPut(content);
+        const signature = new Uint8Array(envelope.signature);
+        signature[0] = (signature[0] ?? 0) ^ 0xff;
+        const answer = await statusOf(raw.send({ ...envelope, signature }));
+        expect(answer.code).toBe(status.UNAUTHENTICATED);
+        expect(await client.account()).toEqual(before);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+      });
+
+      it('a request with no signature at all: UNAUTHENTICATED', async () => {
+        const content = randomBytes(500);
+        const answer = await statusOf(raw.send({ ...signedPut(content), signature: new Uint8Array(0) }));
+        expect(answer.code).toBe(status.UNAUTHENTICATED);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+      });
+
+      it('an unknown client: PERMISSION_DENIED, and no account is created', async () => {
+        const stranger = generateIdentity();
+        const content = randomBytes(500);
+        const payload = putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(stranger, 'Put', 'maid-manager', stranger.name, payload)));
+        expect(answer.code).toBe(status.PERMISSION_DENIED);
+        expect(answer.details).toMatch(/unknown client/);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+        const account = await statusOf(
+          raw.send(
+            request(
+              stranger,
+              'GetAccount',
+              'maid-manager',
+              stranger.name,
+              protoCodec('safe.v1.GetAccount').encode({ nonce: randomBytes(8) }),
+            ),
+          ),
+        );
+        expect(account.code).toBe(status.PERMISSION_DENIED);
+      });
+
+      it('a name that is not 64 bytes: INVALID_ARGUMENT', async () => {
+        const before = await client.account();
+        const content = randomBytes(100);
+        const short = nameOf(content).subarray(0, 32);
+        const put = await statusOf(
+          raw.send(
+            request(
+              client.identity,
+              'Put',
+              'maid-manager',
+              client.name,
+              putRequest.encode({ name: short, content, nonce: randomBytes(16) }),
+            ),
+          ),
+        );
+        expect(put.code).toBe(status.INVALID_ARGUMENT);
+        expect(put.details).toMatch(/64 bytes/);
+        const get = await statusOf(
+          raw.send(
+            request(client.identity, 'Get', 'data-manager', new Uint8Array(32), getRequest.encode({ name: short, nonce: randomBytes(8) })),
+          ),
+        );
+        expect(get.code).toBe(status.INVALID_ARGUMENT);
+        expect(await client.account()).toEqual(before);
+      });
+
+      it('a Get of a name nobody stored: NOT_FOUND', async () => {
+        const name = nameOf(randomBytes(64));
+        const answer = await statusOf(
+          raw.send(request(client.identity, 'Get', 'data-manager', name, getRequest.encode({ name, nonce: randomBytes(8) }))),
+        );
+        expect(answer.code).toBe(status.NOT_FOUND);
+        expect(await tracesOf(name)).toBe(0);
+      });
+
+      it('an unknown message type: INVALID_ARGUMENT', async () => {
+        const answer = await statusOf(raw.send(request(client.identity, 'Steal', 'maid-manager', client.name, new Uint8Array(0))));
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+      });
+    });
+  });
+}
