@@ -28,6 +28,8 @@ describe('group quorums (SPEC.md 5)', () => {
       accumulatorMemoryMs: 300_000,
       transferBatchRecords: 64,
       transferBatchesPerTick: 16,
+      cacheBytes: 64 * 1024 * 1024,
+      cacheEntries: 1024,
     });
   });
 

@@ -17,6 +17,10 @@ export interface GroupParameters {
   readonly transferBatchRecords?: number;
   /** Account transfer: messages a replica sends per churn event or tick; the rest waits for later ticks (default 16). */
   readonly transferBatchesPerTick?: number;
+  /** Opportunistic cache (SPEC.md 4): most bytes of chunk content a replica keeps in memory; 0 disables it (default 64 MiB). */
+  readonly cacheBytes?: number;
+  /** Opportunistic cache: most chunks a replica keeps; 0 disables it (default 1024). */
+  readonly cacheEntries?: number;
 }
 
 export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
@@ -26,11 +30,16 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   accumulatorMemoryMs: 300_000,
   transferBatchRecords: 64,
   transferBatchesPerTick: 16,
+  cacheBytes: 64 * 1024 * 1024,
+  cacheEntries: 1024,
 };
 
 /** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_TRANSFER_BATCH_RECORDS = 64;
 export const DEFAULT_TRANSFER_BATCHES_PER_TICK = 16;
+/** The cache limits, with their defaults when a caller built GroupParameters without them. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHE_ENTRIES = 1024;
 
 export function transferBatchRecords(params: GroupParameters): number {
   return Math.max(1, params.transferBatchRecords ?? DEFAULT_TRANSFER_BATCH_RECORDS);
@@ -175,4 +184,10 @@ export const groupParameterFields = {
     1,
     100_000,
   ),
+  cacheBytes: intField(
+    'SAFE_CACHE_BYTES',
+    DEFAULT_CACHE_BYTES,
+    'bytes of chunk content each replica on the Get path caches in memory (FIFO); 0 disables the cache',
+  ),
+  cacheEntries: intField('SAFE_CACHE_ENTRIES', DEFAULT_CACHE_ENTRIES, 'chunks each replica on the Get path caches; 0 disables the cache'),
 } satisfies Fields;

@@ -1,4 +1,4 @@
-import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec } from './client-reply.js';
+import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec, replyOk } from './client-reply.js';
 import { groupQuorum } from './config.js';
 import { type Envelope, verifyEnvelope } from './envelope.js';
 import {
@@ -9,14 +9,24 @@ import {
   UnknownMessageTypeError,
   WrongSourceError,
 } from './errors.js';
-import { nameEquals, toHex } from './name.js';
+import { isName, type Name, nameEquals, toHex } from './name.js';
 import type { Clock } from './ports.js';
+import { protoCodec } from './proto.js';
 import { CLIENT, isPersonaName, type PersonaName } from './routing.js';
 import type { Replica, ReplySink } from './runtime.js';
+
+/** The client's chunk fetch and removal (proto safe.v1 GetRequest, DeleteRequest): the entry's cache serves the one and forgets on the other. */
+const CHUNK_GET = 'Get';
+const CHUNK_DELETE = 'Delete';
+const chunkRequestCodec = protoCodec<{ name: Uint8Array }>('safe.v1.GetRequest');
+const chunkDeleteCodec = protoCodec<{ name: Uint8Array }>('safe.v1.DeleteRequest');
+const chunkReplyCodec = protoCodec<{ content: Uint8Array }>('safe.v1.GetReply');
 
 interface PendingCall {
   readonly persona: PersonaName;
   readonly envelope: Envelope;
+  /** For a Get: the chunk's name, so the agreed content is cached when it passes through. */
+  readonly chunk?: Name;
   /** reply id (hex) → senders (hex) that sent that exact reply */
   readonly votes: Map<string, Set<string>>;
   readonly resolve: (reply: ClientReplyValue) => void;
@@ -69,6 +79,14 @@ export class ClientGateway implements ReplySink {
     } catch (error) {
       return Promise.reject(error);
     }
+    const chunk = this.#chunkOf(envelope, CHUNK_GET);
+    if (chunk !== undefined) {
+      const content = this.#replica.cache.get(chunk);
+      if (content !== undefined) return Promise.resolve(replyOk(chunkReplyCodec.encode({ content })));
+    }
+    // This client's Delete may free the chunk: the entry no longer serves it (other caches may, until they evict it).
+    const deleted = this.#chunkOf(envelope, CHUNK_DELETE);
+    if (deleted !== undefined) this.#replica.cache.evict(deleted);
     const key = toHex(envelope.id);
     const existing = this.#pending.get(key);
     if (existing !== undefined) return new Promise((resolve, reject) => this.#chain(existing, resolve, reject));
@@ -77,7 +95,7 @@ export class ClientGateway implements ReplySink {
         this.#pending.delete(key);
         reject(new DeadlineExceededError(`no agreed answer from the ${persona} group within ${timeoutMs} ms`));
       });
-      this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer });
+      this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer, ...(chunk ? { chunk } : {}) });
       const withReplyTo: Envelope = { ...envelope, replyTo: { persona: this.#replica.persona, nae: this.#replica.name } };
       this.#replica.forward(withReplyTo).catch((error: unknown) => {
         this.#finish(key)?.reject(error instanceof SafeError ? error : new SafeError('unavailable', String(error)));
@@ -131,6 +149,7 @@ export class ClientGateway implements ReplySink {
     call.votes.set(replyKey, senders);
     const quorum = groupQuorum(this.#replica.params, view.size);
     if (senders.size >= quorum) {
+      if (call.chunk !== undefined && reply.status === 'OK') this.#cache(call.chunk, reply.payload);
       this.#finish(key)?.resolve(reply);
       return;
     }
@@ -140,6 +159,30 @@ export class ClientGateway implements ReplySink {
     const unanswered = Math.min(k, view.size) - answered;
     if (best + unanswered < quorum) {
       this.#finish(key)?.reject(new UnavailableError(`the ${call.persona} group gave different answers (it is still settling); try again`));
+    }
+  }
+
+  /**
+   * The chunk a well-formed request of `type` names; undefined for anything else. A Get counts
+   * only when addressed to its chunk's close group: any other the DataManagers refuse.
+   */
+  #chunkOf(envelope: Envelope, type: typeof CHUNK_GET | typeof CHUNK_DELETE): Name | undefined {
+    if (envelope.type !== type) return undefined;
+    try {
+      const { name } = (type === CHUNK_GET ? chunkRequestCodec : chunkDeleteCodec).decode(envelope.payload);
+      if (!isName(name) || (type === CHUNK_GET && !nameEquals(name, envelope.destination.nae))) return undefined;
+      return name;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The agreed content of a Get passing through; the cache keeps it only if it hashes to the name. */
+  #cache(name: Name, payload: Uint8Array): void {
+    try {
+      this.#replica.cache.insert(name, chunkReplyCodec.decode(payload).content);
+    } catch {
+      // A reply the client will find malformed is not worth caching.
     }
   }
 

@@ -1,5 +1,6 @@
 export * from './account-transfer.js';
 export * from './accumulator.js';
+export * from './chunk-cache.js';
 export * from './client-reply.js';
 export * from './config.js';
 export * from './data-dir-lock.js';

@@ -1,3 +1,4 @@
+import type { ChunkCache } from './chunk-cache.js';
 import type { GroupParameters } from './config.js';
 import type { Address, Authority, Scope } from './envelope.js';
 import type { Name } from './name.js';
@@ -63,6 +64,8 @@ export interface HandlerContext<S> {
   readonly persona: PersonaName;
   readonly params: GroupParameters;
   readonly state: S;
+  /** The replica's opportunistic cache of self-validating chunks (SPEC.md 4 Caching). */
+  readonly cache: ChunkCache;
   readonly log: Logger;
   routing(): RoutingTable;
   /** The close group of `nae` among `persona`'s nodes, closest first. */

@@ -1,5 +1,6 @@
 import { AccountTransfer, naeHexOfTransferKey, type TransferVotes, transferRecordKey } from './account-transfer.js';
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
+import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
 import { type GroupParameters, transferBatchesPerTick, transferBatchRecords } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
@@ -73,6 +74,8 @@ export interface ReplicaOptions<S> {
   readonly clock?: Clock;
   readonly telemetry?: Telemetry;
   readonly logger?: Logger;
+  /** The replica's opportunistic chunk cache; default: one sized by `params` (SAFE_CACHE_BYTES, SAFE_CACHE_ENTRIES). */
+  readonly cache?: ChunkCache;
 }
 
 export type ReceiveResult =
@@ -146,6 +149,8 @@ export class Replica<S> {
   readonly #firewall: Firewall;
   readonly #sync: Sync;
   readonly transfer: AccountTransfer;
+  /** Chunks seen on a Get reply path (SPEC.md 4 Caching): the entry and the DataManagers answer from it. */
+  readonly cache: ChunkCache;
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #telemetry: Telemetry;
@@ -171,6 +176,7 @@ export class Replica<S> {
     this.#firewall = new Firewall(options.stores.firewall, options.params);
     this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
     this.transfer = new AccountTransfer(options.stores.transfer, options.params);
+    this.cache = options.cache ?? new ChunkCache(cacheLimits(options.params));
     this.#transport = options.transport;
     this.#routing = options.routing;
     this.#clock = options.clock ?? systemClock;
@@ -181,6 +187,7 @@ export class Replica<S> {
       persona: this.persona,
       params: this.params,
       state: this.state,
+      cache: this.cache,
       log: this.#log,
       routing: () => this.#routing,
       closeGroup: (persona, nae) => this.#routing.view(persona).closeGroup(nae, this.params.closeGroupSize),

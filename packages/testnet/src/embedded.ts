@@ -103,12 +103,16 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
     accumulatorMemoryMs: config.accumulatorMemoryMs,
     transferBatchRecords: config.transferBatchRecords,
     transferBatchesPerTick: config.transferBatchesPerTick,
+    cacheBytes: config.cacheBytes,
+    cacheEntries: config.cacheEntries,
   };
   const dataManager: DataManagerConfig = {
     copiesPerGroup: config.copiesPerGroup,
     maxHolders: config.maxHolders,
     getRetryMs: config.getRetryMs,
     pendingContentLimit: config.pendingContentLimit,
+    maxRepairs: config.maxRepairs,
+    repairRetryMs: config.repairRetryMs,
   };
   const counts = countsOf(config);
   const identities = new Map<NetworkPersona, Identity[]>();

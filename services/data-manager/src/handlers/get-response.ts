@@ -27,6 +27,7 @@ export const getResponse = message<GetResponse, DataManagerState>({
     }
     if (valid) {
       ctx.state.pendingGets.delete(key);
+      ctx.cache.insert(name, content);
       const answer = replyOk(getReplyCodec.encode({ content }));
       return { send: pending.waiting.map((origin) => answerClient(origin, answer)) };
     }

@@ -1,4 +1,5 @@
 import {
+  answerClient,
   InvalidNameError,
   message,
   type Name,
@@ -7,9 +8,10 @@ import {
   nameEquals,
   originOf,
   parseName,
+  replyOk,
   UnavailableError,
 } from '@safe/core';
-import { getRequestCodec, nodeGetCodec } from '../messages.js';
+import { getReplyCodec, getRequestCodec, nodeGetCodec } from '../messages.js';
 import { isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
@@ -35,6 +37,9 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
       throw new NotFoundError(
         `no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`,
       );
+    // SPEC.md 4 Caching: a chunk this member saw on an earlier Get's reply path is answered without asking a holder.
+    const cached = ctx.cache.get(name);
+    if (cached !== undefined) return { send: [answerClient(origin, replyOk(getReplyCodec.encode({ content: cached })))] };
     const live = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
     const [first, ...rest] = live;
     if (first === undefined) throw new UnavailableError('no holder of the chunk is on line');
