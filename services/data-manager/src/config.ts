@@ -6,6 +6,13 @@ export const dataManagerConfigFields = {
   maxHolders: intField('SAFE_DM_MAX_HOLDERS', 8, 'most holders a record keeps; the 9th is downranked and deleted', 2, 64),
   getRetryMs: intField('SAFE_DM_GET_RETRY_MS', 5000, 'a holder that has not answered a Get by then is skipped for the next one', 100),
   pendingContentLimit: intField('SAFE_DM_PENDING_CONTENT', 256, 'chunks kept in memory to retry a store on another holder', 0),
+  maxRepairs: intField(
+    'SAFE_DM_MAX_REPAIRS',
+    32,
+    'copies re-replicated at once after PmidNodes leave; the rest wait for the next churn or answer',
+    1,
+  ),
+  repairRetryMs: intField('SAFE_DM_REPAIR_RETRY_MS', 30000, 'a re-replication not confirmed by then is given up and tried again', 100),
 };
 
 export type DataManagerConfig = ReturnType<typeof loadDataManagerConfig>;

@@ -15,6 +15,8 @@ await runReplica({
       maxHolders: config.maxHolders,
       getRetryMs: config.getRetryMs,
       pendingContentLimit: config.pendingContentLimit,
+      maxRepairs: config.maxRepairs,
+      repairRetryMs: config.repairRetryMs,
     };
     return openDataManagerState(database(), own);
   },

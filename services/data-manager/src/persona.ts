@@ -2,6 +2,7 @@ import type { PersonaDefinition } from '@safe/core';
 import { addSubscriber } from './actions/add-subscriber.js';
 import { createRecord } from './actions/create-record.js';
 import { holderResult } from './actions/holder-result.js';
+import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
@@ -23,11 +24,18 @@ import type { DataManagerState } from './state.js';
  * | GetResponse | PmidNode    | single | no  | no  |
  *
  * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts).
+ *
+ * PmidNode churn (SPEC.md 3.3, onChurn → PmidChurn, applied by each member from its own view): a
+ * departed holder drops to the bottom of its lists and its copies below `copiesPerGroup` live
+ * holders are stored again (churn/repair.ts: Get from a live holder, Put to the next
+ * deterministic holder's PmidManagers, recorded by the synced HolderResult; at most `maxRepairs`
+ * at once); a returning holder goes to the top. More than `maxHolders`: the bottom one is deleted.
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
   speaksAs: 'group',
   messages: [put, del, putResponse, get, getResponse],
-  actions: [createRecord, addSubscriber, removeSubscriber, holderResult],
+  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn],
+  onChurn: onPmidChurn,
   records: dataManagerRecords,
 };

@@ -47,6 +47,11 @@ export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbo
   };
 }
 
+/** A record over `maxHolders` drops its bottom holders (SPEC.md 3.3): each deletes its copy. */
+export function deleteTrimmed(trimmed: readonly Name[], name: Uint8Array, copy: ChunkCopy): Outbound[] {
+  return trimmed.map((pmid) => deleteFrom(pmid, name, copy));
+}
+
 /**
  * The outcome of one copy group's store, to the client's MaidManagers (who charge on it). Members
  * may apply the holders' answers in different orders, so the answer that completes the copy is

@@ -21,6 +21,19 @@ export interface DataManagerState {
   /** Puts of a chunk whose first store is still under way; answered when it completes. */
   readonly waiters: Map<string, PutContext[]>;
   readonly pendingGets: Map<string, PendingGet>;
+  /** Re-replications in flight (churn/repair.ts), by copy key; at most `maxRepairs`. */
+  readonly repairs: Map<string, Repair>;
+  /** PmidNodes gone with copies not yet checked or re-stored (hex); at most one entry per PmidNode. */
+  readonly departed: Set<string>;
+}
+
+/** One copy being stored again: asked `source` for the content, to be stored on `target`. */
+export interface Repair {
+  source: Name | undefined;
+  target: Name;
+  /** Shared by the group's members (same record, same view), so their copies of Get and Put accumulate. */
+  readonly correlation: Uint8Array;
+  readonly startedAt: number;
 }
 
 export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
@@ -30,7 +43,15 @@ export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
 /** Brings the replica's schema up to date and opens its state. */
 export async function openDataManagerState(db: SqlDatabase, config: DataManagerConfig): Promise<DataManagerState> {
   await migrate(db, migrations);
-  return { store: new DataManagerStore(db), config, pendingContent: new Map(), waiters: new Map(), pendingGets: new Map() };
+  return {
+    store: new DataManagerStore(db),
+    config,
+    pendingContent: new Map(),
+    waiters: new Map(),
+    pendingGets: new Map(),
+    repairs: new Map(),
+    departed: new Set(),
+  };
 }
 
 export function keepContent(state: DataManagerState, key: string, content: Uint8Array): void {

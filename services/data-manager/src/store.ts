@@ -1,4 +1,4 @@
-import { type ChunkCopy, copyIndex } from '@safe/chunks';
+import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
 import type { Name } from '@safe/core';
 import type { SqlDatabase, SqlExecutor } from '@safe/sql';
 
@@ -24,6 +24,23 @@ export interface HolderUpdate {
   /** The holder's state changed to the one asked for. */
   readonly changed: boolean;
 }
+
+/** A copy a PmidNode holds, as the churn lookups return it. */
+export interface HeldCopy {
+  readonly name: Name;
+  readonly copy: ChunkCopy;
+  readonly size: number;
+}
+
+// Every copy one PmidNode holds: one scan of holders_by_pmid, never of the whole table.
+const HELD_BY = 'h.pmid = (SELECT id FROM pmid_nodes WHERE name = $1) AND c.id = h.chunk';
+/** The churn lookup ($1 = the PmidNode's name); exported so a test can EXPLAIN it. */
+export const COPIES_HELD_BY_SQL = `SELECT c.name, c.copy, c.size FROM holders h, chunks c WHERE ${HELD_BY} ORDER BY c.name, c.copy`;
+const heldCopy = (r: { name: Uint8Array; copy: number; size: number }): HeldCopy => ({
+  name: r.name as Name,
+  copy: CHUNK_COPIES[r.copy] ?? 'SACRIFICIAL',
+  size: r.size,
+});
 
 /** The chunk → holders table. Holders are listed top first: the newest on line at the top. */
 export class DataManagerStore {
@@ -181,6 +198,43 @@ export class DataManagerStore {
       const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [chunkId]);
       return { stored: count?.n ?? 0, changed: before === undefined || before.state !== STATE_CODE[state], trimmed };
     });
+  }
+
+  /** Every copy `pmid` holds (in any state), in name order. */
+  async copiesHeldBy(pmid: Uint8Array): Promise<HeldCopy[]> {
+    const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(COPIES_HELD_BY_SQL, [pmid]);
+    return rows.map(heldCopy);
+  }
+
+  /**
+   * `pmid` went off line: it stays a holder (it keeps its chunks and may come back) but moves to
+   * the bottom of each of its lists, below every holder still on line, so it is the first one
+   * trimmed. Returns the copies it holds.
+   */
+  async moveHolderToBottom(pmid: Uint8Array): Promise<HeldCopy[]> {
+    return this.#moveHolder(pmid, 'min', -1);
+  }
+
+  /** `pmid` came back on line: it goes to the top of each of its lists (SPEC.md 3.3). Returns the copies it holds. */
+  async moveHolderToTop(pmid: Uint8Array): Promise<HeldCopy[]> {
+    return this.#moveHolder(pmid, 'max', 1);
+  }
+
+  async #moveHolder(pmid: Uint8Array, end: 'min' | 'max', step: 1 | -1): Promise<HeldCopy[]> {
+    // Already alone at that end: left where it is, so repeating the move changes nothing.
+    const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(
+      `WITH moved AS (
+         UPDATE holders h SET position = CASE
+             WHEN h.position = e.pos AND NOT EXISTS (
+               SELECT 1 FROM holders o WHERE o.chunk = h.chunk AND o.pmid <> h.pmid AND o.position = h.position)
+             THEN h.position ELSE e.pos + $2 END
+           FROM chunks c, LATERAL (SELECT ${end}(position) AS pos FROM holders WHERE chunk = c.id) e
+           WHERE ${HELD_BY}
+           RETURNING c.name, c.copy, c.size)
+       SELECT * FROM moved ORDER BY name, copy`,
+      [pmid, step],
+    );
+    return rows.map(heldCopy);
   }
 
   /** Adds a new holder (pending) at the top; returns holders trimmed off the bottom. */

@@ -1,7 +1,8 @@
 import { isMustStore } from '@safe/chunks';
 import { action, type Outbound, parseName } from '@safe/core';
+import { repairAnswered, repairDeparted } from '../churn/repair.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
-import { chooseHolders, deleteFrom, storeOn, tellMaidManagers } from '../rules.js';
+import { chooseHolders, deleteTrimmed, storeOn, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -16,7 +17,9 @@ export const holderResult = action<HolderResult, DataManagerState>({
     const { store, config } = ctx.state;
     const key = copyKey(name, copy);
     const update = await store.markHolder(name, copy, size, pmid, stored ? 'stored' : 'failed', config.maxHolders);
-    const send: Outbound[] = update.trimmed.map((trimmed) => deleteFrom(trimmed, name, copy));
+    const send: Outbound[] = deleteTrimmed(update.trimmed, name, copy);
+    // The answer to a re-replication frees its place: the copies still waiting may start.
+    if (repairAnswered(ctx, name, copy, pmid)) send.push(...(await repairDeparted(ctx)));
     if (stored) {
       if (update.changed && update.stored === config.copiesPerGroup) {
         ctx.state.pendingContent.delete(key);
@@ -33,7 +36,7 @@ export const holderResult = action<HolderResult, DataManagerState>({
     const [replacement] = chooseHolders(ctx, chunk, copy, current, 1);
     const content = ctx.state.pendingContent.get(key);
     if (replacement !== undefined) {
-      for (const trimmed of await store.addHolder(chunk, copy, replacement, config.maxHolders)) send.push(deleteFrom(trimmed, name, copy));
+      send.push(...deleteTrimmed(await store.addHolder(chunk, copy, replacement, config.maxHolders), name, copy));
       if (content !== undefined) send.push(storeOn(replacement, name, copy, content, context));
       return { send };
     }

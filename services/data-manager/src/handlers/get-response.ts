@@ -1,5 +1,6 @@
 import { checkChunk } from '@safe/chunks';
 import { answerClient, message, NOTHING, NotFoundError, nameEquals, type Outcome, replyError, replyOk } from '@safe/core';
+import { continueRepair } from '../churn/repair.js';
 import { type GetResponse, getReplyCodec, getResponseCodec } from '../messages.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { askHolder } from './get.js';
@@ -16,7 +17,10 @@ export const getResponse = message<GetResponse, DataManagerState>({
     const { name, copy, content, error } = msg.payload;
     const key = copyKey(name, copy);
     const pending = ctx.state.pendingGets.get(key);
-    if (pending === undefined || !nameEquals(pending.current, msg.sender)) return NOTHING;
+    if (pending === undefined || !nameEquals(pending.current, msg.sender)) {
+      const repair = continueRepair(ctx, msg.sender, msg.payload);
+      return repair.length > 0 ? { send: repair } : NOTHING;
+    }
     let valid = error === '';
     if (valid) {
       try {

@@ -1,3 +1,4 @@
+import type { ChunkCopy } from '@safe/chunks';
 import {
   answerClient,
   InvalidNameError,
@@ -55,11 +56,11 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
   },
 });
 
-export function askHolder(pmid: Name, name: Uint8Array) {
+export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = 'PRIMARY') {
   return {
     type: 'Get',
     to: { persona: 'pmid-node', nae: pmid },
     scope: 'node' as const,
-    payload: nodeGetCodec.encode({ name, copy: 'PRIMARY' }),
+    payload: nodeGetCodec.encode({ name, copy }),
   };
 }
