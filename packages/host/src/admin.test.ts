@@ -1,7 +1,8 @@
+import { ChunkCache, nameOf } from '@safe/core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildAdminServer, Readiness } from './admin.js';
-import { MetricsRegistry } from './metrics.js';
+import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { OtelTelemetry } from './telemetry.js';
 
 const silent = pino({ level: 'silent' });
@@ -98,5 +99,28 @@ describe('admin server', () => {
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
     expect(text).toMatch(/^process_cpu_seconds_total [\d.]+$/m);
     expect(metrics.total('safe_messages_total', { result: 'handled' })).toBe(2);
+  });
+
+  it("serves the chunk cache's hits, misses and size as they are at the scrape", async () => {
+    const { app, metrics } = setup();
+    const cache = new ChunkCache({ maxBytes: 1024, maxEntries: 8 });
+    exposeCacheMetrics(metrics, cache, { persona: 'data-manager' });
+    const chunk = new Uint8Array(100).fill(7);
+    cache.get(nameOf(chunk));
+    cache.insert(nameOf(chunk), chunk);
+    cache.get(nameOf(chunk));
+    cache.get(nameOf(chunk));
+    cache.insert(nameOf(chunk), new Uint8Array(3));
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toContain('# TYPE safe_cache_hits_total counter');
+    expect(text).toContain('safe_cache_hits_total{persona="data-manager"} 2');
+    expect(text).toContain('safe_cache_misses_total{persona="data-manager"} 1');
+    expect(text).toContain('safe_cache_inserts_total{persona="data-manager"} 1');
+    expect(text).toContain('safe_cache_rejected_total{persona="data-manager"} 1');
+    expect(text).toContain('# TYPE safe_cache_bytes gauge');
+    expect(text).toContain('safe_cache_bytes{persona="data-manager"} 100');
+    expect(text).toContain('safe_cache_entries{persona="data-manager"} 1');
+    cache.get(nameOf(chunk));
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toContain('safe_cache_hits_total{persona="data-manager"} 3');
   });
 });

@@ -1,6 +1,29 @@
 import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Labels } from '@safe/core';
+import type { ChunkCache, ChunkCacheStats, Labels } from '@safe/core';
+
+/** The chunk cache's counters and size (SPEC.md 4 Caching), read from the cache at every scrape. */
+const CACHE_METRICS: readonly [string, string, keyof ChunkCacheStats, 'counter' | 'gauge'][] = [
+  ['safe_cache_hits_total', 'Gets this replica answered from its chunk cache', 'hits', 'counter'],
+  ['safe_cache_misses_total', 'Gets this replica looked up in its chunk cache and did not find', 'misses', 'counter'],
+  ['safe_cache_inserts_total', 'Chunks this replica put in its cache', 'inserts', 'counter'],
+  ['safe_cache_evictions_total', 'Chunks evicted (oldest first) to keep the cache within its bounds', 'evictions', 'counter'],
+  [
+    'safe_cache_rejected_total',
+    'Chunks refused by the cache: content not hashing to its name, or larger than the cache',
+    'rejected',
+    'counter',
+  ],
+  ['safe_cache_bytes', 'Bytes of chunk content in the cache', 'bytes', 'gauge'],
+  ['safe_cache_entries', 'Chunks in the cache', 'entries', 'gauge'],
+];
+
+/** Shows `cache`'s hits, misses and size on `metrics`, labelled with `labels` (the replica's persona). */
+export function exposeCacheMetrics(metrics: MetricsRegistry, cache: ChunkCache, labels: Labels): void {
+  for (const [name, help, stat, type] of CACHE_METRICS) {
+    metrics.gauge(name, help, () => [{ labels, value: cache.stats[stat] }], type);
+  }
+}
 
 /** A sample of a gauge: its labels and value at the time of a scrape. */
 export interface GaugeSample {

@@ -41,7 +41,7 @@ import { testnetAdoptVault } from './adopt-vault.js';
 import { advertisedHost, type Fields, loadReplicaConfig, membershipKey, type ReplicaConfig } from './config.js';
 import { loadOrCreateIdentity, lockReplicaDataDir } from './identity.js';
 import { asCoreLogger, createLogger } from './logger.js';
-import { MetricsRegistry } from './metrics.js';
+import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
 import { CopyTraces, OtelTelemetry } from './telemetry.js';
 import { endpointResolver, routingFromMembers, SplitTransport, viewIncludes, viewSignature } from './transport.js';
@@ -78,6 +78,8 @@ export interface RunReplicaOptions<S, E extends Fields = Record<never, never>> {
   readonly usesPostgres?: boolean;
   /** Serve the client Gateway on this replica's gRPC server (MaidManager). */
   readonly entry?: EntryOptions;
+  /** The persona's own gauges on the admin port's /metrics, registered once the replica exists. */
+  readonly metrics?: (registry: MetricsRegistry, replica: Replica<S>) => void;
 }
 
 export interface StartReplicaOptions<S, E extends Fields> extends RunReplicaOptions<S, E> {
@@ -495,12 +497,14 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       logger: log,
     });
     replica = running;
+    exposeCacheMetrics(metrics, running.cache, { persona });
     if (options.entry !== undefined)
       gateway = new ClientGateway(running as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
     replicaReady(running);
     metrics.gauge('safe_members', 'Members of each persona in the membership view of this replica', () =>
       PERSONAS.map((p) => ({ labels: { persona: p }, value: latest?.view(p).size ?? 0 })),
     );
+    options.metrics?.(metrics, running);
 
     // ---- every later change of the view is a matrix change ----
     let signature = viewSignature(seen);
