@@ -93,8 +93,12 @@ export class SimNet {
     return net;
   }
 
-  async join(persona: NetworkPersona, pmidCapacity: number, dataManager = loadDataManagerConfig({})): Promise<SimNode> {
-    const identity = this.sim.newIdentity();
+  async join(
+    persona: NetworkPersona,
+    pmidCapacity: number,
+    dataManager = loadDataManagerConfig({}),
+    identity = this.sim.newIdentity(),
+  ): Promise<SimNode> {
     this.identities.set(toHex(identity.name), identity);
     return this.sim.join(
       persona,
@@ -114,6 +118,11 @@ export class SimNet {
   /** Adds a replica of `persona` with the network's settings (a join: every node sees the matrix change). */
   add(persona: NetworkPersona): Promise<SimNode> {
     return this.join(persona, this.#pmidCapacity, this.#dataManager);
+  }
+
+  /** Brings back a replica that left, with its identity and (a PmidNode) its disk: a rejoin. */
+  rejoin(persona: NetworkPersona, identity: Identity): Promise<SimNode> {
+    return this.join(persona, this.#pmidCapacity, this.#dataManager, identity);
   }
 
   /** Removes a replica (it leaves: every other node sees the matrix change). The client entry cannot leave. */

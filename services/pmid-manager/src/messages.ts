@@ -1,5 +1,6 @@
 import type { ChunkCopy, PutContext, WireOrigin } from '@safe/chunks';
 import { protoCodec, registerProtoFile } from '@safe/core';
+import type { PmidAccountRecord } from './records.js';
 
 registerProtoFile('safe/v1/pmid_manager.proto');
 registerProtoFile('safe/v1/pmid_node.proto');
@@ -44,6 +45,13 @@ export const recordStoredCodec = protoCodec<{
   context: PutContext | null;
 }>('safe.v1.pmid_manager.RecordStored');
 export const loseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
+export const lostCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lost');
+export interface RecordLost {
+  pmid: Uint8Array;
+  name: Uint8Array;
+  copy: ChunkCopy;
+}
+export const recordLostCodec = protoCodec<RecordLost>('safe.v1.pmid_manager.RecordLost');
 export interface RecordDeleted {
   pmid: Uint8Array;
   name: Uint8Array;
@@ -56,6 +64,14 @@ export const recordOfferCodec = protoCodec<{ pmid: Uint8Array; capacity: number 
 /** Payloads of the personas this one sends to. */
 export const nodePutCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
 export const nodeDeleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
+export interface SendAccountBatch {
+  round: Uint8Array;
+  batch: number;
+  batches: number;
+  chunks: PmidAccountRecord['chunks'];
+}
+export const nodeSendAccountCodec = protoCodec<SendAccountBatch>('safe.v1.pmid_node.SendAccount');
+export const holderLostCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
 export const dataPutResponseCodec = protoCodec<{
   name: Uint8Array;
   copy: ChunkCopy;
@@ -72,4 +88,5 @@ export const pmidHealthCodec = protoCodec<{
   lost: number;
   client: Uint8Array;
   origin: WireOrigin | null;
+  rank: number;
 }>('safe.v1.maid_manager.PmidHealth');

@@ -1,14 +1,17 @@
 import type { PersonaDefinition } from '@safe/core';
 import { recordDeleted } from './actions/record-deleted.js';
+import { recordLost } from './actions/record-lost.js';
 import { recordOffer } from './actions/record-offer.js';
 import { recordStored } from './actions/record-stored.js';
 import { del } from './handlers/delete.js';
 import { getPmidHealth } from './handlers/get-pmid-health.js';
 import { lose } from './handlers/lose.js';
+import { lost } from './handlers/lost.js';
 import { offer } from './handlers/offer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
 import { pmidManagerRecords } from './records.js';
+import { sendAccountsOnRejoin } from './send-account.js';
 import type { PmidManagerState } from './state.js';
 
 /**
@@ -22,13 +25,24 @@ import type { PmidManagerState } from './state.js';
  * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
  * | GetPmidHealth | MaidManager | none   | no  | no  |
  * | Offer         | PmidNode    | single | yes | yes |
+ * | Lost          | PmidNode    | single | yes | yes (its lost total grows; HolderLost ->>>> the copy's DataManagers) |
+ *
+ * Lose and Lost are two types because they accumulate differently: Lose is a DataManager group's
+ * decision (K − 1 copies), Lost is the PmidNode's own report (one signed copy, the seeds' rule for
+ * an entity), answering the SendAccount below. A Lost for a copy not in the account changes nothing.
+ *
+ * Sends: Put, Delete => PmidNode; SendAccount -> PmidNode (on churn, when a PmidNode with an
+ * account here comes back on line: the copies it should hold, less what was deleted or lost while
+ * it was away, in batches of SAFE_PM_SEND_ACCOUNT_BATCH); PutResponse, HolderLost ->>>> DataManager;
+ * PmidHealth (with the node's rank, rank.ts) => MaidManager.
  *
  * Account transfer on churn (SPEC.md 4): one record per PmidNode account (records.ts).
  */
 export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   persona: 'pmid-manager',
   speaksAs: 'group',
-  messages: [put, putResponse, del, lose, getPmidHealth, offer],
-  actions: [recordStored, recordDeleted, recordOffer],
+  messages: [put, putResponse, del, lose, lost, getPmidHealth, offer],
+  actions: [recordStored, recordDeleted, recordLost, recordOffer],
+  onChurn: sendAccountsOnRejoin,
   records: pmidManagerRecords,
 };

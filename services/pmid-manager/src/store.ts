@@ -20,6 +20,16 @@ export class PmidManagerStore {
     return row;
   }
 
+  /** Whether the copy is in the node's account. */
+  async holds(pmid: Uint8Array, name: Uint8Array, copy: ChunkCopy): Promise<boolean> {
+    const rows = await this.db.query('SELECT 1 FROM pmid_chunks WHERE pmid = $1 AND name = $2 AND copy = $3', [
+      pmid,
+      name,
+      copyIndex(copy),
+    ]);
+    return rows.length > 0;
+  }
+
   async recordOffer(pmid: Uint8Array, capacity: number): Promise<void> {
     await this.db.query(
       `INSERT INTO pmid_accounts (pmid, offered) VALUES ($1, $2)

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ChunkCopy, checkChunk, copyIndex } from '@safe/chunks';
-import { ContentMismatchError, type Name, NotFoundError, OutOfSpaceError, toHex } from '@safe/core';
+import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyIndex } from '@safe/chunks';
+import { ContentMismatchError, type Name, NotFoundError, nameFromHex, OutOfSpaceError, toHex } from '@safe/core';
+
+const CHUNK_FILE = /^([0-9a-f]{128})\.(\d)$/;
 
 /**
  * Chunks on the PmidNode's own disk: one file per (chunk, copy) under `dir`, fanned out by the
@@ -88,6 +90,21 @@ export class ChunkStore {
       throw new ContentMismatchError(`chunk ${toHex(name).slice(0, 16)}… is corrupt on this PmidNode`);
     }
     return content;
+  }
+
+  /** Every copy on the disk, read from the file names (`<128 hex>.<copy index>`); anything else is skipped. */
+  async list(): Promise<{ name: Name; copy: ChunkCopy }[]> {
+    const held: { name: Name; copy: ChunkCopy }[] = [];
+    for (const fan of await readdir(this.dir)) {
+      const fanDir = join(this.dir, fan);
+      if (!(await stat(fanDir)).isDirectory()) continue;
+      for (const file of await readdir(fanDir)) {
+        const match = CHUNK_FILE.exec(file);
+        const copy = CHUNK_COPIES[Number(match?.[2])];
+        if (match?.[1] !== undefined && copy !== undefined) held.push({ name: nameFromHex(match[1]), copy });
+      }
+    }
+    return held;
   }
 
   async delete(name: Name, copy: ChunkCopy): Promise<boolean> {

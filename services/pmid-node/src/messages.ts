@@ -19,6 +19,13 @@ export interface ChunkRef {
 export const putCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
 export const deleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
 export const getCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
+export interface SendAccountBatch {
+  round: Uint8Array;
+  batch: number;
+  batches: number;
+  chunks: { name: Uint8Array; copy: ChunkCopy; size: number }[];
+}
+export const sendAccountCodec = protoCodec<SendAccountBatch>('safe.v1.pmid_node.SendAccount');
 
 /** Answers, in the receiving persona's own payload types. */
 export const putResponseCodec = protoCodec<{
@@ -30,6 +37,7 @@ export const putResponseCodec = protoCodec<{
   context: PutContext | null;
 }>('safe.v1.pmid_manager.PutResponse');
 export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
+export const lostCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lost');
 export const getResponseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; content: Uint8Array; error: string }>(
   'safe.v1.data_manager.GetResponse',
 );

@@ -2,22 +2,27 @@ import type { Name, Outcome, PersonaDefinition } from '@safe/core';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { put } from './handlers/put.js';
+import { sendAccount } from './handlers/send-account.js';
 import { offerCodec } from './messages.js';
 import type { PmidNodeState } from './state.js';
 
 /**
  * PmidNode (SPEC.md 3.5): an entity persona; it speaks for itself, with its own signature.
  *
- * | message | from         | Ac    | Fw  | Sy |
- * |---------|--------------|-------|-----|----|
- * | Put     | PmidManager  | group | yes | no |
- * | Delete  | PmidManager  | group | yes | no |
- * | Get     | DataManager  | group | no  | no |
+ * | message     | from        | Ac    | Fw  | Sy |
+ * |-------------|-------------|-------|-----|----|
+ * | Put         | PmidManager | group | yes | no |
+ * | Delete      | PmidManager | group | yes | no |
+ * | Get         | DataManager | group | no  | no |
+ * | SendAccount | PmidManager | group | yes | no (on rejoin: delete what is not listed; report what is missing or corrupt) |
+ *
+ * Sends: PutResponse, Offer, Lost -> PmidManager (Lost: a copy SendAccount lists that the node lacks
+ * or holds corrupt); GetResponse => DataManager.
  */
 export const pmidNodePersona: PersonaDefinition<PmidNodeState> = {
   persona: 'pmid-node',
   speaksAs: 'single',
-  messages: [put, del, get],
+  messages: [put, del, get, sendAccount],
   actions: [],
 };
 

@@ -15,6 +15,7 @@ export const put = message<PutPayload, PmidNodeState>({
     let error = '';
     try {
       await ctx.state.chunks.put(name, copy, content);
+      ctx.state.account.stored(name, copy);
     } catch (e) {
       if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
       error = e.message;

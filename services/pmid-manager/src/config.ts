@@ -1,0 +1,18 @@
+import { intField, loadConfig } from '@safe/core';
+
+/** PmidManager parameters. */
+export const pmidManagerConfigFields = {
+  sendAccountBatch: intField(
+    'SAFE_PM_SEND_ACCOUNT_BATCH',
+    1024,
+    'chunk copies per SendAccount message to a rejoining PmidNode (a copy is ~72 bytes on the wire)',
+    1,
+    100_000,
+  ),
+};
+
+export type PmidManagerConfig = ReturnType<typeof loadPmidManagerConfig>;
+
+export function loadPmidManagerConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(pmidManagerConfigFields, env);
+}

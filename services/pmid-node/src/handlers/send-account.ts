@@ -1,0 +1,32 @@
+import { message, type Name, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { lostCodec, type SendAccountBatch, sendAccountCodec } from '../messages.js';
+import type { PmidNodeState } from '../state.js';
+
+/**
+ * SendAccount | PmidManager -> | [Ac, Fw] PmidNode, on its rejoin: the copies it should hold, in
+ * batches. Once a round is whole the node deletes what is not listed and reports each listed copy
+ * it lacks or holds corrupt: Lost -> its PmidManagers. Only its own PmidManager group speaks for
+ * its account (the runtime counts K − 1 copies from that group; this checks the group is its own).
+ */
+export const sendAccount = message<SendAccountBatch, PmidNodeState>({
+  type: 'SendAccount',
+  from: ['pmid-manager'],
+  accumulate: 'group',
+  firewall: true,
+  sync: false,
+  payload: sendAccountCodec,
+  async handle(msg, ctx) {
+    if (!nameEquals(msg.source.nae, ctx.self)) throw new WrongSourceError('a SendAccount comes from the PmidManagers of this node');
+    const listed = ctx.state.account.add(msg.payload);
+    if (listed === undefined) return NOTHING;
+    const lost = await ctx.state.account.reconcile(ctx.state.chunks, listed);
+    return {
+      send: lost.map(({ name, copy }) => ({
+        type: 'Lost',
+        to: { persona: 'pmid-manager', nae: ctx.self as Name },
+        scope: 'close-group',
+        payload: lostCodec.encode({ name, copy }),
+      })),
+    };
+  },
+});
