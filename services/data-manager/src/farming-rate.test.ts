@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  EXPONENTIAL_START,
+  type FarmingRate,
+  groupFarmingRate,
+  initialFarmingRate,
+  nextFarmingRate,
+  type SacrificialEvent,
+} from './farming-rate.js';
+
+const events = fc.array(fc.constantFrom<SacrificialEvent>('stored', 'failed', 'deleted'), { maxLength: 200 });
+
+function run(policy: 'linear' | 'exponential', history: readonly SacrificialEvent[]): FarmingRate {
+  return history.reduce((rate, event) => nextFarmingRate(policy, rate, event), initialFarmingRate(policy));
+}
+
+describe('linear farming rate (seed 004)', () => {
+  it('starts at 1, +1 per sacrificial copy stored, −1 per one not stored or deleted', () => {
+    expect(run('linear', [])).toEqual({ rate: 1, failedOutstanding: 0 });
+    expect(run('linear', ['stored', 'stored', 'stored']).rate).toBe(4);
+    expect(run('linear', ['stored', 'stored', 'failed', 'deleted']).rate).toBe(1);
+  });
+
+  it('is 1 + stored − not stored whenever that never dips below 0, and never negative', () => {
+    fc.assert(
+      fc.property(events, (history) => {
+        let expected = 1;
+        for (const event of history) expected = Math.max(0, expected + (event === 'stored' ? 1 : -1));
+        const { rate } = run('linear', history);
+        expect(rate).toBe(expected);
+        expect(rate).toBeGreaterThanOrEqual(0);
+      }),
+    );
+  });
+});
+
+describe('exponential farming rate (seed 001)', () => {
+  it('starts at 2^10, halves on a failed third copy, doubles once every failed one is stored again', () => {
+    expect(run('exponential', []).rate).toBe(EXPONENTIAL_START);
+    expect(run('exponential', ['failed']).rate).toBe(512);
+    expect(run('exponential', ['failed', 'failed']).rate).toBe(256);
+    // One of two failures stored again: not yet.
+    expect(run('exponential', ['failed', 'failed', 'stored']).rate).toBe(256);
+    // Both stored again: doubled once.
+    expect(run('exponential', ['failed', 'failed', 'stored', 'stored'])).toEqual({ rate: 512, failedOutstanding: 0 });
+  });
+
+  it('is not altered by a success while no failed store is outstanding', () => {
+    expect(run('exponential', ['stored', 'stored'])).toEqual(initialFarmingRate('exponential'));
+  });
+
+  it('stays a positive power of two, and outstanding failures are failures minus the successes that answered them', () => {
+    fc.assert(
+      fc.property(events, (history) => {
+        const { rate, failedOutstanding } = run('exponential', history);
+        expect(rate).toBeGreaterThanOrEqual(1);
+        expect(Number.isInteger(Math.log2(rate))).toBe(true);
+        let outstanding = 0;
+        for (const event of history) outstanding = event === 'stored' ? Math.max(0, outstanding - 1) : outstanding + 1;
+        expect(failedOutstanding).toBe(outstanding);
+      }),
+    );
+  });
+});
+
+describe("the group's value", () => {
+  it('is the median of the members, one a member holds', () => {
+    expect(groupFarmingRate([])).toBeUndefined();
+    expect(groupFarmingRate([7])).toBe(7);
+    expect(groupFarmingRate([5, 1, 9])).toBe(5);
+    expect(groupFarmingRate([4, 1, 9, 6])).toBe(4);
+  });
+
+  it('does not depend on the order of the members, and splits them in halves: a minority cannot drag it to its own extreme', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 1 << 20 }), { minLength: 1, maxLength: 9 }), fc.integer(), (rates, seed) => {
+        const shuffled = [...rates].sort((a, b) => ((a * 31 + seed) % 7) - ((b * 31 + seed) % 7));
+        const median = groupFarmingRate(rates);
+        expect(groupFarmingRate(shuffled)).toBe(median);
+        expect(rates).toContain(median);
+        const sorted = [...rates].sort((a, b) => a - b);
+        // At least half the members hold a value at or above it, and at least half at or below it.
+        expect(sorted.filter((r) => r >= (median ?? 0)).length * 2).toBeGreaterThanOrEqual(rates.length);
+        expect(sorted.filter((r) => r <= (median ?? 0)).length * 2).toBeGreaterThanOrEqual(rates.length);
+      }),
+    );
+  });
+});
