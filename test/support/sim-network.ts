@@ -20,7 +20,7 @@ import {
   toHex,
 } from '@safe/core';
 import { type SimNetwork as Sim, SimNetwork, type SimNode } from '@safe/core/sim';
-import { loadDataManagerConfig } from '@safe/data-manager';
+import { type DataManagerConfig, loadDataManagerConfig } from '@safe/data-manager';
 import { offer } from '@safe/pmid-node';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { clientMessageTypes, createReplica, type NetworkPersona } from '@safe/testnet';
@@ -34,6 +34,8 @@ export interface SimNetOptions {
   reorder?: boolean;
   pmidCapacity?: number;
   maxHolders?: number;
+  /** DataManager settings other than the defaults (e.g. a small `maxRepairs`). */
+  dataManager?: Partial<DataManagerConfig>;
 }
 
 const codecs = {
@@ -82,7 +84,11 @@ export class SimNet {
     const dataDir = await mkdtemp(join(tmpdir(), 'safe-sim-'));
     const net = new SimNet(sim, await openPglite(), dataDir);
     const counts = { 'pmid-node': 8, 'pmid-manager': 6, 'data-manager': 6, 'maid-manager': 6, ...options.counts };
-    const dataManager = { ...loadDataManagerConfig({}), ...(options.maxHolders ? { maxHolders: options.maxHolders } : {}) };
+    const dataManager = {
+      ...loadDataManagerConfig({}),
+      ...(options.maxHolders ? { maxHolders: options.maxHolders } : {}),
+      ...options.dataManager,
+    };
     net.#pmidCapacity = options.pmidCapacity ?? net.#pmidCapacity;
     net.#dataManager = dataManager;
     for (const persona of ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager'] as const) {

@@ -144,6 +144,8 @@ export interface PersonaDefinition<S> {
   readonly actions: readonly ActionDeclaration<any, S>[];
   /** Churn in any persona this one cares about (its own: account transfer; PmidNodes: re-replication). */
   readonly onChurn?: (event: ChurnEvent, ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
+  /** Each runtime tick (SAFE_TICK_MS): work the persona left for later, e.g. retries of what got no answer. */
+  readonly onTick?: (ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
   /** A manager's records, for account transfer on churn in its own persona. Entity personas have none. */
   readonly records?: PersonaRecords<S>;
 }

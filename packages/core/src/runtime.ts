@@ -518,6 +518,13 @@ export class Replica<S> {
       await this.#broadcastSync(entry.key, { type: entry.action.type, nae, payload: Buffer.from(entry.action.payload, 'base64') }, {});
     }
     if (!this.#stopped) await this.#flushTransfers(true);
+    if (this.#definition.onTick && !this.#stopped) {
+      try {
+        await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
+      } catch (error) {
+        this.#log.error({ err: asSafeError(error, 'tick').message }, 'tick handling failed');
+      }
+    }
   }
 
   // ---- churn ----

@@ -4,6 +4,7 @@ import { createRecord } from './actions/create-record.js';
 import { holderResult } from './actions/holder-result.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
+import { repairDeparted } from './churn/repair.js';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { getResponse } from './handlers/get-response.js';
@@ -29,7 +30,8 @@ import type { DataManagerState } from './state.js';
  * departed holder drops to the bottom of its lists and its copies below `copiesPerGroup` live
  * holders are stored again (churn/repair.ts: Get from a live holder, Put to the next
  * deterministic holder's PmidManagers, recorded by the synced HolderResult; at most `maxRepairs`
- * at once); a returning holder goes to the top. More than `maxHolders`: the bottom one is deleted.
+ * at once, the rest and those unanswered after `repairRetryMs` on a later event or tick); a
+ * returning holder goes to the top. More than `maxHolders`: the bottom one is deleted.
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
@@ -37,5 +39,6 @@ export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   messages: [put, del, putResponse, get, getResponse],
   actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn],
   onChurn: onPmidChurn,
+  onTick: async (ctx) => ({ send: await repairDeparted(ctx) }),
   records: dataManagerRecords,
 };

@@ -27,10 +27,19 @@ export interface DataManagerState {
   readonly departed: Set<string>;
 }
 
-/** One copy being stored again: asked `source` for the content, to be stored on `target`. */
+/** A PmidNode to read a repair's content from, and which copy of the chunk to ask it for. */
+export interface RepairSource {
+  readonly pmid: Name;
+  readonly copy: ChunkCopy;
+}
+
+/** One copy being stored again: its content read from the first of `sources` (none: have it), stored on `target`. */
 export interface Repair {
-  source: Name | undefined;
-  target: Name;
+  readonly name: Name;
+  /** The copy group repaired (its NAE): the order in which members take repairs. */
+  readonly group: Name;
+  readonly sources: RepairSource[];
+  readonly target: Name;
   /** Shared by the group's members (same record, same view), so their copies of Get and Put accumulate. */
   readonly correlation: Uint8Array;
   readonly startedAt: number;

@@ -18,8 +18,10 @@ export const holderResult = action<HolderResult, DataManagerState>({
     const key = copyKey(name, copy);
     const update = await store.markHolder(name, copy, size, pmid, stored ? 'stored' : 'failed', config.maxHolders);
     const send: Outbound[] = deleteTrimmed(update.trimmed, name, copy);
-    // The answer to a re-replication frees its place: the copies still waiting may start.
-    if (repairAnswered(ctx, name, copy, pmid)) send.push(...(await repairDeparted(ctx)));
+    // A copy's holder changed (perhaps a re-replication ended and freed its place): copies still
+    // below their count may start, and members that fell out of step take up the same ones again.
+    repairAnswered(ctx, name, copy, pmid);
+    send.push(...(await repairDeparted(ctx)));
     if (stored) {
       if (update.changed && update.stored === config.copiesPerGroup) {
         ctx.state.pendingContent.delete(key);

@@ -10,7 +10,7 @@ import {
   type Outcome,
   toHex,
 } from '@safe/core';
-import { repairDeparted } from '../churn/repair.js';
+import { abandonRepairsVia, repairDeparted } from '../churn/repair.js';
 import type { DataManagerState } from '../state.js';
 import type { HeldCopy } from '../store.js';
 
@@ -59,6 +59,7 @@ export const pmidChurn = action<PmidChurn, DataManagerState>({
       await store.moveHolderToTop(pmid);
       ctx.state.departed.delete(toHex(pmid));
     }
+    abandonRepairsVia(ctx, departed);
     return { send: await repairDeparted(ctx, fresh) };
   },
 });

@@ -1,10 +1,10 @@
-import { type ChunkCopy, checkChunk, copyGroupName, isMustStore } from '@safe/chunks';
+import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyGroupName, isMustStore } from '@safe/chunks';
 import { type HandlerContext, type Name, nameEquals, nameFromHex, type Outbound, sha512, toHex } from '@safe/core';
 import { askHolder } from '../handlers/get.js';
 import type { GetResponse } from '../messages.js';
 import { chooseHolders, isLive, storeOn } from '../rules.js';
-import { copyKey, type DataManagerState, keepContent, type Repair } from '../state.js';
-import type { HeldCopy } from '../store.js';
+import { copyKey, type DataManagerState, keepContent, type Repair, type RepairSource } from '../state.js';
+import type { HeldCopy, Holder } from '../store.js';
 
 const REPAIR_TAG = new TextEncoder().encode('re-replicate');
 
@@ -18,7 +18,8 @@ const REPAIR_TAG = new TextEncoder().encode('re-replicate');
  *
  * Flood safety: a copy already being repaired is not repaired again; at most `maxRepairs` are in
  * flight; the rest wait in `departed` (one entry per PmidNode, not per copy) and are looked up
- * again with one indexed query per PmidNode on the next churn event or holder answer.
+ * again with one indexed query per PmidNode on the next churn event, holder answer or tick. A
+ * repair not answered within `repairRetryMs` is given up and started again (as a new message).
  */
 export async function repairDeparted(
   ctx: HandlerContext<DataManagerState>,
@@ -28,7 +29,7 @@ export async function repairDeparted(
   for (const [key, repair] of state.repairs) {
     if (ctx.now() - repair.startedAt >= state.config.repairRetryMs) state.repairs.delete(key);
   }
-  if (state.departed.size === 0 || state.repairs.size >= state.config.maxRepairs) return [];
+  if (state.departed.size === 0) return [];
 
   // Every copy this replica is responsible for whose holder left, in copy-group order, so members
   // with different other work still start the same copies first.
@@ -54,21 +55,26 @@ export async function repairDeparted(
   let started = 0;
   const ordered = [...candidates.entries()].sort(([, a], [, b]) => Buffer.compare(a.group, b.group));
   for (const [index, [key, { copy, group, from }]] of ordered.entries()) {
-    if (state.repairs.size >= state.config.maxRepairs) {
-      // Out of room: everything not looked at waits for the next churn event or holder answer.
-      for (const [, rest] of ordered.slice(index)) for (const pmid of rest.from) unfinished.add(pmid);
-      break;
-    }
     if (state.repairs.has(key)) {
       for (const pmid of from) unfinished.add(pmid);
       continue;
     }
-    const step = await startRepair(ctx, copy, group, key);
-    if (step === 'enough') continue;
+    // Out of room: a copy earlier in the common order takes the place of the latest one in flight,
+    // so every member ends up working on the same first copies and none waits forever for the others.
+    const full = state.repairs.size >= state.config.maxRepairs;
+    const latest = full ? latestRepair(ctx) : undefined;
+    if (full && (latest === undefined || Buffer.compare(latest[1].group, group) <= 0)) {
+      for (const [, rest] of ordered.slice(index)) for (const pmid of rest.from) unfinished.add(pmid);
+      break;
+    }
+    const plan = await planRepair(ctx, copy, group, key);
+    if (plan === 'enough') continue;
     below++;
     for (const pmid of from) unfinished.add(pmid);
-    if (step === 'stuck') continue;
-    send.push(...step);
+    if (plan === 'stuck') continue;
+    if (latest !== undefined) state.repairs.delete(latest[0]);
+    state.repairs.set(key, plan.repair);
+    send.push(plan.send);
     started++;
   }
   for (const pmid of [...state.departed]) if (!unfinished.has(pmid)) state.departed.delete(pmid);
@@ -81,13 +87,19 @@ export async function repairDeparted(
   return send;
 }
 
-/** Starts one copy's repair: its messages, or why not ('enough' live holders; 'stuck': nowhere to read or store). */
-async function startRepair(
+function latestRepair(ctx: HandlerContext<DataManagerState>): [string, Repair] | undefined {
+  let latest: [string, Repair] | undefined;
+  for (const entry of ctx.state.repairs) if (latest === undefined || Buffer.compare(entry[1].group, latest[1].group) > 0) latest = entry;
+  return latest;
+}
+
+/** One copy's repair and its first message, or why there is none ('enough' live holders; 'stuck': nowhere to store). */
+async function planRepair(
   ctx: HandlerContext<DataManagerState>,
   held: HeldCopy,
   group: Name,
   key: string,
-): Promise<Outbound[] | 'enough' | 'stuck'> {
+): Promise<{ repair: Repair; send: Outbound } | 'enough' | 'stuck'> {
   const { store, config } = ctx.state;
   const record = await store.record(held.name, held.copy);
   if (record === undefined) return 'enough';
@@ -107,56 +119,91 @@ async function startRepair(
       ctx.log.warn({ copy: held.copy, chunk: toHex(held.name).slice(0, 16) }, 'no PmidNode left to re-store a copy on');
     return 'stuck';
   }
-  const correlation = sha512(REPAIR_TAG, group, target, ...holders.map((h) => h.pmid));
+  // A retry must be a new message (the same one again would be a late copy where it went): the
+  // members agree on it through the retry period they start it in, as they agree on the record.
+  const epoch = new Uint8Array(8);
+  new DataView(epoch.buffer).setFloat64(0, Math.floor(ctx.now() / config.repairRetryMs));
+  const correlation = sha512(REPAIR_TAG, group, target, epoch, ...holders.map((h) => h.pmid));
   const content = ctx.state.pendingContent.get(key);
-  const source = content === undefined ? live.find((h) => h.state === 'stored')?.pmid : undefined;
-  if (content === undefined && source === undefined) {
-    if (isMustStore(held.copy))
-      ctx.log.warn({ copy: held.copy, chunk: toHex(held.name).slice(0, 16) }, 'no live holder to re-store a copy from');
-    return 'stuck';
-  }
-  const repair: Repair = { source, target, correlation, startedAt: ctx.now() };
-  ctx.state.repairs.set(key, repair);
-  if (content !== undefined) return [repairStore(repair, held.name, held.copy, group, content)];
-  return [{ ...askHolder(source as Name, held.name, held.copy), as: group, correlation }];
+  const repair: Repair = {
+    name: held.name,
+    group,
+    sources: content === undefined ? sourcesOf(ctx, held, live) : [],
+    target,
+    correlation,
+    startedAt: ctx.now(),
+  };
+  if (content === undefined && repair.sources.length === 0) return 'stuck';
+  return { repair, send: content === undefined ? askSource(repair) : repairStore(repair, held.copy, content) };
 }
 
-function repairStore(repair: Repair, name: Name, copy: ChunkCopy, group: Name, content: Uint8Array): Outbound {
-  return { ...storeOn(repair.target, name, copy, content, null), as: group, correlation: repair.correlation };
+/**
+ * Where the content can be read: this copy's live holders, then (all of them gone at once) the
+ * PmidNodes the other copy groups' deterministic choice points to, since every copy has the same
+ * content (SPEC.md 3.3: lost copies are stored again from the other copies).
+ */
+function sourcesOf(ctx: HandlerContext<DataManagerState>, held: HeldCopy, live: readonly Holder[]): RepairSource[] {
+  const own = live.filter((h) => h.state === 'stored').map((h) => ({ pmid: h.pmid, copy: held.copy }));
+  const siblings = CHUNK_COPIES.filter((c) => c !== held.copy).flatMap((copy) =>
+    chooseHolders(ctx, held.name, copy, [], ctx.state.config.maxHolders).map((pmid) => ({ pmid, copy })),
+  );
+  return [...own, ...siblings];
 }
 
-/** A holder's answer to a repair's Get: the content goes on to the new holder. Empty when no repair waits on it. */
-export function continueRepair(ctx: HandlerContext<DataManagerState>, sender: Name, answer: GetResponse): Outbound[] {
-  const key = copyKey(answer.name, answer.copy);
-  const repair = ctx.state.repairs.get(key);
-  if (repair?.source === undefined || !nameEquals(repair.source, sender)) return [];
-  let name: Name | undefined;
-  if (answer.error === '') {
+function askSource(repair: Repair): Outbound {
+  const [source] = repair.sources as [RepairSource];
+  return { ...askHolder(source.pmid, repair.name, source.copy), as: repair.group, correlation: repair.correlation };
+}
+
+function repairStore(repair: Repair, copy: ChunkCopy, content: Uint8Array): Outbound {
+  return { ...storeOn(repair.target, repair.name, copy, content, null), as: repair.group, correlation: repair.correlation };
+}
+
+/** A holder's answer to a repair's Get: the content goes on to the new holder, or the next source is asked. Empty when no repair waits on it. */
+export async function continueRepair(ctx: HandlerContext<DataManagerState>, sender: Name, answer: GetResponse): Promise<Outbound[]> {
+  // The answer names the copy it was asked for, which may be another copy than the one repaired.
+  const found = CHUNK_COPIES.map((copy) => ({ copy, key: copyKey(answer.name, copy) })).find(({ key }) => {
+    const source = ctx.state.repairs.get(key)?.sources[0];
+    return source !== undefined && source.copy === answer.copy && nameEquals(source.pmid, sender);
+  });
+  const repair = found && ctx.state.repairs.get(found.key);
+  if (found === undefined || repair === undefined) return [];
+  let valid = answer.error === '';
+  if (valid) {
     try {
-      name = checkChunk(answer.name, answer.content);
+      checkChunk(answer.name, answer.content);
     } catch {
-      name = undefined;
+      valid = false;
     }
   }
-  if (name === undefined) {
-    // Tried again (from another holder) by the next sweep.
-    ctx.state.repairs.delete(key);
-    return [];
+  if (!valid) {
+    repair.sources.shift();
+    if (repair.sources.length > 0) return [askSource(repair)];
+    // Nowhere to read it now: its place goes to the copies waiting (this one is tried again on the next event).
+    ctx.state.repairs.delete(found.key);
+    return repairDeparted(ctx);
   }
+  repair.sources.length = 0;
   if (!isLive(ctx, repair.target)) {
-    ctx.state.repairs.delete(key);
-    return [];
+    ctx.state.repairs.delete(found.key);
+    return repairDeparted(ctx);
   }
-  repair.source = undefined;
-  keepContent(ctx.state, key, answer.content);
-  return [repairStore(repair, name, answer.copy, copyGroupName(name, answer.copy), answer.content)];
+  keepContent(ctx.state, found.key, answer.content);
+  return [repairStore(repair, found.copy, answer.content)];
+}
+
+/** Repairs reading from or storing on a PmidNode that just left can never finish: they start again. */
+export function abandonRepairsVia(ctx: HandlerContext<DataManagerState>, departed: readonly Name[]): void {
+  const gone = new Set(departed.map(toHex));
+  for (const [key, repair] of ctx.state.repairs) {
+    const source = repair.sources[0];
+    if (gone.has(toHex(repair.target)) || (source !== undefined && gone.has(toHex(source.pmid)))) ctx.state.repairs.delete(key);
+  }
 }
 
 /** The new holder's PmidManagers answered (HolderResult): the repair is over, others may start. */
-export function repairAnswered(ctx: HandlerContext<DataManagerState>, name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array): boolean {
+export function repairAnswered(ctx: HandlerContext<DataManagerState>, name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array): void {
   const key = copyKey(name, copy);
   const repair = ctx.state.repairs.get(key);
-  if (repair === undefined || !nameEquals(repair.target, pmid as Name)) return false;
-  ctx.state.repairs.delete(key);
-  return true;
+  if (repair !== undefined && nameEquals(repair.target, pmid as Name)) ctx.state.repairs.delete(key);
 }

@@ -13,13 +13,12 @@ export const getResponse = message<GetResponse, DataManagerState>({
   firewall: false,
   sync: false,
   payload: getResponseCodec,
-  handle(msg, ctx): Outcome {
+  handle(msg, ctx): Outcome | Promise<Outcome> {
     const { name, copy, content, error } = msg.payload;
     const key = copyKey(name, copy);
     const pending = ctx.state.pendingGets.get(key);
     if (pending === undefined || !nameEquals(pending.current, msg.sender)) {
-      const repair = continueRepair(ctx, msg.sender, msg.payload);
-      return repair.length > 0 ? { send: repair } : NOTHING;
+      return continueRepair(ctx, msg.sender, msg.payload).then((send) => (send.length > 0 ? { send } : NOTHING));
     }
     let valid = error === '';
     if (valid) {
