@@ -23,7 +23,7 @@ import {
   toHex,
   UnavailableError,
 } from '@safe/core';
-import type { DataManagerConfig } from '@safe/data-manager';
+import { pickDataManagerConfig } from '@safe/data-manager';
 import { type AdoptedVault, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
 import { offer } from '@safe/pmid-node';
 import { describeError, openPglite, type PgliteHost } from '@safe/sql';
@@ -106,14 +106,7 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
     cacheBytes: config.cacheBytes,
     cacheEntries: config.cacheEntries,
   };
-  const dataManager: DataManagerConfig = {
-    copiesPerGroup: config.copiesPerGroup,
-    maxHolders: config.maxHolders,
-    getRetryMs: config.getRetryMs,
-    pendingContentLimit: config.pendingContentLimit,
-    maxRepairs: config.maxRepairs,
-    repairRetryMs: config.repairRetryMs,
-  };
+  const dataManager = pickDataManagerConfig(config);
   const counts = countsOf(config);
   const identities = new Map<NetworkPersona, Identity[]>();
   for (const persona of NETWORK_PERSONAS) {

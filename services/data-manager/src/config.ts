@@ -1,4 +1,5 @@
-import { intField, loadConfig } from '@safe/core';
+import { enumField, intField, loadConfig } from '@safe/core';
+import { FARMING_POLICIES, type FarmingPolicy } from './farming-rate.js';
 
 /** DataManager parameters (SPEC.md section 5); defaults from the drafts and the C++ vault. */
 export const dataManagerConfigFields = {
@@ -12,6 +13,12 @@ export const dataManagerConfigFields = {
     'copies re-replicated at once after PmidNodes leave; the rest wait for the next churn or answer',
     1,
   ),
+  farmingPolicy: enumField<FarmingPolicy>(
+    'SAFE_DM_FARMING_POLICY',
+    'linear',
+    FARMING_POLICIES,
+    'how sacrificial copies move the farming rate: `linear` (seed 004: start 1, +1 per sacrificial copy stored, -1 per one not stored or deleted) or `exponential` (seed 001: start 2^10, halve on a failed one, double once all failed ones are stored again)',
+  ),
   repairRetryMs: intField('SAFE_DM_REPAIR_RETRY_MS', 30000, 'a re-replication not confirmed by then is given up and tried again', 100),
 };
 
@@ -19,4 +26,11 @@ export type DataManagerConfig = ReturnType<typeof loadDataManagerConfig>;
 
 export function loadDataManagerConfig(env: Record<string, string | undefined> = process.env) {
   return loadConfig(dataManagerConfigFields, env);
+}
+
+/** The DataManager's own settings out of a process's whole configuration (a host's, a testnet's). */
+export function pickDataManagerConfig(all: DataManagerConfig): DataManagerConfig {
+  const own: Record<string, unknown> = {};
+  for (const key of Object.keys(dataManagerConfigFields)) own[key] = all[key as keyof DataManagerConfig];
+  return own as DataManagerConfig;
 }

@@ -1,4 +1,5 @@
 export * from './config.js';
+export * from './farming-rate.js';
 export * from './migrations.js';
 export * from './persona.js';
 export * from './records.js';

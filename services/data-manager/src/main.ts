@@ -4,20 +4,21 @@
  * Configuration: environment variables (the host's and the DataManager's own), see README.md.
  */
 import { runReplica } from '@safe/host';
-import { type DataManagerConfig, dataManagerConfigFields, dataManagerPersona, openDataManagerState } from './index.js';
+import { dataManagerConfigFields, dataManagerPersona, openDataManagerState, pickDataManagerConfig } from './index.js';
 
 await runReplica({
   definition: dataManagerPersona,
   extraConfig: dataManagerConfigFields,
-  openState: ({ config, database }) => {
-    const own: DataManagerConfig = {
-      copiesPerGroup: config.copiesPerGroup,
-      maxHolders: config.maxHolders,
-      getRetryMs: config.getRetryMs,
-      pendingContentLimit: config.pendingContentLimit,
-      maxRepairs: config.maxRepairs,
-      repairRetryMs: config.repairRetryMs,
-    };
-    return openDataManagerState(database(), own);
+  openState: async ({ config, database }) => {
+    const state = await openDataManagerState(database(), pickDataManagerConfig(config));
+    await state.store.farmingRate(state.config.farmingPolicy);
+    return state;
+  },
+  metrics: (registry, replica) => {
+    registry.gauge(
+      'safe_farming_rate',
+      "This replica's farming rate (SPEC.md 3.3; the group's value is the median of its members')",
+      () => replica.state.store.lastFarmingRate?.rate ?? 0,
+    );
   },
 });

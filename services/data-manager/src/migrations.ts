@@ -34,4 +34,14 @@ export const migrations: readonly Migration[] = [
       );
       CREATE INDEX holders_by_pmid ON holders (pmid);`,
   },
+  {
+    // One row: this replica's farming rate (SPEC.md 3.3), kept across restarts like its table.
+    id: '002_farming_rate',
+    sql: `
+      CREATE TABLE farming_rate (
+        id                 int2 PRIMARY KEY CHECK (id = 1),
+        rate               int8 NOT NULL,
+        failed_outstanding int4 NOT NULL
+      );`,
+  },
 ];

@@ -1,5 +1,6 @@
 import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
 import type { Name } from '@safe/core';
+import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRate, type SacrificialEvent } from './farming-rate.js';
 import type { SqlDatabase, SqlExecutor } from '@safe/sql';
 
 export type HolderState = 'pending' | 'stored' | 'failed';
@@ -45,9 +46,35 @@ const heldCopy = (r: { name: Uint8Array; copy: number; size: number }): HeldCopy
 /** The chunk → holders table. Holders are listed top first: the newest on line at the top. */
 export class DataManagerStore {
   readonly db: SqlDatabase;
+  /** The farming rate as last read or written, for a synchronous scrape; undefined before either. */
+  lastFarmingRate: FarmingRate | undefined;
 
   constructor(db: SqlDatabase) {
     this.db = db;
+  }
+
+  /** This replica's farming rate: the policy's starting value until a sacrificial copy moved it. */
+  async farmingRate(policy: FarmingPolicy, tx: SqlExecutor = this.db): Promise<FarmingRate> {
+    const [row] = await tx.query<{ rate: string | number; failed: number }>(
+      'SELECT rate, failed_outstanding AS failed FROM farming_rate WHERE id = 1',
+    );
+    const current = row === undefined ? initialFarmingRate(policy) : { rate: Number(row.rate), failedOutstanding: row.failed };
+    this.lastFarmingRate = current;
+    return current;
+  }
+
+  /** Moves the farming rate by one sacrificial copy's outcome, in one transaction; returns the new rate. */
+  async recordSacrificial(policy: FarmingPolicy, event: SacrificialEvent): Promise<FarmingRate> {
+    return this.db.transaction(async (tx) => {
+      const next = nextFarmingRate(policy, await this.farmingRate(policy, tx), event);
+      await tx.query(
+        `INSERT INTO farming_rate (id, rate, failed_outstanding) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET rate = EXCLUDED.rate, failed_outstanding = EXCLUDED.failed_outstanding`,
+        [next.rate, next.failedOutstanding],
+      );
+      this.lastFarmingRate = next;
+      return next;
+    });
   }
 
   async record(name: Uint8Array, copy: ChunkCopy, tx: SqlExecutor = this.db): Promise<ChunkRecord | undefined> {

@@ -1,9 +1,16 @@
 import { isMustStore } from '@safe/chunks';
-import { action, type Outbound, parseName } from '@safe/core';
+import { action, type HandlerContext, type Outbound, parseName } from '@safe/core';
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
+import type { SacrificialEvent } from '../farming-rate.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
 import { chooseHolders, deleteTrimmed, storeOn, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
+
+/** The sacrificial copies are the network's measuring stick: their outcomes move the farming rate (SPEC.md 3.3). */
+async function moveFarmingRate(ctx: HandlerContext<DataManagerState>, event: SacrificialEvent): Promise<void> {
+  const { rate } = await ctx.state.store.recordSacrificial(ctx.state.config.farmingPolicy, event);
+  ctx.log.debug({ event, rate, policy: ctx.state.config.farmingPolicy }, 'farming rate moved');
+}
 
 /**
  * Agreed: a holder's answer. When the copy reaches its count of stored holders the MaidManagers
@@ -28,6 +35,7 @@ export const holderResult = action<HolderResult, DataManagerState>({
         const waiters = ctx.state.waiters.get(key) ?? [];
         ctx.state.waiters.delete(key);
         for (const waiting of [context, ...waiters]) send.push(...tellMaidManagers(waiting, name, copy, { stored: true, cost: size }));
+        if (copy === 'SACRIFICIAL') await moveFarmingRate(ctx, 'stored');
       }
       return { send };
     }
@@ -44,6 +52,7 @@ export const holderResult = action<HolderResult, DataManagerState>({
     }
     if (isMustStore(copy))
       send.push(...tellMaidManagers(context, name, copy, { stored: false, error: 'the network has no room for the chunk' }));
+    else await moveFarmingRate(ctx, 'failed');
     return { send };
   },
 });
