@@ -124,16 +124,14 @@ async function planRepair(
   const epoch = new Uint8Array(8);
   new DataView(epoch.buffer).setFloat64(0, Math.floor(ctx.now() / config.repairRetryMs));
   const correlation = sha512(REPAIR_TAG, group, target, epoch, ...holders.map((h) => h.pmid));
-  const content = ctx.state.pendingContent.get(key);
-  const repair: Repair = {
-    name: held.name,
-    group,
-    sources: content === undefined ? sourcesOf(ctx, held, live) : [],
-    target,
-    correlation,
-    startedAt: ctx.now(),
-  };
-  if (content === undefined && repair.sources.length === 0) return 'stuck';
+  // Every member reads the content from the same sources, even one that still has it: what each
+  // keeps in pendingContent differs (its own answers, its own evictions), and members that went
+  // straight to the Put while the others asked a source would each send fewer than K − 1 copies,
+  // so neither message would ever count. Kept content serves only when no source is left.
+  const sources = sourcesOf(ctx, held, live);
+  const content = sources.length === 0 ? ctx.state.pendingContent.get(key) : undefined;
+  const repair: Repair = { name: held.name, group, sources, target, correlation, startedAt: ctx.now() };
+  if (content === undefined && sources.length === 0) return 'stuck';
   return { repair, send: content === undefined ? askSource(repair) : repairStore(repair, held.copy, content) };
 }
 
