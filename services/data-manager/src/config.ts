@@ -20,6 +20,17 @@ export const dataManagerConfigFields = {
     'how sacrificial copies move the farming rate: `linear` (seed 004: start 1, +1 per sacrificial copy stored, -1 per one not stored or deleted) or `exponential` (seed 001: start 2^10, halve on a failed one, double once all failed ones are stored again)',
   ),
   repairRetryMs: intField('SAFE_DM_REPAIR_RETRY_MS', 30000, 'a re-replication not confirmed by then is given up and tried again', 100),
+  integrityPeriodMs: intField(
+    'SAFE_DM_INTEGRITY_PERIOD_MS',
+    3_600_000,
+    'how often a page of copies gets a data integrity check besides the one on PmidNode churn (ms); 0 = only on churn',
+  ),
+  integrityBatch: intField(
+    'SAFE_DM_INTEGRITY_BATCH',
+    16,
+    'copies given an integrity check per period or churn event, and at most in flight',
+    1,
+  ),
 };
 
 export type DataManagerConfig = ReturnType<typeof loadDataManagerConfig>;

@@ -53,11 +53,21 @@ export const createRecordCodec = protoCodec<CreateRecord>('safe.v1.data_manager.
 export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | null }>('safe.v1.data_manager.AddSubscriber');
 export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
 export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
+export interface IntegrityAnswer extends ChunkRef {
+  nonce: Uint8Array;
+  held: boolean;
+  digest: Uint8Array;
+}
+export const integrityAnswerCodec = protoCodec<IntegrityAnswer>('safe.v1.data_manager.IntegrityAnswer');
+/** A holder the group found to have lost or corrupted its copy (same fields as a PmidManager's HolderLost). */
+export const holderCorruptCodec = protoCodec<ChunkRef & { pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
 
 /** Payloads of the personas this one sends to. */
 export const pmidPutCodec = protoCodec<PutPayload>('safe.v1.pmid_manager.Put');
 export const pmidDeleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Delete');
 export const nodeGetCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
+export const nodeIntegrityCheckCodec = protoCodec<ChunkRef & { nonce: Uint8Array }>('safe.v1.pmid_node.IntegrityCheck');
+export const pmidLoseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
 export const maidPutResponseCodec = protoCodec<{
   name: Uint8Array;
   copy: ChunkCopy;

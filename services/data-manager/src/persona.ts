@@ -2,14 +2,18 @@ import type { PersonaDefinition } from '@safe/core';
 import { addSubscriber } from './actions/add-subscriber.js';
 import { createRecord } from './actions/create-record.js';
 import { holderResult } from './actions/holder-result.js';
+import { loseHolder } from './actions/lose-holder.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
 import { repairDeparted } from './churn/repair.js';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { getResponse } from './handlers/get-response.js';
+import { holderCorrupt } from './handlers/holder-corrupt.js';
+import { integrityAnswer } from './handlers/integrity-answer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
+import { periodicIntegrityChecks } from './integrity/check.js';
 import { dataManagerRecords } from './records.js';
 import type { DataManagerState } from './state.js';
 
@@ -23,6 +27,8 @@ import type { DataManagerState } from './state.js';
  * | PutResponse | PmidManager | group  | yes | yes |
  * | Get         | client      | single | yes | no  (So: Get to a live holder) |
  * | GetResponse | PmidNode    | single | no  | no  |
+ * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |
+ * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
  *
  * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts).
  *
@@ -32,13 +38,26 @@ import type { DataManagerState } from './state.js';
  * deterministic holder's PmidManagers, recorded by the synced HolderResult; at most `maxRepairs`
  * at once, the rest and those unanswered after `repairRetryMs` on a later event or tick); a
  * returning holder goes to the top. More than `maxHolders`: the bottom one is deleted.
+ *
+ * Data integrity checks (SPEC.md 3.3, integrity/check.ts): for the copies a departed PmidNode held
+ * (their remaining holders are what re-replication reads from; a returning PmidNode's disk is its
+ * PmidManagers' SendAccount's to check), and each `integrityPeriodMs` for a page of
+ * `integrityBatch` copies, the members send IntegrityCheck => each live stored holder with one
+ * nonce they derive alike (so their copies accumulate at the PmidNode as Get's do, and all members
+ * get the same answers) but a holder cannot know beforehand (it covers the record's createdBy tag,
+ * never sent to a PmidNode). Not each member its own random nonce: that would need one more round
+ * for the members to agree on a verdict drawn from different answers. Two or more agreeing answers outvote
+ * the rest; without such a majority the content is read from a holder and checked against its name
+ * to judge each answer. A verdict is sent to the group itself (HolderCorrupt, K − 1 members alike)
+ * and applied once synced (LoseHolder: the holder is marked failed, Lose ->>>> its PmidManagers,
+ * the copy re-replicated by churn/repair.ts).
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
   speaksAs: 'group',
-  messages: [put, del, putResponse, get, getResponse],
-  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn],
+  messages: [put, del, putResponse, get, getResponse, integrityAnswer, holderCorrupt],
+  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn, loseHolder],
   onChurn: onPmidChurn,
-  onTick: async (ctx) => ({ send: await repairDeparted(ctx) }),
+  onTick: async (ctx) => ({ send: [...(await repairDeparted(ctx)), ...(await periodicIntegrityChecks(ctx))] }),
   records: dataManagerRecords,
 };

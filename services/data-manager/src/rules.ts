@@ -1,6 +1,6 @@
-import { type ChunkCopy, copyGroupName, type PutContext } from '@safe/chunks';
+import { type ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
-import { maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
+import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
 import type { DataManagerState } from './state.js';
 
 /**
@@ -21,6 +21,17 @@ export function chooseHolders(
   return sortByCloseness(copyGroupName(name, copy), live)
     .filter((n) => !excluded.has(toHex(n)))
     .slice(0, count);
+}
+
+/** A holder's answer to a Get carries the chunk: no error, and content that hashes to its name. */
+export function carriesChunk({ name, content, error }: GetResponse): boolean {
+  if (error !== '') return false;
+  try {
+    checkChunk(name, content);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function isLive(ctx: HandlerContext<DataManagerState>, pmid: Name): boolean {

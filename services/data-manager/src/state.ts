@@ -3,7 +3,7 @@ import { type ClientOrigin, type Name, toHex } from '@safe/core';
 import { migrate, type SqlDatabase } from '@safe/sql';
 import type { DataManagerConfig } from './config.js';
 import { migrations } from './migrations.js';
-import { DataManagerStore } from './store.js';
+import { DataManagerStore, type HeldCopy } from './store.js';
 
 /** A Get in progress: the clients waiting and the holders still to try. */
 export interface PendingGet {
@@ -25,6 +25,27 @@ export interface DataManagerState {
   readonly repairs: Map<string, Repair>;
   /** PmidNodes gone with copies not yet checked or re-stored (hex); at most one entry per PmidNode. */
   readonly departed: Set<string>;
+  /** Copies a live holder lost (integrity check), by copy key, until they are back at their count (churn/repair.ts). */
+  readonly lostCopies: Map<string, HeldCopy>;
+  /** Data integrity checks awaiting holders' answers (integrity/check.ts), by copy key; at most `integrityBatch`. */
+  readonly checks: Map<string, IntegrityCheck>;
+  /** The last integrity period a page of copies was checked in. */
+  integrityEpoch: number;
+}
+
+/** One copy's integrity check: the holders asked, their answers (undefined: not yet; null: "don't have it"). */
+export interface IntegrityCheck {
+  readonly name: Name;
+  readonly copy: ChunkCopy;
+  readonly group: Name;
+  readonly nonce: Uint8Array;
+  readonly holders: readonly Name[];
+  readonly answers: Map<string, Uint8Array | null>;
+  /** Holders judged to have lost the copy so far. */
+  readonly lost: Name[];
+  /** When no majority agrees: the holders still to read the content from, to judge the answers by it. */
+  sources: Name[];
+  readonly startedAt: number;
 }
 
 /** A PmidNode to read a repair's content from, and which copy of the chunk to ask it for. */
@@ -60,6 +81,9 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     pendingGets: new Map(),
     repairs: new Map(),
     departed: new Set(),
+    lostCopies: new Map(),
+    checks: new Map(),
+    integrityEpoch: -1,
   };
 }
 

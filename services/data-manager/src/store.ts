@@ -1,7 +1,7 @@
 import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
 import type { Name } from '@safe/core';
-import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRate, type SacrificialEvent } from './farming-rate.js';
 import type { SqlDatabase, SqlExecutor } from '@safe/sql';
+import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRate, type SacrificialEvent } from './farming-rate.js';
 
 export type HolderState = 'pending' | 'stored' | 'failed';
 const STATE_CODE: Record<HolderState, number> = { pending: 0, stored: 1, failed: 2 };
@@ -231,6 +231,21 @@ export class DataManagerStore {
   async copiesHeldBy(pmid: Uint8Array): Promise<HeldCopy[]> {
     const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(COPIES_HELD_BY_SQL, [pmid]);
     return rows.map(heldCopy);
+  }
+
+  /**
+   * Up to `limit` copies from `start` on in name order, wrapping round to the lowest names: one page
+   * of integrity checks, two index range scans on `UNIQUE (name, copy)`, never the whole table.
+   */
+  async copiesFrom(start: Uint8Array, limit: number): Promise<HeldCopy[]> {
+    const page = (op: string, n: number) =>
+      this.db.query<{ name: Uint8Array; copy: number; size: number }>(
+        `SELECT name, copy, size FROM chunks WHERE name ${op} $1 ORDER BY name, copy LIMIT $2`,
+        [start, n],
+      );
+    const first = await page('>=', limit);
+    const rest = first.length < limit ? await page('<', limit - first.length) : [];
+    return [...first, ...rest].map(heldCopy);
   }
 
   /**

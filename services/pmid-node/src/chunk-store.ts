@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyIndex } from '@safe/chunks';
-import { ContentMismatchError, type Name, NotFoundError, nameFromHex, OutOfSpaceError, toHex } from '@safe/core';
+import { ContentMismatchError, type Name, NotFoundError, nameFromHex, OutOfSpaceError, sha512, toHex } from '@safe/core';
 
 const CHUNK_FILE = /^([0-9a-f]{128})\.(\d)$/;
 
@@ -90,6 +90,21 @@ export class ChunkStore {
       throw new ContentMismatchError(`chunk ${toHex(name).slice(0, 16)}… is corrupt on this PmidNode`);
     }
     return content;
+  }
+
+  /**
+   * SHA-512(the copy's bytes on disk ‖ nonce), for a DataManagers' integrity check; undefined when
+   * the copy is not here. The bytes are not checked against the name: the DataManagers judge by
+   * comparing holders' answers, so a corrupt copy answers what it really holds.
+   */
+  async digest(name: Name, copy: ChunkCopy, nonce: Uint8Array): Promise<Uint8Array | undefined> {
+    let content: Uint8Array;
+    try {
+      content = new Uint8Array(await readFile(this.#path(name, copy).file));
+    } catch {
+      return undefined;
+    }
+    return sha512(content, nonce);
   }
 
   /** Every copy on the disk, read from the file names (`<128 hex>.<copy index>`); anything else is skipped. */

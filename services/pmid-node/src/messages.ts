@@ -19,6 +19,7 @@ export interface ChunkRef {
 export const putCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
 export const deleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
 export const getCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
+export const integrityCheckCodec = protoCodec<ChunkRef & { nonce: Uint8Array }>('safe.v1.pmid_node.IntegrityCheck');
 export interface SendAccountBatch {
   round: Uint8Array;
   batch: number;
@@ -40,4 +41,7 @@ export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager
 export const lostCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lost');
 export const getResponseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; content: Uint8Array; error: string }>(
   'safe.v1.data_manager.GetResponse',
+);
+export const integrityAnswerCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; nonce: Uint8Array; held: boolean; digest: Uint8Array }>(
+  'safe.v1.data_manager.IntegrityAnswer',
 );

@@ -1,6 +1,7 @@
 import type { Name, Outcome, PersonaDefinition } from '@safe/core';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
+import { integrityCheck } from './handlers/integrity-check.js';
 import { put } from './handlers/put.js';
 import { sendAccount } from './handlers/send-account.js';
 import { offerCodec } from './messages.js';
@@ -15,14 +16,15 @@ import type { PmidNodeState } from './state.js';
  * | Delete      | PmidManager | group | yes | no |
  * | Get         | DataManager | group | no  | no |
  * | SendAccount | PmidManager | group | yes | no (on rejoin: delete what is not listed; report what is missing or corrupt) |
+ * | IntegrityCheck | DataManager | group | no | no (answers SHA-512(copy's bytes ‖ nonce), or that it lacks the copy) |
  *
  * Sends: PutResponse, Offer, Lost -> PmidManager (Lost: a copy SendAccount lists that the node lacks
- * or holds corrupt); GetResponse => DataManager.
+ * or holds corrupt); GetResponse, IntegrityAnswer => DataManager.
  */
 export const pmidNodePersona: PersonaDefinition<PmidNodeState> = {
   persona: 'pmid-node',
   speaksAs: 'single',
-  messages: [put, del, get, sendAccount],
+  messages: [put, del, get, sendAccount, integrityCheck],
   actions: [],
 };
 

@@ -7,10 +7,13 @@ import {
   NAME_BYTES,
   type Name,
   NOTHING,
+  nameFromHex,
+  type Outbound,
   type Outcome,
   toHex,
 } from '@safe/core';
 import { abandonRepairsVia, repairDeparted } from '../churn/repair.js';
+import { startIntegrityChecks } from '../integrity/check.js';
 import type { DataManagerState } from '../state.js';
 import type { HeldCopy } from '../store.js';
 
@@ -60,7 +63,11 @@ export const pmidChurn = action<PmidChurn, DataManagerState>({
       ctx.state.departed.delete(toHex(pmid));
     }
     abandonRepairsVia(ctx, departed);
-    return { send: await repairDeparted(ctx, fresh) };
+    // The remaining holders of a departed one's copies are what re-replication reads from: they get
+    // an integrity check. (A returning PmidNode's own disk is checked by its PmidManagers' SendAccount.)
+    const checks: Outbound[] = [];
+    for (const [pmid, copies] of fresh) checks.push(...(await startIntegrityChecks(ctx, copies, nameFromHex(pmid))));
+    return { send: [...(await repairDeparted(ctx, fresh)), ...checks] };
   },
 });
 

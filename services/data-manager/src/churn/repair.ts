@@ -1,8 +1,8 @@
-import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyGroupName, isMustStore } from '@safe/chunks';
+import { CHUNK_COPIES, type ChunkCopy, copyGroupName, isMustStore } from '@safe/chunks';
 import { type HandlerContext, type Name, nameEquals, nameFromHex, type Outbound, sha512, toHex } from '@safe/core';
 import { askHolder } from '../handlers/get.js';
 import type { GetResponse } from '../messages.js';
-import { chooseHolders, isLive, storeOn } from '../rules.js';
+import { carriesChunk, chooseHolders, isLive, storeOn } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent, type Repair, type RepairSource } from '../state.js';
 import type { HeldCopy, Holder } from '../store.js';
 
@@ -29,7 +29,7 @@ export async function repairDeparted(
   for (const [key, repair] of state.repairs) {
     if (ctx.now() - repair.startedAt >= state.config.repairRetryMs) state.repairs.delete(key);
   }
-  if (state.departed.size === 0) return [];
+  if (state.departed.size === 0 && state.lostCopies.size === 0) return [];
 
   // Every copy this replica is responsible for whose holder left, in copy-group order, so members
   // with different other work still start the same copies first.
@@ -47,6 +47,12 @@ export async function repairDeparted(
       if (seen) seen.from.push(pmid);
       else candidates.set(key, { copy: held, group, from: [pmid] });
     }
+  }
+  // Copies a live holder lost (an integrity check's verdict): repaired the same way, no PmidNode to forget.
+  for (const [key, held] of state.lostCopies) {
+    const group = copyGroupName(held.name, held.copy);
+    if (!ctx.isResponsible(group)) state.lostCopies.delete(key);
+    else if (!candidates.has(key)) candidates.set(key, { copy: held, group, from: [] });
   }
   // A PmidNode is forgotten once none of its copies is below its count or on its way back up.
   const unfinished = new Set<string>();
@@ -68,7 +74,10 @@ export async function repairDeparted(
       break;
     }
     const plan = await planRepair(ctx, copy, group, key);
-    if (plan === 'enough') continue;
+    if (plan === 'enough') {
+      state.lostCopies.delete(key);
+      continue;
+    }
     below++;
     for (const pmid of from) unfinished.add(pmid);
     if (plan === 'stuck') continue;
@@ -166,15 +175,7 @@ export async function continueRepair(ctx: HandlerContext<DataManagerState>, send
   });
   const repair = found && ctx.state.repairs.get(found.key);
   if (found === undefined || repair === undefined) return [];
-  let valid = answer.error === '';
-  if (valid) {
-    try {
-      checkChunk(answer.name, answer.content);
-    } catch {
-      valid = false;
-    }
-  }
-  if (!valid) {
+  if (!carriesChunk(answer)) {
     repair.sources.shift();
     if (repair.sources.length > 0) return [askSource(repair)];
     // Nowhere to read it now: its place goes to the copies waiting (this one is tried again on the next event).

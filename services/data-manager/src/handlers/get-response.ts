@@ -1,7 +1,8 @@
-import { checkChunk } from '@safe/chunks';
 import { answerClient, message, NOTHING, NotFoundError, nameEquals, type Outcome, replyError, replyOk } from '@safe/core';
 import { continueRepair } from '../churn/repair.js';
+import { continueCheck } from '../integrity/check.js';
 import { type GetResponse, getReplyCodec, getResponseCodec } from '../messages.js';
+import { carriesChunk } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { askHolder } from './get.js';
 
@@ -14,21 +15,16 @@ export const getResponse = message<GetResponse, DataManagerState>({
   sync: false,
   payload: getResponseCodec,
   handle(msg, ctx): Outcome | Promise<Outcome> {
-    const { name, copy, content, error } = msg.payload;
+    const { name, copy, content } = msg.payload;
     const key = copyKey(name, copy);
     const pending = ctx.state.pendingGets.get(key);
     if (pending === undefined || !nameEquals(pending.current, msg.sender)) {
-      return continueRepair(ctx, msg.sender, msg.payload).then((send) => (send.length > 0 ? { send } : NOTHING));
+      return continueRepair(ctx, msg.sender, msg.payload).then((repair) => {
+        const send = [...repair, ...continueCheck(ctx, msg.sender, msg.payload)];
+        return send.length > 0 ? { send } : NOTHING;
+      });
     }
-    let valid = error === '';
-    if (valid) {
-      try {
-        checkChunk(name, content);
-      } catch {
-        valid = false;
-      }
-    }
-    if (valid) {
+    if (carriesChunk(msg.payload)) {
       ctx.state.pendingGets.delete(key);
       ctx.cache.insert(name, content);
       const answer = replyOk(getReplyCodec.encode({ content }));
