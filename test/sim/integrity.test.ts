@@ -1,7 +1,17 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
-import { type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, protoCodec, sha512, toHex } from '@safe/core';
+import {
+  type HandlerContext,
+  type Incoming,
+  InvalidNameError,
+  MalformedPayloadError,
+  type Name,
+  nameOf,
+  protoCodec,
+  sha512,
+  toHex,
+} from '@safe/core';
 import { type DataManagerState, dataManagerPersona, loadDataManagerConfig } from '@safe/data-manager';
 import { pmidAccountRecordCodec, pmidManagerRecords } from '@safe/pmid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
@@ -14,6 +24,7 @@ const config = loadDataManagerConfig({});
 const loseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.pmid_manager.Lose');
 const NO_KEY = new Uint8Array(0);
 const integrityAnswer = dataManagerPersona.messages.find((m) => m.type === 'IntegrityAnswer');
+const holderCorrupt = dataManagerPersona.messages.find((m) => m.type === 'HolderCorrupt');
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -173,7 +184,7 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     }
   }, 600_000);
 
-  it(`an answer from a node that was not asked, for another nonce, or malformed, changes nothing (seed ${seed})`, async () => {
+  it(`an answer from a node not asked, for another nonce or malformed, and a verdict from or to another group change nothing (seed ${seed})`, async () => {
     net = await SimNet.start({ seed, counts: { 'pmid-node': 6 }, reorder: true });
     const [dm] = net.sim.nodes('data-manager');
     const ctx = dm?.replica.context as HandlerContext<DataManagerState>;
@@ -210,5 +221,21 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     expect([...check.answers.keys()]).toEqual([toHex(a as Name)]);
     expect(toHex(check.answers.get(toHex(a as Name)) as Uint8Array)).toBe(toHex(digest));
     ctx.state.checks.delete(key);
+
+    // A verdict must come from the copy group's own DataManagers, for that copy group.
+    const group = copyGroupName(name, 'PRIMARY');
+    const other = copyGroupName(name, 'BACKUP');
+    const verdict = (source: Name, destination: Name) =>
+      (holderCorrupt as NonNullable<typeof holderCorrupt>).handle(
+        {
+          payload: { name, copy: 'PRIMARY', pmid: a },
+          source: { persona: 'data-manager', nae: source },
+          destination: { persona: 'data-manager', nae: destination },
+        } as Incoming<never>,
+        ctx,
+      );
+    await expect(async () => verdict(other, group)).rejects.toThrow(InvalidNameError);
+    await expect(async () => verdict(group, other)).rejects.toThrow(InvalidNameError);
+    expect((await verdict(group, group)).actions?.map((act) => act.type)).toEqual(['LoseHolder']);
   }, 120_000);
 });
