@@ -169,12 +169,12 @@ describe('helm chart safe-network', () => {
         const admin = container.ports?.find((port) => port.name === 'admin');
         expect(env.get('SAFE_ADMIN_PORT')?.value).toBe(String(admin?.containerPort));
         expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'admin' });
-        if (container.readinessProbe?.grpc === undefined) {
-          expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+        if (label.startsWith('external')) {
+          // grpcHealthProbe: grpc.health.v1 on the port the replica's gRPC server listens on.
+          expect(container.readinessProbe?.httpGet).toBeUndefined();
+          expect(String(container.readinessProbe?.grpc?.port)).toBe(env.get('SAFE_GRPC_PORT')?.value);
         } else {
-          // grpc.health.v1 is served by the Gateway, so only an entry may use it.
-          expect(block).toBe('maidManager');
-          expect(String(container.readinessProbe.grpc.port)).toBe(env.get('SAFE_GRPC_PORT')?.value);
+          expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
         }
         const annotations = set.spec?.template?.metadata?.annotations ?? {};
         expect(annotations['prometheus.io/scrape']).toBe('true');
@@ -306,6 +306,9 @@ describe('helm chart safe-network', () => {
       [['group.closeGroupSize=5', 'pmidManager.replicas=4'], /pmidManager\.replicas \(4\) is below .*\(5\)/],
       [['dataManager.config.copiesPerGroupp=2'], /dataManager\.config\.copiesPerGroupp is not a setting of this service/],
       [['kafka.brokers=null'], /kafka\.brokers is empty/],
+      // values.schema.json
+      [['dataManager.replicas=two'], /dataManager\.replicas: Invalid type/],
+      [['network=Test_Net'], /network: Does not match pattern/],
     ];
     for (const [sets, message] of bad) {
       const result = run(['template', RELEASE, CHART, ...sets.flatMap((set) => ['--set', set])]);
