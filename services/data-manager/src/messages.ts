@@ -53,6 +53,8 @@ export const createRecordCodec = protoCodec<CreateRecord>('safe.v1.data_manager.
 export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | null }>('safe.v1.data_manager.AddSubscriber');
 export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
 export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
+/** A PmidNode's PmidManagers report that it no longer holds the copy (it lost it or held it corrupt); codec: holderCorruptCodec. */
+export type HolderLost = ChunkRef & { pmid: Uint8Array };
 export interface IntegrityAnswer extends ChunkRef {
   nonce: Uint8Array;
   held: boolean;

@@ -3,6 +3,7 @@ import { addSubscriber } from './actions/add-subscriber.js';
 import { createRecord } from './actions/create-record.js';
 import { holderResult } from './actions/holder-result.js';
 import { loseHolder } from './actions/lose-holder.js';
+import { markHolderLost } from './actions/mark-holder-lost.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
 import { repairDeparted } from './churn/repair.js';
@@ -10,6 +11,7 @@ import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { getResponse } from './handlers/get-response.js';
 import { holderCorrupt } from './handlers/holder-corrupt.js';
+import { holderLost } from './handlers/holder-lost.js';
 import { integrityAnswer } from './handlers/integrity-answer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
@@ -27,6 +29,7 @@ import type { DataManagerState } from './state.js';
  * | PutResponse | PmidManager | group  | yes | yes |
  * | Get         | client      | single | yes | no  (So: Get to a live holder) |
  * | GetResponse | PmidNode    | single | no  | no  |
+ * | HolderLost  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
  * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |
  * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
  *
@@ -55,8 +58,8 @@ import type { DataManagerState } from './state.js';
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
   speaksAs: 'group',
-  messages: [put, del, putResponse, get, getResponse, integrityAnswer, holderCorrupt],
-  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn, loseHolder],
+  messages: [put, del, putResponse, get, getResponse, holderLost, integrityAnswer, holderCorrupt],
+  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn, markHolderLost, loseHolder],
   onChurn: onPmidChurn,
   onTick: async (ctx) => ({ send: [...(await repairDeparted(ctx)), ...(await periodicIntegrityChecks(ctx))] }),
   records: dataManagerRecords,

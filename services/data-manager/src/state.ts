@@ -25,7 +25,7 @@ export interface DataManagerState {
   readonly repairs: Map<string, Repair>;
   /** PmidNodes gone with copies not yet checked or re-stored (hex); at most one entry per PmidNode. */
   readonly departed: Set<string>;
-  /** Copies a live holder lost (integrity check), by copy key, until they are back at their count (churn/repair.ts). */
+  /** Copies a live holder lost (integrity check, HolderLost), by copy key, until they are back at their count (churn/repair.ts). */
   readonly lostCopies: Map<string, HeldCopy>;
   /** Data integrity checks awaiting holders' answers (integrity/check.ts), by copy key; at most `integrityBatch`. */
   readonly checks: Map<string, IntegrityCheck>;

@@ -227,6 +227,23 @@ export class DataManagerStore {
     });
   }
 
+  /**
+   * `pmid` no longer has the copy (it lost it or held it corrupt): it stays in the list as failed,
+   * so it counts as no live holder and is not chosen for the copy again, and goes to the bottom, so
+   * it is the first one trimmed. Undefined when the record does not list it or has it failed already.
+   */
+  async markHolderLost(name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array): Promise<HeldCopy | undefined> {
+    const [row] = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(
+      `UPDATE holders h SET state = ${STATE_CODE.failed},
+         position = (SELECT min(position) FROM holders WHERE chunk = h.chunk) - 1
+       FROM chunks c, pmid_nodes p
+       WHERE c.name = $1 AND c.copy = $2 AND h.chunk = c.id AND p.name = $3 AND h.pmid = p.id AND h.state <> ${STATE_CODE.failed}
+       RETURNING c.name, c.copy, c.size`,
+      [name, copyIndex(copy), pmid],
+    );
+    return row && heldCopy(row);
+  }
+
   /** Every copy `pmid` holds (in any state), in name order. */
   async copiesHeldBy(pmid: Uint8Array): Promise<HeldCopy[]> {
     const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(COPIES_HELD_BY_SQL, [pmid]);
