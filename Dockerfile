@@ -1,17 +1,17 @@
 # One image for every persona: the container's argument names the service to run, e.g.
 #   docker build -t safe-vault .
-#   docker run -e SAFE_POSTGRES_URL=... safe-vault services/data-manager/dist/main.js
+#   docker run -e SAFE_ADVERTISE_HOST=<name others dial> -e SAFE_POSTGRES_URL=... -e SAFE_REDIS_URL=... \
+#     -e SAFE_KAFKA_BROKERS=... -v dm0:/data safe-vault services/data-manager/dist/main.js
 # The entrypoint preloads the OpenTelemetry module (it exports spans only when
 # OTEL_EXPORTER_OTLP_ENDPOINT is set). Written to be right by reading: no Docker engine was
-# available where it was written, so it has not been built there (see README.md, Kubernetes).
+# available where it was written, so it has not been built there; its steps were replayed by hand
+# (see README.md, Kubernetes).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-FROM ${NODE_IMAGE} AS build
-ENV CI=true
-RUN npm install --global pnpm@10.34.8
+# The workspace's manifests only, so the dependency layers are reused while only sources change.
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
-# Manifests first, so the dependency layer is reused while only sources change.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/chunks/package.json packages/chunks/
 COPY packages/client/package.json packages/client/
@@ -27,11 +27,25 @@ COPY services/maid-manager/package.json services/maid-manager/
 COPY services/pmid-manager/package.json services/pmid-manager/
 COPY services/pmid-node/package.json services/pmid-node/
 COPY test/package.json test/
+
+FROM ${NODE_IMAGE} AS pnpm
+# CI: pnpm never waits for a prompt.
+ENV CI=true
+RUN npm install --global pnpm@10.34.8
+
+FROM pnpm AS build
+WORKDIR /app
+COPY --from=manifests /app ./
 RUN pnpm install --frozen-lockfile
 COPY . .
-RUN pnpm exec tsc -b
-# Drop the devDependencies (TypeScript, vitest, Biome) from the tree the runtime stage copies.
-RUN pnpm install --frozen-lockfile --prod --offline
+# The per-package node_modules link dev dependencies too; the runtime takes the prod-deps ones.
+RUN pnpm exec tsc -b && rm -rf packages/*/node_modules services/*/node_modules
+
+# Production dependencies only (no TypeScript, vitest, Biome), installed fresh so none linger.
+FROM pnpm AS prod-deps
+WORKDIR /app
+COPY --from=manifests /app ./
+RUN pnpm install --frozen-lockfile --prod
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
@@ -41,8 +55,7 @@ ENV NODE_ENV=production \
     SAFE_ADMIN_HOST=0.0.0.0 \
     SAFE_ADMIN_PORT=9464
 WORKDIR /app
-COPY --from=build /app/package.json /app/pnpm-workspace.yaml ./
-COPY --from=build /app/node_modules ./node_modules
+COPY --from=prod-deps /app ./
 COPY --from=build /app/proto ./proto
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/services ./services
