@@ -12,7 +12,7 @@ import { dataManagerConfigFields } from '@safe/data-manager';
 import { pmidManagerConfigFields } from '@safe/pmid-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { hostConfigFields } from '../../packages/host/src/config.js';
+import { hostConfigFields, loadReplicaConfig } from '../../packages/host/src/config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CHART = join(ROOT, 'helm', 'safe-network');
@@ -185,6 +185,33 @@ describe('helm chart safe-network', () => {
       expect(gateway).toBeDefined();
     });
   }
+
+  it("the environment each pod would get passes its service's own start-up validation", () => {
+    for (const files of [[], ...ciFiles.map((file) => [file])]) {
+      const manifests = template(files);
+      const secrets = new Map(manifests.filter((m) => m.kind === 'Secret').map((m) => [m.metadata.name, m.stringData ?? {}]));
+      for (const block of BLOCKS) {
+        const { dir, own } = PERSONAS[block];
+        const pod = `${RELEASE}-${dir}-0`;
+        const env: Record<string, string> = {};
+        for (const entry of mainContainer(statefulSet(manifests, dir)).env ?? []) {
+          const ref = entry.valueFrom?.secretKeyRef;
+          let value = entry.value;
+          if (entry.valueFrom?.fieldRef?.fieldPath === 'metadata.name') value = pod;
+          // A Secret of the operator's (existingSecret) is not in the render: a stand-in URL of its kind.
+          else if (ref !== undefined)
+            value = secrets.get(ref.name)?.[ref.key] ?? (entry.name === 'SAFE_REDIS_URL' ? 'redis://r:6379' : 'postgres://p:5432/safe');
+          // Kubernetes expands $(VAR) from the variables defined before it.
+          env[entry.name] = (value ?? '').replace(/\$\((\w+)\)/g, (_, name: string) => env[name] ?? '');
+        }
+        const extra = block === 'pmidNode' ? {} : (own as Fields);
+        const config = loadReplicaConfig(extra, env);
+        expect(config.advertiseHost, `${dir} ${files.join(' ')}`).toBe(`${pod}.${RELEASE}-${dir}.${NAMESPACE}.svc.cluster.local`);
+        expect(config.dataDir).toBe('/data');
+        expect(config.network).not.toBe('');
+      }
+    }
+  });
 
   it('default values: replica counts, PVC templates, SAFE_NETWORK = release name, URLs in the chart Secret', () => {
     const manifests = template();
