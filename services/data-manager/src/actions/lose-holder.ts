@@ -1,27 +1,21 @@
-import { action, type Name, nameEquals, parseName } from '@safe/core';
-import { repairDeparted } from '../churn/repair.js';
-import { type ChunkRef, holderCorruptCodec, pmidLoseCodec } from '../messages.js';
-import { copyKey, type DataManagerState } from '../state.js';
+import { action, type Name } from '@safe/core';
+import { type HolderLost, holderCorruptCodec, pmidLoseCodec } from '../messages.js';
+import type { DataManagerState } from '../state.js';
+import { markHolderLost } from './mark-holder-lost.js';
 
 /**
- * Agreed: a holder failed an integrity check. It stays in the record as `failed` (not counted as
- * a live holder, never asked for a Get, never chosen again for this copy), its PmidManagers get
- * Lose (they delete the copy on the node and add it to the node's lost total), and the copy is
- * stored again through churn/repair.ts like one whose holder left. A holder the record does not
- * list as a holder in good standing changes nothing.
+ * Agreed: a holder failed an integrity check. The record treats it as a holder that lost its copy
+ * (MarkHolderLost: failed, at the bottom, the copy re-replicated if short), and its PmidManagers
+ * get Lose: they delete the copy on the node and add it to the node's lost total. A holder the
+ * record does not list, or lists as failed already, changes nothing.
  */
-export const loseHolder = action<ChunkRef & { pmid: Uint8Array }, DataManagerState>({
+export const loseHolder = action<HolderLost, DataManagerState>({
   type: 'LoseHolder',
   payload: holderCorruptCodec,
-  async apply({ name, copy, pmid }, ctx) {
-    const { store, config } = ctx.state;
-    const chunk = parseName(name, 'chunk name');
-    const record = await store.record(chunk, copy);
-    if (record === undefined) return undefined;
-    const holder = (await store.holders(record.id)).find((h) => nameEquals(h.pmid, pmid as Name));
-    if (holder === undefined || holder.state === 'failed') return undefined;
-    await store.markHolder(chunk, copy, record.size, pmid, 'failed', config.maxHolders);
-    ctx.state.lostCopies.set(copyKey(chunk, copy), { name: chunk, copy, size: record.size });
+  async apply(params, ctx, nae) {
+    const marked = await markHolderLost.apply(params, ctx, nae);
+    if (marked === undefined) return undefined;
+    const { name, copy, pmid } = params;
     return {
       send: [
         {
@@ -30,7 +24,7 @@ export const loseHolder = action<ChunkRef & { pmid: Uint8Array }, DataManagerSta
           scope: 'close-group',
           payload: pmidLoseCodec.encode({ name, copy }),
         },
-        ...(await repairDeparted(ctx)),
+        ...(marked.send ?? []),
       ],
     };
   },
