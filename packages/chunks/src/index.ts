@@ -34,6 +34,12 @@ export function copyGroupName(name: Name, copy: ChunkCopy): Name {
   return nae as Name;
 }
 
+/**
+ * Why a holder no longer has a copy (proto safe.v1.LossReason): missing on the node's rejoin,
+ * held corrupt, or a sacrificial copy deleted to make room for a must-store one (SPEC.md 3.3).
+ */
+export type LossReason = 'LOST' | 'CORRUPT' | 'DELETED_FOR_ROOM';
+
 export function isMustStore(copy: ChunkCopy): boolean {
   return MUST_STORE_COPIES.includes(copy);
 }

@@ -51,4 +51,51 @@ describe('chunks on a PmidNode disk', () => {
     await writeFile(join(dir, hex.slice(0, 2), `${hex}.0`), randomBytes(100));
     await expect(store.get(name, 'PRIMARY')).rejects.toBeInstanceOf(ContentMismatchError);
   });
+
+  it('makes room for a must-store copy by deleting sacrificial copies, largest first then by name', async () => {
+    const store = await ChunkStore.open(dir, 1000);
+    const sacrificial = [randomBytes(200), randomBytes(200), randomBytes(300)].map((content) => ({ name: nameOf(content), content }));
+    for (const s of sacrificial) expect(await store.put(s.name, 'SACRIFICIAL', s.content)).toEqual([]);
+    const backup = randomBytes(250);
+    expect(await store.put(nameOf(backup), 'BACKUP', backup)).toEqual([]);
+    expect(store.used).toBe(950);
+
+    // 400 bytes more need 350 freed: the 300-byte copy, then the 200-byte one first by name.
+    const primary = randomBytes(400);
+    const [small1, small2] = sacrificial.slice(0, 2).sort((a, b) => Buffer.compare(a.name, b.name)) as [
+      (typeof sacrificial)[number],
+      (typeof sacrificial)[number],
+    ];
+    const deleted = await store.put(nameOf(primary), 'PRIMARY', primary);
+    expect(deleted.map((c) => `${toHex(c.name)}.${c.copy}`)).toEqual([
+      `${toHex(sacrificial[2]?.name as Uint8Array)}.SACRIFICIAL`,
+      `${toHex(small1.name)}.SACRIFICIAL`,
+    ]);
+    expect(store.used).toBe(850);
+    expect(await store.has(nameOf(primary), 'PRIMARY')).toBe(true);
+    expect(await store.has(small2.name, 'SACRIFICIAL')).toBe(true);
+    expect(await store.has(small1.name, 'SACRIFICIAL')).toBe(false);
+    expect((await ChunkStore.open(dir, 1000)).used).toBe(850);
+  });
+
+  it('deletes nothing when even every sacrificial copy would not make room, and never for a sacrificial copy', async () => {
+    const store = await ChunkStore.open(dir, 1000);
+    const sacrificial = randomBytes(300);
+    await store.put(nameOf(sacrificial), 'SACRIFICIAL', sacrificial);
+    const primary = randomBytes(600);
+    await store.put(nameOf(primary), 'PRIMARY', primary);
+    const before = (await store.list()).map((c) => `${toHex(c.name)}.${c.copy}`).sort();
+
+    const tooBig = randomBytes(450);
+    await expect(store.put(nameOf(tooBig), 'BACKUP', tooBig)).rejects.toBeInstanceOf(OutOfSpaceError);
+    const third = randomBytes(200);
+    await expect(store.put(nameOf(third), 'SACRIFICIAL', third)).rejects.toBeInstanceOf(OutOfSpaceError);
+    expect((await store.list()).map((c) => `${toHex(c.name)}.${c.copy}`).sort()).toEqual(before);
+    expect(store.used).toBe(900);
+
+    // 300 freed is just enough for 400 more.
+    const fits = randomBytes(400);
+    expect((await store.put(nameOf(fits), 'BACKUP', fits)).map((c) => c.copy)).toEqual(['SACRIFICIAL']);
+    expect(store.used).toBe(1000);
+  });
 });

@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyIndex } from '@safe/chunks';
+import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyIndex, isMustStore } from '@safe/chunks';
 import { ContentMismatchError, type Name, NotFoundError, nameFromHex, OutOfSpaceError, sha512, toHex } from '@safe/core';
 
 const CHUNK_FILE = /^([0-9a-f]{128})\.(\d)$/;
+
+/** One copy on the disk. */
+export interface DiskCopy {
+  readonly name: Name;
+  readonly copy: ChunkCopy;
+}
 
 /**
  * Chunks on the PmidNode's own disk: one file per (chunk, copy) under `dir`, fanned out by the
@@ -55,13 +61,18 @@ export class ChunkStore {
     }
   }
 
-  /** Stores a copy; storing the same copy again is a no-op. */
-  async put(name: Uint8Array, copy: ChunkCopy, content: Uint8Array): Promise<void> {
+  /**
+   * Stores a copy; storing the same copy again is a no-op. A must-store copy that does not fit
+   * makes room by deleting sacrificial copies (SPEC.md 3.3) and returns those it deleted, for the
+   * node to report. Room is checked first: when even every sacrificial copy would not make enough,
+   * nothing is deleted and the store fails.
+   */
+  async put(name: Uint8Array, copy: ChunkCopy, content: Uint8Array): Promise<DiskCopy[]> {
     const checked = checkChunk(name, content);
-    if (await this.has(checked, copy)) return;
-    if (this.#used + content.length > this.capacity) {
-      throw new OutOfSpaceError(`PmidNode is full: ${this.#used} of ${this.capacity} bytes used, chunk needs ${content.length}`);
-    }
+    if (await this.has(checked, copy)) return [];
+    const short = this.#used + content.length - this.capacity;
+    const sacrificed = short > 0 ? await this.#sacrificeFor(short, copy, content.length) : [];
+    for (const victim of sacrificed) await this.delete(victim.name, victim.copy);
     const { fanDir, file } = this.#path(checked, copy);
     await mkdir(fanDir, { recursive: true });
     const temp = join(fanDir, `.tmp-${randomBytes(8).toString('hex')}`);
@@ -74,6 +85,33 @@ export class ChunkStore {
     }
     await rename(temp, file);
     this.#used += content.length;
+    return sacrificed.map(({ name, copy }) => ({ name, copy }));
+  }
+
+  /**
+   * The sacrificial copies to delete so that `short` more bytes fit: largest first, then by name.
+   * Largest first loses the fewest copies for the room (each one lost costs the network a re-store
+   * and moves the farming rate); the name breaks ties so the choice is the same on every run.
+   * Throws OutOfSpaceError, having deleted nothing, for a sacrificial copy or when they cannot make room.
+   */
+  async #sacrificeFor(short: number, copy: ChunkCopy, needs: number): Promise<(DiskCopy & { size: number })[]> {
+    const full = () => new OutOfSpaceError(`PmidNode is full: ${this.#used} of ${this.capacity} bytes used, chunk needs ${needs}`);
+    if (!isMustStore(copy)) throw full();
+    const held = await Promise.all(
+      (await this.list())
+        .filter((c) => c.copy === 'SACRIFICIAL')
+        .map(async (c) => ({ ...c, size: (await stat(this.#path(c.name, c.copy).file)).size })),
+    );
+    held.sort((a, b) => b.size - a.size || Buffer.compare(a.name, b.name));
+    const chosen: (DiskCopy & { size: number })[] = [];
+    let freed = 0;
+    for (const victim of held) {
+      if (freed >= short) break;
+      chosen.push(victim);
+      freed += victim.size;
+    }
+    if (freed < short) throw full();
+    return chosen;
   }
 
   /** Reads a copy; a copy whose content no longer hashes to its name is reported as corrupt. */
@@ -108,8 +146,8 @@ export class ChunkStore {
   }
 
   /** Every copy on the disk, read from the file names (`<128 hex>.<copy index>`); anything else is skipped. */
-  async list(): Promise<{ name: Name; copy: ChunkCopy }[]> {
-    const held: { name: Name; copy: ChunkCopy }[] = [];
+  async list(): Promise<DiskCopy[]> {
+    const held: DiskCopy[] = [];
     for (const fan of await readdir(this.dir)) {
       const fanDir = join(this.dir, fan);
       if (!(await stat(fanDir)).isDirectory()) continue;

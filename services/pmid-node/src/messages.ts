@@ -1,4 +1,4 @@
-import type { ChunkCopy, PutContext } from '@safe/chunks';
+import type { ChunkCopy, LossReason, PutContext } from '@safe/chunks';
 import { protoCodec, registerProtoFile } from '@safe/core';
 
 registerProtoFile('safe/v1/pmid_node.proto');
@@ -38,7 +38,7 @@ export const putResponseCodec = protoCodec<{
   context: PutContext | null;
 }>('safe.v1.pmid_manager.PutResponse');
 export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
-export const lostCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lost');
+export const lostCodec = protoCodec<ChunkRef & { reason?: LossReason }>('safe.v1.pmid_manager.Lost');
 export const getResponseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; content: Uint8Array; error: string }>(
   'safe.v1.data_manager.GetResponse',
 );

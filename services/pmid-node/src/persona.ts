@@ -12,14 +12,15 @@ import type { PmidNodeState } from './state.js';
  *
  * | message     | from        | Ac    | Fw  | Sy |
  * |-------------|-------------|-------|-----|----|
- * | Put         | PmidManager | group | yes | no |
+ * | Put         | PmidManager | group | yes | no (a must-store copy may delete sacrificial ones for room) |
  * | Delete      | PmidManager | group | yes | no |
  * | Get         | DataManager | group | no  | no |
  * | SendAccount | PmidManager | group | yes | no (on rejoin: delete what is not listed; report what is missing or corrupt) |
  * | IntegrityCheck | DataManager | group | no | no (answers SHA-512(copy's bytes ‖ nonce), or that it lacks the copy) |
  *
  * Sends: PutResponse, Offer, Lost -> PmidManager (Lost: a copy SendAccount lists that the node lacks
- * or holds corrupt); GetResponse, IntegrityAnswer => DataManager.
+ * or holds corrupt, or a sacrificial copy a Put of a must-store copy deleted to make room);
+ * GetResponse, IntegrityAnswer => DataManager.
  */
 export const pmidNodePersona: PersonaDefinition<PmidNodeState> = {
   persona: 'pmid-node',

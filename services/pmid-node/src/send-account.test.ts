@@ -21,7 +21,7 @@ import {
   toHex,
 } from '@safe/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lostCodec, putCodec, type SendAccountBatch, sendAccountCodec } from './messages.js';
+import { lostCodec, putCodec, putResponseCodec, type SendAccountBatch, sendAccountCodec } from './messages.js';
 import { pmidNodePersona } from './persona.js';
 import { openPmidNodeState, type PmidNodeState } from './state.js';
 
@@ -157,5 +157,41 @@ describe('SendAccount on a PmidNode', () => {
     for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'SendAccount', sendAccountCodec.encode(first)));
     expect(await held()).toEqual([...listed, fresh].map(id).sort());
     expect(sent.filter((e) => e.type === 'Lost')).toEqual([]);
+  });
+});
+
+describe('Put on a full PmidNode (SPEC.md 3.3 sacrificial copies)', () => {
+  const putFromGroup = async (copy: ChunkCopy, content: Uint8Array) => {
+    const payload = putCodec.encode({ name: nameOf(content), copy, content, context: null });
+    for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', payload));
+  };
+  const answers = () => sent.filter((e) => e.type === 'PutResponse').map((e) => putResponseCodec.decode(e.payload));
+
+  it('a must-store copy deletes sacrificial copies for room and reports each one; one that cannot fit deletes nothing', async () => {
+    const large = await store(400_000, 'SACRIFICIAL');
+    const small = await store(300_000, 'SACRIFICIAL');
+    const primary = await store(200_000);
+
+    // A sacrificial copy never makes room for another.
+    await putFromGroup('SACRIFICIAL', randomBytes(150_000));
+    expect(answers().map((a) => a.stored)).toEqual([false]);
+
+    const backup = randomBytes(350_000);
+    await putFromGroup('BACKUP', backup);
+    expect(answers()[1]).toMatchObject({ stored: true, copy: 'BACKUP', size: 350_000 });
+    expect(await held()).toEqual([id(small), id(primary), id({ name: nameOf(backup), copy: 'BACKUP' })].sort());
+    const lost = sent.filter((e) => e.type === 'Lost');
+    expect(lost.map((e) => lostCodec.decode(e.payload)).map((l) => `${id(l as { name: Name; copy: ChunkCopy })}:${l.reason}`)).toEqual([
+      `${id(large)}:DELETED_FOR_ROOM`,
+    ]);
+    expect(lost[0]).toMatchObject({ authority: 'single', scope: 'close-group', destination: { persona: 'pmid-manager' } });
+    expect(toHex(lost[0]?.destination.nae as Uint8Array)).toBe(toHex(self.name));
+
+    // 500_000 more would need 350_000 freed, more than the last sacrificial copy's 300_000: refused, nothing deleted.
+    const before = await held();
+    await putFromGroup('PRIMARY', randomBytes(500_000));
+    expect(answers()[2]).toMatchObject({ stored: false, copy: 'PRIMARY' });
+    expect(await held()).toEqual(before);
+    expect(sent.filter((e) => e.type === 'Lost')).toHaveLength(1);
   });
 });

@@ -1,8 +1,14 @@
 import { message, reply, SafeError } from '@safe/core';
+import type { DiskCopy } from '../chunk-store.js';
+import { reportLost } from '../lost.js';
 import { type PutPayload, putCodec, putResponseCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
-/** Put<Data> | PmidManager => | [Ac, Fw] PmidNode: store the copy, answer stored or why not. */
+/**
+ * Put<Data> | PmidManager => | [Ac, Fw] PmidNode: store the copy, answer stored or why not. A
+ * must-store copy that needed room took it from sacrificial copies (chunk-store.ts); each one
+ * deleted is reported, Lost (DELETED_FOR_ROOM) -> its PmidManagers, who tell its DataManagers.
+ */
 export const put = message<PutPayload, PmidNodeState>({
   type: 'Put',
   from: ['pmid-manager'],
@@ -13,14 +19,16 @@ export const put = message<PutPayload, PmidNodeState>({
   async handle(msg, ctx) {
     const { name, copy, content, context } = msg.payload;
     let error = '';
+    let sacrificed: DiskCopy[] = [];
     try {
-      await ctx.state.chunks.put(name, copy, content);
+      sacrificed = await ctx.state.chunks.put(name, copy, content);
       ctx.state.account.stored(name, copy);
     } catch (e) {
       if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
       error = e.message;
     }
     const answer = putResponseCodec.encode({ name, copy, stored: error === '', error, size: content.length, context });
-    return { send: [reply(msg, 'PutResponse', answer)] };
+    const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, 'DELETED_FOR_ROOM'));
+    return { send: [reply(msg, 'PutResponse', answer), ...deleted] };
   },
 });

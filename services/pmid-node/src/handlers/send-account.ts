@@ -1,5 +1,6 @@
-import { message, type Name, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
-import { lostCodec, type SendAccountBatch, sendAccountCodec } from '../messages.js';
+import { message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { reportLost } from '../lost.js';
+import { type SendAccountBatch, sendAccountCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -20,13 +21,6 @@ export const sendAccount = message<SendAccountBatch, PmidNodeState>({
     const listed = ctx.state.account.add(msg.payload);
     if (listed === undefined) return NOTHING;
     const lost = await ctx.state.account.reconcile(ctx.state.chunks, listed);
-    return {
-      send: lost.map(({ name, copy }) => ({
-        type: 'Lost',
-        to: { persona: 'pmid-manager', nae: ctx.self as Name },
-        scope: 'close-group',
-        payload: lostCodec.encode({ name, copy }),
-      })),
-    };
+    return { send: lost.map((held) => reportLost(ctx.self, held, 'LOST')) };
   },
 });

@@ -1,0 +1,13 @@
+import type { ChunkCopy, LossReason } from '@safe/chunks';
+import type { Name, Outbound } from '@safe/core';
+import { lostCodec } from './messages.js';
+
+/** Lost -> the node's own PmidManagers: it no longer holds the copy, and why. */
+export function reportLost(self: Uint8Array, held: { name: Uint8Array; copy: ChunkCopy }, reason: LossReason): Outbound {
+  return {
+    type: 'Lost',
+    to: { persona: 'pmid-manager', nae: self as Name },
+    scope: 'close-group',
+    payload: lostCodec.encode({ name: held.name, copy: held.copy, reason }),
+  };
+}
