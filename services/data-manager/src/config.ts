@@ -19,6 +19,11 @@ export const dataManagerConfigFields = {
     FARMING_POLICIES,
     'how sacrificial copies move the farming rate: `linear` (seed 004: start 1, +1 per sacrificial copy stored, -1 per one not stored or deleted) or `exponential` (seed 001: start 2^10, halve on a failed one, double once all failed ones are stored again)',
   ),
+  farmingRefreshMs: intField(
+    'SAFE_DM_FARMING_REFRESH_MS',
+    60_000,
+    'how often each DataManager sends its farming rate to its close peers besides on churn, so the group median converges (ms); 0 = only on churn',
+  ),
   repairRetryMs: intField('SAFE_DM_REPAIR_RETRY_MS', 30000, 'a re-replication not confirmed by then is given up and tried again', 100),
   integrityPeriodMs: intField(
     'SAFE_DM_INTEGRITY_PERIOD_MS',

@@ -1,11 +1,15 @@
+import { NAME_BYTES, type Name, nameEquals, toHex } from '@safe/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  adoptedFarmingRate,
+  closePeers,
   EXPONENTIAL_START,
   type FarmingRate,
   groupFarmingRate,
   initialFarmingRate,
   nextFarmingRate,
+  refreshTargets,
   type SacrificialEvent,
 } from './farming-rate.js';
 
@@ -83,6 +87,69 @@ describe("the group's value", () => {
         // At least half the members hold a value at or above it, and at least half at or below it.
         expect(sorted.filter((r) => r >= (median ?? 0)).length * 2).toBeGreaterThanOrEqual(rates.length);
         expect(sorted.filter((r) => r <= (median ?? 0)).length * 2).toBeGreaterThanOrEqual(rates.length);
+      }),
+    );
+  });
+});
+
+describe('outliers', () => {
+  const rate = fc.integer({ min: 0, max: 1 << 20 });
+  it('a minority of members, whatever they hold, cannot move the median outside the honest members range', () => {
+    fc.assert(
+      fc.property(
+        fc.array(rate, { minLength: 1, maxLength: 9 }).chain((honest) =>
+          // A strict minority: fewer outliers than honest members.
+          fc.tuple(fc.constant(honest), fc.array(fc.integer({ min: 0, max: 2 ** 52 }), { maxLength: honest.length - 1 })),
+        ),
+        ([honest, outliers]) => {
+          const median = groupFarmingRate([...outliers, ...honest]) ?? Number.NaN;
+          expect(median).toBeGreaterThanOrEqual(Math.min(...honest));
+          expect(median).toBeLessThanOrEqual(Math.max(...honest));
+        },
+      ),
+    );
+  });
+});
+
+describe('a newcomer adopts', () => {
+  it('nothing before (K+1)/2 peers sent their rate, then their median', () => {
+    expect(adoptedFarmingRate([], 2)).toBeUndefined();
+    expect(adoptedFarmingRate([9], 2)).toBeUndefined();
+    expect(adoptedFarmingRate([9, 3], 2)).toBe(3);
+    expect(adoptedFarmingRate([9, 3, 5], 2)).toBe(5);
+  });
+
+  it('whatever order the rates came in', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { maxLength: 8 }), fc.integer({ min: 1, max: 5 }), (heard, agreement) => {
+        const adopted = adoptedFarmingRate(heard, agreement);
+        expect(adoptedFarmingRate([...heard].reverse(), agreement)).toBe(adopted);
+        expect(adopted === undefined).toBe(heard.length < agreement);
+      }),
+    );
+  });
+});
+
+describe('close peers', () => {
+  const names = fc.uniqueArray(fc.uint8Array({ minLength: NAME_BYTES, maxLength: NAME_BYTES }), {
+    minLength: 1,
+    maxLength: 12,
+    selector: (n) => toHex(n),
+  }) as fc.Arbitrary<Name[]>;
+
+  it('are the K DataManagers closest to a node, itself left out; refreshes go only to those that count it back', () => {
+    fc.assert(
+      fc.property(names, fc.integer({ min: 1, max: 6 }), (all, k) => {
+        const [self] = all as [Name];
+        const peers = closePeers(self, all, k);
+        expect(peers).toHaveLength(Math.min(k, all.length - 1));
+        expect(peers.some((p) => nameEquals(p, self))).toBe(false);
+        for (const target of refreshTargets(self, all, k)) {
+          expect(peers.some((p) => nameEquals(p, target))).toBe(true);
+          expect(closePeers(target, all, k).some((p) => nameEquals(p, self))).toBe(true);
+        }
+        // With no more than K + 1 DataManagers, everyone is everyone's close peer.
+        if (all.length <= k + 1) expect(refreshTargets(self, all, k)).toHaveLength(all.length - 1);
       }),
     );
   });

@@ -13,8 +13,12 @@
  *
  * Every member of the group holds a rate; on churn members send theirs to the newcomer as a
  * refresh, and the group's value is the median of its members' (seed 004: "the account type is
- * orderable and the routing sentinel will get the median value").
+ * orderable and the routing sentinel will get the median value"). A DataManager's group here is
+ * itself and its close peers: the K DataManagers closest to its name (farming/refresh.ts sends the
+ * refreshes, handlers/farming-rate-refresh.ts takes them in).
  */
+import { closestNames, type Name, nameEquals } from '@safe/core';
+
 export const FARMING_POLICIES = ['linear', 'exponential'] as const;
 export type FarmingPolicy = (typeof FARMING_POLICIES)[number];
 
@@ -46,6 +50,35 @@ export function nextFarmingRate(policy: FarmingPolicy, current: FarmingRate, eve
   const failedOutstanding = current.failedOutstanding - 1;
   // Kept a safe integer: doubling past 2^52 would stop being exact.
   return { rate: failedOutstanding === 0 ? Math.min(current.rate * 2, 2 ** 52) : current.rate, failedOutstanding };
+}
+
+/**
+ * A DataManager's close peers: the `k` DataManagers closest to its name, itself left out. Only
+ * their refreshes count toward its group value.
+ */
+export function closePeers(self: Name, dataManagers: readonly Name[], k: number): Name[] {
+  return closestNames(
+    self,
+    dataManagers.filter((n) => !nameEquals(n, self)),
+    k,
+  );
+}
+
+/**
+ * The close peers a DataManager sends its rate to: those that count it among their own close peers
+ * too (closeness is not symmetric), so no refresh is sent only to be refused.
+ */
+export function refreshTargets(self: Name, dataManagers: readonly Name[], k: number): Name[] {
+  return closePeers(self, dataManagers, k).filter((peer) => closePeers(peer, dataManagers, k).some((n) => nameEquals(n, self)));
+}
+
+/**
+ * What a newcomer (a replica whose rate never moved) takes as its own: the median of the rates its
+ * close peers sent, once `agreement` ((K+1)/2, as for account transfer) of them have; before that
+ * undefined, so one peer alone cannot set it.
+ */
+export function adoptedFarmingRate(heard: readonly number[], agreement: number): number | undefined {
+  return heard.length >= agreement ? groupFarmingRate(heard) : undefined;
 }
 
 /**

@@ -4,21 +4,22 @@
  * Configuration: environment variables (the host's and the DataManager's own), see README.md.
  */
 import { runReplica } from '@safe/host';
-import { dataManagerConfigFields, dataManagerPersona, openDataManagerState, pickDataManagerConfig } from './index.js';
+import { dataManagerConfigFields, dataManagerPersona, groupFarmingValue, openDataManagerState, pickDataManagerConfig } from './index.js';
 
 await runReplica({
   definition: dataManagerPersona,
   extraConfig: dataManagerConfigFields,
-  openState: async ({ config, database }) => {
-    const state = await openDataManagerState(database(), pickDataManagerConfig(config));
-    await state.store.farmingRate(state.config.farmingPolicy);
-    return state;
-  },
+  openState: ({ config, database }) => openDataManagerState(database(), pickDataManagerConfig(config)),
   metrics: (registry, replica) => {
     registry.gauge(
       'safe_farming_rate',
       "This replica's farming rate (SPEC.md 3.3; the group's value is the median of its members')",
       () => replica.state.store.lastFarmingRate?.rate ?? 0,
+    );
+    registry.gauge(
+      'safe_farming_rate_group',
+      "This replica's group farming rate: the median of its own rate and its close peers' latest refreshes (SPEC.md 3.3)",
+      () => groupFarmingValue(replica.state) ?? 0,
     );
   },
 });

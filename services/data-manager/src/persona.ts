@@ -7,7 +7,9 @@ import { markHolderLost } from './actions/mark-holder-lost.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
 import { repairDeparted } from './churn/repair.js';
+import { adoptFarmingRate, onDataManagerChurn, periodicFarmingRefresh } from './farming/refresh.js';
 import { del } from './handlers/delete.js';
+import { farmingRateRefresh } from './handlers/farming-rate-refresh.js';
 import { get } from './handlers/get.js';
 import { getResponse } from './handlers/get-response.js';
 import { holderCorrupt } from './handlers/holder-corrupt.js';
@@ -32,6 +34,7 @@ import type { DataManagerState } from './state.js';
  * | HolderLost  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
  * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |
  * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
+ * | FarmingRateRefresh | DataManager | single | no | no (a close peer's farming rate, node-scoped) |
  *
  * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts).
  *
@@ -54,13 +57,22 @@ import type { DataManagerState } from './state.js';
  * to judge each answer. A verdict is sent to the group itself (HolderCorrupt, K − 1 members alike)
  * and applied once synced (LoseHolder: the holder is marked failed, Lose ->>>> its PmidManagers,
  * the copy re-replicated by churn/repair.ts).
+ *
+ * Farming rate (SPEC.md 3.3, farming/refresh.ts): on a matrix change of the DataManagers each
+ * member sends its rate to its new close peers (the K DataManagers closest to it), and each
+ * `farmingRefreshMs` to all of them; a newcomer whose rate never moved takes the median of (K+1)/2
+ * or more peers' rates (AdoptFarmingRate), and each replica's group value is the median of its own
+ * and its peers' latest.
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',
   speaksAs: 'group',
-  messages: [put, del, putResponse, get, getResponse, holderLost, integrityAnswer, holderCorrupt],
-  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn, markHolderLost, loseHolder],
-  onChurn: onPmidChurn,
-  onTick: async (ctx) => ({ send: [...(await repairDeparted(ctx)), ...(await periodicIntegrityChecks(ctx))] }),
+  messages: [put, del, putResponse, get, getResponse, holderLost, integrityAnswer, holderCorrupt, farmingRateRefresh],
+  actions: [createRecord, addSubscriber, removeSubscriber, holderResult, pmidChurn, markHolderLost, loseHolder, adoptFarmingRate],
+  // Each looks at one persona's churn (PmidNodes, DataManagers) and returns nothing for the other.
+  onChurn: (event, ctx) => ({ ...onPmidChurn(event, ctx), ...onDataManagerChurn(event, ctx) }),
+  onTick: async (ctx) => ({
+    send: [...(await repairDeparted(ctx)), ...(await periodicIntegrityChecks(ctx)), ...periodicFarmingRefresh(ctx)],
+  }),
   records: dataManagerRecords,
 };

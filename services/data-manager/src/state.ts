@@ -31,6 +31,18 @@ export interface DataManagerState {
   readonly checks: Map<string, IntegrityCheck>;
   /** The last integrity period a page of copies was checked in. */
   integrityEpoch: number;
+  /** What this replica heard of its close peers' farming rates (farming/refresh.ts). */
+  readonly farming: FarmingPeers;
+}
+
+/** The close peers' farming rates, for the group value (their median with this replica's own). */
+export interface FarmingPeers {
+  /** The latest rate each close peer sent, by hex name: current close peers only, so at most K. */
+  readonly rates: Map<string, number>;
+  /** When this replica last sent its rate to its close peers (the periodic refresh). */
+  lastSentAt: number;
+  /** Told apart messages with the same rate: each refresh is a new message, never a repeat. */
+  sent: number;
 }
 
 /** One copy's integrity check: the holders asked, their answers (undefined: not yet; null: "don't have it"). */
@@ -73,8 +85,11 @@ export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
 /** Brings the replica's schema up to date and opens its state. */
 export async function openDataManagerState(db: SqlDatabase, config: DataManagerConfig): Promise<DataManagerState> {
   await migrate(db, migrations);
+  const store = new DataManagerStore(db);
+  // Read once at open: the scrape and the group value need the replica's own rate at hand.
+  await store.farmingRate(config.farmingPolicy);
   return {
-    store: new DataManagerStore(db),
+    store,
     config,
     pendingContent: new Map(),
     waiters: new Map(),
@@ -84,6 +99,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     lostCopies: new Map(),
     checks: new Map(),
     integrityEpoch: -1,
+    farming: { rates: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sent: 0 },
   };
 }
 

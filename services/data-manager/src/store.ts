@@ -48,6 +48,11 @@ export class DataManagerStore {
   readonly db: SqlDatabase;
   /** The farming rate as last read or written, for a synchronous scrape; undefined before either. */
   lastFarmingRate: FarmingRate | undefined;
+  /**
+   * Whether the rate was ever moved (a sacrificial copy) or adopted from the group, as last read
+   * or written: a replica whose rate never was is a newcomer that takes the group's median.
+   */
+  farmingRateSet = false;
 
   constructor(db: SqlDatabase) {
     this.db = db;
@@ -60,7 +65,19 @@ export class DataManagerStore {
     );
     const current = row === undefined ? initialFarmingRate(policy) : { rate: Number(row.rate), failedOutstanding: row.failed };
     this.lastFarmingRate = current;
+    this.farmingRateSet = row !== undefined;
     return current;
+  }
+
+  /**
+   * A newcomer takes the group's rate: written only if the rate was never moved nor adopted (a
+   * sacrificial copy that moved it first wins). Returns the rate as it is afterwards.
+   */
+  async adoptFarmingRate(policy: FarmingPolicy, rate: number): Promise<FarmingRate> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('INSERT INTO farming_rate (id, rate, failed_outstanding) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING', [rate]);
+      return this.farmingRate(policy, tx);
+    });
   }
 
   /** Moves the farming rate by one sacrificial copy's outcome, in one transaction; returns the new rate. */
@@ -73,6 +90,7 @@ export class DataManagerStore {
         [next.rate, next.failedOutstanding],
       );
       this.lastFarmingRate = next;
+      this.farmingRateSet = true;
       return next;
     });
   }
