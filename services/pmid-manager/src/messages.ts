@@ -1,4 +1,4 @@
-import type { ChunkCopy, PutContext, WireOrigin } from '@safe/chunks';
+import type { ChunkCopy, LossReason, PutContext, WireOrigin } from '@safe/chunks';
 import { protoCodec, registerProtoFile } from '@safe/core';
 import type { PmidAccountRecord } from './records.js';
 
@@ -45,11 +45,13 @@ export const recordStoredCodec = protoCodec<{
   context: PutContext | null;
 }>('safe.v1.pmid_manager.RecordStored');
 export const loseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
-export const lostCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lost');
-export interface RecordLost {
+/** A PmidNode's report; `reason` LOST when an older node leaves it out. */
+export interface NodeLost extends ChunkRef {
+  reason: LossReason;
+}
+export const lostCodec = protoCodec<NodeLost>('safe.v1.pmid_manager.Lost');
+export interface RecordLost extends NodeLost {
   pmid: Uint8Array;
-  name: Uint8Array;
-  copy: ChunkCopy;
 }
 export const recordLostCodec = protoCodec<RecordLost>('safe.v1.pmid_manager.RecordLost');
 export interface RecordDeleted {
@@ -71,7 +73,7 @@ export interface SendAccountBatch {
   chunks: PmidAccountRecord['chunks'];
 }
 export const nodeSendAccountCodec = protoCodec<SendAccountBatch>('safe.v1.pmid_node.SendAccount');
-export const holderLostCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
+export const holderLostCodec = protoCodec<RecordLost>('safe.v1.data_manager.HolderLost');
 export const dataPutResponseCodec = protoCodec<{
   name: Uint8Array;
   copy: ChunkCopy;

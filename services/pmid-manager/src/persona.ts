@@ -19,13 +19,13 @@ import type { PmidManagerState } from './state.js';
  *
  * | message       | from        | Ac     | Fw  | Sy  |
  * |---------------|-------------|--------|-----|-----|
- * | Put           | DataManager | group  | yes | no (So to the PmidNode; counted on its answer) |
+ * | Put           | DataManager | group  | yes | no (So to the PmidNode; counted on its answer; a must-store copy counts sacrificial copies as room) |
  * | PutResponse   | PmidNode    | single | yes | yes |
  * | Delete        | DataManager | group  | yes | yes |
  * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
  * | GetPmidHealth | MaidManager | none   | no  | no  |
  * | Offer         | PmidNode    | single | yes | yes |
- * | Lost          | PmidNode    | single | yes | yes (its lost total grows; HolderLost ->>>> the copy's DataManagers) |
+ * | Lost          | PmidNode    | single | yes | yes (its lost total grows, unless a sacrificial copy DELETED_FOR_ROOM; HolderLost ->>>> the copy's DataManagers, with the reason) |
  *
  * Lose and Lost are two types because they accumulate differently: Lose is a DataManager group's
  * decision (K − 1 copies), Lost is the PmidNode's own report (one signed copy, the seeds' rule for

@@ -3,7 +3,7 @@ import { type HandlerContext, type Incoming, MatrixChange, nameOf, toHex } from 
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lost } from './handlers/lost.js';
-import { type ChunkRef, nodeSendAccountCodec, recordLostCodec } from './messages.js';
+import { type ChunkRef, type NodeLost, nodeSendAccountCodec, recordLostCodec } from './messages.js';
 import { pmidRank, RankGauge } from './rank.js';
 import { sendAccountBatches, sendAccountsOnRejoin } from './send-account.js';
 import { openPmidManagerState, type PmidManagerState } from './state.js';
@@ -54,7 +54,10 @@ describe('SendAccount from the PmidManagers', () => {
     const name = nameOf(randomBytes(8));
     await state.store.recordStored(pmid, name, 'BACKUP', 10);
     const report = (copy: ChunkRef) =>
-      lost.handle({ sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload: copy } as Incoming<ChunkRef>, ctx(true));
+      lost.handle(
+        { sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload: { ...copy, reason: 'LOST' } } as Incoming<NodeLost>,
+        ctx(true),
+      );
     expect(await report({ name, copy: 'PRIMARY' })).toEqual({});
     const outcome = await report({ name, copy: 'BACKUP' });
     expect(outcome.actions?.map((a) => recordLostCodec.decode(a.payload).copy)).toEqual(['BACKUP']);

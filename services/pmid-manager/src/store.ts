@@ -30,6 +30,15 @@ export class PmidManagerStore {
     return rows.length > 0;
   }
 
+  /** Bytes of sacrificial copies in the node's account: the room a must-store copy may take from them (SPEC.md 3.3). */
+  async sacrificialBytes(pmid: Uint8Array): Promise<number> {
+    const [row] = await this.db.query<{ bytes: number }>(
+      'SELECT coalesce(sum(size), 0)::int8 AS bytes FROM pmid_chunks WHERE pmid = $1 AND copy = $2',
+      [pmid, copyIndex('SACRIFICIAL')],
+    );
+    return Number(row?.bytes ?? 0);
+  }
+
   async recordOffer(pmid: Uint8Array, capacity: number): Promise<void> {
     await this.db.query(
       `INSERT INTO pmid_accounts (pmid, offered) VALUES ($1, $2)

@@ -1,13 +1,15 @@
-import { message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
-import { type ChunkRef, lostCodec, recordLostCodec } from '../messages.js';
+import { MalformedPayloadError, message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { lostCodec, type NodeLost, recordLostCodec } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
 /**
  * Lost | PmidNode -> | [Ac, Fw] PmidManager [Sy] ->>>> DataManager: after a SendAccount the node
- * reports a listed copy it lacks or holds corrupt. Its own word is enough to count against it; a
- * copy not in its account changes nothing (a node cannot make DataManagers re-replicate at will).
+ * reports a listed copy it lacks or holds corrupt, or (DELETED_FOR_ROOM) a sacrificial copy it
+ * deleted to store a must-store one (SPEC.md 3.3). Its own word is enough to count against it; a
+ * copy not in its account changes nothing (a node cannot make DataManagers re-replicate at will),
+ * and only a sacrificial copy may be given up for room.
  */
-export const lost = message<ChunkRef, PmidManagerState>({
+export const lost = message<NodeLost, PmidManagerState>({
   type: 'Lost',
   from: ['pmid-node'],
   accumulate: 'single',
@@ -17,8 +19,11 @@ export const lost = message<ChunkRef, PmidManagerState>({
   async handle(msg, ctx) {
     const pmid = msg.sender;
     if (!nameEquals(msg.destination.nae, pmid)) throw new WrongSourceError('a PmidNode reports losses to its own PmidManagers only');
-    const { name, copy } = msg.payload;
+    const { name, copy, reason } = msg.payload;
+    if (reason === 'DELETED_FOR_ROOM' && copy !== 'SACRIFICIAL') {
+      throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
+    }
     if (!(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
-    return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy }) }] };
+    return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason }) }] };
   },
 });

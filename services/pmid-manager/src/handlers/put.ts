@@ -1,9 +1,14 @@
+import { isMustStore } from '@safe/chunks';
 import { message, type Name } from '@safe/core';
 import { tellDataManagers } from '../answers.js';
 import { nodePutCodec, type PutPayload, putCodec } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
-/** Put<Data> | DataManager ->>>> | [Ac, Fw] PmidManager [So] => PmidNode; counted once the node confirms. */
+/**
+ * Put<Data> | DataManager ->>>> | [Ac, Fw] PmidManager [So] => PmidNode; counted once the node
+ * confirms. A copy that cannot fit is refused here, without troubling the node; a must-store copy
+ * counts the node's sacrificial copies as room, since the node deletes them for it (SPEC.md 3.3).
+ */
 export const put = message<PutPayload, PmidManagerState>({
   type: 'Put',
   from: ['data-manager'],
@@ -16,7 +21,10 @@ export const put = message<PutPayload, PmidManagerState>({
     const { name, copy, content, context } = msg.payload;
     const account = await ctx.state.store.account(pmid);
     if (account !== undefined && account.offered > 0 && account.stored + content.length > account.offered) {
-      return { send: [tellDataManagers(pmid, name, copy, false, 'PmidNode has no room for the chunk', context, content.length)] };
+      const reclaimable = isMustStore(copy) ? await ctx.state.store.sacrificialBytes(pmid) : 0;
+      if (account.stored - reclaimable + content.length > account.offered) {
+        return { send: [tellDataManagers(pmid, name, copy, false, 'PmidNode has no room for the chunk', context, content.length)] };
+      }
     }
     return {
       send: [{ type: 'Put', to: { persona: 'pmid-node', nae: pmid }, scope: 'node', payload: nodePutCodec.encode(msg.payload) }],

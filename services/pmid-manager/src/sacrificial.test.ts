@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { copyGroupName } from '@safe/chunks';
+import { type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, toHex } from '@safe/core';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordLost } from './actions/record-lost.js';
+import { lost } from './handlers/lost.js';
+import { put } from './handlers/put.js';
+import { dataPutResponseCodec, holderLostCodec, type NodeLost, type PutPayload, recordLostCodec } from './messages.js';
+import { openPmidManagerState, type PmidManagerState } from './state.js';
+
+let host: PgliteHost;
+let state: PmidManagerState;
+beforeAll(async () => {
+  host = await openPglite();
+  state = await openPmidManagerState(host.database('pm_sacrificial'));
+}, 60_000);
+afterAll(() => host.close());
+
+let ctx: HandlerContext<PmidManagerState>;
+beforeAll(() => {
+  ctx = { self: nameOf(randomBytes(8)), state, isResponsible: () => true } as unknown as HandlerContext<PmidManagerState>;
+});
+
+/** A full node: 1000 offered, 300 + 200 bytes of sacrificial copies and 400 of a primary one stored. */
+async function fullNode(): Promise<{ pmid: Name; sacrificial: Name[] }> {
+  const pmid = nameOf(randomBytes(8));
+  const sacrificial = [nameOf(randomBytes(8)), nameOf(randomBytes(8))];
+  await state.store.recordOffer(pmid, 1000);
+  await state.store.recordStored(pmid, sacrificial[0] as Name, 'SACRIFICIAL', 300);
+  await state.store.recordStored(pmid, sacrificial[1] as Name, 'SACRIFICIAL', 200);
+  await state.store.recordStored(pmid, nameOf(randomBytes(8)), 'PRIMARY', 400);
+  return { pmid, sacrificial };
+}
+
+describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
+  it('a must-store copy goes on to a full node its sacrificial copies can make room on; anything else is refused here', async () => {
+    const { pmid } = await fullNode();
+    expect(await state.store.sacrificialBytes(pmid)).toBe(500);
+    const offer = async (copy: PutPayload['copy'], size: number) => {
+      const payload = { name: nameOf(randomBytes(8)), copy, content: new Uint8Array(size), context: null };
+      const to = { persona: 'pmid-manager' as const, nae: pmid };
+      const outcome = await put.handle({ destination: to, payload } as unknown as Incoming<PutPayload>, ctx);
+      const [sent] = outcome.send ?? [];
+      if (sent?.to.persona === 'pmid-node') return 'to the node';
+      return dataPutResponseCodec.decode(sent?.payload as Uint8Array).stored ? 'stored?' : 'refused';
+    };
+    expect(await offer('PRIMARY', 100)).toBe('to the node');
+    expect(await offer('BACKUP', 600)).toBe('to the node');
+    expect(await offer('BACKUP', 601)).toBe('refused');
+    expect(await offer('SACRIFICIAL', 200)).toBe('refused');
+    expect(await offer('SACRIFICIAL', 100)).toBe('to the node');
+  });
+
+  it('a sacrificial copy deleted for room leaves the account, not into the lost total, and its DataManagers hear why', async () => {
+    const { pmid, sacrificial } = await fullNode();
+    const [deleted] = sacrificial as [Name];
+    const report = (payload: NodeLost) =>
+      lost.handle({ sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload } as Incoming<NodeLost>, ctx);
+    // Only a sacrificial copy is given up for room.
+    await expect(report({ name: deleted, copy: 'PRIMARY', reason: 'DELETED_FOR_ROOM' })).rejects.toBeInstanceOf(MalformedPayloadError);
+    const outcome = await report({ name: deleted, copy: 'SACRIFICIAL', reason: 'DELETED_FOR_ROOM' });
+    const [agreed] = outcome.actions ?? [];
+    expect(recordLostCodec.decode(agreed?.payload as Uint8Array).reason).toBe('DELETED_FOR_ROOM');
+
+    const applied = await recordLost.apply(recordLostCodec.decode(agreed?.payload as Uint8Array), ctx, pmid);
+    expect(await state.store.account(pmid)).toEqual({ offered: 1000, stored: 600, lost: 0 });
+    expect(await state.store.holds(pmid, deleted, 'SACRIFICIAL')).toBe(false);
+    const [told] = applied?.send ?? [];
+    expect(told).toMatchObject({ type: 'HolderLost', scope: 'close-group', to: { persona: 'data-manager' } });
+    expect(toHex(told?.to.nae as Name)).toBe(toHex(copyGroupName(deleted, 'SACRIFICIAL')));
+    const holderLost = holderLostCodec.decode(told?.payload as Uint8Array);
+    expect([toHex(holderLost.pmid), holderLost.copy, holderLost.reason]).toEqual([toHex(pmid), 'SACRIFICIAL', 'DELETED_FOR_ROOM']);
+
+    // A copy really lost still counts against the node.
+    const [other] = sacrificial.slice(1) as [Name];
+    const lostOne = await report({ name: other, copy: 'SACRIFICIAL', reason: 'LOST' });
+    await recordLost.apply(recordLostCodec.decode(lostOne.actions?.[0]?.payload as Uint8Array), ctx, pmid);
+    expect(await state.store.account(pmid)).toEqual({ offered: 1000, stored: 400, lost: 200 });
+  });
+});
