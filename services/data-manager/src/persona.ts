@@ -60,9 +60,9 @@ import type { DataManagerState } from './state.js';
  *
  * Farming rate (SPEC.md 3.3, farming/refresh.ts): on a matrix change of the DataManagers each
  * member sends its rate to its new close peers (the K DataManagers closest to it), and each
- * `farmingRefreshMs` to all of them; a newcomer whose rate never moved takes the median of (K+1)/2
- * or more peers' rates (AdoptFarmingRate), and each replica's group value is the median of its own
- * and its peers' latest.
+ * `farmingRefreshMs` to all of them; a newcomer (no sacrificial copy moved its rate) takes the
+ * median of its peers' rates once (K+1)/2 sent theirs and follows it (AdoptFarmingRate), and each
+ * replica's group value is the median of its own and its peers' latest.
  */
 export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   persona: 'data-manager',

@@ -49,10 +49,11 @@ export class DataManagerStore {
   /** The farming rate as last read or written, for a synchronous scrape; undefined before either. */
   lastFarmingRate: FarmingRate | undefined;
   /**
-   * Whether the rate was ever moved (a sacrificial copy) or adopted from the group, as last read
-   * or written: a replica whose rate never was is a newcomer that takes the group's median.
+   * Whether a sacrificial copy moved the rate: once one did, or when the rate was already stored
+   * at the first read (what an earlier run kept is this replica's own). Until then the replica
+   * takes its close peers' median (farming/refresh.ts). Undefined before the first read.
    */
-  farmingRateSet = false;
+  farmingRateMoved: boolean | undefined;
 
   constructor(db: SqlDatabase) {
     this.db = db;
@@ -65,18 +66,25 @@ export class DataManagerStore {
     );
     const current = row === undefined ? initialFarmingRate(policy) : { rate: Number(row.rate), failedOutstanding: row.failed };
     this.lastFarmingRate = current;
-    this.farmingRateSet = row !== undefined;
+    this.farmingRateMoved ??= row !== undefined;
     return current;
   }
 
   /**
-   * A newcomer takes the group's rate: written only if the rate was never moved nor adopted (a
-   * sacrificial copy that moved it first wins). Returns the rate as it is afterwards.
+   * A newcomer takes its close peers' median as its rate, unless a sacrificial copy moved it (that
+   * one wins). Returns the rate as it is afterwards.
    */
   async adoptFarmingRate(policy: FarmingPolicy, rate: number): Promise<FarmingRate> {
     return this.db.transaction(async (tx) => {
-      await tx.query('INSERT INTO farming_rate (id, rate, failed_outstanding) VALUES (1, $1, 0) ON CONFLICT (id) DO NOTHING', [rate]);
-      return this.farmingRate(policy, tx);
+      const current = await this.farmingRate(policy, tx);
+      if (this.farmingRateMoved) return current;
+      await tx.query(
+        `INSERT INTO farming_rate (id, rate, failed_outstanding) VALUES (1, $1, 0)
+         ON CONFLICT (id) DO UPDATE SET rate = EXCLUDED.rate, failed_outstanding = 0`,
+        [rate],
+      );
+      this.lastFarmingRate = { rate, failedOutstanding: 0 };
+      return this.lastFarmingRate;
     });
   }
 
@@ -90,7 +98,7 @@ export class DataManagerStore {
         [next.rate, next.failedOutstanding],
       );
       this.lastFarmingRate = next;
-      this.farmingRateSet = true;
+      this.farmingRateMoved = true;
       return next;
     });
   }

@@ -94,25 +94,31 @@ export function periodicFarmingRefresh(ctx: HandlerContext<DataManagerState>): O
   return sendFarmingRate(ctx, refreshTargets(ctx.self, dataManagers(ctx), ctx.params.closeGroupSize));
 }
 
-/** After a peer's rate came in: a newcomer that has heard from enough peers takes their median. */
+/**
+ * After a peer's rate came in: a replica whose rate no sacrificial copy moved (a newcomer) takes
+ * the median of its peers' rates once (K+1)/2 of them sent theirs, and follows it as more arrive,
+ * so the order they arrive in does not decide what it ends with.
+ */
 export function adoptIfNewcomer(ctx: HandlerContext<DataManagerState>): Outcome {
-  if (ctx.state.store.farmingRateSet) return NOTHING;
-  const rate = adoptedFarmingRate([...ctx.state.farming.rates.values()], transferAgreement(ctx.params));
-  if (rate === undefined) return NOTHING;
+  const { store, farming } = ctx.state;
+  if (store.farmingRateMoved !== false) return NOTHING;
+  const rate = adoptedFarmingRate([...farming.rates.values()], transferAgreement(ctx.params));
+  if (rate === undefined || rate === store.lastFarmingRate?.rate) return NOTHING;
   return { actions: [{ type: adoptFarmingRate.type, nae: ctx.self, payload: farmingRateRefreshCodec.encode({ rate }) }] };
 }
 
 /**
- * Local action (this replica's own table, never synced): the newcomer writes the group's median as
- * its rate, unless a sacrificial copy moved it first, and tells its close peers.
+ * Local action (this replica's own table, never synced): the newcomer writes its peers' median as
+ * its rate, unless a sacrificial copy moved it first, and tells its close peers the new value.
  */
 export const adoptFarmingRate = action<FarmingRateRefresh, DataManagerState>({
   type: 'AdoptFarmingRate',
   payload: farmingRateRefreshCodec,
   async apply({ rate }, ctx) {
     const { store, config } = ctx.state;
-    if (store.farmingRateSet) return undefined;
+    const before = store.lastFarmingRate?.rate;
     const now = await store.adoptFarmingRate(config.farmingPolicy, checkedRate(rate));
+    if (now.rate === before) return undefined;
     ctx.log.info({ rate: now.rate, peers: ctx.state.farming.rates.size }, 'farming rate adopted from the close peers');
     return { send: sendFarmingRate(ctx, refreshTargets(ctx.self, dataManagers(ctx), ctx.params.closeGroupSize)) };
   },
