@@ -69,7 +69,9 @@ export async function startStackTestnet(options: MultiProcessTestnetOptions = {}
       await db.close().catch(() => {});
       // These identities go with the data dir: nothing they left in the stack would be read again.
       await purgeTestnet(testnet.stack, footprint);
-      await rm(dataDir, { recursive: true, force: true });
+      // SAFE_KEEP_TESTNET_DIR=1 keeps every replica's log and data for a post-mortem.
+      if (process.env.SAFE_KEEP_TESTNET_DIR === '1') console.log(`testnet data dir kept: ${dataDir}`);
+      else await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
