@@ -37,12 +37,24 @@ export interface DataManagerState {
 
 /** The close peers' farming rates, for the group value (their median with this replica's own). */
 export interface FarmingPeers {
-  /** The latest rate each close peer sent, by hex name: current close peers only, so at most K. */
-  readonly rates: Map<string, number>;
+  /** The latest refresh each close peer sent, by hex name: current close peers only, so at most K. */
+  readonly peers: Map<string, PeerRate>;
   /** When this replica last sent its rate to its close peers (the periodic refresh). */
   lastSentAt: number;
-  /** Told apart messages with the same rate: each refresh is a new message, never a repeat. */
-  sent: number;
+  /** The sequence of the last refresh this replica sent: each one is later than the one before. */
+  sequence: number;
+}
+
+/** One close peer's latest refresh. */
+export interface PeerRate {
+  readonly rate: number;
+  /**
+   * The rate is the peer's own measure, moved by sacrificial copies, not one it adopted: only those
+   * are what a newcomer adopts from, or newcomers would echo each other.
+   */
+  readonly moved: boolean;
+  /** Its sender's sequence: a refresh that arrives after a later one is ignored. */
+  readonly sequence: number;
 }
 
 /** One copy's integrity check: the holders asked, their answers (undefined: not yet; null: "don't have it"). */
@@ -99,7 +111,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     lostCopies: new Map(),
     checks: new Map(),
     integrityEpoch: -1,
-    farming: { rates: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sent: 0 },
+    farming: { peers: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sequence: 0 },
   };
 }
 

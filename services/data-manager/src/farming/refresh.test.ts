@@ -53,11 +53,13 @@ async function replica(self: Name, dataManagers: readonly Name[], now = { ms: 1_
   } as unknown as HandlerContext<DataManagerState>;
 }
 
-function refresh(from: Name, to: Name, rate: number): Incoming<FarmingRateRefresh> {
+let sequence = 0;
+
+function refresh(from: Name, to: Name, rate: number, moved = true, at = ++sequence): Incoming<FarmingRateRefresh> {
   return {
     id: randomBytes(64),
     type: farmingRateRefresh.type,
-    payload: { rate },
+    payload: { rate, moved, sequence: at },
     source: { persona: 'data-manager', nae: from },
     authority: 'single',
     destination: { persona: 'data-manager', nae: to },
@@ -67,8 +69,8 @@ function refresh(from: Name, to: Name, rate: number): Incoming<FarmingRateRefres
 }
 
 /** Hands `rate` from `from` to the replica and applies the actions the handler returns, as the runtime does. */
-async function deliver(ctx: HandlerContext<DataManagerState>, from: Name, rate: number) {
-  const outcome = await farmingRateRefresh.handle(refresh(from, ctx.self, rate), ctx);
+async function deliver(ctx: HandlerContext<DataManagerState>, from: Name, rate: number, moved = true) {
+  const outcome = await farmingRateRefresh.handle(refresh(from, ctx.self, rate, moved), ctx);
   const sent = [...(outcome.send ?? [])];
   for (const act of outcome.actions ?? []) {
     expect(act.type).toBe(adoptFarmingRate.type);
@@ -101,7 +103,7 @@ describe('farming-rate refreshes between close peers', () => {
     }
     const adopted = groupFarmingRate(rates);
     expect(ctx.state.store.lastFarmingRate?.rate).toBe(adopted);
-    expect(ctx.state.farming.rates.size).toBe(k);
+    expect(ctx.state.farming.peers.size).toBe(k);
     expect(groupFarmingValue(ctx.state)).toBe(groupFarmingRate([adopted ?? 0, ...rates]));
 
     // After a restart the stored rate is the replica's own: it no longer follows.
@@ -120,12 +122,38 @@ describe('farming-rate refreshes between close peers', () => {
     expect(groupFarmingValue(ctx.state)).toBe(40);
   });
 
-  it('keeps one value per peer: its latest', async () => {
+  it('adopts only from the peers own rates: what other newcomers adopted counts toward the group value, not toward adoption', async () => {
     const self = newName();
-    const [peer] = [newName()];
-    const ctx = await replica(self, [self, peer as Name]);
-    for (const rate of [4, 9, 6]) await deliver(ctx, peer as Name, rate);
-    expect([...ctx.state.farming.rates.entries()]).toEqual([[toHex(peer as Name), 6]]);
+    const others = Array.from({ length: k }, newName);
+    const ctx = await replica(self, [self, ...others]);
+    const [a, b, c, d] = others as [Name, Name, Name, Name];
+    for (const peer of [a, b]) expect(await deliver(ctx, peer, 2, false)).toEqual([]);
+    expect(ctx.state.store.lastFarmingRate?.rate).toBe(1);
+    expect(groupFarmingValue(ctx.state)).toBe(2);
+    await deliver(ctx, c, 9);
+    expect(ctx.state.store.lastFarmingRate?.rate).toBe(1);
+    await deliver(ctx, d, 11);
+    expect(ctx.state.store.lastFarmingRate?.rate).toBe(9);
+    // A peer whose latest rate is an adopted one no longer counts toward adoption.
+    await deliver(ctx, c, 9, false);
+    await deliver(ctx, a, 20);
+    expect(ctx.state.store.lastFarmingRate?.rate).toBe(11);
+    const moved = [...ctx.state.farming.peers].filter(([, peer]) => peer.moved).map(([name]) => name);
+    expect(moved.sort()).toEqual([a, d].map(toHex).sort());
+  });
+
+  it('keeps one value per peer: its latest, whatever order the refreshes arrive in', async () => {
+    const self = newName();
+    const peer = newName();
+    const ctx = await replica(self, [self, peer]);
+    for (const rate of [4, 9, 6]) await deliver(ctx, peer, rate);
+    const latest = ctx.state.farming.peers.get(toHex(peer));
+    expect(ctx.state.farming.peers.size).toBe(1);
+    expect(latest?.rate).toBe(6);
+    // An earlier refresh arriving late changes nothing.
+    await farmingRateRefresh.handle(refresh(peer, self, 100, true, (latest?.sequence ?? 0) - 1), ctx);
+    expect(ctx.state.farming.peers.get(toHex(peer))).toEqual(latest);
+    expect(groupFarmingValue(ctx.state)).toBe(1);
   });
 
   it('refuses a DataManager outside its close peers with NotClosePeerError, changing nothing', async () => {
@@ -136,7 +164,7 @@ describe('farming-rate refreshes between close peers', () => {
     const stranger = all.find((n) => !nameEquals(n, self) && !peers.some((p) => nameEquals(p, n))) as Name;
     const before = ctx.state.store.lastFarmingRate;
     await expect(async () => farmingRateRefresh.handle(refresh(stranger, self, 99), ctx)).rejects.toThrow(NotClosePeerError);
-    expect(ctx.state.farming.rates.size).toBe(0);
+    expect(ctx.state.farming.peers.size).toBe(0);
     expect(ctx.state.store.lastFarmingRate).toEqual(before);
     expect(groupFarmingValue(ctx.state)).toBe(1);
   });
@@ -151,8 +179,8 @@ describe('farming-rate refreshes between close peers', () => {
     const after = [self, ...old.slice(1), joined];
     const change = new MatrixChange(self, [self, ...old], after, k);
     const outcome = onDataManagerChurn({ persona: 'data-manager', change }, ctx);
-    expect(ctx.state.farming.rates.has(toHex(gone))).toBe(false);
-    expect(ctx.state.farming.rates.size).toBe(k - 1);
+    expect(ctx.state.farming.peers.has(toHex(gone))).toBe(false);
+    expect(ctx.state.farming.peers.size).toBe(k - 1);
     expect((outcome.send ?? []).map((out) => toHex(out.to.nae))).toEqual([toHex(joined)]);
     expect(onDataManagerChurn({ persona: 'pmid-node', change }, ctx)).toEqual({});
   });
@@ -168,6 +196,8 @@ describe('farming-rate refreshes between close peers', () => {
     clock.ms += ctx.state.config.farmingRefreshMs;
     const second = periodicFarmingRefresh(ctx);
     expect(second).toHaveLength(2);
-    expect(toHex(second[0]?.correlation ?? new Uint8Array())).not.toBe(toHex(first[0]?.correlation ?? new Uint8Array()));
+    const sequenceOf = (out: (typeof first)[number] | undefined) =>
+      farmingRateRefreshCodec.decode(out?.payload ?? new Uint8Array()).sequence;
+    expect(sequenceOf(second[0])).toBeGreaterThan(sequenceOf(first[0]));
   });
 });

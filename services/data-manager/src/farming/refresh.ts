@@ -12,7 +12,7 @@ import {
   toHex,
   transferAgreement,
 } from '@safe/core';
-import { adoptedFarmingRate, closePeers, groupFarmingRate, refreshTargets } from '../farming-rate.js';
+import { adoptedFarmingRate, groupFarmingRate, refreshTargets } from '../farming-rate.js';
 import type { DataManagerState } from '../state.js';
 
 /**
@@ -27,6 +27,8 @@ registerProtoFile('safe/v1/farming_rate.proto');
 
 export interface FarmingRateRefresh {
   rate: number;
+  moved: boolean;
+  sequence: number;
 }
 export const farmingRateRefreshCodec = protoCodec<FarmingRateRefresh>('safe.v1.data_manager.FarmingRateRefresh');
 
@@ -40,7 +42,7 @@ export function checkedRate(rate: number): number {
 export function groupFarmingValue(state: DataManagerState): number | undefined {
   const own = state.store.lastFarmingRate?.rate;
   if (own === undefined) return undefined;
-  return groupFarmingRate([own, ...state.farming.rates.values()]);
+  return groupFarmingRate([own, ...[...state.farming.peers.values()].map((peer) => peer.rate)]);
 }
 
 function dataManagers(ctx: HandlerContext<DataManagerState>): readonly Name[] {
@@ -49,16 +51,17 @@ function dataManagers(ctx: HandlerContext<DataManagerState>): readonly Name[] {
 
 /** This replica's rate to each of `targets`, node-scoped, speaking for itself. */
 export function sendFarmingRate(ctx: HandlerContext<DataManagerState>, targets: readonly Name[]): Outbound[] {
-  const rate = ctx.state.store.lastFarmingRate?.rate;
-  if (rate === undefined || targets.length === 0) return [];
+  const { lastFarmingRate, farmingRateMoved } = ctx.state.store;
+  if (lastFarmingRate === undefined || targets.length === 0) return [];
   const { farming } = ctx.state;
-  // The correlation makes each refresh its own message: the same rate sent again after another one
-  // must not be taken for a repeat of the first and dropped.
-  const correlation = new Uint8Array(12);
-  const view = new DataView(correlation.buffer);
-  view.setFloat64(0, ctx.now());
-  view.setUint32(8, ++farming.sent);
-  const payload = farmingRateRefreshCodec.encode({ rate });
+  // Later than any refresh sent before, across restarts too (the clock moves on); each refresh is
+  // thereby also a message of its own, never taken for a repeat of an earlier one with the same rate.
+  farming.sequence = Math.max(Math.floor(ctx.now()), farming.sequence + 1);
+  const payload = farmingRateRefreshCodec.encode({
+    rate: lastFarmingRate.rate,
+    moved: farmingRateMoved === true,
+    sequence: farming.sequence,
+  });
   return targets.map(
     (peer): Outbound => ({
       type: 'FarmingRateRefresh',
@@ -66,22 +69,24 @@ export function sendFarmingRate(ctx: HandlerContext<DataManagerState>, targets: 
       scope: 'node',
       authority: 'single',
       payload,
-      correlation,
     }),
   );
 }
 
 /**
- * onChurn among the DataManagers: peers that are no longer close are forgotten (at most K rates
- * kept), and the new close peers get this replica's rate.
+ * onChurn among the DataManagers: the new close peers get this replica's rate, and a peer that is
+ * no longer a close peer counting this one back is forgotten (at most K rates kept): it sends no
+ * refreshes any more, so its value would only go stale.
  */
 export function onDataManagerChurn({ persona, change }: ChurnEvent, ctx: HandlerContext<DataManagerState>): Outcome {
   if (persona !== 'data-manager') return NOTHING;
   const k = ctx.params.closeGroupSize;
-  const current = new Set(closePeers(ctx.self, change.newNodes, k).map(toHex));
-  for (const peer of [...ctx.state.farming.rates.keys()]) if (!current.has(peer)) ctx.state.farming.rates.delete(peer);
+  const targets = refreshTargets(ctx.self, change.newNodes, k);
+  const current = new Set(targets.map(toHex));
+  const { farming } = ctx.state;
+  for (const peer of [...farming.peers.keys()]) if (!current.has(peer)) farming.peers.delete(peer);
   const before = new Set(refreshTargets(ctx.self, change.oldNodes, k).map(toHex));
-  const fresh = refreshTargets(ctx.self, change.newNodes, k).filter((peer) => !before.has(toHex(peer)));
+  const fresh = targets.filter((peer) => !before.has(toHex(peer)));
   const send = sendFarmingRate(ctx, fresh);
   return send.length > 0 ? { send } : NOTHING;
 }
@@ -96,15 +101,18 @@ export function periodicFarmingRefresh(ctx: HandlerContext<DataManagerState>): O
 
 /**
  * After a peer's rate came in: a replica whose rate no sacrificial copy moved (a newcomer) takes
- * the median of its peers' rates once (K+1)/2 of them sent theirs, and follows it as more arrive,
- * so the order they arrive in does not decide what it ends with.
+ * the median of its peers' own rates (not those they adopted) once (K+1)/2 peers sent theirs, and
+ * follows it as more arrive, so the order they arrive in does not decide what it ends with.
  */
 export function adoptIfNewcomer(ctx: HandlerContext<DataManagerState>): Outcome {
   const { store, farming } = ctx.state;
   if (store.farmingRateMoved !== false) return NOTHING;
-  const rate = adoptedFarmingRate([...farming.rates.values()], transferAgreement(ctx.params));
+  const measured = [...farming.peers.values()].filter((peer) => peer.moved).map((peer) => peer.rate);
+  const rate = adoptedFarmingRate(measured, transferAgreement(ctx.params));
   if (rate === undefined || rate === store.lastFarmingRate?.rate) return NOTHING;
-  return { actions: [{ type: adoptFarmingRate.type, nae: ctx.self, payload: farmingRateRefreshCodec.encode({ rate }) }] };
+  return {
+    actions: [{ type: adoptFarmingRate.type, nae: ctx.self, payload: farmingRateRefreshCodec.encode({ rate, moved: false, sequence: 0 }) }],
+  };
 }
 
 /**
@@ -119,7 +127,7 @@ export const adoptFarmingRate = action<FarmingRateRefresh, DataManagerState>({
     const before = store.lastFarmingRate?.rate;
     const now = await store.adoptFarmingRate(config.farmingPolicy, checkedRate(rate));
     if (now.rate === before) return undefined;
-    ctx.log.info({ rate: now.rate, peers: ctx.state.farming.rates.size }, 'farming rate adopted from the close peers');
+    ctx.log.info({ rate: now.rate, peers: ctx.state.farming.peers.size }, 'farming rate adopted from the close peers');
     return { send: sendFarmingRate(ctx, refreshTargets(ctx.self, dataManagers(ctx), ctx.params.closeGroupSize)) };
   },
 });

@@ -1,6 +1,6 @@
-import { message, nameEquals, SafeError, shortName, toHex } from '@safe/core';
+import { message, NOTHING, nameEquals, SafeError, shortName, toHex } from '@safe/core';
 import { adoptIfNewcomer, checkedRate, type FarmingRateRefresh, farmingRateRefreshCodec } from '../farming/refresh.js';
-import { closePeers } from '../farming-rate.js';
+import { refreshTargets } from '../farming-rate.js';
 import type { DataManagerState } from '../state.js';
 
 /** A farming-rate refresh from a DataManager that is not one of this replica's close peers: it does not count. */
@@ -13,8 +13,9 @@ export class NotClosePeerError extends SafeError {
 /**
  * FarmingRateRefresh | DataManager -> | DataManager (node-scoped, single): a close peer's farming
  * rate (farming/refresh.ts). Kept as that peer's latest value, one per peer; a newcomer that has
- * heard from (K+1)/2 peers takes their median (AdoptFarmingRate). A sender outside this replica's
- * close peers is refused and changes nothing.
+ * heard the own rates of (K+1)/2 peers takes their median (AdoptFarmingRate). A sender outside this
+ * replica's close peers (the K DataManagers closest to it that count it among theirs too) is refused
+ * and changes nothing.
  */
 export const farmingRateRefresh = message<FarmingRateRefresh, DataManagerState>({
   type: 'FarmingRateRefresh',
@@ -24,10 +25,16 @@ export const farmingRateRefresh = message<FarmingRateRefresh, DataManagerState>(
   sync: false,
   payload: farmingRateRefreshCodec,
   handle(msg, ctx) {
-    const peers = closePeers(ctx.self, ctx.routing().view('data-manager').names(), ctx.params.closeGroupSize);
-    if (!peers.some((peer) => nameEquals(peer, msg.sender)))
+    // The close peers that count this replica back are the ones that send to it (and the ones churn keeps).
+    const close = refreshTargets(ctx.self, ctx.routing().view('data-manager').names(), ctx.params.closeGroupSize);
+    if (!close.some((peer) => nameEquals(peer, msg.sender)))
       throw new NotClosePeerError(`${shortName(msg.sender)} is not a close peer of this DataManager: its farming rate does not count`);
-    ctx.state.farming.rates.set(toHex(msg.sender), checkedRate(msg.payload.rate));
+    const { rate, moved, sequence } = msg.payload;
+    const { peers } = ctx.state.farming;
+    const latest = peers.get(toHex(msg.sender));
+    // Refreshes can arrive out of order: an earlier one must not replace a later one.
+    if (latest !== undefined && latest.sequence >= sequence) return NOTHING;
+    peers.set(toHex(msg.sender), { rate: checkedRate(rate), moved, sequence });
     return adoptIfNewcomer(ctx);
   },
 });
