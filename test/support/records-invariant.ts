@@ -44,13 +44,20 @@ export async function recordsOf(net: SimNet, persona: ManagerPersona): Promise<M
  * persona closest to its NAE, all with the same value. Returns what is wrong (empty when nothing),
  * and the number of records checked.
  */
-export async function checkRecordInvariant(net: SimNet): Promise<{ violations: string[]; records: Record<ManagerPersona, number> }> {
+export async function checkRecordInvariant(net: SimNet): Promise<{
+  violations: string[];
+  records: Record<ManagerPersona, number>;
+  /** The records read, persona by persona, for further checks without reading every store again. */
+  held: Record<ManagerPersona, Map<string, HeldRecord>>;
+}> {
   const k = net.sim.params.closeGroupSize;
   const violations: string[] = [];
   const counts = { 'maid-manager': 0, 'data-manager': 0, 'pmid-manager': 0 };
+  const all = {} as Record<ManagerPersona, Map<string, HeldRecord>>;
   for (const persona of MANAGER_PERSONAS) {
     const view = net.sim.routing.view(persona);
-    for (const [id, held] of await recordsOf(net, persona)) {
+    all[persona] = await recordsOf(net, persona);
+    for (const [id, held] of all[persona]) {
       counts[persona]++;
       const expected = view.closeGroup(held.nae, k).map(toHex);
       const holders = [...held.values.keys()];
@@ -71,5 +78,5 @@ export async function checkRecordInvariant(net: SimNet): Promise<{ violations: s
       }
     }
   }
-  return { violations, records: counts };
+  return { violations, records: counts, held: all };
 }

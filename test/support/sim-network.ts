@@ -121,6 +121,11 @@ export class SimNet {
     );
   }
 
+  /** The DataManager settings every DataManager replica of this network runs with. */
+  get dataManagerConfig(): DataManagerConfig {
+    return this.#dataManager;
+  }
+
   /** Adds a replica of `persona` with the network's settings (a join: every node sees the matrix change). */
   add(persona: NetworkPersona): Promise<SimNode> {
     return this.join(persona, this.#pmidCapacity, this.#dataManager);

@@ -1,0 +1,160 @@
+import { CHUNK_COPIES, type ChunkCopy, MUST_STORE_COPIES } from '@safe/chunks';
+import { type HandlerContext, type Identity, type Name, nameOf, toHex } from '@safe/core';
+import { chunkRecordValueCodec, type DataManagerState, parseChunkRecordKey } from '@safe/data-manager';
+import type { PmidNodeState } from '@safe/pmid-node';
+import { checkRecordInvariant } from './records-invariant.js';
+import type { SimNet } from './sim-network.js';
+
+const copyId = (name: Uint8Array, copy: ChunkCopy) => `${toHex(name)}.${copy}`;
+const short = (hex: string) => hex.slice(0, 8);
+
+/** The live PmidNodes whose own disks hold the copy. */
+export async function liveHolders(net: SimNet, name: Name, copy: ChunkCopy): Promise<Name[]> {
+  const out: Name[] = [];
+  for (const node of net.sim.nodes('pmid-node')) {
+    if (await (node.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, copy)) out.push(node.info.name);
+  }
+  return out;
+}
+
+/**
+ * Every copy on a live PmidNode's disk: `name(hex).COPY` → the PmidNodes (hex) holding it. One
+ * directory listing per node, so checking many chunks costs no more than checking one.
+ */
+export async function liveCopies(net: SimNet): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  for (const node of net.sim.nodes('pmid-node')) {
+    for (const { name, copy } of await (node.replica.state as PmidNodeState).chunks.list()) {
+      const id = copyId(name, copy);
+      const on = out.get(id) ?? new Set<string>();
+      on.add(toHex(node.info.name));
+      out.set(id, on);
+    }
+  }
+  return out;
+}
+
+/** The PmidNodes (hex) holding some copy, any copy, of the chunk. */
+export function holdersOfAnyCopy(copies: Map<string, Set<string>>, name: Name): Set<string> {
+  return new Set(CHUNK_COPIES.flatMap((copy) => [...(copies.get(copyId(name, copy)) ?? [])]));
+}
+
+/** Repairs in flight on each DataManager replica. */
+export const repairsInFlight = (net: SimNet): number[] =>
+  net.sim.nodes('data-manager').map((n) => (n.replica.context as HandlerContext<DataManagerState>).state.repairs.size);
+
+/**
+ * Settles; a repair still in flight then got no answer (its group's members fell out of step, or
+ * a message went to a node that left): past `repairRetryMs` a tick gives it up and starts again.
+ */
+export async function settleRepairs(net: SimNet, rounds = 20): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    await net.settleChurn();
+    if (repairsInFlight(net).every((n) => n === 0)) return;
+    net.sim.clock.advance(net.dataManagerConfig.repairRetryMs);
+    await net.sim.tickAll();
+  }
+}
+
+/**
+ * What one client has stored, as the client itself knows it: acknowledged Puts less acknowledged
+ * Deletes. Each Put of a name is one copy charged at the chunk's size; a Delete takes one away.
+ */
+export class ClientFiles {
+  readonly client: Identity;
+  readonly #files = new Map<string, { content: Uint8Array; copies: number }>();
+  /** Every name this client ever stored (hex), deleted or not. */
+  readonly everStored = new Set<string>();
+
+  constructor(client: Identity) {
+    this.client = client;
+  }
+
+  put(content: Uint8Array): void {
+    const hex = toHex(nameOf(content));
+    const file = this.#files.get(hex) ?? { content, copies: 0 };
+    file.copies++;
+    this.#files.set(hex, file);
+    this.everStored.add(hex);
+  }
+
+  delete(name: Name): void {
+    const hex = toHex(name);
+    const file = this.#files.get(hex);
+    if (file === undefined) throw new Error(`the client never stored ${short(hex)}`);
+    if (--file.copies === 0) this.#files.delete(hex);
+  }
+
+  /** The contents the client holds at least one copy of. */
+  get live(): Uint8Array[] {
+    return [...this.#files.values()].map((f) => f.content);
+  }
+
+  copies(name: Name): number {
+    return this.#files.get(toHex(name))?.copies ?? 0;
+  }
+
+  /** What the account must charge: every copy at its size. */
+  get stored(): number {
+    return [...this.#files.values()].reduce((sum, f) => sum + f.content.length * f.copies, 0);
+  }
+}
+
+/**
+ * SPEC.md 5a on a settled network, for the clients' own view of what they stored:
+ * (a) every manager record on exactly the K replicas closest to it, all agreeing;
+ * (b) every must-store copy of every live chunk on at least `copiesPerGroup` live PmidNodes;
+ * (c) every client's account charges exactly its live copies (bytes and entries), and each chunk
+ *     record counts exactly the clients' copies as subscribers;
+ * (d) a chunk no client holds any more has no record left and no copy on a live PmidNode.
+ * Returns what is wrong (empty when nothing).
+ */
+export async function checkNetworkInvariant(net: SimNet, clients: readonly ClientFiles[]): Promise<string[]> {
+  const { violations, held } = await checkRecordInvariant(net);
+  const copies = await liveCopies(net);
+  const needed = net.dataManagerConfig.copiesPerGroup;
+
+  const subscribers = new Map<string, number>();
+  for (const files of clients) {
+    for (const content of files.live) {
+      const hex = toHex(nameOf(content));
+      subscribers.set(hex, (subscribers.get(hex) ?? 0) + files.copies(nameOf(content)));
+    }
+  }
+  for (const hex of subscribers.keys()) {
+    for (const copy of MUST_STORE_COPIES) {
+      const on = copies.get(`${hex}.${copy}`)?.size ?? 0;
+      if (on < needed) violations.push(`chunk ${short(hex)}/${copy} on ${on} live PmidNodes, fewer than ${needed}`);
+    }
+  }
+
+  const recorded = new Set<string>();
+  for (const record of held['data-manager'].values()) {
+    const chunk = parseChunkRecordKey(record.key);
+    const value = [...record.values.values()].find((v) => v !== '(gone)');
+    if (chunk === undefined || value === undefined) continue;
+    const hex = toHex(chunk.name);
+    recorded.add(hex);
+    const expected = subscribers.get(hex) ?? 0;
+    const { subscribers: actual } = chunkRecordValueCodec.decode(Buffer.from(value, 'hex'));
+    if (actual !== expected)
+      violations.push(`chunk ${short(hex)}/${chunk.copy}: ${actual} subscribers, the clients hold ${expected} copies`);
+  }
+
+  for (const files of clients) {
+    const account = await net.account(files.client);
+    const who = `client ${short(toHex(files.client.name))}`;
+    if (account.stored !== files.stored)
+      violations.push(`${who}: account stored ${account.stored}, its live copies are ${files.stored} bytes`);
+    if (account.chunks !== files.live.length)
+      violations.push(`${who}: account has ${account.chunks} entries, the client holds ${files.live.length}`);
+    for (const hex of files.everStored) {
+      if (subscribers.has(hex)) continue;
+      const name = Buffer.from(hex, 'hex') as unknown as Name;
+      if (recorded.has(hex)) violations.push(`deleted chunk ${short(hex)}: a DataManager record is left`);
+      const on = holdersOfAnyCopy(copies, name);
+      if (on.size > 0) violations.push(`deleted chunk ${short(hex)}: still on live PmidNodes ${[...on].map(short).join(', ')}`);
+    }
+  }
+  return violations;
+}
