@@ -23,7 +23,7 @@ import {
   toHex,
   UnavailableError,
 } from '@safe/core';
-import { pickDataManagerConfig } from '@safe/data-manager';
+import { type DataManagerState, groupFarmingRate, groupFarmingValue, pickDataManagerConfig } from '@safe/data-manager';
 import { type AdoptedVault, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
 import { offer } from '@safe/pmid-node';
 import { describeError, openPglite, type PgliteHost } from '@safe/sql';
@@ -57,6 +57,11 @@ export interface EmbeddedTestnet {
   readonly counts: Readonly<Record<NetworkPersona, number>>;
   /** "6 maid-manager, 6 data-manager, 6 pmid-manager, 8 pmid-node (K=4)". */
   readonly summary: string;
+  /**
+   * The DataManagers' farming rate (SPEC.md 3.3): the median of their group values (each the median
+   * of a DataManager's own rate and its close peers'). Logged as `farming rate` whenever it changes.
+   */
+  farmingRate(): number | undefined;
   /** Stops ticks, closes the Gateway (NOT_SERVING first), drains the bus, stops replicas, closes PGlite. Idempotent. */
   close(): Promise<void>;
 }
@@ -144,6 +149,12 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
   return { replicas, identities, bus, routing };
 }
 
+/** The median of the DataManagers' group farming rates; undefined without DataManagers. */
+export function dataManagersFarmingRate(dataManagers: readonly Replica<unknown>[]): number | undefined {
+  const values = dataManagers.map((replica) => groupFarmingValue(replica.state as DataManagerState));
+  return groupFarmingRate(values.filter((value): value is number => value !== undefined));
+}
+
 /** Waits for `promise`, or gives up after `ms` (the caller moves on either way). */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -212,11 +223,18 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     for (const replica of replicas.get('pmid-node') ?? []) await replica.dispatch(offer(replica.name, config.pmidCapacity));
     await within(bus.idle(), DRAIN_MS);
 
+    const farmingRate = () => dataManagersFarmingRate(replicas.get('data-manager') ?? []);
+    let loggedRate = farmingRate();
+    log.info({ rate: loggedRate }, 'farming rate');
     tickRound = undefined;
     ticker = setInterval(() => {
       if (tickRound !== undefined) return;
       tickRound = Promise.all(all().map((replica) => replica.tick()))
-        .then(() => undefined)
+        .then(() => {
+          const rate = farmingRate();
+          if (rate !== loggedRate) log.info({ rate }, 'farming rate');
+          loggedRate = rate;
+        })
         .catch((error: unknown) => log.warn({ err: describeError(error) }, 'tick failed'))
         .finally(() => {
           tickRound = undefined;
@@ -271,6 +289,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
       replicas,
       counts,
       summary,
+      farmingRate,
       close() {
         closing ??= stop().then(() => log.info({ dataDir }, 'testnet stopped'));
         return closing;
