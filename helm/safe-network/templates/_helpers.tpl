@@ -57,6 +57,7 @@ dataManager:
   pendingContentLimit: SAFE_DM_PENDING_CONTENT
   maxRepairs: SAFE_DM_MAX_REPAIRS
   farmingPolicy: SAFE_DM_FARMING_POLICY
+  farmingRefreshMs: SAFE_DM_FARMING_REFRESH_MS
   repairRetryMs: SAFE_DM_REPAIR_RETRY_MS
   integrityPeriodMs: SAFE_DM_INTEGRITY_PERIOD_MS
   integrityBatch: SAFE_DM_INTEGRITY_BATCH
