@@ -13,7 +13,7 @@ export const loseHolder = action<HolderLost, DataManagerState>({
   type: 'LoseHolder',
   payload: holderCorruptCodec,
   async apply(params, ctx, nae) {
-    const marked = await markHolderLost.apply(params, ctx, nae);
+    const marked = await markHolderLost.apply({ ...params, reason: 'CORRUPT' }, ctx, nae);
     if (marked === undefined) return undefined;
     const { name, copy, pmid } = params;
     return {

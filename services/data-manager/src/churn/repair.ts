@@ -116,22 +116,17 @@ async function planRepair(
   // A pending holder on line is already on its way to storing the copy.
   const live = holders.filter((h) => h.state !== 'failed' && isLive(ctx, h.pmid));
   if (live.length >= config.copiesPerGroup) return 'enough';
-  const [target] = chooseHolders(
-    ctx,
-    held.name,
-    held.copy,
-    holders.map((h) => h.pmid),
-    1,
-  );
+  // A retry must be a new message (the same one again would be a late copy where it went): the
+  // members agree on it through the retry period they start it in, as they agree on the record.
+  const period = Math.floor(ctx.now() / config.repairRetryMs);
+  const target = repairTarget(ctx, held, holders, period);
   if (target === undefined) {
     if (isMustStore(held.copy))
       ctx.log.warn({ copy: held.copy, chunk: toHex(held.name).slice(0, 16) }, 'no PmidNode left to re-store a copy on');
     return 'stuck';
   }
-  // A retry must be a new message (the same one again would be a late copy where it went): the
-  // members agree on it through the retry period they start it in, as they agree on the record.
   const epoch = new Uint8Array(8);
-  new DataView(epoch.buffer).setFloat64(0, Math.floor(ctx.now() / config.repairRetryMs));
+  new DataView(epoch.buffer).setFloat64(0, period);
   const correlation = sha512(REPAIR_TAG, group, target, epoch, ...holders.map((h) => h.pmid));
   // Every member reads the content from the same sources, even one that still has it: what each
   // keeps in pendingContent differs (its own answers, its own evictions), and members that went
@@ -142,6 +137,28 @@ async function planRepair(
   const repair: Repair = { name: held.name, group, sources, target, correlation, startedAt: ctx.now() };
   if (content === undefined && sources.length === 0) return 'stuck';
   return { repair, send: content === undefined ? askSource(repair) : repairStore(repair, held.copy, content) };
+}
+
+/**
+ * The PmidNode a copy is stored again on. A must-store copy goes to the closest live PmidNode not
+ * listed for it (SPEC.md 3.3). A sacrificial copy is only attempted, and is usually lost for want
+ * of room (deleted for a must-store copy), which comes back wherever chunks are deleted, the nodes
+ * that gave the copy up included: so every live node not holding it (failed holders too) takes a
+ * turn, one per retry period in closeness order, and a node that refuses is not recorded
+ * (actions/holder-result.ts). The members agree on the node through the period, as on the correlation.
+ */
+function repairTarget(ctx: HandlerContext<DataManagerState>, held: HeldCopy, holders: readonly Holder[], period: number): Name | undefined {
+  if (isMustStore(held.copy))
+    return chooseHolders(
+      ctx,
+      held.name,
+      held.copy,
+      holders.map((h) => h.pmid),
+      1,
+    )[0];
+  const holding = holders.filter((h) => h.state !== 'failed').map((h) => h.pmid);
+  const choices = chooseHolders(ctx, held.name, held.copy, holding, Number.MAX_SAFE_INTEGER);
+  return choices[period % Math.max(1, choices.length)];
 }
 
 /**
