@@ -52,10 +52,7 @@ export function nextFarmingRate(policy: FarmingPolicy, current: FarmingRate, eve
   return { rate: failedOutstanding === 0 ? Math.min(current.rate * 2, 2 ** 52) : current.rate, failedOutstanding };
 }
 
-/**
- * A DataManager's close peers: the `k` DataManagers closest to its name, itself left out. Only
- * their refreshes count toward its group value.
- */
+/** A DataManager's close peers: the `k` DataManagers closest to its name, itself left out. */
 export function closePeers(self: Name, dataManagers: readonly Name[], k: number): Name[] {
   return closestNames(
     self,
@@ -65,8 +62,9 @@ export function closePeers(self: Name, dataManagers: readonly Name[], k: number)
 }
 
 /**
- * The close peers a DataManager sends its rate to: those that count it among their own close peers
- * too (closeness is not symmetric), so no refresh is sent only to be refused.
+ * The close peers a DataManager exchanges rates with: those that count it among their own close
+ * peers too (closeness is not symmetric). It sends its rate to them, and theirs are the only
+ * refreshes it takes, so each side keeps what the other sends and no refresh is sent to be refused.
  */
 export function refreshTargets(self: Name, dataManagers: readonly Name[], k: number): Name[] {
   return closePeers(self, dataManagers, k).filter((peer) => closePeers(peer, dataManagers, k).some((n) => nameEquals(n, self)));

@@ -18,10 +18,11 @@ import type { DataManagerState } from '../state.js';
 /**
  * The farming rate travels between close peers (SPEC.md 3.3: "transferred on churn as a refresh,
  * and the group's value is the median of members' values"): on a matrix change of the DataManagers
- * each member sends its rate to the close peers it did not have, and every
- * `farmingRefreshMs` to all of them, so the values converge. A newcomer takes the median of what
- * its peers sent (AdoptFarmingRate); every replica's group value is the median of its own rate and
- * its peers' latest.
+ * each member sends its rate to the close peers it did not have, and every `farmingRefreshMs` to
+ * all of them, so the values converge. Close peers here are the K DataManagers closest to a replica
+ * that count it among theirs too (refreshTargets): those are the ones that send to it. A newcomer
+ * takes the median of its peers' own rates (AdoptFarmingRate); every replica's group value is the
+ * median of its own rate and its peers' latest.
  */
 registerProtoFile('safe/v1/farming_rate.proto');
 
