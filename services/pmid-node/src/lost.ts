@@ -8,6 +8,7 @@ export function reportLost(self: Uint8Array, held: { name: Uint8Array; copy: Chu
     type: 'Lost',
     to: { persona: 'pmid-manager', nae: self as Name },
     scope: 'close-group',
-    payload: lostCodec.encode({ name: held.name, copy: held.copy, reason }),
+    // LOST is the proto default: left out, so the bytes are those a node before reasons sent.
+    payload: lostCodec.encode({ name: held.name, copy: held.copy, ...(reason === 'LOST' ? {} : { reason }) }),
   };
 }
