@@ -2,11 +2,18 @@ import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, type Identity, nameOf, 
 import type { SimNode } from '@safe/core/sim';
 import type { NetworkPersona } from '@safe/testnet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClientFiles, checkNetworkInvariant, holdersOfAnyCopy, liveCopies, settleRepairs } from '../support/network-invariant.js';
+import {
+  ClientFiles,
+  checkNetworkInvariant,
+  describeChunk,
+  holdersOfAnyCopy,
+  liveCopies,
+  settleRepairs,
+} from '../support/network-invariant.js';
 import { SimNet } from '../support/sim-network.js';
 
 // Small transfer batches, so account transfer drains over several ticks while clients keep working.
-const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, transferBatchRecords: 4, transferBatchesPerTick: 2 };
+const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, transferBatchRecords: 8, transferBatchesPerTick: 4 };
 const K = params.closeGroupSize;
 const seed = Number(process.env.SAFE_CHURN_SEED ?? 2026);
 const STEPS = Number(process.env.SAFE_CHURN_STEPS ?? 200);
@@ -77,8 +84,15 @@ describe('churn of every persona while clients Put, Get and Delete, on the deter
         done.push(`reput ${hex6(nameOf(content))}`);
       } else if (r < 0.8) {
         const content = live[random.int(live.length)] as Uint8Array;
-        const reply = await (net as SimNet).get(files.client, nameOf(content));
-        if (reply.status !== 'OK') throw new Error(`Get ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+        const reply = await (net as SimNet).get(files.client, nameOf(content)).catch(async (error: unknown) => {
+          throw new Error(
+            `Get ${hex6(nameOf(content))}: ${(error as Error).message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
+          );
+        });
+        if (reply.status !== 'OK')
+          throw new Error(
+            `Get ${hex6(nameOf(content))}: ${reply.status} ${reply.message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
+          );
         if (!Buffer.from((net as SimNet).decodeGet(reply)).equals(Buffer.from(content)))
           throw new Error(`Get ${hex6(nameOf(content))}: other bytes than were stored`);
         counts.gets++;
@@ -179,6 +193,20 @@ describe('churn of every persona while clients Put, Get and Delete, on the deter
       problems = await checkNetworkInvariant(net, clients);
       if (verbose) console.info(`${log.at(-1)} (${checkStarted - stepStarted} ms, check ${Date.now() - checkStarted} ms)`);
       expect(problems, context(problems)).toEqual([]);
+      // Now and then the client asks for its account itself: GetAccount answers what the records say.
+      if (step % 25 === 0) {
+        for (const files of clients) expect((await net.account(files.client)).stored, context(['GetAccount'])).toBe(files.stored);
+      }
+    }
+    // Everything the clients still hold comes back byte for byte.
+    for (const files of clients) {
+      for (const content of files.live) {
+        const reply = await net.get(files.client, nameOf(content));
+        expect(reply.status, context([`Get ${hex6(nameOf(content))} at the end`])).toBe('OK');
+        expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content)), context([`Get ${hex6(nameOf(content))} at the end`])).toBe(
+          true,
+        );
+      }
     }
 
     // The run did what it says: every kind of change, and the clients' data moved on.

@@ -1,6 +1,7 @@
 import { CHUNK_COPIES, type ChunkCopy, MUST_STORE_COPIES } from '@safe/chunks';
-import { type HandlerContext, type Identity, type Name, nameOf, toHex } from '@safe/core';
+import { type HandlerContext, type Identity, type Name, nameOf, sha512, toHex } from '@safe/core';
 import { chunkRecordValueCodec, type DataManagerState, parseChunkRecordKey } from '@safe/data-manager';
+import { accountRecordCodec } from '@safe/maid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { checkRecordInvariant } from './records-invariant.js';
 import type { SimNet } from './sim-network.js';
@@ -104,9 +105,11 @@ export class ClientFiles {
  * SPEC.md 5a on a settled network, for the clients' own view of what they stored:
  * (a) every manager record on exactly the K replicas closest to it, all agreeing;
  * (b) every must-store copy of every live chunk on at least `copiesPerGroup` live PmidNodes;
- * (c) every client's account charges exactly its live copies (bytes and entries), and each chunk
- *     record counts exactly the clients' copies as subscribers;
- * (d) a chunk no client holds any more has no record left and no copy on a live PmidNode.
+ * (c) every client's account (the MaidManagers' record of it) charges exactly its live copies:
+ *     stored bytes, and one entry per name with its copies and cost; each chunk record counts
+ *     exactly the clients' copies as subscribers;
+ * (d) a deleted name is charged no more (no entry left), and a chunk no client holds any more
+ *     has no record left and no copy on a live PmidNode.
  * Returns what is wrong (empty when nothing).
  */
 export async function checkNetworkInvariant(net: SimNet, clients: readonly ClientFiles[]): Promise<string[]> {
@@ -142,12 +145,30 @@ export async function checkNetworkInvariant(net: SimNet, clients: readonly Clien
   }
 
   for (const files of clients) {
-    const account = await net.account(files.client);
     const who = `client ${short(toHex(files.client.name))}`;
+    // The account as the MaidManagers hold it (what GetAccount answers from); the record
+    // invariant above already holds every member of the group to the same value.
+    const record = [...held['maid-manager'].values()].find((r) => toHex(r.nae) === toHex(files.client.name));
+    const value = record && [...record.values.values()].find((v) => v !== '(gone)');
+    if (value === undefined) {
+      violations.push(`${who}: no account`);
+      continue;
+    }
+    const account = accountRecordCodec.decode(Buffer.from(value, 'hex'));
     if (account.stored !== files.stored)
       violations.push(`${who}: account stored ${account.stored}, its live copies are ${files.stored} bytes`);
-    if (account.chunks !== files.live.length)
-      violations.push(`${who}: account has ${account.chunks} entries, the client holds ${files.live.length}`);
+    const entries = new Map(account.entries.map((e) => [toHex(e.key), e]));
+    for (const content of files.live) {
+      const name = nameOf(content);
+      const entry = entries.get(toHex(sha512(name)));
+      const copies = files.copies(name);
+      entries.delete(toHex(sha512(name)));
+      if (entry?.copies !== copies || entry.cost !== copies * content.length)
+        violations.push(
+          `${who}: entry of ${short(toHex(name))} is ${JSON.stringify(entry && { copies: entry.copies, cost: entry.cost })}, the client holds ${copies} copies`,
+        );
+    }
+    if (entries.size > 0) violations.push(`${who}: ${entries.size} entries for names it no longer holds (charged after Delete)`);
     for (const hex of files.everStored) {
       if (subscribers.has(hex)) continue;
       const name = Buffer.from(hex, 'hex') as unknown as Name;
@@ -157,4 +178,23 @@ export async function checkNetworkInvariant(net: SimNet, clients: readonly Clien
     }
   }
   return violations;
+}
+
+/** Where a chunk stands, copy by copy: each DataManager's holder list (live or not, state) and the live PmidNodes holding it. For failure messages. */
+export async function describeChunk(net: SimNet, name: Name): Promise<string> {
+  const copies = await liveCopies(net);
+  const lines: string[] = [];
+  for (const copy of CHUNK_COPIES) {
+    lines.push(`${short(toHex(name))}/${copy}: on live PmidNodes [${[...(copies.get(copyId(name, copy)) ?? [])].map(short).join(' ')}]`);
+    for (const dm of net.dataManagersOf(name, copy)) {
+      const state = (dm.replica.context as HandlerContext<DataManagerState>).state;
+      const record = await state.store.record(name, copy);
+      const holders = record ? await state.store.holders(record.id) : [];
+      const list = holders.map((h) => `${short(toHex(h.pmid))}${net.sim.node(h.pmid) ? '' : '(gone)'}:${h.state}`);
+      lines.push(
+        `  DataManager ${short(toHex(dm.info.name))}: ${record ? `subscribers ${record.subscribers} holders ${list.join(' ')}` : 'no record'}`,
+      );
+    }
+  }
+  return lines.join('\n');
 }
