@@ -3,6 +3,35 @@ import { type HandlerContext, type Name, type Outbound, parseName, sha512, sortB
 import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
 import type { DataManagerState } from './state.js';
 
+const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
+
+/**
+ * Remembers a Put that is owed an answer until its copy is stored on enough holders (or cannot
+ * be). The holder meant to store it may leave before it does, and the repair that stores the copy
+ * elsewhere carries no client: without this the client would never hear back. Bounded like the
+ * pending content: the oldest copy's waiters go first.
+ */
+export function awaitStore(state: DataManagerState, key: string, context: PutContext | null): void {
+  if (context === null) return;
+  const waiting = state.waiters.get(key) ?? [];
+  if (waiting.some((w) => putIdentity(w) === putIdentity(context))) return;
+  state.waiters.delete(key);
+  state.waiters.set(key, [...waiting, context]);
+  while (state.waiters.size > Math.max(1, state.config.pendingContentLimit)) {
+    const oldest = state.waiters.keys().next().value;
+    if (oldest === undefined) break;
+    state.waiters.delete(oldest);
+  }
+}
+
+/** The Puts owed an answer now that the copy's store ended: the one the holder's answer carried and every one waiting, each once. */
+export function takeOwed(state: DataManagerState, key: string, context: PutContext | null): PutContext[] {
+  const owed = new Map<string, PutContext>();
+  for (const waiting of [...(context ? [context] : []), ...(state.waiters.get(key) ?? [])]) owed.set(putIdentity(waiting), waiting);
+  state.waiters.delete(key);
+  return [...owed.values()];
+}
+
 /**
  * The holders for new copies, chosen so that every member of the group picks the same ones
  * (SPEC.md 5a): the live PmidNodes closest to the copy group's name that do not hold it yet.

@@ -300,12 +300,17 @@ export class DataManagerStore {
     return this.#moveHolder(pmid, 'min', -1);
   }
 
+  /** The same move in one record: a holder that had left before this replica recorded the copy. */
+  async moveHolderToBottomOf(name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array): Promise<void> {
+    await this.#moveHolder(pmid, 'min', -1, { name, copy });
+  }
+
   /** `pmid` came back on line: it goes to the top of each of its lists (SPEC.md 3.3). Returns the copies it holds. */
   async moveHolderToTop(pmid: Uint8Array): Promise<HeldCopy[]> {
     return this.#moveHolder(pmid, 'max', 1);
   }
 
-  async #moveHolder(pmid: Uint8Array, end: 'min' | 'max', step: 1 | -1): Promise<HeldCopy[]> {
+  async #moveHolder(pmid: Uint8Array, end: 'min' | 'max', step: 1 | -1, only?: { name: Uint8Array; copy: ChunkCopy }): Promise<HeldCopy[]> {
     // Already alone at that end: left where it is, so repeating the move changes nothing.
     const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(
       `WITH moved AS (
@@ -314,10 +319,10 @@ export class DataManagerStore {
                SELECT 1 FROM holders o WHERE o.chunk = h.chunk AND o.pmid <> h.pmid AND o.position = h.position)
              THEN h.position ELSE e.pos + $2 END
            FROM chunks c, LATERAL (SELECT ${end}(position) AS pos FROM holders WHERE chunk = c.id) e
-           WHERE ${HELD_BY}
+           WHERE ${HELD_BY}${only ? ' AND c.name = $3 AND c.copy = $4' : ''}
            RETURNING c.name, c.copy, c.size)
        SELECT * FROM moved ORDER BY name, copy`,
-      [pmid, step],
+      only ? [pmid, step, only.name, copyIndex(only.copy)] : [pmid, step],
     );
     return rows.map(heldCopy);
   }

@@ -1,7 +1,7 @@
 import type { PutContext } from '@safe/chunks';
 import { action } from '@safe/core';
 import { addSubscriberCodec, type ChunkRef } from '../messages.js';
-import { tellMaidManagers } from '../rules.js';
+import { awaitStore, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -16,10 +16,7 @@ export const addSubscriber = action<ChunkRef & { context: PutContext | null }, D
     if (record === undefined) return undefined;
     if (record.stored >= ctx.state.config.copiesPerGroup)
       return { send: tellMaidManagers(context, name, copy, { stored: true, cost: record.size }) };
-    if (context !== null) {
-      const key = copyKey(name, copy);
-      ctx.state.waiters.set(key, [...(ctx.state.waiters.get(key) ?? []), context]);
-    }
+    awaitStore(ctx.state, copyKey(name, copy), context);
     return undefined;
   },
 });

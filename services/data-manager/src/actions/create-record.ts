@@ -1,13 +1,31 @@
-import { action } from '@safe/core';
+import { action, parseName, toHex } from '@safe/core';
+import { repairDeparted } from '../churn/repair.js';
 import { type CreateRecord, createRecordCodec } from '../messages.js';
-import type { DataManagerState } from '../state.js';
+import { awaitStore, isLive } from '../rules.js';
+import { copyKey, type DataManagerState } from '../state.js';
 
-/** Agreed: the chunk has a record, its chosen holders pending until their PmidManagers confirm. */
+/**
+ * Agreed: the chunk has a record, its chosen holders pending until their PmidManagers confirm.
+ * The Put waits for the copy's store, whichever holder ends up storing it.
+ *
+ * A chosen holder may have left before this member applied the record (the sync that carries it
+ * can arrive after the matrix change): the member then lists and repairs the copy like one whose
+ * holder left later, or it would sit out the repair its peers start and the group would never reach the
+ * K − 1 copies each of the repair's messages needs.
+ */
 export const createRecord = action<CreateRecord, DataManagerState>({
   type: 'CreateRecord',
   payload: createRecordCodec,
-  async apply({ name, copy, size, holders, createdBy }, ctx) {
+  async apply({ name, copy, size, holders, context, createdBy }, ctx) {
     await ctx.state.store.createRecord(name, copy, size, holders, ctx.state.config.maxHolders, createdBy);
-    return undefined;
+    awaitStore(ctx.state, copyKey(name, copy), context);
+    const gone = holders.filter((pmid) => !isLive(ctx, parseName(pmid, 'holder')));
+    if (gone.length === 0) return undefined;
+    // Where the record came before the departure, the matrix change moved these to the bottom (in name order): so here.
+    for (const pmid of [...gone].sort(Buffer.compare)) {
+      await ctx.state.store.moveHolderToBottomOf(name, copy, pmid);
+      ctx.state.departed.add(toHex(pmid));
+    }
+    return { send: await repairDeparted(ctx) };
   },
 });

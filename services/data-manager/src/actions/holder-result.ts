@@ -3,7 +3,7 @@ import { action, type HandlerContext, type Outbound, parseName, toHex } from '@s
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
 import type { SacrificialEvent } from '../farming-rate.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
-import { chooseHolders, deleteTrimmed, storeOn, tellMaidManagers } from '../rules.js';
+import { chooseHolders, deleteTrimmed, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -45,9 +45,8 @@ export const holderResult = action<HolderResult, DataManagerState>({
     if (stored) {
       if (update.changed && update.stored === config.copiesPerGroup) {
         ctx.state.pendingContent.delete(key);
-        const waiters = ctx.state.waiters.get(key) ?? [];
-        ctx.state.waiters.delete(key);
-        for (const waiting of [context, ...waiters]) send.push(...tellMaidManagers(waiting, name, copy, { stored: true, cost: size }));
+        for (const owed of takeOwed(ctx.state, key, context))
+          send.push(...tellMaidManagers(owed, name, copy, { stored: true, cost: size }));
         if (copy === 'SACRIFICIAL') await moveFarmingRate(ctx, 'stored');
       }
       return { send };
@@ -64,8 +63,13 @@ export const holderResult = action<HolderResult, DataManagerState>({
       return { send };
     }
     if (isMustStore(copy))
-      send.push(...tellMaidManagers(context, name, copy, { stored: false, error: 'the network has no room for the chunk' }));
-    else await moveFarmingRate(ctx, 'failed');
+      for (const owed of takeOwed(ctx.state, key, context))
+        send.push(...tellMaidManagers(owed, name, copy, { stored: false, error: 'the network has no room for the chunk' }));
+    else {
+      // Nobody waits on a sacrificial copy (the MaidManagers charge on the must-store ones).
+      ctx.state.waiters.delete(key);
+      await moveFarmingRate(ctx, 'failed');
+    }
     return { send };
   },
 });
