@@ -1,9 +1,8 @@
-import { CHUNK_COPIES, type ChunkCopy, MUST_STORE_COPIES } from '@safe/chunks';
-import { type HandlerContext, type Identity, type Name, nameOf, toHex } from '@safe/core';
-import type { DataManagerState } from '@safe/data-manager';
+import { CHUNK_COPIES, MUST_STORE_COPIES } from '@safe/chunks';
+import { type Identity, type Name, nameOf, toHex } from '@safe/core';
 import { chunkRecordValueCodec, loadDataManagerConfig } from '@safe/data-manager';
-import type { PmidNodeState } from '@safe/pmid-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { liveHolders, repairsInFlight, settleRepairs } from '../support/network-invariant.js';
 import { checkRecordInvariant, recordsOf } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
 
@@ -16,15 +15,6 @@ afterEach(async () => {
   await net?.close();
   net = undefined;
 });
-
-/** The live PmidNodes whose own disks hold the copy. */
-async function liveHolders(net: SimNet, name: Name, copy: ChunkCopy): Promise<Name[]> {
-  const out: Name[] = [];
-  for (const node of net.sim.nodes('pmid-node')) {
-    if (await (node.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, copy)) out.push(node.info.name);
-  }
-  return out;
-}
 
 /** Every DataManager record, as each member of its group holds it: holder lists, top first. */
 async function holderLists(net: SimNet): Promise<{ nae: Name; key: Uint8Array; lists: Map<string, string[]> }[]> {
@@ -75,22 +65,6 @@ async function busiestHolders(net: SimNet, files: readonly Uint8Array[]): Promis
   return [...counts]
     .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
     .map(([hex]) => net.sim.nodes('pmid-node').find((n) => toHex(n.info.name) === hex)?.info.name as Name);
-}
-
-const inFlight = (net: SimNet) =>
-  net.sim.nodes('data-manager').map((n) => (n.replica.context as HandlerContext<DataManagerState>).state.repairs.size);
-
-/**
- * Settles; a repair still in flight then got no answer (its group's members fell out of step, or
- * a message went to a node that left): past `repairRetryMs` a tick gives it up and starts again.
- */
-async function settleRepairs(net: SimNet): Promise<void> {
-  for (let round = 0; round < 20; round++) {
-    await net.settleChurn();
-    if (inFlight(net).every((n) => n === 0)) return;
-    net.sim.clock.advance(config.repairRetryMs);
-    await net.sim.tickAll();
-  }
 }
 
 /**
@@ -194,14 +168,14 @@ describe('re-replication when PmidNodes leave (SPEC.md 3.3 Churn)', () => {
       log.push(`${step}: ${done.join(' ')}`);
       // Never more than maxRepairs in flight on any DataManager, at any delivery.
       let most = 0;
-      while (await net.sim.step()) most = Math.max(most, ...inFlight(net));
+      while (await net.sim.step()) most = Math.max(most, ...repairsInFlight(net));
       expect(most, `seed ${seed}, ${log.join('; ')}`).toBeLessThanOrEqual(maxRepairs);
       peak = Math.max(peak, most);
       await settleRepairs(net);
       await expectSettled(net, client, files, `steps ${log.join('; ')}`);
       // Every repair was answered: nothing left in flight to be repaired twice or to leak.
       expect(
-        inFlight(net).every((n) => n === 0),
+        repairsInFlight(net).every((n) => n === 0),
         `seed ${seed}, ${log.join('; ')}`,
       ).toBe(true);
     }
