@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentMismatchError, InvalidNameError, NotFoundError, nameOf, OutOfSpaceError, toHex } from '@safe/core';
@@ -52,30 +52,44 @@ describe('chunks on a PmidNode disk', () => {
     await expect(store.get(name, 'PRIMARY')).rejects.toBeInstanceOf(ContentMismatchError);
   });
 
-  it('makes room for a must-store copy by deleting sacrificial copies, largest first then by name', async () => {
+  it('makes room for a must-store copy by deleting sacrificial copies, the longest on the disk first', async () => {
     const store = await ChunkStore.open(dir, 1000);
-    const sacrificial = [randomBytes(200), randomBytes(200), randomBytes(300)].map((content) => ({ name: nameOf(content), content }));
-    for (const s of sacrificial) expect(await store.put(s.name, 'SACRIFICIAL', s.content)).toEqual([]);
-    const backup = randomBytes(250);
-    expect(await store.put(nameOf(backup), 'BACKUP', backup)).toEqual([]);
+    const chunk = (size: number) => {
+      const content = randomBytes(size);
+      return { name: nameOf(content), content };
+    };
+    const id = (c: { name: Uint8Array; copy: string }) => `${toHex(c.name)}.${c.copy}`;
+    const [first, second, third] = [chunk(200), chunk(200), chunk(300)] as const;
+    for (const s of [first, second, third]) expect(await store.put(s.name, 'SACRIFICIAL', s.content)).toEqual([]);
+    const backup = chunk(250);
+    expect(await store.put(backup.name, 'BACKUP', backup.content)).toEqual([]);
     expect(store.used).toBe(950);
 
-    // 400 bytes more need 350 freed: the 300-byte copy, then the 200-byte one first by name.
-    const primary = randomBytes(400);
-    const [small1, small2] = sacrificial.slice(0, 2).sort((a, b) => Buffer.compare(a.name, b.name)) as [
-      (typeof sacrificial)[number],
-      (typeof sacrificial)[number],
-    ];
-    const deleted = await store.put(nameOf(primary), 'PRIMARY', primary);
-    expect(deleted.map((c) => `${toHex(c.name)}.${c.copy}`)).toEqual([
-      `${toHex(sacrificial[2]?.name as Uint8Array)}.SACRIFICIAL`,
-      `${toHex(small1.name)}.SACRIFICIAL`,
+    // 400 bytes more need 350 freed: the two stored first, in the order they were stored.
+    const primary = chunk(400);
+    expect((await store.put(primary.name, 'PRIMARY', primary.content)).map(id)).toEqual([
+      `${toHex(first.name)}.SACRIFICIAL`,
+      `${toHex(second.name)}.SACRIFICIAL`,
     ]);
-    expect(store.used).toBe(850);
-    expect(await store.has(nameOf(primary), 'PRIMARY')).toBe(true);
-    expect(await store.has(small2.name, 'SACRIFICIAL')).toBe(true);
-    expect(await store.has(small1.name, 'SACRIFICIAL')).toBe(false);
-    expect((await ChunkStore.open(dir, 1000)).used).toBe(850);
+    expect(store.used).toBe(950);
+    expect(await store.has(primary.name, 'PRIMARY')).toBe(true);
+    expect(await store.has(third.name, 'SACRIFICIAL')).toBe(true);
+    expect(await store.has(first.name, 'SACRIFICIAL')).toBe(false);
+
+    // After a restart the files' modification times give the order: the later copy is older here.
+    const later = chunk(50);
+    await store.put(later.name, 'SACRIFICIAL', later.content);
+    const file = (name: Uint8Array) => join(dir, toHex(name).slice(0, 2), `${toHex(name)}.2`);
+    await utimes(file(later.name), 1000, 1000);
+    await utimes(file(third.name), 2000, 2000);
+    const reopened = await ChunkStore.open(dir, 1000);
+    expect(reopened.used).toBe(1000);
+    const more = chunk(200);
+    expect((await reopened.put(more.name, 'BACKUP', more.content)).map(id)).toEqual([
+      `${toHex(later.name)}.SACRIFICIAL`,
+      `${toHex(third.name)}.SACRIFICIAL`,
+    ]);
+    expect(reopened.used).toBe(850);
   });
 
   it('deletes nothing when even every sacrificial copy would not make room, and never for a sacrificial copy', async () => {

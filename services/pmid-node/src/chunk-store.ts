@@ -12,6 +12,13 @@ export interface DiskCopy {
   readonly copy: ChunkCopy;
 }
 
+/** The copy a chunk file holds, from its name (`<128 hex>.<copy index>`); undefined for any other file. */
+function diskCopyOf(file: string): DiskCopy | undefined {
+  const match = CHUNK_FILE.exec(file);
+  const copy = CHUNK_COPIES[Number(match?.[2])];
+  return match?.[1] !== undefined && copy !== undefined ? { name: nameFromHex(match[1]), copy } : undefined;
+}
+
 /**
  * Chunks on the PmidNode's own disk: one file per (chunk, copy) under `dir`, fanned out by the
  * first byte of the name. Writes are atomic (temp file, fsync, rename), so a crash leaves either
@@ -21,35 +28,51 @@ export class ChunkStore {
   readonly dir: string;
   readonly capacity: number;
   #used: number;
+  /**
+   * The sacrificial copies on the disk (by file name) with their sizes, oldest first: the order
+   * they are given up in. Map order is insertion order, so a store appends and no clock is read
+   * (a simulated network replays alike); on open the files' modification times set it.
+   */
+  readonly #sacrificial: Map<string, { copy: DiskCopy; size: number }>;
 
-  private constructor(dir: string, capacity: number, used: number) {
+  private constructor(dir: string, capacity: number, used: number, sacrificial: Map<string, { copy: DiskCopy; size: number }>) {
     this.dir = dir;
     this.capacity = capacity;
     this.#used = used;
+    this.#sacrificial = sacrificial;
   }
 
   static async open(dir: string, capacity: number): Promise<ChunkStore> {
     await mkdir(dir, { recursive: true });
     let used = 0;
+    const sacrificial: { file: string; copy: DiskCopy; size: number; mtimeMs: number }[] = [];
     for (const fan of await readdir(dir)) {
       const fanDir = join(dir, fan);
       if (!(await stat(fanDir)).isDirectory()) continue;
       for (const file of await readdir(fanDir)) {
-        if (file.startsWith('.tmp-')) await rm(join(fanDir, file), { force: true });
-        else used += (await stat(join(fanDir, file))).size;
+        if (file.startsWith('.tmp-')) {
+          await rm(join(fanDir, file), { force: true });
+          continue;
+        }
+        const { size, mtimeMs } = await stat(join(fanDir, file));
+        used += size;
+        const copy = diskCopyOf(file);
+        if (copy?.copy === 'SACRIFICIAL') sacrificial.push({ file, copy, size, mtimeMs });
       }
     }
-    return new ChunkStore(dir, capacity, used);
+    sacrificial.sort((a, b) => a.mtimeMs - b.mtimeMs || a.file.localeCompare(b.file));
+    return new ChunkStore(dir, capacity, used, new Map(sacrificial.map(({ file, copy, size }) => [file, { copy, size }])));
   }
 
   get used(): number {
     return this.#used;
   }
 
-  #path(name: Name, copy: ChunkCopy): { fanDir: string; file: string } {
+  #path(name: Name, copy: ChunkCopy): { fanDir: string; file: string; base: string } {
     const hex = toHex(name);
     const fanDir = join(this.dir, hex.slice(0, 2));
-    return { fanDir, file: join(fanDir, `${hex}.${copyIndex(copy)}`) };
+    const base = `${hex}.${copyIndex(copy)}`;
+    return { fanDir, file: join(fanDir, base), base };
   }
 
   async has(name: Name, copy: ChunkCopy): Promise<boolean> {
@@ -71,9 +94,9 @@ export class ChunkStore {
     const checked = checkChunk(name, content);
     if (await this.has(checked, copy)) return [];
     const short = this.#used + content.length - this.capacity;
-    const sacrificed = short > 0 ? await this.#sacrificeFor(short, copy, content.length) : [];
+    const sacrificed = short > 0 ? this.#sacrificeFor(short, copy, content.length) : [];
     for (const victim of sacrificed) await this.delete(victim.name, victim.copy);
-    const { fanDir, file } = this.#path(checked, copy);
+    const { fanDir, file, base } = this.#path(checked, copy);
     await mkdir(fanDir, { recursive: true });
     const temp = join(fanDir, `.tmp-${randomBytes(8).toString('hex')}`);
     const handle = await open(temp, 'w');
@@ -85,29 +108,25 @@ export class ChunkStore {
     }
     await rename(temp, file);
     this.#used += content.length;
-    return sacrificed.map(({ name, copy }) => ({ name, copy }));
+    if (copy === 'SACRIFICIAL') this.#sacrificial.set(base, { copy: { name: checked, copy }, size: content.length });
+    return sacrificed;
   }
 
   /**
-   * The sacrificial copies to delete so that `short` more bytes fit: largest first, then by name.
-   * Largest first loses the fewest copies for the room (each one lost costs the network a re-store
-   * and moves the farming rate); the name breaks ties so the choice is the same on every run.
-   * Throws OutOfSpaceError, having deleted nothing, for a sacrificial copy or when they cannot make room.
+   * The sacrificial copies to delete so that `short` more bytes fit: the longest on the disk first.
+   * A copy stored moments ago may still have its store on its way to its PmidManagers and
+   * DataManagers, and deleting it would race its own PutResponse; one stored long ago was recorded
+   * by all of them long ago. Throws OutOfSpaceError, having deleted nothing, for a sacrificial
+   * copy or when they cannot make room.
    */
-  async #sacrificeFor(short: number, copy: ChunkCopy, needs: number): Promise<(DiskCopy & { size: number })[]> {
+  #sacrificeFor(short: number, copy: ChunkCopy, needs: number): DiskCopy[] {
     const full = () => new OutOfSpaceError(`PmidNode is full: ${this.#used} of ${this.capacity} bytes used, chunk needs ${needs}`);
     if (!isMustStore(copy)) throw full();
-    const held = await Promise.all(
-      (await this.list())
-        .filter((c) => c.copy === 'SACRIFICIAL')
-        .map(async (c) => ({ ...c, size: (await stat(this.#path(c.name, c.copy).file)).size })),
-    );
-    held.sort((a, b) => b.size - a.size || Buffer.compare(a.name, b.name));
-    const chosen: (DiskCopy & { size: number })[] = [];
+    const chosen: DiskCopy[] = [];
     let freed = 0;
-    for (const victim of held) {
+    for (const victim of this.#sacrificial.values()) {
       if (freed >= short) break;
-      chosen.push(victim);
+      chosen.push(victim.copy);
       freed += victim.size;
     }
     if (freed < short) throw full();
@@ -152,16 +171,16 @@ export class ChunkStore {
       const fanDir = join(this.dir, fan);
       if (!(await stat(fanDir)).isDirectory()) continue;
       for (const file of await readdir(fanDir)) {
-        const match = CHUNK_FILE.exec(file);
-        const copy = CHUNK_COPIES[Number(match?.[2])];
-        if (match?.[1] !== undefined && copy !== undefined) held.push({ name: nameFromHex(match[1]), copy });
+        const copy = diskCopyOf(file);
+        if (copy !== undefined) held.push(copy);
       }
     }
     return held;
   }
 
   async delete(name: Name, copy: ChunkCopy): Promise<boolean> {
-    const { file } = this.#path(name, copy);
+    const { file, base } = this.#path(name, copy);
+    this.#sacrificial.delete(base);
     try {
       const { size } = await stat(file);
       await rm(file);
