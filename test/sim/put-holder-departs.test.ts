@@ -1,5 +1,15 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
-import { CLIENT, type ClientReplyValue, type HandlerContext, nameOf, protoCodec, sealEnvelope, sortByCloseness, toHex } from '@safe/core';
+import {
+  CLIENT,
+  type ClientReplyValue,
+  type HandlerContext,
+  type Name,
+  nameOf,
+  protoCodec,
+  sealEnvelope,
+  sortByCloseness,
+  toHex,
+} from '@safe/core';
 import { type DataManagerState, loadDataManagerConfig } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,81 +31,120 @@ afterEach(async () => {
   net = undefined;
 });
 
-describe('a Put whose chosen PmidNode leaves mid-store', () => {
-  for (const seed of [3, 11, 29, 42, 57, 101]) {
-    it(`is still answered, charged once and stored on enough live PmidNodes (seed ${seed})`, async () => {
-      const sim = await SimNet.start({ seed, reorder: true });
-      net = sim;
-      const client = sim.newClient();
-      await sim.setUpClient(client);
-      const before = (await sim.account(client)).stored;
-      const content = sim.sim.random.bytes(3000);
-      const name = nameOf(content);
-      const [victim] = sortByCloseness(
-        copyGroupName(name, 'PRIMARY'),
-        sim.sim.nodes('pmid-node').map((n) => n.info.name),
-      );
-      if (victim === undefined) throw new Error('no PmidNode');
+/** What happens to the network once the Put's primary copy group has recorded its holders. */
+type Disturbance = (sim: SimNet, name: Name) => Promise<void>;
 
-      const envelope = sealEnvelope(
-        {
-          type: 'Put',
-          source: { persona: CLIENT, nae: client.name },
-          authority: 'single',
-          destination: { persona: 'maid-manager', nae: client.name },
-          scope: 'close-group',
-          payload: putRequestCodec.encode({ name, content, nonce: sim.nonce() }),
-          correlation: new Uint8Array(0),
-        },
-        client,
-      );
-      let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
-      sim.gateway.call(envelope, 120_000).then(
-        (reply) => {
-          outcome = { reply };
-        },
-        (error: unknown) => {
-          outcome = { error };
-        },
-      );
-      // Run until the primary copy group has recorded the chosen holders, then the first one leaves
-      // before its PmidManagers' Put reaches it.
-      const recorded = async () => {
-        for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
-          const state = (node.replica.context as HandlerContext<DataManagerState>).state;
-          if ((await state.store.record(name, 'PRIMARY')) !== undefined) return true;
-        }
-        return false;
-      };
-      while (!(await recorded())) {
-        if (!(await sim.sim.step())) await new Promise((resolve) => setImmediate(resolve));
-      }
-      const victimNode = sim.sim.node(victim);
-      if (victimNode === undefined) throw new Error('the victim is not on the network');
-      const storedYet = await (victimNode.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, 'PRIMARY');
-      expect(storedYet, 'the victim left after it stored: the test did not hit the window').toBe(false);
-      await sim.leave(victim);
+/** The primary copy's first chosen holder leaves before its PmidManagers' Put reaches it. */
+const holderLeaves: Disturbance = async (sim, name) => {
+  const [victim] = sortByCloseness(
+    copyGroupName(name, 'PRIMARY'),
+    sim.sim.nodes('pmid-node').map((n) => n.info.name),
+  );
+  const victimNode = victim && sim.sim.node(victim);
+  if (victim === undefined || victimNode === undefined) throw new Error('no PmidNode');
+  const storedYet = await (victimNode.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, 'PRIMARY');
+  expect(storedYet, 'the victim left after it stored: the test did not hit the window').toBe(false);
+  await sim.leave(victim);
+};
 
-      while (outcome === undefined) {
-        await sim.sim.settle({ maxIdleMs: 121_000 });
-        await new Promise((resolve) => setImmediate(resolve));
-        if (outcome === undefined && sim.sim.inFlight === 0 && sim.sim.clock.nextTimerAt === undefined) break;
-      }
-      expect(outcome?.error, `seed ${seed}: ${String(outcome?.error)}`).toBeUndefined();
-      expect(outcome?.reply?.status, `seed ${seed}: ${outcome?.reply?.message}`).toBe('OK');
-      await sim.settleChurn();
+/** Two DataManagers join at once (a StatefulSet scaled up by two): the copy groups change under the Put. */
+const dataManagersJoin: Disturbance = async (sim) => {
+  await sim.add('data-manager');
+  await sim.add('data-manager');
+};
 
-      expect((await sim.account(client)).stored, 'charged exactly once').toBe(before + content.length);
-      for (const copy of MUST_STORE_COPIES) {
-        let holders = 0;
-        for (const node of sim.sim.nodes('pmid-node')) {
-          if (await (node.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, copy)) holders++;
-        }
-        expect(holders, `${toHex(name).slice(0, 8)}/${copy} on live PmidNodes`).toBeGreaterThanOrEqual(config.copiesPerGroup);
-      }
-      const got = await sim.get(client, name);
-      expect(got.status).toBe('OK');
-      expect(Buffer.from(sim.decodeGet(got)).equals(Buffer.from(content))).toBe(true);
+/** Sends one Put, disturbs the network once the primary copy group recorded it, and checks the outcome. */
+async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
+  const sim = await SimNet.start({ seed, reorder: true });
+  net = sim;
+  const client = sim.newClient();
+  await sim.setUpClient(client);
+  const before = (await sim.account(client)).stored;
+  const content = sim.sim.random.bytes(3000);
+  const name = nameOf(content);
+  const envelope = sealEnvelope(
+    {
+      type: 'Put',
+      source: { persona: CLIENT, nae: client.name },
+      authority: 'single',
+      destination: { persona: 'maid-manager', nae: client.name },
+      scope: 'close-group',
+      payload: putRequestCodec.encode({ name, content, nonce: sim.nonce() }),
+      correlation: new Uint8Array(0),
+    },
+    client,
+  );
+  let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
+  sim.gateway.call(envelope, 120_000).then(
+    (reply) => {
+      outcome = { reply };
+    },
+    (error: unknown) => {
+      outcome = { error };
+    },
+  );
+  const recorded = async () => {
+    for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
+      const state = (node.replica.context as HandlerContext<DataManagerState>).state;
+      if ((await state.store.record(name, 'PRIMARY')) !== undefined) return true;
+    }
+    return false;
+  };
+  while (!(await recorded())) {
+    if (!(await sim.sim.step())) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await disturb(sim, name);
+
+  // Every replica ticks between rounds, as a host's timer makes it do (sync resends, account
+  // transfer batches, repair retries), until the Gateway's deadline has passed in virtual time.
+  const deadline = sim.sim.clock.now() + 121_000;
+  while (outcome === undefined && sim.sim.clock.now() < deadline) {
+    await sim.sim.settle({ maxIdleMs: 1_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    if (outcome === undefined) {
+      await sim.sim.tickAll();
+      sim.sim.clock.advance(1_000);
+    }
+  }
+  expect(outcome?.error, `seed ${seed}: ${String(outcome?.error)}`).toBeUndefined();
+  expect(outcome?.reply?.status, `seed ${seed}: ${outcome?.reply?.message}`).toBe('OK');
+  await sim.settleChurn();
+
+  expect((await sim.account(client)).stored, 'charged exactly once').toBe(before + content.length);
+  for (const copy of MUST_STORE_COPIES) {
+    let holders = 0;
+    for (const node of sim.sim.nodes('pmid-node')) {
+      if (await (node.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, copy)) holders++;
+    }
+    expect(holders, `${toHex(name).slice(0, 8)}/${copy} on live PmidNodes`).toBeGreaterThanOrEqual(config.copiesPerGroup);
+  }
+  const got = await sim.get(client, name);
+  expect(got.status).toBe('OK');
+  expect(Buffer.from(sim.decodeGet(got)).equals(Buffer.from(content))).toBe(true);
+}
+
+const SEEDS = [3, 11, 29, 42, 57, 101];
+/**
+ * Open defect (issue 5): with these seeds the join lands while the primary copy group's
+ * CreateRecord and HolderResult are still being synced. The members the join pushed out of the
+ * group had seen them, but their proposals no longer count, and the newcomers never handled the
+ * Put, so they never propose. The members left in the group can't reach floor(K/2) + 1, and the
+ * group ends split: half without the agreed record, half with a holder stuck at pending. The Put
+ * is never answered. Letting members echo proposals they receive would close the gap, but it
+ * would also let one member's proposal vouch for itself, so it is not the fix. Marked `fails` so
+ * the suite turns red the day this is fixed.
+ */
+const KNOWN_UNANSWERED_AFTER_JOIN = new Set([57, 101]);
+
+describe('a Put in flight while the network changes', () => {
+  for (const seed of SEEDS) {
+    it(`its chosen PmidNode leaves before storing: still answered, charged once, on enough live PmidNodes (seed ${seed})`, async () => {
+      await putThrough(seed, holderLeaves);
     }, 300_000);
+  }
+  for (const seed of SEEDS) {
+    const title = `two DataManagers join its copy groups: still answered, charged once, on enough live PmidNodes (seed ${seed})`;
+    if (!KNOWN_UNANSWERED_AFTER_JOIN.has(seed)) it(title, () => putThrough(seed, dataManagersJoin), 300_000);
+    else it.fails(`${title} — KNOWN DEFECT, see KNOWN_UNANSWERED_AFTER_JOIN`, () => putThrough(seed, dataManagersJoin), 300_000);
   }
 });
