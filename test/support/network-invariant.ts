@@ -1,6 +1,6 @@
 import { CHUNK_COPIES, type ChunkCopy, MUST_STORE_COPIES } from '@safe/chunks';
 import { type HandlerContext, type Identity, type Name, nameOf, sha512, toHex } from '@safe/core';
-import { chunkRecordValueCodec, type DataManagerState, parseChunkRecordKey } from '@safe/data-manager';
+import { chunkRecordValueCodec, copyKey, type DataManagerState, parseChunkRecordKey } from '@safe/data-manager';
 import { accountRecordCodec } from '@safe/maid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { checkRecordInvariant } from './records-invariant.js';
@@ -191,9 +191,12 @@ export async function describeChunk(net: SimNet, name: Name): Promise<string> {
       const record = await state.store.record(name, copy);
       const holders = record ? await state.store.holders(record.id) : [];
       const list = holders.map((h) => `${short(toHex(h.pmid))}${net.sim.node(h.pmid) ? '' : '(gone)'}:${h.state}`);
-      lines.push(
-        `  DataManager ${short(toHex(dm.info.name))}: ${record ? `subscribers ${record.subscribers} holders ${list.join(' ')}` : 'no record'}`,
-      );
+      const fetch = state.pendingGets.get(copyKey(name, copy));
+      const pending = fetch
+        ? `; a Get waits on ${short(toHex(fetch.current))} since ${net.sim.clock.now() - fetch.sentAt} ms (${fetch.waiting.length} waiting)`
+        : '';
+      const holding = record ? `subscribers ${record.subscribers} holders ${list.join(' ')}` : 'no record';
+      lines.push(`  DataManager ${short(toHex(dm.info.name))}: ${holding}${pending}`);
     }
   }
   return lines.join('\n');
