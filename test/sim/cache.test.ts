@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_GROUP_PARAMETERS, nameOf } from '@safe/core';
+import { copyGroupName } from '@safe/chunks';
+import { DEFAULT_GROUP_PARAMETERS, nameOf, sortByCloseness, toHex } from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -59,6 +60,42 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     expect(afterThird.dmHits).toBeGreaterThanOrEqual(net.sim.params.closeGroupSize - 1);
     expect(afterThird.holderGets).toBe(afterFirst.holderGets);
     expect(entry.cache.stats).toMatchObject({ hits: 1, misses: 2, inserts: 2 });
+  });
+
+  it('DataManagers that lost their copy still fetch from a holder while others answer from cache (Get to a PmidNode accumulates on 1)', async () => {
+    net = await SimNet.start({ seed: 34, reorder: true, duplicateRate: 0.1 });
+    net.sim.keepLog = true;
+    const client = net.newClient();
+    await net.setUpClient(client);
+    const content = randomBytes(15_000);
+    const name = nameOf(content);
+    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.get(client, name)).status).toBe('OK');
+    await net.sim.settle();
+    // The Get goes to the PRIMARY copy group: its K closest DataManagers. Two keep the chunk, the
+    // others lose it: fewer than K − 1 of them ask the holder.
+    const k = net.sim.params.closeGroupSize;
+    const dataManagers = net.sim.nodes('data-manager');
+    const group = sortByCloseness(
+      copyGroupName(name, 'PRIMARY'),
+      dataManagers.map((n) => n.info.name),
+    )
+      .slice(0, k)
+      .map(toHex);
+    const members = dataManagers.filter((n) => group.includes(toHex(n.info.name)));
+    expect(members.every((n) => n.replica.cache.stats.entries > 0)).toBe(true);
+    const forgetting = members.slice(2);
+    for (const node of forgetting) node.replica.cache.evict(name);
+    net.entry?.replica.cache.evict(name);
+    const before = observe(net);
+
+    const again = await net.get(client, name);
+    expect(again.status).toBe('OK');
+    expect(Buffer.from(net.decodeGet(again)).equals(content)).toBe(true);
+    await net.sim.settle();
+    expect(observe(net).holderGets).toBeGreaterThan(before.holderGets);
+    // The holder answered the whole group: those that asked hold the chunk again.
+    for (const node of forgetting) expect(node.replica.cache.stats.entries).toBeGreaterThan(0);
   });
 
   it("a client's Delete drops the entry's copy: the network, not the cache, says the chunk is gone", async () => {

@@ -24,16 +24,22 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (network !== undefined) await purgeTestnet(await loadStackEnv(), await footprintOf(join(dir, 'testnet'), network));
-  await rm(dir, { recursive: true, force: true });
+  // SAFE_KEEP_TESTNET_DIR=1 keeps every replica's log for a post-mortem.
+  if (process.env.SAFE_KEEP_TESTNET_DIR === '1') console.log(`testnet data dir kept: ${dir}`);
+  else await rm(dir, { recursive: true, force: true });
 });
 
 function safe(endpoint: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
       { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: endpoint }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      (error, stdout, stderr) => {
+        console.log(`safe ${args[0]}: exit ${error ? error.code : 0} after ${((Date.now() - started) / 1000).toFixed(1)} s ${stderr.trim()}`);
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      },
     );
   });
 }
@@ -90,7 +96,8 @@ describe('safe-testnet --stack local', () => {
       expect((await readFile(join(dir, 'out.bin'))).equals(content)).toBe(true);
       const account = await safe(endpoint, 'account');
       expect(account.code, account.stderr).toBe(0);
-      expect((await safe(endpoint, 'rm', name)).code).toBe(0);
+      const removed = await safe(endpoint, 'rm', name);
+      expect(removed.code, removed.stderr).toBe(0);
 
       child.kill('SIGINT');
       expect(await exited).toBe(0);

@@ -114,6 +114,18 @@ describe('Accumulator, group authority', () => {
     expect(await accumulator.accept(c, source)).toBe('repeat');
   });
 
+  it('accumulate on 1 (first): the first member copy acts, the others are late, a member\'s second delivery a repeat', async () => {
+    const { members, outsiders, accumulator, view } = setup(4, 8, SOURCE);
+    const first: SourceCheck = { kind: 'group', view, first: true };
+    const [a, b, c] = members.map((m) => sealEnvelope(content(SOURCE), m)) as [Envelope, Envelope, Envelope];
+    const outsider = await rejection(accumulator.accept(sealEnvelope(content(SOURCE), outsiders[0] as Identity), first));
+    expect(outsider).toBeInstanceOf(SenderNotInGroupError);
+    expect(await accumulator.accept(b, first)).toBe('act');
+    expect(await accumulator.accept(a, first)).toBe('late');
+    expect(await accumulator.accept(c, first)).toBe('late');
+    expect(await accumulator.accept(b, first)).toBe('repeat');
+  });
+
   it('rejects a sender outside the source close group (SenderNotInGroupError) without counting it', async () => {
     const { members, outsiders, accumulator, source, store } = setup(4, 8, SOURCE);
     const stranger = identities[11] as Identity; // not in the view at all

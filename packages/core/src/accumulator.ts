@@ -17,8 +17,11 @@ export type AccumulatorDecision =
 
 /** Where a copy must come from for the accumulator to count it. */
 export type SourceCheck =
-  /** A close group: the sender must be among the K members of `view` closest to the source NAE. */
-  | { readonly kind: 'group'; readonly view: GroupView }
+  /**
+   * A close group: the sender must be among the K members of `view` closest to the source NAE;
+   * K − 1 copies act, or the first when `first` (accumulate on 1).
+   */
+  | { readonly kind: 'group'; readonly view: GroupView; readonly first?: boolean }
   /** One authenticated entity: its signature is its authority; quorum 1. */
   | { readonly kind: 'single' };
 
@@ -54,7 +57,7 @@ export class Accumulator {
       if (!nameEquals(member.publicKey, envelope.senderPublicKey)) {
         throw new SenderNotInGroupError(`${shortName(envelope.sender)} signed with a key the routing view does not know`);
       }
-      quorum = groupQuorum(this.#params, source.view.size);
+      quorum = source.first === true ? 1 : groupQuorum(this.#params, source.view.size);
     } else if (envelope.authority !== 'single') {
       throw new WrongSourceError(`${envelope.type} must come from a single authenticated sender`);
     }

@@ -9,10 +9,13 @@ import type { MatrixChange, PersonaName, RoutingTable, SourcePersona } from './r
 /**
  * How copies are counted before the handler runs (SPEC.md 4):
  * - `group`: K − 1 copies from distinct members of the sending close group;
+ * - `first`: the first copy from a member of the sending close group, the rest are late (a read
+ *   such as Get<Data> from DataManager, "accumulate on 1": members that answered from their
+ *   cache never send theirs, so waiting for K − 1 would starve the fetch);
  * - `single`: one copy from an authenticated entity (a client or a PmidNode);
  * - `none`: every authenticated copy is handled (e.g. GetPMIDHealth: "answer every call").
  */
-export type Accumulation = 'group' | 'single' | 'none';
+export type Accumulation = 'group' | 'first' | 'single' | 'none';
 
 /** A message after accumulation, with its payload decoded. */
 export interface Incoming<P> {

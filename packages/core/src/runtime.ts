@@ -352,10 +352,11 @@ export class Replica<S> {
 
   #sourceCheck(envelope: Envelope, declaration: MessageDeclaration<unknown, S>): SourceCheck {
     const sourcePersona = envelope.source.persona;
-    const wantsGroup = declaration.accumulate === 'group' || (declaration.accumulate === 'none' && envelope.authority === 'group');
+    const { accumulate } = declaration;
+    const wantsGroup = accumulate === 'group' || accumulate === 'first' || (accumulate === 'none' && envelope.authority === 'group');
     if (wantsGroup) {
       if (!isPersonaName(sourcePersona)) throw new WrongSourceError(`${sourcePersona} cannot speak as a group`);
-      return { kind: 'group', view: this.#routing.view(sourcePersona) };
+      return { kind: 'group', view: this.#routing.view(sourcePersona), first: accumulate === 'first' };
     }
     // A single entity speaks for itself: its source NAE is its own name.
     if (!nameEquals(envelope.source.nae, envelope.sender)) {

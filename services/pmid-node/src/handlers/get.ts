@@ -3,13 +3,15 @@ import { type ChunkRef, getCodec, getResponseCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
- * Get<Data> | DataManager => | [Ac, Fw] PmidNode. Not firewalled here: a read changes nothing, and
+ * Get<Data> | DataManager => | [Ac on 1] PmidNode (SPEC.md 3.4): the first copy from a member of the
+ * close group is answered, to the whole group; waiting for K − 1 would starve the fetch whenever
+ * members answered the client from their cache. Not firewalled: a read changes nothing, and
  * recording 1 MiB answers for the firewall's memory would cost more than reading again.
  */
 export const get = message<ChunkRef, PmidNodeState>({
   type: 'Get',
   from: ['data-manager'],
-  accumulate: 'group',
+  accumulate: 'first',
   firewall: false,
   sync: false,
   payload: getCodec,
