@@ -37,7 +37,9 @@ function safe(endpoint: string, ...args: string[]): Promise<{ code: number; stdo
       [CLI, ...args],
       { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: endpoint }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        console.log(`safe ${args[0]}: exit ${error ? error.code : 0} after ${((Date.now() - started) / 1000).toFixed(1)} s ${stderr.trim()}`);
+        console.log(
+          `safe ${args[0]}: exit ${error ? error.code : 0} after ${((Date.now() - started) / 1000).toFixed(1)} s ${stderr.trim()}`,
+        );
         resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
       },
     );

@@ -114,7 +114,7 @@ describe('Accumulator, group authority', () => {
     expect(await accumulator.accept(c, source)).toBe('repeat');
   });
 
-  it('accumulate on 1 (first): the first member copy acts, the others are late, a member\'s second delivery a repeat', async () => {
+  it("accumulate on 1 (first): the first member copy acts, the others are late, a member's second delivery a repeat", async () => {
     const { members, outsiders, accumulator, view } = setup(4, 8, SOURCE);
     const first: SourceCheck = { kind: 'group', view, first: true };
     const [a, b, c] = members.map((m) => sealEnvelope(content(SOURCE), m)) as [Envelope, Envelope, Envelope];
