@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
-import { CLIENT_REPLY, clientReplyCodec } from './client-reply.js';
+import { answerClient, CLIENT_REPLY, clientReplyCodec, replyOk } from './client-reply.js';
 import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
@@ -66,6 +66,18 @@ const definition: PersonaDefinition<State> = {
       },
     }),
     message<Record<string, never>, State>({
+      type: 'Remember',
+      from: [CLIENT],
+      accumulate: 'single',
+      firewall: true,
+      sync: true,
+      payload: emptyCodec,
+      handle(m, ctx) {
+        ctx.state.handled.push({ type: m.type, id: toHex(m.id) });
+        return { actions: [{ type: 'Remembered', nae: m.destination.nae, payload: nonceCodec.encode({ nonce: m.id }) }] };
+      },
+    }),
+    message<Record<string, never>, State>({
       type: 'Hello',
       from: [CLIENT],
       accumulate: 'single',
@@ -79,6 +91,15 @@ const definition: PersonaDefinition<State> = {
     }),
   ],
   actions: [
+    /** Agreed: written, and the client (whose request id is the nonce) is answered, as a MaidManager does. */
+    action<Nonce, State>({
+      type: 'Remembered',
+      payload: nonceCodec,
+      apply(p, ctx) {
+        ctx.state.writes.push(toHex(p.nonce).slice(0, 8));
+        return { send: [answerClient({ request: p.nonce, replyTo: CLIENT_ENTRY }, replyOk(new Uint8Array(0)))] };
+      },
+    }),
     action<Nonce, State>({
       type: 'Write',
       payload: nonceCodec,
@@ -91,6 +112,8 @@ const definition: PersonaDefinition<State> = {
 };
 
 // ---- a network of replicas with a capturing transport ----
+
+const CLIENT_ENTRY = { persona: 'maid-manager', nae: new Uint8Array(NAME_BYTES).fill(0x77) as Name } as const;
 
 const K = 4;
 const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: K, accumulatorMemoryMs: 1_000 };
@@ -464,6 +487,53 @@ describe('Replica: a synced action', () => {
     expect(replica.state.writes).toEqual(['5a']);
     await replica.tick();
     expect(net.sent).toHaveLength(0);
+  });
+});
+
+describe("Replica: a synced client request whose peers' Syncs arrive before it", () => {
+  it('still proposes once its own copy arrives, so the members that saw the request first resolve too (all answer)', async () => {
+    const net = network();
+    const request = sealEnvelope(
+      content('Remember', new Uint8Array(0), {
+        source: { persona: CLIENT, nae: client.name },
+        authority: 'single',
+        replyTo: CLIENT_ENTRY,
+      }),
+      client,
+    );
+    const [a, b, c, d] = dstMembers as [Identity, Identity, Identity, Identity];
+    // a and b get the request first and tell the group.
+    for (const member of [a, b]) expect(await net.replicaOf(member).receive(request)).toBe('handled');
+    const early = net.sent.splice(0).map((s) => s.envelope);
+    // c and d hear from a and b before their own copies come: with themselves, floor(K/2)+1 have seen it.
+    for (const member of [c, d]) {
+      for (const sync of early.filter((e) => e.type === SYNC_MESSAGE && nameEquals(e.destination.nae, member.name))) {
+        expect(await net.replicaOf(member).receive(sync)).toBe('synced');
+      }
+      expect(net.replicaOf(member).state.writes).toHaveLength(1);
+    }
+    // a and b have seen only each other: not resolved, nobody else will tell them.
+    expect(net.replicaOf(a).state.writes).toEqual([]);
+    const answeredEarly = net.sent.filter((s) => s.envelope.type === CLIENT_REPLY).length;
+    expect(answeredEarly).toBe(2);
+    net.sent.length = 0;
+
+    // Now c's and d's copies of the request arrive: answered from the firewall, and proposed.
+    for (const member of [c, d]) expect(await net.replicaOf(member).receive(request)).toBe('duplicate');
+    const late = net.sent.splice(0).map((s) => s.envelope);
+    expect(late.filter((e) => e.type === SYNC_MESSAGE)).toHaveLength(2 * (K - 1));
+    for (const sync of late.filter((e) => e.type === SYNC_MESSAGE)) {
+      const target = net.replicas.get(toHex(sync.destination.nae)) as Replica<State>;
+      expect(await target.receive(sync)).toBe('synced');
+    }
+    for (const member of dstMembers) expect(net.replicaOf(member).state.writes, toHex(member.name).slice(0, 8)).toHaveLength(1);
+    const answers = net.sent.filter((s) => s.envelope.type === CLIENT_REPLY);
+    expect(answers.map((s) => toHex(s.from)).sort()).toEqual([a, b].map((m) => toHex(m.name)).sort());
+
+    // A real repeat now proposes nothing again.
+    net.sent.length = 0;
+    for (const member of dstMembers) expect(await net.replicaOf(member).receive(request)).toBe('duplicate');
+    expect(net.sent.filter((s) => s.envelope.type === SYNC_MESSAGE)).toEqual([]);
   });
 });
 

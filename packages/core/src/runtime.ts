@@ -131,6 +131,25 @@ interface SyncProposal {
 }
 const syncProposalCodec = protoCodec<SyncProposal>('safe.v1.SyncProposal');
 
+/** The sync entry of a request's `index`th action: the same on every member that handles the request. */
+function syncKey(request: Uint8Array, index: number, actionType: string): string {
+  return toHex(sha512(request, Uint8Array.of(index), new TextEncoder().encode(actionType))).slice(0, 64);
+}
+
+function incomingOf(envelope: Envelope, payload: unknown): Incoming<unknown> {
+  return {
+    id: envelope.id,
+    type: envelope.type,
+    payload,
+    source: envelope.source,
+    authority: envelope.authority,
+    destination: envelope.destination,
+    sender: envelope.sender,
+    correlation: envelope.correlation,
+    ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
+  };
+}
+
 /**
  * One replica of a persona: a node. Applies the group rules the same way for every persona —
  * destination check, source check, accumulate (Ac), firewall (Fw), handle, send on (So), sync
@@ -300,33 +319,15 @@ export class Replica<S> {
         const record = await this.#firewall.admit(envelope.id);
         if (record !== null) {
           await this.#answerRepeat(envelope);
+          if (declaration.sync && record.state === 'done') await this.#proposeIfNotYet(envelope, declaration, payload);
           return this.#count(envelope, 'duplicate');
         }
       }
       span = this.#telemetry.startSpan(`${this.persona} ${envelope.type}`, envelope.trace, []);
       span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
       span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
-      const incoming: Incoming<unknown> = {
-        id: envelope.id,
-        type: envelope.type,
-        payload,
-        source: envelope.source,
-        authority: envelope.authority,
-        destination: envelope.destination,
-        sender: envelope.sender,
-        correlation: envelope.correlation,
-        ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
-      };
-      let outcome: Outcome;
-      try {
-        outcome = await declaration.handle(incoming, this.#context);
-      } catch (error) {
-        const safe = asSafeError(error, `${this.persona} ${envelope.type}`);
-        if (safe.kind === 'internal') throw safe;
-        // A rule of the persona said no: the requester gets that answer, recorded like any other.
-        outcome = this.#refusal(incoming, safe);
-      }
-      await this.#carryOut(outcome, incoming, declaration.sync, span.context());
+      const incoming = incomingOf(envelope, payload);
+      await this.#carryOut(await this.#handle(declaration, incoming), incoming, declaration.sync, span.context());
       span.end();
       return this.#count(envelope, 'handled');
     } catch (error) {
@@ -335,6 +336,37 @@ export class Replica<S> {
       this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
       return this.#count(envelope, { rejected });
     }
+  }
+
+  /** The handler's outcome; a rule of the persona that says no becomes the requester's answer, recorded like any other. */
+  async #handle(declaration: MessageDeclaration<unknown, S>, incoming: Incoming<unknown>): Promise<Outcome> {
+    try {
+      return await declaration.handle(incoming, this.#context);
+    } catch (error) {
+      const safe = asSafeError(error, `${this.persona} ${incoming.type}`);
+      if (safe.kind === 'internal') throw safe;
+      return this.#refusal(incoming, safe);
+    }
+  }
+
+  /**
+   * A synced request whose actions this node already applied, because floor(K/2)+1 of its peers'
+   * Sync copies reached it before its own copy of the request did: the firewall holds the answer,
+   * but the peers still count on this node's Sync to resolve the action themselves. Now that the
+   * request is here, the node proposes what the handler decides (and sends what it sends), once.
+   * A real repeat of a request it handled proposes nothing again.
+   */
+  async #proposeIfNotYet(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<void> {
+    const incoming = incomingOf(envelope, payload);
+    const outcome = await this.#handle(declaration, incoming);
+    const actions = outcome.actions ?? [];
+    let proposed = false;
+    for (const [index, act] of actions.entries()) {
+      if (!(await this.#sync.awaitsOwnProposal(syncKey(incoming.id, index, act.type)))) continue;
+      await this.#proposeSync(incoming, index, act, envelope.trace);
+      proposed = true;
+    }
+    if (proposed) for (const out of outcome.send ?? []) await this.#emit(out, incoming.destination.nae, envelope.trace, incoming.id);
   }
 
   #count<R extends ReceiveResult>(envelope: Envelope, result: R): R {
@@ -457,7 +489,7 @@ export class Replica<S> {
   // ---- Sy ----
 
   async #proposeSync(incoming: Incoming<unknown>, index: number, act: Action, trace: Record<string, string>): Promise<void> {
-    const key = toHex(sha512(incoming.id, Uint8Array.of(index), new TextEncoder().encode(act.type))).slice(0, 64);
+    const key = syncKey(incoming.id, index, act.type);
     const syncAction = { type: act.type, nae: toHex(act.nae), payload: Buffer.from(act.payload).toString('base64') };
     const group = this.#context.closeGroup(this.persona, act.nae);
     const result = await this.#sync.propose(key, syncAction, group);

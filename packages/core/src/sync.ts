@@ -103,6 +103,15 @@ export class Sync {
     return { resolvedNow: resolved && !wasResolved, entry: unanimous ? undefined : entry };
   }
 
+  /**
+   * Whether the group still waits for this node's own proposal of the entry: it is in the
+   * container (not every member has seen it) and this node knows it only from its peers' syncs.
+   */
+  async awaitsOwnProposal(key: string): Promise<boolean> {
+    const entry = await this.#store.get(key);
+    return entry !== undefined && entry.completedAt === undefined && !entry.originatedHere;
+  }
+
   /** The entry while it is in the container (not once every member has seen it). */
   async get(key: string): Promise<SyncEntry | undefined> {
     const entry = await this.#store.get(key);
