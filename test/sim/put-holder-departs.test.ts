@@ -126,13 +126,18 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
 const SEEDS = [3, 11, 29, 42, 57, 101];
 /**
  * Open defect (issue 5): with these seeds the join lands while the primary copy group's
- * CreateRecord and HolderResult are still being synced. The members the join pushed out of the
- * group had seen them, but their proposals no longer count, and the newcomers never handled the
- * Put, so they never propose. The members left in the group can't reach floor(K/2) + 1, and the
- * group ends split: half without the agreed record, half with a holder stuck at pending. The Put
- * is never answered. Letting members echo proposals they receive would close the gap, but it
- * would also let one member's proposal vouch for itself, so it is not the fix. Marked `fails` so
- * the suite turns red the day this is fixed.
+ * CreateRecord is still being synced. What the delivery log of seed 57 shows:
+ * - the members the join pushed out had seen it, but their proposals no longer count, and the
+ *   newcomers never handled the Put, so they never propose;
+ * - the members left in the group hold no record of the chunk yet, and unresolved sync entries
+ *   travel only with a record in account transfer, so the newcomers never receive the entry;
+ * - even once the record is agreed, one chosen holder stays pending: the pushed-out members'
+ *   Put<Data> to its PmidManagers is refused (not in the close group any more), and the newcomers
+ *   never had the content, so fewer than K − 1 members can send it.
+ * Handing entry-only transfers to newcomers and having them propose what they adopt fixes the
+ * first two (tried: CreateRecord then resolves on all four members); the third needs the pending
+ * content, or a repair that fetches it from the holder that did store, to reach the newcomers.
+ * Marked `fails` so the suite turns red the day this is fixed.
  */
 const KNOWN_UNANSWERED_AFTER_JOIN = new Set([57, 101]);
 
