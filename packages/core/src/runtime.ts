@@ -359,14 +359,14 @@ export class Replica<S> {
   async #proposeIfNotYet(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<void> {
     const incoming = incomingOf(envelope, payload);
     const outcome = await this.#handle(declaration, incoming);
-    const actions = outcome.actions ?? [];
-    let proposed = false;
-    for (const [index, act] of actions.entries()) {
-      if (!(await this.#sync.awaitsOwnProposal(syncKey(incoming.id, index, act.type)))) continue;
-      await this.#proposeSync(incoming, index, act, envelope.trace);
-      proposed = true;
+    // A member that handled the request proposed all its actions at once: one still awaiting its
+    // proposal means it never did, so it carries the outcome out now (proposing again is a no-op).
+    for (const [index, act] of (outcome.actions ?? []).entries()) {
+      if (await this.#sync.awaitsOwnProposal(syncKey(incoming.id, index, act.type))) {
+        await this.#carryOut(outcome, incoming, true, envelope.trace);
+        return;
+      }
     }
-    if (proposed) for (const out of outcome.send ?? []) await this.#emit(out, incoming.destination.nae, envelope.trace, incoming.id);
   }
 
   #count<R extends ReceiveResult>(envelope: Envelope, result: R): R {
@@ -417,14 +417,7 @@ export class Replica<S> {
   /** A repeat is answered from the firewall: the recorded reply, or "syncing" to a waiting client. */
   async #answerRepeat(envelope: Envelope): Promise<void> {
     const record = await this.#firewall.lookup(envelope.id);
-    const incoming = {
-      id: envelope.id,
-      source: envelope.source,
-      authority: envelope.authority,
-      sender: envelope.sender,
-      ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
-    } as Incoming<unknown>;
-    const { to, scope } = replyAddress(incoming);
+    const { to, scope } = replyAddress(incomingOf(envelope, undefined));
     if (record !== null && record.state === 'done' && record.reply !== null) {
       await this.#emit(
         { type: record.reply.type, to, scope, payload: record.reply.payload, correlation: envelope.id },
