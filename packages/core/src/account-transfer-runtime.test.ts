@@ -403,22 +403,7 @@ describe('account transfer in the runtime: batches and churn', () => {
   it('hands over unresolved sync entries: the newcomer adopts them, adds itself and applies the action once a majority has seen it', async () => {
     const net = network();
     const [nae] = joined as [Name];
-    const source = maidManagers[0] as Identity;
-    const srcGroup = before.view('maid-manager').closeGroup(source.name, K);
-    const copies = srcGroup.map((n) =>
-      sealEnvelope(
-        {
-          type: 'Note',
-          source: { persona: 'maid-manager', nae: source.name },
-          authority: 'group',
-          destination: { persona: 'data-manager', nae },
-          scope: 'close-group',
-          payload: nonceCodec.encode({ nonce: Uint8Array.of(0x77) }),
-          correlation: new Uint8Array(0),
-        },
-        maidManagers.find((m) => nameEquals(m.name, n)) as Identity,
-      ),
-    );
+    const copies = noteCopies(nae);
     // Every old member handles the Note and proposes it; their Sync messages are lost: unresolved everywhere.
     for (const m of groupOf(before, nae))
       for (const copy of copies.slice(0, K - 1)) await (net.replicas.get(toHex(m)) as Replica<State>).receive(copy);
@@ -433,4 +418,61 @@ describe('account transfer in the runtime: batches and churn', () => {
     // members that saw it, up to floor(K/2)+1 with the newcomer itself: applied once.
     expect(net.fresh.state.notes).toEqual(['77']);
   });
+
+  it("hands an NAE's unresolved entries to the newcomer on their own while the NAE has no record yet, and the newcomer's Sync completes a member that stayed", async () => {
+    const net = network();
+    const [nae] = joined as [Name];
+    // The action being agreed is the one that would create the NAE's first record: none anywhere yet.
+    for (const replica of net.replicas.values()) replica.state.records.delete(idOf(nae, KEY));
+    const old = groupOf(before, nae);
+    const stays = old.filter((m) => groupOf(after, nae).some((n) => nameEquals(n, m)));
+    const [pushedOut] = old.filter((m) => !stays.some((n) => nameEquals(n, m))) as [Name];
+    const [a, b] = stays as [Name, Name];
+    const replica = (name: Name) => net.replicas.get(toHex(name)) as Replica<State>;
+    // a, b and the member the join pushes out see the Note; only b's Sync reaches a, which is at 2 of 3.
+    for (const m of [a, b, pushedOut]) for (const copy of noteCopies(nae).slice(0, K - 1)) await replica(m).receive(copy);
+    const bToA = net.sent.find(
+      (s) => s.envelope.type === SYNC_MESSAGE && nameEquals(s.from, b) && nameEquals(s.envelope.destination.nae, a),
+    ) as Sent;
+    await replica(a).receive(bToA.envelope);
+    expect(replica(a).state.notes).toEqual([]);
+    net.sent.length = 0;
+
+    await net.join();
+    const toNewcomer = net.transfers().filter((s) => nameEquals(s.envelope.destination.nae, newcomer.name));
+    const carrying = toNewcomer.filter((s) => decode(s.envelope).entries.some((e) => nameEquals(e.nae, nae)));
+    expect(carrying.map((s) => toHex(s.from)).sort()).toEqual([a, b, pushedOut].map(toHex).sort());
+    for (const s of carrying) expect(decode(s.envelope).records.some((r) => nameEquals(r.nae, nae))).toBe(false);
+    for (const s of toNewcomer) await net.fresh.receive(s.envelope);
+    expect(net.fresh.state.notes).toEqual(['77']);
+
+    // The newcomer has seen the action now: it tells the group, once, and a is at 3 of 3.
+    const syncs = net.sent.filter((s) => s.envelope.type === SYNC_MESSAGE && nameEquals(s.from, newcomer.name));
+    const others = groupOf(after, nae).filter((m) => !nameEquals(m, newcomer.name));
+    expect(syncs.map((s) => toHex(s.envelope.destination.nae)).sort()).toEqual(others.map(toHex).sort());
+    await replica(a).receive((syncs.find((s) => nameEquals(s.envelope.destination.nae, a)) as Sent).envelope);
+    expect(replica(a).state.notes).toEqual(['77']);
+  });
 });
+
+/** The K copies of a Note from the first MaidManager's close group to `nae`. */
+function noteCopies(nae: Name): Envelope[] {
+  const source = maidManagers[0] as Identity;
+  return before
+    .view('maid-manager')
+    .closeGroup(source.name, K)
+    .map((n) =>
+      sealEnvelope(
+        {
+          type: 'Note',
+          source: { persona: 'maid-manager', nae: source.name },
+          authority: 'group',
+          destination: { persona: 'data-manager', nae },
+          scope: 'close-group',
+          payload: nonceCodec.encode({ nonce: Uint8Array.of(0x77) }),
+          correlation: new Uint8Array(0),
+        },
+        maidManagers.find((m) => nameEquals(m.name, n)) as Identity,
+      ),
+    );
+}

@@ -567,8 +567,9 @@ export class Replica<S> {
       if (view === this.persona) {
         try {
           // Hand records over before the sync entries of NAEs this node leaves are dropped: they travel with them.
-          await this.#queueTransfers(change);
+          const withRecords = await this.#queueTransfers(change);
           await this.#flushTransfers(false);
+          await this.#transferEntriesWithoutRecords(change, withRecords);
         } catch (error) {
           this.#log.error({ err: asSafeError(error, 'account transfer').message }, 'account transfer failed');
         }
@@ -591,11 +592,13 @@ export class Replica<S> {
   /**
    * For every record: the members that entered its NAE's close group need it, and a record whose
    * close group this node left is dropped once handed over. Only keys are queued; a record already
-   * queued gains the new targets and its drop follows the latest change.
+   * queued gains the new targets and its drop follows the latest change. Returns the NAEs (hex)
+   * whose records are on their way to a newcomer: their unresolved sync entries travel with them.
    */
-  async #queueTransfers(change: MatrixChange): Promise<void> {
+  async #queueTransfers(change: MatrixChange): Promise<Set<string>> {
+    const withRecords = new Set<string>();
     const records = this.#definition.records;
-    if (records === undefined) return;
+    if (records === undefined) return withRecords;
     const self = toHex(this.identity.name);
     for await (const refs of records.list(this.#context)) {
       for (const ref of refs) {
@@ -609,6 +612,34 @@ export class Replica<S> {
         for (const target of targets) item.targets.add(target);
         item.drop = !holders.responsible;
         this.#transferQueue.set(id, item);
+        if (targets.length > 0) withRecords.add(toHex(ref.nae));
+      }
+    }
+    return withRecords;
+  }
+
+  /**
+   * Unresolved sync entries of an NAE with no record here yet (the action that creates it is still
+   * being agreed) go to the NAE's newcomers on their own (SPEC.md 4: unresolved entries are part
+   * of the account transfer). Without them a join that pushes out members who had seen the action
+   * leaves the members that stay short of floor(K/2)+1 for good.
+   */
+  async #transferEntriesWithoutRecords(change: MatrixChange, withRecords: ReadonlySet<string>): Promise<void> {
+    if (this.#definition.records === undefined) return;
+    const self = toHex(this.identity.name);
+    const byTarget = new Map<string, SyncEntry[]>();
+    for (const [nae, entries] of await this.#sync.unresolvedByNae()) {
+      if (withRecords.has(nae)) continue;
+      const holders = change.checkHolders(nameFromHex(nae));
+      if (!holders.wasResponsible) continue;
+      for (const target of holders.newHolders.map(toHex)) {
+        if (target !== self) byTarget.set(target, [...(byTarget.get(target) ?? []), ...entries]);
+      }
+    }
+    const batchSize = transferBatchRecords(this.params);
+    for (const [target, entries] of byTarget) {
+      for (let start = 0; start < entries.length; start += batchSize) {
+        await this.#sendTransfer(target, [], entries.slice(start, start + batchSize));
       }
     }
   }
@@ -668,7 +699,14 @@ export class Replica<S> {
     ready.push(...open.entries());
     if (ready.length > 0) {
       const unresolved = await this.#sync.unresolvedByNae();
-      for (const [target, batch] of ready) await this.#sendTransfer(target, batch, unresolved);
+      for (const [target, batch] of ready) {
+        const naes = new Set(batch.map((r) => toHex(r.nae)));
+        await this.#sendTransfer(
+          target,
+          batch,
+          [...naes].flatMap((nae) => unresolved.get(nae) ?? []),
+        );
+      }
     }
     for (const item of done) {
       await records.drop(this.#context, item.nae, item.key);
@@ -676,19 +714,15 @@ export class Replica<S> {
     }
   }
 
-  async #sendTransfer(target: string, batch: TransferredRecord[], unresolved: ReadonlyMap<string, SyncEntry[]>): Promise<void> {
-    const entries: TransferredSyncEntry[] = [];
-    for (const nae of new Set(batch.map((r) => toHex(r.nae)))) {
-      for (const entry of unresolved.get(nae) ?? []) {
-        entries.push({
-          nae: Buffer.from(nae, 'hex'),
-          key: entry.key,
-          action: entry.action.type,
-          parameters: Buffer.from(entry.action.payload, 'base64'),
-          seenBy: entry.seenBy.map((member) => Buffer.from(member, 'hex')),
-        });
-      }
-    }
+  /** One batch to a newcomer: records, and the unresolved sync entries of their NAEs (or of NAEs with no record yet). */
+  async #sendTransfer(target: string, batch: TransferredRecord[], unresolved: readonly SyncEntry[]): Promise<void> {
+    const entries: TransferredSyncEntry[] = unresolved.map((entry) => ({
+      nae: Buffer.from(entry.action.nae, 'hex'),
+      key: entry.key,
+      action: entry.action.type,
+      parameters: Buffer.from(entry.action.payload, 'base64'),
+      seenBy: entry.seenBy.map((member) => Buffer.from(member, 'hex')),
+    }));
     const sequence = new Uint8Array(8);
     new DataView(sequence.buffer).setBigUint64(0, BigInt(++this.#transferSequence));
     await this.send({
@@ -796,7 +830,12 @@ export class Replica<S> {
     declaration.payload.decode(entry.parameters);
     const action = { type: entry.action, nae: toHex(nae), payload: Buffer.from(entry.parameters).toString('base64') };
     const group = this.#context.closeGroup(this.persona, nae);
+    const known = await this.#sync.get(entry.key);
     const result = await this.#sync.adopt(entry.key, action, entry.seenBy.map(toHex), sender, group);
+    // Having adopted it, this member has seen the action: the members that stayed count it, as they
+    // would have counted the proposals of those it replaced (which they no longer accept).
+    if (known === undefined && result.entry !== undefined)
+      await this.#broadcastSync(entry.key, { type: entry.action, nae, payload: entry.parameters }, trace);
     if (result.resolvedNow) {
       await this.#applyAction({ type: entry.action, nae, payload: entry.parameters }, trace, Buffer.from(entry.key, 'hex'));
     }
