@@ -123,23 +123,14 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   expect(Buffer.from(sim.decodeGet(got)).equals(Buffer.from(content))).toBe(true);
 }
 
-const SEEDS = [3, 11, 29, 42, 57, 101];
 /**
- * Open defect (issue 5): with these seeds the join lands while the primary copy group's
- * CreateRecord is still being synced. What the delivery log of seed 57 shows:
- * - the members the join pushed out had seen it, but their proposals no longer count, and the
- *   newcomers never handled the Put, so they never propose;
- * - the members left in the group hold no record of the chunk yet, and unresolved sync entries
- *   travel only with a record in account transfer, so the newcomers never receive the entry;
- * - even once the record is agreed, one chosen holder stays pending: the pushed-out members'
- *   Put<Data> to its PmidManagers is refused (not in the close group any more), and the newcomers
- *   never had the content, so fewer than K − 1 members can send it.
- * Handing entry-only transfers to newcomers and having them propose what they adopt fixes the
- * first two (tried: CreateRecord then resolves on all four members); the third needs the pending
- * content, or a repair that fetches it from the holder that did store, to reach the newcomers.
- * Marked `fails` so the suite turns red the day this is fixed.
+ * Seeds 57 and 101 land the join while the primary copy group's CreateRecord is still being
+ * synced: the members it pushed out had seen it, the newcomers had not, and one chosen holder's
+ * Put<Data> never gathers its copies at the PmidManagers. They pass through the unresolved sync
+ * entries handed to newcomers without a record, the newcomers' Sync of what they adopt, and the
+ * stalled-store repair (services/data-manager/src/churn/repair.ts repairOnTick).
  */
-const KNOWN_UNANSWERED_AFTER_JOIN = new Set([57, 101]);
+const SEEDS = [3, 11, 29, 42, 57, 101];
 
 describe('a Put in flight while the network changes', () => {
   for (const seed of SEEDS) {
@@ -148,8 +139,8 @@ describe('a Put in flight while the network changes', () => {
     }, 300_000);
   }
   for (const seed of SEEDS) {
-    const title = `two DataManagers join its copy groups: still answered, charged once, on enough live PmidNodes (seed ${seed})`;
-    if (!KNOWN_UNANSWERED_AFTER_JOIN.has(seed)) it(title, () => putThrough(seed, dataManagersJoin), 300_000);
-    else it.fails(`${title} — KNOWN DEFECT, see KNOWN_UNANSWERED_AFTER_JOIN`, () => putThrough(seed, dataManagersJoin), 300_000);
+    it(`two DataManagers join its copy groups: still answered, charged once, on enough live PmidNodes (seed ${seed})`, async () => {
+      await putThrough(seed, dataManagersJoin);
+    }, 300_000);
   }
 });

@@ -25,6 +25,12 @@ export const dataManagerConfigFields = {
     'how often each DataManager sends its farming rate to its close peers besides on churn, so the group median converges (ms); 0 = only on churn',
   ),
   repairRetryMs: intField('SAFE_DM_REPAIR_RETRY_MS', 30000, 'a re-replication not confirmed by then is given up and tried again', 100),
+  stalledStoreMs: intField(
+    'SAFE_DM_STALLED_STORE_MS',
+    30000,
+    'a chosen holder still unconfirmed this long after a member first saw it pending is sent the copy again by the whole group (ms)',
+    100,
+  ),
   integrityPeriodMs: intField(
     'SAFE_DM_INTEGRITY_PERIOD_MS',
     3_600_000,

@@ -44,4 +44,10 @@ export const migrations: readonly Migration[] = [
         failed_outstanding int4 NOT NULL
       );`,
   },
+  {
+    // Chosen holders that have not confirmed yet: few at any time (the Puts in flight), so the
+    // stalled-store check reads a small partial index, never the whole holders table.
+    id: '003_pending_holders',
+    sql: 'CREATE INDEX holders_pending ON holders (chunk) WHERE state = 0;',
+  },
 ];

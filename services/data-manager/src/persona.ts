@@ -6,7 +6,7 @@ import { loseHolder } from './actions/lose-holder.js';
 import { markHolderLost } from './actions/mark-holder-lost.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
-import { repairDeparted } from './churn/repair.js';
+import { repairOnTick } from './churn/repair.js';
 import { adoptFarmingRate, onDataManagerChurn, periodicFarmingRefresh } from './farming/refresh.js';
 import { del } from './handlers/delete.js';
 import { farmingRateRefresh } from './handlers/farming-rate-refresh.js';
@@ -72,7 +72,7 @@ export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   // Each looks at one persona's churn (PmidNodes, DataManagers) and returns nothing for the other.
   onChurn: (event, ctx) => ({ ...onPmidChurn(event, ctx), ...onDataManagerChurn(event, ctx) }),
   onTick: async (ctx) => ({
-    send: [...(await repairDeparted(ctx)), ...(await periodicIntegrityChecks(ctx)), ...periodicFarmingRefresh(ctx)],
+    send: [...(await repairOnTick(ctx)), ...(await periodicIntegrityChecks(ctx)), ...periodicFarmingRefresh(ctx)],
   }),
   records: dataManagerRecords,
 };

@@ -25,8 +25,17 @@ export interface DataManagerState {
   readonly repairs: Map<string, Repair>;
   /** PmidNodes gone with copies not yet checked or re-stored (hex); at most one entry per PmidNode. */
   readonly departed: Set<string>;
-  /** Copies a live holder lost (integrity check, HolderLost), by copy key, until they are back at their count (churn/repair.ts). */
+  /**
+   * Copies short of live holders with no departed PmidNode to blame, by copy key, until they are
+   * back at their count (churn/repair.ts): a live holder lost the copy (integrity check,
+   * HolderLost) or a chosen holder's store stalled.
+   */
   readonly lostCopies: Map<string, HeldCopy>;
+  /**
+   * When this replica first saw each chosen holder still pending (`copyKey@pmid hex`), for the
+   * stalled-store check (churn/repair.ts); only holders pending now, at most one page of them.
+   */
+  readonly pendingSince: Map<string, number>;
   /** Data integrity checks awaiting holders' answers (integrity/check.ts), by copy key; at most `integrityBatch`. */
   readonly checks: Map<string, IntegrityCheck>;
   /** The last integrity period a page of copies was checked in. */
@@ -109,6 +118,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     repairs: new Map(),
     departed: new Set(),
     lostCopies: new Map(),
+    pendingSince: new Map(),
     checks: new Map(),
     integrityEpoch: -1,
     farming: { peers: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sequence: 0 },

@@ -4,7 +4,7 @@ import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from './config.js';
 import { openDataManagerState } from './state.js';
-import { COPIES_HELD_BY_SQL, type DataManagerStore } from './store.js';
+import { COPIES_HELD_BY_SQL, type DataManagerStore, PENDING_HOLDERS_SQL } from './store.js';
 
 let host: PgliteHost;
 let store: DataManagerStore;
@@ -76,5 +76,30 @@ describe('the churn lookups of the chunk → holders table', () => {
     const [count] = await db.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE pmid = $1', [probe?.id]);
     expect(held.length).toBe(count?.n);
     expect(held.length).toBeGreaterThan(0);
+
+    // The stalled-store check: a handful of pending holders among 40 000 stored ones, read through holders_pending.
+    await db.query('UPDATE holders SET state = 0 WHERE chunk % 5000 = 0 AND position = 0');
+    await db.query('ANALYZE');
+    const pendingPlan = (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${PENDING_HOLDERS_SQL}`, [128]))
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(pendingPlan).toContain('holders_pending');
+    expect(pendingPlan, pendingPlan).not.toMatch(/Seq Scan on (chunks|holders)/);
+    expect(await db.query(PENDING_HOLDERS_SQL, [128])).toHaveLength(4);
+  });
+
+  it('lists the holders still pending, page by page, until they are confirmed or fail', async () => {
+    const [a, b, c] = [pmid(), pmid(), pmid()] as [Name, Name, Name];
+    const x = nameOf(randomBytes(13));
+    await store.createRecord(x, 'PRIMARY', 13, [a, b], 8, 1);
+    await store.markHolder(x, 'PRIMARY', 13, a, 'stored', 8);
+    const mine = async () => (await store.pendingHolders(1000)).filter((h) => Buffer.from(h.name).equals(x));
+    expect((await mine()).map((h) => [h.copy, h.size, Buffer.from(h.pmid).equals(b)])).toEqual([['PRIMARY', 13, true]]);
+    await store.addHolder(x, 'PRIMARY', c, 8);
+    expect(await mine()).toHaveLength(2);
+    await store.markHolder(x, 'PRIMARY', 13, b, 'failed', 8);
+    await store.markHolder(x, 'PRIMARY', 13, c, 'stored', 8);
+    expect(await mine()).toEqual([]);
+    expect(await store.pendingHolders(0)).toEqual([]);
   });
 });

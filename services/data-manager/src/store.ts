@@ -37,6 +37,9 @@ export interface HeldCopy {
 const HELD_BY = 'h.pmid = (SELECT id FROM pmid_nodes WHERE name = $1) AND c.id = h.chunk';
 /** The churn lookup ($1 = the PmidNode's name); exported so a test can EXPLAIN it. */
 export const COPIES_HELD_BY_SQL = `SELECT c.name, c.copy, c.size FROM holders h, chunks c WHERE ${HELD_BY} ORDER BY c.name, c.copy`;
+/** Chosen holders not yet confirmed ($1 = how many): few at any time, read through the partial index holders_pending. */
+export const PENDING_HOLDERS_SQL = `SELECT c.name, c.copy, c.size, p.name AS pmid FROM holders h, chunks c, pmid_nodes p
+  WHERE h.state = 0 AND c.id = h.chunk AND p.id = h.pmid ORDER BY h.chunk LIMIT $1`;
 const heldCopy = (r: { name: Uint8Array; copy: number; size: number }): HeldCopy => ({
   name: r.name as Name,
   copy: CHUNK_COPIES[r.copy] ?? 'SACRIFICIAL',
@@ -274,6 +277,12 @@ export class DataManagerStore {
   async copiesHeldBy(pmid: Uint8Array): Promise<HeldCopy[]> {
     const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number }>(COPIES_HELD_BY_SQL, [pmid]);
     return rows.map(heldCopy);
+  }
+
+  /** Up to `limit` holders still pending (chosen, not yet confirmed), oldest record first: one scan of holders_pending. */
+  async pendingHolders(limit: number): Promise<(HeldCopy & { pmid: Name })[]> {
+    const rows = await this.db.query<{ name: Uint8Array; copy: number; size: number; pmid: Uint8Array }>(PENDING_HOLDERS_SQL, [limit]);
+    return rows.map((r) => ({ ...heldCopy(r), pmid: r.pmid as Name }));
   }
 
   /**

@@ -96,6 +96,49 @@ export async function repairDeparted(
   return send;
 }
 
+/**
+ * A chosen holder whose store stalled: its Put<Data> never gathered the copies it needs at its
+ * PmidManagers, e.g. because DataManagers joined the copy group while it was on its way (the
+ * members pushed out are refused, the newcomers never had the content). Once a member has seen a
+ * holder pending for `stalledStoreMs`, the copy is repaired like a lost one with that holder as
+ * the target: the whole group reads the content from a stored holder and sends it again, as one
+ * new group message.
+ */
+export async function repairOnTick(ctx: HandlerContext<DataManagerState>): Promise<Outbound[]> {
+  const { state } = ctx;
+  const now = ctx.now();
+  const pending = await state.store.pendingHolders(state.config.maxRepairs * STALLED_PAGE_PER_REPAIR);
+  const seen = new Set<string>();
+  for (const holder of pending) {
+    const key = copyKey(holder.name, holder.copy);
+    if (!ctx.isResponsible(copyGroupName(holder.name, holder.copy)) || !isLive(ctx, holder.pmid)) continue;
+    const id = pendingId(key, holder.pmid);
+    seen.add(id);
+    const since = state.pendingSince.get(id);
+    if (since === undefined) state.pendingSince.set(id, now);
+    else if (now - since >= state.config.stalledStoreMs && !state.lostCopies.has(key)) {
+      ctx.log.info(
+        { copy: holder.copy, chunk: toHex(holder.name).slice(0, 16), pmid: toHex(holder.pmid).slice(0, 16) },
+        'a store stalled: sending the copy again',
+      );
+      state.lostCopies.set(key, { name: holder.name, copy: holder.copy, size: holder.size });
+    }
+  }
+  for (const id of state.pendingSince.keys()) if (!seen.has(id)) state.pendingSince.delete(id);
+  return repairDeparted(ctx);
+}
+
+/** Pending holders looked at per tick, per repair that may run at once: a page, so memory stays bounded. */
+const STALLED_PAGE_PER_REPAIR = 4;
+
+const pendingId = (key: string, pmid: Uint8Array): string => `${key}@${toHex(pmid)}`;
+
+function isStalled(ctx: HandlerContext<DataManagerState>, key: string, holder: Holder): boolean {
+  if (holder.state !== 'pending') return false;
+  const since = ctx.state.pendingSince.get(pendingId(key, holder.pmid));
+  return since !== undefined && ctx.now() - since >= ctx.state.config.stalledStoreMs;
+}
+
 function latestRepair(ctx: HandlerContext<DataManagerState>): [string, Repair] | undefined {
   let latest: [string, Repair] | undefined;
   for (const entry of ctx.state.repairs) if (latest === undefined || Buffer.compare(entry[1].group, latest[1].group) > 0) latest = entry;
@@ -113,13 +156,16 @@ async function planRepair(
   const record = await store.record(held.name, held.copy);
   if (record === undefined) return 'enough';
   const holders = await store.holders(record.id);
-  // A pending holder on line is already on its way to storing the copy.
-  const live = holders.filter((h) => h.state !== 'failed' && isLive(ctx, h.pmid));
+  // A pending holder on line is on its way to storing the copy, unless its store stalled: then
+  // the copy goes to it again.
+  const onLine = holders.filter((h) => h.state !== 'failed' && isLive(ctx, h.pmid));
+  const stalled = onLine.find((h) => isStalled(ctx, key, h));
+  const live = onLine.filter((h) => h !== stalled);
   if (live.length >= config.copiesPerGroup) return 'enough';
   // A retry must be a new message (the same one again would be a late copy where it went): the
   // members agree on it through the retry period they start it in, as they agree on the record.
   const period = Math.floor(ctx.now() / config.repairRetryMs);
-  const target = repairTarget(ctx, held, holders, period);
+  const target = stalled?.pmid ?? repairTarget(ctx, held, holders, period);
   if (target === undefined) {
     if (isMustStore(held.copy))
       ctx.log.warn({ copy: held.copy, chunk: toHex(held.name).slice(0, 16) }, 'no PmidNode left to re-store a copy on');
