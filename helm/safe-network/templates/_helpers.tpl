@@ -59,6 +59,7 @@ dataManager:
   farmingPolicy: SAFE_DM_FARMING_POLICY
   farmingRefreshMs: SAFE_DM_FARMING_REFRESH_MS
   repairRetryMs: SAFE_DM_REPAIR_RETRY_MS
+  stalledStoreMs: SAFE_DM_STALLED_STORE_MS
   integrityPeriodMs: SAFE_DM_INTEGRITY_PERIOD_MS
   integrityBatch: SAFE_DM_INTEGRITY_BATCH
 pmidManager:
