@@ -453,6 +453,42 @@ describe('account transfer in the runtime: batches and churn', () => {
     await replica(a).receive((syncs.find((s) => nameEquals(s.envelope.destination.nae, a)) as Sent).envelope);
     expect(replica(a).state.notes).toEqual(['77']);
   });
+
+  it('a record whose agreeing senders had applied an action takes it as applied: the copy still unresolved at another sender is not applied on top', async () => {
+    const net = network();
+    const [nae] = joined as [Name];
+    const old = groupOf(before, nae);
+    // m4 stays in the group; m1 is the member the join pushes out (it still hands its records over).
+    const stays = old.filter((m) => groupOf(after, nae).some((n) => nameEquals(n, m)));
+    const [m1] = old.filter((m) => !stays.includes(m)) as [Name];
+    const [m2, m3, m4] = stays as [Name, Name, Name];
+    const replica = (name: Name) => net.replicas.get(toHex(name)) as Replica<State>;
+    const syncFrom = (from: Name, to: Name) =>
+      (
+        net.sent.find(
+          (s) => s.envelope.type === SYNC_MESSAGE && nameEquals(s.from, from) && nameEquals(s.envelope.destination.nae, to),
+        ) as Sent
+      ).envelope;
+    for (const m of old) for (const copy of noteCopies(nae).slice(0, K - 1)) await replica(m).receive(copy);
+    // m1..m3 see each other's Syncs and apply the Note; m4 sees only m2's and is at 2 of 3.
+    for (const to of [m1, m2, m3]) for (const from of [m1, m2, m3]) if (to !== from) await replica(to).receive(syncFrom(from, to));
+    await replica(m4).receive(syncFrom(m2, m4));
+    for (const m of [m1, m2, m3]) expect(replica(m).state.notes).toEqual(['77']);
+    expect(replica(m4).state.notes).toEqual([]);
+    net.sent.length = 0;
+
+    await net.join();
+    const batchFrom = (from: Name) =>
+      net.transfers().find((s) => nameEquals(s.from, from) && decode(s.envelope).records.some((r) => nameEquals(r.nae, nae))) as Sent;
+    expect(decode(batchFrom(m1).envelope).records.find((r) => nameEquals(r.nae, nae))?.applied).toHaveLength(1);
+    expect(decode(batchFrom(m4).envelope).entries.filter((e) => nameEquals(e.nae, nae))).toHaveLength(1);
+    await net.fresh.receive(batchFrom(m1).envelope);
+    await net.fresh.receive(batchFrom(m2).envelope);
+    expect(net.fresh.state.records.has(idOf(nae, KEY))).toBe(true);
+    // m4's entry (seen by m4 and m2, and now the newcomer) would resolve here: its effect is in the record already.
+    await net.fresh.receive(batchFrom(m4).envelope);
+    expect(net.fresh.state.notes).toEqual([]);
+  });
 });
 
 /** The K copies of a Note from the first MaidManager's close group to `nae`. */

@@ -8,6 +8,10 @@ import { NAME_BYTES, type Name, toHex } from './name.js';
 const member = (n: number) => new Uint8Array(NAME_BYTES).fill(n + 1) as Name;
 const value = (n: number) => Uint8Array.of(n, 0xaa);
 
+/** Whether this copy made the value agreed (offer returns what to take as applied, or undefined). */
+const agreed = async (transfer: AccountTransfer, ...args: Parameters<AccountTransfer['offer']>) =>
+  (await transfer.offer(...args)) !== undefined;
+
 function setup(k: number) {
   const params = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: k };
   const store = new MemoryEntryStore<TransferVotes>();
@@ -17,41 +21,41 @@ function setup(k: number) {
 describe('AccountTransfer', () => {
   it('K = 4: written once 2 members send the same value, and only once', async () => {
     const { transfer } = setup(4);
-    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(1), value(1))).toBe(true);
-    expect(await transfer.offer('r', member(2), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(3), value(2))).toBe(false);
+    expect(await agreed(transfer, 'r', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(1), value(1))).toBe(true);
+    expect(await agreed(transfer, 'r', member(2), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(3), value(2))).toBe(false);
   });
 
   it('K = 5: written once 3 members agree; a minority value is never written', async () => {
     const { transfer } = setup(5);
-    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(1), value(2))).toBe(false);
-    expect(await transfer.offer('r', member(2), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(3), value(2))).toBe(false);
-    expect(await transfer.offer('r', member(4), value(3))).toBe(false);
+    expect(await agreed(transfer, 'r', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(1), value(2))).toBe(false);
+    expect(await agreed(transfer, 'r', member(2), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(3), value(2))).toBe(false);
+    expect(await agreed(transfer, 'r', member(4), value(3))).toBe(false);
     // 2 / 2 / 1: nothing agreed; a sixth member tips value 2 over.
-    expect(await transfer.offer('r', member(5), value(2))).toBe(true);
+    expect(await agreed(transfer, 'r', member(5), value(2))).toBe(true);
   });
 
   it('a sender voting twice counts once, whatever value it sends the second time', async () => {
     const { transfer, store } = setup(4);
-    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('r', member(0), value(2))).toBe(false);
+    expect(await agreed(transfer, 'r', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'r', member(0), value(2))).toBe(false);
     // One vote, for the first value only.
     expect(Object.values((await store.get('r'))?.votes ?? {})).toEqual([[toHex(member(0))]]);
-    expect(await transfer.offer('r', member(1), value(1))).toBe(true);
+    expect(await agreed(transfer, 'r', member(1), value(1))).toBe(true);
   });
 
   it('keeps records apart, and forget() starts a record over', async () => {
     const { transfer } = setup(4);
-    expect(await transfer.offer('a', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('b', member(1), value(1))).toBe(false);
-    expect(await transfer.offer('a', member(1), value(1))).toBe(true);
+    expect(await agreed(transfer, 'a', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'b', member(1), value(1))).toBe(false);
+    expect(await agreed(transfer, 'a', member(1), value(1))).toBe(true);
     await transfer.forget('a');
-    expect(await transfer.offer('a', member(0), value(1))).toBe(false);
-    expect(await transfer.offer('a', member(1), value(1))).toBe(true);
+    expect(await agreed(transfer, 'a', member(0), value(1))).toBe(false);
+    expect(await agreed(transfer, 'a', member(1), value(1))).toBe(true);
   });
 
   it('property: written iff some value reaches (K+1)/2 distinct senders, at that copy, and at most once', async () => {
@@ -80,7 +84,7 @@ describe('AccountTransfer', () => {
               written = true;
             }
           }
-          const result = await transfer.offer('record', member(sender), value(v));
+          const result = await agreed(transfer, 'record', member(sender), value(v));
           expect(result).toBe(expected);
           if (result) writes++;
         }
@@ -93,5 +97,16 @@ describe('AccountTransfer', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('on agreement returns the sync keys the agreeing senders applied to the value, not those of a minority value', async () => {
+    const { transfer, store } = setup(4);
+    expect(await transfer.offer('r', member(0), value(1), ['a'])).toBeUndefined();
+    expect(await transfer.offer('r', member(1), value(2), ['b'])).toBeUndefined();
+    const written = await transfer.offer('r', member(2), value(1), ['a', 'c']);
+    expect([...(written?.applied ?? [])].sort()).toEqual(['a', 'c']);
+    // Once written, only that is kept.
+    expect((await store.get('r'))?.applied).toBeUndefined();
+    expect(await transfer.offer('r', member(3), value(1), ['d'])).toBeUndefined();
   });
 });

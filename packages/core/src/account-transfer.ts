@@ -5,6 +5,8 @@ import type { EntryStore } from './ports.js';
 export interface TransferVotes {
   /** value hash (hex) → senders (hex) that sent that value */
   readonly votes: Readonly<Record<string, readonly string[]>>;
+  /** sender (hex) → sync keys whose effect that sender's value holds; not kept once written */
+  readonly applied?: Readonly<Record<string, readonly string[]>>;
   readonly written: boolean;
 }
 
@@ -23,17 +25,31 @@ export class AccountTransfer {
     this.#params = params;
   }
 
-  /** Returns true when this copy makes `value` agreed for `recordKey`: write it now. */
-  async offer(recordKey: string, sender: Name, value: Uint8Array): Promise<boolean> {
+  /**
+   * Counts `sender`'s copy of the record. When it makes `value` agreed (write it now), returns the
+   * sync keys the agreeing senders said their value holds (`applied`): they all sent the same
+   * value, so each of those actions is in it. Undefined otherwise.
+   */
+  async offer(
+    recordKey: string,
+    sender: Name,
+    value: Uint8Array,
+    applied: readonly string[] = [],
+  ): Promise<{ readonly applied: readonly string[] } | undefined> {
     const current = (await this.#store.get(recordKey)) ?? { votes: {}, written: false };
-    if (current.written) return false;
+    if (current.written) return undefined;
     const senderHex = toHex(sender);
-    if (Object.values(current.votes).some((senders) => senders.includes(senderHex))) return false;
+    if (Object.values(current.votes).some((senders) => senders.includes(senderHex))) return undefined;
     const valueKey = toHex(sha512(value));
     const senders = [...(current.votes[valueKey] ?? []), senderHex];
-    const agreed = senders.length >= transferAgreement(this.#params);
-    await this.#store.set(recordKey, { votes: { ...current.votes, [valueKey]: senders }, written: agreed });
-    return agreed;
+    const votes = { ...current.votes, [valueKey]: senders };
+    const appliedBy = { ...current.applied, [senderHex]: [...applied] };
+    if (senders.length < transferAgreement(this.#params)) {
+      await this.#store.set(recordKey, { votes, applied: appliedBy, written: false });
+      return undefined;
+    }
+    await this.#store.set(recordKey, { votes, written: true });
+    return { applied: [...new Set(senders.flatMap((member) => appliedBy[member] ?? []))] };
   }
 
   /** Forgets a record's votes (after the transfer window, or when the record is no longer ours). */

@@ -97,6 +97,8 @@ export interface TransferredRecord {
   nae: Uint8Array;
   key: Uint8Array;
   value: Uint8Array;
+  /** Sync keys of the NAE's actions whose effect is in `value` (applied at the sender). */
+  applied?: string[];
 }
 export interface TransferredSyncEntry {
   nae: Uint8Array;
@@ -628,7 +630,7 @@ export class Replica<S> {
     if (this.#definition.records === undefined) return;
     const self = toHex(this.identity.name);
     const byTarget = new Map<string, SyncEntry[]>();
-    for (const [nae, entries] of await this.#sync.unresolvedByNae()) {
+    for (const [nae, entries] of (await this.#sync.byNae()).unresolved) {
       if (withRecords.has(nae)) continue;
       const holders = change.checkHolders(nameFromHex(nae));
       if (!holders.wasResponsible) continue;
@@ -698,12 +700,13 @@ export class Replica<S> {
     }
     ready.push(...open.entries());
     if (ready.length > 0) {
-      const unresolved = await this.#sync.unresolvedByNae();
+      const { unresolved, applied } = await this.#sync.byNae();
       for (const [target, batch] of ready) {
         const naes = new Set(batch.map((r) => toHex(r.nae)));
+        const records = batch.map((record) => ({ ...record, applied: applied.get(toHex(record.nae)) ?? [] }));
         await this.#sendTransfer(
           target,
-          batch,
+          records,
           [...naes].flatMap((nae) => unresolved.get(nae) ?? []),
         );
       }
@@ -806,10 +809,15 @@ export class Replica<S> {
     return nae;
   }
 
-  /** Counts the sender's vote; writes the value the moment it is agreed. True once the record is written here. */
+  /**
+   * Counts the sender's vote; writes the value the moment it is agreed, and takes the actions the
+   * agreeing members had applied to it as applied here. True once the record is written here.
+   */
   async #offerRecord(records: PersonaRecords<S>, nae: Name, record: TransferredRecord, sender: Name): Promise<boolean> {
     const recordKey = transferRecordKey(nae, record.key);
-    if (await this.transfer.offer(recordKey, sender, record.value)) {
+    const applied = (record.applied ?? []).filter((key) => SYNC_KEY.test(key));
+    const agreed = await this.transfer.offer(recordKey, sender, record.value, applied);
+    if (agreed !== undefined) {
       try {
         await records.write(this.#context, nae, record.key, record.value);
       } catch (error) {
@@ -817,6 +825,7 @@ export class Replica<S> {
         await this.transfer.forget(recordKey);
         throw error;
       }
+      for (const key of agreed.applied) await this.#sync.markApplied(key, toHex(nae));
       this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
       return true;
     }

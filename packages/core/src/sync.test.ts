@@ -219,26 +219,34 @@ describe('Sync.onMatrixChange', () => {
     expect((await sync.get('far'))?.seenBy).toEqual([toHex(at(50)), toHex(self)]);
   });
 
-  it('unresolvedFor lists the open entries of one NAE, for the account transfer', async () => {
+  it('byNae groups the open entries by NAE and lists the applied ones, in one pass, for the account transfer', async () => {
     const group = [at(1), at(2), at(3), at(4)];
     const { sync } = setup(4, at(1));
     await sync.propose('a', action(ZERO), group);
     await sync.propose('b', action(at(9)), group);
     await sync.propose('c', action(ZERO), group);
-    await sync.receive('c', action(ZERO), at(2), group);
-    await sync.receive('c', action(ZERO), at(3), group);
-    expect((await sync.unresolvedFor(ZERO)).map((e) => e.key)).toEqual(['a']);
+    await sync.propose('d', action(ZERO), group);
+    await sync.receive('d', action(ZERO), at(2), group);
+    await sync.receive('d', action(ZERO), at(3), group);
+    const { unresolved, applied } = await sync.byNae();
+    expect([...unresolved.keys()].sort()).toEqual([toHex(ZERO), toHex(at(9))].sort());
+    expect(unresolved.get(toHex(ZERO))?.map((e) => e.key)).toEqual(['a', 'c']);
+    expect(applied.get(toHex(ZERO))).toEqual(['d']);
   });
 
-  it('unresolvedByNae groups the open entries by NAE in one pass', async () => {
+  it('markApplied: an action a transferred record already holds is never applied again, nor sent', async () => {
     const group = [at(1), at(2), at(3), at(4)];
     const { sync } = setup(4, at(1));
-    await sync.propose('a', action(ZERO), group);
-    await sync.propose('b', action(at(9)), group);
-    await sync.propose('c', action(ZERO), group);
-    const byNae = await sync.unresolvedByNae();
-    expect([...byNae.keys()].sort()).toEqual([toHex(ZERO), toHex(at(9))].sort());
-    expect(byNae.get(toHex(ZERO))?.map((e) => e.key)).toEqual(['a', 'c']);
+    await sync.receive('open', action(ZERO), at(2), group);
+    await sync.markApplied('open', toHex(ZERO));
+    await sync.markApplied('unknown', toHex(ZERO));
+    for (const key of ['open', 'unknown']) {
+      expect(await sync.get(key)).toBeUndefined();
+      expect((await sync.receive(key, action(ZERO), at(3), group)).resolvedNow).toBe(false);
+      expect((await sync.adopt(key, action(ZERO), [toHex(at(2)), toHex(at(3))], at(4), group)).resolvedNow).toBe(false);
+    }
+    expect((await sync.due()).send).toEqual([]);
+    expect((await sync.byNae()).applied.get(toHex(ZERO))?.sort()).toEqual(['open', 'unknown']);
   });
 
   it('adopt (account transfer): keeps the members still in the group, adds the sender and itself last, resolves at floor(K/2)+1', async () => {

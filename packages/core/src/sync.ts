@@ -169,27 +169,40 @@ export class Sync {
     }
   }
 
-  /** Every unresolved entry, by NAE (hex): one pass over the store for a round of account transfer. */
-  async unresolvedByNae(): Promise<Map<string, SyncEntry[]>> {
-    const out = new Map<string, SyncEntry[]>();
+  /**
+   * For a round of account transfer, in one pass over the store, by NAE (hex): the unresolved
+   * entries, and the keys of the entries this node applied and still remembers (resolved, in the
+   * container or kept as a tombstone).
+   */
+  async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, string[]> }> {
+    const unresolved = new Map<string, SyncEntry[]>();
+    const applied = new Map<string, string[]>();
     for (const key of await this.#store.keys()) {
       const entry = await this.#store.get(key);
-      if (entry === undefined || entry.resolved || entry.completedAt !== undefined) continue;
-      const list = out.get(entry.action.nae) ?? [];
-      list.push(entry);
-      out.set(entry.action.nae, list);
+      if (entry === undefined) continue;
+      const nae = entry.action.nae;
+      if (entry.resolved || entry.completedAt !== undefined) applied.set(nae, [...(applied.get(nae) ?? []), key]);
+      else unresolved.set(nae, [...(unresolved.get(nae) ?? []), entry]);
     }
-    return out;
+    return { unresolved, applied };
   }
 
-  /** Unresolved entries for an NAE, for the account transfer to a new member. */
-  async unresolvedFor(nae: Name): Promise<SyncEntry[]> {
-    const hex = toHex(nae);
-    const out: SyncEntry[] = [];
-    for (const key of await this.#store.keys()) {
-      const entry = await this.#store.get(key);
-      if (entry !== undefined && !entry.resolved && entry.completedAt === undefined && entry.action.nae === hex) out.push(entry);
-    }
-    return out;
+  /**
+   * Account transfer wrote a record whose value already holds this action (the members that
+   * agreed on it had applied it): it is done here too, kept as a tombstone like a completed entry,
+   * so no later copy of it (a Sync, an adopted entry) applies it again.
+   */
+  async markApplied(key: string, nae: string): Promise<void> {
+    const existing = await this.#store.get(key);
+    if (existing?.completedAt !== undefined) return;
+    await this.#store.set(key, {
+      key,
+      action: existing?.action ?? { type: '', nae, payload: '' },
+      seenBy: existing?.seenBy ?? [],
+      resolved: true,
+      attempts: existing?.attempts ?? 0,
+      originatedHere: false,
+      completedAt: this.#now(),
+    });
   }
 }
