@@ -52,6 +52,8 @@ export interface NodeLost extends ChunkRef {
 export const lostCodec = protoCodec<NodeLost>('safe.v1.pmid_manager.Lost');
 export interface RecordLost extends NodeLost {
   pmid: Uint8Array;
+  /** The id of the node's Lost report (empty from an older sender). */
+  report?: Uint8Array;
 }
 export const recordLostCodec = protoCodec<RecordLost>('safe.v1.pmid_manager.RecordLost');
 export interface RecordDeleted {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { copyGroupName } from '@safe/chunks';
-import { type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, toHex } from '@safe/core';
+import { DEFAULT_GROUP_PARAMETERS, type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordLost } from './actions/record-lost.js';
+import { recordStored } from './actions/record-stored.js';
 import { lost } from './handlers/lost.js';
 import { put } from './handlers/put.js';
 import { dataPutResponseCodec, holderLostCodec, type NodeLost, type PutPayload, recordLostCodec } from './messages.js';
@@ -19,7 +20,13 @@ afterAll(() => host.close());
 
 let ctx: HandlerContext<PmidManagerState>;
 beforeAll(() => {
-  ctx = { self: nameOf(randomBytes(8)), state, isResponsible: () => true } as unknown as HandlerContext<PmidManagerState>;
+  ctx = {
+    self: nameOf(randomBytes(8)),
+    state,
+    params: DEFAULT_GROUP_PARAMETERS,
+    isResponsible: () => true,
+    now: () => 1_000_000,
+  } as unknown as HandlerContext<PmidManagerState>;
 });
 
 /** A full node: 1000 offered, 300 + 200 bytes of sacrificial copies and 400 of a primary one stored. */
@@ -56,7 +63,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const { pmid, sacrificial } = await fullNode();
     const [deleted] = sacrificial as [Name];
     const report = (payload: NodeLost) =>
-      lost.handle({ sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload } as Incoming<NodeLost>, ctx);
+      lost.handle({ sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload } as unknown as Incoming<NodeLost>, ctx);
     // Only a sacrificial copy is given up for room.
     await expect(report({ name: deleted, copy: 'PRIMARY', reason: 'DELETED_FOR_ROOM' })).rejects.toBeInstanceOf(MalformedPayloadError);
     const outcome = await report({ name: deleted, copy: 'SACRIFICIAL', reason: 'DELETED_FOR_ROOM' });
@@ -77,5 +84,60 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const lostOne = await report({ name: other, copy: 'SACRIFICIAL', reason: 'LOST' });
     await recordLost.apply(recordLostCodec.decode(lostOne.actions?.[0]?.payload as Uint8Array), ctx, pmid);
     expect(await state.store.account(pmid)).toEqual({ offered: 1000, stored: 400, lost: 200 });
+  });
+
+  it('a copy deleted for room whose report is agreed before its store never enters the account, and its DataManagers hear the same as when it comes after', async () => {
+    const { pmid } = await fullNode();
+    const before = await state.store.account(pmid);
+    const chunk = nameOf(randomBytes(8));
+    const stored = { pmid, name: chunk, copy: 'SACRIFICIAL' as const, size: 100, context: null };
+    // The node stored the sacrificial copy and gave it up for a must-store one at once: its Lost is
+    // agreed here before its PutResponse is, so the account does not hold the copy yet.
+    const report = (id: Uint8Array) =>
+      lost.handle(
+        {
+          id,
+          sender: pmid,
+          destination: { persona: 'pmid-manager', nae: pmid },
+          payload: { name: chunk, copy: 'SACRIFICIAL', reason: 'DELETED_FOR_ROOM' },
+        } as unknown as Incoming<NodeLost>,
+        ctx,
+      );
+    const id = randomBytes(64);
+    const [agreed] = (await report(id)).actions ?? [];
+    expect(agreed?.type).toBe('RecordLost');
+    expect(await recordLost.apply(recordLostCodec.decode(agreed?.payload as Uint8Array), ctx, pmid)).toBeUndefined();
+
+    const applied = await recordStored.apply(stored, ctx, pmid);
+    expect(await state.store.holds(pmid, chunk, 'SACRIFICIAL')).toBe(false);
+    expect(await state.store.account(pmid)).toEqual(before);
+    const [putResponse, holderLost] = applied?.send ?? [];
+    expect(putResponse?.type).toBe('PutResponse');
+    expect(dataPutResponseCodec.decode(putResponse?.payload as Uint8Array).stored).toBe(true);
+    expect(holderLost).toMatchObject({ type: 'HolderLost', to: { persona: 'data-manager' }, correlation: id });
+    expect(holderLostCodec.decode(holderLost?.payload as Uint8Array).reason).toBe('DELETED_FOR_ROOM');
+
+    // A member that agreed the store first sends the same HolderLost when the loss comes: one message, K copies.
+    const other = await openPmidManagerState(host.database('pm_sacrificial_other'));
+    const otherCtx = { ...ctx, state: other } as HandlerContext<PmidManagerState>;
+    await other.store.recordOffer(pmid, 1000);
+    await recordStored.apply(stored, otherCtx, pmid);
+    const second = await recordLost.apply(recordLostCodec.decode(agreed?.payload as Uint8Array), otherCtx, pmid);
+    const wire = (out: typeof holderLost) =>
+      out && { ...out, as: toHex(out.as as Name), correlation: toHex(out.correlation as Uint8Array) };
+    expect(wire(second?.send?.[0])).toEqual(wire(holderLost));
+    expect(await other.store.account(pmid)).toEqual({ offered: 1000, stored: 0, lost: 0 });
+
+    // Only a copy given up for room is taken on the node's word before the account holds it.
+    const lostOne = await lost.handle(
+      {
+        id: randomBytes(64),
+        sender: pmid,
+        destination: { persona: 'pmid-manager', nae: pmid },
+        payload: { name: chunk, copy: 'SACRIFICIAL', reason: 'LOST' },
+      } as unknown as Incoming<NodeLost>,
+      ctx,
+    );
+    expect(lostOne.actions ?? []).toEqual([]);
   });
 });

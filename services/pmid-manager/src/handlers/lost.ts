@@ -8,6 +8,10 @@ import type { PmidManagerState } from '../state.js';
  * deleted to store a must-store one (SPEC.md 3.3). Its own word is enough to count against it; a
  * copy not in its account changes nothing (a node cannot make DataManagers re-replicate at will),
  * and only a sacrificial copy may be given up for room.
+ *
+ * A copy deleted for room is the exception to the account check here: the node may give up a
+ * sacrificial copy right after storing it, before its PutResponse is agreed, so the report is
+ * agreed either way and the action decides (actions/record-lost.ts).
  */
 export const lost = message<NodeLost, PmidManagerState>({
   type: 'Lost',
@@ -23,7 +27,7 @@ export const lost = message<NodeLost, PmidManagerState>({
     if (reason === 'DELETED_FOR_ROOM' && copy !== 'SACRIFICIAL') {
       throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
     }
-    if (!(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
-    return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason }) }] };
+    if (reason !== 'DELETED_FOR_ROOM' && !(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
+    return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason, report: msg.id }) }] };
   },
 });
