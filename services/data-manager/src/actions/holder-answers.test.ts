@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import type { ChunkCopy, PutContext } from '@safe/chunks';
+import { DEFAULT_GROUP_PARAMETERS, type HandlerContext, type Name, nameOf, RoutingTable, silentLogger, toHex } from '@safe/core';
+import { openPglite, type PgliteHost } from '@safe/sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataManagerConfig } from '../config.js';
+import { chooseHolders } from '../rules.js';
+import { copyKey, type DataManagerState, keepContent, openDataManagerState } from '../state.js';
+import { createRecord } from './create-record.js';
+import { holderResult } from './holder-result.js';
+import { markHolderLost } from './mark-holder-lost.js';
+
+/**
+ * The holders' answers to a copy's store (HolderResult), their losses (MarkHolderLost) and the
+ * copy's own CreateRecord are synced one by one, so members of a copy group apply them in
+ * different orders. Whatever the order, the members must end with the same holder list and
+ * farming rate, and send the same messages (SPEC.md 3.3, 5a).
+ */
+let host: PgliteHost;
+let schemas = 0;
+beforeAll(async () => {
+  host = await openPglite();
+}, 60_000);
+afterAll(() => host.close());
+
+const pmids = Array.from({ length: 6 }, () => nameOf(randomBytes(8)));
+const routing = new RoutingTable(pmids.map((name) => ({ persona: 'pmid-node' as const, name, publicKey: new Uint8Array(32) })));
+
+async function replica(): Promise<HandlerContext<DataManagerState>> {
+  const state = await openDataManagerState(host.database(`dm_holder_answers_${schemas++}`), loadDataManagerConfig({}));
+  return {
+    self: nameOf(randomBytes(8)),
+    persona: 'data-manager',
+    params: DEFAULT_GROUP_PARAMETERS,
+    state,
+    log: silentLogger,
+    routing: () => routing,
+    isResponsible: () => true,
+    now: () => 1_000_000,
+  } as unknown as HandlerContext<DataManagerState>;
+}
+
+const SIZE = 100;
+const context: PutContext = {
+  client: nameOf(randomBytes(8)),
+  origin: { request: randomBytes(64), replyPersona: 'maid-manager', replyNode: nameOf(randomBytes(8)) },
+};
+
+type Step = { record: true } | { answer: Name; stored: boolean } | { lost: Name };
+
+/** A new chunk's copy on a fresh replica, the steps applied in the given order; what the replica sent, by step. */
+async function play(chunk: Name, copy: ChunkCopy, steps: readonly Step[]) {
+  const ctx = await replica();
+  const holders = chooseHolders(ctx, chunk, copy, [], ctx.state.config.copiesPerGroup);
+  keepContent(ctx.state, copyKey(chunk, copy), new Uint8Array(SIZE));
+  const sent = [];
+  for (const step of steps) {
+    const outcome =
+      'record' in step
+        ? await createRecord.apply({ name: chunk, copy, size: SIZE, holders, context, createdBy: 7 }, ctx, chunk)
+        : 'lost' in step
+          ? await markHolderLost.apply({ name: chunk, copy, pmid: step.lost, reason: 'DELETED_FOR_ROOM' }, ctx, chunk)
+          : await holderResult.apply({ name: chunk, copy, pmid: step.answer, stored: step.stored, context, size: SIZE }, ctx, chunk);
+    sent.push(...(outcome?.send ?? []));
+  }
+  const record = await ctx.state.store.record(chunk, copy);
+  const list = record ? (await ctx.state.store.holders(record.id)).map((h) => `${toHex(h.pmid).slice(0, 8)}:${h.state}`) : [];
+  const { rate } = await ctx.state.store.farmingRate(ctx.state.config.farmingPolicy);
+  const puts = sent
+    .filter((out) => out.type === 'Put')
+    .map((out) => ({ to: toHex(out.to.nae), correlation: out.correlation && toHex(out.correlation) }));
+  return { holders, list, rate, puts };
+}
+
+describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies)', () => {
+  it('a copy deleted for room whose loss is agreed before the stored answer ends as where the loss came after', async () => {
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(await replica(), chunk, 'SACRIFICIAL', [], 2) as [Name, Name];
+    const orders: Step[][] = [
+      [{ record: true }, { answer: x, stored: true }, { answer: y, stored: true }, { lost: x }],
+      [{ record: true }, { answer: y, stored: true }, { lost: x }, { answer: x, stored: true }],
+      [{ record: true }, { lost: x }, { answer: y, stored: true }, { answer: x, stored: true }],
+      [{ lost: x }, { record: true }, { answer: y, stored: true }, { answer: x, stored: true }],
+    ];
+    const runs = [];
+    for (const order of orders) runs.push(await play(chunk, 'SACRIFICIAL', order));
+    const [first] = runs;
+    expect(first?.list).toEqual([`${toHex(y).slice(0, 8)}:stored`, `${toHex(x).slice(0, 8)}:failed`]);
+    for (const run of runs) expect({ list: run.list, rate: run.rate }).toEqual({ list: first?.list, rate: first?.rate });
+  });
+
+  it('two holders deleted for room in either order are listed alike', async () => {
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(await replica(), chunk, 'SACRIFICIAL', [], 2) as [Name, Name];
+    const stored: Step[] = [{ record: true }, { answer: x, stored: true }, { answer: y, stored: true }];
+    const a = await play(chunk, 'SACRIFICIAL', [...stored, { lost: x }, { lost: y }]);
+    const b = await play(chunk, 'SACRIFICIAL', [...stored, { lost: y }, { lost: x }]);
+    expect(a.list.every((h) => h.endsWith(':failed'))).toBe(true);
+    expect(b.list).toEqual(a.list);
+  });
+
+  it('a refusal agreed before the copy’s CreateRecord picks the same replacement, with the same Put, as where the record came first', async () => {
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(await replica(), chunk, 'PRIMARY', [], 2) as [Name, Name];
+    const recordFirst = await play(chunk, 'PRIMARY', [{ record: true }, { answer: y, stored: false }]);
+    const answerFirst = await play(chunk, 'PRIMARY', [{ answer: y, stored: false }, { record: true }]);
+    expect(recordFirst.puts).toHaveLength(1);
+    expect(answerFirst.puts).toEqual(recordFirst.puts);
+    expect(answerFirst.list).toEqual(recordFirst.list);
+    expect(recordFirst.list).toContain(`${toHex(x).slice(0, 8)}:pending`);
+  });
+
+  it('two refusals in either order send each replacement the same Put (one message, so its K − 1 copies accumulate)', async () => {
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(await replica(), chunk, 'PRIMARY', [], 2) as [Name, Name];
+    const a = await play(chunk, 'PRIMARY', [{ record: true }, { answer: x, stored: false }, { answer: y, stored: false }]);
+    const b = await play(chunk, 'PRIMARY', [{ record: true }, { answer: y, stored: false }, { answer: x, stored: false }]);
+    expect(a.puts).toHaveLength(2);
+    for (const put of a.puts) expect(put.correlation).toBeDefined();
+    expect(b.puts).toEqual(a.puts);
+    expect(b.list).toEqual(a.list);
+  });
+});
