@@ -7,7 +7,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
 
-const seed = Number(process.env.SAFE_SACRIFICIAL_SEED ?? 7);
+/**
+ * Seed 7 passed before the others did. Seeds 3, 5 and 12 each raced the store of a copy against
+ * something agreed on its own: a node gave up a sacrificial copy right after storing it, and its
+ * Lost was agreed at the PmidManagers before its PutResponse (12); a holder's refusal was agreed
+ * before the copy's CreateRecord at some DataManagers, which picked another replacement (5); two
+ * refusals applied in different orders sent the same replacement two different Put messages,
+ * neither of which gathered its copies, and two losses of one copy listed its holders in different
+ * orders (3). SAFE_SACRIFICIAL_SEED runs one seed instead.
+ */
+const SEEDS = process.env.SAFE_SACRIFICIAL_SEED === undefined ? [7, 3, 5, 12] : [Number(process.env.SAFE_SACRIFICIAL_SEED)];
 /** Every chunk is this big and every PmidNode has room for two: six PmidNodes are full after two chunks. */
 const CHUNK = 2000;
 const REPAIR_RETRY_MS = 1000;
@@ -93,129 +102,132 @@ function keepers(net: SimNet, name: Name): string[] {
 }
 
 describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () => {
-  it(`a must-store copy deletes sacrificial copies, everyone's records agree, the farming rate counts 'deleted', and the copies are stored again as room returns (seed ${seed})`, async () => {
-    net = await SimNet.start({
-      seed,
-      counts: { 'pmid-node': 6, 'data-manager': 10 },
-      pmidCapacity: 2 * CHUNK,
-      reorder: true,
-      duplicateRate: 0.02,
-      dataManager: { repairRetryMs: REPAIR_RETRY_MS },
-    });
-    const client = net.newClient();
-    await net.setUpClient(client);
-    // Chunks go in until one fills the network: its must-store copies find the closest PmidNodes
-    // full, some of them of earlier chunks' sacrificial copies, and those give them up.
-    const acknowledged = new Map<string, { name: Name; content: Uint8Array }>();
-    let deleted: string[] = [];
-    let trigger: Name | undefined;
-    let ratesBefore = await rates(net);
-    for (let i = 0; i < 8 && deleted.length === 0; i++) {
-      const content = net.sim.random.bytes(CHUNK);
-      const diskBefore = await onDisk(net);
-      ratesBefore = await rates(net);
-      const reply = await net.put(client, content);
-      await net.settleChurn();
-      if (reply.status === 'OK') acknowledged.set(short(nameOf(content)), { name: nameOf(content), content });
-      const diskNow = await onDisk(net);
-      deleted = [...diskBefore].filter((c) => !diskNow.has(c));
-      trigger = nameOf(content);
-    }
-    if (trigger === undefined) throw new Error('nothing was put');
-    expect(deleted.length).toBeGreaterThan(0);
-    for (const copy of deleted) expect(copy).toMatch(/\.SACRIFICIAL@/);
-    const b = trigger;
-    expect(acknowledged.has(short(b))).toBe(true);
-    for (const copy of ['PRIMARY', 'BACKUP'] as const) expect(await storedHolders(net, b, copy)).toHaveLength(2);
-    const victims = [...new Set(deleted.map((c) => c.split('.')[0] as string))].map((id) => acknowledged.get(id)?.name as Name);
-    const diskAfter = await onDisk(net);
-
-    // Disk, PmidManager accounts and DataManager holder lists agree: a deleted copy is in no
-    // account (and in no lost total), and its holder is failed in every member's list.
-    expect(await accounted(net)).toEqual(diskAfter);
-    for (const copy of deleted) {
-      const [chunk, pmid] = copy.replace('.SACRIFICIAL', '').split('@') as [string, string];
-      const victim = acknowledged.get(chunk)?.name as Name;
-      for (const list of await holderLists(net, victim, 'SACRIFICIAL')) expect(list).toContain(`${pmid}:failed`);
-    }
-    for (const { name } of acknowledged.values()) {
-      for (const copy of CHUNK_COPIES) {
-        const held = [...diskAfter].filter((c) => c.startsWith(`${short(name)}.${copy}@`)).map((c) => c.split('@')[1]);
-        expect((await storedHolders(net, name, copy)).sort()).toEqual(held.sort());
+  for (const seed of SEEDS)
+    it(`a must-store copy deletes sacrificial copies, everyone's records agree, the farming rate counts 'deleted', and the copies are stored again as room returns (seed ${seed})`, async () => {
+      net = await SimNet.start({
+        seed,
+        counts: { 'pmid-node': 6, 'data-manager': 10 },
+        pmidCapacity: 2 * CHUNK,
+        reorder: true,
+        duplicateRate: 0.02,
+        dataManager: { repairRetryMs: REPAIR_RETRY_MS },
+      });
+      const client = net.newClient();
+      await net.setUpClient(client);
+      // Chunks go in until one fills the network: its must-store copies find the closest PmidNodes
+      // full, some of them of earlier chunks' sacrificial copies, and those give them up.
+      const acknowledged = new Map<string, { name: Name; content: Uint8Array }>();
+      let deleted: string[] = [];
+      let trigger: Name | undefined;
+      let ratesBefore = await rates(net);
+      for (let i = 0; i < 8 && deleted.length === 0; i++) {
+        const content = net.sim.random.bytes(CHUNK);
+        const diskBefore = await onDisk(net);
+        ratesBefore = await rates(net);
+        const reply = await net.put(client, content);
+        await net.settleChurn();
+        if (reply.status === 'OK') acknowledged.set(short(nameOf(content)), { name: nameOf(content), content });
+        const diskNow = await onDisk(net);
+        deleted = [...diskBefore].filter((c) => !diskNow.has(c));
+        trigger = nameOf(content);
       }
-    }
-    expect((await checkRecordInvariant(net)).violations).toEqual([]);
+      if (trigger === undefined) throw new Error('nothing was put');
+      expect(deleted.length).toBeGreaterThan(0);
+      for (const copy of deleted) expect(copy).toMatch(/\.SACRIFICIAL@/);
+      const b = trigger;
+      expect(acknowledged.has(short(b))).toBe(true);
+      for (const copy of ['PRIMARY', 'BACKUP'] as const) expect(await storedHolders(net, b, copy)).toHaveLength(2);
+      const victims = [...new Set(deleted.map((c) => c.split('.')[0] as string))].map((id) => acknowledged.get(id)?.name as Name);
+      const diskAfter = await onDisk(net);
 
-    // The farming rate (linear): each copy deleted for room takes 1 from every DataManager keeping
-    // its group. Where the group of the last chunk's sacrificial copy is kept too, that copy's own
-    // outcome adds 1 (both stored) or takes some (not stored), so there only a bound holds. Only
-    // DataManagers whose own sacrificial copies moved their rate are held to it: one that never
-    // had any follows its close peers' median (farming/refresh.ts) as refreshes arrive.
-    const lastStored = (await storedHolders(net, b, 'SACRIFICIAL')).length === 2;
-    const ratesAfter = await rates(net);
-    const keepB = keepers(net, b);
-    const victimKeepers = victims.map((v) => keepers(net as SimNet, v));
-    const keptVictims = (dm: string) => victims.filter((_, i) => victimKeepers[i]?.includes(dm));
-    const lostBy = (dm: string) => deleted.filter((c) => keptVictims(dm).some((v) => c.startsWith(short(v)))).length;
-    const onlyVictims = [...ratesAfter.keys()].filter((dm) => keptVictims(dm).length > 0 && !keepB.includes(dm));
-    expect(onlyVictims.length).toBeGreaterThan(0);
-    for (const [dm, rate] of ratesAfter) {
-      const before = ratesBefore.get(dm) ?? 0;
-      if (keptVictims(dm).length === 0) continue;
-      if (!keepB.includes(dm)) expect(rate, `DataManager ${dm.slice(0, 8)}`).toBe(before - lostBy(dm));
-      else expect(rate, `DataManager ${dm.slice(0, 8)}`).toBeLessThanOrEqual(Math.max(0, before - lostBy(dm)) + (lastStored ? 1 : 0));
-    }
-    for (const dm of onlyVictims) expect(ratesAfter.get(dm)).toBeLessThan(ratesBefore.get(dm) ?? 0);
+      // Disk, PmidManager accounts and DataManager holder lists agree: a deleted copy is in no
+      // account (and in no lost total), and its holder is failed in every member's list.
+      expect(await accounted(net)).toEqual(diskAfter);
+      for (const copy of deleted) {
+        const [chunk, pmid] = copy.replace('.SACRIFICIAL', '').split('@') as [string, string];
+        const victim = acknowledged.get(chunk)?.name as Name;
+        for (const list of await holderLists(net, victim, 'SACRIFICIAL')) expect(list).toContain(`${pmid}:failed`);
+      }
+      for (const { name } of acknowledged.values()) {
+        for (const copy of CHUNK_COPIES) {
+          const held = [...diskAfter].filter((c) => c.startsWith(`${short(name)}.${copy}@`)).map((c) => c.split('@')[1]);
+          expect((await storedHolders(net, name, copy)).sort()).toEqual(held.sort());
+        }
+      }
+      expect((await checkRecordInvariant(net)).violations).toEqual([]);
 
-    // Every acknowledged chunk is still there.
-    for (const { name, content } of acknowledged.values()) {
-      const reply = await net.get(client, name);
-      expect(reply.status).toBe('OK');
-      expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))).toBe(true);
-    }
-    const sacrificialOf = async () => Promise.all(victims.map(async (v) => (await storedHolders(net as SimNet, v, 'SACRIFICIAL')).length));
-    const storedAfter = await sacrificialOf();
-    expect(Math.max(...storedAfter)).toBeLessThan(2);
+      // The farming rate (linear): each copy deleted for room takes 1 from every DataManager keeping
+      // its group. Where the group of the last chunk's sacrificial copy is kept too, that copy's own
+      // outcome adds 1 (both stored) or takes some (not stored), so there only a bound holds. Only
+      // DataManagers whose own sacrificial copies moved their rate are held to it: one that never
+      // had any follows its close peers' median (farming/refresh.ts) as refreshes arrive.
+      const lastStored = (await storedHolders(net, b, 'SACRIFICIAL')).length === 2;
+      const ratesAfter = await rates(net);
+      const keepB = keepers(net, b);
+      const victimKeepers = victims.map((v) => keepers(net as SimNet, v));
+      const keptVictims = (dm: string) => victims.filter((_, i) => victimKeepers[i]?.includes(dm));
+      const lostBy = (dm: string) => deleted.filter((c) => keptVictims(dm).some((v) => c.startsWith(short(v)))).length;
+      const onlyVictims = [...ratesAfter.keys()].filter((dm) => keptVictims(dm).length > 0 && !keepB.includes(dm));
+      expect(onlyVictims.length).toBeGreaterThan(0);
+      for (const [dm, rate] of ratesAfter) {
+        const before = ratesBefore.get(dm) ?? 0;
+        if (keptVictims(dm).length === 0) continue;
+        if (!keepB.includes(dm)) expect(rate, `DataManager ${dm.slice(0, 8)}`).toBe(before - lostBy(dm));
+        else expect(rate, `DataManager ${dm.slice(0, 8)}`).toBeLessThanOrEqual(Math.max(0, before - lostBy(dm)) + (lastStored ? 1 : 0));
+      }
+      for (const dm of onlyVictims) expect(ratesAfter.get(dm)).toBeLessThan(ratesBefore.get(dm) ?? 0);
 
-    // Full PmidNodes: retries come and go, and the deleted copies stay deleted.
-    const full = [...net.sim.nodes('pmid-node')].every((n) => (n.replica.state as PmidNodeState).chunks.used + CHUNK > 2 * CHUNK);
-    if (full) {
-      for (let period = 0; period < 4; period++) {
+      // Every acknowledged chunk is still there.
+      for (const { name, content } of acknowledged.values()) {
+        const reply = await net.get(client, name);
+        expect(reply.status).toBe('OK');
+        expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))).toBe(true);
+      }
+      const sacrificialOf = async () =>
+        Promise.all(victims.map(async (v) => (await storedHolders(net as SimNet, v, 'SACRIFICIAL')).length));
+      const storedAfter = await sacrificialOf();
+      expect(Math.max(...storedAfter)).toBeLessThan(2);
+
+      // Full PmidNodes: retries come and go, and the deleted copies stay deleted.
+      const full = [...net.sim.nodes('pmid-node')].every((n) => (n.replica.state as PmidNodeState).chunks.used + CHUNK > 2 * CHUNK);
+      if (full) {
+        for (let period = 0; period < 4; period++) {
+          net.sim.clock.advance(REPAIR_RETRY_MS);
+          await net.sim.tickAll();
+          await net.settleChurn();
+        }
+        expect(await sacrificialOf()).toEqual(storedAfter);
+        const ratesFull = await rates(net);
+        for (const dm of onlyVictims) expect(ratesFull.get(dm)).toBe(ratesAfter.get(dm));
+      }
+
+      // Room returns: the client deletes the last chunk. On later retries the deleted sacrificial
+      // copies are stored again, on disk and in the accounts, and each group counts 'stored' once.
+      expect((await net.delete(client, b)).status).toBe('OK');
+      acknowledged.delete(short(b));
+      await net.settleChurn();
+      let periods = 0;
+      while ((await sacrificialOf()).some((n) => n < 2) && periods < 30) {
         net.sim.clock.advance(REPAIR_RETRY_MS);
         await net.sim.tickAll();
         await net.settleChurn();
+        periods++;
       }
-      expect(await sacrificialOf()).toEqual(storedAfter);
-      const ratesFull = await rates(net);
-      for (const dm of onlyVictims) expect(ratesFull.get(dm)).toBe(ratesAfter.get(dm));
-    }
-
-    // Room returns: the client deletes the last chunk. On later retries the deleted sacrificial
-    // copies are stored again, on disk and in the accounts, and each group counts 'stored' once.
-    expect((await net.delete(client, b)).status).toBe('OK');
-    acknowledged.delete(short(b));
-    await net.settleChurn();
-    let periods = 0;
-    while ((await sacrificialOf()).some((n) => n < 2) && periods < 30) {
-      net.sim.clock.advance(REPAIR_RETRY_MS);
-      await net.sim.tickAll();
-      await net.settleChurn();
-      periods++;
-    }
-    expect(await sacrificialOf()).toEqual(victims.map(() => 2));
-    const diskRestored = await onDisk(net);
-    for (const v of victims) {
-      for (const pmid of await storedHolders(net, v, 'SACRIFICIAL')) expect(diskRestored.has(`${short(v)}.SACRIFICIAL@${pmid}`)).toBe(true);
-    }
-    expect(await accounted(net)).toEqual(diskRestored);
-    const ratesRestored = await rates(net);
-    for (const dm of onlyVictims) {
-      expect(ratesRestored.get(dm), `DataManager ${dm.slice(0, 8)}`).toBe((ratesAfter.get(dm) ?? 0) + keptVictims(dm).length);
-    }
-    expect((await checkRecordInvariant(net)).violations).toEqual([]);
-    for (const { name } of acknowledged.values()) expect((await net.get(client, name)).status).toBe('OK');
-    console.log(
-      `seed ${seed}: ${acknowledged.size + 1} chunks, ${deleted.length} sacrificial copies deleted for room (full: ${full}), stored again after ${periods} retry periods`,
-    );
-  }, 300_000);
+      expect(await sacrificialOf()).toEqual(victims.map(() => 2));
+      const diskRestored = await onDisk(net);
+      for (const v of victims) {
+        for (const pmid of await storedHolders(net, v, 'SACRIFICIAL'))
+          expect(diskRestored.has(`${short(v)}.SACRIFICIAL@${pmid}`)).toBe(true);
+      }
+      expect(await accounted(net)).toEqual(diskRestored);
+      const ratesRestored = await rates(net);
+      for (const dm of onlyVictims) {
+        expect(ratesRestored.get(dm), `DataManager ${dm.slice(0, 8)}`).toBe((ratesAfter.get(dm) ?? 0) + keptVictims(dm).length);
+      }
+      expect((await checkRecordInvariant(net)).violations).toEqual([]);
+      for (const { name } of acknowledged.values()) expect((await net.get(client, name)).status).toBe('OK');
+      console.log(
+        `seed ${seed}: ${acknowledged.size + 1} chunks, ${deleted.length} sacrificial copies deleted for room (full: ${full}), stored again after ${periods} retry periods`,
+      );
+    }, 300_000);
 });
