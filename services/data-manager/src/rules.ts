@@ -1,7 +1,7 @@
 import { type ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
 import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
-import type { DataManagerState } from './state.js';
+import { type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
 
@@ -15,13 +15,7 @@ export function awaitStore(state: DataManagerState, key: string, context: PutCon
   if (context === null) return;
   const waiting = state.waiters.get(key) ?? [];
   if (waiting.some((w) => putIdentity(w) === putIdentity(context))) return;
-  state.waiters.delete(key);
-  state.waiters.set(key, [...waiting, context]);
-  while (state.waiters.size > Math.max(1, state.config.pendingContentLimit)) {
-    const oldest = state.waiters.keys().next().value;
-    if (oldest === undefined) break;
-    state.waiters.delete(oldest);
-  }
+  rememberNewest(state.waiters, key, [...waiting, context], Math.max(1, state.config.pendingContentLimit));
 }
 
 /** The Puts owed an answer now that the copy's store ended: the one the holder's answer carried and every one waiting, each once. */

@@ -1,6 +1,7 @@
 import type { ChunkCopy, PutContext } from '@safe/chunks';
 import { type ClientOrigin, type Name, toHex } from '@safe/core';
 import { migrate, type SqlDatabase } from '@safe/sql';
+import type { HolderLoss } from './actions/mark-holder-lost.js';
 import type { DataManagerConfig } from './config.js';
 import { migrations } from './migrations.js';
 import { DataManagerStore, type HeldCopy } from './store.js';
@@ -36,6 +37,11 @@ export interface DataManagerState {
    * stalled-store check (churn/repair.ts); only holders pending now, at most one page of them.
    */
   readonly pendingSince: Map<string, number>;
+  /**
+   * Losses agreed ahead of the holder's stored answer (actions/mark-holder-lost.ts), by
+   * `copyKey@pmid hex`, applied right after it. Bounded like the pending content: oldest out.
+   */
+  readonly lossesAhead: Map<string, { readonly loss: HolderLoss; readonly at: number }>;
   /** Data integrity checks awaiting holders' answers (integrity/check.ts), by copy key; at most `integrityBatch`. */
   readonly checks: Map<string, IntegrityCheck>;
   /** The last integrity period a page of copies was checked in. */
@@ -103,6 +109,11 @@ export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
   return `${toHex(name)}:${copy}`;
 }
 
+/** One holder of one copy: `copyKey@pmid hex`. */
+export function copyHolderKey(name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array): string {
+  return `${copyKey(name, copy)}@${toHex(pmid)}`;
+}
+
 /** Brings the replica's schema up to date and opens its state. */
 export async function openDataManagerState(db: SqlDatabase, config: DataManagerConfig): Promise<DataManagerState> {
   await migrate(db, migrations);
@@ -119,6 +130,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     departed: new Set(),
     lostCopies: new Map(),
     pendingSince: new Map(),
+    lossesAhead: new Map(),
     checks: new Map(),
     integrityEpoch: -1,
     farming: { peers: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sequence: 0 },
@@ -127,11 +139,16 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
 
 export function keepContent(state: DataManagerState, key: string, content: Uint8Array): void {
   if (state.config.pendingContentLimit === 0) return;
-  state.pendingContent.delete(key);
-  state.pendingContent.set(key, content);
-  while (state.pendingContent.size > state.config.pendingContentLimit) {
-    const oldest = state.pendingContent.keys().next().value;
+  rememberNewest(state.pendingContent, key, content, state.config.pendingContentLimit);
+}
+
+/** Sets `key` as the newest entry of a bounded in-memory map; past `limit` entries the oldest go. */
+export function rememberNewest<V>(map: Map<string, V>, key: string, value: V, limit: number): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > limit) {
+    const oldest = map.keys().next().value;
     if (oldest === undefined) break;
-    state.pendingContent.delete(oldest);
+    map.delete(oldest);
   }
 }

@@ -1,8 +1,8 @@
 import type { LossReason } from '@safe/chunks';
-import { action, type HandlerContext, nameEquals, type Outcome, protoCodec, toHex } from '@safe/core';
+import { action, type HandlerContext, nameEquals, type Outcome, protoCodec } from '@safe/core';
 import { repairDeparted } from '../churn/repair.js';
 import type { HolderLost } from '../messages.js';
-import { copyKey, type DataManagerState } from '../state.js';
+import { copyHolderKey, copyKey, type DataManagerState, rememberNewest } from '../state.js';
 import { moveFarmingRate } from './holder-result.js';
 
 /** HolderLost with why the holder lost the copy (LOST when an older sender leaves it out). */
@@ -77,25 +77,14 @@ export async function orderFailedAtBottom(
   for (const pmid of sorted) await store.moveHolderToBottomOf(name, copy, pmid);
 }
 
-/**
- * Losses agreed ahead of the holder's stored answer, per replica (by its state), by `copy key@pmid`.
- * Bounded like the pending content: the oldest goes first.
- */
-const lossesAhead = new WeakMap<DataManagerState, Map<string, { loss: HolderLoss; at: number }>>();
-const holderKey = (name: Uint8Array, copy: HolderLoss['copy'], pmid: Uint8Array): string => `${copyKey(name, copy)}@${toHex(pmid)}`;
-
 function awaitStoredAnswer(ctx: HandlerContext<DataManagerState>, loss: HolderLoss): void {
   const { state } = ctx;
-  const waiting = lossesAhead.get(state) ?? new Map<string, { loss: HolderLoss; at: number }>();
-  lossesAhead.set(state, waiting);
-  const key = holderKey(loss.name, loss.copy, loss.pmid);
-  waiting.delete(key);
-  waiting.set(key, { loss, at: ctx.now() });
-  while (waiting.size > Math.max(1, state.config.pendingContentLimit)) {
-    const oldest = waiting.keys().next().value;
-    if (oldest === undefined) break;
-    waiting.delete(oldest);
-  }
+  rememberNewest(
+    state.lossesAhead,
+    copyHolderKey(loss.name, loss.copy, loss.pmid),
+    { loss, at: ctx.now() },
+    Math.max(1, state.config.pendingContentLimit),
+  );
 }
 
 /**
@@ -109,11 +98,11 @@ export async function lossAfterStored(
   copy: HolderLoss['copy'],
   pmid: Uint8Array,
 ): Promise<Outcome | undefined> {
-  const waiting = lossesAhead.get(ctx.state);
-  const key = holderKey(name, copy, pmid);
-  const ahead = waiting?.get(key);
+  const waiting = ctx.state.lossesAhead;
+  const key = copyHolderKey(name, copy, pmid);
+  const ahead = waiting.get(key);
   if (ahead === undefined) return undefined;
-  waiting?.delete(key);
+  waiting.delete(key);
   if (ctx.now() - ahead.at > ctx.params.accumulatorMemoryMs) return undefined;
   return applyLoss(ahead.loss, ctx);
 }

@@ -3,7 +3,7 @@ import { type HandlerContext, type Name, nameEquals, nameFromHex, type Outbound,
 import { askHolder } from '../handlers/get.js';
 import type { GetResponse } from '../messages.js';
 import { carriesChunk, chooseHolders, isLive, storeOn } from '../rules.js';
-import { copyKey, type DataManagerState, keepContent, type Repair, type RepairSource } from '../state.js';
+import { copyHolderKey, copyKey, type DataManagerState, keepContent, type Repair, type RepairSource } from '../state.js';
 import type { HeldCopy, Holder } from '../store.js';
 
 const REPAIR_TAG = new TextEncoder().encode('re-replicate');
@@ -112,7 +112,7 @@ export async function repairOnTick(ctx: HandlerContext<DataManagerState>): Promi
   for (const holder of pending) {
     const key = copyKey(holder.name, holder.copy);
     if (!ctx.isResponsible(copyGroupName(holder.name, holder.copy)) || !isLive(ctx, holder.pmid)) continue;
-    const id = pendingId(key, holder.pmid);
+    const id = copyHolderKey(holder.name, holder.copy, holder.pmid);
     seen.add(id);
     const since = state.pendingSince.get(id);
     if (since === undefined) state.pendingSince.set(id, now);
@@ -131,11 +131,9 @@ export async function repairOnTick(ctx: HandlerContext<DataManagerState>): Promi
 /** Pending holders looked at per tick, per repair that may run at once: a page, so memory stays bounded. */
 const STALLED_PAGE_PER_REPAIR = 4;
 
-const pendingId = (key: string, pmid: Uint8Array): string => `${key}@${toHex(pmid)}`;
-
-function isStalled(ctx: HandlerContext<DataManagerState>, key: string, holder: Holder): boolean {
+function isStalled(ctx: HandlerContext<DataManagerState>, held: HeldCopy, holder: Holder): boolean {
   if (holder.state !== 'pending') return false;
-  const since = ctx.state.pendingSince.get(pendingId(key, holder.pmid));
+  const since = ctx.state.pendingSince.get(copyHolderKey(held.name, held.copy, holder.pmid));
   return since !== undefined && ctx.now() - since >= ctx.state.config.stalledStoreMs;
 }
 
@@ -159,7 +157,7 @@ async function planRepair(
   // A pending holder on line is on its way to storing the copy, unless its store stalled: then
   // the copy goes to it again.
   const onLine = holders.filter((h) => h.state !== 'failed' && isLive(ctx, h.pmid));
-  const stalled = onLine.find((h) => isStalled(ctx, key, h));
+  const stalled = onLine.find((h) => isStalled(ctx, held, h));
   const live = onLine.filter((h) => h !== stalled);
   if (live.length >= config.copiesPerGroup) return 'enough';
   // A retry must be a new message (the same one again would be a late copy where it went): the
