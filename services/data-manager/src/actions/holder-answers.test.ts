@@ -120,4 +120,22 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     expect(b.puts).toEqual(a.puts);
     expect(b.list).toEqual(a.list);
   });
+
+  it("a repair's answer after the copy's record was deleted does not bring the record back: the copy it stored is deleted", async () => {
+    const ctx = await replica();
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(ctx, chunk, 'PRIMARY', [], 2) as [Name, Name];
+    await createRecord.apply({ name: chunk, copy: 'PRIMARY', size: SIZE, holders: [x], context, createdBy: 7 }, ctx, chunk);
+    expect(await ctx.state.store.removeSubscriber(chunk, 'PRIMARY')).toHaveLength(1);
+    const stored = await holderResult.apply({ name: chunk, copy: 'PRIMARY', pmid: y, stored: true, context: null, size: SIZE }, ctx, chunk);
+    expect(await ctx.state.store.record(chunk, 'PRIMARY')).toBeUndefined();
+    expect(stored?.send?.map((out) => [out.type, out.to.persona, toHex(out.to.nae)])).toEqual([['Delete', 'pmid-manager', toHex(y)]]);
+    const refused = await holderResult.apply(
+      { name: chunk, copy: 'PRIMARY', pmid: y, stored: false, context: null, size: SIZE },
+      ctx,
+      chunk,
+    );
+    expect(refused?.send ?? []).toEqual([]);
+    expect(await ctx.state.store.record(chunk, 'PRIMARY')).toBeUndefined();
+  });
 });

@@ -3,7 +3,7 @@ import { action, type HandlerContext, type Name, type Outbound, type Outcome, pa
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
 import type { SacrificialEvent } from '../farming-rate.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
-import { chooseHolders, deleteTrimmed, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
+import { chooseHolders, deleteFrom, deleteTrimmed, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { lossAfterStored, orderFailedAtBottom } from './mark-holder-lost.js';
 
@@ -37,6 +37,9 @@ export async function moveFarmingRate(ctx: HandlerContext<DataManagerState>, eve
  *
  * A stored answer may come after the holder already reported the copy deleted for room (a loss
  * agreed ahead of it waits for it: actions/mark-holder-lost.ts); the loss is applied right after.
+ *
+ * A repair's answer (no client context) for a copy whose record is gone — the chunk was deleted
+ * while the repair ran — does not make the record again: the copy it stored is deleted instead.
  */
 export const holderResult = action<HolderResult, DataManagerState>({
   type: 'HolderResult',
@@ -76,6 +79,12 @@ async function applyAnswer(
     return undefined;
   }
   const { store, config } = ctx.state;
+  if (context === null && (await store.record(name, copy)) === undefined) {
+    // A repair's answer (no client Put waits on it) for a copy whose record is gone: deleted
+    // while the repair ran. The record is not made again; the copy it stored belongs to nobody.
+    repairAnswered(ctx, name, copy, pmid);
+    return stored ? { send: [deleteFrom(parseName(pmid, 'holder'), name, copy)] } : undefined;
+  }
   const key = copyKey(name, copy);
   const update = await store.markHolder(name, copy, size, pmid, stored ? 'stored' : 'failed', config.maxHolders);
   const send: Outbound[] = deleteTrimmed(update.trimmed, name, copy);
