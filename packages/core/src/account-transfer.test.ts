@@ -99,14 +99,15 @@ describe('AccountTransfer', () => {
     );
   });
 
-  it('on agreement returns the sync keys the agreeing senders applied to the value, not those of a minority value', async () => {
+  it('on agreement returns the actions the agreeing senders applied to the value, once each, not those of a minority value', async () => {
     const { transfer, store } = setup(4);
-    expect(await transfer.offer('r', member(0), value(1), ['a'])).toBeUndefined();
-    expect(await transfer.offer('r', member(1), value(2), ['b'])).toBeUndefined();
-    const written = await transfer.offer('r', member(2), value(1), ['a', 'c']);
-    expect([...(written?.applied ?? [])].sort()).toEqual(['a', 'c']);
+    const act = (key: string) => ({ key, type: 'Note', payload: Buffer.from(key).toString('base64') });
+    expect(await transfer.offer('r', member(0), value(1), [act('a')])).toBeUndefined();
+    expect(await transfer.offer('r', member(1), value(2), [act('b')])).toBeUndefined();
+    const written = await transfer.offer('r', member(2), value(1), [act('a'), act('c')]);
+    expect(written?.applied.map((a) => a.key).sort()).toEqual(['a', 'c']);
     // Once written, only that is kept.
     expect((await store.get('r'))?.applied).toBeUndefined();
-    expect(await transfer.offer('r', member(3), value(1), ['d'])).toBeUndefined();
+    expect(await transfer.offer('r', member(3), value(1), [act('d')])).toBeUndefined();
   });
 });

@@ -2,11 +2,18 @@ import { type GroupParameters, transferAgreement } from './config.js';
 import { type Name, sha512, toHex } from './name.js';
 import type { EntryStore } from './ports.js';
 
+/** An action a sender has applied to the record it hands over: its sync key, type and parameters (base64). */
+export interface AppliedAction {
+  readonly key: string;
+  readonly type: string;
+  readonly payload: string;
+}
+
 export interface TransferVotes {
   /** value hash (hex) → senders (hex) that sent that value */
   readonly votes: Readonly<Record<string, readonly string[]>>;
-  /** sender (hex) → sync keys whose effect that sender's value holds; not kept once written */
-  readonly applied?: Readonly<Record<string, readonly string[]>>;
+  /** sender (hex) → the actions whose effect that sender's value holds; not kept once written */
+  readonly applied?: Readonly<Record<string, readonly AppliedAction[]>>;
   readonly written: boolean;
 }
 
@@ -27,15 +34,15 @@ export class AccountTransfer {
 
   /**
    * Counts `sender`'s copy of the record. When it makes `value` agreed (write it now), returns the
-   * sync keys the agreeing senders said their value holds (`applied`): they all sent the same
-   * value, so each of those actions is in it. Undefined otherwise.
+   * actions the agreeing senders said their value holds (`applied`, one per sync key): they all
+   * sent the same value, so each of those actions is in it. Undefined otherwise.
    */
   async offer(
     recordKey: string,
     sender: Name,
     value: Uint8Array,
-    applied: readonly string[] = [],
-  ): Promise<{ readonly applied: readonly string[] } | undefined> {
+    applied: readonly AppliedAction[] = [],
+  ): Promise<{ readonly applied: readonly AppliedAction[] } | undefined> {
     const current = (await this.#store.get(recordKey)) ?? { votes: {}, written: false };
     if (current.written) return undefined;
     const senderHex = toHex(sender);
@@ -49,7 +56,8 @@ export class AccountTransfer {
       return undefined;
     }
     await this.#store.set(recordKey, { votes, written: true });
-    return { applied: [...new Set(senders.flatMap((member) => appliedBy[member] ?? []))] };
+    const byKey = new Map(senders.flatMap((member) => appliedBy[member] ?? []).map((act) => [act.key, act]));
+    return { applied: [...byKey.values()] };
   }
 
   /** Forgets a record's votes (after the transfer window, or when the record is no longer ours). */

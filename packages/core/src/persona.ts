@@ -99,6 +99,13 @@ export interface ActionDeclaration<P, S> {
   readonly payload: Codec<P>;
   /** Writes the change; may send messages that follow from it (e.g. "both copies stored"). */
   readonly apply: (params: P, ctx: HandlerContext<S>, nae: Name) => Outcome | undefined | Promise<Outcome | undefined>;
+  /**
+   * What a member owes for this action when its effect reached it inside a transferred record
+   * (account transfer) instead of through apply: the answers and waits of apply, with no change
+   * to the store. The members that applied it may have left the group, and whoever asked counts
+   * answers from the group as it is now.
+   */
+  readonly owed?: (params: P, ctx: HandlerContext<S>, nae: Name) => Outcome | undefined | Promise<Outcome | undefined>;
 }
 
 /** A matrix change in some persona's XOR space, as this node sees it. */

@@ -1,4 +1,4 @@
-import { AccountTransfer, naeHexOfTransferKey, type TransferVotes, transferRecordKey } from './account-transfer.js';
+import { AccountTransfer, type AppliedAction, naeHexOfTransferKey, type TransferVotes, transferRecordKey } from './account-transfer.js';
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
@@ -97,8 +97,8 @@ export interface TransferredRecord {
   nae: Uint8Array;
   key: Uint8Array;
   value: Uint8Array;
-  /** Sync keys of the NAE's actions whose effect is in `value` (applied at the sender). */
-  applied?: string[];
+  /** The NAE's actions whose effect is in `value` (applied at the sender). */
+  applied?: { key: string; action: string; parameters: Uint8Array }[];
 }
 export interface TransferredSyncEntry {
   nae: Uint8Array;
@@ -703,7 +703,14 @@ export class Replica<S> {
       const { unresolved, applied } = await this.#sync.byNae();
       for (const [target, batch] of ready) {
         const naes = new Set(batch.map((r) => toHex(r.nae)));
-        const records = batch.map((record) => ({ ...record, applied: applied.get(toHex(record.nae)) ?? [] }));
+        const records = batch.map((record) => ({
+          ...record,
+          applied: (applied.get(toHex(record.nae)) ?? []).map((entry) => ({
+            key: entry.key,
+            action: entry.action.type,
+            parameters: Buffer.from(entry.action.payload, 'base64'),
+          })),
+        }));
         await this.#sendTransfer(
           target,
           records,
@@ -774,7 +781,7 @@ export class Replica<S> {
     for (const record of batch.records) {
       try {
         const nae = this.#transferredNae(record.nae, sender);
-        if (await this.#offerRecord(records, nae, record, sender)) accepted++;
+        if (await this.#offerRecord(records, nae, record, sender, envelope.trace)) accepted++;
         else waiting.add(toHex(nae));
       } catch (error) {
         reject(error);
@@ -813,9 +820,17 @@ export class Replica<S> {
    * Counts the sender's vote; writes the value the moment it is agreed, and takes the actions the
    * agreeing members had applied to it as applied here. True once the record is written here.
    */
-  async #offerRecord(records: PersonaRecords<S>, nae: Name, record: TransferredRecord, sender: Name): Promise<boolean> {
+  async #offerRecord(
+    records: PersonaRecords<S>,
+    nae: Name,
+    record: TransferredRecord,
+    sender: Name,
+    trace: Record<string, string>,
+  ): Promise<boolean> {
     const recordKey = transferRecordKey(nae, record.key);
-    const applied = (record.applied ?? []).filter((key) => SYNC_KEY.test(key));
+    const applied = (record.applied ?? [])
+      .filter((act) => SYNC_KEY.test(act.key) && this.#actions.has(act.action))
+      .map((act) => ({ key: act.key, type: act.action, payload: Buffer.from(act.parameters).toString('base64') }));
     const agreed = await this.transfer.offer(recordKey, sender, record.value, applied);
     if (agreed !== undefined) {
       try {
@@ -825,11 +840,28 @@ export class Replica<S> {
         await this.transfer.forget(recordKey);
         throw error;
       }
-      for (const key of agreed.applied) await this.#sync.markApplied(key, toHex(nae));
+      for (const act of agreed.applied) await this.#takeAsApplied(act, nae, trace);
       this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
       return true;
     }
     return (await this.transfer.state(recordKey)) === 'written';
+  }
+
+  /**
+   * An action whose effect came in a transferred record: never applied here again, and what it
+   * owes (its declaration's `owed`: answers to whoever asked) is carried out as apply's would be,
+   * under the same cause, so the answers are copies of the ones the members that applied it sent.
+   */
+  async #takeAsApplied(act: AppliedAction, nae: Name, trace: Record<string, string>): Promise<void> {
+    if (!(await this.#sync.markApplied(act.key, { type: act.type, nae: toHex(nae), payload: act.payload }))) return;
+    const declaration = this.#actions.get(act.type);
+    if (declaration?.owed === undefined) return;
+    try {
+      const outcome = await declaration.owed(declaration.payload.decode(Buffer.from(act.payload, 'base64')), this.#context, nae);
+      if (outcome) await this.#carryOut(outcome, undefined, false, trace, nae, Buffer.from(act.key, 'hex'));
+    } catch (error) {
+      this.#log.warn({ action: act.type, err: asSafeError(error, act.type).message }, 'what a transferred action owes could not be sent');
+    }
   }
 
   async #adoptEntry(entry: TransferredSyncEntry, nae: Name, sender: Name, trace: Record<string, string>): Promise<void> {

@@ -171,18 +171,17 @@ export class Sync {
 
   /**
    * For a round of account transfer, in one pass over the store, by NAE (hex): the unresolved
-   * entries, and the keys of the entries this node applied and still remembers (resolved, in the
-   * container or kept as a tombstone).
+   * entries, and the entries this node applied and still remembers (resolved, in the container or
+   * kept as a tombstone).
    */
-  async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, string[]> }> {
+  async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
-    const applied = new Map<string, string[]>();
+    const applied = new Map<string, SyncEntry[]>();
     for (const key of await this.#store.keys()) {
       const entry = await this.#store.get(key);
       if (entry === undefined) continue;
-      const nae = entry.action.nae;
-      if (entry.resolved || entry.completedAt !== undefined) applied.set(nae, [...(applied.get(nae) ?? []), key]);
-      else unresolved.set(nae, [...(unresolved.get(nae) ?? []), entry]);
+      const into = entry.resolved || entry.completedAt !== undefined ? applied : unresolved;
+      into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), entry]);
     }
     return { unresolved, applied };
   }
@@ -190,19 +189,21 @@ export class Sync {
   /**
    * Account transfer wrote a record whose value already holds this action (the members that
    * agreed on it had applied it): it is done here too, kept as a tombstone like a completed entry,
-   * so no later copy of it (a Sync, an adopted entry) applies it again.
+   * so no later copy of it (a Sync, an adopted entry) applies it again. True when this node had
+   * not applied it itself.
    */
-  async markApplied(key: string, nae: string): Promise<void> {
+  async markApplied(key: string, action: SyncAction): Promise<boolean> {
     const existing = await this.#store.get(key);
-    if (existing?.completedAt !== undefined) return;
+    if (existing?.resolved || existing?.completedAt !== undefined) return false;
     await this.#store.set(key, {
       key,
-      action: existing?.action ?? { type: '', nae, payload: '' },
+      action,
       seenBy: existing?.seenBy ?? [],
       resolved: true,
       attempts: existing?.attempts ?? 0,
       originatedHere: false,
       completedAt: this.#now(),
     });
+    return true;
   }
 }

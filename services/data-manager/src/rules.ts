@@ -1,7 +1,7 @@
 import { type ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
-import { type HandlerContext, type Name, type Outbound, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
+import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
 import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
-import { type DataManagerState, rememberNewest } from './state.js';
+import { copyKey, type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
 
@@ -16,6 +16,26 @@ export function awaitStore(state: DataManagerState, key: string, context: PutCon
   const waiting = state.waiters.get(key) ?? [];
   if (waiting.some((w) => putIdentity(w) === putIdentity(context))) return;
   rememberNewest(state.waiters, key, [...waiting, context], Math.max(1, state.config.pendingContentLimit));
+}
+
+/**
+ * What a Put's action (CreateRecord, AddSubscriber, a holder's stored answer) owes a member whose
+ * record of the copy came by account transfer with the action already in it: the answer to the
+ * client's MaidManagers if the copy is stored on enough holders, or else a wait for that.
+ */
+export async function oweStoreAnswer(
+  ctx: HandlerContext<DataManagerState>,
+  name: Uint8Array,
+  copy: ChunkCopy,
+  context: PutContext | null,
+): Promise<Outcome | undefined> {
+  const record = await ctx.state.store.record(name, copy);
+  if (record === undefined || context === null) return undefined;
+  const stored = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored').length;
+  if (stored >= ctx.state.config.copiesPerGroup)
+    return { send: tellMaidManagers(context, name, copy, { stored: true, cost: record.size }) };
+  awaitStore(ctx.state, copyKey(name, copy), context);
+  return undefined;
 }
 
 /** The Puts owed an answer now that the copy's store ended: the one the holder's answer carried and every one waiting, each once. */

@@ -1,22 +1,20 @@
 import type { PutContext } from '@safe/chunks';
 import { action } from '@safe/core';
 import { addSubscriberCodec, type ChunkRef } from '../messages.js';
-import { awaitStore, tellMaidManagers } from '../rules.js';
-import { copyKey, type DataManagerState } from '../state.js';
+import { oweStoreAnswer } from '../rules.js';
+import type { DataManagerState } from '../state.js';
 
 /**
  * Agreed: Put of an existing chunk, one more subscriber; the client is still charged. If the
  * chunk's first store is still under way, the answer waits for it: acknowledged means retrievable.
+ * A member whose record came by account transfer with the subscriber in it owes the same answer.
  */
 export const addSubscriber = action<ChunkRef & { context: PutContext | null }, DataManagerState>({
   type: 'AddSubscriber',
   payload: addSubscriberCodec,
   async apply({ name, copy, context }, ctx) {
-    const record = await ctx.state.store.addSubscriber(name, copy);
-    if (record === undefined) return undefined;
-    if (record.stored >= ctx.state.config.copiesPerGroup)
-      return { send: tellMaidManagers(context, name, copy, { stored: true, cost: record.size }) };
-    awaitStore(ctx.state, copyKey(name, copy), context);
-    return undefined;
+    if ((await ctx.state.store.addSubscriber(name, copy)) === undefined) return undefined;
+    return oweStoreAnswer(ctx, name, copy, context);
   },
+  owed: ({ name, copy, context }, ctx) => oweStoreAnswer(ctx, name, copy, context),
 });

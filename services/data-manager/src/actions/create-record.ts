@@ -1,7 +1,7 @@
 import { action, parseName, toHex } from '@safe/core';
 import { repairDeparted } from '../churn/repair.js';
 import { type CreateRecord, createRecordCodec } from '../messages.js';
-import { awaitStore, isLive } from '../rules.js';
+import { awaitStore, isLive, oweStoreAnswer } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -28,4 +28,5 @@ export const createRecord = action<CreateRecord, DataManagerState>({
     }
     return { send: await repairDeparted(ctx) };
   },
+  owed: ({ name, copy, context }, ctx) => oweStoreAnswer(ctx, name, copy, context),
 });

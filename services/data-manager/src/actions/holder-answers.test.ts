@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from '../config.js';
 import { chooseHolders } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent, openDataManagerState } from '../state.js';
+import { addSubscriber } from './add-subscriber.js';
 import { createRecord } from './create-record.js';
 import { holderResult } from './holder-result.js';
 import { markHolderLost } from './mark-holder-lost.js';
@@ -137,5 +138,24 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     );
     expect(refused?.send ?? []).toEqual([]);
     expect(await ctx.state.store.record(chunk, 'PRIMARY')).toBeUndefined();
+  });
+
+  it('a record that came by account transfer owes the Put its answer: at once when the copy is stored, or when it is', async () => {
+    const ctx = await replica();
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(ctx, chunk, 'PRIMARY', [], 2) as [Name, Name];
+    // The transferred record: x stored, y pending (what CreateRecord and x's answer made where they were applied).
+    await ctx.state.store.createRecord(chunk, 'PRIMARY', SIZE, [x, y], 8, 7);
+    await ctx.state.store.markHolder(chunk, 'PRIMARY', SIZE, x, 'stored', 8);
+    const record = { name: chunk, copy: 'PRIMARY' as const, size: SIZE, holders: [x, y], context, createdBy: 7 };
+    expect((await createRecord.owed?.(record, ctx, chunk))?.send ?? []).toEqual([]);
+    const stored = await holderResult.apply({ name: chunk, copy: 'PRIMARY', pmid: y, stored: true, context: null, size: SIZE }, ctx, chunk);
+    const toMaidManagers = (sent: readonly { type: string; to: { persona: string } }[] | undefined) =>
+      (sent ?? []).filter((out) => out.type === 'PutResponse' && out.to.persona === 'maid-manager');
+    expect(toMaidManagers(stored?.send)).toHaveLength(1);
+    // Now stored on both: another Put's transferred AddSubscriber is answered at once.
+    const again = await addSubscriber.owed?.({ name: chunk, copy: 'PRIMARY', context }, ctx, chunk);
+    expect(toMaidManagers(again?.send)).toHaveLength(1);
+    expect((await ctx.state.store.record(chunk, 'PRIMARY'))?.subscribers).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import { action, type HandlerContext, type Name, type Outbound, type Outcome, pa
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
 import type { SacrificialEvent } from '../farming-rate.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
-import { chooseHolders, deleteFrom, deleteTrimmed, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
+import { chooseHolders, deleteFrom, deleteTrimmed, oweStoreAnswer, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { lossAfterStored, orderFailedAtBottom } from './mark-holder-lost.js';
 
@@ -51,6 +51,8 @@ export const holderResult = action<HolderResult, DataManagerState>({
     if (loss === undefined) return outcome;
     return { send: [...(outcome?.send ?? []), ...(loss.send ?? [])] };
   },
+  // A stored answer that completed the copy answered the client's Put; one that did not, waits.
+  owed: ({ name, copy, stored, context }, ctx) => (stored ? oweStoreAnswer(ctx, name, copy, context) : undefined),
 });
 
 const REPLACEMENT_TAG = new TextEncoder().encode('replacement holder');
