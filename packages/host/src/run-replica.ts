@@ -351,6 +351,12 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       logger: log,
       telemetry,
       stopGraceMs: config.shutdownGraceMs,
+      // The next copy is handled while the previous copy's offset is committed (still in order,
+      // still only handled copies, everything handled committed on a graceful stop). An awaited
+      // commit per copy took ~40-50 ms of a replica's one-at-a-time loop on the local stack, for
+      // every copy of its persona's topic, its own or not. A crash may redeliver the copies of one
+      // commit round trip: the accumulator counts copies by sender and the firewall answers repeats.
+      commit: 'coalesced',
       onFatal: (error) => {
         consumerRunning = false;
         log.error({ err: error.message }, 'the group-bus consumer stopped for good');

@@ -379,6 +379,15 @@ export interface KafkaGroupConsumerOptions extends KafkaConnectOptions {
   /** How long an idle fetch waits at the broker; bounds how long stop() waits for it (default 1 000 ms). */
   readonly maxWaitTimeMs?: number;
   /**
+   * Most bytes one fetch takes from one partition (default 8 MiB, the largest record a persona
+   * topic takes). kafkajs' own default, 1 MiB, is just below one copy carrying a whole chunk: the
+   * broker then returns at most one such copy per fetch, and only from the first partition it
+   * reads, so each chunk-carrying copy cost every replica a fetch round trip of its own.
+   */
+  readonly maxBytesPerPartition?: number;
+  /** Most bytes one fetch takes over all partitions (default 16 MiB; kafkajs' default is 10 MiB). */
+  readonly maxBytes?: number;
+  /**
    * How long the coordinator waits for a silent member (default 10 000 ms; the broker's minimum
    * is 6 000). A replica that died without leaving holds its partitions this long, so a restart
    * of the same node waits up to this before it reads again.
@@ -400,6 +409,11 @@ export interface KafkaGroupConsumerOptions extends KafkaConnectOptions {
   /** Called when kafkajs gives up on the consumer for good (a crash it does not restart from). */
   readonly onFatal?: (error: SafeError) => void;
 }
+
+/** A fetch's share of one partition: a record of the largest size a persona topic takes (see KafkaGroupConsumerOptions). */
+export const DEFAULT_FETCH_BYTES_PER_PARTITION = 8 * 1024 * 1024;
+/** A fetch's total, over all partitions. */
+export const DEFAULT_FETCH_BYTES = 16 * 1024 * 1024;
 
 const DONE = Symbol('done');
 const ABANDONED = Symbol('abandoned');
@@ -423,6 +437,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   readonly #fromBeginning: boolean;
   readonly #stopGraceMs: number;
   readonly #maxWaitTimeMs: number;
+  readonly #maxBytesPerPartition: number;
+  readonly #maxBytes: number;
   readonly #sessionTimeoutMs: number;
   readonly #heartbeatIntervalMs: number;
   readonly #deliverRetry: { readonly initialMs: number; readonly maxMs: number };
@@ -443,6 +459,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     this.#fromBeginning = options.fromBeginning ?? false;
     this.#stopGraceMs = options.stopGraceMs ?? 5_000;
     this.#maxWaitTimeMs = options.maxWaitTimeMs ?? 1_000;
+    this.#maxBytesPerPartition = options.maxBytesPerPartition ?? DEFAULT_FETCH_BYTES_PER_PARTITION;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_FETCH_BYTES;
     this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
     this.#deliverRetry = options.deliverRetry ?? { initialMs: 200, maxMs: 5_000 };
@@ -476,6 +494,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
       sessionTimeout: this.#sessionTimeoutMs,
       heartbeatInterval: this.#heartbeatIntervalMs,
       maxWaitTimeInMs: this.#maxWaitTimeMs,
+      maxBytesPerPartition: this.#maxBytesPerPartition,
+      maxBytes: this.#maxBytes,
       allowAutoTopicCreation: false,
       retry: { ...BOUNDED_RETRY, restartOnFailure: async () => true },
     });
