@@ -42,6 +42,8 @@ export interface EntryStore<T> {
   set(key: string, value: T): Promise<void>;
   delete(key: string): Promise<void>;
   keys(): Promise<string[]>;
+  /** Every entry with its key, read at once (one round trip to a remote store). */
+  entries(): Promise<[string, T][]>;
 }
 
 export interface Clock {

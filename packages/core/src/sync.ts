@@ -125,8 +125,9 @@ export class Sync {
   async due(): Promise<{ send: SyncEntry[]; dropped: SyncEntry[] }> {
     const send: SyncEntry[] = [];
     const dropped: SyncEntry[] = [];
-    for (const key of await this.#store.keys()) {
-      const entry = await this.#store.get(key);
+    // One read of every entry: a tick holds the replica's queue, and resolved entries stay for the
+    // firewall's memory (minutes), so a get per key cost a round trip per entry every tick.
+    for (const [key, entry] of await this.#store.entries()) {
       if (entry?.completedAt !== undefined && this.#now() - entry.completedAt > this.#params.firewallMemoryMs) {
         await this.#store.delete(key);
         continue;
@@ -177,9 +178,7 @@ export class Sync {
   async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
     const applied = new Map<string, SyncEntry[]>();
-    for (const key of await this.#store.keys()) {
-      const entry = await this.#store.get(key);
-      if (entry === undefined) continue;
+    for (const [, entry] of await this.#store.entries()) {
       const into = entry.resolved || entry.completedAt !== undefined ? applied : unresolved;
       into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), entry]);
     }

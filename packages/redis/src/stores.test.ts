@@ -220,7 +220,12 @@ describe('RedisEntryStore', () => {
     await store.set('b', b);
     expect(await view.get('a')).toEqual(a);
     expect((await view.keys()).sort()).toEqual(['a', 'b']);
+    expect((await view.entries()).sort(([x], [y]) => x.localeCompare(y))).toEqual([
+      ['a', a],
+      ['b', b],
+    ]);
     expect(await other.keys()).toEqual([]);
+    expect(await other.entries()).toEqual([]);
     await view.set('a', { ...a, resolved: true });
     expect((await store.get('a'))?.resolved).toBe(true);
     await store.delete('a');
@@ -237,8 +242,9 @@ describe('RedisEntryStore', () => {
       await store.set('k', 1);
       await store.get('k');
       await store.keys();
+      await store.entries();
       await store.delete('k');
-      expect(counter.count).toBe(4);
+      expect(counter.count).toBe(5);
       await store.set('k', 2);
       expect(await redis.type(store.key)).toBe('hash');
     } finally {
@@ -250,6 +256,7 @@ describe('RedisEntryStore', () => {
     const store = new RedisEntryStore<number>(clients[0], `${prefix}:bad`, 'e');
     await clients[0].hset(store.key, 'k', '{not json');
     await expect(store.get('k')).rejects.toMatchObject({ kind: 'internal', message: expect.stringContaining('malformed entry k') });
+    await expect(store.entries()).rejects.toMatchObject({ kind: 'internal', message: expect.stringContaining('malformed entry k') });
     const wrong = new RedisEntryStore<number>(clients[0], `${prefix}:bad`, 'str');
     await clients[0].set(wrong.key, 'a string');
     const error = await wrong.keys().catch((e: unknown) => e);

@@ -166,7 +166,10 @@ export class RedisEntryStore<T> implements EntryStore<T> {
 
   async get(key: string): Promise<T | undefined> {
     const raw = await redisCall(`redis entry get ${this.#key} ${key}`, () => this.#redis.hget(this.#key, key));
-    if (raw === null) return undefined;
+    return raw === null ? undefined : this.#parse(key, raw);
+  }
+
+  #parse(key: string, raw: string): T {
     try {
       return JSON.parse(raw) as T;
     } catch (error) {
@@ -186,6 +189,12 @@ export class RedisEntryStore<T> implements EntryStore<T> {
 
   async keys(): Promise<string[]> {
     return redisCall(`redis entry keys ${this.#key}`, () => this.#redis.hkeys(this.#key));
+  }
+
+  /** One HGETALL. */
+  async entries(): Promise<[string, T][]> {
+    const all = await redisCall(`redis entry entries ${this.#key}`, () => this.#redis.hgetall(this.#key));
+    return Object.entries(all).map(([key, raw]) => [key, this.#parse(key, raw)]);
   }
 }
 

@@ -102,4 +102,8 @@ export class MemoryEntryStore<T> implements EntryStore<T> {
   async keys(): Promise<string[]> {
     return [...this.#map.keys()];
   }
+
+  async entries(): Promise<[string, T][]> {
+    return [...this.#map.entries()];
+  }
 }
