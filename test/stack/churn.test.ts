@@ -96,9 +96,10 @@ describe('churn on the multi-process real stack', () => {
       };
       await Promise.all([...Array.from({ length: WORKERS }, worker), chaos()]);
       // The issue asks that every ACKNOWLEDGED chunk survive. A Put caught by the DataManager join
-      // while its records were still syncing can go unanswered (the open defect in
-      // test/sim/put-holder-departs.test.ts); it is counted and printed, and anything other than
-      // "no agreed answer" still fails the test.
+      // while its records were still syncing is answered by the stalled-store repair
+      // (test/sim/put-holder-departs.test.ts), but only after SAFE_DM_STALLED_STORE_MS, which on a
+      // loaded machine can pass the client's deadline: an unanswered Put is counted and printed,
+      // and anything other than "no agreed answer" still fails the test.
       expect(failed.filter((why) => !/no agreed answer/.test(why))).toEqual([]);
       expect(acknowledged.length + failed.length).toBe(PUTS);
       if (failed.length > 0) console.log(`churn on the real stack: ${failed.length} of ${PUTS} Puts unanswered during churn`);
