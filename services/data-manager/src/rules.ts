@@ -19,9 +19,10 @@ export function awaitStore(state: DataManagerState, key: string, context: PutCon
 }
 
 /**
- * What a Put's action (CreateRecord, AddSubscriber, a holder's stored answer) owes a member whose
- * record of the copy came by account transfer with the action already in it: the answer to the
- * client's MaidManagers if the copy is stored on enough holders, or else a wait for that.
+ * What a Put owes once its action is in this member's record: the answer to the client's
+ * MaidManagers if the copy is stored on enough holders, or else a wait for that. AddSubscriber's
+ * apply ends with it, and it is the `owed` of the Put's actions (CreateRecord, AddSubscriber, a
+ * holder's stored answer) for a member whose record came by account transfer with them in it.
  */
 export async function oweStoreAnswer(
   ctx: HandlerContext<DataManagerState>,
