@@ -4,7 +4,7 @@ import type { Address, Authority, Scope } from './envelope.js';
 import type { Name } from './name.js';
 import type { Logger } from './ports.js';
 import type { Codec } from './proto.js';
-import type { MatrixChange, PersonaName, RoutingTable, SourcePersona } from './routing.js';
+import type { MatrixChange, PersonaName, RankReport, RoutingTable, SourcePersona } from './routing.js';
 
 /**
  * How copies are counted before the handler runs (SPEC.md 4):
@@ -158,6 +158,11 @@ export interface PersonaDefinition<S> {
   readonly onTick?: (ctx: HandlerContext<S>) => Outcome | Promise<Outcome>;
   /** A manager's records, for account transfer on churn in its own persona. Entity personas have none. */
   readonly records?: PersonaRecords<S>;
+  /**
+   * What this replica announces of the ranks of the nodes it manages (PmidManagers: SPEC.md 3.4
+   * Ranking). The host re-announces when it changes, so every replica's routing view carries it.
+   */
+  readonly rankReports?: (state: S) => Promise<readonly RankReport[]>;
 }
 
 /** Declares one message type; exists so TypeScript infers the payload type for the handler. */

@@ -4,6 +4,7 @@
  */
 
 import type { Envelope } from './envelope.js';
+import type { RankReport } from './routing.js';
 
 export interface AccumulationResult {
   /** Distinct senders counted for this id so far. */
@@ -109,10 +110,12 @@ export interface MemberAnnouncement {
   readonly publicKey: Uint8Array;
   /** gRPC address for direct messages, `host:port`. */
   readonly endpoint: string;
+  /** A PmidManager's rank reports on the PmidNodes it manages (see PersonaDefinition.rankReports). */
+  readonly rankReports?: readonly RankReport[];
 }
 
 export interface Membership {
-  /** Announces `self` and keeps announcing it (heartbeat) until `leave()`. */
+  /** Announces `self` and keeps announcing it (heartbeat) until `leave()`; called again, announces what changed in it (its rank reports). */
   join(self: MemberAnnouncement): Promise<void>;
   /** The members now alive (heartbeat within the expiry), every persona. */
   members(): Promise<MemberAnnouncement[]>;

@@ -1,7 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NAME_BYTES, type Name, nameEquals, toHex, xorDistance } from './name.js';
-import { GroupView, isPersonaName, MatrixChange, type NodeInfo, PERSONAS, type PersonaName, RoutingTable, recipients } from './routing.js';
+import {
+  GroupView,
+  isPersonaName,
+  lowerMedian,
+  MatrixChange,
+  type NodeInfo,
+  PERSONAS,
+  type PersonaName,
+  RoutingTable,
+  recipients,
+  UNRANKED,
+} from './routing.js';
 
 const uniformName = fc.uint8Array({ minLength: NAME_BYTES, maxLength: NAME_BYTES }).map((b) => b as Name);
 /** Names drawn from a small alphabet share long prefixes, so closeness is decided deep in the bytes. */
@@ -223,5 +234,76 @@ describe('MatrixChange', () => {
     expect(change.shouldDrop(ZERO)).toBe(true);
     // A member that stays keeps its records.
     expect(new MatrixChange(at(20), before, [...before, at(15)], 4).shouldDrop(ZERO)).toBe(false);
+  });
+});
+
+describe('agreed rank of a PmidNode (SPEC.md 3.4 Ranking)', () => {
+  const K = 4;
+  /** PmidManagers at distances 1..6 from the zero PmidNode: the close group is the first K. */
+  const managers = [1, 2, 3, 4, 5, 6].map(at);
+  const table = (reports: ReadonlyMap<number, number>) =>
+    new RoutingTable([
+      node('pmid-node', ZERO),
+      ...managers.map((m) => {
+        const rank = reports.get(m[0] as number);
+        return { ...node('pmid-manager', m), ...(rank === undefined ? {} : { rankReports: [{ pmid: ZERO, rank }] }) };
+      }),
+    ]);
+
+  it('is 1 (trusted) when no manager reports the node', () => {
+    expect(table(new Map()).agreedRank(ZERO, K)).toBe(UNRANKED);
+  });
+
+  it('is the lower median of the close group: a majority of the managers moves it, a minority does not', () => {
+    expect(table(new Map([[1, 0.2]])).agreedRank(ZERO, K)).toBe(UNRANKED);
+    expect(
+      table(
+        new Map([
+          [1, 0.2],
+          [2, 0.3],
+        ]),
+      ).agreedRank(ZERO, K),
+    ).toBe(0.3);
+    expect(
+      table(
+        new Map([
+          [1, 0.2],
+          [2, 0.3],
+          [3, 0.25],
+        ]),
+      ).agreedRank(ZERO, K),
+    ).toBe(0.25);
+  });
+
+  it('hears only the managers in the close group of the node', () => {
+    expect(
+      table(
+        new Map([
+          [5, 0],
+          [6, 0],
+        ]),
+      ).agreedRank(ZERO, K),
+    ).toBe(UNRANKED);
+  });
+
+  it('is always a value some close-group manager holds, between their lowest and highest (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }), { minLength: 6, maxLength: 6 }),
+        (ranks) => {
+          const reports = new Map<number, number>();
+          ranks.forEach((rank, i) => {
+            if (rank !== undefined) reports.set(i + 1, rank);
+          });
+          const heard = ranks.slice(0, K).map((rank) => rank ?? UNRANKED);
+          const agreed = table(reports).agreedRank(ZERO, K);
+          expect(heard).toContain(agreed);
+          expect(agreed).toBe(lowerMedian(heard));
+          expect(heard.filter((r) => r <= agreed).length).toBeGreaterThanOrEqual(K / 2);
+          expect(heard.filter((r) => r >= agreed).length).toBeGreaterThanOrEqual(K / 2);
+        },
+      ),
+      RUNS,
+    );
   });
 });

@@ -11,12 +11,33 @@ export function isPersonaName(value: string): value is PersonaName {
   return (PERSONAS as readonly string[]).includes(value);
 }
 
+/**
+ * One PmidManager's word on a PmidNode's rank (SPEC.md 3.4 Ranking): stored / (stored + lost),
+ * from 0 to 1. A PmidManager announces the ranks of the PmidNodes it manages that lost data.
+ */
+export interface RankReport {
+  readonly pmid: Name;
+  readonly rank: number;
+}
+
+/** A PmidNode nobody reports on has lost nothing: it is trusted. */
+export const UNRANKED = 1;
+
 export interface NodeInfo {
   readonly persona: PersonaName;
   readonly name: Name;
   readonly publicKey: Uint8Array;
   /** Where direct messages reach it (gRPC address), when it has one. */
   readonly endpoint?: string;
+  /** A PmidManager's rank reports, from its announcement. */
+  readonly rankReports?: readonly RankReport[];
+}
+
+/** The lower middle of `values` (a value some member holds), or undefined for none. */
+export function lowerMedian(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 /** One persona's XOR space as this node currently sees it. Immutable: churn makes a new view. */
@@ -79,6 +100,8 @@ export class GroupView {
 /** Every persona's view, as one node sees the network. */
 export class RoutingTable {
   readonly #views: ReadonlyMap<PersonaName, GroupView>;
+  /** PmidNode (hex) → PmidManager (hex) → the rank that manager reports. */
+  readonly #rankReports: ReadonlyMap<string, ReadonlyMap<string, number>>;
 
   constructor(nodes: Iterable<NodeInfo> = []) {
     const byPersona = new Map<PersonaName, NodeInfo[]>();
@@ -90,6 +113,27 @@ export class RoutingTable {
     const views = new Map<PersonaName, GroupView>();
     for (const persona of PERSONAS) views.set(persona, new GroupView(persona, byPersona.get(persona) ?? []));
     this.#views = views;
+    const reports = new Map<string, Map<string, number>>();
+    for (const manager of byPersona.get('pmid-manager') ?? []) {
+      for (const { pmid, rank } of manager.rankReports ?? []) {
+        const byManager = reports.get(toHex(pmid)) ?? new Map<string, number>();
+        byManager.set(toHex(manager.name), rank);
+        reports.set(toHex(pmid), byManager);
+      }
+    }
+    this.#rankReports = reports;
+  }
+
+  /**
+   * A PmidNode's rank as its PmidManager group has it: the lower median of what the `k` managers
+   * closest to it report (a manager that reports nothing on it says it lost nothing). A minority
+   * of managers cannot move it, and managers outside the group are not heard.
+   */
+  agreedRank(pmid: Name, k: number): number {
+    const byManager = this.#rankReports.get(toHex(pmid));
+    if (byManager === undefined) return UNRANKED;
+    const group = this.view('pmid-manager').closeGroup(pmid, k);
+    return lowerMedian(group.map((manager) => byManager.get(toHex(manager)) ?? UNRANKED)) ?? UNRANKED;
   }
 
   view(persona: PersonaName): GroupView {

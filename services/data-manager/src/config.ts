@@ -5,6 +5,13 @@ import { FARMING_POLICIES, type FarmingPolicy } from './farming-rate.js';
 export const dataManagerConfigFields = {
   copiesPerGroup: intField('SAFE_DM_COPIES_PER_GROUP', 2, 'copies each DataManager group keeps (primary, backup, sacrificial)', 1, 8),
   maxHolders: intField('SAFE_DM_MAX_HOLDERS', 8, 'most holders a record keeps; the 9th is downranked and deleted', 2, 64),
+  lowRankPercent: intField(
+    'SAFE_DM_LOW_RANK_PERCENT',
+    80,
+    "a PmidNode whose agreed rank (stored / (stored + lost), the lower median of its PmidManagers' reports) is below this percentage is the last choice for new copies; 0 = rank is not used",
+    0,
+    100,
+  ),
   getRetryMs: intField('SAFE_DM_GET_RETRY_MS', 5000, 'a holder that has not answered a Get by then is skipped for the next one', 100),
   pendingContentLimit: intField('SAFE_DM_PENDING_CONTENT', 256, 'chunks kept in memory to retry a store on another holder', 0),
   maxRepairs: intField(

@@ -17,7 +17,7 @@
  * itself and its close peers: the K DataManagers closest to its name (farming/refresh.ts sends the
  * refreshes, handlers/farming-rate-refresh.ts takes them in).
  */
-import { closestNames, type Name, nameEquals } from '@safe/core';
+import { closestNames, lowerMedian, type Name, nameEquals } from '@safe/core';
 
 export const FARMING_POLICIES = ['linear', 'exponential'] as const;
 export type FarmingPolicy = (typeof FARMING_POLICIES)[number];
@@ -84,7 +84,5 @@ export function adoptedFarmingRate(heard: readonly number[], agreement: number):
  * the value is always one some member holds). Undefined for no members.
  */
 export function groupFarmingRate(rates: readonly number[]): number | undefined {
-  if (rates.length === 0) return undefined;
-  const sorted = [...rates].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  return lowerMedian(rates);
 }

@@ -49,9 +49,10 @@ export function takeOwed(state: DataManagerState, key: string, context: PutConte
 
 /**
  * The holders for new copies, chosen so that every member of the group picks the same ones
- * (SPEC.md 5a): the live PmidNodes closest to the copy group's name that do not hold it yet.
- * Using the copy group's name (not the chunk's) spreads primary, backup and sacrificial copies
- * over different nodes.
+ * (SPEC.md 5a): the live PmidNodes closest to the copy group's name that do not hold it yet, the
+ * low-ranked ones last (SPEC.md 3.4 Ranking: their agreed rank, from the shared membership view,
+ * is below SAFE_DM_LOW_RANK_PERCENT). Using the copy group's name (not the chunk's) spreads
+ * primary, backup and sacrificial copies over different nodes.
  */
 export function chooseHolders(
   ctx: HandlerContext<DataManagerState>,
@@ -61,10 +62,11 @@ export function chooseHolders(
   count: number,
 ): Name[] {
   const excluded = new Set(exclude.map(toHex));
-  const live = ctx.routing().view('pmid-node').names();
-  return sortByCloseness(copyGroupName(name, copy), live)
-    .filter((n) => !excluded.has(toHex(n)))
-    .slice(0, count);
+  const routing = ctx.routing();
+  const closest = sortByCloseness(copyGroupName(name, copy), routing.view('pmid-node').names()).filter((n) => !excluded.has(toHex(n)));
+  const lowRank = ctx.state.config.lowRankPercent / 100;
+  const lastChoice = (pmid: Name) => routing.agreedRank(pmid, ctx.params.closeGroupSize) < lowRank;
+  return [...closest.filter((n) => !lastChoice(n)), ...closest.filter(lastChoice)].slice(0, count);
 }
 
 /** A holder's answer to a Get carries the chunk: no error, and content that hashes to its name. */

@@ -9,6 +9,13 @@ export const pmidManagerConfigFields = {
     1,
     100_000,
   ),
+  rankReports: intField(
+    'SAFE_PM_RANK_REPORTS',
+    256,
+    'most PmidNodes whose rank a replica announces in the membership (those that lost data, lowest rank first); DataManagers choose low-ranked nodes last',
+    0,
+    100_000,
+  ),
 };
 
 export type PmidManagerConfig = ReturnType<typeof loadPmidManagerConfig>;

@@ -10,7 +10,7 @@ await runReplica({
   definition: pmidManagerPersona,
   extraConfig: pmidManagerConfigFields,
   openState: ({ config, database }) => {
-    const own: PmidManagerConfig = { sendAccountBatch: config.sendAccountBatch };
+    const own: PmidManagerConfig = { sendAccountBatch: config.sendAccountBatch, rankReports: config.rankReports };
     return openPmidManagerState(database(), own);
   },
   metrics: (registry, replica) => {

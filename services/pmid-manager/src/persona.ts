@@ -10,6 +10,7 @@ import { lost } from './handlers/lost.js';
 import { offer } from './handlers/offer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
+import { rankReports } from './rank.js';
 import { pmidManagerRecords } from './records.js';
 import { sendAccountsOnRejoin } from './send-account.js';
 import type { PmidManagerState } from './state.js';
@@ -37,6 +38,9 @@ import type { PmidManagerState } from './state.js';
  * PmidHealth (with the node's rank, rank.ts) => MaidManager.
  *
  * Account transfer on churn (SPEC.md 4): one record per PmidNode account (records.ts).
+ *
+ * Ranking (SPEC.md 3.4): each replica announces the ranks of the nodes it manages that lost data
+ * (rank.ts); DataManagers choose the nodes their managers agree are low-ranked last.
  */
 export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   persona: 'pmid-manager',
@@ -45,4 +49,5 @@ export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   actions: [recordStored, recordDeleted, recordLost, recordOffer],
   onChurn: sendAccountsOnRejoin,
   records: pmidManagerRecords,
+  rankReports,
 };

@@ -1,4 +1,5 @@
-import { toHex } from '@safe/core';
+import { type Name, type RankReport, toHex } from '@safe/core';
+import type { PmidManagerState } from './state.js';
 import type { PmidManagerStore } from './store.js';
 
 /**
@@ -10,6 +11,24 @@ import type { PmidManagerStore } from './store.js';
 export function pmidRank(account: { readonly stored: number; readonly lost: number }): number {
   const total = account.stored + account.lost;
   return total <= 0 ? 1 : account.stored / total;
+}
+
+/** Ranks are announced to hundredths: a store that barely moves a rank is not a new announcement. */
+const REPORTED_RANK_STEPS = 100;
+
+/**
+ * What this replica announces (PersonaDefinition.rankReports): the rank of each PmidNode it keeps
+ * an account for that lost data, lowest first, at most SAFE_PM_RANK_REPORTS of them. The
+ * DataManagers take the lower median of the node's managers' reports as its agreed rank and
+ * choose low-ranked nodes last for new copies; a node not reported on has lost nothing (rank 1).
+ */
+export async function rankReports(state: PmidManagerState): Promise<RankReport[]> {
+  if (state.config.rankReports === 0) return [];
+  const accounts = await state.store.lossyAccounts(state.config.rankReports);
+  return accounts.map((account) => ({
+    pmid: account.pmid as Name,
+    rank: Math.floor(pmidRank({ stored: Number(account.stored), lost: Number(account.lost) }) * REPORTED_RANK_STEPS) / REPORTED_RANK_STEPS,
+  }));
 }
 
 /** One sample of `safe_pmid_rank`: the first 16 hex of the PmidNode's name and its rank. */

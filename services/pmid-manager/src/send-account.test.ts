@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type HandlerContext, type Incoming, MatrixChange, nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPmidManagerConfig } from './config.js';
 import { lost } from './handlers/lost.js';
 import { type ChunkRef, type NodeLost, nodeSendAccountCodec, recordLostCodec } from './messages.js';
 import { pmidRank, RankGauge } from './rank.js';
@@ -12,7 +13,7 @@ let host: PgliteHost;
 let state: PmidManagerState;
 beforeAll(async () => {
   host = await openPglite();
-  state = await openPmidManagerState(host.database('pm_send_account'), { sendAccountBatch: 2 });
+  state = await openPmidManagerState(host.database('pm_send_account'), { ...loadPmidManagerConfig({}), sendAccountBatch: 2 });
 }, 60_000);
 afterAll(() => host.close());
 

@@ -20,6 +20,15 @@ export class PmidManagerStore {
     return row;
   }
 
+  /** The accounts of nodes that lost data, lowest stored / (stored + lost) first, at most `limit`. */
+  async lossyAccounts(limit: number): Promise<(PmidAccount & { readonly pmid: Uint8Array })[]> {
+    return this.db.query<PmidAccount & { pmid: Uint8Array }>(
+      `SELECT pmid, offered, stored, lost FROM pmid_accounts WHERE lost > 0
+       ORDER BY CAST(stored AS DOUBLE PRECISION) / (stored + lost), pmid LIMIT $1`,
+      [limit],
+    );
+  }
+
   /** Whether the copy is in the node's account. */
   async holds(pmid: Uint8Array, name: Uint8Array, copy: ChunkCopy): Promise<boolean> {
     const rows = await this.db.query('SELECT 1 FROM pmid_chunks WHERE pmid = $1 AND name = $2 AND copy = $3', [
