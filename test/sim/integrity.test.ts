@@ -10,10 +10,11 @@ import {
   nameOf,
   protoCodec,
   sha512,
+  sortByCloseness,
   toHex,
 } from '@safe/core';
 import { type DataManagerState, dataManagerPersona, loadDataManagerConfig } from '@safe/data-manager';
-import { pmidAccountRecordCodec, pmidManagerRecords } from '@safe/pmid-manager';
+import { pmidAccountRecordCodec, pmidManagerRecords, pmidRank } from '@safe/pmid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
@@ -55,7 +56,8 @@ async function goodHolders(net: SimNet, name: Name, copy: ChunkCopy): Promise<Na
   return out;
 }
 
-async function lostTotals(net: SimNet, pmid: Name): Promise<number[]> {
+/** The account record of `pmid` at each of its PmidManagers (close group order); undefined where a member has none. */
+async function accountsOf(net: SimNet, pmid: Name) {
   const group = net.sim.routing.view('pmid-manager').closeGroup(pmid, net.sim.params.closeGroupSize);
   return Promise.all(
     group.map(async (member) => {
@@ -64,9 +66,13 @@ async function lostTotals(net: SimNet, pmid: Name): Promise<number[]> {
         pmid,
         NO_KEY,
       );
-      return bytes === undefined ? -1 : pmidAccountRecordCodec.decode(bytes).lost;
+      return bytes === undefined ? undefined : pmidAccountRecordCodec.decode(bytes);
     }),
   );
+}
+
+async function lostTotals(net: SimNet, pmid: Name): Promise<number[]> {
+  return (await accountsOf(net, pmid)).map((account) => account?.lost ?? -1);
 }
 
 /** The next integrity period: every DataManager checks a page of copies (all of them here: the batch is larger than the table). */
@@ -81,6 +87,31 @@ async function nextPeriod(net: SimNet): Promise<void> {
   await net.settleChurn();
 }
 
+/**
+ * A client Puts three files and the first tick notes the integrity period; then one holder's
+ * PRIMARY copy of the first file is corrupted on its disk (same length, one bit flipped).
+ */
+async function corruptOneCopy(net: SimNet, copiesPerGroup: number) {
+  const client = net.newClient();
+  await net.setUpClient(client);
+  const files = Array.from({ length: 3 }, () => net.sim.random.bytes(100 + net.sim.random.int(3000)));
+  for (const content of files) expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+  await net.settleChurn();
+  await net.sim.tickAll(); // the first tick only notes the period
+  await net.settleChurn();
+
+  const content = files[0] as Uint8Array;
+  const name = nameOf(content);
+  const copy: ChunkCopy = 'PRIMARY';
+  const holders = await goodHolders(net, name, copy);
+  expect(holders.length, `seed ${seed}`).toBe(copiesPerGroup);
+  const victim = holders[0] as Name;
+  const file = chunkFile(net, victim, name, copy);
+  const original = await readFile(file);
+  await writeFile(file, Buffer.from(original.map((b, i) => (i === 0 ? b ^ 0x01 : b))));
+  return { client, files, content, name, copy, victim };
+}
+
 describe('data integrity checks (SPEC.md 3.3)', () => {
   // Two holders disagreeing: the content read from them judges; three: the two that agree outvote the third.
   it.each([2, 3])(
@@ -92,23 +123,7 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
         reorder: true,
         dataManager: { integrityPeriodMs: periodMs, integrityBatch: 64, copiesPerGroup },
       });
-      const client = net.newClient();
-      await net.setUpClient(client);
-      const files = Array.from({ length: 3 }, () => (net as SimNet).sim.random.bytes(100 + (net as SimNet).sim.random.int(3000)));
-      for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
-      await net.settleChurn();
-      await net.sim.tickAll(); // the first tick only notes the period
-      await net.settleChurn();
-
-      const content = files[0] as Uint8Array;
-      const name = nameOf(content);
-      const copy: ChunkCopy = 'PRIMARY';
-      const holders = await goodHolders(net, name, copy);
-      expect(holders.length, `seed ${seed}`).toBe(copiesPerGroup);
-      const victim = holders[0] as Name;
-      const file = chunkFile(net, victim, name, copy);
-      const original = await readFile(file);
-      await writeFile(file, Buffer.from(original.map((b, i) => (i === 0 ? b ^ 0x01 : b))));
+      const { client, files, content, name, copy, victim } = await corruptOneCopy(net, copiesPerGroup);
       const before = await lostTotals(net, victim);
 
       net.sim.keepLog = true;
@@ -149,6 +164,45 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     },
     600_000,
   );
+
+  it(`a node found corrupt ranks low with its PmidManagers, and new copies go to it last (SPEC.md 3.4 Ranking, seed ${seed})`, async () => {
+    // 100%: a node that lost anything at all is a last choice, whatever else it stores.
+    net = await SimNet.start({
+      seed,
+      counts: { 'pmid-node': 10 },
+      reorder: true,
+      dataManager: { integrityPeriodMs: periodMs, integrityBatch: 64, lowRankPercent: 100 },
+    });
+    const K = net.sim.params.closeGroupSize;
+    const { client, victim } = await corruptOneCopy(net, config.copiesPerGroup);
+    expect(net.sim.routing.agreedRank(victim, K), `seed ${seed}`).toBe(1);
+    await nextPeriod(net);
+
+    // Every one of its PmidManagers reports the rank its account gives (to hundredths), and the view agrees on it.
+    const pmidManagers = net.sim.routing.view('pmid-manager');
+    const managers = pmidManagers.closeGroup(victim, K);
+    const reported = managers.map((m) => pmidManagers.get(m)?.rankReports?.find((r) => toHex(r.pmid) === toHex(victim))?.rank);
+    const ranks = (await accountsOf(net, victim)).map(
+      (a) => Math.floor(pmidRank({ stored: Number(a?.stored), lost: Number(a?.lost) }) * 100) / 100,
+    );
+    const rank = ranks[0] as number;
+    expect(rank, `seed ${seed}`).toBeLessThan(1);
+    expect(reported, `seed ${seed}`).toEqual(ranks);
+    expect(ranks, `seed ${seed}`).toEqual(managers.map(() => rank));
+    expect(net.sim.routing.agreedRank(victim, K), `seed ${seed}`).toBe(rank);
+
+    // A new chunk whose primary copy group has the victim as its closest live PmidNode: the copy goes elsewhere.
+    const live = net.sim.routing.view('pmid-node').names();
+    let content: Uint8Array;
+    do content = net.sim.random.bytes(500);
+    while (toHex(sortByCloseness(copyGroupName(nameOf(content), 'PRIMARY'), live)[0] as Name) !== toHex(victim));
+    expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    await net.settleChurn();
+    const others = sortByCloseness(copyGroupName(nameOf(content), 'PRIMARY'), live).filter((n) => toHex(n) !== toHex(victim));
+    expect((await goodHolders(net, nameOf(content), 'PRIMARY')).map(toHex).sort(), `seed ${seed}`).toEqual(
+      others.slice(0, config.copiesPerGroup).map(toHex).sort(),
+    );
+  }, 600_000);
 
   it(`on churn: when one holder of a copy leaves, a corrupt remaining holder is found, lost and replaced (seed ${seed})`, async () => {
     net = await SimNet.start({ seed, counts: { 'pmid-node': 10 }, reorder: true, dataManager: { integrityPeriodMs: 0 } });

@@ -23,7 +23,7 @@ import { type SimNetwork as Sim, SimNetwork, type SimNode } from '@safe/core/sim
 import { type DataManagerConfig, loadDataManagerConfig } from '@safe/data-manager';
 import { offer } from '@safe/pmid-node';
 import { openPglite, type PgliteHost } from '@safe/sql';
-import { clientMessageTypes, createReplica, type NetworkPersona } from '@safe/testnet';
+import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS } from '@safe/testnet';
 
 export interface SimNetOptions {
   seed: number;
@@ -80,6 +80,7 @@ export class SimNet {
       duplicateRate: options.duplicateRate ?? 0,
       dropRate: options.dropRate ?? 0,
       reorder: options.reorder ?? true,
+      rankReports: (node) => PERSONA_DEFINITIONS[node.info.persona as NetworkPersona]?.rankReports?.(node.replica.state),
     });
     const dataDir = await mkdtemp(join(tmpdir(), 'safe-sim-'));
     const net = new SimNet(sim, await openPglite(), dataDir);

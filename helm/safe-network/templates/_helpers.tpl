@@ -53,6 +53,7 @@ maidManager: {}
 dataManager:
   copiesPerGroup: SAFE_DM_COPIES_PER_GROUP
   maxHolders: SAFE_DM_MAX_HOLDERS
+  lowRankPercent: SAFE_DM_LOW_RANK_PERCENT
   getRetryMs: SAFE_DM_GET_RETRY_MS
   pendingContentLimit: SAFE_DM_PENDING_CONTENT
   maxRepairs: SAFE_DM_MAX_REPAIRS
@@ -64,6 +65,7 @@ dataManager:
   integrityBatch: SAFE_DM_INTEGRITY_BATCH
 pmidManager:
   sendAccountBatch: SAFE_PM_SEND_ACCOUNT_BATCH
+  rankReports: SAFE_PM_RANK_REPORTS
 pmidNode:
   pmidCapacity: SAFE_PMID_CAPACITY
 {{- end -}}

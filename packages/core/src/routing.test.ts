@@ -11,6 +11,7 @@ import {
   type PersonaName,
   RoutingTable,
   recipients,
+  refreshRankReports,
   UNRANKED,
 } from './routing.js';
 
@@ -305,5 +306,17 @@ describe('agreed rank of a PmidNode (SPEC.md 3.4 Ranking)', () => {
       ),
       RUNS,
     );
+  });
+
+  it("a new view only when some node's reports changed (refreshRankReports)", async () => {
+    const plain = table(new Map());
+    const reportOn = (rank: number) => (info: NodeInfo) =>
+      info.persona === 'pmid-manager' ? Promise.resolve([{ pmid: ZERO, rank }]) : undefined;
+    const next = await refreshRankReports(plain, reportOn(0.5));
+    expect(next?.agreedRank(ZERO, K)).toBe(0.5);
+    expect(next?.view('pmid-node').names()).toEqual(plain.view('pmid-node').names());
+    expect(await refreshRankReports(next as RoutingTable, reportOn(0.5))).toBeUndefined();
+    expect((await refreshRankReports(next as RoutingTable, reportOn(0.25)))?.agreedRank(ZERO, K)).toBe(0.25);
+    expect(await refreshRankReports(plain, () => undefined)).toBeUndefined();
   });
 });

@@ -153,6 +153,43 @@ export class RoutingTable {
   }
 }
 
+/** A stable text of rank reports, to tell a new announcement from a repeat. */
+export function rankReportsSignature(reports: readonly RankReport[] | undefined): string {
+  return (reports ?? []).map((r) => `${toHex(r.pmid)}=${r.rank}`).join(',');
+}
+
+/**
+ * The view with `persona`/`name`'s rank reports replaced by `reports`, or undefined when the node
+ * is not in it or its reports did not change (no new view, so no routing update for nothing).
+ */
+function withRankReports(
+  routing: RoutingTable,
+  persona: PersonaName,
+  name: Name,
+  reports: readonly RankReport[],
+): RoutingTable | undefined {
+  const node = routing.view(persona).get(name);
+  if (node === undefined || rankReportsSignature(node.rankReports) === rankReportsSignature(reports)) return undefined;
+  return routing.with({ ...node, rankReports: reports });
+}
+
+/**
+ * The view with every node's current rank reports, or undefined when none changed: what an
+ * in-process network announces after a tick, as the membership does between processes.
+ * `reportsOf` answers undefined for a node that reports nothing (not a PmidManager).
+ */
+export async function refreshRankReports(
+  routing: RoutingTable,
+  reportsOf: (node: NodeInfo) => Promise<readonly RankReport[]> | undefined,
+): Promise<RoutingTable | undefined> {
+  let next: RoutingTable | undefined;
+  for (const node of routing.allNodes()) {
+    const reports = await reportsOf(node);
+    if (reports !== undefined) next = withRankReports(next ?? routing, node.persona, node.name, reports) ?? next;
+  }
+  return next;
+}
+
 export interface HolderCheck {
   /** I am among the K closest to the NAE after the change. */
   readonly responsible: boolean;

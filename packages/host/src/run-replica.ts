@@ -16,6 +16,7 @@ import {
   type ReceiveResult,
   Replica,
   RoutingTable,
+  rankReportsSignature,
   type SafeError,
   shortName,
   systemClock,
@@ -523,19 +524,33 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       signature = next;
       latest = routing;
       directTransport.retain(routing.allNodes().flatMap((n) => (n.endpoint ? [n.endpoint] : [])));
-      metrics.inc('safe_membership_changes_total', { persona });
       const names = (table: RoutingTable | undefined) => new Set(table?.allNodes().map((n) => `${n.persona}/${shortName(n.name)}`) ?? []);
       const old = names(before);
       const fresh = names(routing);
-      log.info({ joined: [...fresh].filter((n) => !old.has(n)), left: [...old].filter((n) => !fresh.has(n)) }, 'membership changed');
+      const joined = [...fresh].filter((n) => !old.has(n));
+      const left = [...old].filter((n) => !fresh.has(n));
+      if (joined.length + left.length > 0) {
+        metrics.inc('safe_membership_changes_total', { persona });
+        log.info({ joined, left }, 'membership changed');
+      } else log.debug({}, 'rank reports changed');
       void running.updateRouting(routing).catch((error: unknown) => log.error({ err: describe(error) }, 'routing update failed'));
     });
+
+    // ---- rank reports (PmidManagers): re-announced after a tick that changed them ----
+    let announced = rankReportsSignature(undefined);
+    const announceRankReports = async () => {
+      const reports = await definition.rankReports?.(running.state);
+      if (reports === undefined || rankReportsSignature(reports) === announced) return;
+      await members.join({ ...self, rankReports: reports });
+      announced = rankReportsSignature(reports);
+    };
 
     // ---- sync entries are re-sent on a timer ----
     ticker = setInterval(() => {
       if (tickRound !== undefined) return;
       tickRound = running
         .tick()
+        .then(() => announceRankReports().catch((error: unknown) => log.warn({ err: describe(error) }, 'rank reports not announced')))
         .catch((error: unknown) => log.warn({ err: describe(error) }, 'tick failed'))
         .finally(() => {
           tickRound = undefined;

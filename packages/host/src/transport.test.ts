@@ -84,4 +84,38 @@ describe('the routing view from membership', () => {
     expect(viewSignature(same)).toBe(viewSignature(one));
     expect(viewSignature(moved)).not.toBe(viewSignature(one));
   });
+
+  it("carries a PmidManager's rank reports into the view, where they are a change; leaves out reports that do not check out", () => {
+    const pmid = generateIdentity().name;
+    const manager = (rankReports: MemberAnnouncement['rankReports']) => ({ ...member('pmid-manager', b), rankReports });
+    const plain = routingFromMembers([member('pmid-node'), member('pmid-manager', b)]).routing;
+    const ranked = routingFromMembers([member('pmid-node'), manager([{ pmid, rank: 0.5 }])]);
+    expect(ranked.refused).toEqual([]);
+    expect(ranked.routing.view('pmid-manager').get(b.name)?.rankReports).toEqual([{ pmid, rank: 0.5 }]);
+    expect(viewSignature(ranked.routing)).not.toBe(viewSignature(plain));
+    expect(viewSignature(routingFromMembers([member('pmid-node'), manager([{ pmid, rank: 0.5 }])]).routing)).toBe(
+      viewSignature(ranked.routing),
+    );
+
+    const bad: [MemberAnnouncement, RegExp][] = [
+      [{ ...member('data-manager', b), rankReports: [{ pmid, rank: 0.5 }] }, /data-manager does not report ranks/],
+      [manager([{ pmid: new Uint8Array(3) as Name, rank: 0.5 }]), /wrong size/],
+      [manager([{ pmid, rank: 1.5 }]), /not between 0 and 1/],
+      [manager([{ pmid, rank: Number.NaN }]), /not between 0 and 1/],
+      [
+        manager([
+          { pmid, rank: 0.5 },
+          { pmid, rank: 0 },
+        ]),
+        /reported twice/,
+      ],
+    ];
+    for (const [announcement, why] of bad) {
+      const { routing, refused } = routingFromMembers([announcement]);
+      expect(refused.join('\n')).toMatch(why);
+      const node = routing.view(announcement.persona as 'pmid-manager').get(b.name);
+      expect(node, 'the member stays in the view').toBeDefined();
+      expect(node?.rankReports).toBeUndefined();
+    }
+  });
 });

@@ -9,7 +9,9 @@ import {
   nameEquals,
   nameForPublicKey,
   PUBLIC_KEY_BYTES,
+  type RankReport,
   RoutingTable,
+  rankReportsSignature,
   type Transport,
   toHex,
 } from '@safe/core';
@@ -61,14 +63,35 @@ export function nodesFromMembers(members: readonly MemberAnnouncement[]): Member
       refused.push(`${label}: name is not the hash of its public key`);
       continue;
     }
+    const rankReports = checkedRankReports(member);
+    if (typeof rankReports === 'string') refused.push(`${label}: rank reports ignored: ${rankReports}`);
     nodes.push({
       persona: member.persona,
       name: new Uint8Array(member.name) as Name,
       publicKey: new Uint8Array(member.publicKey),
       ...(member.endpoint !== '' ? { endpoint: member.endpoint } : {}),
+      ...(typeof rankReports === 'object' ? { rankReports } : {}),
     });
   }
   return { nodes, refused };
+}
+
+/**
+ * A member's rank reports as the view takes them, or why they are left out (the member itself is
+ * kept): only a PmidManager reports ranks, each on a PmidNode name, a rank from 0 to 1, once.
+ */
+function checkedRankReports(member: MemberAnnouncement): readonly RankReport[] | string | undefined {
+  const reports = member.rankReports;
+  if (reports === undefined || reports.length === 0) return undefined;
+  if (member.persona !== 'pmid-manager') return `a ${member.persona} does not report ranks`;
+  const seen = new Set<string>();
+  for (const { pmid, rank } of reports) {
+    if (pmid.length !== NAME_BYTES) return 'a PmidNode name of the wrong size';
+    if (!Number.isFinite(rank) || rank < 0 || rank > 1) return `rank ${rank} is not between 0 and 1`;
+    if (seen.has(toHex(pmid))) return `PmidNode ${toHex(pmid).slice(0, 16)} reported twice`;
+    seen.add(toHex(pmid));
+  }
+  return reports.map(({ pmid, rank }) => ({ pmid: new Uint8Array(pmid) as Name, rank }));
 }
 
 export function routingFromMembers(members: readonly MemberAnnouncement[]): { routing: RoutingTable; refused: string[] } {
@@ -89,11 +112,11 @@ export function endpointResolver(current: () => RoutingTable): (destination: Add
   };
 }
 
-/** A stable text of a view (persona, name, endpoint of each member) to tell real changes from repeats. */
+/** A stable text of a view (persona, name, endpoint and rank reports of each member) to tell real changes from repeats. */
 export function viewSignature(routing: RoutingTable): string {
   return routing
     .allNodes()
-    .map((n) => `${n.persona}/${toHex(n.name)}@${n.endpoint ?? ''}`)
+    .map((n) => `${n.persona}/${toHex(n.name)}@${n.endpoint ?? ''}#${rankReportsSignature(n.rankReports)}`)
     .sort()
     .join('\n');
 }

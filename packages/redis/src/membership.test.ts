@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type MemberAnnouncement, type SafeError, toHex } from '@safe/core';
+import { type MemberAnnouncement, type Name, type SafeError, toHex } from '@safe/core';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisMembership, type RedisMembershipOptions } from './membership.js';
@@ -215,5 +215,42 @@ describe('RedisMembership', () => {
     await a.leave();
     await other.leave();
     expect(await a.members()).toEqual([]);
+  });
+
+  it("announces a PmidManager's rank reports: a change is seen at once by watchers, a repeat is not a change", async () => {
+    const make = group({ heartbeatMs: 100, expiryMs: 1000, pollMs: 50 });
+    const manager = make(redisA);
+    const seen = recorder();
+    make(redisB).watch(seen.onChange);
+    const self = announcement('pmid-manager', 'm:1');
+    await manager.join(self);
+    await until(() => seen.calls.at(-1)?.members.length === 1, 1000, 'the manager seen');
+    expect(seen.calls.at(-1)?.members[0]?.rankReports).toBeUndefined();
+
+    const pmid = new Uint8Array(randomBytes(64)) as Name;
+    const ranked = { ...self, rankReports: [{ pmid, rank: 0.25 }] };
+    const calls = seen.calls.length;
+    await manager.join(ranked);
+    await until(() => seen.calls.length === calls + 1, 1000, 'the rank reports seen');
+    expect(seen.calls.at(-1)?.members).toEqual([ranked]);
+    await sleep(300); // heartbeats with the same reports change nothing
+    await manager.join(ranked);
+    await sleep(200);
+    expect(seen.calls.length).toBe(calls + 1);
+    expect(await manager.members()).toEqual([ranked]);
+  });
+
+  it('keeps a member whose stored rank reports are unreadable, without them', async () => {
+    const make = group();
+    const a = make(redisA);
+    const self = announcement('pmid-manager', 'm:2');
+    await a.join(self);
+    const field = `pmid-manager:${toHex(self.name)}`;
+    const stored = JSON.parse((await redisA.hget(make.key, field)) ?? 'null') as Record<string, unknown>;
+    for (const ranks of ['not json', '{"a":1}', '[["zz",0.5]]', '[["00","high"]]', 7]) {
+      await redisA.hset(make.key, field, JSON.stringify({ ...stored, ranks }));
+      expect(await a.members(), String(ranks)).toEqual([{ ...self, rankReports: [] }]);
+    }
+    await a.leave();
   });
 });

@@ -1,4 +1,13 @@
-import { ConfigError, FailedPreconditionError, type MemberAnnouncement, type Membership, type SafeError, toHex } from '@safe/core';
+import {
+  ConfigError,
+  FailedPreconditionError,
+  type MemberAnnouncement,
+  type Membership,
+  type Name,
+  type RankReport,
+  type SafeError,
+  toHex,
+} from '@safe/core';
 import type { Redis } from 'ioredis';
 import { redisCall, toRedisError } from './connect.js';
 import { defineScript, type ScriptCall } from './scripts.js';
@@ -24,6 +33,8 @@ interface StoredAnnouncement {
   readonly name: string;
   readonly publicKey: string;
   readonly endpoint: string;
+  /** A PmidManager's rank reports, JSON `[[pmid hex, rank], ...]` kept as a string so the heartbeat script compares it whole. */
+  readonly ranks?: string;
   /** Milliseconds since the epoch by the REDIS SERVER's clock, so process clocks never matter. */
   readonly expiresAt: number;
 }
@@ -40,7 +51,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 // KEYS[1]: the hash. ARGV: field, announcement JSON (no expiresAt), expiry ms, channel.
-// Publishes when the member is new to the others: absent, expired, or at another endpoint/key.
+// Publishes when the member is new to the others: absent, expired, or at another endpoint/key,
+// or its rank reports changed.
 const HEARTBEAT_LUA = `${NOW_LUA}
 local entry = cjson.decode(ARGV[2])
 entry.expiresAt = now + tonumber(ARGV[3])
@@ -50,7 +62,7 @@ local changed = 1
 if old then
   local ok, prev = pcall(cjson.decode, old)
   if ok and type(prev) == 'table' and tonumber(prev.expiresAt) and tonumber(prev.expiresAt) > now
-    and prev.endpoint == entry.endpoint and prev.publicKey == entry.publicKey then
+    and prev.endpoint == entry.endpoint and prev.publicKey == entry.publicKey and prev.ranks == entry.ranks then
     changed = 0
   end
 end
@@ -104,16 +116,43 @@ function decodeAnnouncement(raw: string): MemberAnnouncement | undefined {
   if (typeof value.persona !== 'string' || typeof value.endpoint !== 'string' || name === undefined || publicKey === undefined) {
     return undefined;
   }
-  return { persona: value.persona, name, publicKey, endpoint: value.endpoint };
+  const member = { persona: value.persona, name, publicKey, endpoint: value.endpoint };
+  if (value.ranks === undefined) return member;
+  const rankReports = decodeRanks(value.ranks);
+  // Unreadable reports are left out, not the member: its word on ranks is lost, its membership is not.
+  return rankReports === null ? { ...member, rankReports: [] } : { ...member, rankReports };
+}
+
+function encodeRanks(reports: readonly RankReport[]): string {
+  return JSON.stringify(reports.map(({ pmid, rank }) => [toHex(pmid), rank]));
+}
+
+/** The stored rank reports, or null when they are not `[[hex, number], ...]` (the routing view checks sizes and ranges). */
+function decodeRanks(raw: unknown): RankReport[] | null {
+  if (typeof raw !== 'string') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(value)) return null;
+  const reports: RankReport[] = [];
+  for (const item of value) {
+    const pmid = Array.isArray(item) ? bytesFromHex(item[0]) : undefined;
+    if (pmid === undefined || typeof item[1] !== 'number') return null;
+    reports.push({ pmid: pmid as Name, rank: item[1] });
+  }
+  return reports;
 }
 
 function memberKey(member: MemberAnnouncement): string {
   return `${member.persona}:${toHex(member.name)}`;
 }
 
-/** What a watcher compares: persona, name and endpoint of every member (not the heartbeat). */
+/** What a watcher compares: persona, name, endpoint and rank reports of every member (not the heartbeat). */
 function signatureOf(members: readonly MemberAnnouncement[]): string {
-  return members.map((m) => `${memberKey(m)}@${m.endpoint}`).join('\n');
+  return members.map((m) => `${memberKey(m)}@${m.endpoint}#${m.rankReports ? encodeRanks(m.rankReports) : ''}`).join('\n');
 }
 
 function positive(value: number | undefined, fallback: number, what: string): number {
@@ -174,11 +213,11 @@ class Watcher {
 
 /**
  * Membership in Redis. Each member is a field `<persona>:<name hex>` of one hash holding JSON
- * {persona, name, publicKey, endpoint, expiresAt}; expiresAt comes from the Redis server's clock
+ * {persona, name, publicKey, endpoint, ranks?, expiresAt}; expiresAt comes from the Redis server's clock
  * (set inside the heartbeat script), and liveness is judged by the same clock, so the clocks of
  * the processes do not matter. Expired members are removed lazily by whichever member polls first,
  * atomically. Watchers poll every `pollMs` and also react to a pub/sub channel published on every
- * join and leave; each watcher is called when persona, name or endpoint of some member changed,
+ * join and leave; each watcher is called when persona, name, endpoint or rank reports of some member changed,
  * at most once per `pollMs`, and first as soon as the set it sees is not empty.
  *
  * `redis` is the caller's client (from `connectRedis`), not closed here; watching opens one more
@@ -231,6 +270,7 @@ export class RedisMembership implements Membership {
       name: toHex(self.name),
       publicKey: toHex(self.publicKey),
       endpoint: self.endpoint,
+      ...(self.rankReports && self.rankReports.length > 0 ? { ranks: encodeRanks(self.rankReports) } : {}),
     });
     this.#self = { field, json };
     await this.#beat(this.#self);

@@ -15,6 +15,7 @@ import {
   PUBLIC_KEY_BYTES,
   type Replica,
   RoutingTable,
+  refreshRankReports,
   SafeError,
   shortName,
   signVaultRegistrationPart,
@@ -29,7 +30,7 @@ import { offer } from '@safe/pmid-node';
 import { describeError, openPglite, type PgliteHost } from '@safe/sql';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
 import { checkPortFree, prepareDataDir } from './data-dir.js';
-import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona } from './replicas.js';
+import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona, PERSONA_DEFINITIONS } from './replicas.js';
 
 /** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
 const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
@@ -226,10 +227,24 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     const farmingRate = () => dataManagersFarmingRate(replicas.get('data-manager') ?? []);
     let loggedRate = farmingRate();
     log.info({ rate: loggedRate }, 'farming rate');
+    // Rank reports (PmidManagers) are read after every tick; a change is a new view for every replica.
+    const byNode = new Map(all().map((replica) => [`${replica.persona}/${toHex(replica.name)}`, replica]));
+    let view = routing;
+    const announceRankReports = async () => {
+      const next = await refreshRankReports(view, (node) => {
+        const replica = byNode.get(`${node.persona}/${toHex(node.name)}`);
+        return replica && PERSONA_DEFINITIONS[replica.persona as NetworkPersona].rankReports?.(replica.state);
+      });
+      if (next === undefined) return;
+      view = next;
+      bus.setRouting(next);
+      await Promise.all(all().map((replica) => replica.updateRouting(next)));
+    };
     tickRound = undefined;
     ticker = setInterval(() => {
       if (tickRound !== undefined) return;
       tickRound = Promise.all(all().map((replica) => replica.tick()))
+        .then(announceRankReports)
         .then(() => {
           const rate = farmingRate();
           if (rate !== loggedRate) log.info({ rate }, 'farming rate');

@@ -2,7 +2,7 @@ import { DEFAULT_GROUP_PARAMETERS, type GroupParameters } from '../config.js';
 import type { Envelope } from '../envelope.js';
 import { type Identity, identityFromSeed } from '../identity.js';
 import { nameEquals, toHex } from '../name.js';
-import { type NodeInfo, type PersonaName, RoutingTable, recipients } from '../routing.js';
+import { type NodeInfo, type PersonaName, type RankReport, RoutingTable, recipients, refreshRankReports } from '../routing.js';
 import type { ReceiveResult, Replica, Transport } from '../runtime.js';
 import { VirtualClock } from './clock.js';
 import { SeededRandom } from './random.js';
@@ -16,6 +16,11 @@ export interface SimOptions {
   readonly dropRate?: number;
   /** Deliver in-flight copies in random order (true) or in sending order (false). */
   readonly reorder?: boolean;
+  /**
+   * A node's rank reports (its persona's `rankReports`), read after every tick: a change is
+   * announced to every node as a new view, as the membership does on the real stack.
+   */
+  readonly rankReports?: (node: SimNode) => Promise<readonly RankReport[]> | undefined;
 }
 
 export interface SimNode {
@@ -174,6 +179,17 @@ export class SimNetwork {
   /** Asks every replica to re-send what is unresolved (one sync round). */
   async tickAll(): Promise<void> {
     for (const node of this.#nodes.values()) await node.replica.tick();
+    await this.#announceRankReports();
+  }
+
+  async #announceRankReports(): Promise<void> {
+    const reportsOf = this.#options.rankReports;
+    if (reportsOf === undefined) return;
+    const next = await refreshRankReports(this.#routing, (info) => {
+      const node = this.#nodes.get(toHex(info.name));
+      return node && reportsOf(node);
+    });
+    if (next !== undefined) await this.#setRouting(next);
   }
 
   isMember(persona: PersonaName, name: Uint8Array): boolean {
