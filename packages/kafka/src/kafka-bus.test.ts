@@ -13,7 +13,7 @@ import {
 import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka } from './connect.js';
-import { KafkaGroupConsumer, type KafkaGroupConsumerOptions, KafkaProducerTransport, toKafkaMessage } from './kafka-bus.js';
+import { batchLength, KafkaGroupConsumer, type KafkaGroupConsumerOptions, KafkaProducerTransport, toKafkaMessage } from './kafka-bus.js';
 import { ensureTopics, topicFor } from './topics.js';
 
 // Runs against the real broker (SAFE_KAFKA_BROKERS, default the local stack's 127.0.0.1:19092).
@@ -27,18 +27,23 @@ const personas: string[] = [];
 const consumers: KafkaGroupConsumer[] = [];
 
 /** A persona-like name of its own for each test, so topics and groups never meet across runs. */
-async function freshPersona(label: string, partitions = 3): Promise<string> {
+async function freshPersona(label: string, partitions = 3, maxMessageBytes?: number): Promise<string> {
   const persona = `t${run}-${label}`;
   personas.push(persona);
-  await ensureTopics(admin, [persona], partitions);
+  await ensureTopics(
+    admin,
+    [persona],
+    partitions,
+    maxMessageBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] },
+  );
   return persona;
 }
 
 const seqOf = (e: Envelope) => new DataView(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).getUint32(0);
 const keyOf = (e: Envelope) => toHex(e.destination.nae);
 
-function copy(persona: string, nae: Name, seq: number, trace: Record<string, string> = {}): Envelope {
-  const payload = new Uint8Array(8);
+function copy(persona: string, nae: Name, seq: number, trace: Record<string, string> = {}, size = 8): Envelope {
+  const payload = new Uint8Array(size);
   new DataView(payload.buffer).setUint32(0, seq);
   return sealEnvelope(
     {
@@ -115,6 +120,19 @@ afterAll(async () => {
   }
 }, 30_000);
 
+describe('batchLength: what one produce request takes from the queue', () => {
+  const queued = (...sizes: number[]) => sizes.map((size) => ({ message: { key: null, value: Buffer.alloc(size) } }));
+  it('stops before the copy that would go over the bytes, or at the most copies', () => {
+    expect(batchLength(queued(3, 3, 3, 3), 10, 7)).toBe(2);
+    expect(batchLength(queued(3, 3, 3, 3), 3, 100)).toBe(3);
+    expect(batchLength(queued(3, 4), 10, 7)).toBe(2);
+    expect(batchLength([], 10, 7)).toBe(0);
+  });
+  it('always takes at least one copy, however large (the broker judges it)', () => {
+    expect(batchLength(queued(50, 1), 10, 7)).toBe(1);
+  });
+});
+
 describe('KafkaGroupConsumer with KafkaProducerTransport on the real broker', () => {
   it('keeps send order per key: 200 copies for 3 interleaved keys', async () => {
     const persona = await freshPersona('order');
@@ -133,6 +151,32 @@ describe('KafkaGroupConsumer with KafkaProducerTransport on the real broker', ()
     expect(c.got[0]?.id).toEqual(sent.find((e) => seqOf(e) === seqOf(c.got[0] as Envelope))?.id);
     await c.consumer.stop();
   });
+
+  it("sends a burst of chunk-sized copies for one NAE that together exceed the topic's max.message.bytes, in order", async () => {
+    // The persona topics take at most 8 MiB per record batch; one partition's part of a produce request is one batch.
+    const burst = (persona: string) => Array.from({ length: 12 }, (_, i) => copy(persona, naeOf('large'), i, {}, 1024 * 1024));
+    const unbounded = new KafkaProducerTransport({
+      brokers,
+      clientId: 'safe-kafka-tests-unbounded',
+      maxBatchBytes: Number.MAX_SAFE_INTEGER,
+    });
+    await unbounded.start();
+    try {
+      // Without the bound the copies queued behind the first go as one 11 MiB batch, which the broker refuses whole.
+      await expect(
+        Promise.all(burst(await freshPersona('large-unbounded', 1, 8 * 1024 * 1024)).map((e) => unbounded.send(e))),
+      ).rejects.toThrow();
+    } finally {
+      await unbounded.stop();
+    }
+    const persona = await freshPersona('large', 1, 8 * 1024 * 1024);
+    const sent = burst(persona);
+    const c = await collect(persona, generateIdentity().name);
+    await Promise.all(sent.map((e) => transport.send(e)));
+    await c.until(12, 60_000);
+    expect(c.got.map(seqOf)).toEqual(sent.map(seqOf));
+    await c.consumer.stop();
+  }, 120_000);
 
   it('skips, logs and counts an undecodable record, and the next good copy still arrives', async () => {
     const persona = await freshPersona('garbage', 1);

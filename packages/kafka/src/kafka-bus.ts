@@ -126,8 +126,41 @@ export interface KafkaProducerTransportOptions extends KafkaConnectOptions {
   readonly ackTimeoutMs?: number;
   /** Most copies in one produce request (default 500). */
   readonly maxBatch?: number;
+  /**
+   * Most bytes of copies (keys and values) in one produce request (default 4 MiB; one copy over
+   * it goes alone). Copies for one NAE share a partition, and a partition's part of a request is
+   * one record batch, which the broker refuses whole above the topic's max.message.bytes (8 MiB
+   * on the persona topics): a group's copies of several chunks queued at once must not add up to that.
+   */
+  readonly maxBatchBytes?: number;
   /** The network's name, if any: its topics are `safe.<network>.<persona>` (see topicFor). */
   readonly network?: string;
+}
+
+export const DEFAULT_PRODUCE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** The bytes a copy puts in a record batch, near enough: key, value and headers. */
+function messageBytes(message: Message): number {
+  let bytes = (message.key?.length ?? 0) + (message.value?.length ?? 0);
+  for (const [name, value] of Object.entries(message.headers ?? {})) bytes += name.length + String(value ?? '').length;
+  return bytes;
+}
+
+/**
+ * How many copies from the head of `queue` go in the next produce request: at most `maxCopies`,
+ * and no more than `maxBytes` of them, but always at least one (a copy larger than `maxBytes`
+ * goes alone; the broker judges it against the topic's limit).
+ */
+export function batchLength(queue: readonly { readonly message: Message }[], maxCopies: number, maxBytes: number): number {
+  let bytes = 0;
+  let count = 0;
+  for (const { message } of queue) {
+    if (count >= maxCopies) break;
+    bytes += messageBytes(message);
+    if (count > 0 && bytes > maxBytes) break;
+    count++;
+  }
+  return count;
 }
 
 interface Pending {
@@ -156,6 +189,7 @@ export class KafkaProducerTransport implements Transport {
   readonly #sendTimeoutMs: number;
   readonly #ackTimeoutMs: number;
   readonly #maxBatch: number;
+  readonly #maxBatchBytes: number;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   #producer: Producer | undefined;
   #connecting: Promise<Producer> | undefined;
@@ -173,6 +207,7 @@ export class KafkaProducerTransport implements Transport {
     this.#network = options.network ?? '';
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5_000;
     this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxBatchBytes = options.maxBatchBytes ?? DEFAULT_PRODUCE_BATCH_BYTES;
   }
 
   /** Checks that Kafka answers and connects the producer; rejects with UnavailableError naming the brokers. */
@@ -236,7 +271,7 @@ export class KafkaProducerTransport implements Transport {
 
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
+      const batch = this.#queue.splice(0, batchLength(this.#queue, this.#maxBatch, this.#maxBatchBytes));
       const deadline = Math.min(...batch.map((p) => p.deadline));
       let attempted = false;
       try {
