@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { SafeClient } from '@safe/client';
 import { closestNames, generateIdentity, type Name, nameFromHex, toHex } from '@safe/core';
+import { routingFromMembers } from '@safe/host';
+import { closeRedis, connectRedis, RedisMembership } from '@safe/redis';
 import type { TestnetChild } from '@safe/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_TIMEOUT_MS, chunkFile, type StackTestnet, startStackTestnet } from '../support/stack-testnet.js';
@@ -99,6 +101,14 @@ describe('a chunk corrupted on a PmidNode on the multi-process real stack', () =
       return out;
     };
 
+    /** The PmidNode's rank as the shared membership view agrees it (what every DataManager chooses holders by). */
+    const agreedRank = async (pmid: TestnetChild): Promise<number> => {
+      const { routing } = routingFromMembers(await membership.members());
+      return routing.agreedRank(nameFromHex(pmid.nodeName), testnet.config.closeGroupSize);
+    };
+    const redis = await connectRedis(testnet.stack.redisUrl, { name: 'corrupt-chunk-test' });
+    const membership = new RedisMembership(redis, { key: `safe:${testnet.network}:members` });
+
     try {
       await client.ensureReady();
       const content = randomBytes(CHUNK_BYTES);
@@ -168,6 +178,14 @@ describe('a chunk corrupted on a PmidNode on the multi-process real stack', () =
       );
       expect(published).toHaveLength(testnet.config.closeGroupSize);
       for (const rank of published) expect(rank).toBeLessThan(1);
+      // And they announce it in the membership, so every DataManager's view agrees on it: the next
+      // copies go to this node last (SPEC.md 3.4 Ranking).
+      const agreed = await pollUntil(
+        () => agreedRank(victim),
+        (rank) => rank < 1,
+        deadline,
+      );
+      expect(agreed).toBe(Math.floor(Math.min(...published) * 100) / 100);
 
       expect(Buffer.from(await client.getChunk(name)).equals(content)).toBe(true);
       console.log(
@@ -175,6 +193,8 @@ describe('a chunk corrupted on a PmidNode on the multi-process real stack', () =
       );
     } finally {
       client.close();
+      await membership.close();
+      await closeRedis(redis);
     }
   });
 });
