@@ -33,10 +33,13 @@ const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pm
 /**
  * The clients' Gets, Puts and Deletes run between churn steps, on the settled network.
  * SAFE_CHURN_CONCURRENT=1 runs them while each step's account transfer and repairs are under way.
- * Seed 2026 then gets to step 123 (it stopped at step 38 before transferred records carried the
- * actions applied to them, with what they owe) and finds a fault not fixed yet: after a
- * DataManager leaves during a re-Put, the member that enters the copy groups counts the
- * subscriber twice.
+ * Seed 2026 then passes its 200 steps (~8 min). It stopped at step 38 before transferred records
+ * carried the actions applied to them, with what they owe, and at step 123 while a member that
+ * entered a copy group during a re-Put (no record yet, so it proposed CreateRecord where the
+ * others proposed AddSubscriber) could have that lone proposal agreed on top of the record it was
+ * sent. Now transferred entries vouch only for members that told the group, a member applies one
+ * action per request slot, and what it applied before its record came is applied again on a
+ * value that does not hold it.
  */
 const concurrent = process.env.SAFE_CHURN_CONCURRENT === '1';
 const replay = `replay with SAFE_CHURN_SEED=${seed}${concurrent ? ' SAFE_CHURN_CONCURRENT=1' : ''}${cache ? '' : ' SAFE_CHURN_CACHE=0'}`;

@@ -53,6 +53,15 @@ const definition: PersonaDefinition<State> = {
       payload: nonceCodec,
       handle: (m) => ({ actions: [{ type: 'Note', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
     }),
+    message<{ nonce: Uint8Array }, State>({
+      type: 'Tally',
+      from: ['maid-manager'],
+      accumulate: 'group',
+      firewall: true,
+      sync: true,
+      payload: nonceCodec,
+      handle: (m) => ({ actions: [{ type: 'Tally', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
+    }),
   ],
   actions: [
     action<{ nonce: Uint8Array }, State>({
@@ -64,6 +73,16 @@ const definition: PersonaDefinition<State> = {
       },
       owed(p, ctx) {
         ctx.state.owed.push(toHex(p.nonce));
+        return undefined;
+      },
+    }),
+    // Counts into the NAE's record (a DataManager's AddSubscriber): nothing to count into without one.
+    action<{ nonce: Uint8Array }, State>({
+      type: 'Tally',
+      payload: nonceCodec,
+      apply(_p, ctx, nae) {
+        const record = ctx.state.records.get(idOf(nae, KEY));
+        if (record) ctx.state.records.set(idOf(nae, KEY), { ...record, value: Buffer.concat([record.value, Buffer.from('+')]) });
         return undefined;
       },
     }),
@@ -503,10 +522,64 @@ describe('account transfer in the runtime: batches and churn', () => {
     await net.fresh.receive(batchFrom(m3).envelope);
     expect(net.fresh.state.owed).toEqual(['77']);
   });
+
+  it("the newcomer's own proposal, which the members only received, does not come back from them as a majority: never applied on top of the record", async () => {
+    // Records drain over ticks, so the newcomer handles a request before its record arrives (as a
+    // DataManager that proposes CreateRecord for a re-Put the others count with AddSubscriber).
+    const net = network({ ...baseParams, transferBatchRecords: 1, transferBatchesPerTick: 1 });
+    const nae = joined.at(-1) as Name;
+    await net.join();
+    const carries = (s: Sent) => decode(s.envelope).records.some((r) => nameEquals(r.nae, nae));
+    expect(net.transfers().filter(carries)).toEqual([]);
+    const stays = groupOf(after, nae).filter((m) => !nameEquals(m, newcomer.name));
+    // Only the newcomer handles the Note; each member that stays gets its Sync.
+    for (const copy of noteCopies(nae).slice(0, K - 1)) await net.fresh.receive(copy);
+    const syncs = net.sent.filter((s) => s.envelope.type === SYNC_MESSAGE && nameEquals(s.from, newcomer.name));
+    expect(syncs).toHaveLength(K - 1);
+    for (const s of syncs) await (net.replicas.get(toHex(s.envelope.destination.nae)) as Replica<State>).receive(s.envelope);
+    for (const m of stays) expect((net.replicas.get(toHex(m)) as Replica<State>).state.notes).toEqual([]);
+
+    for (const member of members) while (net.replicaOf(member).pendingTransfers > 0) await net.replicaOf(member).tick();
+    const toNewcomer = net.transfers().filter(carries);
+    expect(toNewcomer).toHaveLength(K);
+    // The members that stayed hand the entry over, vouching only for the newcomer's proposal.
+    const handed = toNewcomer.flatMap((s) => decode(s.envelope).entries.filter((e) => nameEquals(e.nae, nae)));
+    expect(handed).toHaveLength(K - 1);
+    for (const entry of handed) expect(entry.seenBy.map(toHex)).toEqual([toHex(newcomer.name)]);
+    for (const s of toNewcomer) await net.fresh.receive(s.envelope);
+    expect(net.fresh.state.records.get(idOf(nae, KEY))?.value).toEqual(recordValue(nae));
+    // One member (the newcomer) has seen the Note: not agreed, not applied.
+    expect(net.fresh.state.notes).toEqual([]);
+  });
+
+  it('an action the newcomer applied before its record came, which the agreed value does not hold yet, is applied again on top of it', async () => {
+    const net = network({ ...baseParams, transferBatchRecords: 1, transferBatchesPerTick: 1 });
+    const nae = joined.at(-1) as Name;
+    const replica = (name: Name) => net.replicas.get(toHex(name)) as Replica<State>;
+    await net.join();
+    // Every member hands its records over before the Tally: the values it sends do not hold it.
+    for (const member of members) while (net.replicaOf(member).pendingTransfers > 0) await net.replicaOf(member).tick();
+    const toNewcomer = net.transfers().filter((s) => decode(s.envelope).records.some((r) => nameEquals(r.nae, nae)));
+    expect(toNewcomer).toHaveLength(K);
+    net.sent.length = 0;
+    const stays = groupOf(after, nae).filter((m) => !nameEquals(m, newcomer.name));
+    for (const m of stays) for (const copy of noteCopies(nae, 'Tally').slice(0, K - 1)) await replica(m).receive(copy);
+    const syncs = net.sent.filter((s) => s.envelope.type === SYNC_MESSAGE);
+    // Two members' Syncs reach the newcomer first: agreed there (with itself), with no record to count into.
+    for (const s of syncs.filter((s) => nameEquals(s.envelope.destination.nae, newcomer.name)).slice(0, 2))
+      await net.fresh.receive(s.envelope);
+    expect(net.fresh.state.records.has(idOf(nae, KEY))).toBe(false);
+    for (const s of toNewcomer) await net.fresh.receive(s.envelope);
+    // The members that stayed agree on it too.
+    for (const s of syncs) await replica(s.envelope.destination.nae as Name).receive(s.envelope);
+    const counted = `${recordValue(nae).toString()}+`;
+    for (const m of stays) expect(Buffer.from(replica(m).state.records.get(idOf(nae, KEY))?.value ?? []).toString()).toBe(counted);
+    expect(Buffer.from(net.fresh.state.records.get(idOf(nae, KEY))?.value ?? []).toString()).toBe(counted);
+  });
 });
 
-/** The K copies of a Note from the first MaidManager's close group to `nae`. */
-function noteCopies(nae: Name): Envelope[] {
+/** The K copies of a Note (or another request) from the first MaidManager's close group to `nae`. */
+function noteCopies(nae: Name, type = 'Note'): Envelope[] {
   const source = maidManagers[0] as Identity;
   return before
     .view('maid-manager')
@@ -514,7 +587,7 @@ function noteCopies(nae: Name): Envelope[] {
     .map((n) =>
       sealEnvelope(
         {
-          type: 'Note',
+          type,
           source: { persona: 'maid-manager', nae: source.name },
           authority: 'group',
           destination: { persona: 'data-manager', nae },

@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
-import { NAME_BYTES, type Name, nameEquals, nameFromHex, sha512, shortName, toHex } from './name.js';
+import { NAME_BYTES, type Name, nameEquals, nameFromHex, shortName, toHex } from './name.js';
 import type {
   Action,
   ActionDeclaration,
@@ -42,7 +42,7 @@ import {
 } from './ports.js';
 import { protoCodec } from './proto.js';
 import { CLIENT, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
-import { Sync, type SyncEntry } from './sync.js';
+import { type AppliedEntry, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 
 /** How a replica puts signed copies on the wire: the group bus adapter. */
@@ -105,6 +105,7 @@ export interface TransferredSyncEntry {
   key: string;
   action: string;
   parameters: Uint8Array;
+  /** The members that told the group they have seen it (Sync.byNae): the sender only if it did. */
   seenBy: Uint8Array[];
 }
 export interface AccountTransferBatch {
@@ -132,11 +133,6 @@ interface SyncProposal {
   parameters: Uint8Array;
 }
 const syncProposalCodec = protoCodec<SyncProposal>('safe.v1.SyncProposal');
-
-/** The sync entry of a request's `index`th action: the same on every member that handles the request. */
-function syncKey(request: Uint8Array, index: number, actionType: string): string {
-  return toHex(sha512(request, Uint8Array.of(index), new TextEncoder().encode(actionType))).slice(0, 64);
-}
 
 function incomingOf(envelope: Envelope, payload: unknown): Incoming<unknown> {
   return {
@@ -778,10 +774,16 @@ export class Replica<S> {
     };
     // NAEs with a record not (yet) agreed here: their sync entries are not adopted from this copy.
     const waiting = new Set<string>();
+    // What this node applied, by NAE: read once per batch, when a record is first written.
+    let appliedHere: Map<string, AppliedEntry[]> | undefined;
+    const ownApplied = async (nae: Name) => {
+      appliedHere ??= await this.#sync.appliedByNae();
+      return appliedHere.get(toHex(nae)) ?? [];
+    };
     for (const record of batch.records) {
       try {
         const nae = this.#transferredNae(record.nae, sender);
-        if (await this.#offerRecord(records, nae, record, sender, envelope.trace)) accepted++;
+        if (await this.#offerRecord(records, nae, record, sender, envelope.trace, ownApplied)) accepted++;
         else waiting.add(toHex(nae));
       } catch (error) {
         reject(error);
@@ -791,7 +793,7 @@ export class Replica<S> {
       try {
         const nae = this.#transferredNae(entry.nae, sender);
         if (waiting.has(toHex(nae))) continue;
-        await this.#adoptEntry(entry, nae, sender, envelope.trace);
+        await this.#adoptEntry(entry, nae, envelope.trace);
         accepted++;
       } catch (error) {
         reject(error);
@@ -819,6 +821,12 @@ export class Replica<S> {
   /**
    * Counts the sender's vote; writes the value the moment it is agreed, and takes the actions the
    * agreeing members had applied to it as applied here. True once the record is written here.
+   *
+   * An action this node applied before the value came (agreed by its peers' Syncs while its record
+   * was still on its way: a DataManager's AddSubscriber that found no record to add to) is in the
+   * value only if the senders had applied it too (or another action of its slot): one they had not
+   * is applied again on top of the value, or the written value would take its effect away here
+   * for good (it resolves here only once).
    */
   async #offerRecord(
     records: PersonaRecords<S>,
@@ -826,6 +834,7 @@ export class Replica<S> {
     record: TransferredRecord,
     sender: Name,
     trace: Record<string, string>,
+    ownApplied: (nae: Name) => Promise<readonly AppliedEntry[]>,
   ): Promise<boolean> {
     const recordKey = transferRecordKey(nae, record.key);
     const applied = (record.applied ?? [])
@@ -839,6 +848,12 @@ export class Replica<S> {
         // Not written: forget the votes, so the record is not taken for written.
         await this.transfer.forget(recordKey);
         throw error;
+      }
+      const held = new Set(agreed.applied.map((act) => syncSlot(act.key)));
+      for (const own of await ownApplied(nae)) {
+        if (held.has(syncSlot(own.key))) continue;
+        const act = { type: own.action.type, nae, payload: Buffer.from(own.action.payload, 'base64') };
+        await this.#applyAction(act, trace, Buffer.from(own.key, 'hex'));
       }
       for (const act of agreed.applied) await this.#takeAsApplied(act, nae, trace);
       this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
@@ -864,7 +879,7 @@ export class Replica<S> {
     }
   }
 
-  async #adoptEntry(entry: TransferredSyncEntry, nae: Name, sender: Name, trace: Record<string, string>): Promise<void> {
+  async #adoptEntry(entry: TransferredSyncEntry, nae: Name, trace: Record<string, string>): Promise<void> {
     if (!SYNC_KEY.test(entry.key)) throw new MalformedPayloadError('a transferred sync entry needs a hex key');
     const declaration = this.#actions.get(entry.action);
     if (declaration === undefined) throw new UnknownMessageTypeError(`${this.persona} has no action ${JSON.stringify(entry.action)}`);
@@ -872,9 +887,10 @@ export class Replica<S> {
     const action = { type: entry.action, nae: toHex(nae), payload: Buffer.from(entry.parameters).toString('base64') };
     const group = this.#context.closeGroup(this.persona, nae);
     const known = await this.#sync.get(entry.key);
-    const result = await this.#sync.adopt(entry.key, action, entry.seenBy.map(toHex), sender, group);
+    const result = await this.#sync.adopt(entry.key, action, entry.seenBy.map(toHex), group);
     // Having adopted it, this member has seen the action: the members that stayed count it, as they
-    // would have counted the proposals of those it replaced (which they no longer accept).
+    // would have counted the proposals of those it replaced (which they no longer accept). It has
+    // told the group (Sync's `told`), so it vouches for itself when it hands the entry on.
     if (known === undefined && result.entry !== undefined)
       await this.#broadcastSync(entry.key, { type: entry.action, nae, payload: entry.parameters }, trace);
     if (result.resolvedNow) {

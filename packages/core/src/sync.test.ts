@@ -5,7 +5,7 @@ import { MemoryEntryStore } from './memory/stores.js';
 import { NAME_BYTES, type Name, toHex } from './name.js';
 import { MatrixChange } from './routing.js';
 import { VirtualClock } from './sim/clock.js';
-import { Sync, type SyncAction, type SyncEntry } from './sync.js';
+import { Sync, type SyncAction, type SyncEntry, syncKey } from './sync.js';
 
 /** A name whose distance to the zero NAE is its first byte, so close groups are obvious. */
 const at = (b: number): Name => {
@@ -245,7 +245,7 @@ describe('Sync.onMatrixChange', () => {
     for (const key of ['open', 'unknown']) {
       expect(await sync.get(key)).toBeUndefined();
       expect((await sync.receive(key, action(ZERO), at(3), group)).resolvedNow).toBe(false);
-      expect((await sync.adopt(key, action(ZERO), [toHex(at(2)), toHex(at(3))], at(4), group)).resolvedNow).toBe(false);
+      expect((await sync.adopt(key, action(ZERO), [toHex(at(2)), toHex(at(3)), toHex(at(4))], group)).resolvedNow).toBe(false);
     }
     expect((await sync.due()).send).toEqual([]);
     expect(
@@ -256,23 +256,91 @@ describe('Sync.onMatrixChange', () => {
     ).toEqual(['open', 'unknown']);
   });
 
-  it('adopt (account transfer): keeps the members still in the group, adds the sender and itself last, resolves at floor(K/2)+1', async () => {
+  it('applies one action per slot (request and index): another action the group proposed for the same request is resolved but not applied', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const request = Uint8Array.of(1, 2, 3);
+    // Members that have the record add a subscriber; one that has none yet would create it.
+    const add = syncKey(request, 0, 'AddSubscriber');
+    const create = syncKey(request, 0, 'CreateRecord');
+    const next = syncKey(request, 1, 'AddSubscriber');
+    expect(add).not.toBe(create);
+    expect(add).toMatch(/^[0-9a-f]{64}$/);
+    const addAction = { ...action(ZERO), type: 'AddSubscriber' };
+    const createAction = { ...action(ZERO), type: 'CreateRecord' };
+    const { sync } = setup(4, at(1));
+    await sync.propose(add, addAction, group);
+    await sync.receive(add, addAction, at(2), group);
+    expect((await sync.receive(add, addAction, at(3), group)).resolvedNow).toBe(true);
+    // at(4)'s CreateRecord, vouched for by a second member (say a newcomer that adopted it), reaches floor(K/2)+1 here too.
+    await sync.receive(create, createAction, at(4), group);
+    const late = await sync.receive(create, createAction, at(2), group);
+    expect(late.entry?.resolved).toBe(true);
+    expect(late.resolvedNow).toBe(false);
+    // The request's next action is a slot of its own.
+    await sync.receive(next, addAction, at(2), group);
+    expect((await sync.receive(next, addAction, at(3), group)).resolvedNow).toBe(true);
+    // Not handed over as open, nor re-sent; the slot itself is no entry.
+    expect((await sync.byNae()).unresolved.size).toBe(0);
+    expect(
+      (await sync.byNae()).applied
+        .get(toHex(ZERO))
+        ?.map((e) => e.key)
+        .sort(),
+    ).toEqual([add, create, next].sort());
+    expect((await sync.due()).send).toEqual([]);
+
+    // A record that came by account transfer with one of them applied: the other is never applied here.
+    const { sync: newcomer } = setup(4, at(5));
+    const now = [at(1), at(2), at(3), at(5)];
+    expect(await newcomer.markApplied(add, addAction)).toBe(true);
+    expect(await newcomer.markApplied(create, createAction)).toBe(false);
+    const { sync: other } = setup(4, at(5));
+    await other.propose(create, createAction, now);
+    expect(await other.markApplied(add, addAction)).toBe(true);
+    expect((await other.adopt(create, createAction, [toHex(at(1)), toHex(at(2))], now)).resolvedNow).toBe(false);
+  });
+
+  it('adopt (account transfer): keeps the members still in the group, adds itself last, resolves at floor(K/2)+1', async () => {
     const self = at(5);
     const group = [at(1), at(2), at(3), self];
     const { sync } = setup(4, self);
-    // at(9) saw it but is no longer in the group; at(1) did and is; at(2) sends it.
-    const first = await sync.adopt('k', action(ZERO), [toHex(at(9)), toHex(at(1))], at(2), group);
+    // at(9) saw it but is no longer in the group; at(1) and at(2) (the sender, which told the group) did and are.
+    const first = await sync.adopt('k', action(ZERO), [toHex(at(9)), toHex(at(1)), toHex(at(2))], group);
     expect(first.resolvedNow).toBe(true);
     expect(first.entry?.seenBy).toEqual([toHex(at(1)), toHex(at(2)), toHex(self)]);
     expect(first.entry?.originatedHere).toBe(false);
+    // A new entry: this node tells the group it has seen it (the runtime sends it on).
+    expect(first.entry?.told).toBe(true);
     // Adopted again from another member: merged, never resolved twice.
-    const again = await sync.adopt('k', action(ZERO), [toHex(at(1))], at(3), group);
+    const again = await sync.adopt('k', action(ZERO), [toHex(at(1)), toHex(at(3))], group);
     expect(again.resolvedNow).toBe(false);
     // Every member has seen it now: out of the container.
     expect(again.entry).toBeUndefined();
     const { sync: other } = setup(4, self);
-    const single = await other.adopt('k', action(ZERO), [], at(2), group);
+    const single = await other.adopt('k', action(ZERO), [toHex(at(2))], group);
     expect(single.resolvedNow).toBe(false);
     expect(single.entry?.seenBy).toEqual([toHex(at(2)), toHex(self)]);
+  });
+
+  it('hands an entry over listing itself only if it told the group: members that only received one Sync never add up to a majority', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    // at(2) and at(3) each only received at(1)'s Sync; at(4) proposed it too.
+    const handed = async (self: Name, how: (sync: Sync) => Promise<unknown>) => {
+      const { sync } = setup(4, self);
+      await sync.receive('e', action(ZERO), at(1), group);
+      await how(sync);
+      return (await sync.byNae()).unresolved.get(toHex(ZERO))?.map((e) => e.seenBy);
+    };
+    expect(await handed(at(2), async () => undefined)).toEqual([[toHex(at(1))]]);
+    expect(await handed(at(4), (sync) => sync.propose('e', action(ZERO), group))).toEqual([[toHex(at(1)), toHex(at(4))]]);
+    // A newcomer that adopted it from them (at(1) left) has seen at(1)'s proposal only, and itself.
+    const { sync: newcomer } = setup(4, at(5));
+    const now = [at(2), at(3), at(4), at(5)];
+    const fromAt2 = await newcomer.adopt('e', action(ZERO), [toHex(at(1))], now);
+    const fromAt3 = await newcomer.adopt('e', action(ZERO), [toHex(at(1))], now);
+    expect(fromAt2.entry?.seenBy).toEqual([toHex(at(5))]);
+    expect(fromAt3.resolvedNow).toBe(false);
+    // What it adopted new it told the group of: it vouches for itself when it hands it on.
+    expect((await newcomer.byNae()).unresolved.get(toHex(ZERO))?.map((e) => e.seenBy)).toEqual([[toHex(at(5))]]);
   });
 });

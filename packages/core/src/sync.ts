@@ -1,5 +1,5 @@
 import { type GroupParameters, syncResolution } from './config.js';
-import { type Name, toHex } from './name.js';
+import { type Name, sha512, toHex } from './name.js';
 import type { EntryStore } from './ports.js';
 import type { MatrixChange } from './routing.js';
 
@@ -23,6 +23,12 @@ export interface SyncEntry {
   /** This node received the action from the previous persona, so it is the one that sends it on. */
   readonly originatedHere: boolean;
   /**
+   * This node told its group it has seen the action: it proposed it, or sent it on when it adopted
+   * it in an account transfer. Only then does it vouch for itself when it hands the entry over; a
+   * member that only received another's Sync lists itself here, but has not seen the action.
+   */
+  readonly told?: boolean;
+  /**
    * Every member of the close group has seen it: it is out of the container. It is kept as a
    * tombstone until `completedAt` + firewall memory so a late or duplicated copy is never applied twice.
    */
@@ -33,6 +39,34 @@ export interface SyncResult {
   /** The entry reached floor(K/2)+1 members with this update: apply it now (happens once). */
   readonly resolvedNow: boolean;
   readonly entry: SyncEntry | undefined;
+}
+
+/** Hex characters at the start of a sync key that name its slot: the request and the action's index in its outcome. */
+const SLOT_CHARS = 48;
+const SLOT_MARKER = 'slot:';
+
+/**
+ * The sync entry of a request's `index`th action: the same on every member that handles the
+ * request. It starts with the action's slot (request and index, SLOT_CHARS characters), then its
+ * type: members that decided one request differently (a DataManager without the record yet
+ * proposes CreateRecord where the others propose AddSubscriber) have entries of one slot, and a
+ * member applies one of them.
+ */
+export function syncKey(request: Uint8Array, index: number, actionType: string): string {
+  const slot = toHex(sha512(request, Uint8Array.of(index))).slice(0, SLOT_CHARS);
+  return slot + toHex(sha512(new TextEncoder().encode(actionType))).slice(0, 64 - SLOT_CHARS);
+}
+
+/** The slot of a key made by syncKey; undefined for any other key (then the entry is its own slot). */
+const slotOf = (key: string): string | undefined => (/^[0-9a-f]{64}$/.test(key) ? key.slice(0, SLOT_CHARS) : undefined);
+
+/** What two keys of one request's action slot have in common (syncKey); any other key is a slot of its own. */
+export const syncSlot = (key: string): string => slotOf(key) ?? key;
+
+/** An action this node applied, or took as applied, under its sync key. */
+export interface AppliedEntry {
+  readonly key: string;
+  readonly action: SyncAction;
 }
 
 /**
@@ -56,29 +90,36 @@ export class Sync {
 
   /** This node received the action from the previous persona and has seen it. */
   propose(key: string, action: SyncAction, closeGroup: readonly Name[]): Promise<SyncResult> {
-    return this.#add(key, action, [this.#self], true, closeGroup);
+    return this.#add(key, action, [this.#self], 'propose', closeGroup);
   }
 
   /** Another member (`from`) says it has seen the action; this node now has too. */
   receive(key: string, action: SyncAction, from: Name, closeGroup: readonly Name[]): Promise<SyncResult> {
-    return this.#add(key, action, [toHex(from), this.#self], false, closeGroup);
+    return this.#add(key, action, [toHex(from), this.#self], 'receive', closeGroup);
   }
 
   /**
-   * Account transfer: a member (`from`) handed this node an unresolved entry of an NAE it now
-   * shares. The members that had seen it and the sender (those in the close group as it is now) and
-   * this node (at the end) have seen it; it resolves here like any entry once floor(K/2)+1 have.
+   * Account transfer: a member handed this node an unresolved entry of an NAE it now shares. The
+   * members it vouches for (`seenBy` as `byNae` hands it over: the sender only if it told the group)
+   * that are in the close group as it is now, and this node (at the end), have seen it; it resolves
+   * here like any entry once floor(K/2)+1 have. A new entry is one this node now tells the group of.
    */
-  adopt(key: string, action: SyncAction, seenBy: readonly string[], from: Name, closeGroup: readonly Name[]): Promise<SyncResult> {
+  adopt(key: string, action: SyncAction, seenBy: readonly string[], closeGroup: readonly Name[]): Promise<SyncResult> {
     const members = new Set(closeGroup.map(toHex));
     // Only members of the close group as it is now count: one that left it (the member a join
     // displaced, still a valid sender) has seen the action but no longer holds it.
-    const seen = [...seenBy, toHex(from)].filter((m) => members.has(m) && m !== this.#self);
+    const seen = seenBy.filter((m) => members.has(m) && m !== this.#self);
     seen.push(this.#self);
-    return this.#add(key, action, seen, false, closeGroup);
+    return this.#add(key, action, seen, 'adopt', closeGroup);
   }
 
-  async #add(key: string, action: SyncAction, seen: string[], local: boolean, closeGroup: readonly Name[]): Promise<SyncResult> {
+  async #add(
+    key: string,
+    action: SyncAction,
+    seen: string[],
+    how: 'propose' | 'receive' | 'adopt',
+    closeGroup: readonly Name[],
+  ): Promise<SyncResult> {
     const existing = await this.#store.get(key);
     if (existing?.completedAt !== undefined) return { resolvedNow: false, entry: undefined };
     if (existing !== undefined && (existing.action.type !== action.type || existing.action.payload !== action.payload)) {
@@ -95,12 +136,39 @@ export class Sync {
       seenBy,
       resolved,
       attempts: existing?.attempts ?? 0,
-      originatedHere: (existing?.originatedHere ?? false) || local,
+      originatedHere: (existing?.originatedHere ?? false) || how === 'propose',
+      told: (existing?.told ?? false) || how === 'propose' || (how === 'adopt' && existing === undefined),
     };
     const members = closeGroup.map(toHex);
     const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
     await this.#store.set(key, unanimous ? { ...entry, completedAt: this.#now() } : entry);
-    return { resolvedNow: resolved && !wasResolved, entry: unanimous ? undefined : entry };
+    // Resolved here, but applied only if no other action of its slot was: each member applies one
+    // decision per request and index. (With self-counting, the variant the others proposed can
+    // resolve here as well as this node's own; an account transfer can bring more votes for one.)
+    const resolvedNow = resolved && !wasResolved && (await this.#claimSlot(key, action));
+    return { resolvedNow, entry: unanimous ? undefined : entry };
+  }
+
+  /**
+   * Takes the key's slot for it: false when an action of that slot was applied here already. The
+   * slot remembers the action that took it (`appliedByNae`) as long as a completed entry is
+   * remembered, `firewallMemoryMs`.
+   */
+  async #claimSlot(key: string, action: SyncAction): Promise<boolean> {
+    const slot = slotOf(key);
+    if (slot === undefined) return true;
+    const marker = `${SLOT_MARKER}${slot}`;
+    if ((await this.#store.get(marker)) !== undefined) return false;
+    await this.#store.set(marker, {
+      key,
+      action,
+      seenBy: [],
+      resolved: true,
+      attempts: 0,
+      originatedHere: false,
+      completedAt: this.#now(),
+    });
+    return true;
   }
 
   /**
@@ -172,28 +240,47 @@ export class Sync {
 
   /**
    * For a round of account transfer, in one pass over the store, by NAE (hex): the unresolved
-   * entries, and the entries this node applied and still remembers (resolved, in the container or
-   * kept as a tombstone).
+   * entries as they are handed over, and the entries this node applied and still remembers
+   * (resolved, in the container or kept as a tombstone). A handed-over entry's `seenBy` lists this
+   * node only if it told the group: several members that each only received one member's Sync
+   * would otherwise, put together at the receiver, resolve an action only that one had seen.
    */
   async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
     const applied = new Map<string, SyncEntry[]>();
-    for (const [, entry] of await this.#store.entries()) {
-      const into = entry.resolved || entry.completedAt !== undefined ? applied : unresolved;
-      into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), entry]);
+    for (const [key, entry] of await this.#store.entries()) {
+      if (key.startsWith(SLOT_MARKER)) continue;
+      const done = entry.resolved || entry.completedAt !== undefined;
+      const handed = done || entry.told ? entry : { ...entry, seenBy: entry.seenBy.filter((m) => m !== this.#self) };
+      const into = done ? applied : unresolved;
+      into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), handed]);
     }
     return { unresolved, applied };
   }
 
   /**
+   * The action this node applied (or took as applied) in each action slot it remembers, by NAE
+   * (hex), in one pass over the store: what a record it is sent holds, or does not hold yet.
+   */
+  async appliedByNae(): Promise<Map<string, AppliedEntry[]>> {
+    const out = new Map<string, AppliedEntry[]>();
+    for (const [storeKey, entry] of await this.#store.entries()) {
+      if (!storeKey.startsWith(SLOT_MARKER)) continue;
+      out.set(entry.action.nae, [...(out.get(entry.action.nae) ?? []), { key: entry.key, action: entry.action }]);
+    }
+    return out;
+  }
+
+  /**
    * Account transfer wrote a record whose value already holds this action (the members that
    * agreed on it had applied it): it is done here too, kept as a tombstone like a completed entry,
-   * so no later copy of it (a Sync, an adopted entry) applies it again. True when this node had
-   * not applied it itself.
+   * so no later copy of it (a Sync, an adopted entry) nor another action of its slot applies it
+   * again. True when this node had applied neither it nor another action of its slot itself.
    */
   async markApplied(key: string, action: SyncAction): Promise<boolean> {
     const existing = await this.#store.get(key);
     if (existing?.resolved || existing?.completedAt !== undefined) return false;
+    const claimed = await this.#claimSlot(key, action);
     await this.#store.set(key, {
       key,
       action,
@@ -203,6 +290,6 @@ export class Sync {
       originatedHere: false,
       completedAt: this.#now(),
     });
-    return true;
+    return claimed;
   }
 }
