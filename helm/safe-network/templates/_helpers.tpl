@@ -35,6 +35,7 @@ group:
   accumulatorMemoryMs: SAFE_ACCUMULATOR_MEMORY_MS
   transferBatchRecords: SAFE_TRANSFER_BATCH
   transferBatchesPerTick: SAFE_TRANSFER_BATCHES_PER_TICK
+  transferPullMs: SAFE_TRANSFER_PULL_MS
   cacheBytes: SAFE_CACHE_BYTES
   cacheEntries: SAFE_CACHE_ENTRIES
 replica:

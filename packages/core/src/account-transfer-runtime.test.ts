@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
 import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, transferAgreement } from './config.js';
 import { type Envelope, sealEnvelope } from './envelope.js';
-import { BadSignatureError, NotResponsibleError, type SafeError, SenderNotInGroupError, WrongSourceError } from './errors.js';
+import {
+  BadSignatureError,
+  MalformedPayloadError,
+  NotResponsibleError,
+  type SafeError,
+  SenderNotInGroupError,
+  WrongSourceError,
+} from './errors.js';
 import { type Identity, identityFromSeed } from './identity.js';
 import { MemoryAccumulatorStore, MemoryEntryStore, MemoryFirewallStore } from './memory/stores.js';
 import { type Name, nameEquals, sha512, toHex } from './name.js';
@@ -10,8 +17,10 @@ import { action, message, type PersonaDefinition } from './persona.js';
 import { protoCodec } from './proto.js';
 import { type NodeInfo, RoutingTable } from './routing.js';
 import {
+  ACCOUNT_PULL_MESSAGE,
   ACCOUNT_TRANSFER_MESSAGE,
   type AccountTransferBatch,
+  accountPullCodec,
   accountTransferBatchCodec,
   type ReceiveResult,
   Replica,
@@ -303,6 +312,84 @@ describe('account transfer in the runtime: a join', () => {
     // None of it counted: one valid member's copy is still one vote short.
     expect(await net.fresh.receive(good)).toBe('transferred');
     expect(net.fresh.state.written).toEqual([]);
+  });
+});
+
+describe('account transfer in the runtime: pulling a record whose copies did not agree', () => {
+  const pullMs = 5_000;
+  const params: GroupParameters = { ...baseParams, transferPullMs: pullMs };
+  const pulls = (list: readonly Sent[]) => list.filter((s) => s.envelope.type === ACCOUNT_PULL_MESSAGE);
+  function pull(from: Identity, to: Identity, naes: readonly Uint8Array[]): Envelope {
+    return sealEnvelope(
+      {
+        type: ACCOUNT_PULL_MESSAGE,
+        source: { persona: 'data-manager', nae: from.name },
+        authority: 'single',
+        destination: { persona: 'data-manager', nae: to.name },
+        scope: 'node',
+        payload: accountPullCodec.encode({ records: naes.map((nae) => ({ nae, key: KEY })) }),
+        correlation: new Uint8Array(0),
+      },
+      from,
+    );
+  }
+
+  it('forgets the votes after transferPullMs, asks the close group again, and writes the value they then agree on', async () => {
+    const net = network(params);
+    await net.join();
+    const [nae] = joined as [Name];
+    const [a, b] = groupOf(before, nae).map((n) => members.find((m) => nameEquals(m.name, n))) as [Identity, Identity];
+    // The value changed under the senders while they sent it: two copies, two values, no agreement.
+    await net.fresh.receive(batch(a, newcomer, [[nae, 'old']]));
+    await net.fresh.receive(batch(b, newcomer, [[nae, 'new']]));
+    expect(net.fresh.state.written).toEqual([]);
+    net.sent.length = 0;
+    net.clock.advance(pullMs - 1);
+    await net.fresh.tick();
+    expect(pulls(net.sent)).toEqual([]);
+
+    net.clock.advance(1);
+    await net.fresh.tick();
+    const asked = pulls(net.sent);
+    const others = groupOf(after, nae).filter((n) => !nameEquals(n, newcomer.name));
+    expect(asked.map((s) => toHex(s.envelope.destination.nae)).sort()).toEqual(others.map(toHex).sort());
+    for (const { envelope } of asked) {
+      expect(envelope.scope).toBe('node');
+      expect(accountPullCodec.decode(envelope.payload).records.map((r) => toHex(r.nae))).toEqual([toHex(nae)]);
+    }
+    expect(await net.transferVotes(net.fresh)).not.toContain(idOf(nae, KEY));
+
+    // Each member that holds the record answers with it; the newcomer writes the value they agree on, once.
+    net.sent.length = 0;
+    for (const { envelope } of asked)
+      expect(await net.replicas.get(toHex(envelope.destination.nae))?.receive(envelope)).toBe('transferred');
+    const answers = net.transfers();
+    expect(answers.length).toBe(others.length);
+    for (const { envelope } of answers) await net.fresh.receive(envelope);
+    expect(net.fresh.state.written).toEqual([`${idOf(nae, KEY)}=${recordValue(nae).toString()}`]);
+    // Agreed: nothing is pulled again.
+    net.sent.length = 0;
+    net.clock.advance(pullMs);
+    await net.fresh.tick();
+    expect(pulls(net.sent)).toEqual([]);
+  });
+
+  it('a pull from outside the close group, for another persona, or malformed is rejected and queues nothing', async () => {
+    const net = network(params);
+    await net.join();
+    const [nae] = joined as [Name];
+    const member = members.find((m) => has(groupOf(after, nae), m)) as Identity;
+    const outsider = members.find((m) => !has(groupOf(after, nae), m)) as Identity;
+    const replica = net.replicaOf(member);
+    await replica.tick();
+    const pending = replica.pendingTransfers;
+    net.sent.length = 0;
+    rejectedWith(await replica.receive(pull(outsider, member, [nae])), SenderNotInGroupError);
+    // One good reference and one bad: the bad one refuses the whole pull.
+    rejectedWith(await replica.receive(pull(newcomer, member, [nae, Uint8Array.of(1, 2)])), MalformedPayloadError);
+    rejectedWith(await replica.receive(pull(maidManagers[0] as Identity, member, [nae])), SenderNotInGroupError);
+    expect(replica.pendingTransfers).toBe(pending);
+    expect(net.transfers()).toEqual([]);
   });
 });
 

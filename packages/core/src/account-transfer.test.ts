@@ -48,6 +48,25 @@ describe('AccountTransfer', () => {
     expect(await agreed(transfer, 'r', member(1), value(1))).toBe(true);
   });
 
+  it('stalled(): records not agreed that long after their first copy, oldest first, at most the limit; never a written one', async () => {
+    let now = 1_000;
+    const store = new MemoryEntryStore<TransferVotes>();
+    const transfer = new AccountTransfer(store, DEFAULT_GROUP_PARAMETERS, () => now);
+    await transfer.offer('late', member(0), value(1));
+    now = 2_000;
+    await transfer.offer('later', member(0), value(1));
+    await transfer.offer('agreed', member(0), value(1));
+    await transfer.offer('agreed', member(1), value(1));
+    now = 5_000;
+    // A second copy does not restart the clock of a round.
+    await transfer.offer('late', member(1), value(2));
+    expect(await transfer.stalled(3_000, 10)).toEqual(['late', 'later']);
+    expect(await transfer.stalled(3_500, 10)).toEqual(['late']);
+    expect(await transfer.stalled(3_000, 1)).toEqual(['late']);
+    await transfer.forget('late');
+    expect(await transfer.stalled(0, 10)).toEqual(['later']);
+  });
+
   it('keeps records apart, and forget() starts a record over', async () => {
     const { transfer } = setup(4);
     expect(await agreed(transfer, 'a', member(0), value(1))).toBe(false);

@@ -15,6 +15,8 @@ export interface TransferVotes {
   /** sender (hex) → the actions whose effect that sender's value holds; not kept once written */
   readonly applied?: Readonly<Record<string, readonly AppliedAction[]>>;
   readonly written: boolean;
+  /** When the first copy of this round came (ms): a round that does not agree in time is pulled afresh. */
+  readonly since?: number;
 }
 
 /**
@@ -26,10 +28,12 @@ export interface TransferVotes {
 export class AccountTransfer {
   readonly #store: EntryStore<TransferVotes>;
   readonly #params: GroupParameters;
+  readonly #now: () => number;
 
-  constructor(store: EntryStore<TransferVotes>, params: GroupParameters) {
+  constructor(store: EntryStore<TransferVotes>, params: GroupParameters, now: () => number = Date.now) {
     this.#store = store;
     this.#params = params;
+    this.#now = now;
   }
 
   /**
@@ -43,7 +47,7 @@ export class AccountTransfer {
     value: Uint8Array,
     applied: readonly AppliedAction[] = [],
   ): Promise<{ readonly applied: readonly AppliedAction[] } | undefined> {
-    const current = (await this.#store.get(recordKey)) ?? { votes: {}, written: false };
+    const current = (await this.#store.get(recordKey)) ?? { votes: {}, written: false, since: this.#now() };
     if (current.written) return undefined;
     const senderHex = toHex(sender);
     if (Object.values(current.votes).some((senders) => senders.includes(senderHex))) return undefined;
@@ -52,12 +56,26 @@ export class AccountTransfer {
     const votes = { ...current.votes, [valueKey]: senders };
     const appliedBy = { ...current.applied, [senderHex]: [...applied] };
     if (senders.length < transferAgreement(this.#params)) {
-      await this.#store.set(recordKey, { votes, applied: appliedBy, written: false });
+      await this.#store.set(recordKey, { votes, applied: appliedBy, written: false, since: current.since ?? this.#now() });
       return undefined;
     }
     await this.#store.set(recordKey, { votes, written: true });
     const byKey = new Map(senders.flatMap((member) => appliedBy[member] ?? []).map((act) => [act.key, act]));
     return { applied: [...byKey.values()] };
+  }
+
+  /**
+   * Records whose copies have not agreed `olderThanMs` after the first came (senders had different
+   * values while it changed under them, or too few of them sent it), at most `limit`, oldest first:
+   * the receiver forgets their votes and pulls them afresh from the close group (SPEC.md 4).
+   */
+  async stalled(olderThanMs: number, limit: number): Promise<string[]> {
+    const cutoff = this.#now() - olderThanMs;
+    return [...(await this.#store.entries())]
+      .filter(([, votes]) => !votes.written && (votes.since ?? Number.NEGATIVE_INFINITY) <= cutoff)
+      .sort(([, a], [, b]) => (a.since ?? 0) - (b.since ?? 0))
+      .slice(0, limit)
+      .map(([key]) => key);
   }
 
   /** Forgets a record's votes (after the transfer window, or when the record is no longer ours). */

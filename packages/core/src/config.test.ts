@@ -14,6 +14,7 @@ import {
   transferAgreement,
   transferBatchesPerTick,
   transferBatchRecords,
+  transferPullMs,
 } from './config.js';
 import { ConfigError } from './errors.js';
 
@@ -28,6 +29,7 @@ describe('group quorums (SPEC.md 5)', () => {
       accumulatorMemoryMs: 300_000,
       transferBatchRecords: 64,
       transferBatchesPerTick: 16,
+      transferPullMs: 30_000,
       cacheBytes: 64 * 1024 * 1024,
       cacheEntries: 1024,
     });
@@ -53,9 +55,10 @@ describe('group quorums (SPEC.md 5)', () => {
   });
 
   it('account-transfer limits default when GroupParameters were built without them', () => {
-    const { transferBatchRecords: _a, transferBatchesPerTick: _b, ...bare } = DEFAULT_GROUP_PARAMETERS;
+    const { transferBatchRecords: _a, transferBatchesPerTick: _b, transferPullMs: _c, ...bare } = DEFAULT_GROUP_PARAMETERS;
     expect(transferBatchRecords(bare)).toBe(64);
     expect(transferBatchesPerTick(bare)).toBe(16);
+    expect(transferPullMs(bare)).toBe(30_000);
     expect(transferBatchRecords({ ...bare, transferBatchRecords: 5 })).toBe(5);
   });
 

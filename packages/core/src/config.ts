@@ -17,6 +17,8 @@ export interface GroupParameters {
   readonly transferBatchRecords?: number;
   /** Account transfer: messages a replica sends per churn event or tick; the rest waits for later ticks (default 16). */
   readonly transferBatchesPerTick?: number;
+  /** Account transfer: a record still short of agreement this long after its first copy is pulled afresh from its close group (default 30 s). */
+  readonly transferPullMs?: number;
   /** Opportunistic cache (SPEC.md 4): most bytes of chunk content a replica keeps in memory; 0 disables it (default 64 MiB). */
   readonly cacheBytes?: number;
   /** Opportunistic cache: most chunks a replica keeps; 0 disables it (default 1024). */
@@ -30,6 +32,7 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   accumulatorMemoryMs: 300_000,
   transferBatchRecords: 64,
   transferBatchesPerTick: 16,
+  transferPullMs: 30_000,
   cacheBytes: 64 * 1024 * 1024,
   cacheEntries: 1024,
 };
@@ -37,6 +40,7 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
 /** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_TRANSFER_BATCH_RECORDS = 64;
 export const DEFAULT_TRANSFER_BATCHES_PER_TICK = 16;
+export const DEFAULT_TRANSFER_PULL_MS = 30_000;
 /** The cache limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_ENTRIES = 1024;
@@ -47,6 +51,10 @@ export function transferBatchRecords(params: GroupParameters): number {
 
 export function transferBatchesPerTick(params: GroupParameters): number {
   return Math.max(1, params.transferBatchesPerTick ?? DEFAULT_TRANSFER_BATCHES_PER_TICK);
+}
+
+export function transferPullMs(params: GroupParameters): number {
+  return Math.max(1, params.transferPullMs ?? DEFAULT_TRANSFER_PULL_MS);
 }
 
 /**
@@ -183,6 +191,12 @@ export const groupParameterFields = {
     'account-transfer messages a replica sends per churn event or tick; the rest waits for later ticks',
     1,
     100_000,
+  ),
+  transferPullMs: intField(
+    'SAFE_TRANSFER_PULL_MS',
+    DEFAULT_TRANSFER_PULL_MS,
+    'a transferred record still short of agreement this long after its first copy is pulled afresh from its close group (ms)',
+    100,
   ),
   cacheBytes: intField(
     'SAFE_CACHE_BYTES',

@@ -2,7 +2,7 @@ import { AccountTransfer, type AppliedAction, naeHexOfTransferKey, type Transfer
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
-import { type GroupParameters, transferBatchesPerTick, transferBatchRecords } from './config.js';
+import { type GroupParameters, transferBatchesPerTick, transferBatchRecords, transferPullMs } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
   asSafeError,
@@ -92,6 +92,7 @@ export type ReceiveResult =
 export const SYNC_MESSAGE = 'Sync';
 /** Account transfer (SPEC.md 4): a batch of records a member hands to a node that entered their close groups. */
 export const ACCOUNT_TRANSFER_MESSAGE = 'AccountTransfer';
+export const ACCOUNT_PULL_MESSAGE = 'AccountPull';
 
 export interface TransferredRecord {
   nae: Uint8Array;
@@ -113,6 +114,10 @@ export interface AccountTransferBatch {
   entries: TransferredSyncEntry[];
 }
 export const accountTransferBatchCodec = protoCodec<AccountTransferBatch>('safe.v1.AccountTransferBatch');
+export interface AccountPull {
+  records: { nae: Uint8Array; key: Uint8Array }[];
+}
+export const accountPullCodec = protoCodec<AccountPull>('safe.v1.AccountPull');
 
 /** A record waiting to be handed over: keys only (its value is read again when it is sent). */
 interface QueuedTransfer {
@@ -192,7 +197,7 @@ export class Replica<S> {
     this.#accumulator = new Accumulator(options.stores.accumulator, options.params);
     this.#firewall = new Firewall(options.stores.firewall, options.params);
     this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
-    this.transfer = new AccountTransfer(options.stores.transfer, options.params);
+    this.transfer = new AccountTransfer(options.stores.transfer, options.params, () => this.#clock.now());
     this.cache = options.cache ?? new ChunkCache(cacheLimits(options.params));
     this.#transport = options.transport;
     this.#routing = options.routing;
@@ -299,6 +304,7 @@ export class Replica<S> {
       }
       if (envelope.type === SYNC_MESSAGE) return this.#count(envelope, await this.#receiveSync(envelope));
       if (envelope.type === ACCOUNT_TRANSFER_MESSAGE) return this.#count(envelope, await this.#receiveTransfer(envelope));
+      if (envelope.type === ACCOUNT_PULL_MESSAGE) return this.#count(envelope, await this.#receivePull(envelope));
       const declaration = this.#messages.get(envelope.type);
       if (declaration === undefined) {
         throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
@@ -542,6 +548,7 @@ export class Replica<S> {
       await this.#broadcastSync(entry.key, { type: entry.action.type, nae, payload: Buffer.from(entry.action.payload, 'base64') }, {});
     }
     if (!this.#stopped) await this.#flushTransfers(true);
+    if (!this.#stopped) await this.#pullStalled();
     if (this.#definition.onTick && !this.#stopped) {
       try {
         await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
@@ -742,6 +749,77 @@ export class Replica<S> {
     });
     this.#telemetry.count('safe_transfer_batches_total', { persona: this.persona, direction: 'sent' });
     this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'sent' }, batch.length);
+  }
+
+  /**
+   * Records whose transferred copies did not agree within `transferPullMs` (their value changed
+   * under the senders, or too few sent it): their votes are forgotten and every other member of
+   * the close group is asked for them again, a fresh round (SPEC.md 4: the newcomer pulls what it
+   * lacks). At most a tick's worth of transfer messages' records per tick.
+   */
+  async #pullStalled(): Promise<void> {
+    if (this.#definition.records === undefined) return;
+    const limit = transferBatchRecords(this.params) * transferBatchesPerTick(this.params);
+    const byMember = new Map<string, { nae: Name; key: Uint8Array }[]>();
+    for (const recordKey of await this.transfer.stalled(transferPullMs(this.params), limit)) {
+      await this.transfer.forget(recordKey);
+      const nae = nameFromHex(naeHexOfTransferKey(recordKey));
+      if (!this.isResponsible(nae)) continue;
+      const key = Buffer.from(recordKey.slice(recordKey.indexOf(':') + 1), 'hex');
+      for (const member of this.#context.closeGroup(this.persona, nae)) {
+        if (nameEquals(member, this.identity.name)) continue;
+        byMember.set(toHex(member), [...(byMember.get(toHex(member)) ?? []), { nae, key }]);
+      }
+    }
+    for (const [member, records] of byMember) {
+      await this.send({
+        type: ACCOUNT_PULL_MESSAGE,
+        source: { persona: this.persona, nae: this.identity.name },
+        authority: 'single',
+        destination: { persona: this.persona, nae: nameFromHex(member) },
+        scope: 'node',
+        payload: accountPullCodec.encode({ records }),
+        correlation: new Uint8Array(0),
+      });
+      this.#telemetry.count('safe_transfer_pulls_total', { persona: this.persona }, records.length);
+    }
+  }
+
+  /**
+   * A member asks for records again: each one this node holds, for an NAE whose close group has
+   * both of them, is queued for it as an account transfer. One it does not hold is not answered.
+   */
+  async #receivePull(envelope: Envelope): Promise<ReceiveResult> {
+    verifyEnvelope(envelope);
+    const records = this.#definition.records;
+    if (records === undefined) throw new UnknownMessageTypeError(`${this.persona} keeps no records to transfer`);
+    const requester = envelope.sender;
+    if (envelope.source.persona !== this.persona || envelope.authority !== 'single' || !nameEquals(envelope.source.nae, requester)) {
+      throw new WrongSourceError('an account pull comes from a member of this persona, speaking for itself');
+    }
+    const k = this.params.closeGroupSize;
+    const view = this.#routing.view(this.persona);
+    // Every reference is checked before any is queued: a bad one changes nothing.
+    const refs = accountPullCodec.decode(envelope.payload).records.map((ref) => {
+      if (ref.nae.length !== NAME_BYTES) throw new MalformedPayloadError('a pulled NAE must be 64 bytes');
+      const nae = ref.nae as Name;
+      const group = view.closeGroup(nae, k);
+      if (!group.some((member) => nameEquals(member, requester))) {
+        throw new SenderNotInGroupError(`${shortName(requester)} is not in the close group of ${shortName(nae)}`);
+      }
+      return { nae, key: ref.key, mine: group.some((member) => nameEquals(member, this.identity.name)) };
+    });
+    let queued = 0;
+    for (const { nae, key, mine } of refs) {
+      if (!mine || (await records.read(this.#context, nae, key)) === undefined) continue;
+      const id = transferRecordKey(nae, key);
+      const item = this.#transferQueue.get(id) ?? { nae, key, targets: new Set<string>(), drop: false };
+      item.targets.add(toHex(requester));
+      this.#transferQueue.set(id, item);
+      queued++;
+    }
+    if (queued > 0) await this.#flushTransfers(false);
+    return 'transferred';
   }
 
   // ---- account transfer: receiving ----

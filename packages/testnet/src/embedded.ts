@@ -109,6 +109,7 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
     accumulatorMemoryMs: config.accumulatorMemoryMs,
     transferBatchRecords: config.transferBatchRecords,
     transferBatchesPerTick: config.transferBatchesPerTick,
+    transferPullMs: config.transferPullMs,
     cacheBytes: config.cacheBytes,
     cacheEntries: config.cacheEntries,
   };
