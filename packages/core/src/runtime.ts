@@ -738,17 +738,22 @@ export class Replica<S> {
     }));
     const sequence = new Uint8Array(8);
     new DataView(sequence.buffer).setBigUint64(0, BigInt(++this.#transferSequence));
-    await this.send({
-      type: ACCOUNT_TRANSFER_MESSAGE,
-      source: { persona: this.persona, nae: this.identity.name },
-      authority: 'single',
-      destination: { persona: this.persona, nae: nameFromHex(target) },
-      scope: 'node',
-      payload: accountTransferBatchCodec.encode({ records: batch, entries }),
-      correlation: sequence,
-    });
+    await this.#sendToMember(target, ACCOUNT_TRANSFER_MESSAGE, accountTransferBatchCodec.encode({ records: batch, entries }), sequence);
     this.#telemetry.count('safe_transfer_batches_total', { persona: this.persona, direction: 'sent' });
     this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'sent' }, batch.length);
+  }
+
+  /** An account message from this node, speaking for itself, to another member of its persona. */
+  #sendToMember(member: string, type: string, payload: Uint8Array, correlation: Uint8Array): Promise<void> {
+    return this.send({
+      type,
+      source: { persona: this.persona, nae: this.identity.name },
+      authority: 'single',
+      destination: { persona: this.persona, nae: nameFromHex(member) },
+      scope: 'node',
+      payload,
+      correlation,
+    });
   }
 
   /**
@@ -772,17 +777,20 @@ export class Replica<S> {
       }
     }
     for (const [member, records] of byMember) {
-      await this.send({
-        type: ACCOUNT_PULL_MESSAGE,
-        source: { persona: this.persona, nae: this.identity.name },
-        authority: 'single',
-        destination: { persona: this.persona, nae: nameFromHex(member) },
-        scope: 'node',
-        payload: accountPullCodec.encode({ records }),
-        correlation: new Uint8Array(0),
-      });
+      await this.#sendToMember(member, ACCOUNT_PULL_MESSAGE, accountPullCodec.encode({ records }), new Uint8Array(0));
       this.#telemetry.count('safe_transfer_pulls_total', { persona: this.persona }, records.length);
     }
+  }
+
+  /** The records of a signed account message (`what`) from a member of this persona speaking for itself; throws otherwise. */
+  #memberToMember(envelope: Envelope, what: string): PersonaRecords<S> {
+    verifyEnvelope(envelope);
+    const records = this.#definition.records;
+    if (records === undefined) throw new UnknownMessageTypeError(`${this.persona} keeps no records to transfer`);
+    if (envelope.source.persona !== this.persona || envelope.authority !== 'single' || !nameEquals(envelope.source.nae, envelope.sender)) {
+      throw new WrongSourceError(`${what} comes from a member of this persona, speaking for itself`);
+    }
+    return records;
   }
 
   /**
@@ -790,13 +798,8 @@ export class Replica<S> {
    * both of them, is queued for it as an account transfer. One it does not hold is not answered.
    */
   async #receivePull(envelope: Envelope): Promise<ReceiveResult> {
-    verifyEnvelope(envelope);
-    const records = this.#definition.records;
-    if (records === undefined) throw new UnknownMessageTypeError(`${this.persona} keeps no records to transfer`);
+    const records = this.#memberToMember(envelope, 'an account pull');
     const requester = envelope.sender;
-    if (envelope.source.persona !== this.persona || envelope.authority !== 'single' || !nameEquals(envelope.source.nae, requester)) {
-      throw new WrongSourceError('an account pull comes from a member of this persona, speaking for itself');
-    }
     const k = this.params.closeGroupSize;
     const view = this.#routing.view(this.persona);
     // Every reference is checked before any is queued: a bad one changes nothing.
@@ -832,13 +835,8 @@ export class Replica<S> {
    * are adopted once their NAE's records are in place.
    */
   async #receiveTransfer(envelope: Envelope): Promise<ReceiveResult> {
-    verifyEnvelope(envelope);
-    const records = this.#definition.records;
-    if (records === undefined) throw new UnknownMessageTypeError(`${this.persona} keeps no records to transfer`);
+    const records = this.#memberToMember(envelope, 'an account transfer');
     const sender = envelope.sender;
-    if (envelope.source.persona !== this.persona || envelope.authority !== 'single' || !nameEquals(envelope.source.nae, sender)) {
-      throw new WrongSourceError('an account transfer comes from a member of this persona, speaking for itself');
-    }
     if (!this.#routing.view(this.persona).has(sender))
       throw new SenderNotInGroupError(`${shortName(sender)} is not a known ${this.persona}`);
     const batch = accountTransferBatchCodec.decode(envelope.payload);
