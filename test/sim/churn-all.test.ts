@@ -31,9 +31,10 @@ const seed = Number(process.env.SAFE_CHURN_SEED ?? 2026);
 const STEPS = Number(process.env.SAFE_CHURN_STEPS ?? 200);
 const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
 /**
- * The clients' Gets, Puts and Deletes run between churn steps, on the settled network.
- * SAFE_CHURN_CONCURRENT=1 runs them while each step's account transfer and repairs are under way.
- * Seed 2026 then passes its 200 steps (~8 min). It stopped at step 38 before transferred records
+ * Two modes, both run by default: the clients' Gets, Puts and Deletes between churn steps, on the
+ * settled network; and concurrent, while each step's account transfer and repairs are under way.
+ * SAFE_CHURN_CONCURRENT=1 runs only the concurrent mode, =0 only the settled one.
+ * Concurrent seed 2026 passes its 200 steps (~7 min). It stopped at step 38 before transferred records
  * carried the actions applied to them, with what they owe, and at step 123 while a member that
  * entered a copy group during a re-Put (no record yet, so it proposed CreateRecord where the
  * others proposed AddSubscriber) could have that lone proposal agreed on top of the record it was
@@ -41,8 +42,8 @@ const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pm
  * action per request slot, and what it applied before its record came is applied again on a
  * value that does not hold it.
  */
-const concurrent = process.env.SAFE_CHURN_CONCURRENT === '1';
-const replay = `replay with SAFE_CHURN_SEED=${seed}${concurrent ? ' SAFE_CHURN_CONCURRENT=1' : ''}${cache ? '' : ' SAFE_CHURN_CACHE=0'}`;
+const MODES: readonly boolean[] =
+  process.env.SAFE_CHURN_CONCURRENT === '1' ? [true] : process.env.SAFE_CHURN_CONCURRENT === '0' ? [false] : [false, true];
 /** SAFE_CHURN_VERBOSE=1 prints each step as it settles, with the time spent running it and checking it. */
 const verbose = process.env.SAFE_CHURN_VERBOSE === '1';
 
@@ -55,185 +56,190 @@ afterEach(async () => {
 const hex6 = (name: Uint8Array) => toHex(name).slice(0, 6);
 
 describe('churn of every persona while clients Put, Get and Delete, on the deterministic network', () => {
-  it(`${STEPS} seeded steps of joins, leaves and rejoins keep records, copies and accounts exact (seed ${seed})`, async () => {
-    const started = Date.now();
-    net = await SimNet.start({ seed, params, counts: { 'pmid-node': 12 }, reorder: true, duplicateRate: 0.02 });
-    const sim = net.sim;
-    const random = sim.random;
-    const copiesPerGroup = net.dataManagerConfig.copiesPerGroup;
-    // Simultaneous changes to one persona: at most K − 1, of which at most K − (K+1)/2 leaves of a
-    // manager persona (each group keeps (K+1)/2 members that can vouch for its records), and
-    // never fewer than K + 1 replicas of it left.
-    const maxLeaves = K - transferAgreement(params);
-    // PmidNodes: every must-store copy needs copiesPerGroup distinct live holders, with a close
-    // group's worth to spare for the DataManagers to choose from.
-    const minPmidNodes = K + 2 * copiesPerGroup;
-    const clients = [net.newClient(), net.newClient()].map((c) => new ClientFiles(c));
-    for (const files of clients) await net.setUpClient(files.client);
+  it.each(MODES.map((concurrent) => ({ concurrent, mode: concurrent ? 'concurrent with the clients' : 'clients between steps' })))(
+    `${STEPS} seeded steps of joins, leaves and rejoins keep records, copies and accounts exact ($mode, seed ${seed})`,
+    async ({ concurrent }) => {
+      const replay = `replay with SAFE_CHURN_SEED=${seed} SAFE_CHURN_CONCURRENT=${concurrent ? 1 : 0}${cache ? '' : ' SAFE_CHURN_CACHE=0'}`;
+      const started = Date.now();
+      net = await SimNet.start({ seed, params, counts: { 'pmid-node': 12 }, reorder: true, duplicateRate: 0.02 });
+      const sim = net.sim;
+      const random = sim.random;
+      const copiesPerGroup = net.dataManagerConfig.copiesPerGroup;
+      // Simultaneous changes to one persona: at most K − 1, of which at most K − (K+1)/2 leaves of a
+      // manager persona (each group keeps (K+1)/2 members that can vouch for its records), and
+      // never fewer than K + 1 replicas of it left.
+      const maxLeaves = K - transferAgreement(params);
+      // PmidNodes: every must-store copy needs copiesPerGroup distinct live holders, with a close
+      // group's worth to spare for the DataManagers to choose from.
+      const minPmidNodes = K + 2 * copiesPerGroup;
+      const clients = [net.newClient(), net.newClient()].map((c) => new ClientFiles(c));
+      for (const files of clients) await net.setUpClient(files.client);
 
-    const log: string[] = [];
-    const away: Identity[] = [];
-    const counts = { joins: 0, leaves: 0, rejoins: 0, multi: 0, puts: 0, reputs: 0, gets: 0, deletes: 0 };
-    const context = (problems: readonly string[]) =>
-      `${replay}: after step ${log.at(-1) ?? 'setup'}\n${problems.slice(0, 12).join('\n')}\nlast steps:\n${log.slice(-20).join('\n')}`;
+      const log: string[] = [];
+      const away: Identity[] = [];
+      const counts = { joins: 0, leaves: 0, rejoins: 0, multi: 0, puts: 0, reputs: 0, gets: 0, deletes: 0 };
+      const context = (problems: readonly string[]) =>
+        `${replay}: after step ${log.at(-1) ?? 'setup'}\n${problems.slice(0, 12).join('\n')}\nlast steps:\n${log.slice(-20).join('\n')}`;
 
-    const clientOp = async (done: string[], only?: 'get') => {
-      const files = clients[random.int(clients.length)] as ClientFiles;
-      const live = files.live;
-      if (only === 'get' && live.length === 0) return;
-      const r = only === 'get' ? 0.6 : random.next();
-      if (live.length === 0 || r < 0.35) {
-        const content = random.bytes(1 + random.int(4000));
-        const reply = await (net as SimNet).put(files.client, content);
-        if (reply.status !== 'OK') throw new Error(`Put ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
-        files.put(content);
-        counts.puts++;
-        done.push(`put ${hex6(nameOf(content))}`);
-      } else if (r < 0.5) {
-        // Another copy of a chunk either client holds: charged again, one subscriber more.
-        const everyone = clients.flatMap((c) => c.live);
-        const content = everyone[random.int(everyone.length)] as Uint8Array;
-        const reply = await (net as SimNet).put(files.client, content);
-        if (reply.status !== 'OK') throw new Error(`Put again ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
-        files.put(content);
-        counts.reputs++;
-        done.push(`reput ${hex6(nameOf(content))}`);
-      } else if (r < 0.8) {
-        const content = live[random.int(live.length)] as Uint8Array;
-        const reply = await (net as SimNet).get(files.client, nameOf(content)).catch(async (error: unknown) => {
-          throw new Error(
-            `Get ${hex6(nameOf(content))}: ${(error as Error).message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
-          );
-        });
-        if (reply.status !== 'OK')
-          throw new Error(
-            `Get ${hex6(nameOf(content))}: ${reply.status} ${reply.message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
-          );
-        if (!Buffer.from((net as SimNet).decodeGet(reply)).equals(Buffer.from(content)))
-          throw new Error(`Get ${hex6(nameOf(content))}: other bytes than were stored`);
-        counts.gets++;
-        done.push(`get ${hex6(nameOf(content))}`);
-      } else {
-        const content = live[random.int(live.length)] as Uint8Array;
-        const reply = await (net as SimNet).delete(files.client, nameOf(content));
-        if (reply.status !== 'OK') throw new Error(`Delete ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
-        files.delete(nameOf(content));
-        counts.deletes++;
-        done.push(`delete ${hex6(nameOf(content))}`);
-      }
-    };
-
-    /** A PmidNode that may leave now: never the last live holder of a chunk someone still holds. */
-    const pmidLeaver = async (gone: Set<string>): Promise<SimNode | undefined> => {
-      const copies = await liveCopies(net as SimNet);
-      const held = clients.flatMap((c) => c.live).map((content) => holdersOfAnyCopy(copies, nameOf(content)));
-      const candidates = sim.nodes('pmid-node').filter((node) => {
-        const leaving = new Set([...gone, toHex(node.info.name)]);
-        return held.every((on) => [...on].some((pmid) => !leaving.has(pmid)));
-      });
-      return candidates[random.int(candidates.length)];
-    };
-
-    const churn = async (persona: NetworkPersona, events: number, done: string[]) => {
-      const gone = new Set<string>();
-      for (let e = 0; e < events; e++) {
-        const present = sim.nodes(persona);
-        if (persona === 'pmid-node') {
-          const canLeave = present.length - 1 >= minPmidNodes;
-          if (away.length > 0 && random.chance(0.3)) {
-            const [identity] = away.splice(random.int(away.length), 1) as [Identity];
-            await (net as SimNet).rejoin('pmid-node', identity);
-            counts.rejoins++;
-            done.push(`^${hex6(identity.name)}`);
-            continue;
-          }
-          const leaving = canLeave && random.chance(0.5) ? await pmidLeaver(gone) : undefined;
-          if (leaving !== undefined) {
-            // Some come back later with their disks (SendAccount), some never do.
-            if (random.chance(0.5)) away.push((net as SimNet).identities.get(toHex(leaving.info.name)) as Identity);
-            gone.add(toHex(leaving.info.name));
-            await (net as SimNet).leave(leaving.info.name);
-            counts.leaves++;
-            done.push(`-${hex6(leaving.info.name)}`);
-            continue;
-          }
+      const clientOp = async (done: string[], only?: 'get') => {
+        const files = clients[random.int(clients.length)] as ClientFiles;
+        const live = files.live;
+        if (only === 'get' && live.length === 0) return;
+        const r = only === 'get' ? 0.6 : random.next();
+        if (live.length === 0 || r < 0.35) {
+          const content = random.bytes(1 + random.int(4000));
+          const reply = await (net as SimNet).put(files.client, content);
+          if (reply.status !== 'OK') throw new Error(`Put ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          files.put(content);
+          counts.puts++;
+          done.push(`put ${hex6(nameOf(content))}`);
+        } else if (r < 0.5) {
+          // Another copy of a chunk either client holds: charged again, one subscriber more.
+          const everyone = clients.flatMap((c) => c.live);
+          const content = everyone[random.int(everyone.length)] as Uint8Array;
+          const reply = await (net as SimNet).put(files.client, content);
+          if (reply.status !== 'OK') throw new Error(`Put again ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          files.put(content);
+          counts.reputs++;
+          done.push(`reput ${hex6(nameOf(content))}`);
+        } else if (r < 0.8) {
+          const content = live[random.int(live.length)] as Uint8Array;
+          const reply = await (net as SimNet).get(files.client, nameOf(content)).catch(async (error: unknown) => {
+            throw new Error(
+              `Get ${hex6(nameOf(content))}: ${(error as Error).message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
+            );
+          });
+          if (reply.status !== 'OK')
+            throw new Error(
+              `Get ${hex6(nameOf(content))}: ${reply.status} ${reply.message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
+            );
+          if (!Buffer.from((net as SimNet).decodeGet(reply)).equals(Buffer.from(content)))
+            throw new Error(`Get ${hex6(nameOf(content))}: other bytes than were stored`);
+          counts.gets++;
+          done.push(`get ${hex6(nameOf(content))}`);
         } else {
-          const canLeave = present.length - 1 >= K + 1 && gone.size < maxLeaves;
-          if (canLeave && random.chance(0.5)) {
-            const candidates = present.filter((n) => n !== net?.entry);
-            const leaving = candidates[random.int(candidates.length)] as SimNode;
-            gone.add(toHex(leaving.info.name));
-            await (net as SimNet).leave(leaving.info.name);
-            counts.leaves++;
-            done.push(`-${hex6(leaving.info.name)}`);
-            continue;
+          const content = live[random.int(live.length)] as Uint8Array;
+          const reply = await (net as SimNet).delete(files.client, nameOf(content));
+          if (reply.status !== 'OK') throw new Error(`Delete ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          files.delete(nameOf(content));
+          counts.deletes++;
+          done.push(`delete ${hex6(nameOf(content))}`);
+        }
+      };
+
+      /** A PmidNode that may leave now: never the last live holder of a chunk someone still holds. */
+      const pmidLeaver = async (gone: Set<string>): Promise<SimNode | undefined> => {
+        const copies = await liveCopies(net as SimNet);
+        const held = clients.flatMap((c) => c.live).map((content) => holdersOfAnyCopy(copies, nameOf(content)));
+        const candidates = sim.nodes('pmid-node').filter((node) => {
+          const leaving = new Set([...gone, toHex(node.info.name)]);
+          return held.every((on) => [...on].some((pmid) => !leaving.has(pmid)));
+        });
+        return candidates[random.int(candidates.length)];
+      };
+
+      const churn = async (persona: NetworkPersona, events: number, done: string[]) => {
+        const gone = new Set<string>();
+        for (let e = 0; e < events; e++) {
+          const present = sim.nodes(persona);
+          if (persona === 'pmid-node') {
+            const canLeave = present.length - 1 >= minPmidNodes;
+            if (away.length > 0 && random.chance(0.3)) {
+              const [identity] = away.splice(random.int(away.length), 1) as [Identity];
+              await (net as SimNet).rejoin('pmid-node', identity);
+              counts.rejoins++;
+              done.push(`^${hex6(identity.name)}`);
+              continue;
+            }
+            const leaving = canLeave && random.chance(0.5) ? await pmidLeaver(gone) : undefined;
+            if (leaving !== undefined) {
+              // Some come back later with their disks (SendAccount), some never do.
+              if (random.chance(0.5)) away.push((net as SimNet).identities.get(toHex(leaving.info.name)) as Identity);
+              gone.add(toHex(leaving.info.name));
+              await (net as SimNet).leave(leaving.info.name);
+              counts.leaves++;
+              done.push(`-${hex6(leaving.info.name)}`);
+              continue;
+            }
+          } else {
+            const canLeave = present.length - 1 >= K + 1 && gone.size < maxLeaves;
+            if (canLeave && random.chance(0.5)) {
+              const candidates = present.filter((n) => n !== net?.entry);
+              const leaving = candidates[random.int(candidates.length)] as SimNode;
+              gone.add(toHex(leaving.info.name));
+              await (net as SimNet).leave(leaving.info.name);
+              counts.leaves++;
+              done.push(`-${hex6(leaving.info.name)}`);
+              continue;
+            }
           }
+          const joined = await (net as SimNet).add(persona);
+          counts.joins++;
+          done.push(`+${hex6(joined.info.name)}`);
         }
-        const joined = await (net as SimNet).add(persona);
-        counts.joins++;
-        done.push(`+${hex6(joined.info.name)}`);
-      }
-    };
+      };
 
-    for (let i = 0; i < 4; i++) await clientOp([]);
-    await settleRepairs(net);
-    let problems = await checkNetworkInvariant(net, clients);
-    expect(problems, context(problems)).toEqual([]);
-
-    for (let step = 1; step <= STEPS; step++) {
-      const persona = PERSONAS[random.int(PERSONAS.length)] as NetworkPersona;
-      const events = 1 + (random.chance(0.3) ? random.int(K - 1) : 0);
-      if (events > 1) counts.multi++;
-      const done: string[] = [];
-      const stepStarted = Date.now();
-      try {
-        await churn(persona, events, done);
-        const gets = random.int(3);
-        const ops = 1 + random.int(3);
-        const clientWork = async () => {
-          for (let o = 0; o < gets; o++) await clientOp(done, 'get');
-          for (let o = 0; o < ops; o++) await clientOp(done);
-        };
-        if (concurrent) await clientWork();
-        await settleRepairs(net);
-        if (!concurrent) {
-          await clientWork();
-          await settleRepairs(net);
-        }
-      } catch (error) {
-        log.push(`${step}: ${persona} ${done.join(' ')}`);
-        throw new Error(context([`${(error as Error).message}`]), { cause: error });
-      }
-      log.push(`${step}: ${persona} ${done.join(' ')}`);
-      const checkStarted = Date.now();
-      problems = await checkNetworkInvariant(net, clients);
-      if (verbose) console.info(`${log.at(-1)} (${checkStarted - stepStarted} ms, check ${Date.now() - checkStarted} ms)`);
+      for (let i = 0; i < 4; i++) await clientOp([]);
+      await settleRepairs(net);
+      let problems = await checkNetworkInvariant(net, clients);
       expect(problems, context(problems)).toEqual([]);
-      // Now and then the client asks for its account itself: GetAccount answers what the records say.
-      if (step % 25 === 0) {
-        for (const files of clients) expect((await net.account(files.client)).stored, context(['GetAccount'])).toBe(files.stored);
-      }
-    }
-    // Everything the clients still hold comes back byte for byte.
-    for (const files of clients) {
-      for (const content of files.live) {
-        const reply = await net.get(files.client, nameOf(content));
-        expect(reply.status, context([`Get ${hex6(nameOf(content))} at the end`])).toBe('OK');
-        expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content)), context([`Get ${hex6(nameOf(content))} at the end`])).toBe(
-          true,
-        );
-      }
-    }
 
-    // The run did what it says: every kind of change, and the clients' data moved on.
-    expect(counts.joins, replay).toBeGreaterThan(STEPS / 8);
-    expect(counts.leaves, replay).toBeGreaterThan(STEPS / 8);
-    expect(counts.multi, replay).toBeGreaterThanOrEqual(Math.floor(STEPS / 10));
-    expect(counts.deletes, replay).toBeGreaterThan(0);
-    if (STEPS >= 50) expect(counts.rejoins, replay).toBeGreaterThan(0);
-    console.info(
-      `churn-all seed ${seed}: ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${JSON.stringify(counts)}; ` +
-        `live: ${PERSONAS.map((p) => `${p} ${sim.nodes(p).length}`).join(', ')}; files ${clients.map((c) => c.live.length).join('+')}`,
-    );
-  }, 1_800_000);
+      for (let step = 1; step <= STEPS; step++) {
+        const persona = PERSONAS[random.int(PERSONAS.length)] as NetworkPersona;
+        const events = 1 + (random.chance(0.3) ? random.int(K - 1) : 0);
+        if (events > 1) counts.multi++;
+        const done: string[] = [];
+        const stepStarted = Date.now();
+        try {
+          await churn(persona, events, done);
+          const gets = random.int(3);
+          const ops = 1 + random.int(3);
+          const clientWork = async () => {
+            for (let o = 0; o < gets; o++) await clientOp(done, 'get');
+            for (let o = 0; o < ops; o++) await clientOp(done);
+          };
+          if (concurrent) await clientWork();
+          await settleRepairs(net);
+          if (!concurrent) {
+            await clientWork();
+            await settleRepairs(net);
+          }
+        } catch (error) {
+          log.push(`${step}: ${persona} ${done.join(' ')}`);
+          throw new Error(context([`${(error as Error).message}`]), { cause: error });
+        }
+        log.push(`${step}: ${persona} ${done.join(' ')}`);
+        const checkStarted = Date.now();
+        problems = await checkNetworkInvariant(net, clients);
+        if (verbose) console.info(`${log.at(-1)} (${checkStarted - stepStarted} ms, check ${Date.now() - checkStarted} ms)`);
+        expect(problems, context(problems)).toEqual([]);
+        // Now and then the client asks for its account itself: GetAccount answers what the records say.
+        if (step % 25 === 0) {
+          for (const files of clients) expect((await net.account(files.client)).stored, context(['GetAccount'])).toBe(files.stored);
+        }
+      }
+      // Everything the clients still hold comes back byte for byte.
+      for (const files of clients) {
+        for (const content of files.live) {
+          const reply = await net.get(files.client, nameOf(content));
+          expect(reply.status, context([`Get ${hex6(nameOf(content))} at the end`])).toBe('OK');
+          expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content)), context([`Get ${hex6(nameOf(content))} at the end`])).toBe(
+            true,
+          );
+        }
+      }
+
+      // The run did what it says: every kind of change, and the clients' data moved on.
+      expect(counts.joins, replay).toBeGreaterThan(STEPS / 8);
+      expect(counts.leaves, replay).toBeGreaterThan(STEPS / 8);
+      expect(counts.multi, replay).toBeGreaterThanOrEqual(Math.floor(STEPS / 10));
+      expect(counts.deletes, replay).toBeGreaterThan(0);
+      if (STEPS >= 50) expect(counts.rejoins, replay).toBeGreaterThan(0);
+      console.info(
+        `churn-all seed ${seed}${concurrent ? ' concurrent' : ''}: ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${JSON.stringify(counts)}; ` +
+          `live: ${PERSONAS.map((p) => `${p} ${sim.nodes(p).length}`).join(', ')}; files ${clients.map((c) => c.live.length).join('+')}`,
+      );
+    },
+    1_800_000,
+  );
 });
