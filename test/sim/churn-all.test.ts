@@ -34,13 +34,18 @@ const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pm
  * Two modes, both run by default: the clients' Gets, Puts and Deletes between churn steps, on the
  * settled network; and concurrent, while each step's account transfer and repairs are under way.
  * SAFE_CHURN_CONCURRENT=1 runs only the concurrent mode, =0 only the settled one.
- * Concurrent seed 2026 passes its 200 steps (~7 min). It stopped at step 38 before transferred records
- * carried the actions applied to them, with what they owe, and at step 123 while a member that
- * entered a copy group during a re-Put (no record yet, so it proposed CreateRecord where the
- * others proposed AddSubscriber) could have that lone proposal agreed on top of the record it was
- * sent. Now transferred entries vouch only for members that told the group, a member applies one
- * action per request slot, and what it applied before its record came is applied again on a
- * value that does not hold it.
+ * Concurrent seeds 2026, 1 and 7 pass their 200 steps (~7–9 min each). Concurrent seed 2026
+ * stopped at step 38 before transferred records carried the actions applied to them, with what
+ * they owe, and at step 123 while a member that entered a copy group during a re-Put (no record
+ * yet, so it proposed CreateRecord where the others proposed AddSubscriber) could have that lone
+ * proposal agreed on top of the record it was sent. Now transferred entries vouch only for members
+ * that told the group, a member applies one action per request slot, and what it applied before
+ * its record came is applied again on a value that does not hold it. Seeds 1 and 7 stopped at
+ * steps 80 and 154; seed 1's trace showed such a lone CreateRecord, never resolved, open on the
+ * members that had applied the AddSubscriber and was handed to newcomer after newcomer until their
+ * adoptions agreed it and brought back a deleted chunk's record. Now a member settles an action
+ * whose slot another action took, and drops an open action it did not propose after the
+ * firewall's memory (no one resends it).
  */
 const MODES: readonly boolean[] =
   process.env.SAFE_CHURN_CONCURRENT === '1' ? [true] : process.env.SAFE_CHURN_CONCURRENT === '0' ? [false] : [false, true];

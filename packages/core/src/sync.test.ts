@@ -163,6 +163,46 @@ describe('Sync.due', () => {
     await sync.due();
     expect(await store.keys()).toEqual([]);
   });
+
+  it("takes out of the container, with the firewall's memory, what no one resends: a lone action of a request that never came here, and an applied one a member never saw", async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync, store, clock, params } = setup(4, at(1));
+    await sync.receive('lone', action(), at(2), group);
+    await sync.receive('applied', action(), at(2), group);
+    expect((await sync.receive('applied', action(), at(3), group)).resolvedNow).toBe(true);
+    clock.advance(params.firewallMemoryMs);
+    expect(await sync.due()).toEqual({ send: [], dropped: [] });
+    expect((await sync.get('lone'))?.resolved).toBe(false);
+    expect((await sync.get('applied'))?.resolved).toBe(true);
+    clock.advance(1);
+    const { dropped } = await sync.due();
+    expect(dropped.map((e) => e.key)).toEqual(['lone']);
+    expect(await sync.get('lone')).toBeUndefined();
+    // The applied one is a tombstone for another firewall memory: a late Sync of it is not applied again.
+    expect(await sync.get('applied')).toBeUndefined();
+    expect((await sync.receive('applied', action(), at(4), group)).resolvedNow).toBe(false);
+    expect((await sync.byNae()).applied.get(toHex(ZERO))?.map((e) => e.key)).toEqual(['applied']);
+    clock.advance(params.firewallMemoryMs + 1);
+    await sync.due();
+    expect(await store.keys()).toEqual([]);
+  });
+
+  it('an entry stored before entries carried seenAt is given one at the next tick, not dropped at once', async () => {
+    const { sync, store, clock, params } = setup(4, at(1));
+    await store.set('old', {
+      key: 'old',
+      action: action(),
+      seenBy: [toHex(at(2)), toHex(at(1))],
+      resolved: false,
+      attempts: 0,
+      originatedHere: false,
+    });
+    clock.advance(params.firewallMemoryMs * 3);
+    expect(await sync.due()).toEqual({ send: [], dropped: [] });
+    expect((await store.get('old'))?.seenAt).toBe(clock.now());
+    clock.advance(params.firewallMemoryMs + 1);
+    expect((await sync.due()).dropped.map((e) => e.key)).toEqual(['old']);
+  });
 });
 
 describe('Sync.onMatrixChange', () => {
@@ -256,7 +296,7 @@ describe('Sync.onMatrixChange', () => {
     ).toEqual(['open', 'unknown']);
   });
 
-  it('applies one action per slot (request and index): another action the group proposed for the same request is resolved but not applied', async () => {
+  it('applies one action per slot (request and index): another action the group proposed for the same request is settled, never applied', async () => {
     const group = [at(1), at(2), at(3), at(4)];
     const request = Uint8Array.of(1, 2, 3);
     // Members that have the record add a subscriber; one that has none yet would create it.
@@ -271,10 +311,10 @@ describe('Sync.onMatrixChange', () => {
     await sync.propose(add, addAction, group);
     await sync.receive(add, addAction, at(2), group);
     expect((await sync.receive(add, addAction, at(3), group)).resolvedNow).toBe(true);
-    // at(4)'s CreateRecord, vouched for by a second member (say a newcomer that adopted it), reaches floor(K/2)+1 here too.
+    // at(4)'s CreateRecord, vouched for by a second member (say a newcomer that adopted it): its slot is decided here.
     await sync.receive(create, createAction, at(4), group);
     const late = await sync.receive(create, createAction, at(2), group);
-    expect(late.entry?.resolved).toBe(true);
+    expect(late.entry).toBeUndefined();
     expect(late.resolvedNow).toBe(false);
     // The request's next action is a slot of its own.
     await sync.receive(next, addAction, at(2), group);
@@ -286,7 +326,7 @@ describe('Sync.onMatrixChange', () => {
         .get(toHex(ZERO))
         ?.map((e) => e.key)
         .sort(),
-    ).toEqual([add, create, next].sort());
+    ).toEqual([add, next].sort());
     expect((await sync.due()).send).toEqual([]);
 
     // A record that came by account transfer with one of them applied: the other is never applied here.
@@ -298,6 +338,38 @@ describe('Sync.onMatrixChange', () => {
     await other.propose(create, createAction, now);
     expect(await other.markApplied(add, addAction)).toBe(true);
     expect((await other.adopt(create, createAction, [toHex(at(1)), toHex(at(2))], now)).resolvedNow).toBe(false);
+  });
+
+  it("a lone action of a slot another action of which was applied here is settled: never handed over, so newcomers' adoptions never add up to applying it", async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const request = Uint8Array.of(4, 5, 6);
+    const add = syncKey(request, 0, 'AddSubscriber');
+    const create = syncKey(request, 0, 'CreateRecord');
+    const addAction = { ...action(ZERO), type: 'AddSubscriber' };
+    const createAction = { ...action(ZERO), type: 'CreateRecord' };
+    // at(4) (no record yet) proposed CreateRecord; at(1) got its Sync before the group's AddSubscriber resolved.
+    const { sync } = setup(4, at(1));
+    await sync.receive(create, createAction, at(4), group);
+    await sync.propose(add, addAction, group);
+    await sync.receive(add, addAction, at(2), group);
+    expect((await sync.receive(add, addAction, at(3), group)).resolvedNow).toBe(true);
+    // The CreateRecord is no open entry to hand to a newcomer, before or after a tick, nor once more Syncs of it come.
+    expect((await sync.byNae()).unresolved.size).toBe(0);
+    await sync.due();
+    expect((await sync.byNae()).unresolved.size).toBe(0);
+    expect(await sync.get(create)).toBeUndefined();
+    expect((await sync.receive(create, createAction, at(2), group)).resolvedNow).toBe(false);
+    expect((await sync.byNae()).unresolved.size).toBe(0);
+    // So a newcomer is handed only what at(4) (which proposed it) vouches for: with itself, one short.
+    const { sync: newcomer } = setup(4, at(5));
+    const now = [at(1), at(2), at(4), at(5)];
+    expect((await newcomer.adopt(create, createAction, [toHex(at(4))], now)).resolvedNow).toBe(false);
+    // at(4) took the AddSubscriber as applied with its record: its own CreateRecord is settled too.
+    const { sync: proposer } = setup(4, at(4));
+    await proposer.propose(create, createAction, group);
+    expect(await proposer.markApplied(add, addAction)).toBe(true);
+    expect((await proposer.byNae()).unresolved.size).toBe(0);
+    expect((await proposer.due()).send).toEqual([]);
   });
 
   it('adopt (account transfer): keeps the members still in the group, adds itself last, resolves at floor(K/2)+1', async () => {

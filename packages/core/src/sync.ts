@@ -29,8 +29,16 @@ export interface SyncEntry {
    */
   readonly told?: boolean;
   /**
+   * When this node first recorded the entry (ms). An open entry it did not originate (it knows the
+   * action only from its peers' Syncs or an account transfer) is dropped `firewallMemoryMs` later:
+   * no one resends it, so nothing else would ever take it out of the container.
+   */
+  readonly seenAt?: number;
+  /**
    * Every member of the close group has seen it: it is out of the container. It is kept as a
    * tombstone until `completedAt` + firewall memory so a late or duplicated copy is never applied twice.
+   * Also set, with `resolved` false, on an action another action of whose slot was applied here:
+   * settled, never applied, never handed over.
    */
   readonly completedAt?: number;
 }
@@ -63,6 +71,20 @@ const slotOf = (key: string): string | undefined => (/^[0-9a-f]{64}$/.test(key) 
 /** What two keys of one request's action slot have in common (syncKey); any other key is a slot of its own. */
 export const syncSlot = (key: string): string => slotOf(key) ?? key;
 
+/**
+ * Over one read of the store: whether an entry is an open action whose slot another action took
+ * here (applied, or taken as applied): its request is decided, so it never resolves.
+ */
+function outvotedIn(all: readonly [string, SyncEntry][]): (key: string, entry: SyncEntry) => boolean {
+  const taken = new Map<string, string>();
+  for (const [key, entry] of all) if (key.startsWith(SLOT_MARKER)) taken.set(key.slice(SLOT_MARKER.length), entry.key);
+  return (key, entry) => {
+    const slot = slotOf(key);
+    const by = slot === undefined ? undefined : taken.get(slot);
+    return !entry.resolved && entry.completedAt === undefined && by !== undefined && by !== key;
+  };
+}
+
 /** An action this node applied, or took as applied, under its sync key. */
 export interface AppliedEntry {
   readonly key: string;
@@ -72,7 +94,8 @@ export interface AppliedEntry {
 /**
  * Sy: an unresolved action is shared with the group; it resolves once floor(K/2)+1 members have
  * seen it, stays until every member of the close group has (unanimous) and is dropped after
- * `syncAttemptsBeforeDrop` sends without resolving.
+ * `syncAttemptsBeforeDrop` sends without resolving (by the member that proposed it) or
+ * `firewallMemoryMs` after it came (by a member that only heard of it).
  */
 export class Sync {
   readonly #self: string;
@@ -122,6 +145,16 @@ export class Sync {
   ): Promise<SyncResult> {
     const existing = await this.#store.get(key);
     if (existing?.completedAt !== undefined) return { resolvedNow: false, entry: undefined };
+    if (!(existing?.resolved ?? false) && (await this.#slotTakenByOther(key))) {
+      // Another action of its slot was applied here: the request is decided, this one never will
+      // be. Settled (a tombstone), so it is neither handed over nor applied by newcomers that adopt it.
+      await this.#store.set(key, {
+        ...(existing ?? { key, action, seenBy: [], attempts: 0, originatedHere: false }),
+        resolved: false,
+        completedAt: this.#now(),
+      });
+      return { resolvedNow: false, entry: undefined };
+    }
     if (existing !== undefined && (existing.action.type !== action.type || existing.action.payload !== action.payload)) {
       // Same key, different parameters: not the same action; the first one stands.
       return { resolvedNow: false, entry: existing };
@@ -138,6 +171,7 @@ export class Sync {
       attempts: existing?.attempts ?? 0,
       originatedHere: (existing?.originatedHere ?? false) || how === 'propose',
       told: (existing?.told ?? false) || how === 'propose' || (how === 'adopt' && existing === undefined),
+      seenAt: existing?.seenAt ?? this.#now(),
     };
     const members = closeGroup.map(toHex);
     const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
@@ -147,6 +181,14 @@ export class Sync {
     // resolve here as well as this node's own; an account transfer can bring more votes for one.)
     const resolvedNow = resolved && !wasResolved && (await this.#claimSlot(key, action));
     return { resolvedNow, entry: unanimous ? undefined : entry };
+  }
+
+  /** Another action of the key's slot (syncKey) was applied here, or taken as applied. */
+  async #slotTakenByOther(key: string): Promise<boolean> {
+    const slot = slotOf(key);
+    if (slot === undefined) return false;
+    const marker = await this.#store.get(`${SLOT_MARKER}${slot}`);
+    return marker !== undefined && marker.key !== key;
   }
 
   /**
@@ -188,19 +230,40 @@ export class Sync {
 
   /**
    * Entries this node should send (again) to its group: the unresolved ones it originated. Each
-   * call counts one attempt; entries past the limit are dropped and returned as `dropped`.
+   * call counts one attempt; entries past the limit are dropped and returned as `dropped`, as are
+   * open entries it did not originate once older than the firewall's memory.
    */
   async due(): Promise<{ send: SyncEntry[]; dropped: SyncEntry[] }> {
     const send: SyncEntry[] = [];
     const dropped: SyncEntry[] = [];
     // One read of every entry: a tick holds the replica's queue, and resolved entries stay for the
     // firewall's memory (minutes), so a get per key cost a round trip per entry every tick.
-    for (const [key, entry] of await this.#store.entries()) {
+    const all = await this.#store.entries();
+    const outvoted = outvotedIn(all);
+    for (const [key, entry] of all) {
       if (entry?.completedAt !== undefined && this.#now() - entry.completedAt > this.#params.firewallMemoryMs) {
         await this.#store.delete(key);
         continue;
       }
-      if (entry === undefined || entry.resolved || !entry.originatedHere) continue;
+      if (entry !== undefined && outvoted(key, entry)) {
+        await this.#store.set(key, { ...entry, completedAt: this.#now() });
+        continue;
+      }
+      if (entry === undefined || entry.completedAt !== undefined) continue;
+      if (entry.resolved || !entry.originatedHere) {
+        // No one resends these, so a member that never answers would keep them in the container
+        // for good: an applied action some member never saw, or a lone action of a request that
+        // never reached this node. They leave it with the firewall's memory: the applied one as a
+        // tombstone, the other dropped.
+        if (entry.seenAt === undefined) await this.#store.set(key, { ...entry, seenAt: this.#now() });
+        else if (this.#now() - entry.seenAt <= this.#params.firewallMemoryMs) continue;
+        else if (entry.resolved) await this.#store.set(key, { ...entry, completedAt: this.#now() });
+        else {
+          await this.#store.delete(key);
+          dropped.push(entry);
+        }
+        continue;
+      }
       if (entry.attempts >= this.#params.syncAttemptsBeforeDrop) {
         await this.#store.delete(key);
         dropped.push(entry);
@@ -248,8 +311,11 @@ export class Sync {
   async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
     const applied = new Map<string, SyncEntry[]>();
-    for (const [key, entry] of await this.#store.entries()) {
-      if (key.startsWith(SLOT_MARKER)) continue;
+    const all = await this.#store.entries();
+    const outvoted = outvotedIn(all);
+    for (const [key, entry] of all) {
+      // Slots, and the actions of a slot another action of which was applied here: neither open nor applied.
+      if (key.startsWith(SLOT_MARKER) || outvoted(key, entry) || (!entry.resolved && entry.completedAt !== undefined)) continue;
       const done = entry.resolved || entry.completedAt !== undefined;
       const handed = done || entry.told ? entry : { ...entry, seenBy: entry.seenBy.filter((m) => m !== this.#self) };
       const into = done ? applied : unresolved;
