@@ -30,8 +30,9 @@ export interface SyncEntry {
   readonly told?: boolean;
   /**
    * When this node first recorded the entry (ms). An open entry it did not originate (it knows the
-   * action only from its peers' Syncs or an account transfer) is dropped `firewallMemoryMs` later:
-   * no one resends it, so nothing else would ever take it out of the container.
+   * action only from its peers' Syncs or an account transfer) is dropped `firewallMemoryMs` later,
+   * and an applied one that some member never confirmed becomes a tombstone then: no one resends
+   * either, so nothing else would ever take them out of the container.
    */
   readonly seenAt?: number;
   /**
