@@ -45,6 +45,8 @@ interface State {
   readonly notes: string[];
   /** Notes whose effect came in a transferred record: what they owe was carried out. */
   readonly owed: string[];
+  /** NAEs whose record an agreed `Erase` deleted here (a DataManager's last RemoveSubscriber, which tells the holders). */
+  readonly erased: string[];
 }
 const idOf = (nae: Uint8Array, key: Uint8Array) => `${toHex(nae)}:${toHex(key)}`;
 const nonceCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
@@ -71,6 +73,15 @@ const definition: PersonaDefinition<State> = {
       payload: nonceCodec,
       handle: (m) => ({ actions: [{ type: 'Tally', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
     }),
+    message<{ nonce: Uint8Array }, State>({
+      type: 'Erase',
+      from: ['maid-manager'],
+      accumulate: 'group',
+      firewall: true,
+      sync: true,
+      payload: nonceCodec,
+      handle: (m) => ({ actions: [{ type: 'Erase', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
+    }),
   ],
   actions: [
     action<{ nonce: Uint8Array }, State>({
@@ -92,6 +103,15 @@ const definition: PersonaDefinition<State> = {
       apply(_p, ctx, nae) {
         const record = ctx.state.records.get(idOf(nae, KEY));
         if (record) ctx.state.records.set(idOf(nae, KEY), { ...record, value: Buffer.concat([record.value, Buffer.from('+')]) });
+        return undefined;
+      },
+    }),
+    // Deletes the NAE's record; only a member that has it can tell whoever must hear of it.
+    action<{ nonce: Uint8Array }, State>({
+      type: 'Erase',
+      payload: nonceCodec,
+      apply(_p, ctx, nae) {
+        if (ctx.state.records.delete(idOf(nae, KEY))) ctx.state.erased.push(toHex(nae));
         return undefined;
       },
     }),
@@ -153,7 +173,7 @@ function network(params: GroupParameters = baseParams) {
   const make = (identity: Identity, routing: RoutingTable) => {
     const transfer = new MemoryEntryStore<TransferVotes>();
     votes.set(toHex(identity.name), transfer);
-    const state: State = { records: new Map(), written: [], dropped: [], notes: [], owed: [] };
+    const state: State = { records: new Map(), written: [], dropped: [], notes: [], owed: [], erased: [] };
     for (const nae of NAES)
       if (has(groupOf(routing, nae), identity)) state.records.set(idOf(nae, KEY), { nae, key: KEY, value: recordValue(nae) });
     if (identity === newcomer) state.records.clear();
@@ -662,6 +682,35 @@ describe('account transfer in the runtime: batches and churn', () => {
     const counted = `${recordValue(nae).toString()}+`;
     for (const m of stays) expect(Buffer.from(replica(m).state.records.get(idOf(nae, KEY))?.value ?? []).toString()).toBe(counted);
     expect(Buffer.from(net.fresh.state.records.get(idOf(nae, KEY))?.value ?? []).toString()).toBe(counted);
+  });
+
+  it('a record still queued for the newcomer when an agreed action deletes it is handed over first, with the action to apply: the newcomer deletes it too', async () => {
+    const net = network({ ...baseParams, transferBatchRecords: 1, transferBatchesPerTick: 1 });
+    const nae = joined.at(-1) as Name;
+    const replica = (name: Name) => net.replicas.get(toHex(name)) as Replica<State>;
+    const toNewcomer = () => net.transfers().filter((s) => decode(s.envelope).records.some((r) => nameEquals(r.nae, nae)));
+    await net.join();
+    // One batch each at the join: the NAE's record waits in every old member's queue.
+    expect(toNewcomer()).toHaveLength(0);
+    const stays = groupOf(after, nae).filter((m) => !nameEquals(m, newcomer.name));
+    for (const m of stays) for (const copy of noteCopies(nae, 'Erase').slice(0, K - 1)) await replica(m).receive(copy);
+    const syncs = net.sent.filter((s) => s.envelope.type === SYNC_MESSAGE);
+    for (const s of syncs)
+      if (!nameEquals(s.envelope.destination.nae, newcomer.name)) await replica(s.envelope.destination.nae as Name).receive(s.envelope);
+    for (const m of stays) expect(replica(m).state.erased).toEqual([toHex(nae)]);
+    // Each member that erased it sent the record first, as it was, with the Erase still to apply.
+    const handed = toNewcomer();
+    expect(handed.map((s) => toHex(s.from)).sort()).toEqual(stays.map(toHex).sort());
+    for (const s of handed) {
+      const sent = decode(s.envelope);
+      expect(Buffer.from(sent.records.find((r) => nameEquals(r.nae, nae))?.value ?? []).toString()).toBe(recordValue(nae).toString());
+      expect(sent.records.find((r) => nameEquals(r.nae, nae))?.applied ?? []).toEqual([]);
+      expect(sent.entries.filter((e) => nameEquals(e.nae, nae)).map((e) => e.action)).toEqual(['Erase']);
+    }
+    for (const s of handed) await net.fresh.receive(s.envelope);
+    for (const s of syncs) if (nameEquals(s.envelope.destination.nae, newcomer.name)) await net.fresh.receive(s.envelope);
+    expect(net.fresh.state.erased).toEqual([toHex(nae)]);
+    expect(net.fresh.state.records.has(idOf(nae, KEY))).toBe(false);
   });
 });
 

@@ -42,7 +42,7 @@ import {
 } from './ports.js';
 import { protoCodec } from './proto.js';
 import { CLIENT, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
-import { type AppliedEntry, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
+import { type AppliedEntry, type SlotVote, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 
 /** How a replica puts signed copies on the wire: the group bus adapter. */
@@ -130,6 +130,12 @@ interface QueuedTransfer {
 }
 
 const SYNC_KEY = /^[0-9a-f]{1,128}$/;
+
+/** What this node applied and voted for, by NAE, read once per account-transfer batch. */
+interface WhatThisNodeDid {
+  applied(nae: Name): Promise<readonly AppliedEntry[]>;
+  votes(nae: Name): Promise<readonly SlotVote[]>;
+}
 
 interface SyncProposal {
   key: string;
@@ -491,7 +497,7 @@ export class Replica<S> {
     const group = this.#context.closeGroup(this.persona, act.nae);
     const result = await this.#sync.propose(key, syncAction, group);
     await this.#broadcastSync(key, act, trace);
-    if (result.resolvedNow) await this.#applyAction(act, trace, Buffer.from(key, 'hex'));
+    if (result.resolvedNow) await this.#applyAgreed(act, key, trace);
   }
 
   async #broadcastSync(key: string, act: Action, trace: Record<string, string>): Promise<void> {
@@ -524,13 +530,22 @@ export class Replica<S> {
     declaration.payload.decode(proposal.parameters);
     const syncAction = { type: proposal.action, nae: toHex(nae), payload: Buffer.from(proposal.parameters).toString('base64') };
     const result = await this.#sync.receive(proposal.key, syncAction, envelope.sender, group);
+    if (result.tell) await this.#broadcastSync(proposal.key, { type: proposal.action, nae, payload: proposal.parameters }, envelope.trace);
     if (result.resolvedNow)
-      await this.#applyAction(
-        { type: proposal.action, nae, payload: proposal.parameters },
-        envelope.trace,
-        Buffer.from(proposal.key, 'hex'),
-      );
+      await this.#applyAgreed({ type: proposal.action, nae, payload: proposal.parameters }, proposal.key, envelope.trace);
     return 'synced';
+  }
+
+  /**
+   * An action the group agreed (Sy), under its sync key. A record of its NAE still queued for a
+   * newcomer goes to it first, as it is before the action changes it, with the action as an entry
+   * still to apply: a record the action deletes would otherwise never reach the newcomer, nor
+   * would what the action sends from it (the newcomer's copy of a DataManager's Delete to the
+   * holders, without which the holders never gather K − 1 copies).
+   */
+  async #applyAgreed(act: Action, key: string, trace: Record<string, string>): Promise<void> {
+    await this.#flushTransfers(false, { nae: toHex(act.nae), changing: key });
+    await this.#applyAction(act, trace, Buffer.from(key, 'hex'));
   }
 
   async #applyAction(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined): Promise<void> {
@@ -655,19 +670,24 @@ export class Replica<S> {
    * is now (a node that is no longer a holder is not sent the record, nor is anyone once this node
    * is no longer among the K+1 closest), values are read now, and a record this node is no longer
    * responsible for is dropped once it has been sent, at the first tick (`dropNow`) after that.
+   *
+   * `before` sends only the records of one NAE, whatever the tick's budget, just before the action
+   * under sync key `changing` is applied to them: that action travels as an entry still to apply
+   * (with the members this node vouches for), not among the actions their values hold.
    */
-  async #flushTransfers(dropNow: boolean): Promise<void> {
+  async #flushTransfers(dropNow: boolean, before?: { readonly nae: string; readonly changing: string }): Promise<void> {
     const records = this.#definition.records;
     if (records === undefined || this.#transferQueue.size === 0) return;
     const k = this.params.closeGroupSize;
     const batchSize = transferBatchRecords(this.params);
-    let budget = transferBatchesPerTick(this.params);
+    let budget = before === undefined ? transferBatchesPerTick(this.params) : Number.POSITIVE_INFINITY;
     const view = this.#routing.view(this.persona);
     const self = toHex(this.identity.name);
     const open = new Map<string, TransferredRecord[]>();
     const ready: [string, TransferredRecord[]][] = [];
     const done: QueuedTransfer[] = [];
     for (const [id, item] of this.#transferQueue) {
+      if (before !== undefined && (item.targets.size === 0 || toHex(item.nae) !== before.nae)) continue;
       const closest = view.closeGroup(item.nae, k + 1).map(toHex);
       const rank = closest.indexOf(self);
       if (rank >= 0 && rank < k) item.drop = false;
@@ -703,7 +723,7 @@ export class Replica<S> {
     }
     ready.push(...open.entries());
     if (ready.length > 0) {
-      const { unresolved, applied } = await this.#sync.byNae();
+      const { unresolved, applied } = await this.#sync.byNae(before?.changing);
       for (const [target, batch] of ready) {
         const naes = new Set(batch.map((r) => toHex(r.nae)));
         const records = batch.map((record) => ({
@@ -852,14 +872,22 @@ export class Replica<S> {
     const waiting = new Set<string>();
     // What this node applied, by NAE: read once per batch, when a record is first written.
     let appliedHere: Map<string, AppliedEntry[]> | undefined;
-    const ownApplied = async (nae: Name) => {
-      appliedHere ??= await this.#sync.appliedByNae();
-      return appliedHere.get(toHex(nae)) ?? [];
+    // And the votes it cast, by NAE: those on open actions of a record it writes were cast without it.
+    let votesHere: Map<string, SlotVote[]> | undefined;
+    const here: WhatThisNodeDid = {
+      applied: async (nae) => {
+        appliedHere ??= await this.#sync.appliedByNae();
+        return appliedHere.get(toHex(nae)) ?? [];
+      },
+      votes: async (nae) => {
+        votesHere ??= await this.#sync.votesByNae();
+        return votesHere.get(toHex(nae)) ?? [];
+      },
     };
     for (const record of batch.records) {
       try {
         const nae = this.#transferredNae(record.nae, sender);
-        if (await this.#offerRecord(records, nae, record, sender, envelope.trace, ownApplied)) accepted++;
+        if (await this.#offerRecord(records, nae, record, sender, envelope.trace, here)) accepted++;
         else waiting.add(toHex(nae));
       } catch (error) {
         reject(error);
@@ -910,7 +938,7 @@ export class Replica<S> {
     record: TransferredRecord,
     sender: Name,
     trace: Record<string, string>,
-    ownApplied: (nae: Name) => Promise<readonly AppliedEntry[]>,
+    here: WhatThisNodeDid,
   ): Promise<boolean> {
     const recordKey = transferRecordKey(nae, record.key);
     const applied = (record.applied ?? [])
@@ -926,12 +954,20 @@ export class Replica<S> {
         throw error;
       }
       const held = new Set(agreed.applied.map((act) => syncSlot(act.key)));
-      for (const own of await ownApplied(nae)) {
+      for (const own of await here.applied(nae)) {
         if (held.has(syncSlot(own.key))) continue;
         const act = { type: own.action.type, nae, payload: Buffer.from(own.action.payload, 'base64') };
-        await this.#applyAction(act, trace, Buffer.from(own.key, 'hex'));
+        await this.#applyAgreed(act, own.key, trace);
       }
       for (const act of agreed.applied) await this.#takeAsApplied(act, nae, trace);
+      for (const { key, action, result } of await this.#sync.withdrawUninformed(
+        await here.votes(nae),
+        this.#context.closeGroup(this.persona, nae),
+      )) {
+        const act = { type: action.type, nae, payload: Buffer.from(action.payload, 'base64') };
+        if (result.tell) await this.#broadcastSync(key, act, trace);
+        if (result.resolvedNow) await this.#applyAgreed(act, key, trace);
+      }
       this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
       return true;
     }
@@ -962,15 +998,13 @@ export class Replica<S> {
     declaration.payload.decode(entry.parameters);
     const action = { type: entry.action, nae: toHex(nae), payload: Buffer.from(entry.parameters).toString('base64') };
     const group = this.#context.closeGroup(this.persona, nae);
-    const known = await this.#sync.get(entry.key);
     const result = await this.#sync.adopt(entry.key, action, entry.seenBy.map(toHex), group);
     // Having adopted it, this member has seen the action: the members that stayed count it, as they
     // would have counted the proposals of those it replaced (which they no longer accept). It has
     // told the group (Sync's `told`), so it vouches for itself when it hands the entry on.
-    if (known === undefined && result.entry !== undefined)
-      await this.#broadcastSync(entry.key, { type: entry.action, nae, payload: entry.parameters }, trace);
+    if (result.tell) await this.#broadcastSync(entry.key, { type: entry.action, nae, payload: entry.parameters }, trace);
     if (result.resolvedNow) {
-      await this.#applyAction({ type: entry.action, nae, payload: entry.parameters }, trace, Buffer.from(entry.key, 'hex'));
+      await this.#applyAgreed({ type: entry.action, nae, payload: entry.parameters }, entry.key, trace);
     }
   }
 }

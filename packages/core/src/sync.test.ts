@@ -16,6 +16,14 @@ const at = (b: number): Name => {
 const ZERO = new Uint8Array(NAME_BYTES) as Name;
 const action = (nae: Name = ZERO, payload = 'AQI='): SyncAction => ({ type: 'RecordPut', nae: toHex(nae), payload });
 
+/** One request's first action slot, decided two ways: members with the record add a subscriber, one without would create it. */
+const decidedTwoWays = (request: Uint8Array) => ({
+  add: syncKey(request, 0, 'AddSubscriber'),
+  create: syncKey(request, 0, 'CreateRecord'),
+  addAction: { ...action(ZERO), type: 'AddSubscriber' },
+  createAction: { ...action(ZERO), type: 'CreateRecord' },
+});
+
 function setup(k: number, self: Name, overrides: Partial<GroupParameters> = {}) {
   const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: k, ...overrides };
   const clock = new VirtualClock();
@@ -300,13 +308,10 @@ describe('Sync.onMatrixChange', () => {
     const group = [at(1), at(2), at(3), at(4)];
     const request = Uint8Array.of(1, 2, 3);
     // Members that have the record add a subscriber; one that has none yet would create it.
-    const add = syncKey(request, 0, 'AddSubscriber');
-    const create = syncKey(request, 0, 'CreateRecord');
+    const { add, create, addAction, createAction } = decidedTwoWays(request);
     const next = syncKey(request, 1, 'AddSubscriber');
     expect(add).not.toBe(create);
     expect(add).toMatch(/^[0-9a-f]{64}$/);
-    const addAction = { ...action(ZERO), type: 'AddSubscriber' };
-    const createAction = { ...action(ZERO), type: 'CreateRecord' };
     const { sync } = setup(4, at(1));
     await sync.propose(add, addAction, group);
     await sync.receive(add, addAction, at(2), group);
@@ -343,10 +348,7 @@ describe('Sync.onMatrixChange', () => {
   it("a lone action of a slot another action of which was applied here is settled: never handed over, so newcomers' adoptions never add up to applying it", async () => {
     const group = [at(1), at(2), at(3), at(4)];
     const request = Uint8Array.of(4, 5, 6);
-    const add = syncKey(request, 0, 'AddSubscriber');
-    const create = syncKey(request, 0, 'CreateRecord');
-    const addAction = { ...action(ZERO), type: 'AddSubscriber' };
-    const createAction = { ...action(ZERO), type: 'CreateRecord' };
+    const { add, create, addAction, createAction } = decidedTwoWays(request);
     // at(4) (no record yet) proposed CreateRecord; at(1) got its Sync before the group's AddSubscriber resolved.
     const { sync } = setup(4, at(1));
     await sync.receive(create, createAction, at(4), group);
@@ -370,6 +372,49 @@ describe('Sync.onMatrixChange', () => {
     expect(await proposer.markApplied(add, addAction)).toBe(true);
     expect((await proposer.byNae()).unresolved.size).toBe(0);
     expect((await proposer.due()).send).toEqual([]);
+  });
+
+  it('one vote per slot: a group split two and two resolves neither action; a newcomer whose record came re-casts its vote, and tells the group', async () => {
+    const group = [at(1), at(2), at(5), at(6)];
+    const request = Uint8Array.of(7, 8, 9);
+    const { add, create, addAction, createAction } = decidedTwoWays(request);
+    // at(1) and at(2) have the record and add a subscriber; at(5) and at(6) just joined and have none yet.
+    const { sync: old } = setup(4, at(1));
+    await old.propose(add, addAction, group);
+    await old.receive(add, addAction, at(2), group);
+    // Counting itself for the newcomers' CreateRecord too would resolve it here: it votes once per slot.
+    await old.receive(create, createAction, at(5), group);
+    expect((await old.receive(create, createAction, at(6), group)).resolvedNow).toBe(false);
+    expect((await old.get(create))?.seenBy).toEqual([toHex(at(5)), toHex(at(6))]);
+    const { sync: newcomer } = setup(4, at(5));
+    await newcomer.propose(create, createAction, group);
+    await newcomer.receive(create, createAction, at(6), group);
+    await newcomer.receive(add, addAction, at(1), group);
+    const split = await newcomer.receive(add, addAction, at(2), group);
+    expect(split.resolvedNow).toBe(false);
+    expect(split.tell).toBeUndefined();
+    // The record came by account transfer: its CreateRecord vote was cast without it.
+    const [recast, ...more] = await newcomer.withdrawUninformed((await newcomer.votesByNae()).get(toHex(ZERO)) ?? [], group);
+    expect(more).toEqual([]);
+    expect(recast?.key).toBe(add);
+    expect(recast?.result.resolvedNow).toBe(true);
+    expect(recast?.result.tell).toBe(true);
+    expect((await newcomer.get(create))?.seenBy).toEqual([toHex(at(6))]);
+    expect((await newcomer.due()).send).toEqual([]);
+    // at(6)'s CreateRecord never wins this node's vote back.
+    expect((await newcomer.receive(create, createAction, at(6), group)).resolvedNow).toBe(false);
+    // Told, the members that have the record resolve the AddSubscriber.
+    expect((await old.receive(add, addAction, at(5), group)).resolvedNow).toBe(true);
+
+    // Withdrawn before any other action of the slot was heard of: the next one it hears of gets the vote, told.
+    const { sync: early } = setup(4, at(6));
+    await early.propose(create, createAction, group);
+    expect(await early.withdrawUninformed((await early.votesByNae()).get(toHex(ZERO)) ?? [], group)).toEqual([]);
+    expect((await early.receive(add, addAction, at(1), group)).tell).toBe(true);
+    const second = await early.receive(add, addAction, at(2), group);
+    expect(second.resolvedNow).toBe(true);
+    expect(second.tell).toBeUndefined();
+    expect((await early.get(add))?.seenBy).toEqual([toHex(at(1)), toHex(at(6)), toHex(at(2))]);
   });
 
   it('adopt (account transfer): keeps the members still in the group, adds itself last, resolves at floor(K/2)+1', async () => {

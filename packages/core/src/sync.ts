@@ -48,11 +48,39 @@ export interface SyncResult {
   /** The entry reached floor(K/2)+1 members with this update: apply it now (happens once). */
   readonly resolvedNow: boolean;
   readonly entry: SyncEntry | undefined;
+  /**
+   * This node now counts itself for the action where its peers do not know it yet: it withdrew a
+   * vote it had cast without the NAE's record, or it took a handed-over entry it had not seen. It
+   * sends the action's Sync to its group, or they would never count it.
+   */
+  readonly tell?: boolean;
+}
+
+/** A vote this node cast in a slot (its marker's store key), with the keys of the slot's actions it knew of when read. */
+export interface SlotVote {
+  readonly marker: string;
+  readonly keys: readonly string[];
+}
+
+/** Outcome of a vote this node re-cast (`withdrawUninformed`) for another action of the slot. */
+export interface RecastVote {
+  readonly key: string;
+  readonly action: SyncAction;
+  readonly result: SyncResult;
 }
 
 /** Hex characters at the start of a sync key that name its slot: the request and the action's index in its outcome. */
 const SLOT_CHARS = 48;
 const SLOT_MARKER = 'slot:';
+/**
+ * The action of a slot this node counts itself for (its vote): one per slot, so two members
+ * that decided a request differently cannot each resolve both actions by counting themselves
+ * for whichever Sync they get. A vote withdrawn (`withdrawUninformed`) keeps the key it was
+ * cast for behind WITHDRAWN: it is never cast for that action again.
+ */
+const VOTE_MARKER = 'vote:';
+const WITHDRAWN = 'withdrawn:';
+const isMarker = (key: string): boolean => key.startsWith(SLOT_MARKER) || key.startsWith(VOTE_MARKER);
 
 /**
  * The sync entry of a request's `index`th action: the same on every member that handles the
@@ -160,8 +188,10 @@ export class Sync {
       // Same key, different parameters: not the same action; the first one stands.
       return { resolvedNow: false, entry: existing };
     }
+    const vote = await this.#vote(key, action, how);
     const seenBy = [...(existing?.seenBy ?? [])];
-    for (const member of seen) if (!seenBy.includes(member)) seenBy.push(member);
+    for (const member of seen) if ((member !== this.#self || vote.counts) && !seenBy.includes(member)) seenBy.push(member);
+    const tell = vote.recast || (how === 'adopt' && existing === undefined && vote.counts);
     const wasResolved = existing?.resolved ?? false;
     const resolved = wasResolved || seenBy.length >= syncResolution(this.#params);
     const entry: SyncEntry = {
@@ -171,7 +201,7 @@ export class Sync {
       resolved,
       attempts: existing?.attempts ?? 0,
       originatedHere: (existing?.originatedHere ?? false) || how === 'propose',
-      told: (existing?.told ?? false) || how === 'propose' || (how === 'adopt' && existing === undefined),
+      told: (existing?.told ?? false) || how === 'propose' || tell,
       seenAt: existing?.seenAt ?? this.#now(),
     };
     const members = closeGroup.map(toHex);
@@ -181,7 +211,92 @@ export class Sync {
     // decision per request and index. (With self-counting, the variant the others proposed can
     // resolve here as well as this node's own; an account transfer can bring more votes for one.)
     const resolvedNow = resolved && !wasResolved && (await this.#claimSlot(key, action));
-    return { resolvedNow, entry: unanimous ? undefined : entry };
+    return { resolvedNow, entry: unanimous ? undefined : entry, ...(tell ? { tell } : {}) };
+  }
+
+  /**
+   * Whether this node counts itself for the action, and moves its slot's vote to it. Its own
+   * proposal always counts (a vote it cast on another action of the slot from a peer's Sync, never
+   * told, moves to it); another's Sync or a handed-over entry counts only while it has no vote in
+   * the slot, or withdrew one (`recast`: it must tell the group). A key outside any slot always counts.
+   */
+  async #vote(key: string, action: SyncAction, how: 'propose' | 'receive' | 'adopt'): Promise<{ counts: boolean; recast: boolean }> {
+    const slot = slotOf(key);
+    if (slot === undefined) return { counts: true, recast: false };
+    const markerKey = `${VOTE_MARKER}${slot}`;
+    const marker = await this.#store.get(markerKey);
+    const withdrawn = marker?.key.startsWith(WITHDRAWN) ?? false;
+    if (marker?.key === key) return { counts: true, recast: false };
+    if (marker?.key === `${WITHDRAWN}${key}`) return { counts: false, recast: false };
+    if (marker !== undefined && !withdrawn && how !== 'propose') return { counts: false, recast: false };
+    if (marker !== undefined && !withdrawn) {
+      const earlier = await this.#store.get(marker.key);
+      if (earlier !== undefined && earlier.completedAt === undefined && !earlier.resolved)
+        await this.#store.set(marker.key, { ...earlier, seenBy: earlier.seenBy.filter((m) => m !== this.#self) });
+    }
+    await this.#store.set(markerKey, this.#marker(key, action));
+    return { counts: true, recast: withdrawn && how !== 'propose' };
+  }
+
+  /** A marker entry (slot or vote), remembered like a completed entry for the firewall's memory. */
+  #marker(key: string, action: SyncAction): SyncEntry {
+    return { key, action, seenBy: [], resolved: true, attempts: 0, originatedHere: false, completedAt: this.#now() };
+  }
+
+  /**
+   * Account transfer wrote the NAE's record here: the votes this node cast on its still-open
+   * actions were cast without it (a DataManager that entered the group proposing CreateRecord for
+   * a chunk its record says exists), so they are withdrawn: no longer counted here, nor resent.
+   * Where its peers proposed another action of the slot, this node's vote goes to the one most
+   * members have seen; otherwise to the next one it hears of. The runtime tells the group of each
+   * re-cast vote and applies what it resolves. `votes` are the NAE's, from `votesByNae`.
+   */
+  async withdrawUninformed(votes: readonly SlotVote[], closeGroup: readonly Name[]): Promise<RecastVote[]> {
+    const recast: RecastVote[] = [];
+    const open = async (key: string): Promise<SyncEntry | undefined> => {
+      const entry = await this.#store.get(key);
+      return entry === undefined || entry.resolved || entry.completedAt !== undefined ? undefined : entry;
+    };
+    for (const vote of votes) {
+      const marker = await this.#store.get(vote.marker);
+      if (marker === undefined || marker.key.startsWith(WITHDRAWN)) continue;
+      const voted = await open(marker.key);
+      if (voted === undefined) continue;
+      await this.#store.set(vote.marker, this.#marker(`${WITHDRAWN}${marker.key}`, marker.action));
+      await this.#store.set(marker.key, { ...voted, seenBy: voted.seenBy.filter((m) => m !== this.#self), originatedHere: false });
+      let best: SyncEntry | undefined;
+      for (const key of vote.keys) {
+        const entry = key === marker.key ? undefined : await open(key);
+        if (entry !== undefined && (best === undefined || entry.seenBy.length > best.seenBy.length)) best = entry;
+      }
+      if (best !== undefined)
+        recast.push({
+          key: best.key,
+          action: best.action,
+          result: await this.#add(best.key, best.action, [this.#self], 'receive', closeGroup),
+        });
+    }
+    return recast;
+  }
+
+  /**
+   * This node's votes by NAE (hex), each with the keys of its slot's actions, in one pass over the
+   * store: what `withdrawUninformed` needs for the records an account-transfer batch writes.
+   */
+  async votesByNae(): Promise<Map<string, SlotVote[]>> {
+    const all = await this.#store.entries();
+    const bySlot = new Map<string, string[]>();
+    for (const [key] of all) {
+      const slot = slotOf(key);
+      if (slot !== undefined) bySlot.set(slot, [...(bySlot.get(slot) ?? []), key]);
+    }
+    const out = new Map<string, SlotVote[]>();
+    for (const [key, marker] of all) {
+      if (!key.startsWith(VOTE_MARKER) || marker.key.startsWith(WITHDRAWN)) continue;
+      const vote = { marker: key, keys: (bySlot.get(key.slice(VOTE_MARKER.length)) ?? []).sort() };
+      out.set(marker.action.nae, [...(out.get(marker.action.nae) ?? []), vote]);
+    }
+    return out;
   }
 
   /** Another action of the key's slot (syncKey) was applied here, or taken as applied. */
@@ -202,15 +317,7 @@ export class Sync {
     if (slot === undefined) return true;
     const marker = `${SLOT_MARKER}${slot}`;
     if ((await this.#store.get(marker)) !== undefined) return false;
-    await this.#store.set(marker, {
-      key,
-      action,
-      seenBy: [],
-      resolved: true,
-      attempts: 0,
-      originatedHere: false,
-      completedAt: this.#now(),
-    });
+    await this.#store.set(marker, this.#marker(key, action));
     return true;
   }
 
@@ -308,16 +415,18 @@ export class Sync {
    * (resolved, in the container or kept as a tombstone). A handed-over entry's `seenBy` lists this
    * node only if it told the group: several members that each only received one member's Sync
    * would otherwise, put together at the receiver, resolve an action only that one had seen.
+   * `stillToApply` is the key of an action resolved here that is about to be applied: the records
+   * handed over now do not hold it, so it goes as an unresolved entry.
    */
-  async byNae(): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
+  async byNae(stillToApply?: string): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
     const applied = new Map<string, SyncEntry[]>();
     const all = await this.#store.entries();
     const outvoted = outvotedIn(all);
     for (const [key, entry] of all) {
       // Slots, and the actions of a slot another action of which was applied here: neither open nor applied.
-      if (key.startsWith(SLOT_MARKER) || outvoted(key, entry) || (!entry.resolved && entry.completedAt !== undefined)) continue;
-      const done = entry.resolved || entry.completedAt !== undefined;
+      if (isMarker(key) || outvoted(key, entry) || (!entry.resolved && entry.completedAt !== undefined)) continue;
+      const done = key !== stillToApply && (entry.resolved || entry.completedAt !== undefined);
       const handed = done || entry.told ? entry : { ...entry, seenBy: entry.seenBy.filter((m) => m !== this.#self) };
       const into = done ? applied : unresolved;
       into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), handed]);
