@@ -531,6 +531,7 @@ export class Replica<S> {
     const syncAction = { type: proposal.action, nae: toHex(nae), payload: Buffer.from(proposal.parameters).toString('base64') };
     const result = await this.#sync.receive(proposal.key, syncAction, envelope.sender, group);
     if (result.tell) await this.#broadcastSync(proposal.key, { type: proposal.action, nae, payload: proposal.parameters }, envelope.trace);
+    if (result.conflicting) await this.#flushTransfers(false, { nae: toHex(nae) });
     if (result.resolvedNow)
       await this.#applyAgreed({ type: proposal.action, nae, payload: proposal.parameters }, proposal.key, envelope.trace);
     return 'synced';
@@ -671,11 +672,12 @@ export class Replica<S> {
    * is no longer among the K+1 closest), values are read now, and a record this node is no longer
    * responsible for is dropped once it has been sent, at the first tick (`dropNow`) after that.
    *
-   * `before` sends only the records of one NAE, whatever the tick's budget, just before the action
-   * under sync key `changing` is applied to them: that action travels as an entry still to apply
-   * (with the members this node vouches for), not among the actions their values hold.
+   * `before` sends only the records of one NAE, whatever the tick's budget: just before the action
+   * under sync key `changing` is applied to them (that action travels as an entry still to apply,
+   * with the members this node vouches for, not among the actions their values hold), or when a
+   * member decided one of its requests differently, for want of them (no `changing`).
    */
-  async #flushTransfers(dropNow: boolean, before?: { readonly nae: string; readonly changing: string }): Promise<void> {
+  async #flushTransfers(dropNow: boolean, before?: { readonly nae: string; readonly changing?: string }): Promise<void> {
     const records = this.#definition.records;
     if (records === undefined || this.#transferQueue.size === 0) return;
     const k = this.params.closeGroupSize;

@@ -54,6 +54,12 @@ export interface SyncResult {
    * sends the action's Sync to its group, or they would never count it.
    */
   readonly tell?: boolean;
+  /**
+   * This node voted for another action of the slot: the sender decided the request differently
+   * (a newcomer without the record). The runtime sends the NAE's records still queued for
+   * newcomers at once, so the split does not wait for their turn in the transfer queue.
+   */
+  readonly conflicting?: boolean;
 }
 
 /** A vote this node cast in a slot (its marker's store key), with the keys of the slot's actions it knew of when read. */
@@ -211,7 +217,12 @@ export class Sync {
     // decision per request and index. (With self-counting, the variant the others proposed can
     // resolve here as well as this node's own; an account transfer can bring more votes for one.)
     const resolvedNow = resolved && !wasResolved && (await this.#claimSlot(key, action));
-    return { resolvedNow, entry: unanimous ? undefined : entry, ...(tell ? { tell } : {}) };
+    return {
+      resolvedNow,
+      entry: unanimous ? undefined : entry,
+      ...(tell ? { tell } : {}),
+      ...(vote.conflicting ? { conflicting: true } : {}),
+    };
   }
 
   /**
@@ -220,7 +231,11 @@ export class Sync {
    * told, moves to it); another's Sync or a handed-over entry counts only while it has no vote in
    * the slot, or withdrew one (`recast`: it must tell the group). A key outside any slot always counts.
    */
-  async #vote(key: string, action: SyncAction, how: 'propose' | 'receive' | 'adopt'): Promise<{ counts: boolean; recast: boolean }> {
+  async #vote(
+    key: string,
+    action: SyncAction,
+    how: 'propose' | 'receive' | 'adopt',
+  ): Promise<{ counts: boolean; recast: boolean; conflicting?: boolean }> {
     const slot = slotOf(key);
     if (slot === undefined) return { counts: true, recast: false };
     const markerKey = `${VOTE_MARKER}${slot}`;
@@ -228,7 +243,7 @@ export class Sync {
     const withdrawn = marker?.key.startsWith(WITHDRAWN) ?? false;
     if (marker?.key === key) return { counts: true, recast: false };
     if (marker?.key === `${WITHDRAWN}${key}`) return { counts: false, recast: false };
-    if (marker !== undefined && !withdrawn && how !== 'propose') return { counts: false, recast: false };
+    if (marker !== undefined && !withdrawn && how !== 'propose') return { counts: false, recast: false, conflicting: true };
     if (marker !== undefined && !withdrawn) {
       const earlier = await this.#store.get(marker.key);
       if (earlier !== undefined && earlier.completedAt === undefined && !earlier.resolved)
