@@ -36,6 +36,8 @@ group:
   transferBatchRecords: SAFE_TRANSFER_BATCH
   transferBatchesPerTick: SAFE_TRANSFER_BATCHES_PER_TICK
   transferPullMs: SAFE_TRANSFER_PULL_MS
+  awaitRecordMs: SAFE_AWAIT_RECORD_MS
+  awaitRecordRequests: SAFE_AWAIT_RECORD_REQUESTS
   cacheBytes: SAFE_CACHE_BYTES
   cacheEntries: SAFE_CACHE_ENTRIES
 replica:

@@ -6,6 +6,7 @@ import {
   BadSignatureError,
   MalformedPayloadError,
   NotResponsibleError,
+  RecordMissingError,
   type SafeError,
   SenderNotInGroupError,
   WrongSourceError,
@@ -51,36 +52,42 @@ interface State {
 const idOf = (nae: Uint8Array, key: Uint8Array) => `${toHex(nae)}:${toHex(key)}`;
 const nonceCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
 
+/** Every test message comes from a MaidManager group, accumulated and firewalled, with a nonce. */
+const fromMaidManagers = { from: ['maid-manager'] as const, accumulate: 'group' as const, firewall: true, payload: nonceCodec };
 const definition: PersonaDefinition<State> = {
   persona: 'data-manager',
   speaksAs: 'group',
   messages: [
     message<{ nonce: Uint8Array }, State>({
       type: 'Note',
-      from: ['maid-manager'],
-      accumulate: 'group',
-      firewall: true,
+      ...fromMaidManagers,
       sync: true,
-      payload: nonceCodec,
       handle: (m) => ({ actions: [{ type: 'Note', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
     }),
     message<{ nonce: Uint8Array }, State>({
       type: 'Tally',
-      from: ['maid-manager'],
-      accumulate: 'group',
-      firewall: true,
+      ...fromMaidManagers,
       sync: true,
-      payload: nonceCodec,
       handle: (m) => ({ actions: [{ type: 'Tally', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
     }),
     message<{ nonce: Uint8Array }, State>({
       type: 'Erase',
-      from: ['maid-manager'],
-      accumulate: 'group',
-      firewall: true,
+      ...fromMaidManagers,
       sync: true,
-      payload: nonceCodec,
       handle: (m) => ({ actions: [{ type: 'Erase', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
+    }),
+    // Answers with the NAE's record: a member without it cannot (a MaidManager that does not know the client).
+    message<{ nonce: Uint8Array }, State>({
+      type: 'Read',
+      ...fromMaidManagers,
+      sync: false,
+      handle(m, ctx) {
+        const record = ctx.state.records.get(idOf(m.destination.nae, KEY));
+        if (record === undefined) throw new RecordMissingError('not-found', 'no record for this NAE');
+        return {
+          send: [{ type: 'ReadResponse', to: { persona: 'maid-manager', nae: m.source.nae }, scope: 'close-group', payload: record.value }],
+        };
+      },
     }),
   ],
   actions: [
@@ -711,6 +718,67 @@ describe('account transfer in the runtime: batches and churn', () => {
     for (const s of syncs) if (nameEquals(s.envelope.destination.nae, newcomer.name)) await net.fresh.receive(s.envelope);
     expect(net.fresh.state.erased).toEqual([toHex(nae)]);
     expect(net.fresh.state.records.has(idOf(nae, KEY))).toBe(false);
+  });
+});
+
+describe('a request a newcomer cannot serve before its record comes', () => {
+  const readResponses = (net: ReturnType<typeof network>, from: Name) =>
+    net.sent
+      .filter((s) => s.envelope.type === 'ReadResponse' && nameEquals(s.from, from))
+      .map((s) => Buffer.from(s.envelope.payload).toString());
+  const entered = async (net: ReturnType<typeof network>) => {
+    // The newcomer sees the matrix change that put it in these close groups.
+    await net.fresh.updateRouting(before);
+    await net.fresh.updateRouting(after);
+  };
+
+  it('waits for the record account transfer brings, then is served as if the record had been there', async () => {
+    const net = network();
+    await entered(net);
+    const nae = joined[0] as Name;
+    for (const copy of noteCopies(nae, 'Read').slice(0, K - 1)) await net.fresh.receive(copy);
+    expect(readResponses(net, newcomer.name)).toEqual([]);
+    await net.join();
+    for (const { envelope } of net.transfers().filter((s) => decode(s.envelope).records.some((r) => nameEquals(r.nae, nae))))
+      await net.fresh.receive(envelope);
+    expect(readResponses(net, newcomer.name)).toEqual([recordValue(nae).toString()]);
+    // Served once: a tick past the wait sends nothing more.
+    net.clock.advance(10_000);
+    await net.fresh.tick();
+    expect(readResponses(net, newcomer.name)).toHaveLength(1);
+  });
+
+  it('is refused once the wait is over without the record, and at once by a member that was in the group all along', async () => {
+    const net = network({ ...baseParams, awaitRecordMs: 2_000 });
+    await entered(net);
+    const nae = sha512(Uint8Array.of(200)) as Name;
+    expect(has(groupOf(after, nae), newcomer)).toBe(true);
+    for (const copy of noteCopies(nae, 'Read').slice(0, K - 1)) expect(await net.fresh.receive(copy)).not.toBe('handled');
+    net.clock.advance(1_000);
+    await net.fresh.tick();
+    expect(net.sent.filter((s) => nameEquals(s.from, newcomer.name) && s.envelope.type !== ACCOUNT_TRANSFER_MESSAGE)).toEqual([]);
+    net.clock.advance(1_500);
+    await net.fresh.tick();
+    // The requester was a group: a refusal is logged, nothing is sent, and the request is gone.
+    expect(readResponses(net, newcomer.name)).toEqual([]);
+    await net.join();
+    const old = groupOf(before, nae).find((m) => has(groupOf(after, nae), { name: m } as Identity)) as Name;
+    const member = net.replicas.get(toHex(old)) as Replica<State>;
+    const copies = noteCopies(nae, 'Read').slice(0, K - 1);
+    const results = [];
+    for (const copy of copies) results.push(await member.receive(copy));
+    expect(results.at(-1)).toBe('handled');
+  });
+
+  it('is refused at once with the wait turned off, or past the most requests held', async () => {
+    for (const params of [{ awaitRecordMs: 0 }, { awaitRecordRequests: 0 }]) {
+      const net = network({ ...baseParams, ...params });
+      await entered(net);
+      const copies = noteCopies(joined[0] as Name, 'Read').slice(0, K - 1);
+      const results = [];
+      for (const copy of copies) results.push(await net.fresh.receive(copy));
+      expect(results.at(-1)).toBe('handled');
+    }
   });
 });
 

@@ -30,6 +30,8 @@ describe('group quorums (SPEC.md 5)', () => {
       transferBatchRecords: 64,
       transferBatchesPerTick: 16,
       transferPullMs: 30_000,
+      awaitRecordMs: 5_000,
+      awaitRecordRequests: 1024,
       cacheBytes: 64 * 1024 * 1024,
       cacheEntries: 1024,
     });

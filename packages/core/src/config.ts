@@ -19,6 +19,10 @@ export interface GroupParameters {
   readonly transferBatchesPerTick?: number;
   /** Account transfer: a record still short of agreement this long after its first copy is pulled afresh from its close group (default 30 s). */
   readonly transferPullMs?: number;
+  /** A request a member that just entered its NAE's close group cannot serve without the NAE's record waits this long for it by account transfer; 0: refused at once (default 5 s). */
+  readonly awaitRecordMs?: number;
+  /** Most requests held for their records at once; past it they are refused at once (default 1024). */
+  readonly awaitRecordRequests?: number;
   /** Opportunistic cache (SPEC.md 4): most bytes of chunk content a replica keeps in memory; 0 disables it (default 64 MiB). */
   readonly cacheBytes?: number;
   /** Opportunistic cache: most chunks a replica keeps; 0 disables it (default 1024). */
@@ -33,6 +37,8 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   transferBatchRecords: 64,
   transferBatchesPerTick: 16,
   transferPullMs: 30_000,
+  awaitRecordMs: 5_000,
+  awaitRecordRequests: 1024,
   cacheBytes: 64 * 1024 * 1024,
   cacheEntries: 1024,
 };
@@ -41,6 +47,8 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
 export const DEFAULT_TRANSFER_BATCH_RECORDS = 64;
 export const DEFAULT_TRANSFER_BATCHES_PER_TICK = 16;
 export const DEFAULT_TRANSFER_PULL_MS = 30_000;
+export const DEFAULT_AWAIT_RECORD_MS = 5_000;
+export const DEFAULT_AWAIT_RECORD_REQUESTS = 1024;
 /** The cache limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_ENTRIES = 1024;
@@ -55,6 +63,14 @@ export function transferBatchesPerTick(params: GroupParameters): number {
 
 export function transferPullMs(params: GroupParameters): number {
   return Math.max(1, params.transferPullMs ?? DEFAULT_TRANSFER_PULL_MS);
+}
+
+/** How long, and how many, requests wait for a record a member that just entered the close group lacks. */
+export function awaitRecordLimits(params: GroupParameters): { ms: number; requests: number } {
+  return {
+    ms: Math.max(0, params.awaitRecordMs ?? DEFAULT_AWAIT_RECORD_MS),
+    requests: Math.max(0, params.awaitRecordRequests ?? DEFAULT_AWAIT_RECORD_REQUESTS),
+  };
 }
 
 /**
@@ -197,6 +213,16 @@ export const groupParameterFields = {
     DEFAULT_TRANSFER_PULL_MS,
     'a transferred record still short of agreement this long after its first copy is pulled afresh from its close group (ms)',
     100,
+  ),
+  awaitRecordMs: intField(
+    'SAFE_AWAIT_RECORD_MS',
+    DEFAULT_AWAIT_RECORD_MS,
+    "a request a member that just entered its NAE's close group cannot serve without the record waits this long for it by account transfer (ms); 0 refuses at once",
+  ),
+  awaitRecordRequests: intField(
+    'SAFE_AWAIT_RECORD_REQUESTS',
+    DEFAULT_AWAIT_RECORD_REQUESTS,
+    'most requests a replica holds for their records at once; past it they are refused at once',
   ),
   cacheBytes: intField(
     'SAFE_CACHE_BYTES',

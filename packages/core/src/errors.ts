@@ -83,7 +83,13 @@ export class ContentMismatchError extends SafeError {
     super('invalid-argument', message);
   }
 }
-export class UnknownClientError extends SafeError {
+/**
+ * The request needs a record this replica does not hold. One that just entered the NAE's close
+ * group may still be sent it by account transfer: the runtime holds such a request until the
+ * record comes, for at most SAFE_AWAIT_RECORD_MS, before it refuses it.
+ */
+export class RecordMissingError extends SafeError {}
+export class UnknownClientError extends RecordMissingError {
   constructor(message: string) {
     super('permission-denied', message);
   }

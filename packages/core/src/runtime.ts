@@ -2,13 +2,14 @@ import { AccountTransfer, type AppliedAction, naeHexOfTransferKey, type Transfer
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
-import { type GroupParameters, transferBatchesPerTick, transferBatchRecords, transferPullMs } from './config.js';
+import { awaitRecordLimits, type GroupParameters, transferBatchesPerTick, transferBatchRecords, transferPullMs } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
   asSafeError,
   MalformedEnvelopeError,
   MalformedPayloadError,
   NotResponsibleError,
+  RecordMissingError,
   type SafeError,
   SenderNotInGroupError,
   UnknownMessageTypeError,
@@ -41,7 +42,7 @@ import {
   type Telemetry,
 } from './ports.js';
 import { protoCodec } from './proto.js';
-import { CLIENT, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
+import { CLIENT, type GroupView, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { type AppliedEntry, type SlotVote, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 
@@ -137,6 +138,17 @@ interface WhatThisNodeDid {
   votes(nae: Name): Promise<readonly SlotVote[]>;
 }
 
+/** A request held for the record account transfer brings (Replica #awaitRecord). */
+const AWAITING_RECORD = Symbol('awaiting record');
+/** Views before recent matrix changes a replica keeps to tell which close groups it just entered. */
+const RECENT_VIEWS = 32;
+interface AwaitingRecord<S> {
+  readonly declaration: MessageDeclaration<unknown, S>;
+  readonly incoming: Incoming<unknown>;
+  readonly trace: Record<string, string>;
+  readonly until: number;
+}
+
 interface SyncProposal {
   key: string;
   action: string;
@@ -191,6 +203,14 @@ export class Replica<S> {
   /** Account transfer still to send, in the order the matrix changes queued it. */
   readonly #transferQueue = new Map<string, QueuedTransfer>();
   #transferSequence = 0;
+  /**
+   * This persona's views before its recent matrix changes, each kept for SAFE_AWAIT_RECORD_MS:
+   * a close group of an NAE this node is not in, in one of them, is one it entered since.
+   */
+  readonly #recentViews: { readonly view: GroupView; readonly until: number }[] = [];
+  /** Requests held for a record this node lacks but may still be sent (RecordMissingError), by NAE (hex). */
+  readonly #awaitingRecord = new Map<string, AwaitingRecord<S>[]>();
+  #awaitingCount = 0;
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -222,6 +242,8 @@ export class Replica<S> {
       isResponsible: (nae) => this.isResponsible(nae),
       now: () => this.#clock.now(),
     };
+    // A node that starts has entered every close group it is in: its records may still be on their way.
+    this.#rememberView(options.routing.without(this.persona, this.identity.name).view(this.persona));
   }
 
   get name(): Name {
@@ -337,9 +359,10 @@ export class Replica<S> {
       span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
       span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
       const incoming = incomingOf(envelope, payload);
-      await this.#carryOut(await this.#handle(declaration, incoming), incoming, declaration.sync, span.context());
+      const outcome = await this.#handle(declaration, incoming, span.context());
+      if (outcome !== AWAITING_RECORD) await this.#carryOut(outcome, incoming, declaration.sync, span.context());
       span.end();
-      return this.#count(envelope, 'handled');
+      return this.#count(envelope, outcome === AWAITING_RECORD ? 'pending' : 'handled');
     } catch (error) {
       const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
       span?.end(rejected);
@@ -348,15 +371,89 @@ export class Replica<S> {
     }
   }
 
-  /** The handler's outcome; a rule of the persona that says no becomes the requester's answer, recorded like any other. */
-  async #handle(declaration: MessageDeclaration<unknown, S>, incoming: Incoming<unknown>): Promise<Outcome> {
+  /**
+   * The handler's outcome; a rule of the persona that says no becomes the requester's answer,
+   * recorded like any other. Given the request's trace, a refusal for want of a record this node
+   * may still be sent by account transfer is held instead (AWAITING_RECORD): see #awaitRecord.
+   */
+  async #handle(
+    declaration: MessageDeclaration<unknown, S>,
+    incoming: Incoming<unknown>,
+    awaitWith?: Record<string, string>,
+  ): Promise<Outcome | typeof AWAITING_RECORD> {
     try {
       return await declaration.handle(incoming, this.#context);
     } catch (error) {
       const safe = asSafeError(error, `${this.persona} ${incoming.type}`);
       if (safe.kind === 'internal') throw safe;
+      if (awaitWith !== undefined && safe instanceof RecordMissingError && this.#awaitRecord(declaration, incoming, awaitWith))
+        return AWAITING_RECORD;
       return this.#refusal(incoming, safe);
     }
+  }
+
+  /**
+   * A member that entered the NAE's close group in a recent matrix change may not have been sent
+   * its record yet: refusing now would leave the group's answer one member short of its quorum
+   * (a MaidManager that does not know the client forwards no Put, and the DataManagers never
+   * gather K − 1 copies). The request waits for the record, within the configured time and count;
+   * the firewall answers repeats "syncing" meanwhile.
+   */
+  #awaitRecord(declaration: MessageDeclaration<unknown, S>, incoming: Incoming<unknown>, trace: Record<string, string>): boolean {
+    const limits = awaitRecordLimits(this.params);
+    const now = this.#clock.now();
+    if (limits.ms === 0 || this.#awaitingCount >= limits.requests) return false;
+    this.#forgetViews(now);
+    const k = this.params.closeGroupSize;
+    const nae = incoming.destination.nae;
+    if (!this.#recentViews.some(({ view }) => !view.isInCloseGroup(this.identity.name, nae, k))) return false;
+    const key = toHex(nae);
+    this.#awaitingRecord.set(key, [...(this.#awaitingRecord.get(key) ?? []), { declaration, incoming, trace, until: now + limits.ms }]);
+    this.#awaitingCount++;
+    this.#log.info({ type: incoming.type, nae: shortName(nae) }, 'request awaits the record account transfer brings');
+    return true;
+  }
+
+  /**
+   * A view of this persona as it was before a matrix change, for SAFE_AWAIT_RECORD_MS. Replicas
+   * flapping make many changes: the newest RECENT_VIEWS are kept, so the memory stays bounded.
+   */
+  #rememberView(view: GroupView): void {
+    const now = this.#clock.now();
+    this.#forgetViews(now);
+    this.#recentViews.push({ view, until: now + awaitRecordLimits(this.params).ms });
+    if (this.#recentViews.length > RECENT_VIEWS) this.#recentViews.shift();
+  }
+
+  #forgetViews(now: number): void {
+    while (this.#recentViews.length > 0 && (this.#recentViews[0]?.until ?? 0) <= now) this.#recentViews.shift();
+  }
+
+  /** Handles again the requests held for the NAE's record (now written here), or, with no NAE, those whose wait is over. */
+  async #handleAwaiting(nae?: string): Promise<void> {
+    const now = this.#clock.now();
+    for (const [key, waiting] of [...this.#awaitingRecord]) {
+      if (nae !== undefined && key !== nae) continue;
+      const due = nae === undefined ? waiting.filter((w) => w.until <= now) : waiting;
+      if (due.length === 0) continue;
+      const rest = waiting.filter((w) => !due.includes(w));
+      if (rest.length > 0) this.#awaitingRecord.set(key, rest);
+      else this.#awaitingRecord.delete(key);
+      this.#awaitingCount -= due.length;
+      for (const { declaration, incoming, trace } of due) {
+        try {
+          await this.#carryOut(await this.#handleNow(declaration, incoming), incoming, declaration.sync, trace);
+        } catch (error) {
+          this.#log.warn({ type: incoming.type, err: asSafeError(error, incoming.type).message }, 'held request failed');
+        }
+      }
+    }
+  }
+
+  /** The handler's outcome, refusal included: never held. */
+  async #handleNow(declaration: MessageDeclaration<unknown, S>, incoming: Incoming<unknown>): Promise<Outcome> {
+    const outcome = await this.#handle(declaration, incoming);
+    return outcome === AWAITING_RECORD ? {} : outcome;
   }
 
   /**
@@ -368,7 +465,7 @@ export class Replica<S> {
    */
   async #proposeIfNotYet(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<void> {
     const incoming = incomingOf(envelope, payload);
-    const outcome = await this.#handle(declaration, incoming);
+    const outcome = await this.#handleNow(declaration, incoming);
     // A member that handled the request proposed all its actions at once: one still awaiting its
     // proposal means it never did, so it carries the outcome out now (proposing again is a no-op).
     for (const [index, act] of (outcome.actions ?? []).entries()) {
@@ -565,6 +662,7 @@ export class Replica<S> {
     }
     if (!this.#stopped) await this.#flushTransfers(true);
     if (!this.#stopped) await this.#pullStalled();
+    if (!this.#stopped) await this.#handleAwaiting();
     if (this.#definition.onTick && !this.#stopped) {
       try {
         await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
@@ -586,6 +684,7 @@ export class Replica<S> {
       const change = new MatrixChange(this.identity.name, previous.view(view).names(), next.view(view).names(), k);
       if (change.isEmpty) continue;
       if (view === this.persona) {
+        this.#rememberView(previous.view(view));
         try {
           // Hand records over before the sync entries of NAEs this node leaves are dropped: they travel with them.
           const withRecords = await this.#queueTransfers(change);
@@ -970,6 +1069,7 @@ export class Replica<S> {
         if (result.tell) await this.#broadcastSync(key, act, trace);
         if (result.resolvedNow) await this.#applyAgreed(act, key, trace);
       }
+      await this.#handleAwaiting(toHex(nae));
       this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'written' });
       return true;
     }
