@@ -15,6 +15,7 @@ import { type Identity, identityFromSeed } from './identity.js';
 import { MemoryAccumulatorStore, MemoryEntryStore, MemoryFirewallStore } from './memory/stores.js';
 import { type Name, nameEquals, sha512, toHex } from './name.js';
 import { action, message, type PersonaDefinition } from './persona.js';
+import type { Telemetry } from './ports.js';
 import { protoCodec } from './proto.js';
 import { type NodeInfo, RoutingTable } from './routing.js';
 import {
@@ -29,6 +30,7 @@ import {
 } from './runtime.js';
 import { VirtualClock } from './sim/clock.js';
 import type { SyncEntry } from './sync.js';
+import { noTelemetry } from './telemetry.js';
 
 // ---- a tiny manager persona whose records live in a Map ----
 
@@ -175,6 +177,15 @@ interface Sent {
 function network(params: GroupParameters = baseParams) {
   const clock = new VirtualClock();
   const sent: Sent[] = [];
+  // What the replicas counted, as `metric{result}` → total.
+  const counted = new Map<string, number>();
+  const telemetry: Telemetry = {
+    ...noTelemetry,
+    count(metric, labels, by = 1) {
+      const key = `${metric}{${labels.result ?? ''}}`;
+      counted.set(key, (counted.get(key) ?? 0) + by);
+    },
+  };
   const replicas = new Map<string, Replica<State>>();
   const votes = new Map<string, MemoryEntryStore<TransferVotes>>();
   const make = (identity: Identity, routing: RoutingTable) => {
@@ -198,6 +209,7 @@ function network(params: GroupParameters = baseParams) {
         transfer,
       },
       clock,
+      telemetry,
     });
     replicas.set(toHex(identity.name), replica);
     return replica;
@@ -210,7 +222,7 @@ function network(params: GroupParameters = baseParams) {
     for (const member of members) await replicaOf(member).updateRouting(after);
   };
   const transferVotes = (replica: Replica<State>) => (votes.get(toHex(replica.name)) as MemoryEntryStore<TransferVotes>).keys();
-  return { clock, sent, replicas, replicaOf, fresh, transfers, join, transferVotes };
+  return { clock, sent, counted, replicas, replicaOf, fresh, transfers, join, transferVotes };
 }
 
 const decode = (envelope: Envelope): AccountTransferBatch => accountTransferBatchCodec.decode(envelope.payload);
@@ -746,6 +758,9 @@ describe('a request a newcomer cannot serve before its record comes', () => {
     net.clock.advance(10_000);
     await net.fresh.tick();
     expect(readResponses(net, newcomer.name)).toHaveLength(1);
+    expect(net.counted.get('safe_record_awaits_total{held}')).toBe(1);
+    expect(net.counted.get('safe_record_awaits_total{record-written}')).toBe(1);
+    expect(net.counted.has('safe_record_awaits_total{expired}')).toBe(false);
   });
 
   it('is refused once the wait is over without the record, and at once by a member that was in the group all along', async () => {
@@ -761,6 +776,7 @@ describe('a request a newcomer cannot serve before its record comes', () => {
     await net.fresh.tick();
     // The requester was a group: a refusal is logged, nothing is sent, and the request is gone.
     expect(readResponses(net, newcomer.name)).toEqual([]);
+    expect(net.counted.get('safe_record_awaits_total{expired}')).toBe(1);
     await net.join();
     const old = groupOf(before, nae).find((m) => has(groupOf(after, nae), { name: m } as Identity)) as Name;
     const member = net.replicas.get(toHex(old)) as Replica<State>;

@@ -410,6 +410,7 @@ export class Replica<S> {
     const key = toHex(nae);
     this.#awaitingRecord.set(key, [...(this.#awaitingRecord.get(key) ?? []), { declaration, incoming, trace, until: now + limits.ms }]);
     this.#awaitingCount++;
+    this.#telemetry.count('safe_record_awaits_total', { persona: this.persona, result: 'held' });
     this.#log.info({ type: incoming.type, nae: shortName(nae) }, 'request awaits the record account transfer brings');
     return true;
   }
@@ -440,6 +441,11 @@ export class Replica<S> {
       if (rest.length > 0) this.#awaitingRecord.set(key, rest);
       else this.#awaitingRecord.delete(key);
       this.#awaitingCount -= due.length;
+      this.#telemetry.count(
+        'safe_record_awaits_total',
+        { persona: this.persona, result: nae === undefined ? 'expired' : 'record-written' },
+        due.length,
+      );
       for (const { declaration, incoming, trace } of due) {
         try {
           await this.#carryOut(await this.#handleNow(declaration, incoming), incoming, declaration.sync, trace);

@@ -43,9 +43,12 @@ interface Family {
 /** What the runtime counts, with HELP text for the scrape; any other metric it counts is shown too. */
 export const KNOWN_COUNTERS: Readonly<Record<string, string>> = {
   safe_messages_total:
-    'Copies this replica received, by persona, message type and result (handled, pending, duplicate, late, not-responsible, reply, synced, rejected)',
+    'Copies this replica received, by persona, message type and result (handled, pending (short of its quorum, or held for its record), duplicate, late, not-responsible, reply, synced, rejected)',
   safe_direct_dropped_total: 'Direct messages (gRPC Deliver) this replica could not deliver, by reason',
   safe_membership_changes_total: 'Changes of the membership view this replica applied (each one a matrix change)',
+  safe_transfer_records_total: 'Account-transfer records this replica sent, wrote once agreed, or rejected',
+  safe_record_awaits_total:
+    'Requests a replica that just entered their close group held for the record account transfer brings: held, then record-written or expired (refused)',
 };
 
 function escapeLabel(value: string): string {
