@@ -418,6 +418,28 @@ describe('Sync.onMatrixChange', () => {
     expect((await early.get(add))?.seenBy).toEqual([toHex(at(1)), toHex(at(6)), toHex(at(2))]);
   });
 
+  it('a member that only received Syncs tells the group once they resolved the action with its vote, not before', async () => {
+    // at(3) and at(4) refused the request (their views did not know its sender yet): only at(1) and at(2) propose.
+    const group = [at(1), at(2), at(3), at(4)];
+    const { add, addAction } = decidedTwoWays(Uint8Array.of(4, 2));
+    const { sync: silent } = setup(4, at(3));
+    const first = await silent.receive(add, addAction, at(1), group);
+    expect(first.resolvedNow).toBe(false);
+    // Still open: its own copy of the request may yet decide otherwise, so its vote is not told.
+    expect(first.tell).toBeUndefined();
+    const second = await silent.receive(add, addAction, at(2), group);
+    expect(second.resolvedNow).toBe(true);
+    expect(second.tell).toBe(true);
+    expect(second.entry?.told).toBe(true);
+    // Told once: the proposers' resends change nothing.
+    expect((await silent.receive(add, addAction, at(1), group)).tell).toBeUndefined();
+    // Without at(3)'s Sync, a proposer has only itself and the other proposer: with it, the action resolves.
+    const { sync: proposer } = setup(4, at(1));
+    await proposer.propose(add, addAction, group);
+    expect((await proposer.receive(add, addAction, at(2), group)).resolvedNow).toBe(false);
+    expect((await proposer.receive(add, addAction, at(3), group)).resolvedNow).toBe(true);
+  });
+
   it('adopt (account transfer): keeps the members still in the group, adds itself last, resolves at floor(K/2)+1', async () => {
     const self = at(5);
     const group = [at(1), at(2), at(3), self];

@@ -49,9 +49,10 @@ export interface SyncResult {
   readonly resolvedNow: boolean;
   readonly entry: SyncEntry | undefined;
   /**
-   * This node now counts itself for the action where its peers do not know it yet: it withdrew a
-   * vote it had cast without the NAE's record, or it took a handed-over entry it had not seen. It
-   * sends the action's Sync to its group, or they would never count it.
+   * This node now counts itself for the action where its peers do not know it yet: peers' Syncs
+   * resolved it here before its own copy of the request came (which may never come), it withdrew
+   * a vote it had cast without the NAE's record, or it took a handed-over entry it had not seen.
+   * It sends the action's Sync to its group, or they would never count it.
    */
   readonly tell?: boolean;
   /**
@@ -197,9 +198,15 @@ export class Sync {
     const vote = await this.#vote(key, action, how);
     const seenBy = [...(existing?.seenBy ?? [])];
     for (const member of seen) if ((member !== this.#self || vote.counts) && !seenBy.includes(member)) seenBy.push(member);
-    const tell = vote.recast || (how === 'adopt' && existing === undefined && vote.counts);
     const wasResolved = existing?.resolved ?? false;
     const resolved = wasResolved || seenBy.length >= syncResolution(this.#params);
+    // Resolved here on peers' Syncs and this node's own vote, which they do not know of: it told
+    // no one, and its own copy of the request may never come (refused: its view did not know the
+    // sender yet), so the proposers would never count it. Applied, its vote is final: it tells.
+    // (A vote still open is not told: its own copy of the request may yet move it.)
+    const resolvedUntold =
+      how === 'receive' && vote.counts && resolved && !wasResolved && !(existing?.told ?? false) && !(existing?.originatedHere ?? false);
+    const tell = vote.recast || resolvedUntold || (how === 'adopt' && existing === undefined && vote.counts);
     const entry: SyncEntry = {
       key,
       action,
