@@ -19,7 +19,7 @@ export interface GroupParameters {
   readonly transferBatchesPerTick?: number;
   /** Account transfer: a record still short of agreement this long after its first copy is pulled afresh from its close group (default 30 s). */
   readonly transferPullMs?: number;
-  /** A request a member that just entered its NAE's close group cannot serve without the NAE's record waits this long for it by account transfer; 0: refused at once (default 5 s). */
+  /** A request a member that just entered its NAE's close group cannot serve without the NAE's record waits this long for it by account transfer, and a copy from a node this view does not know yet for a view that does; 0: refused at once (default 5 s). */
   readonly awaitRecordMs?: number;
   /** Most requests held for their records at once; past it they are refused at once (default 1024). */
   readonly awaitRecordRequests?: number;
@@ -217,7 +217,7 @@ export const groupParameterFields = {
   awaitRecordMs: intField(
     'SAFE_AWAIT_RECORD_MS',
     DEFAULT_AWAIT_RECORD_MS,
-    "a request a member that just entered its NAE's close group cannot serve without the record waits this long for it by account transfer (ms); 0 refuses at once",
+    "a request a member that just entered its NAE's close group cannot serve without the record waits this long for it by account transfer, and a copy from a node this view does not know yet for a view that does (ms); 0 refuses at once",
   ),
   awaitRecordRequests: intField(
     'SAFE_AWAIT_RECORD_REQUESTS',

@@ -37,6 +37,21 @@ interface State {
   readonly writes: string[];
 }
 
+/** A message one sender sends for itself, which the handler only notes. */
+const noted = (type: string, from: PersonaName | typeof CLIENT) =>
+  message<Record<string, never>, State>({
+    type,
+    from: [from],
+    accumulate: 'single',
+    firewall: true,
+    sync: false,
+    payload: emptyCodec,
+    handle(m, ctx) {
+      ctx.state.handled.push({ type: m.type, id: toHex(m.id) });
+      return {};
+    },
+  });
+
 const definition: PersonaDefinition<State> = {
   persona: 'data-manager',
   speaksAs: 'group',
@@ -77,18 +92,9 @@ const definition: PersonaDefinition<State> = {
         return { actions: [{ type: 'Remembered', nae: m.destination.nae, payload: nonceCodec.encode({ nonce: m.id }) }] };
       },
     }),
-    message<Record<string, never>, State>({
-      type: 'Hello',
-      from: [CLIENT],
-      accumulate: 'single',
-      firewall: true,
-      sync: false,
-      payload: emptyCodec,
-      handle(m, ctx) {
-        ctx.state.handled.push({ type: m.type, id: toHex(m.id) });
-        return {};
-      },
-    }),
+    // A node speaking for itself (as a PmidNode offers its space to its PmidManagers).
+    noted('Announce', 'pmid-manager'),
+    noted('Hello', CLIENT),
   ],
   actions: [
     /** Agreed: written, and the client (whose request id is the nonce) is answered, as a MaidManager does. */
@@ -143,7 +149,7 @@ interface Sent {
   readonly envelope: Envelope;
 }
 
-function network() {
+function network(groupParams: GroupParameters = params) {
   const clock = new VirtualClock();
   const sent: Sent[] = [];
   const replicas = new Map<string, Replica<State>>();
@@ -151,7 +157,7 @@ function network() {
     const replica = new Replica<State>({
       definition,
       identity,
-      params,
+      params: groupParams,
       state: { handled: [], writes: [] },
       routing,
       transport: { send: (envelope) => void sent.push({ from: identity.name, envelope }) },
@@ -181,12 +187,58 @@ const content = (type: string, payload: Uint8Array, overrides: Partial<MessageCo
 });
 const ping = (nonce = Uint8Array.of(1)) => content('Ping', nonceCodec.encode({ nonce }));
 const copies = (c: MessageContent) => srcMembers.map((m) => sealEnvelope(c, m));
+/** The copy with one bit of its signature flipped. */
+const corrupt = (e: Envelope): Envelope => {
+  const signature = new Uint8Array(e.signature);
+  signature[5] = (signature[5] as number) ^ 0x10;
+  return { ...e, signature };
+};
 
 function rejectedWith(result: ReceiveResult, type: new (...args: never[]) => SafeError): void {
   expect(typeof result).toBe('object');
   const rejected = (result as { rejected: SafeError }).rejected;
   expect(rejected).toBeInstanceOf(type);
 }
+
+describe('Replica: a node the view does not know yet', () => {
+  // Announced in the membership, it sent at once; this replica's view has not caught up with it.
+  const newcomer = seeded(3, 9);
+  const announce = () =>
+    sealEnvelope(
+      content('Announce', new Uint8Array(0), { source: { persona: 'pmid-manager', nae: newcomer.name }, authority: 'single' }),
+      newcomer,
+    );
+  const caughtUp = new RoutingTable([...routing.allNodes(), info('pmid-manager', newcomer)]);
+
+  it('is held until a view knows it, then handled once', async () => {
+    const { replicaOf } = network();
+    const replica = replicaOf(dstMembers[0] as Identity);
+    expect(await replica.receive(announce())).toBe('pending');
+    expect(replica.state.handled).toEqual([]);
+    // A view that still does not know it keeps it held.
+    await replica.updateRouting(routing.without('data-manager', (dstOutsider as Identity).name));
+    expect(replica.state.handled).toEqual([]);
+    await replica.updateRouting(caughtUp);
+    expect(replica.state.handled.map((h) => h.type)).toEqual(['Announce']);
+    await replica.updateRouting(routing);
+    await replica.updateRouting(caughtUp);
+    expect(replica.state.handled).toHaveLength(1);
+  });
+
+  it('is refused once the wait is over, at once past the most copies held, and a bad signature at once', async () => {
+    const { clock, replicaOf } = network();
+    const replica = replicaOf(dstMembers[0] as Identity);
+    expect(await replica.receive(announce())).toBe('pending');
+    clock.advance(DEFAULT_GROUP_PARAMETERS.awaitRecordMs ?? 0);
+    await replica.tick();
+    await replica.updateRouting(caughtUp);
+    expect(replica.state.handled).toEqual([]);
+    rejectedWith(await replica.receive(corrupt(announce())), BadSignatureError);
+
+    const full = network({ ...params, awaitRecordRequests: 0 }).replicaOf(dstMembers[0] as Identity);
+    rejectedWith(await full.receive(announce()), SenderNotInGroupError);
+  });
+});
 
 describe('Replica: a group message', () => {
   it('is handled exactly once, when the (K−1)th copy arrives, whatever the order and duplication; repeats get the recorded reply', async () => {
@@ -292,11 +344,6 @@ describe('Replica: a group message', () => {
 });
 
 describe('Replica: bad input is rejected with a typed error and changes nothing', () => {
-  const corrupt = (e: Envelope): Envelope => {
-    const signature = new Uint8Array(e.signature);
-    signature[5] = (signature[5] as number) ^ 0x10;
-    return { ...e, signature };
-  };
   const cases: [string, () => Envelope, new (...args: never[]) => SafeError][] = [
     [
       'a tampered payload (id no longer matches)',

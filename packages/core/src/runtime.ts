@@ -140,6 +140,8 @@ interface WhatThisNodeDid {
 
 /** A request held for the record account transfer brings (Replica #awaitRecord). */
 const AWAITING_RECORD = Symbol('awaiting record');
+/** A copy held until this replica's view knows its sender (Replica #awaitSender). */
+const AWAITING_SENDER = Symbol('awaiting sender');
 /** Views before recent matrix changes a replica keeps to tell which close groups it just entered. */
 const RECENT_VIEWS = 32;
 interface AwaitingRecord<S> {
@@ -211,6 +213,8 @@ export class Replica<S> {
   /** Requests held for a record this node lacks but may still be sent (RecordMissingError), by NAE (hex). */
   readonly #awaitingRecord = new Map<string, AwaitingRecord<S>[]>();
   #awaitingCount = 0;
+  /** Signed copies from a node this replica's view does not know yet, held until it does (#awaitSender). */
+  #awaitingSender: { readonly envelope: Envelope; readonly until: number }[] = [];
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -318,7 +322,7 @@ export class Replica<S> {
     this.#stopped = true;
   }
 
-  async #receive(envelope: Envelope): Promise<ReceiveResult> {
+  async #receive(envelope: Envelope, heldUntil?: number): Promise<ReceiveResult> {
     if (this.#stopped) return 'not-responsible';
     let span: SpanHandle | undefined;
     try {
@@ -341,7 +345,11 @@ export class Replica<S> {
         throw new WrongSourceError(`${envelope.type} may come from ${declaration.from.join(' or ')}, not ${envelope.source.persona}`);
       }
       const payload = declaration.payload.decode(envelope.payload);
-      const decision = await this.#accumulate(envelope, declaration);
+      const decision = await this.#accumulate(envelope, declaration).catch((error: unknown) => {
+        if (error instanceof SenderNotInGroupError && this.#awaitSender(envelope, heldUntil)) return AWAITING_SENDER;
+        throw error;
+      });
+      if (decision === AWAITING_SENDER) return this.#count(envelope, 'pending');
       if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
       if (decision === 'repeat') {
         if (declaration.firewall) await this.#answerRepeat(envelope);
@@ -452,6 +460,46 @@ export class Replica<S> {
         } catch (error) {
           this.#log.warn({ type: incoming.type, err: asSafeError(error, incoming.type).message }, 'held request failed');
         }
+      }
+    }
+  }
+
+  /**
+   * A node announces itself in the membership and sends at once (a PmidNode's Offer): a replica
+   * whose view has not caught up yet would refuse it, and if most of the close group did, the
+   * request would be lost. A validly signed copy from a sender this view does not know waits for
+   * the next views, within the same time and count as requests awaiting their record.
+   */
+  #awaitSender(envelope: Envelope, heldUntil: number | undefined): boolean {
+    const persona = envelope.source.persona;
+    // A node speaking for itself; a group's copies come from K members, and one this view has not caught up with changes nothing.
+    if (envelope.authority !== 'single' || !isPersonaName(persona) || this.#routing.view(persona).has(envelope.sender)) return false;
+    const limits = awaitRecordLimits(this.params);
+    const now = this.#clock.now();
+    const until = heldUntil ?? now + limits.ms;
+    if (until <= now || this.#awaitingCount + this.#awaitingSender.length >= limits.requests) return false;
+    verifyEnvelope(envelope);
+    this.#awaitingSender.push({ envelope, until });
+    this.#telemetry.count('safe_sender_awaits_total', { persona: this.persona, result: heldUntil === undefined ? 'held' : 'held-again' });
+    if (heldUntil === undefined)
+      this.#log.info({ type: envelope.type, sender: shortName(envelope.sender) }, 'copy awaits a view that knows its sender');
+    return true;
+  }
+
+  /** Receives again the copies held for their sender (after a new view), or refuses those whose wait is over (`expiredOnly`). */
+  async #receiveAwaitingSenders(expiredOnly: boolean): Promise<void> {
+    if (this.#awaitingSender.length === 0) return;
+    const now = this.#clock.now();
+    const due = this.#awaitingSender.filter((held) => !expiredOnly || held.until <= now);
+    this.#awaitingSender = this.#awaitingSender.filter((held) => !due.includes(held));
+    for (const { envelope, until } of due) {
+      if (until > now) await this.#receive(envelope, until);
+      else {
+        this.#telemetry.count('safe_sender_awaits_total', { persona: this.persona, result: 'expired' });
+        this.#log.warn({ type: envelope.type, sender: shortName(envelope.sender) }, 'message rejected: its sender never joined this view');
+        this.#count(envelope, {
+          rejected: new SenderNotInGroupError(`${shortName(envelope.sender)} is not a known ${envelope.source.persona}`),
+        });
       }
     }
   }
@@ -669,6 +717,7 @@ export class Replica<S> {
     if (!this.#stopped) await this.#flushTransfers(true);
     if (!this.#stopped) await this.#pullStalled();
     if (!this.#stopped) await this.#handleAwaiting();
+    if (!this.#stopped) await this.#receiveAwaitingSenders(true);
     if (this.#definition.onTick && !this.#stopped) {
       try {
         await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
@@ -711,6 +760,7 @@ export class Replica<S> {
         }
       }
     }
+    await this.#receiveAwaitingSenders(false);
   }
 
   // ---- account transfer: sending ----

@@ -47,6 +47,8 @@ export const KNOWN_COUNTERS: Readonly<Record<string, string>> = {
   safe_direct_dropped_total: 'Direct messages (gRPC Deliver) this replica could not deliver, by reason',
   safe_membership_changes_total: 'Changes of the membership view this replica applied (each one a matrix change)',
   safe_transfer_records_total: 'Account-transfer records this replica sent, wrote once agreed, or rejected',
+  safe_sender_awaits_total:
+    "Copies a node signed for itself held until this replica's view knows their sender: held (held-again per view that still does not), expired (refused)",
   safe_record_awaits_total:
     'Requests a replica that just entered their close group held for the record account transfer brings: held, then record-written or expired (refused)',
 };
