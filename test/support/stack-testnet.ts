@@ -67,11 +67,14 @@ export async function startStackTestnet(options: MultiProcessTestnetOptions = {}
       const footprint = { network: testnet.network, children: testnet.children };
       await testnet.close();
       await db.close().catch(() => {});
+      // SAFE_KEEP_TESTNET_DIR=1 keeps every replica's log and data, and its state in the stack, for a post-mortem.
+      if (process.env.SAFE_KEEP_TESTNET_DIR === '1') {
+        console.log(`testnet data dir kept: ${dataDir}; network ${testnet.network} left in the stack`);
+        return;
+      }
       // These identities go with the data dir: nothing they left in the stack would be read again.
       await purgeTestnet(testnet.stack, footprint);
-      // SAFE_KEEP_TESTNET_DIR=1 keeps every replica's log and data for a post-mortem.
-      if (process.env.SAFE_KEEP_TESTNET_DIR === '1') console.log(`testnet data dir kept: ${dataDir}`);
-      else await rm(dataDir, { recursive: true, force: true });
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
