@@ -440,9 +440,11 @@ export class Replica<S> {
 
   /** Handles again the requests held for the NAE's record (now written here), or, with no NAE, those whose wait is over. */
   async #handleAwaiting(nae?: string): Promise<void> {
+    if (this.#awaitingCount === 0) return;
     const now = this.#clock.now();
-    for (const [key, waiting] of [...this.#awaitingRecord]) {
-      if (nae !== undefined && key !== nae) continue;
+    // After each record written: only that NAE's requests, looked up, not the whole map scanned.
+    const held = nae === undefined ? [...this.#awaitingRecord] : [[nae, this.#awaitingRecord.get(nae) ?? []] as const];
+    for (const [key, waiting] of held) {
       const due = nae === undefined ? waiting.filter((w) => w.until <= now) : waiting;
       if (due.length === 0) continue;
       const rest = waiting.filter((w) => !due.includes(w));
