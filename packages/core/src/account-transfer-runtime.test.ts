@@ -56,28 +56,21 @@ const nonceCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
 
 /** Every test message comes from a MaidManager group, accumulated and firewalled, with a nonce. */
 const fromMaidManagers = { from: ['maid-manager'] as const, accumulate: 'group' as const, firewall: true, payload: nonceCodec };
+/** A synced request whose one action, of the same name, carries its nonce. */
+const synced = (type: string) =>
+  message<{ nonce: Uint8Array }, State>({
+    type,
+    ...fromMaidManagers,
+    sync: true,
+    handle: (m) => ({ actions: [{ type, nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
+  });
 const definition: PersonaDefinition<State> = {
   persona: 'data-manager',
   speaksAs: 'group',
   messages: [
-    message<{ nonce: Uint8Array }, State>({
-      type: 'Note',
-      ...fromMaidManagers,
-      sync: true,
-      handle: (m) => ({ actions: [{ type: 'Note', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
-    }),
-    message<{ nonce: Uint8Array }, State>({
-      type: 'Tally',
-      ...fromMaidManagers,
-      sync: true,
-      handle: (m) => ({ actions: [{ type: 'Tally', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
-    }),
-    message<{ nonce: Uint8Array }, State>({
-      type: 'Erase',
-      ...fromMaidManagers,
-      sync: true,
-      handle: (m) => ({ actions: [{ type: 'Erase', nae: m.destination.nae, payload: nonceCodec.encode(m.payload) }] }),
-    }),
+    synced('Note'),
+    synced('Tally'),
+    synced('Erase'),
     // Answers with the NAE's record: a member without it cannot (a MaidManager that does not know the client).
     message<{ nonce: Uint8Array }, State>({
       type: 'Read',
