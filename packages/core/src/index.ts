@@ -12,6 +12,7 @@ export * from './identity.js';
 export * from './memory/bus.js';
 export * from './memory/stores.js';
 export * from './name.js';
+export * from './neighbourhood.js';
 export * from './persona.js';
 export * from './ports.js';
 export * from './proto.js';
