@@ -7,37 +7,34 @@
 //   node scripts/bench/stack-put.mjs [--rounds N] [--mib 2.5] [--keep]
 //
 // Each round puts a fresh random file, gets it back (compared) and removes it. The testnet's
-// footprint in the stack (schemas, Redis keys, topics) is removed at the end unless --keep.
-import { execFile, spawn } from 'node:child_process';
+// footprint in the stack (schemas, Redis keys, topics, consumer groups) is removed at the end unless --keep.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { importIdentity, toHex } from '../../packages/core/dist/index.js';
-import { createKafka, fromKafkaMessage } from '../../packages/kafka/dist/index.js';
-import { openPostgres } from '../../packages/sql/dist/index.js';
-import { loadStackEnv, replicaSchema } from '../../packages/testnet/dist/index.js';
+import {
+  built,
+  cpuDelta,
+  cpuSnapshot,
+  exitAfterCleanup,
+  footprintOf,
+  PERSONAS,
+  purgeTestnet,
+  replicasOf,
+  safe,
+  stackPids,
+  startTestnet,
+} from './lib.mjs';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const TESTNET = join(ROOT, 'packages', 'testnet', 'dist', 'main.js');
-const CLI = join(ROOT, 'packages', 'client', 'dist', 'cli.js');
-const PERSONAS = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
+const { kafka: kafkaPackage, testnet: testnetPackage } = await built();
+const { createKafka, fromKafkaMessage } = kafkaPackage;
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, mib: { type: 'string', default: '2.5' }, keep: { type: 'boolean', default: false } },
 });
 const rounds = Number(values.rounds);
 const bytes = Math.round(Number(values.mib) * 1024 * 1024);
-
-function run(command, args, env = {}) {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile(command, args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 300_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr, seconds: (Date.now() - started) / 1000 }),
-    );
-  });
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,74 +107,17 @@ function summarize(records, from, to) {
   }
 }
 
-async function purge(stack, dataDir, network) {
-  const replicas = [];
-  for (const persona of PERSONAS) {
-    for (const entry of await readdir(join(dataDir, persona)).catch(() => [])) {
-      try {
-        const nodeName = toHex(importIdentity(await readFile(join(dataDir, persona, entry, 'node.key'))).name);
-        replicas.push({ persona, nodeName });
-      } catch {
-        // no key there
-      }
-    }
-  }
-  const db = await openPostgres({ url: stack.postgresUrl, schema: 'public', poolSize: 1 });
-  for (const { persona, nodeName } of replicas.filter((r) => r.persona !== 'pmid-node'))
-    await db.query(`DROP SCHEMA IF EXISTS "${replicaSchema(persona, nodeName)}" CASCADE`);
-  await db.close();
-  const patterns = [`safe:${network}:*`, ...replicas.map((r) => `safe:{${r.persona}:${r.nodeName.slice(0, 16)}}*`)];
-  for (const pattern of patterns) {
-    const { stdout } = await run('redis-cli', ['-u', stack.redisUrl, '--scan', '--pattern', pattern]);
-    const keys = stdout.split('\n').filter(Boolean);
-    if (keys.length > 0) await run('redis-cli', ['-u', stack.redisUrl, 'DEL', ...keys]);
-  }
-  const admin = createKafka({ brokers: stack.kafkaBrokers.split(','), clientId: 'bench-purge' }).admin();
-  await admin.connect();
-  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`safe.${network}.`));
-  if (topics.length > 0) await admin.deleteTopics({ topics });
-  await admin.disconnect();
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'safe-bench-'));
 const dataDir = join(dir, 'testnet');
-const stack = await loadStackEnv();
-const child = spawn(process.execPath, [TESTNET, '--stack', 'local', '--data-dir', dataDir, '--fresh', '--port', '0'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, SAFE_TESTNET_CALL_TIMEOUT_MS: '120000' },
-});
-let out = '';
-const startedAt = Date.now();
-await new Promise((resolve, reject) => {
-  child.stdout.on('data', (chunk) => {
-    out += chunk.toString();
-    if (out.includes('testnet ready:')) resolve();
-  });
-  child.on('exit', (code) => reject(new Error(`testnet exited ${code}: ${out}`)));
-});
-const network = /network (testnet-[0-9a-f]{10})/.exec(out)?.[1];
-const endpoint = /^endpoint: (127\.0\.0\.1:\d+)$/m.exec(out)?.[1];
-console.log(`testnet ready after ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${endpoint}, network ${network}, data ${dataDir}`);
+const stack = await testnetPackage.loadStackEnv();
+const testnet = await startTestnet({ stack: 'local', dataDir, env: { SAFE_TESTNET_CALL_TIMEOUT_MS: '120000' } });
+const { network, endpoint } = testnet;
+console.log(`testnet ready after ${testnet.seconds.toFixed(1)} s: ${endpoint}, network ${network}, data ${dataDir}`);
 
-/** CPU seconds (user + system) used so far by the replicas and the Kafka broker. */
-async function cpuSeconds() {
-  const pids = [];
-  for (const file of await readdir(join(dataDir, 'logs'))) {
-    const match = /"pid":(\d+)/.exec(await readFile(join(dataDir, 'logs', file), 'utf8'));
-    if (match) pids.push({ what: 'replicas', pid: match[1] });
-  }
-  const kafkaPid = (await readFile(join(ROOT, '.safe-stack', 'kafka', 'kafka.pid'), 'utf8').catch(() => '')).trim();
-  if (kafkaPid) pids.push({ what: 'kafka', pid: kafkaPid });
-  const total = { replicas: 0, kafka: 0 };
-  for (const { what, pid } of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    total[what] += (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
-  }
-  return total;
-}
+/** The replicas' and the Kafka broker's processes, for CPU seconds (user + system) around each put. */
+const cpuGroups = { replicas: (await replicasOf(testnet.pid)).map((r) => r.pid), kafka: [(await stackPids()).kafka] };
 
-const env = { SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: endpoint };
+const home = join(dir, 'home');
 const times = { put: [], get: [], rm: [] };
 const puts = [];
 try {
@@ -185,18 +125,16 @@ try {
     const content = randomBytes(bytes);
     await writeFile(join(dir, 'in.bin'), content);
     const from = Date.now();
-    const cpuBefore = await cpuSeconds();
-    const put = await run(process.execPath, [CLI, 'put', join(dir, 'in.bin')], env);
+    const cpuBefore = await cpuSnapshot(cpuGroups);
+    const put = await safe(endpoint, home, ['put', join(dir, 'in.bin')], 300_000);
     puts.push({ from, to: Date.now() });
-    const cpuAfter = await cpuSeconds();
-    console.log(
-      `  put CPU: replicas ${(cpuAfter.replicas - cpuBefore.replicas).toFixed(1)} s, kafka ${(cpuAfter.kafka - cpuBefore.kafka).toFixed(1)} s`,
-    );
+    const cpu = cpuDelta(cpuBefore, await cpuSnapshot(cpuGroups));
+    console.log(`  put CPU: replicas ${(cpu.replicas ?? 0).toFixed(1)} s, kafka ${(cpu.kafka ?? 0).toFixed(1)} s`);
     if (put.code !== 0) throw new Error(`put failed: ${put.stderr}`);
     const name = put.stdout.trim().split('\n').at(-1);
-    const get = await run(process.execPath, [CLI, 'get', name, '-o', join(dir, 'out.bin')], env);
+    const get = await safe(endpoint, home, ['get', name, '-o', join(dir, 'out.bin')], 300_000);
     if (get.code !== 0 || !(await readFile(join(dir, 'out.bin'))).equals(content)) throw new Error(`get failed: ${get.stderr}`);
-    const removed = await run(process.execPath, [CLI, 'rm', name], env);
+    const removed = await safe(endpoint, home, ['rm', name], 300_000);
     if (removed.code !== 0) throw new Error(`rm failed: ${removed.stderr}`);
     times.put.push(put.seconds);
     times.get.push(get.seconds);
@@ -209,14 +147,13 @@ try {
     summarize(records, p.from, p.to);
   }
 } finally {
-  child.kill('SIGINT');
-  await new Promise((resolve) => child.on('exit', resolve));
+  await testnet.stop();
   if (!values.keep) {
-    await purge(stack, dataDir, network).catch((error) => console.error(`purge: ${error.message}`));
+    for (const problem of await purgeTestnet(stack, await footprintOf(dataDir, network))) console.error(`purge: ${problem}`);
     await rm(dir, { recursive: true, force: true });
   }
 }
 console.log(
   `medians over ${times.put.length} rounds: put ${median(times.put).toFixed(1)} s, get ${median(times.get).toFixed(1)} s, rm ${median(times.rm).toFixed(1)} s`,
 );
-process.exit(0);
+await exitAfterCleanup(0);
