@@ -133,4 +133,10 @@ export interface Membership {
 export interface GroupBusConsumer {
   start(deliver: (envelope: Envelope) => Promise<void>): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Narrows what it reads to the copies this replica can be responsible for, given its persona's
+   * members as its routing view has them (called at start and on every view change). Optional: a
+   * bus without it delivers everything, and the runtime's destination check drops the rest.
+   */
+  follow?(names: readonly Uint8Array[]): void;
 }

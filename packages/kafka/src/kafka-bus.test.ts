@@ -6,7 +6,9 @@ import {
   type Logger,
   type Name,
   nameOf,
+  partitionOf,
   sealEnvelope,
+  servedPartitions,
   silentLogger,
   toHex,
 } from '@safe/core';
@@ -15,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka } from './connect.js';
 import { batchLength, KafkaGroupConsumer, type KafkaGroupConsumerOptions, KafkaProducerTransport, toKafkaMessage } from './kafka-bus.js';
 import { ensureTopics, topicFor } from './topics.js';
+
+const { Partitioners } = kafkajs;
 
 // Runs against the real broker (SAFE_KAFKA_BROKERS, default the local stack's 127.0.0.1:19092).
 const brokers = brokersFromEnv();
@@ -187,7 +191,7 @@ describe('KafkaGroupConsumer with KafkaProducerTransport on the real broker', ()
     const logger: Logger = { ...silentLogger, warn: (obj, msg) => warnings.push({ obj, msg }), child: () => logger };
     const telemetry = new CountingTelemetry();
 
-    const raw: Producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+    const raw: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await raw.connect();
     await transport.send(copy(persona, nae, 1));
     await raw.send({ topic, messages: [{ key: toHex(nae), value: Buffer.from('definitely not an envelope') }] });
@@ -350,3 +354,135 @@ describe.each(['each', 'coalesced'] as const)('commit=%s: restarts with the same
     await second.consumer.stop();
   });
 });
+
+/** A name whose first 32 bits are `prefix` (big-endian), the rest random. */
+function nameWithPrefix(prefix: number): Name {
+  const name = new Uint8Array(randomBytes(64));
+  new DataView(name.buffer).setUint32(0, prefix >>> 0);
+  return name as Name;
+}
+
+/** An NAE in the middle of partition `p` of `partitions`, the rest random. */
+const naeIn = (p: number, partitions: number) => nameWithPrefix(Math.floor(((p + 0.5) * 2 ** 32) / partitions));
+
+describe('addressed delivery: copies partitioned by NAE range, each replica reading its neighbourhood', () => {
+  const P = 16;
+
+  it('puts each copy in the partition of its destination NAE’s range, and counts the bytes published', async () => {
+    const persona = await freshPersona('ranges', P);
+    const telemetry = new CountingTelemetry();
+    const counted = new KafkaProducerTransport({ brokers, clientId: 'safe-kafka-tests-ranges', telemetry });
+    await counted.start();
+    const naes = Array.from({ length: 40 }, (_, i) => naeOf(`range-${i}`));
+    const sent = naes.map((nae, i) => copy(persona, nae, i));
+    try {
+      await Promise.all(sent.map((e) => counted.send(e)));
+    } finally {
+      await counted.stop();
+    }
+    const want = new Map<number, number>();
+    for (const nae of naes) want.set(partitionOf(nae, P), (want.get(partitionOf(nae, P)) ?? 0) + 1);
+    const offsets = await admin.fetchTopicOffsets(topicFor(persona));
+    for (const { partition, high } of offsets) expect([partition, Number(high)]).toEqual([partition, want.get(partition) ?? 0]);
+    const topic = topicFor(persona);
+    const bytes = sent.reduce((sum, e) => {
+      const m = toKafkaMessage(e);
+      return sum + Buffer.byteLength(m.key as string) + (m.value as Buffer).length;
+    }, 0);
+    expect(telemetry.total('safe_bus_published_total', { topic })).toBe(40);
+    expect(telemetry.total('safe_bus_published_bytes_total', { topic })).toBe(bytes);
+  });
+
+  it('each follower receives only the copies of the partitions it serves; a partition it gains is read from catchUpMs before', async () => {
+    const persona = await freshPersona('follow', P);
+    const topic = topicFor(persona);
+    // Four members at the quarters of the name space, K = 2: A and C share the lower half, B and D the upper.
+    const [a, b, c, d] = [0x1000_0000, 0x9000_0000, 0x5000_0000, 0xd000_0000].map(nameWithPrefix) as [Name, Name, Name, Name];
+    const view = [a, b, c, d];
+    const servedByA = servedPartitions(view, a, 2, P);
+    const servedByB = servedPartitions(view, b, 2, P);
+    expect(servedByA).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(servedByB).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
+
+    const telemetryA = new CountingTelemetry();
+    const telemetryB = new CountingTelemetry();
+    const A = await collect(persona, a, { closeGroupSize: 2, catchUpMs: 2_000, telemetry: telemetryA });
+    const B = await collect(persona, b, { closeGroupSize: 2, catchUpMs: 2_000, telemetry: telemetryB });
+    A.consumer.follow(view);
+    B.consumer.follow(view);
+    expect(A.consumer.served).toEqual(servedByA);
+    expect(B.consumer.served).toEqual(servedByB);
+
+    const round = (from: number, partitions: readonly number[], perPartition: number) =>
+      partitions.flatMap((p) => Array.from({ length: perPartition }, (_, i) => copy(persona, naeIn(p, P), from + p * perPartition + i)));
+    const seqs = (envelopes: readonly Envelope[]) => envelopes.map(seqOf).sort((x, y) => x - y);
+    const inPartitions = (envelopes: readonly Envelope[], partitions: readonly number[]) =>
+      envelopes.filter((e) => partitions.includes(partitionOf(e.destination.nae, P)));
+
+    const first = round(0, allOf(P), 3);
+    await Promise.all(first.map((e) => transport.send(e)));
+    await Promise.all([A.until(24), B.until(24)]);
+    await pause(500); // nothing more may arrive
+    expect(seqs(A.got)).toEqual(seqs(inPartitions(first, servedByA)));
+    expect(seqs(B.got)).toEqual(seqs(inPartitions(first, servedByB)));
+    // Bytes read are those of its own partitions only.
+    expect(telemetryA.total('safe_bus_consumed_total', { topic })).toBe(24);
+    expect(telemetryB.total('safe_bus_consumed_total', { topic })).toBe(24);
+    const bytesOf = (envelopes: readonly Envelope[]) =>
+      envelopes.reduce(
+        (sum, e) => sum + Buffer.byteLength(toKafkaMessage(e).key as string) + (toKafkaMessage(e).value as Buffer).length,
+        0,
+      );
+    expect(telemetryB.total('safe_bus_consumed_bytes_total', { topic })).toBe(bytesOf(B.got));
+
+    // C and D leave A's view: alone with B (K = 2), A now serves every partition. What was
+    // published to B's half well before the change stays unread by A; what came within catchUpMs
+    // before it, and everything after it, A reads.
+    await pause(3_000);
+    const justBefore = round(1000, servedByB, 1);
+    await Promise.all(justBefore.map((e) => transport.send(e)));
+    A.consumer.follow([a, b]);
+    const after = round(2000, allOf(P), 1);
+    // follow() looks up where to read from before it resumes: sends made now are after it either way.
+    await Promise.all(after.map((e) => transport.send(e)));
+    await A.until(24 + 8 + 16);
+    await B.until(24 + 8 + 8);
+    await pause(500);
+    expect(A.consumer.served).toEqual(allOf(P));
+    expect(seqs(A.got)).toEqual(seqs([...inPartitions(first, servedByA), ...justBefore, ...after]));
+    expect(seqs(B.got)).toEqual(seqs([...inPartitions(first, servedByB), ...justBefore, ...inPartitions(after, servedByB)]));
+
+    // And back: C and D return, A stops reading B's half at once.
+    A.consumer.follow(view);
+    expect(A.consumer.served).toEqual(servedByA);
+    const later = round(3000, allOf(P), 1);
+    await Promise.all(later.map((e) => transport.send(e)));
+    await Promise.all([A.until(48 + 8), B.until(40 + 8)]);
+    await pause(500);
+    expect(seqs(inPartitions(A.got, servedByB)).filter((seq) => seq >= 3000)).toEqual([]);
+    await Promise.all([A.consumer.stop(), B.consumer.stop()]);
+  }, 60_000);
+
+  it('at start, reads no partition from further back than replayWindowMs, whatever its committed offset', async () => {
+    const persona = await freshPersona('replay', 4);
+    const node = generateIdentity().name;
+    const nae = naeOf('replay');
+    const first = await collect(persona, node, { replayWindowMs: 1_500 });
+    await transport.send(copy(persona, nae, 1));
+    await first.until(1);
+    await first.consumer.stop();
+
+    await transport.send(copy(persona, nae, 2)); // while it is down, long enough ago at its restart
+    await pause(2_500);
+    await transport.send(copy(persona, nae, 3)); // while it is down, within the window
+    const second = await collect(persona, node, { replayWindowMs: 1_500 });
+    await second.until(1);
+    await pause(500);
+    expect(second.got.map(seqOf)).toEqual([3]);
+    await second.consumer.stop();
+  });
+});
+
+function allOf(partitions: number): number[] {
+  return Array.from({ length: partitions }, (_, p) => p);
+}

@@ -6,25 +6,17 @@ import {
   type GroupBusConsumer,
   type Logger,
   MalformedEnvelopeError,
+  type Name,
   noTelemetry,
   SafeError,
+  servedPartitions,
   silentLogger,
   type Telemetry,
   type Transport,
   toHex,
   UnavailableError,
 } from '@safe/core';
-import kafkajs, {
-  type Admin,
-  type Consumer,
-  type EachBatchPayload,
-  type IHeaders,
-  type Kafka,
-  type KafkaMessage,
-  type Message,
-  type Producer,
-  type TopicMessages,
-} from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer, TopicMessages } from 'kafkajs';
 import {
   BOUNDED_RETRY,
   checkKafka,
@@ -34,9 +26,8 @@ import {
   kafkaUnavailable,
   parseBrokers,
 } from './connect.js';
+import { NaeRangePartitioner } from './partitioner.js';
 import { groupIdFor, topicFor } from './topics.js';
-
-const { Partitioners } = kafkajs;
 
 /** W3C trace context keys copied into Kafka headers so that tools (kcat, UIs) see them. */
 export const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
@@ -138,6 +129,13 @@ export interface KafkaProducerTransportOptions extends KafkaConnectOptions {
 }
 
 export const DEFAULT_PRODUCE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** A record's key and value bytes: what `safe_bus_published_bytes_total` and `safe_bus_consumed_bytes_total` count. */
+function recordBytes(message: { readonly key?: Buffer | string | null; readonly value: Buffer | string | null }): number {
+  const size = (part: Buffer | string | null | undefined) =>
+    part === null || part === undefined ? 0 : typeof part === 'string' ? Buffer.byteLength(part) : part.length;
+  return size(message.key) + size(message.value);
+}
 
 /** The bytes a copy puts in a record batch, near enough: key, value and headers. */
 function messageBytes(message: Message): number {
@@ -284,6 +282,7 @@ export class KafkaProducerTransport implements Transport {
         );
         for (const p of batch) p.resolve();
         this.#countByTopic('safe_bus_published_total', batch);
+        this.#countByTopic('safe_bus_published_bytes_total', batch, (p) => recordBytes(p.message));
       } catch (error) {
         // A produce that failed or timed out may still be written; a fresh producer id keeps the
         // next copies from being mistaken for retries of it (same sequence number) and dropped.
@@ -297,9 +296,9 @@ export class KafkaProducerTransport implements Transport {
     }
   }
 
-  #countByTopic(metric: string, batch: readonly Pending[]): void {
+  #countByTopic(metric: string, batch: readonly Pending[], measure: (p: Pending) => number = () => 1): void {
     const counts = new Map<string, number>();
-    for (const p of batch) counts.set(p.topic, (counts.get(p.topic) ?? 0) + 1);
+    for (const p of batch) counts.set(p.topic, (counts.get(p.topic) ?? 0) + measure(p));
     for (const [topic, n] of counts) this.#telemetry.count(metric, { topic }, n);
   }
 
@@ -310,7 +309,8 @@ export class KafkaProducerTransport implements Transport {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // A copy goes to the partition of its destination NAE's range: see partitioner.ts.
+      createPartitioner: NaeRangePartitioner,
       retry: BOUNDED_RETRY,
     });
     const connecting = producer.connect().then(
@@ -443,6 +443,50 @@ export interface KafkaGroupConsumerOptions extends KafkaConnectOptions {
   readonly commit?: 'each' | 'coalesced';
   /** Called when kafkajs gives up on the consumer for good (a crash it does not restart from). */
   readonly onFatal?: (error: SafeError) => void;
+  /**
+   * K, the close group size: once `follow` gave it a view, the consumer reads only the partitions
+   * that hold an NAE whose K closest members include this replica (default 4).
+   */
+  readonly closeGroupSize?: number;
+  /**
+   * A partition that becomes this replica's (its view changed) is read from the copies published
+   * this long before the change (default 10 000 ms): senders whose views changed first addressed
+   * copies to it before its own view did. Never from before where it stopped reading it.
+   */
+  readonly catchUpMs?: number;
+  /**
+   * At start no partition is read from further back than this (default 300 000 ms, what the
+   * firewall remembers), so a partition this replica stopped reading long ago does not replay
+   * copies the group dealt with hours ago. Infinity: from the committed offset, however old. A new
+   * group with `fromBeginning` is not held to it.
+   */
+  readonly replayWindowMs?: number;
+}
+
+/** Where a start reads each partition from, and the offsets to commit first. */
+interface StartOffsets {
+  readonly partitions: number;
+  readonly pins: { partition: number; offset: string }[];
+  readonly positions: Map<number, bigint>;
+}
+
+/** Kafka's answers while a partition has no leader (yet): a topic just created, a leader moving. */
+const LEADERLESS = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']);
+
+function leaderless(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && LEADERLESS.has(type)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+const allPartitions = (count: number) => Array.from({ length: count }, (_, p) => p);
+
+function offsetsByPartition(offsets: readonly { partition: number; offset: string }[]): Map<number, bigint> {
+  return new Map(offsets.map(({ partition, offset }) => [partition, BigInt(offset)]));
 }
 
 /** A fetch's share of one partition: a record of the largest size a persona topic takes (see KafkaGroupConsumerOptions). */
@@ -461,6 +505,10 @@ const ABANDONED = Symbol('abandoned');
  * (`safe_bus_undecodable_total`) and committed past. When `deliver` rejects, the same copy is
  * tried again with backoff (it is never skipped); `deliver` should therefore resolve for every
  * copy it has decided about (rejected copies included) and reject only on transient trouble.
+ *
+ * Addressed delivery (see the README): copies are partitioned by the range of their destination
+ * NAE, and once `follow` gave it its persona's members the consumer reads only the partitions
+ * where this replica can be in a close group, pausing the others. Until then it reads them all.
  */
 export class KafkaGroupConsumer implements GroupBusConsumer {
   readonly #kafka: Kafka;
@@ -479,7 +527,23 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   readonly #deliverRetry: { readonly initialMs: number; readonly maxMs: number };
   readonly #onFatal: ((error: SafeError) => void) | undefined;
   readonly #commit: 'each' | 'coalesced';
+  readonly #nodeName: Name;
+  readonly #closeGroupSize: number;
+  readonly #catchUpMs: number;
+  readonly #replayWindowMs: number;
   #consumer: Consumer | undefined;
+  /** start() is done: follow() acts at once. */
+  #running = false;
+  /** The topic's partition count, as found at start (or at a later join). */
+  #partitions = 0;
+  /** The partitions read; undefined = every one (no view yet). */
+  #served: Set<number> | undefined;
+  /** The members last given to follow(). */
+  #view: readonly Uint8Array[] | undefined;
+  /** Per partition, the offset of the next copy to read, as far as this consumer knows. */
+  readonly #positions = new Map<number, bigint>();
+  #following: Promise<void> | undefined;
+  #followAgain = false;
   #stopping = false;
   #stopRequested = deferred();
   #abandon = deferred();
@@ -501,6 +565,28 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     this.#deliverRetry = options.deliverRetry ?? { initialMs: 200, maxMs: 5_000 };
     this.#onFatal = options.onFatal;
     this.#commit = options.commit ?? 'each';
+    this.#nodeName = options.nodeName as Name;
+    this.#closeGroupSize = options.closeGroupSize ?? 4;
+    this.#catchUpMs = options.catchUpMs ?? 10_000;
+    this.#replayWindowMs = options.replayWindowMs ?? 300_000;
+  }
+
+  /** The partitions this consumer reads now, ascending (every one until `follow` gave it a view). */
+  get served(): number[] {
+    const served = this.#served;
+    return allPartitions(this.#partitions).filter((p) => served === undefined || served.has(p));
+  }
+
+  /**
+   * Reads, from now on, only the partitions where this replica can be in a close group among
+   * `names` (its persona's members as its routing view has them, itself included or not):
+   * servedPartitions with K = closeGroupSize. A partition no longer served is paused at once; one
+   * newly served is read from `catchUpMs` before this call (or from where it stopped, if later).
+   * Called before start, it applies once the consumer started.
+   */
+  follow(names: readonly Uint8Array[]): void {
+    this.#view = [...names];
+    if (this.#running) this.#kickFollow();
   }
 
   get topic(): string {
@@ -519,10 +605,15 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   async start(deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
     if (this.#consumer) throw new FailedPreconditionError(`Kafka consumer ${this.#groupId} is already started`);
     this.#stopping = false;
+    this.#running = false;
+    this.#served = undefined;
     this.#stopRequested = deferred();
     this.#abandon = deferred();
 
-    const pins = await this.#withAdmin((admin) => this.#startOffsets(admin));
+    const { partitions, pins, positions } = await this.#startOffsetsOnceLed();
+    this.#partitions = partitions;
+    this.#positions.clear();
+    for (const [partition, offset] of positions) this.#positions.set(partition, offset);
 
     const consumer = this.#kafka.consumer({
       groupId: this.#groupId,
@@ -537,8 +628,9 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     this.#consumer = consumer;
     let joined = false;
     let crash: unknown;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       joined = true;
+      if (this.#running && this.#consumer === consumer) this.#rejoined(consumer, payload.memberAssignment);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       crash = payload.error;
@@ -559,19 +651,22 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
         eachBatch: (payload) => this.#eachBatch(payload, deliver),
       });
       // Hold every partition until the start offsets are committed (the group exists from here on).
-      if (pins.length > 0) consumer.pause([{ topic: this.#topic }]);
+      const every = [{ topic: this.#topic, partitions: allPartitions(partitions) }];
+      if (pins.length > 0) consumer.pause(every);
       await running;
       if (!joined) throw crash ?? new Error('the consumer did not join its group');
       if (pins.length > 0) {
         await consumer.commitOffsets(pins.map((p) => ({ topic: this.#topic, ...p })));
-        consumer.resume([{ topic: this.#topic }]);
+        consumer.resume(every);
       }
     } catch (error) {
       this.#consumer = undefined;
       await consumer.disconnect().catch(() => {});
       throw error instanceof SafeError ? error : kafkaUnavailable(this.#brokers, `starting consumer ${this.#groupId}`, error);
     }
-    this.#log.info({ pinned: pins.length, fromBeginning: this.#fromBeginning }, 'Kafka consumer started');
+    this.#running = true;
+    this.#log.info({ pinned: pins.length, partitions, fromBeginning: this.#fromBeginning }, 'Kafka consumer started');
+    if (this.#view !== undefined) this.#kickFollow();
   }
 
   /**
@@ -583,6 +678,7 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     const consumer = this.#consumer;
     if (!consumer) return;
     this.#stopping = true;
+    this.#running = false;
     this.#stopRequested.resolve();
     const grace = setTimeout(() => this.#abandon.resolve(), this.#stopGraceMs);
     try {
@@ -608,8 +704,29 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     }
   }
 
-  /** Start offsets to commit for partitions with none: all of them for a new group, per `fromBeginning`. */
-  async #startOffsets(admin: Admin): Promise<{ partition: number; offset: string }[]> {
+  /**
+   * #startOffsets, tried again for a few seconds while a topic just created has partitions without
+   * a leader yet (kafkajs' admin gives up on those at once; the more partitions, the likelier).
+   */
+  async #startOffsetsOnceLed(): Promise<StartOffsets> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#withAdmin((admin) => this.#startOffsets(admin));
+      } catch (error) {
+        if (attempt >= 8 || !leaderless(error)) throw error;
+        this.#log.debug({ attempt, error: describeKafkaError(error) }, 'partitions without a leader yet; trying again');
+        await sleep(Math.min(100 * 2 ** attempt, 1_000));
+      }
+    }
+  }
+
+  /**
+   * Where each partition is read from: the committed offset, or for a partition with none the
+   * end (a new group, by default) or the start (a new group with `fromBeginning`, or partitions
+   * added to a group that has offsets); never from before `replayWindowMs` ago (but for a new
+   * group with `fromBeginning`). Offsets that differ from the committed ones are committed first.
+   */
+  async #startOffsets(admin: Admin): Promise<StartOffsets> {
     const topics = await admin.listTopics();
     if (!topics.includes(this.#topic)) {
       throw new FailedPreconditionError(
@@ -619,21 +736,149 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
     const [committed] = await admin.fetchOffsets({ groupId: this.#groupId, topics: [this.#topic] });
     const partitions = committed?.partitions ?? [];
     const missing = partitions.filter((p) => BigInt(p.offset) < 0n);
-    if (missing.length === 0) return [];
+    const newGroup = missing.length === partitions.length;
     // A group with some offsets already (e.g. partitions added later) reads the rest from the start:
     // those copies were published after this replica first joined.
-    const earliest = missing.length === partitions.length ? this.#fromBeginning : true;
-    const ends = await admin.fetchTopicOffsets(this.#topic);
-    return missing.map(({ partition }) => {
-      const end = ends.find((e) => e.partition === partition);
-      if (!end) throw new UnavailableError(`Kafka has no offsets for ${this.#topic}[${partition}]`);
-      return { partition, offset: earliest ? end.low : end.high };
-    });
+    const earliest = newGroup ? this.#fromBeginning : true;
+    const ends = missing.length > 0 ? await admin.fetchTopicOffsets(this.#topic) : [];
+    const floor =
+      Number.isFinite(this.#replayWindowMs) && !(newGroup && this.#fromBeginning)
+        ? offsetsByPartition(await admin.fetchTopicOffsetsByTimestamp(this.#topic, Date.now() - this.#replayWindowMs))
+        : new Map<number, bigint>();
+    const pins: { partition: number; offset: string }[] = [];
+    const positions = new Map<number, bigint>();
+    for (const { partition, offset } of partitions) {
+      let from = BigInt(offset);
+      if (from < 0n) {
+        const end = ends.find((e) => e.partition === partition);
+        if (!end) throw new UnavailableError(`Kafka has no offsets for ${this.#topic}[${partition}]`);
+        from = BigInt(earliest ? end.low : end.high);
+      }
+      const oldest = floor.get(partition);
+      if (oldest !== undefined && oldest > from) from = oldest;
+      if (from !== BigInt(offset)) pins.push({ partition, offset: from.toString() });
+      positions.set(partition, from);
+    }
+    return { partitions: partitions.length, pins, positions };
+  }
+
+  #serves(partition: number): boolean {
+    return this.#served === undefined || this.#served.has(partition);
+  }
+
+  /** Runs #applyFollow for the newest view, one at a time. */
+  #kickFollow(): void {
+    if (this.#following) {
+      this.#followAgain = true;
+      return;
+    }
+    this.#following = this.#applyFollow()
+      .catch((error: unknown) => {
+        // E.g. kafkajs between a crash and its restart: try the newest view again shortly.
+        this.#log.warn({ error: describeKafkaError(error) }, 'following the view failed; trying again');
+        setTimeout(() => {
+          if (this.#running) this.#kickFollow();
+        }, 1_000).unref();
+      })
+      .finally(() => {
+        this.#following = undefined;
+        if (this.#followAgain && this.#running) {
+          this.#followAgain = false;
+          this.#kickFollow();
+        }
+      });
+  }
+
+  async #applyFollow(): Promise<void> {
+    const consumer = this.#consumer;
+    const view = this.#view;
+    if (!consumer || !this.#running || view === undefined) return;
+    const all = allPartitions(this.#partitions);
+    const wanted = new Set(servedPartitions(view as readonly Name[], this.#nodeName, this.#closeGroupSize, this.#partitions));
+    const current = this.#served ?? new Set(all);
+    const dropped = all.filter((p) => current.has(p) && !wanted.has(p));
+    const added = all.filter((p) => wanted.has(p) && !current.has(p));
+    if (dropped.length > 0) consumer.pause([{ topic: this.#topic, partitions: dropped }]);
+    const served = new Set(all.filter((p) => current.has(p) && wanted.has(p)));
+    this.#served = served;
+    if (added.length > 0) {
+      const since = await this.#offsetsSince(Date.now() - this.#catchUpMs);
+      if (since === undefined || this.#consumer !== consumer || this.#served !== served) return;
+      for (const partition of added) {
+        const stopped = this.#positions.get(partition);
+        const recent = since.get(partition);
+        const from = stopped === undefined || (recent !== undefined && recent > stopped) ? recent : stopped;
+        if (from !== undefined) {
+          consumer.seek({ topic: this.#topic, partition, offset: from.toString() });
+          this.#positions.set(partition, from);
+        }
+        served.add(partition);
+      }
+      consumer.resume([{ topic: this.#topic, partitions: added }]);
+    }
+    if (dropped.length + added.length > 0) {
+      this.#log.info(
+        { served: served.size, partitions: all.length, added, dropped },
+        "reading the partitions of this replica's neighbourhood",
+      );
+    }
+  }
+
+  /** The offset of the first copy published at or after `timestamp` in each partition; tries until it gets it or the consumer stops. */
+  async #offsetsSince(timestamp: number): Promise<Map<number, bigint> | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#stopping) return undefined;
+      try {
+        return await this.#withAdmin(async (admin) => offsetsByPartition(await admin.fetchTopicOffsetsByTimestamp(this.#topic, timestamp)));
+      } catch (error) {
+        this.#log.warn({ attempt, error: describeKafkaError(error) }, 'cannot look up where to read newly served partitions; trying again');
+        const slept = await Promise.race([
+          sleep(Math.min(500 * attempt, 5_000)).then(() => true),
+          this.#stopRequested.promise.then(() => false),
+        ]);
+        if (!slept) return undefined;
+      }
+    }
+  }
+
+  /**
+   * After kafkajs joined the group again (a rebalance, or a restart after a crash, which forgets
+   * paused partitions and reads from the committed offsets): pause again what is not served, and
+   * read the served partitions from where this consumer was.
+   */
+  #rejoined(consumer: Consumer, assignment: Record<string, number[]> | undefined): void {
+    try {
+      const count = assignment?.[this.#topic]?.length;
+      if (count !== undefined && count > 0 && count !== this.#partitions) {
+        this.#log.warn({ partitions: count, was: this.#partitions }, 'the topic has another partition count now; following the view again');
+        this.#partitions = count;
+        this.#served = undefined;
+        if (this.#view !== undefined) this.#kickFollow();
+        return;
+      }
+      const served = this.#served;
+      if (served === undefined) return;
+      const unserved = allPartitions(this.#partitions).filter((p) => !served.has(p));
+      if (unserved.length > 0) consumer.pause([{ topic: this.#topic, partitions: unserved }]);
+      for (const partition of served) {
+        const at = this.#positions.get(partition);
+        if (at !== undefined) consumer.seek({ topic: this.#topic, partition, offset: at.toString() });
+      }
+    } catch (error) {
+      this.#log.error({ error: describeKafkaError(error) }, 'could not narrow the partitions read after joining the group again');
+    }
   }
 
   async #eachBatch(payload: EachBatchPayload, deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
     const { batch, commitOffsetsIfNecessary } = payload;
     const { topic, partition } = batch;
+    // Every record fetched, handled or not: what this replica reads from Kafka.
+    if (batch.messages.length > 0) {
+      let bytes = 0;
+      for (const message of batch.messages) bytes += recordBytes(message);
+      this.#telemetry.count('safe_bus_consumed_total', { topic }, batch.messages.length);
+      this.#telemetry.count('safe_bus_consumed_bytes_total', { topic }, bytes);
+    }
     const commit = (offset: string) => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
     const committer = this.#commit === 'coalesced' ? new CommitCoalescer(commit) : undefined;
     try {
@@ -652,7 +897,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   ): Promise<void> {
     const { topic, partition } = batch;
     for (const message of batch.messages) {
-      if (this.#stopping || !isRunning() || isStale()) return;
+      // A partition paused by follow() may still have a fetched batch on its way: left unread.
+      if (this.#stopping || !isRunning() || isStale() || !this.#serves(partition)) return;
       const envelope = this.#decode(topic, partition, message);
       if (envelope !== undefined) {
         const handled = await this.#deliverOne(envelope, deliver, heartbeat, partition, message.offset);
@@ -661,6 +907,7 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
       }
       resolveOffset(message.offset);
       const next = (BigInt(message.offset) + 1n).toString();
+      if (!isStale()) this.#positions.set(partition, BigInt(next));
       if (committer) committer.offer(next);
       else await commit(next);
       await heartbeat();
