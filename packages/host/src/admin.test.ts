@@ -101,6 +101,18 @@ describe('admin server', () => {
     expect(metrics.total('safe_messages_total', { result: 'handled' })).toBe(2);
   });
 
+  it("shows the group bus's bytes published and read with their HELP text", async () => {
+    const { app, metrics } = setup();
+    const telemetry = new OtelTelemetry({ metrics });
+    telemetry.count('safe_bus_consumed_bytes_total', { topic: 'safe.data-manager' }, 1500);
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const name of ['safe_bus_published_bytes_total', 'safe_bus_consumed_total', 'safe_bus_consumed_bytes_total']) {
+      expect(text).toMatch(new RegExp(`^# HELP ${name} \\w`, 'm'));
+      expect(text).toContain(`# TYPE ${name} counter`);
+    }
+    expect(text).toContain('safe_bus_consumed_bytes_total{topic="safe.data-manager"} 1500');
+  });
+
   it("serves the chunk cache's hits, misses and size as they are at the scrape", async () => {
     const { app, metrics } = setup();
     const cache = new ChunkCache({ maxBytes: 1024, maxEntries: 8 });

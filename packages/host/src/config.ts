@@ -9,6 +9,7 @@ import {
   loadConfig,
   stringField,
 } from '@safe/core';
+import { DEFAULT_PARTITIONS } from '@safe/kafka';
 
 export type Fields = Record<string, ConfigField<unknown>>;
 
@@ -92,8 +93,8 @@ export const hostConfigFields = {
   kafkaBrokers: hostPortListField('SAFE_KAFKA_BROKERS', ['127.0.0.1:9092'], 'Kafka bootstrap brokers, comma-separated'),
   kafkaPartitions: intField(
     'SAFE_KAFKA_PARTITIONS',
-    12,
-    'partitions of each persona topic `safe.<persona>` when this replica creates it',
+    DEFAULT_PARTITIONS,
+    'partitions of each persona topic `safe.<persona>` when this replica creates it (copies go by NAE range; a replica reads the partitions of its XOR neighbourhood, so more partitions mean fewer copies read that are not its own)',
     1,
     10_000,
   ),

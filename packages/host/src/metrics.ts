@@ -51,6 +51,16 @@ export const KNOWN_COUNTERS: Readonly<Record<string, string>> = {
     "Copies a node signed for itself held until this replica's view knows their sender: held (held-again per view that still does not), expired (refused)",
   safe_record_awaits_total:
     'Requests a replica that just entered their close group held for the record account transfer brings: held, then record-written or expired (refused)',
+  safe_bus_published_total: 'Copies this replica published to the group bus (Kafka), by topic',
+  safe_bus_published_bytes_total: 'Bytes (record key and value) this replica published to the group bus, by topic',
+  safe_bus_publish_errors_total: 'Copies the group bus did not acknowledge in time, by topic',
+  safe_bus_consumed_total:
+    "Records this replica fetched from its persona's topic, handled or not: only the partitions of its XOR neighbourhood once it follows its view",
+  safe_bus_consumed_bytes_total: 'Bytes (record key and value) this replica fetched from its persona topic, by topic',
+  safe_bus_delivered_total: 'Copies from the group bus this replica handed to its runtime, by topic',
+  safe_bus_deliver_errors_total: 'Attempts to hand a copy to the runtime that failed for transient trouble (retried), by topic',
+  safe_bus_undecodable_total: 'Records on the group bus that did not decode as an envelope (skipped), by topic',
+  safe_bus_consumer_crashes_total: 'Crashes of the group-bus consumer (kafkajs restarts it, or the replica stops), by topic',
 };
 
 function escapeLabel(value: string): string {

@@ -165,6 +165,8 @@ describe.skipIf(!stackUp)('a replica process on the real stack', () => {
     expect(metrics).toMatch(/^# TYPE safe_messages_total counter$/m);
     expect(metrics).toMatch(/^process_resident_memory_bytes \d+$/m);
     expect(Number(/^safe_members\{persona="pmid-manager"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    // Alone in its persona (no more than K members), it reads every partition of its topic.
+    expect(Number(/^safe_bus_served_partitions\{persona="pmid-manager"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     const grpc = connectGateway(`127.0.0.1:${grpcPort}`, 5000);
     try {
       expect(await grpc.health('safe.v1.Node')).toBe('SERVING');

@@ -358,6 +358,8 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       // every copy of its persona's topic, its own or not. A crash may redeliver the copies of one
       // commit round trip: the accumulator counts copies by sender and the firewall answers repeats.
       commit: 'coalesced',
+      // Reads only the partitions of this replica's XOR neighbourhood once it is given the view (follow, below).
+      closeGroupSize: config.closeGroupSize,
       onFatal: (error) => {
         consumerRunning = false;
         log.error({ err: error.message }, 'the group-bus consumer stopped for good');
@@ -478,6 +480,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       }
     });
     latest = seen;
+    groupConsumer.follow(seen.view(persona).names());
     readiness.require('membership', 'membership: this node is not in the view', () =>
       latest !== undefined ? viewIncludes(latest, persona, identity.name) : false,
     );
@@ -508,6 +511,11 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     if (options.entry !== undefined)
       gateway = new ClientGateway(running as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
     replicaReady(running);
+    metrics.gauge(
+      'safe_bus_served_partitions',
+      "Partitions of its persona's topic this replica reads (those of its XOR neighbourhood)",
+      () => [{ labels: { persona }, value: groupConsumer.served.length }],
+    );
     metrics.gauge('safe_members', 'Members of each persona in the membership view of this replica', () =>
       PERSONAS.map((p) => ({ labels: { persona: p }, value: latest?.view(p).size ?? 0 })),
     );
@@ -523,6 +531,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       const before = latest;
       signature = next;
       latest = routing;
+      groupConsumer.follow(routing.view(persona).names());
       directTransport.retain(routing.allNodes().flatMap((n) => (n.endpoint ? [n.endpoint] : [])));
       const names = (table: RoutingTable | undefined) => new Set(table?.allNodes().map((n) => `${n.persona}/${shortName(n.name)}`) ?? []);
       const old = names(before);
