@@ -1,12 +1,11 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
 import {
-  CLIENT,
   type ClientReplyValue,
   type HandlerContext,
   type Name,
   nameOf,
   protoCodec,
-  sealEnvelope,
+  sealClientRequest,
   sortByCloseness,
   toHex,
 } from '@safe/core';
@@ -23,7 +22,7 @@ import { SimNet } from '../support/sim-network.js';
  * outlive the holder that was meant to store the copy.
  */
 const config = loadDataManagerConfig({});
-const putRequestCodec = protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
+const putRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -62,18 +61,8 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   const before = (await sim.account(client)).stored;
   const content = sim.sim.random.bytes(3000);
   const name = nameOf(content);
-  const envelope = sealEnvelope(
-    {
-      type: 'Put',
-      source: { persona: CLIENT, nae: client.name },
-      authority: 'single',
-      destination: { persona: 'maid-manager', nae: client.name },
-      scope: 'close-group',
-      payload: putRequestCodec.encode({ name, content, nonce: sim.nonce() }),
-      correlation: new Uint8Array(0),
-    },
-    client,
-  );
+  const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
+  const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content);
   let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
   sim.gateway.call(envelope, 120_000).then(
     (reply) => {

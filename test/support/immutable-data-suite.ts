@@ -20,7 +20,7 @@ export interface SuiteNetwork {
   close(): Promise<void>;
 }
 
-const putRequest = protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
+const putRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
 const getRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
 
 /**
@@ -49,8 +49,17 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
       await network?.close();
     }, startTimeoutMs);
 
-    function request(identity: Identity, type: string, persona: string, nae: Uint8Array, payload: Uint8Array) {
-      return sealEnvelope(
+    /** A signed client request; `content` travels as the envelope's content under its digest (`digest` overrides it, to forge one). */
+    function request(
+      identity: Identity,
+      type: string,
+      persona: string,
+      nae: Uint8Array,
+      payload: Uint8Array,
+      content?: Uint8Array,
+      digest: Uint8Array | undefined = content && nameOf(content),
+    ) {
+      const sealed = sealEnvelope(
         {
           type,
           source: { persona: CLIENT, nae: identity.name },
@@ -59,9 +68,11 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
           scope: 'close-group',
           payload,
           correlation: new Uint8Array(0),
+          ...(digest ? { contentDigest: digest } : {}),
         },
         identity,
       );
+      return content ? { ...sealed, content } : sealed;
     }
 
     /**
@@ -137,8 +148,8 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
       it('a chunk whose content does not hash to its name: INVALID_ARGUMENT', async () => {
         const before = await client.account();
         const name = nameOf(randomBytes(32));
-        const payload = putRequest.encode({ name, content: randomBytes(1000), nonce: randomBytes(16) });
-        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
+        const payload = putRequest.encode({ name, nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload, randomBytes(1000))));
         expect(answer.code).toBe(status.INVALID_ARGUMENT);
         expect(answer.details).toMatch(/does not hash to its name/);
         expect(await client.account()).toEqual(before);
@@ -149,8 +160,8 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         const before = await client.account();
         const content = randomBytes(MAX_CHUNK_BYTES + 1);
         const name = nameOf(content);
-        const payload = putRequest.encode({ name, content, nonce: randomBytes(16) });
-        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload)));
+        const payload = putRequest.encode({ name, nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', client.name, payload, content)));
         expect(answer.code).toBe(status.INVALID_ARGUMENT);
         expect(answer.details).toMatch(/more than the limit/);
         expect(await client.account()).toEqual(before);
@@ -164,9 +175,32 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
           'Put',
           'maid-manager',
           client.name,
-          putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) }),
+          putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) }),
+          content,
         );
       }
+
+      it('content that does not match the digest the request signed: INVALID_ARGUMENT, nothing stored', async () => {
+        const before = await client.account();
+        const content = randomBytes(700);
+        const payload = putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) });
+        const forged = request(client.identity, 'Put', 'maid-manager', client.name, payload, randomBytes(700), nameOf(content));
+        const answer = await statusOf(raw.send(forged));
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+        expect(answer.details).toMatch(/does not match its digest/);
+        expect(await client.account()).toEqual(before);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+      });
+
+      it('a Put that names its content by digest but carries none: INVALID_ARGUMENT', async () => {
+        const content = randomBytes(700);
+        const payload = putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) });
+        const bare = request(client.identity, 'Put', 'maid-manager', client.name, payload, undefined, nameOf(content));
+        const answer = await statusOf(raw.send(bare));
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+        expect(answer.details).toMatch(/carries none/);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+      });
 
       it('a request with a bad signature: UNAUTHENTICATED', async () => {
         const before = await client.account();
@@ -190,8 +224,8 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
       it('an unknown client: PERMISSION_DENIED, and no account is created', async () => {
         const stranger = generateIdentity();
         const content = randomBytes(500);
-        const payload = putRequest.encode({ name: nameOf(content), content, nonce: randomBytes(16) });
-        const answer = await statusOf(raw.send(request(stranger, 'Put', 'maid-manager', stranger.name, payload)));
+        const payload = putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) });
+        const answer = await statusOf(raw.send(request(stranger, 'Put', 'maid-manager', stranger.name, payload, content)));
         expect(answer.code).toBe(status.PERMISSION_DENIED);
         expect(answer.details).toMatch(/unknown client/);
         expect(await tracesOf(nameOf(content))).toBe(0);
@@ -220,7 +254,9 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
               'Put',
               'maid-manager',
               client.name,
-              putRequest.encode({ name: short, content, nonce: randomBytes(16) }),
+              putRequest.encode({ name: short, nonce: randomBytes(16) }),
+              content,
+              short,
             ),
           ),
         );

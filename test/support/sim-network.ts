@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CHUNK_COPIES, copyGroupName } from '@safe/chunks';
 import {
-  CLIENT,
   ClientGateway,
   type ClientReplyValue,
   DEFAULT_GROUP_PARAMETERS,
@@ -15,7 +14,7 @@ import {
   nameOf,
   type PersonaName,
   protoCodec,
-  sealEnvelope,
+  sealClientRequest,
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
@@ -40,7 +39,7 @@ export interface SimNetOptions {
 
 const codecs = {
   account: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
-  putRequest: protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
+  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
   getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
   getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
@@ -182,19 +181,9 @@ export class SimNet {
     nae: Name,
     payload: Uint8Array,
     timeoutMs = 30_000,
+    content?: Uint8Array,
   ): Promise<ClientReplyValue> {
-    const envelope = sealEnvelope(
-      {
-        type,
-        source: { persona: CLIENT, nae: client.name },
-        authority: 'single',
-        destination: { persona, nae },
-        scope: 'close-group',
-        payload,
-        correlation: new Uint8Array(0),
-      },
-      client,
-    );
+    const envelope = sealClientRequest(client, type, { persona, nae }, payload, content);
     let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
     this.gateway.call(envelope, timeoutMs).then(
       (reply) => {
@@ -245,7 +234,7 @@ export class SimNet {
 
   async put(client: Identity, content: Uint8Array, nonce = this.nonce(), type: 'Put' | 'PutUnique' = 'Put'): Promise<ClientReplyValue> {
     const name = nameOf(content);
-    return this.call(client, type, 'maid-manager', client.name, codecs.putRequest.encode({ name, content, nonce }));
+    return this.call(client, type, 'maid-manager', client.name, codecs.putRequest.encode({ name, nonce }), undefined, content);
   }
 
   async get(client: Identity, name: Name): Promise<ClientReplyValue> {

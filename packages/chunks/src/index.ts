@@ -2,10 +2,10 @@ import {
   type Address,
   type ClientOrigin,
   ContentMismatchError,
+  contentDigest,
   InvalidNameError,
   type Name,
   nameEquals,
-  nameOf,
   parseName,
   sha512,
 } from '@safe/core';
@@ -50,7 +50,8 @@ export function checkChunk(name: Uint8Array, content: Uint8Array, maxBytes = MAX
   if (content.length > maxBytes) {
     throw new InvalidNameError(`chunk is ${content.length} bytes, more than the limit of ${maxBytes}`);
   }
-  if (!nameEquals(nameOf(content), checked)) throw new ContentMismatchError('chunk content does not hash to its name');
+  // The digest the runtime checked the content against on its way in: no second hash.
+  if (!nameEquals(contentDigest(content), checked)) throw new ContentMismatchError('chunk content does not hash to its name');
   return checked;
 }
 

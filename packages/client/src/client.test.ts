@@ -22,7 +22,7 @@ const codecs = {
   registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
     'safe.v1.VaultRegistration',
   ),
-  putRequest: protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
+  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
   nameAndNonce: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
   getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
@@ -109,8 +109,9 @@ class FakeNetwork {
       case 'Put': {
         if (!this.account?.vaults.length) return fail(status.FAILED_PRECONDITION, 'register a vault before storing data');
         const put = codecs.putRequest.decode(envelope.payload);
-        this.chunks.set(toHex(put.name), new Uint8Array(put.content));
-        return ok(codecs.putReply.encode({ name: put.name, cost: put.content.length }));
+        const content = new Uint8Array(envelope.content ?? []);
+        this.chunks.set(toHex(put.name), content);
+        return ok(codecs.putReply.encode({ name: put.name, cost: content.length }));
       }
       case 'Get': {
         const { name } = codecs.nameAndNonce.decode(envelope.payload);

@@ -3,15 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CallOptions, type Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { checkChunk, MAX_CHUNK_BYTES } from '@safe/chunks';
 import {
-  CLIENT,
   ContentMismatchError,
+  contentDigest,
   type Identity,
   type Name,
-  nameOf,
   type PersonaName,
   protoCodec,
   SafeError,
-  sealEnvelope,
+  sealClientRequest,
   signVaultRegistrationPart,
   toHex,
   toWire,
@@ -65,7 +64,7 @@ const codecs = {
   registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
     'safe.v1.VaultRegistration',
   ),
-  putRequest: protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
+  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
   deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
   getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
@@ -228,8 +227,9 @@ export class SafeClient implements ChunkStore {
       throw new SafeError('invalid-argument', `a chunk is at most ${MAX_CHUNK_BYTES} bytes, this one is ${content.length}`);
     }
     await this.ensureReady();
-    const name = nameOf(content);
-    await this.#send('Put', 'maid-manager', this.name, codecs.putRequest.encode({ name, content, nonce: nonce() }));
+    const name = contentDigest(content);
+    // The chunk travels as the envelope's content: its digest, which the id covers, is its name.
+    await this.#send('Put', 'maid-manager', this.name, codecs.putRequest.encode({ name, nonce: nonce() }), content);
     return name;
   }
 
@@ -272,20 +272,8 @@ export class SafeClient implements ChunkStore {
    * Signs one request and sends it; while the group answers that it is still settling, sends the
    * SAME envelope again (same id, same nonce), so a group that did decide answers from its firewall.
    */
-  async #send(type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Promise<Uint8Array> {
-    const envelope = sealEnvelope(
-      {
-        type,
-        source: { persona: CLIENT, nae: this.identity.name },
-        authority: 'single',
-        destination: { persona, nae },
-        scope: 'close-group',
-        payload,
-        correlation: new Uint8Array(0),
-      },
-      this.identity,
-    );
-    const wire = toWire(envelope);
+  async #send(type: string, persona: PersonaName, nae: Name, payload: Uint8Array, content?: Uint8Array): Promise<Uint8Array> {
+    const wire = toWire(sealClientRequest(this.identity, type, { persona, nae }, payload, content));
     for (let attempt = 0; ; attempt++) {
       try {
         const reply = (await this.#unary('Send', wire)) as { payload?: Uint8Array };

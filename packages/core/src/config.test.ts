@@ -34,6 +34,8 @@ describe('group quorums (SPEC.md 5)', () => {
       awaitRecordRequests: 1024,
       cacheBytes: 64 * 1024 * 1024,
       cacheEntries: 1024,
+      contentBytes: 64 * 1024 * 1024,
+      contentWaitMs: 2_000,
     });
   });
 

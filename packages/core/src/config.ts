@@ -27,6 +27,10 @@ export interface GroupParameters {
   readonly cacheBytes?: number;
   /** Opportunistic cache: most chunks a replica keeps; 0 disables it (default 1024). */
   readonly cacheEntries?: number;
+  /** Most bytes of bulk content (chunks in flight) a replica holds in memory; past it the entry answers "busy" (default 64 MiB). */
+  readonly contentBytes?: number;
+  /** A message whose quorum came without its content waits this long for the content copy before pulling it from a sender, and between pulls (default 2 s). */
+  readonly contentWaitMs?: number;
 }
 
 export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
@@ -41,6 +45,8 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   awaitRecordRequests: 1024,
   cacheBytes: 64 * 1024 * 1024,
   cacheEntries: 1024,
+  contentBytes: 64 * 1024 * 1024,
+  contentWaitMs: 2_000,
 };
 
 /** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
@@ -52,6 +58,16 @@ export const DEFAULT_AWAIT_RECORD_REQUESTS = 1024;
 /** The cache limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_ENTRIES = 1024;
+export const DEFAULT_CONTENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CONTENT_WAIT_MS = 2_000;
+
+/** The content limits (SAFE_CONTENT_BYTES, SAFE_CONTENT_WAIT_MS), with their defaults. */
+export function contentLimits(params: GroupParameters): { bytes: number; waitMs: number } {
+  return {
+    bytes: Math.max(0, params.contentBytes ?? DEFAULT_CONTENT_BYTES),
+    waitMs: Math.max(1, params.contentWaitMs ?? DEFAULT_CONTENT_WAIT_MS),
+  };
+}
 
 export function transferBatchRecords(params: GroupParameters): number {
   return Math.max(1, params.transferBatchRecords ?? DEFAULT_TRANSFER_BATCH_RECORDS);
@@ -230,4 +246,16 @@ export const groupParameterFields = {
     'bytes of chunk content each replica on the Get path caches in memory (FIFO); 0 disables the cache',
   ),
   cacheEntries: intField('SAFE_CACHE_ENTRIES', DEFAULT_CACHE_ENTRIES, 'chunks each replica on the Get path caches; 0 disables the cache'),
+  contentBytes: intField(
+    'SAFE_CONTENT_BYTES',
+    DEFAULT_CONTENT_BYTES,
+    'bytes of chunks in flight a replica holds in memory; past it the entry answers busy (RESOURCE_EXHAUSTED)',
+    1024 * 1024,
+  ),
+  contentWaitMs: intField(
+    'SAFE_CONTENT_WAIT_MS',
+    DEFAULT_CONTENT_WAIT_MS,
+    'a message whose quorum came without its content waits this long for it before pulling it from a sender (ms)',
+    1,
+  ),
 } satisfies Fields;

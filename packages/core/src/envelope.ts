@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { BadSignatureError, MalformedEnvelopeError } from './errors.js';
+import { contentDigest } from './content.js';
+import { BadSignatureError, ContentMismatchError, MalformedEnvelopeError } from './errors.js';
 import { type Identity, nameForPublicKey, PUBLIC_KEY_BYTES, verifySignature } from './identity.js';
 import { NAME_BYTES, type Name, nameEquals, toHex } from './name.js';
 import { protoRoot } from './proto.js';
@@ -30,10 +31,17 @@ export interface MessageContent {
    * another entry is still the same message to the firewall.
    */
   readonly replyTo?: Address;
+  /**
+   * SHA-512 of the message's bulk content (a chunk), when it has one: the id covers the digest,
+   * not the content, so the K copies agree on the content while it travels on one copy only.
+   */
+  readonly contentDigest?: Uint8Array;
 }
 
 /** One signed copy of a message. */
 export interface Envelope extends MessageContent {
+  /** The bulk content named by `contentDigest`, on the copy that carries it; not signed (the digest is). */
+  readonly content?: Uint8Array;
   readonly id: Uint8Array;
   readonly sender: Name;
   readonly senderPublicKey: Uint8Array;
@@ -62,9 +70,9 @@ function lengthPrefixed(parts: Uint8Array[]): Uint8Array {
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-/** Canonical bytes of the content: length-prefixed fields in a fixed order, independent of protobuf. */
-export function canonicalContent(c: MessageContent): Uint8Array {
-  return lengthPrefixed([
+/** The fields the id covers, in their fixed order: the same list for the canonical bytes and the id. */
+function canonicalParts(c: MessageContent): Uint8Array[] {
+  return [
     ID_DOMAIN,
     utf8(c.type),
     utf8(c.source.persona),
@@ -75,33 +83,44 @@ export function canonicalContent(c: MessageContent): Uint8Array {
     utf8(c.scope),
     c.payload,
     c.correlation,
-  ]);
+    c.contentDigest ?? EMPTY,
+  ];
+}
+
+/** Canonical bytes of the content: length-prefixed fields in a fixed order, independent of protobuf. */
+export function canonicalContent(c: MessageContent): Uint8Array {
+  return lengthPrefixed(canonicalParts(c));
 }
 
 /**
  * The id the K copies of one group message share: SHA-512 of the canonical content. Hashed field
- * by field rather than over canonicalContent(): same bytes, without copying a 1 MiB payload.
+ * by field rather than over canonicalContent(): same bytes, without copying the payload. Bulk
+ * content is covered through its digest, so no copy's id hashes the content again.
  */
 export function messageId(c: MessageContent): Uint8Array {
   const hash = createHash('sha512');
   const prefix = new DataView(new ArrayBuffer(4));
-  for (const part of [
-    ID_DOMAIN,
-    utf8(c.type),
-    utf8(c.source.persona),
-    c.source.nae,
-    utf8(c.authority),
-    utf8(c.destination.persona),
-    c.destination.nae,
-    utf8(c.scope),
-    c.payload,
-    c.correlation,
-  ]) {
+  for (const part of canonicalParts(c)) {
     prefix.setUint32(0, part.length);
     hash.update(new Uint8Array(prefix.buffer));
     hash.update(part);
   }
   return new Uint8Array(hash.digest());
+}
+
+/**
+ * Checks the content a copy carries against the digest its id covers (hashed once per content
+ * object: see contentDigest). A copy without content passes: its content comes with another copy.
+ */
+export function checkContent(envelope: Envelope): void {
+  if (envelope.content === undefined) return;
+  const digest = envelope.contentDigest;
+  if (digest === undefined || digest.length !== NAME_BYTES) {
+    throw new MalformedEnvelopeError(`${envelope.type} carries content but no 64-byte content digest`);
+  }
+  if (!nameEquals(contentDigest(envelope.content), digest)) {
+    throw new ContentMismatchError(`${envelope.type} from ${toHex(envelope.sender).slice(0, 8)}: content does not match its digest`);
+  }
 }
 
 function signedBytes(id: Uint8Array, sender: Uint8Array): Uint8Array {
@@ -119,6 +138,33 @@ export function sealEnvelope(content: MessageContent, identity: Identity, trace:
     signature: identity.sign(signedBytes(id, identity.name)),
     trace,
   };
+}
+
+/**
+ * A client's signed request (a MaidNode speaks for its own name, to a close group). Its bulk
+ * content, if any, travels as the envelope's content under its digest, which the id covers.
+ */
+export function sealClientRequest(
+  identity: Identity,
+  type: string,
+  destination: Address,
+  payload: Uint8Array,
+  content?: Uint8Array,
+): Envelope {
+  const sealed = sealEnvelope(
+    {
+      type,
+      source: { persona: 'client', nae: identity.name },
+      authority: 'single',
+      destination,
+      scope: 'close-group',
+      payload,
+      correlation: EMPTY,
+      ...(content ? { contentDigest: contentDigest(content) } : {}),
+    },
+    identity,
+  );
+  return content ? { ...sealed, content } : sealed;
 }
 
 /**
@@ -167,6 +213,8 @@ interface WireEnvelope {
   senderPublicKey?: Uint8Array;
   signature?: Uint8Array;
   trace?: Record<string, string>;
+  contentDigest?: Uint8Array;
+  content?: Uint8Array;
 }
 
 const AUTHORITY = { group: 1, single: 2 } as const;
@@ -191,6 +239,8 @@ export function toWire(e: Envelope): WireEnvelope {
     senderPublicKey: e.senderPublicKey,
     signature: e.signature,
     trace: { ...e.trace },
+    contentDigest: e.contentDigest ?? EMPTY,
+    content: e.content ?? EMPTY,
   };
 }
 
@@ -220,6 +270,14 @@ export function fromWire(w: WireEnvelope): Envelope {
   const scope = w.scope === SCOPE['close-group'] ? 'close-group' : w.scope === SCOPE.node ? 'node' : undefined;
   if (scope === undefined) throw new MalformedEnvelopeError(`scope ${w.scope ?? 0} is not CLOSE_GROUP or NODE`);
   const replyTo = w.replyTo?.persona ? address(w.replyTo, 'reply_to') : undefined;
+  const digest = bytesField(w.contentDigest, 'content_digest');
+  if (digest.length !== 0 && digest.length !== NAME_BYTES) {
+    throw new MalformedEnvelopeError(`content_digest must be 64 bytes or empty, got ${digest.length}`);
+  }
+  // proto3 cannot tell empty bytes from none: a copy with no content carries none.
+  // A view of the decoded record, not a copy: content is never changed in place.
+  const content = w.content instanceof Uint8Array ? w.content : EMPTY;
+  if (content.length > 0 && digest.length === 0) throw new MalformedEnvelopeError('content without a content_digest');
   return {
     id: bytesField(w.id, 'id', NAME_BYTES),
     type: w.type,
@@ -234,6 +292,8 @@ export function fromWire(w: WireEnvelope): Envelope {
     senderPublicKey: bytesField(w.senderPublicKey, 'sender_public_key', PUBLIC_KEY_BYTES),
     signature: bytesField(w.signature, 'signature'),
     trace: { ...(w.trace ?? {}) },
+    ...(digest.length > 0 ? { contentDigest: digest } : {}),
+    ...(content.length > 0 ? { content } : {}),
   };
 }
 

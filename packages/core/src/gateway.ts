@@ -1,6 +1,6 @@
 import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec, replyOk } from './client-reply.js';
-import { groupQuorum } from './config.js';
-import { type Envelope, verifyEnvelope } from './envelope.js';
+import { contentLimits, groupQuorum } from './config.js';
+import { checkContent, type Envelope, verifyEnvelope } from './envelope.js';
 import {
   DeadlineExceededError,
   MalformedEnvelopeError,
@@ -44,6 +44,8 @@ export class ClientGateway implements ReplySink {
   readonly #clock: Clock;
   readonly #pending = new Map<string, PendingCall>();
   readonly #acceptedTypes: ReadonlyMap<string, PersonaName>;
+  /** Bytes of content in the calls this entry holds open: bounded by SAFE_CONTENT_BYTES. */
+  #contentBytes = 0;
 
   /** `acceptedTypes`: the client message types the network takes, and the persona each goes to. */
   constructor(replica: Replica<unknown>, clock: Clock, acceptedTypes: ReadonlyMap<string, PersonaName>) {
@@ -68,7 +70,11 @@ export class ClientGateway implements ReplySink {
       throw new WrongSourceError('a client message must come from a single client, addressed to a close group');
     }
     if (!nameEquals(envelope.source.nae, envelope.sender)) throw new WrongSourceError('a client speaks for its own name');
+    if (envelope.contentDigest !== undefined && envelope.content === undefined) {
+      throw new MalformedEnvelopeError(`${envelope.type} names content by digest but carries none`);
+    }
     verifyEnvelope(envelope);
+    checkContent(envelope);
     return persona;
   }
 
@@ -90,9 +96,21 @@ export class ClientGateway implements ReplySink {
     const key = toHex(envelope.id);
     const existing = this.#pending.get(key);
     if (existing !== undefined) return new Promise((resolve, reject) => this.#chain(existing, resolve, reject));
+    const size = envelope.content?.length ?? 0;
+    const budget = contentLimits(this.#replica.params).bytes;
+    if (size > 0 && this.#contentBytes + size > budget) {
+      return Promise.reject(
+        new SafeError(
+          'resource-exhausted',
+          `busy: this entry holds ${this.#contentBytes} bytes of content in open calls (limit ${budget}); try again shortly`,
+        ),
+      );
+    }
+    this.#contentBytes += size;
     return new Promise<ClientReplyValue>((resolve, reject) => {
       const cancelTimer = this.#clock.schedule(timeoutMs, () => {
         this.#pending.delete(key);
+        this.#contentBytes -= size;
         reject(new DeadlineExceededError(`no agreed answer from the ${persona} group within ${timeoutMs} ms`));
       });
       this.#pending.set(key, { persona, envelope, votes: new Map(), resolve, reject, cancelTimer, ...(chunk ? { chunk } : {}) });
@@ -190,6 +208,7 @@ export class ClientGateway implements ReplySink {
     const call = this.#pending.get(key);
     if (call === undefined) return undefined;
     this.#pending.delete(key);
+    this.#contentBytes -= call.envelope.content?.length ?? 0;
     call.cancelTimer();
     return call;
   }

@@ -3,6 +3,7 @@ export * from './accumulator.js';
 export * from './chunk-cache.js';
 export * from './client-reply.js';
 export * from './config.js';
+export * from './content.js';
 export * from './data-dir-lock.js';
 export * from './envelope.js';
 export * from './errors.js';

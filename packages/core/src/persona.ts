@@ -29,6 +29,8 @@ export interface Incoming<P> {
   readonly sender: Name;
   readonly correlation: Uint8Array;
   readonly replyTo?: Address;
+  /** The bulk content (a chunk) of a message declared with `content`, checked against the digest its copies agreed on; empty otherwise. */
+  readonly content: Uint8Array;
 }
 
 /** A message this node sends (So). The runtime signs it and puts it on the wire. */
@@ -45,6 +47,11 @@ export interface Outbound {
   readonly replyTo?: Address;
   /** Uf: this message answers request `answers`; the firewall keeps it to answer repeats. */
   readonly answers?: Uint8Array;
+  /**
+   * Bulk content (a chunk): every copy carries its digest, one designated copy the content
+   * (for a group, the member of the sending group closest to the message id).
+   */
+  readonly content?: Uint8Array;
 }
 
 /** A change to the persona's store. Under `sync`, applied only once the close group of `nae` agrees. */
@@ -90,6 +97,11 @@ export interface MessageDeclaration<P, S> {
   readonly firewall: boolean;
   /** Sy: the handler's actions are applied only once floor(K/2)+1 members of the group saw them. */
   readonly sync: boolean;
+  /**
+   * The message carries bulk content (a chunk) beside its payload: the copies agree on its digest,
+   * it travels on one copy, and the handler runs once it is here and matches (Incoming.content).
+   */
+  readonly content?: boolean;
   readonly payload: Codec<P>;
   readonly handle: Handler<P, S>;
 }

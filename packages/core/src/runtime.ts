@@ -2,22 +2,31 @@ import { AccountTransfer, type AppliedAction, naeHexOfTransferKey, type Transfer
 import { Accumulator, type AccumulatorDecision, type SourceCheck } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
-import { awaitRecordLimits, type GroupParameters, transferBatchesPerTick, transferBatchRecords, transferPullMs } from './config.js';
-import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
+import {
+  awaitRecordLimits,
+  contentLimits,
+  type GroupParameters,
+  transferBatchesPerTick,
+  transferBatchRecords,
+  transferPullMs,
+} from './config.js';
+import { ContentExchange } from './content-exchange.js';
+import { checkContent, type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
   asSafeError,
+  ContentMismatchError,
   MalformedEnvelopeError,
   MalformedPayloadError,
   NotResponsibleError,
   RecordMissingError,
-  type SafeError,
+  SafeError,
   SenderNotInGroupError,
   UnknownMessageTypeError,
   WrongSourceError,
 } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
-import { NAME_BYTES, type Name, nameEquals, nameFromHex, shortName, toHex } from './name.js';
+import { closestNames, NAME_BYTES, type Name, nameEquals, nameFromHex, shortName, toHex } from './name.js';
 import type {
   Action,
   ActionDeclaration,
@@ -94,6 +103,11 @@ export const SYNC_MESSAGE = 'Sync';
 /** Account transfer (SPEC.md 4): a batch of records a member hands to a node that entered their close groups. */
 export const ACCOUNT_TRANSFER_MESSAGE = 'AccountTransfer';
 export const ACCOUNT_PULL_MESSAGE = 'AccountPull';
+/** A member that has a message's quorum but not its content asks one of the message's senders for it (payload: the digest). */
+export const CONTENT_PULL_MESSAGE = 'ContentPull';
+/** The answer to a ContentPull: the content, on the copy, under its digest. */
+export const CONTENT_PUSH_MESSAGE = 'ContentPush';
+const NO_CONTENT = new Uint8Array(0);
 
 export interface TransferredRecord {
   nae: Uint8Array;
@@ -170,7 +184,14 @@ function incomingOf(envelope: Envelope, payload: unknown): Incoming<unknown> {
     sender: envelope.sender,
     correlation: envelope.correlation,
     ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
+    content: envelope.content ?? NO_CONTENT,
   };
+}
+
+/** A message that reached its quorum and waits for its content. */
+interface ContentWork<S> {
+  readonly declaration: MessageDeclaration<unknown, S>;
+  readonly payload: unknown;
 }
 
 /**
@@ -215,6 +236,8 @@ export class Replica<S> {
   #awaitingCount = 0;
   /** Signed copies from a node this replica's view does not know yet, held until it does (#awaitSender). */
   #awaitingSender: { readonly envelope: Envelope; readonly until: number }[] = [];
+  /** Bulk content by digest, and messages whose quorum came before their content. */
+  readonly #content: ContentExchange<ContentWork<S>>;
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -232,6 +255,14 @@ export class Replica<S> {
     this.#transport = options.transport;
     this.#routing = options.routing;
     this.#clock = options.clock ?? systemClock;
+    const limits = contentLimits(options.params);
+    this.#content = new ContentExchange({
+      self: options.identity.name,
+      budgetBytes: limits.bytes,
+      waitMs: limits.waitMs,
+      memoryMs: options.params.accumulatorMemoryMs,
+      maxAwaiting: awaitRecordLimits(options.params).requests,
+    });
     this.#telemetry = options.telemetry ?? noTelemetry;
     this.#log = (options.logger ?? silentLogger).child({ persona: this.persona, node: shortName(this.identity.name) });
     this.#context = {
@@ -270,9 +301,22 @@ export class Replica<S> {
     this.#replySink = sink;
   }
 
-  /** Signs and sends a message as this node (used by the gateway and by handlers' outcomes). */
-  async send(content: MessageContent, trace: Record<string, string> = {}): Promise<void> {
-    await this.#transport.send(sealEnvelope(content, this.identity, trace));
+  /**
+   * Signs and sends a message as this node (used by the gateway and by handlers' outcomes). Bulk
+   * content goes by its digest on every copy, and itself on this copy only when `carry` says so.
+   */
+  async send(
+    content: MessageContent,
+    trace: Record<string, string> = {},
+    bulk?: { readonly content: Uint8Array; readonly carry: (id: Uint8Array) => boolean },
+  ): Promise<void> {
+    if (bulk === undefined) {
+      await this.#transport.send(sealEnvelope(content, this.identity, trace));
+      return;
+    }
+    const digest = this.#content.keepSent(bulk.content, this.#clock.now());
+    const sealed = sealEnvelope({ ...content, contentDigest: digest }, this.identity, trace);
+    await this.#transport.send(bulk.carry(sealed.id) ? { ...sealed, content: bulk.content } : sealed);
   }
 
   /** Puts someone else's signed copy on the wire unchanged (the entry forwarding a client's request). */
@@ -324,7 +368,6 @@ export class Replica<S> {
 
   async #receive(envelope: Envelope, heldUntil?: number): Promise<ReceiveResult> {
     if (this.#stopped) return 'not-responsible';
-    let span: SpanHandle | undefined;
     try {
       const destination = this.#checkDestination(envelope);
       if (destination !== 'mine') return this.#count(envelope, 'not-responsible');
@@ -337,6 +380,8 @@ export class Replica<S> {
       if (envelope.type === SYNC_MESSAGE) return this.#count(envelope, await this.#receiveSync(envelope));
       if (envelope.type === ACCOUNT_TRANSFER_MESSAGE) return this.#count(envelope, await this.#receiveTransfer(envelope));
       if (envelope.type === ACCOUNT_PULL_MESSAGE) return this.#count(envelope, await this.#receivePull(envelope));
+      if (envelope.type === CONTENT_PULL_MESSAGE) return this.#count(envelope, await this.#receiveContentPull(envelope));
+      if (envelope.type === CONTENT_PUSH_MESSAGE) return this.#count(envelope, await this.#receiveContentPush(envelope));
       const declaration = this.#messages.get(envelope.type);
       if (declaration === undefined) {
         throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
@@ -345,16 +390,46 @@ export class Replica<S> {
         throw new WrongSourceError(`${envelope.type} may come from ${declaration.from.join(' or ')}, not ${envelope.source.persona}`);
       }
       const payload = declaration.payload.decode(envelope.payload);
+      if (declaration.content === true) this.#checkCarriedContent(envelope);
+      else if (envelope.contentDigest !== undefined || envelope.content !== undefined) {
+        throw new MalformedEnvelopeError(`${envelope.type} carries no content`);
+      }
       const decision = await this.#accumulate(envelope, declaration).catch((error: unknown) => {
         if (error instanceof SenderNotInGroupError && this.#awaitSender(envelope, heldUntil)) return AWAITING_SENDER;
         throw error;
       });
       if (decision === AWAITING_SENDER) return this.#count(envelope, 'pending');
+      if (declaration.content === true) {
+        this.#content.noteCopy(envelope, this.#clock.now());
+        if (envelope.content !== undefined) await this.#contentArrived(envelope.contentDigest as Uint8Array, envelope.content);
+      }
       if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
       if (decision === 'repeat') {
         if (declaration.firewall) await this.#answerRepeat(envelope);
         return this.#count(envelope, 'duplicate');
       }
+      if (declaration.content === true) {
+        const content = this.#content.contentOf(envelope);
+        if (content === undefined) return this.#count(envelope, this.#awaitContent(envelope, declaration, payload));
+        return await this.#act({ ...envelope, content }, declaration, payload);
+      }
+      return await this.#act(envelope, declaration, payload);
+    } catch (error) {
+      const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
+      this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
+      if (rejected instanceof ContentMismatchError)
+        this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'mismatch' });
+      return this.#count(envelope, { rejected });
+    }
+  }
+
+  /**
+   * Fw, then the handler, for a message whose copies reached their quorum (and whose content, if
+   * it has any, is here): a repeat is answered from the firewall, anything else handled once.
+   */
+  async #act(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<ReceiveResult> {
+    let span: SpanHandle | undefined;
+    try {
       if (declaration.firewall) {
         const record = await this.#firewall.admit(envelope.id);
         if (record !== null) {
@@ -376,6 +451,107 @@ export class Replica<S> {
       span?.end(rejected);
       this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
       return this.#count(envelope, { rejected });
+    }
+  }
+
+  // ---- bulk content: one copy carries it, the others its digest ----
+
+  /**
+   * A copy of a message with content: a single sender (a client, a PmidNode) carries its own; a
+   * group member's copy may come without (another member's carries it), but content that does
+   * not hash to the digest the id covers is refused before the copy is counted.
+   */
+  #checkCarriedContent(envelope: Envelope): void {
+    if (envelope.contentDigest === undefined) throw new MalformedEnvelopeError(`${envelope.type} must name its content by digest`);
+    if (envelope.authority === 'single' && envelope.content === undefined) {
+      throw new MalformedEnvelopeError(`${envelope.type} from a single sender must carry its content`);
+    }
+    checkContent(envelope);
+  }
+
+  /** Messages that waited for this content: handled now that it is here. */
+  async #contentArrived(digest: Uint8Array, content: Uint8Array): Promise<void> {
+    for (const { envelope, work } of this.#content.takeAwaiting(digest)) {
+      this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'arrived-late' });
+      await this.#act({ ...envelope, content }, work.declaration, work.payload);
+    }
+  }
+
+  #awaitContent(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): ReceiveResult {
+    if (!this.#content.await(envelope, { declaration, payload }, this.#clock.now())) {
+      throw new SafeError('resource-exhausted', `busy: too many messages wait for their content; ${envelope.type} refused`);
+    }
+    this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'awaited' });
+    return 'pending';
+  }
+
+  /** Whether this member's copy of a group message carries the content: the sending group's member closest to the message id does. */
+  #carriesContent(speakingFor: Name, id: Uint8Array): boolean {
+    const group = this.#context.closeGroup(this.persona, speakingFor);
+    const [designated] = closestNames(id as Name, group, 1);
+    return designated === undefined || nameEquals(designated, this.identity.name) || !group.some((m) => nameEquals(m, this.identity.name));
+  }
+
+  /** A member of a known persona asks for content by digest: it gets it if this replica still holds it. */
+  async #receiveContentPull(envelope: Envelope): Promise<ReceiveResult> {
+    verifyEnvelope(envelope);
+    const from = envelope.source.persona;
+    if (envelope.authority !== 'single' || !nameEquals(envelope.source.nae, envelope.sender)) {
+      throw new WrongSourceError('a content pull comes from one node, for itself');
+    }
+    if (!isPersonaName(from) || !this.#routing.view(from).has(envelope.sender)) {
+      throw new SenderNotInGroupError(`${shortName(envelope.sender)} is not a known ${from}`);
+    }
+    if (envelope.payload.length !== NAME_BYTES) throw new MalformedPayloadError('a content pull names a 64-byte digest');
+    const content = this.#content.store.get(toHex(envelope.payload));
+    if (content === undefined) return 'late';
+    this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'served' });
+    await this.send(
+      {
+        type: CONTENT_PUSH_MESSAGE,
+        source: { persona: this.persona, nae: this.identity.name },
+        authority: 'single',
+        destination: { persona: from, nae: envelope.sender },
+        scope: 'node',
+        payload: NO_CONTENT,
+        correlation: envelope.id,
+      },
+      envelope.trace,
+      { content, carry: () => true },
+    );
+    return 'handled';
+  }
+
+  /** Content a member sent because this replica pulled it: checked against its digest, then the messages waiting for it go on. */
+  async #receiveContentPush(envelope: Envelope): Promise<ReceiveResult> {
+    verifyEnvelope(envelope);
+    if (envelope.content === undefined || envelope.contentDigest === undefined) {
+      throw new MalformedEnvelopeError('a content push carries content');
+    }
+    checkContent(envelope);
+    this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'pulled' });
+    await this.#contentArrived(envelope.contentDigest, envelope.content);
+    return 'handled';
+  }
+
+  /** Pulls the content of messages that waited long enough for it; refuses those whose time ran out. */
+  async #pullContent(): Promise<void> {
+    const { pulls, expired } = this.#content.tick(this.#clock.now());
+    for (const { envelope } of expired) {
+      this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'expired' });
+      this.#log.warn({ type: envelope.type, id: shortName(envelope.id) }, 'message dropped: its content never came');
+    }
+    for (const pull of pulls) {
+      this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'pull' });
+      await this.send({
+        type: CONTENT_PULL_MESSAGE,
+        source: { persona: this.persona, nae: this.identity.name },
+        authority: 'single',
+        destination: { persona: pull.from.persona, nae: pull.from.name },
+        scope: 'node',
+        payload: pull.digest,
+        correlation: NO_CONTENT,
+      }).catch((error: unknown) => this.#log.warn({ err: asSafeError(error, 'content pull').message }, 'content pull not sent'));
     }
   }
 
@@ -626,6 +802,10 @@ export class Replica<S> {
   async #emit(out: Outbound, speakingFor: Name | undefined, trace: Record<string, string>, cause?: Uint8Array): Promise<void> {
     const as = out.as ?? speakingFor ?? this.identity.name;
     const authority = out.authority ?? this.#definition.speaksAs;
+    const bulk =
+      out.content === undefined
+        ? undefined
+        : { content: out.content, carry: (id: Uint8Array) => authority === 'single' || this.#carriesContent(as, id) };
     await this.send(
       {
         type: out.type,
@@ -638,6 +818,7 @@ export class Replica<S> {
         ...(out.replyTo ? { replyTo: out.replyTo } : {}),
       },
       trace,
+      bulk,
     );
     if (out.answers !== undefined) await this.#firewall.update(out.answers, { type: out.type, payload: out.payload });
   }
@@ -720,6 +901,7 @@ export class Replica<S> {
     if (!this.#stopped) await this.#pullStalled();
     if (!this.#stopped) await this.#handleAwaiting();
     if (!this.#stopped) await this.#receiveAwaitingSenders(true);
+    if (!this.#stopped) await this.#pullContent();
     if (this.#definition.onTick && !this.#stopped) {
       try {
         await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});

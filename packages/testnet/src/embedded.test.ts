@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import {
-  CLIENT,
   ConfigError,
   type Envelope,
   generateIdentity,
@@ -12,7 +11,7 @@ import {
   nameOf,
   type PersonaName,
   protoCodec,
-  sealEnvelope,
+  sealClientRequest,
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
@@ -27,25 +26,14 @@ const codecs = {
   registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
     'safe.v1.VaultRegistration',
   ),
-  putRequest: protoCodec<{ name: Uint8Array; content: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
+  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
   getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
 };
 
 /** A client request built and signed by hand, as any client of the Gateway would. */
-function request(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Envelope {
-  return sealEnvelope(
-    {
-      type,
-      source: { persona: CLIENT, nae: client.name },
-      authority: 'single',
-      destination: { persona, nae },
-      scope: 'close-group',
-      payload,
-      correlation: new Uint8Array(0),
-    },
-    client,
-  );
+function request(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array, content?: Uint8Array): Envelope {
+  return sealClientRequest(client, type, { persona, nae }, payload, content);
 }
 
 let nonces = 0;
@@ -123,7 +111,7 @@ describe('startEmbeddedTestnet', () => {
     };
     await client.send(request(me, 'RegisterVault', 'maid-manager', me.name, codecs.registration.encode(registration)));
 
-    await client.send(request(me, 'Put', 'maid-manager', me.name, codecs.putRequest.encode({ name: chunk, content, nonce: nonce() })));
+    await client.send(request(me, 'Put', 'maid-manager', me.name, codecs.putRequest.encode({ name: chunk, nonce: nonce() }), content));
     const got = await client.send(request(me, 'Get', 'data-manager', chunk, codecs.getRequest.encode({ name: chunk, nonce: nonce() })));
     expect(Buffer.from(codecs.getReply.decode(got).content)).toEqual(content);
   });

@@ -10,8 +10,8 @@ export interface ChunkRef {
   name: Uint8Array;
   copy: ChunkCopy;
 }
+/** A Put's fields; the chunk itself travels as the message's content (Incoming.content, Outbound.content). */
 export interface PutPayload extends ChunkRef {
-  content: Uint8Array;
   context: PutContext | null;
 }
 export interface HolderAnswer extends ChunkRef {

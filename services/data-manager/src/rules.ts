@@ -90,7 +90,8 @@ export function storeOn(pmid: Name, name: Uint8Array, copy: ChunkCopy, content: 
     type: 'Put',
     to: { persona: 'pmid-manager', nae: pmid },
     scope: 'close-group',
-    payload: pmidPutCodec.encode({ name, copy, content, context }),
+    payload: pmidPutCodec.encode({ name, copy, context }),
+    content,
   };
 }
 

@@ -8,9 +8,9 @@ registerProtoFile('safe/v1/pmid_manager.proto');
 // ---- from the client (messages.proto) ----
 export const createAccountCodec = protoCodec<Record<string, never>>('safe.v1.CreateAccount');
 export const vaultRegistrationCodec = protoCodec<VaultRegistration>('safe.v1.VaultRegistration');
+/** A client's Put: the chunk travels as the message's content, its digest being the chunk's name. */
 export interface PutRequest {
   name: Uint8Array;
-  content: Uint8Array;
   nonce: Uint8Array;
 }
 export const putRequestCodec = protoCodec<PutRequest>('safe.v1.PutRequest');
@@ -77,7 +77,6 @@ export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Arr
 export const dataPutCodec = protoCodec<{
   name: Uint8Array;
   copy: ChunkCopy;
-  content: Uint8Array;
   context: { client: Uint8Array; origin: WireOrigin | null } | null;
   unique: boolean;
 }>('safe.v1.data_manager.Put');

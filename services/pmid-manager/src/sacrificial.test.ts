@@ -45,9 +45,9 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const { pmid } = await fullNode();
     expect(await state.store.sacrificialBytes(pmid)).toBe(500);
     const offer = async (copy: PutPayload['copy'], size: number) => {
-      const payload = { name: nameOf(randomBytes(8)), copy, content: new Uint8Array(size), context: null };
+      const payload = { name: nameOf(randomBytes(8)), copy, context: null };
       const to = { persona: 'pmid-manager' as const, nae: pmid };
-      const outcome = await put.handle({ destination: to, payload } as unknown as Incoming<PutPayload>, ctx);
+      const outcome = await put.handle({ destination: to, payload, content: new Uint8Array(size) } as unknown as Incoming<PutPayload>, ctx);
       const [sent] = outcome.send ?? [];
       if (sent?.to.persona === 'pmid-node') return 'to the node';
       return dataPutResponseCodec.decode(sent?.payload as Uint8Array).stored ? 'stored?' : 'refused';

@@ -5,10 +5,10 @@ registerProtoFile('safe/v1/pmid_node.proto');
 registerProtoFile('safe/v1/pmid_manager.proto');
 registerProtoFile('safe/v1/data_manager.proto');
 
+/** A Put's fields; the chunk itself travels as the message's content. */
 export interface PutPayload {
   name: Uint8Array;
   copy: ChunkCopy;
-  content: Uint8Array;
   context: PutContext | null;
 }
 export interface ChunkRef {

@@ -63,8 +63,8 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 /** One member's copy of a group message to this PmidNode, speaking for `as`. */
-function copyFrom(member: Identity, type: string, payload: Uint8Array, as: Name = self.name): Envelope {
-  return sealEnvelope(
+function copyFrom(member: Identity, type: string, payload: Uint8Array, as: Name = self.name, content?: Uint8Array): Envelope {
+  const sealed = sealEnvelope(
     {
       type,
       source: { persona: 'pmid-manager', nae: as },
@@ -73,9 +73,11 @@ function copyFrom(member: Identity, type: string, payload: Uint8Array, as: Name 
       scope: 'node',
       payload,
       correlation: new Uint8Array(0),
+      ...(content ? { contentDigest: nameOf(content) } : {}),
     },
     member,
   );
+  return content ? { ...sealed, content } : sealed;
 }
 
 async function store(size: number, copy: ChunkCopy = 'PRIMARY'): Promise<{ name: Name; copy: ChunkCopy; content: Uint8Array }> {
@@ -151,8 +153,8 @@ describe('SendAccount on a PmidNode', () => {
 
     const content = randomBytes(40);
     const fresh = { name: nameOf(content), copy: 'PRIMARY' as ChunkCopy, content };
-    const put = putCodec.encode({ name: fresh.name, copy: fresh.copy, content, context: null });
-    for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', put));
+    const put = putCodec.encode({ name: fresh.name, copy: fresh.copy, context: null });
+    for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', put, self.name, content));
 
     for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'SendAccount', sendAccountCodec.encode(first)));
     expect(await held()).toEqual([...listed, fresh].map(id).sort());
@@ -162,8 +164,8 @@ describe('SendAccount on a PmidNode', () => {
 
 describe('Put on a full PmidNode (SPEC.md 3.3 sacrificial copies)', () => {
   const putFromGroup = async (copy: ChunkCopy, content: Uint8Array) => {
-    const payload = putCodec.encode({ name: nameOf(content), copy, content, context: null });
-    for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', payload));
+    const payload = putCodec.encode({ name: nameOf(content), copy, context: null });
+    for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', payload, self.name, content));
   };
   const answers = () => sent.filter((e) => e.type === 'PutResponse').map((e) => putResponseCodec.decode(e.payload));
 

@@ -60,6 +60,7 @@ function refresh(from: Name, to: Name, rate: number, moved = true, at = ++sequen
     id: randomBytes(64),
     type: farmingRateRefresh.type,
     payload: { rate, moved, sequence: at },
+    content: new Uint8Array(0),
     source: { persona: 'data-manager', nae: from },
     authority: 'single',
     destination: { persona: 'data-manager', nae: to },

@@ -20,9 +20,11 @@ export const put = message<DataPut, DataManagerState>({
   accumulate: 'group',
   firewall: true,
   sync: true,
+  content: true,
   payload: putCodec,
   async handle(msg, ctx) {
-    const { copy, content, context, unique } = msg.payload;
+    const { copy, context, unique } = msg.payload;
+    const { content } = msg;
     const name = checkChunk(msg.payload.name, content);
     const nae = msg.destination.nae;
     if (!nameEquals(nae, copyGroupName(name, copy))) {

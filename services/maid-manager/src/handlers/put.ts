@@ -15,12 +15,13 @@ function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclarat
     accumulate: 'single',
     firewall: true,
     sync: false,
+    content: true,
     payload: putRequestCodec,
     async handle(msg, ctx) {
       const client = msg.sender;
       const account = await ctx.state.store.account(client);
       if (account === undefined) throw new UnknownClientError('unknown client: create an account first');
-      const { content } = msg.payload;
+      const { content } = msg;
       const name = checkChunk(msg.payload.name, content);
       if (account.vaults.length === 0) throw new FailedPreconditionError('register a vault before storing data');
       if (content.length > account.available) {
@@ -33,7 +34,8 @@ function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclarat
           type: 'Put',
           to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
           scope: 'close-group' as const,
-          payload: dataPutCodec.encode({ name, copy, content, context, unique }),
+          payload: dataPutCodec.encode({ name, copy, context, unique }),
+          content,
         })),
       };
     },

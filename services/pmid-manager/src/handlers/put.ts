@@ -15,10 +15,12 @@ export const put = message<PutPayload, PmidManagerState>({
   accumulate: 'group',
   firewall: true,
   sync: false,
+  content: true,
   payload: putCodec,
   async handle(msg, ctx) {
     const pmid = msg.destination.nae as Name;
-    const { name, copy, content, context } = msg.payload;
+    const { name, copy, context } = msg.payload;
+    const { content } = msg;
     const account = await ctx.state.store.account(pmid);
     if (account !== undefined && account.offered > 0 && account.stored + content.length > account.offered) {
       const reclaimable = isMustStore(copy) ? await ctx.state.store.sacrificialBytes(pmid) : 0;
@@ -27,7 +29,7 @@ export const put = message<PutPayload, PmidManagerState>({
       }
     }
     return {
-      send: [{ type: 'Put', to: { persona: 'pmid-node', nae: pmid }, scope: 'node', payload: nodePutCodec.encode(msg.payload) }],
+      send: [{ type: 'Put', to: { persona: 'pmid-node', nae: pmid }, scope: 'node', payload: nodePutCodec.encode(msg.payload), content }],
     };
   },
 });

@@ -15,9 +15,11 @@ export const put = message<PutPayload, PmidNodeState>({
   accumulate: 'group',
   firewall: true,
   sync: false,
+  content: true,
   payload: putCodec,
   async handle(msg, ctx) {
-    const { name, copy, content, context } = msg.payload;
+    const { name, copy, context } = msg.payload;
+    const { content } = msg;
     let error = '';
     let sacrificed: DiskCopy[] = [];
     try {
