@@ -89,6 +89,23 @@ export function describeKafkaError(error: unknown): string {
   return parts.join(': ') || 'unknown error';
 }
 
+/**
+ * Kafka's answers while a partition has no leader yet, or while a broker does not know a topic it
+ * just created: a topic just made, a leader moving. Worth a short wait, not a failure.
+ */
+const LEADERLESS = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER', 'UNKNOWN_TOPIC_OR_PARTITION']);
+
+/** Whether `error` (or one it wraps) is one of those answers. */
+export function isLeaderlessError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && LEADERLESS.has(type)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 /** The error every adapter throws when Kafka cannot be reached: names Kafka and the brokers. */
 export function kafkaUnavailable(brokers: readonly string[], doing: string, cause: unknown): UnavailableError {
   return new UnavailableError(`Kafka at ${brokers.join(',')} is unreachable (${doing}): ${describeKafkaError(cause)}`, { cause });

@@ -22,6 +22,7 @@ import {
   checkKafka,
   createKafka,
   describeKafkaError,
+  isLeaderlessError,
   type KafkaConnectOptions,
   kafkaUnavailable,
   parseBrokers,
@@ -470,19 +471,6 @@ interface StartOffsets {
   readonly positions: Map<number, bigint>;
 }
 
-/** Kafka's answers while a partition has no leader (yet): a topic just created, a leader moving. */
-const LEADERLESS = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']);
-
-function leaderless(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string' && LEADERLESS.has(type)) return true;
-    current = current.cause;
-  }
-  return false;
-}
-
 const allPartitions = (count: number) => Array.from({ length: count }, (_, p) => p);
 
 function offsetsByPartition(offsets: readonly { partition: number; offset: string }[]): Map<number, bigint> {
@@ -713,7 +701,7 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
       try {
         return await this.#withAdmin((admin) => this.#startOffsets(admin));
       } catch (error) {
-        if (attempt >= 8 || !leaderless(error)) throw error;
+        if (attempt >= 8 || !isLeaderlessError(error)) throw error;
         this.#log.debug({ attempt, error: describeKafkaError(error) }, 'partitions without a leader yet; trying again');
         await sleep(Math.min(100 * 2 ** attempt, 1_000));
       }

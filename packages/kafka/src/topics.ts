@@ -1,5 +1,6 @@
-import { ConfigError, type Logger, silentLogger, toHex } from '@safe/core';
+import { ConfigError, type Logger, silentLogger, toHex, UnavailableError } from '@safe/core';
 import type { Admin, ITopicConfig } from 'kafkajs';
+import { isLeaderlessError } from './connect.js';
 
 export const TOPIC_PREFIX = 'safe.';
 /**
@@ -53,6 +54,28 @@ export interface EnsureTopicsOptions {
   readonly logger?: Logger;
   /** The network's name, if any (see topicFor). */
   readonly network?: string;
+  /** How long to wait for the partitions of topics just created (or just created by another replica) to have leaders (default 15 000 ms). */
+  readonly leaderWaitMs?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Waits until every partition of `topics` has a leader, through the broker's not knowing them yet. */
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const led = (t: (typeof found)[number]) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0);
+      if (found.length === topics.length && found.every(led)) return;
+    } catch (error) {
+      if (!isLeaderlessError(error)) throw error;
+    }
+    if (Date.now() > deadline)
+      throw new UnavailableError(`Kafka made topics ${topics.join(', ')} but they have no leaders after ${timeoutMs} ms`);
+    await sleep(Math.min(50 * attempt, 500));
+  }
 }
 
 export interface EnsureTopicsResult {
@@ -80,9 +103,10 @@ export async function ensureTopics(
   const existing = wanted.filter((t) => present.has(t));
 
   if (missing.length > 0) {
-    // Resolves false when every topic already existed (another replica won the race).
+    // Resolves false when every topic already existed (another replica won the race). kafkajs'
+    // own wait for leaders gives up when the broker does not know a topic it just created yet.
     const made = await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: missing.map((topic) => ({
         topic,
         numPartitions: partitions,
@@ -92,6 +116,7 @@ export async function ensureTopics(
     });
     if (made) log.info({ topics: missing, partitions }, 'created group bus topics');
     else existing.push(...missing.splice(0));
+    await waitForLeaders(admin, made ? missing : existing, options.leaderWaitMs ?? 15_000);
   }
 
   if (existing.length > 0) {
