@@ -40,6 +40,8 @@ group:
   awaitRecordRequests: SAFE_AWAIT_RECORD_REQUESTS
   cacheBytes: SAFE_CACHE_BYTES
   cacheEntries: SAFE_CACHE_ENTRIES
+  contentBytes: SAFE_CONTENT_BYTES
+  contentWaitMs: SAFE_CONTENT_WAIT_MS
 replica:
   tickMs: SAFE_TICK_MS
   heartbeatMs: SAFE_HEARTBEAT_MS
