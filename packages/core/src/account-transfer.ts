@@ -1,6 +1,7 @@
 import { type GroupParameters, transferAgreement } from './config.js';
 import { type Name, sha512, toHex } from './name.js';
 import type { EntryStore } from './ports.js';
+import { SweepSchedule } from './sweep-schedule.js';
 
 /** An action a sender has applied to the record it hands over: its sync key, type and parameters (base64). */
 export interface AppliedAction {
@@ -27,11 +28,13 @@ export interface TransferVotes {
  */
 export class AccountTransfer {
   readonly #store: EntryStore<TransferVotes>;
+  /** Ticks skip reading the votes while no open record can have stalled yet. */
+  readonly #sweeps = new SweepSchedule();
   readonly #params: GroupParameters;
   readonly #now: () => number;
 
   constructor(store: EntryStore<TransferVotes>, params: GroupParameters, now: () => number = Date.now) {
-    this.#store = store;
+    this.#store = this.#sweeps.watch(store);
     this.#params = params;
     this.#now = now;
   }
@@ -70,12 +73,20 @@ export class AccountTransfer {
    * the receiver forgets their votes and pulls them afresh from the close group (SPEC.md 4).
    */
   async stalled(olderThanMs: number, limit: number): Promise<string[]> {
-    const cutoff = this.#now() - olderThanMs;
-    return [...(await this.#store.entries())]
-      .filter(([, votes]) => !votes.written && (votes.since ?? Number.NEGATIVE_INFINITY) <= cutoff)
+    const now = this.#now();
+    if (!this.#sweeps.due(now)) return [];
+    const cutoff = now - olderThanMs;
+    const open = [...(await this.#store.entries())].filter(([, votes]) => !votes.written);
+    const stalled = open
+      .filter(([, votes]) => (votes.since ?? Number.NEGATIVE_INFINITY) <= cutoff)
       .sort(([, a], [, b]) => (a.since ?? 0) - (b.since ?? 0))
       .slice(0, limit)
       .map(([key]) => key);
+    // Stalled records stay due until they are forgotten; the rest not before the oldest one's time is up.
+    const waiting = open.filter(([, votes]) => (votes.since ?? Number.NEGATIVE_INFINITY) > cutoff);
+    const wakeAt = stalled.length > 0 ? now : Math.min(...waiting.map(([, votes]) => (votes.since as number) + olderThanMs));
+    this.#sweeps.quietUntil(wakeAt);
+    return stalled;
   }
 
   /** Forgets a record's votes (after the transfer window, or when the record is no longer ours). */

@@ -2,6 +2,7 @@ import { type GroupParameters, syncResolution } from './config.js';
 import { type Name, sha512, toHex } from './name.js';
 import type { EntryStore } from './ports.js';
 import type { MatrixChange } from './routing.js';
+import { SweepSchedule } from './sweep-schedule.js';
 
 /** An action waiting for the group's agreement: the function (type) and its parameters. */
 export interface SyncAction {
@@ -135,6 +136,8 @@ export interface AppliedEntry {
  */
 export class Sync {
   readonly #self: string;
+  /** Ticks skip reading the entries while nothing in them is due (a replica at rest reads nothing). */
+  readonly #sweeps = new SweepSchedule();
   readonly #store: EntryStore<SyncEntry>;
   readonly #params: GroupParameters;
 
@@ -142,7 +145,7 @@ export class Sync {
 
   constructor(self: Name, store: EntryStore<SyncEntry>, params: GroupParameters, now: () => number = Date.now) {
     this.#self = toHex(self);
-    this.#store = store;
+    this.#store = this.#sweeps.watch(store);
     this.#params = params;
     this.#now = now;
   }
@@ -366,6 +369,14 @@ export class Sync {
   async due(): Promise<{ send: SyncEntry[]; dropped: SyncEntry[] }> {
     const send: SyncEntry[] = [];
     const dropped: SyncEntry[] = [];
+    const now = this.#now();
+    if (!this.#sweeps.due(now)) return { send, dropped };
+    const memory = this.#params.firewallMemoryMs;
+    // When an entry kept as it is next needs this sweep: its time in the firewall's memory is over.
+    let wakeAt = Number.POSITIVE_INFINITY;
+    const until = (since: number) => {
+      wakeAt = Math.min(wakeAt, since + memory + 1);
+    };
     // One read of every entry: a tick holds the replica's queue, and resolved entries stay for the
     // firewall's memory (minutes), so a get per key cost a round trip per entry every tick.
     const all = await this.#store.entries();
@@ -377,18 +388,27 @@ export class Sync {
       }
       if (entry !== undefined && outvoted(key, entry)) {
         await this.#store.set(key, { ...entry, completedAt: this.#now() });
+        until(this.#now());
         continue;
       }
-      if (entry === undefined || entry.completedAt !== undefined) continue;
+      if (entry === undefined) continue;
+      if (entry.completedAt !== undefined) {
+        until(entry.completedAt);
+        continue;
+      }
       if (entry.resolved || !entry.originatedHere) {
         // No one resends these, so a member that never answers would keep them in the container
         // for good: an applied action some member never saw, or a lone action of a request that
         // never reached this node. They leave it with the firewall's memory: the applied one as a
         // tombstone, the other dropped.
-        if (entry.seenAt === undefined) await this.#store.set(key, { ...entry, seenAt: this.#now() });
-        else if (this.#now() - entry.seenAt <= this.#params.firewallMemoryMs) continue;
-        else if (entry.resolved) await this.#store.set(key, { ...entry, completedAt: this.#now() });
-        else {
+        if (entry.seenAt === undefined) {
+          await this.#store.set(key, { ...entry, seenAt: this.#now() });
+          until(this.#now());
+        } else if (this.#now() - entry.seenAt <= this.#params.firewallMemoryMs) until(entry.seenAt);
+        else if (entry.resolved) {
+          await this.#store.set(key, { ...entry, completedAt: this.#now() });
+          until(this.#now());
+        } else {
           await this.#store.delete(key);
           dropped.push(entry);
         }
@@ -402,7 +422,9 @@ export class Sync {
       const next = { ...entry, attempts: entry.attempts + 1 };
       await this.#store.set(key, next);
       send.push(next);
+      wakeAt = now; // sent again at every tick until it resolves
     }
+    this.#sweeps.quietUntil(wakeAt);
     return { send, dropped };
   }
 
