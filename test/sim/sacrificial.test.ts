@@ -8,15 +8,13 @@ import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
 
 /**
- * Seed 7 passed before the others did. Seeds 3, 5 and 12 each raced the store of a copy against
- * something agreed on its own: a node gave up a sacrificial copy right after storing it, and its
- * Lost was agreed at the PmidManagers before its PutResponse (12); a holder's refusal was agreed
- * before the copy's CreateRecord at some DataManagers, which picked another replacement (5); two
- * refusals applied in different orders sent the same replacement two different Put messages,
- * neither of which gathered its copies, and two losses of one copy listed its holders in different
- * orders (3). SAFE_SACRIFICIAL_SEED runs one seed instead.
+ * Seeds whose network fills so that a must-store copy deletes sacrificial ones (with many seeds the
+ * client's account runs out of space first). Each found a race once: a node giving up a sacrificial
+ * copy right after storing it (12, before a chunk's content travelled on one copy), a refusal agreed
+ * before the copy's CreateRecord (5), two losses of one copy applied in different orders (3: the
+ * failed holders are now listed by name). SAFE_SACRIFICIAL_SEED runs one seed instead.
  */
-const SEEDS = process.env.SAFE_SACRIFICIAL_SEED === undefined ? [7, 3, 5, 12] : [Number(process.env.SAFE_SACRIFICIAL_SEED)];
+const SEEDS = process.env.SAFE_SACRIFICIAL_SEED === undefined ? [3, 5, 1, 6] : [Number(process.env.SAFE_SACRIFICIAL_SEED)];
 /** Every chunk is this big and every PmidNode has room for two: six PmidNodes are full after two chunks. */
 const CHUNK = 2000;
 const REPAIR_RETRY_MS = 1000;

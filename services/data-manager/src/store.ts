@@ -6,6 +6,12 @@ import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRa
 export type HolderState = 'pending' | 'stored' | 'failed';
 const STATE_CODE: Record<HolderState, number> = { pending: 0, stored: 1, failed: 2 };
 const STATE_OF_CODE: readonly HolderState[] = ['pending', 'stored', 'failed'];
+/**
+ * A record's holder list, top first: live holders newest first, then the failed ones by name. The
+ * failed ones' order must not depend on the order their losses were applied in, which differs
+ * between members (sync resolves at different times): every member lists and trims them alike.
+ */
+const HOLDER_ORDER = `(h.state = 2) ASC, CASE WHEN h.state = 2 THEN 0 ELSE h.position END DESC, p.name`;
 
 export interface ChunkRecord {
   readonly id: number;
@@ -117,7 +123,7 @@ export class DataManagerStore {
   async holders(chunkId: number, tx: SqlExecutor = this.db): Promise<Holder[]> {
     const rows = await tx.query<{ name: Uint8Array; state: number }>(
       `SELECT p.name, h.state FROM holders h JOIN pmid_nodes p ON p.id = h.pmid
-       WHERE h.chunk = $1 ORDER BY h.position DESC`,
+       WHERE h.chunk = $1 ORDER BY ${HOLDER_ORDER}`,
       [chunkId],
     );
     return rows.map((r) => ({ pmid: r.name as Name, state: STATE_OF_CODE[r.state] ?? 'failed' }));
@@ -164,7 +170,7 @@ export class DataManagerStore {
     const trimmed = await tx.query<{ name: Uint8Array }>(
       `DELETE FROM holders h USING pmid_nodes p
        WHERE h.chunk = $1 AND p.id = h.pmid AND h.pmid IN (
-         SELECT pmid FROM holders WHERE chunk = $1 ORDER BY position DESC OFFSET $2)
+         SELECT h.pmid FROM holders h JOIN pmid_nodes p ON p.id = h.pmid WHERE h.chunk = $1 ORDER BY ${HOLDER_ORDER} OFFSET $2)
        RETURNING p.name`,
       [chunkId, maxHolders],
     );
