@@ -467,6 +467,9 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       key: membershipKey(config),
       heartbeatMs: config.heartbeatMs,
       expiryMs: config.memberExpiryMs,
+      // Joins, leaves and rank changes come by pub/sub at once; the re-read only finds expired members,
+      // and whichever member re-reads first tells every other: half the expiry is soon enough.
+      sweepMs: Math.max(500, Math.floor(config.memberExpiryMs / 2)),
       onError: (error) => log.warn({ err: error.message }, 'membership trouble'),
     });
     membership = members;

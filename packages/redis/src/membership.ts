@@ -17,8 +17,14 @@ export interface RedisMembershipOptions {
   readonly heartbeatMs?: number;
   /** An announcement not refreshed for this long is dead (default 5000 ms; > heartbeatMs). */
   readonly expiryMs?: number;
-  /** How often a watcher re-reads the set, and the least time between two calls of one watcher (default 500 ms). */
+  /** The least time between two calls of one watcher (default 500 ms); also the default of `sweepMs`. */
   readonly pollMs?: number;
+  /**
+   * How often a watching member re-reads the set unprompted (default `pollMs`). Joins, leaves and
+   * rank changes are published at once; the re-read finds members that expired (and tells every
+   * other watcher), so with many members each can re-read far less often than `pollMs`.
+   */
+  readonly sweepMs?: number;
   /** The hash of announcements (default `safe:members`); shared by every replica of every persona. */
   readonly key?: string;
   /** Pub/sub channel announcing joins and leaves (default `<key>:changed`). */
@@ -230,6 +236,7 @@ export class RedisMembership implements Membership {
   readonly #heartbeatMs: number;
   readonly #expiryMs: number;
   readonly #pollMs: number;
+  readonly #sweepMs: number;
   readonly #onError: ((error: SafeError) => void) | undefined;
   readonly #heartbeatScript: ScriptCall;
   readonly #listScript: ScriptCall;
@@ -252,6 +259,7 @@ export class RedisMembership implements Membership {
     this.#heartbeatMs = positive(options.heartbeatMs, DEFAULT_HEARTBEAT_MS, 'heartbeatMs');
     this.#expiryMs = Math.ceil(positive(options.expiryMs, DEFAULT_EXPIRY_MS, 'expiryMs'));
     this.#pollMs = positive(options.pollMs, DEFAULT_POLL_MS, 'pollMs');
+    this.#sweepMs = positive(options.sweepMs, this.#pollMs, 'sweepMs');
     if (this.#expiryMs <= this.#heartbeatMs) {
       throw new ConfigError(`membership expiryMs (${this.#expiryMs}) must exceed heartbeatMs (${this.#heartbeatMs})`);
     }
@@ -301,7 +309,7 @@ export class RedisMembership implements Membership {
     const watcher = new Watcher(onChange, this.#pollMs, (error) => this.#report(error));
     this.#watchers.add(watcher);
     if (this.#pollTimer === undefined) {
-      this.#pollTimer = setInterval(() => this.#refresh(), this.#pollMs);
+      this.#pollTimer = setInterval(() => this.#refresh(), this.#sweepMs);
       this.#pollTimer.unref();
       void this.#subscribe();
     }
