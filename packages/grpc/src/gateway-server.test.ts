@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import {
   answerClient,
@@ -19,6 +20,7 @@ import {
   Replica,
   RoutingTable,
   replyOk,
+  sealClientRequest,
   sealEnvelope,
   signVaultRegistrationPart,
   systemClock,
@@ -240,5 +242,75 @@ describe('startGatewayServer', () => {
       await plain.close();
     }
     expect((await codeOf(connectGateway(plain.endpoint, 2000).info())).code).toBe(GrpcStatus.UNAVAILABLE);
+  });
+});
+
+describe('an entry holding its content budget in open calls answers busy', () => {
+  const node = generateIdentity();
+  const routing = new RoutingTable([{ persona: 'maid-manager', name: node.name, publicKey: node.publicKey }]);
+  const params = { ...DEFAULT_GROUP_PARAMETERS, contentBytes: 1024 * 1024 };
+  const holding: PersonaDefinition<null> = {
+    ...toyPersona,
+    messages: [
+      message<Uint8Array, null>({
+        type: 'Hold',
+        from: [CLIENT],
+        accumulate: 'single',
+        firewall: false,
+        sync: false,
+        content: true,
+        payload: bytes,
+        handle: () => ({}),
+      }),
+    ],
+  };
+  const bus = new MemoryBus(routing, params.closeGroupSize);
+  const replica = new Replica<null>({
+    definition: holding,
+    identity: node,
+    params,
+    state: null,
+    routing,
+    transport: bus,
+    stores: {
+      accumulator: new MemoryAccumulatorStore(),
+      firewall: new MemoryFirewallStore(),
+      sync: new MemoryEntryStore(),
+      transfer: new MemoryEntryStore(),
+    },
+  });
+  bus.attach(replica);
+  const gateway = new ClientGateway(replica as Replica<unknown>, systemClock, new Map([['Hold', 'maid-manager' as const]]));
+  let server: GatewayServer;
+  let client: GatewayClient;
+  const me = generateIdentity();
+  const hold = (size: number) =>
+    client.send(sealClientRequest(me, 'Hold', { persona: 'maid-manager', nae: me.name }, randomBytes(8), randomBytes(size)));
+
+  beforeAll(async () => {
+    server = await startGatewayServer({
+      gateway,
+      host: '127.0.0.1',
+      port: 0,
+      callTimeoutMs: 1_500,
+      shutdownGraceMs: 500,
+      info: () => ({ closeGroupSize: 4, maxChunkSize: 1024, personas: [] }),
+    });
+    client = connectGateway(server.endpoint, 5000);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await server?.close();
+  });
+
+  it('RESOURCE_EXHAUSTED past SAFE_CONTENT_BYTES, at once; room again once the open calls end', async () => {
+    const first = codeOf(hold(700 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const busy = await codeOf(hold(700 * 1024));
+    expect(busy.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(busy.details).toMatch(/busy/);
+    expect((await first).code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
+    expect((await codeOf(hold(700 * 1024))).code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
   });
 });
