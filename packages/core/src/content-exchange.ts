@@ -29,7 +29,9 @@ export class ContentStore {
   keep(digest: string, content: Uint8Array, until: number): boolean {
     const held = this.#entries.get(digest);
     if (held !== undefined) {
-      held.until = Math.max(held.until, until);
+      // Moved to the newest end, so the map stays in order of expiry and prune stops at the first live entry.
+      this.#entries.delete(digest);
+      this.#entries.set(digest, { content: held.content, until: Math.max(held.until, until) });
       return true;
     }
     if (content.length > this.#budget) return false;
@@ -46,9 +48,12 @@ export class ContentStore {
     return this.#entries.get(digest)?.content;
   }
 
-  /** Forgets content whose time is over. */
+  /** Forgets content whose time is over: the oldest entries, up to the first still live (one tick costs what expired, not what is held). */
   prune(now: number): void {
-    for (const [key, entry] of this.#entries) if (entry.until <= now) this.#remove(key, entry.content);
+    for (const [key, entry] of this.#entries) {
+      if (entry.until > now) break;
+      this.#remove(key, entry.content);
+    }
   }
 
   #remove(key: string, content: Uint8Array): void {
@@ -160,9 +165,14 @@ export class ContentExchange<T> {
    */
   tick(now: number): { pulls: ContentPull[]; expired: AwaitingContent<T>[] } {
     this.store.prune(now);
-    for (const [id, known] of this.#senders) if (known.until <= now) this.#senders.delete(id);
+    // Noted in time order with one memory: the expired ones are the oldest.
+    for (const [id, known] of this.#senders) {
+      if (known.until > now) break;
+      this.#senders.delete(id);
+    }
     const pulls: ContentPull[] = [];
     const expired: AwaitingContent<T>[] = [];
+    if (this.#awaitingCount === 0) return { pulls: [], expired: [] };
     for (const [key, waiting] of this.#awaiting) {
       const rest: AwaitingContent<T>[] = [];
       for (const entry of waiting) {
