@@ -7,6 +7,7 @@ import {
   type Codec,
   DEFAULT_GROUP_PARAMETERS,
   type Envelope,
+  type GroupParameters,
   generateIdentity,
   type Identity,
   MemoryAccumulatorStore,
@@ -104,15 +105,18 @@ async function codeOf(call: Promise<unknown>): Promise<{ code: number; details: 
   throw new Error('the call succeeded');
 }
 
-describe('startGatewayServer', () => {
-  const node = generateIdentity();
-  const vault = generateIdentity();
+/** One MaidManager replica on an in-memory bus: the entry the Gateway sends through. */
+function entryReplica(
+  node: Identity,
+  definition: PersonaDefinition<null>,
+  params: GroupParameters = DEFAULT_GROUP_PARAMETERS,
+): Replica<null> {
   const routing = new RoutingTable([{ persona: 'maid-manager', name: node.name, publicKey: node.publicKey }]);
-  const bus = new MemoryBus(routing, DEFAULT_GROUP_PARAMETERS.closeGroupSize);
+  const bus = new MemoryBus(routing, params.closeGroupSize);
   const replica = new Replica<null>({
-    definition: toyPersona,
+    definition,
     identity: node,
-    params: DEFAULT_GROUP_PARAMETERS,
+    params,
     state: null,
     routing,
     transport: bus,
@@ -124,6 +128,13 @@ describe('startGatewayServer', () => {
     },
   });
   bus.attach(replica);
+  return replica;
+}
+
+describe('startGatewayServer', () => {
+  const node = generateIdentity();
+  const vault = generateIdentity();
+  const replica = entryReplica(node, toyPersona);
   const gateway = new ClientGateway(replica as Replica<unknown>, systemClock, TYPES);
   let infoFails = false;
   let server: GatewayServer;
@@ -247,7 +258,6 @@ describe('startGatewayServer', () => {
 
 describe('an entry holding its content budget in open calls answers busy', () => {
   const node = generateIdentity();
-  const routing = new RoutingTable([{ persona: 'maid-manager', name: node.name, publicKey: node.publicKey }]);
   const params = { ...DEFAULT_GROUP_PARAMETERS, contentBytes: 1024 * 1024 };
   const holding: PersonaDefinition<null> = {
     ...toyPersona,
@@ -264,22 +274,7 @@ describe('an entry holding its content budget in open calls answers busy', () =>
       }),
     ],
   };
-  const bus = new MemoryBus(routing, params.closeGroupSize);
-  const replica = new Replica<null>({
-    definition: holding,
-    identity: node,
-    params,
-    state: null,
-    routing,
-    transport: bus,
-    stores: {
-      accumulator: new MemoryAccumulatorStore(),
-      firewall: new MemoryFirewallStore(),
-      sync: new MemoryEntryStore(),
-      transfer: new MemoryEntryStore(),
-    },
-  });
-  bus.attach(replica);
+  const replica = entryReplica(node, holding, params);
   const gateway = new ClientGateway(replica as Replica<unknown>, systemClock, new Map([['Hold', 'maid-manager' as const]]));
   let server: GatewayServer;
   let client: GatewayClient;
