@@ -206,6 +206,21 @@ describe('SafeClient against a Gateway', () => {
     expect(nonce(other)).not.toBe(nonce(first));
   });
 
+  it('a read the group disagreed on is asked again as a new request; one it is still deciding resends the same', async () => {
+    await client.ensureReady();
+    const name = await client.putChunk(new Uint8Array([5]));
+    network.received.length = 0;
+    network.script.push(
+      { code: status.UNAVAILABLE, details: 'the data-manager group gave different answers (it is still settling); try again' },
+      { code: status.UNAVAILABLE, details: 'the group is still deciding' },
+    );
+    expect([...(await client.getChunk(name))]).toEqual([5]);
+    const [first, second, third] = network.received.map((e) => toHex(e.id));
+    expect(network.received.map((e) => e.type)).toEqual(['Get', 'Get', 'Get']);
+    expect(second).not.toBe(first);
+    expect(third).toBe(second);
+  });
+
   it('gives up after the retries, and does not retry other failures', async () => {
     network.account = { vaults: [nameOf(network.pmid.publicKey)], stored: 0 };
     for (let i = 0; i < 10; i++) network.script.push({ code: status.UNAVAILABLE, details: 'still settling; try again' });

@@ -91,6 +91,14 @@ export function isSettling(error: unknown): boolean {
   return error instanceof SafeError && error.kind === 'unavailable' && /settling|syncing|still deciding|try again/i.test(error.message);
 }
 
+/** True when the members did answer, but differently: the same envelope would only replay those answers. */
+function isDisagreement(error: unknown): boolean {
+  return error instanceof SafeError && error.kind === 'unavailable' && /gave different answers/i.test(error.message);
+}
+
+/** Requests that change nothing: asked again as a new request when the group disagreed. */
+const READS = new Set(['Get', 'GetAccount']);
+
 let gateway: ReturnType<typeof loadGateway> | undefined;
 
 /**
@@ -176,7 +184,7 @@ export class SafeClient implements ChunkStore {
   }
 
   async account(): Promise<AccountInfo> {
-    const payload = await this.#send('GetAccount', 'maid-manager', this.name, codecs.getAccount.encode({ nonce: nonce() }));
+    const payload = await this.#send('GetAccount', 'maid-manager', this.name, () => codecs.getAccount.encode({ nonce: nonce() }));
     const info = codecs.accountInfo.decode(payload);
     return {
       stored: info.stored,
@@ -235,7 +243,7 @@ export class SafeClient implements ChunkStore {
 
   /** Fetches a chunk from the DataManagers at its name and checks it hashes to that name. */
   async getChunk(name: Name): Promise<Uint8Array> {
-    const payload = await this.#send('Get', 'data-manager', name, codecs.getRequest.encode({ name, nonce: nonce() }));
+    const payload = await this.#send('Get', 'data-manager', name, () => codecs.getRequest.encode({ name, nonce: nonce() }));
     const content = new Uint8Array(codecs.getReply.decode(payload).content);
     try {
       checkChunk(name, content);
@@ -271,9 +279,13 @@ export class SafeClient implements ChunkStore {
   /**
    * Signs one request and sends it; while the group answers that it is still settling, sends the
    * SAME envelope again (same id, same nonce), so a group that did decide answers from its firewall.
+   * A read whose members disagreed is asked again as a new request (a fresh nonce): its firewall
+   * would only replay the answers that disagreed, while a fresh ask sees the group as it is now.
    */
-  async #send(type: string, persona: PersonaName, nae: Name, payload: Uint8Array, content?: Uint8Array): Promise<Uint8Array> {
-    const wire = toWire(sealClientRequest(this.identity, type, { persona, nae }, payload, content));
+  async #send(type: string, persona: PersonaName, nae: Name, payload: Uint8Array | (() => Uint8Array), content?: Uint8Array): Promise<Uint8Array> {
+    const seal = () =>
+      toWire(sealClientRequest(this.identity, type, { persona, nae }, typeof payload === 'function' ? payload() : payload, content));
+    let wire = seal();
     for (let attempt = 0; ; attempt++) {
       try {
         const reply = (await this.#unary('Send', wire)) as { payload?: Uint8Array };
@@ -281,6 +293,7 @@ export class SafeClient implements ChunkStore {
       } catch (error) {
         if (attempt >= this.#retries || !isSettling(error)) throw error;
         await sleep(this.#retryDelayMs * 2 ** attempt);
+        if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
       }
     }
   }

@@ -28,7 +28,8 @@ interface PendingCall {
   /** For a Get: the chunk's name, so the agreed content is cached when it passes through. */
   readonly chunk?: Name;
   /** reply id (hex) → senders (hex) that sent that exact reply */
-  readonly votes: Map<string, Set<string>>;
+  /** Per distinct answer (by reply id): who gave it, and what it said (for the error if none wins). */
+  readonly votes: Map<string, { readonly senders: Set<string>; readonly said: string }>;
   readonly resolve: (reply: ClientReplyValue) => void;
   readonly reject: (error: SafeError) => void;
   readonly cancelTimer: () => void;
@@ -162,9 +163,10 @@ export class ClientGateway implements ReplySink {
     }
     if (reply.status === 'SYNCING') return;
     const replyKey = toHex(envelope.id);
-    const senders = call.votes.get(replyKey) ?? new Set<string>();
-    senders.add(toHex(envelope.sender));
-    call.votes.set(replyKey, senders);
+    const vote = call.votes.get(replyKey) ?? { senders: new Set<string>(), said: reply.status === 'OK' ? 'OK' : `${reply.status} "${reply.message}"` };
+    vote.senders.add(toHex(envelope.sender));
+    call.votes.set(replyKey, vote);
+    const senders = vote.senders;
     const quorum = groupQuorum(this.#replica.params, view.size);
     if (senders.size >= quorum) {
       if (call.chunk !== undefined && reply.status === 'OK') this.#cache(call.chunk, reply.payload);
@@ -172,11 +174,15 @@ export class ClientGateway implements ReplySink {
       return;
     }
     // Every member answered and no answer can reach the quorum any more: say so now, not at the deadline.
-    const answered = [...call.votes.values()].reduce((sum, votes) => sum + votes.size, 0);
-    const best = Math.max(...[...call.votes.values()].map((votes) => votes.size));
+    const votes = [...call.votes.values()];
+    const answered = votes.reduce((sum, vote) => sum + vote.senders.size, 0);
+    const best = Math.max(...votes.map((vote) => vote.senders.size));
     const unanswered = Math.min(k, view.size) - answered;
     if (best + unanswered < quorum) {
-      this.#finish(key)?.reject(new UnavailableError(`the ${call.persona} group gave different answers (it is still settling); try again`));
+      const said = votes.map((vote) => `${vote.senders.size}× ${vote.said}`).join(', ');
+      this.#finish(key)?.reject(
+        new UnavailableError(`the ${call.persona} group gave different answers (it is still settling; ${said}); try again`),
+      );
     }
   }
 
