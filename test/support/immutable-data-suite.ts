@@ -280,6 +280,39 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         expect(await tracesOf(name)).toBe(0);
       });
 
+      it('a signed request whose payload does not decode: INVALID_ARGUMENT at once, nothing changed', async () => {
+        const before = await client.account();
+        // 0x0f: field 1 with wire type 7, which protobuf does not have.
+        const answer = await statusOf(
+          raw.send(request(client.identity, 'Put', 'maid-manager', client.name, Uint8Array.of(0x0f), randomBytes(10))),
+        );
+        expect(answer.code).toBe(status.INVALID_ARGUMENT);
+        expect(answer.details).toMatch(/not a valid safe\.v1\.PutRequest/);
+        const get = await statusOf(raw.send(request(client.identity, 'Get', 'data-manager', client.name, Uint8Array.of(0x0f))));
+        expect(get.code).toBe(status.INVALID_ARGUMENT);
+        expect(await client.account()).toEqual(before);
+      });
+
+      it("a request to another client's account: PERMISSION_DENIED at once, neither account changed", async () => {
+        const other = await SafeClient.connect({ endpoint: network.endpoint, identity: generateIdentity() });
+        try {
+          await other.ensureReady();
+          const [mine, theirs] = [await client.account(), await other.account()];
+          const content = randomBytes(300);
+          const payload = putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) });
+          const put = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', other.name, payload, content)));
+          expect(put.code).toBe(status.PERMISSION_DENIED);
+          expect(put.details).toMatch(/own account/);
+          const peek = protoCodec('safe.v1.GetAccount').encode({ nonce: randomBytes(8) });
+          const account = await statusOf(raw.send(request(client.identity, 'GetAccount', 'maid-manager', other.name, peek)));
+          expect(account.code).toBe(status.PERMISSION_DENIED);
+          expect(await tracesOf(nameOf(content))).toBe(0);
+          expect([await client.account(), await other.account()]).toEqual([mine, theirs]);
+        } finally {
+          other.close();
+        }
+      });
+
       it('an unknown message type: INVALID_ARGUMENT', async () => {
         const answer = await statusOf(raw.send(request(client.identity, 'Steal', 'maid-manager', client.name, new Uint8Array(0))));
         expect(answer.code).toBe(status.INVALID_ARGUMENT);

@@ -282,7 +282,13 @@ export class SafeClient implements ChunkStore {
    * A read whose members disagreed is asked again as a new request (a fresh nonce): its firewall
    * would only replay the answers that disagreed, while a fresh ask sees the group as it is now.
    */
-  async #send(type: string, persona: PersonaName, nae: Name, payload: Uint8Array | (() => Uint8Array), content?: Uint8Array): Promise<Uint8Array> {
+  async #send(
+    type: string,
+    persona: PersonaName,
+    nae: Name,
+    payload: Uint8Array | (() => Uint8Array),
+    content?: Uint8Array,
+  ): Promise<Uint8Array> {
     const seal = () =>
       toWire(sealClientRequest(this.identity, type, { persona, nae }, typeof payload === 'function' ? payload() : payload, content));
     let wire = seal();

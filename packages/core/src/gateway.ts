@@ -4,6 +4,7 @@ import { checkContent, type Envelope, verifyEnvelope } from './envelope.js';
 import {
   DeadlineExceededError,
   MalformedEnvelopeError,
+  MalformedPayloadError,
   SafeError,
   UnavailableError,
   UnknownMessageTypeError,
@@ -27,7 +28,6 @@ interface PendingCall {
   readonly envelope: Envelope;
   /** For a Get: the chunk's name, so the agreed content is cached when it passes through. */
   readonly chunk?: Name;
-  /** reply id (hex) → senders (hex) that sent that exact reply */
   /** Per distinct answer (by reply id): who gave it, and what it said (for the error if none wins). */
   readonly votes: Map<string, { readonly senders: Set<string>; readonly said: string }>;
   readonly resolve: (reply: ClientReplyValue) => void;
@@ -76,6 +76,10 @@ export class ClientGateway implements ReplySink {
     }
     verifyEnvelope(envelope);
     checkContent(envelope);
+    if (envelope.type === CHUNK_GET && this.#chunkOf(envelope, CHUNK_GET) === undefined) {
+      throw new MalformedPayloadError('a Get names the chunk it is addressed to (a 64-byte name)');
+    }
+    this.#replica.checkRequest(envelope);
     return persona;
   }
 
@@ -163,7 +167,10 @@ export class ClientGateway implements ReplySink {
     }
     if (reply.status === 'SYNCING') return;
     const replyKey = toHex(envelope.id);
-    const vote = call.votes.get(replyKey) ?? { senders: new Set<string>(), said: reply.status === 'OK' ? 'OK' : `${reply.status} "${reply.message}"` };
+    const vote = call.votes.get(replyKey) ?? {
+      senders: new Set<string>(),
+      said: reply.status === 'OK' ? 'OK' : `${reply.status} "${reply.message}"`,
+    };
     vote.senders.add(toHex(envelope.sender));
     call.votes.set(replyKey, vote);
     const senders = vote.senders;

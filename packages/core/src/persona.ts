@@ -102,6 +102,11 @@ export interface MessageDeclaration<P, S> {
    * it travels on one copy, and the handler runs once it is here and matches (Incoming.content).
    */
   readonly content?: boolean;
+  /**
+   * A client sends it to the close group of its own name (its account): addressed to any other
+   * NAE it is refused with PERMISSION_DENIED, at the entry and by every member.
+   */
+  readonly toOwnName?: boolean;
   readonly payload: Codec<P>;
   readonly handle: Handler<P, S>;
 }

@@ -609,4 +609,28 @@ describe('Replica: a client message', () => {
     expect(answer.correlation).toEqual(copy.id);
     expect(clientReplyCodec.decode(answer.payload).status).toBe('SYNCING');
   });
+
+  it('refused before its handler (the payload does not decode) is answered with the refusal at once, by every member alike', async () => {
+    const { sent, replicaOf } = network();
+    // 0x0f: field 1 with wire type 7, which protobuf does not have.
+    const garbage = sealEnvelope(
+      content('Remember', Uint8Array.of(0x0f), { source: { persona: CLIENT, nae: client.name }, authority: 'single', replyTo: entry }),
+      client,
+    );
+    for (const member of dstMembers) rejectedWith(await replicaOf(member).receive(garbage), MalformedPayloadError);
+    const answers = sent.map((s) => s.envelope);
+    expect(answers.map((a) => a.type)).toEqual(dstMembers.map(() => CLIENT_REPLY));
+    expect(new Set(answers.map((a) => toHex(a.id))).size).toBe(1);
+    const reply = clientReplyCodec.decode((answers[0] as Envelope).payload);
+    expect(reply.status).toBe('INVALID_ARGUMENT');
+    expect(reply.message).toMatch(/not a valid/);
+    for (const member of dstMembers) expect(replicaOf(member).state.handled).toEqual([]);
+  });
+
+  it('a forged one is refused and not answered', async () => {
+    const { sent, replicaOf } = network();
+    const forged = corrupt(hello());
+    rejectedWith(await replicaOf(dstMembers[0] as Identity).receive({ ...forged, payload: Uint8Array.of(0x0f) }), MalformedPayloadError);
+    expect(sent).toEqual([]);
+  });
 });

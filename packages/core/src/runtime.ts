@@ -18,6 +18,7 @@ import {
   MalformedEnvelopeError,
   MalformedPayloadError,
   NotResponsibleError,
+  PermissionDeniedError,
   RecordMissingError,
   SafeError,
   SenderNotInGroupError,
@@ -382,18 +383,7 @@ export class Replica<S> {
       if (envelope.type === ACCOUNT_PULL_MESSAGE) return this.#count(envelope, await this.#receivePull(envelope));
       if (envelope.type === CONTENT_PULL_MESSAGE) return this.#count(envelope, await this.#receiveContentPull(envelope));
       if (envelope.type === CONTENT_PUSH_MESSAGE) return this.#count(envelope, await this.#receiveContentPush(envelope));
-      const declaration = this.#messages.get(envelope.type);
-      if (declaration === undefined) {
-        throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
-      }
-      if (!(declaration.from as readonly string[]).includes(envelope.source.persona)) {
-        throw new WrongSourceError(`${envelope.type} may come from ${declaration.from.join(' or ')}, not ${envelope.source.persona}`);
-      }
-      const payload = declaration.payload.decode(envelope.payload);
-      if (declaration.content === true) this.#checkCarriedContent(envelope);
-      else if (envelope.contentDigest !== undefined || envelope.content !== undefined) {
-        throw new MalformedEnvelopeError(`${envelope.type} carries no content`);
-      }
+      const { declaration, payload } = this.#declared(envelope);
       const decision = await this.#accumulate(envelope, declaration).catch((error: unknown) => {
         if (error instanceof SenderNotInGroupError && this.#awaitSender(envelope, heldUntil)) return AWAITING_SENDER;
         throw error;
@@ -419,7 +409,57 @@ export class Replica<S> {
       this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
       if (rejected instanceof ContentMismatchError)
         this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'mismatch' });
+      await this.#tellClientRefused(envelope, rejected);
       return this.#count(envelope, { rejected });
+    }
+  }
+
+  /**
+   * What this persona's table says of a request: its declaration, its decoded payload, and that
+   * its sender, content and address fit the row. Throws the refusal otherwise.
+   */
+  #declared(envelope: Envelope): { declaration: MessageDeclaration<unknown, S>; payload: unknown } {
+    const declaration = this.#messages.get(envelope.type);
+    if (declaration === undefined) {
+      throw new UnknownMessageTypeError(`${this.persona} has no message type ${JSON.stringify(envelope.type)}`);
+    }
+    if (!(declaration.from as readonly string[]).includes(envelope.source.persona)) {
+      throw new WrongSourceError(`${envelope.type} may come from ${declaration.from.join(' or ')}, not ${envelope.source.persona}`);
+    }
+    const payload = declaration.payload.decode(envelope.payload);
+    if (declaration.content === true) this.#checkCarriedContent(envelope);
+    else if (envelope.contentDigest !== undefined || envelope.content !== undefined) {
+      throw new MalformedEnvelopeError(`${envelope.type} carries no content`);
+    }
+    if (declaration.toOwnName === true && !nameEquals(envelope.destination.nae, envelope.sender)) {
+      throw new PermissionDeniedError(`${envelope.type} goes to the sender's own account, not to ${shortName(envelope.destination.nae)}`);
+    }
+    return { declaration, payload };
+  }
+
+  /**
+   * The entry's check of a client request to this persona, before it goes on the bus: the same
+   * row checks every member makes, so a request they would all refuse is refused at once.
+   */
+  checkRequest(envelope: Envelope): void {
+    if (envelope.destination.persona === this.persona) this.#declared(envelope);
+  }
+
+  /**
+   * A client's request refused before its handler ran (payload, address, content) is answered
+   * with the refusal, as a handler's refusal is: every member refuses alike, so the entry gets
+   * an agreed answer at once instead of waiting out its deadline. Only a genuine client's: a
+   * forged one is not answered, and trouble that may pass (`unavailable`) is retried, not told.
+   */
+  async #tellClientRefused(envelope: Envelope, rejected: SafeError): Promise<void> {
+    if (envelope.source.persona !== CLIENT || envelope.replyTo === undefined || rejected.kind === 'unavailable') return;
+    try {
+      verifyEnvelope(envelope);
+      const origin: ClientOrigin = { request: envelope.id, replyTo: envelope.replyTo };
+      // Not firewalled (`answers` dropped): the same envelope is refused alike if it comes again.
+      await this.#emit({ ...answerClient(origin, replyError(rejected)), answers: undefined }, envelope.destination.nae, envelope.trace);
+    } catch (error) {
+      this.#log.debug({ type: envelope.type, err: asSafeError(error, 'refusal').message }, 'refusal not told');
     }
   }
 

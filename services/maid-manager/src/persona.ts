@@ -17,6 +17,8 @@ import type { MaidManagerState } from './state.js';
 /**
  * MaidManager (SPEC.md 3.2); NAE = the client's MAID name.
  *
+ * Every client message goes to the close group of the client's own name (`toOwnName`).
+ *
  * | message       | from        | Ac     | Fw  | Sy  |
  * |---------------|-------------|--------|-----|-----|
  * | CreateAccount | client      | single | yes | yes |

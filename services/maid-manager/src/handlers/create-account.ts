@@ -11,6 +11,7 @@ import type { MaidManagerState } from '../state.js';
 export const createAccount = message<Record<string, never>, MaidManagerState>({
   type: 'CreateAccount',
   from: ['client'],
+  toOwnName: true,
   accumulate: 'single',
   firewall: true,
   sync: true,

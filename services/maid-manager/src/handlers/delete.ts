@@ -7,6 +7,7 @@ import type { MaidManagerState } from '../state.js';
 export const del = message<{ name: Uint8Array; nonce: Uint8Array }, MaidManagerState>({
   type: 'Delete',
   from: ['client'],
+  toOwnName: true,
   accumulate: 'single',
   firewall: true,
   sync: true,

@@ -6,6 +6,7 @@ import type { MaidManagerState } from '../state.js';
 export const getAccount = message<{ nonce: Uint8Array }, MaidManagerState>({
   type: 'GetAccount',
   from: ['client'],
+  toOwnName: true,
   accumulate: 'single',
   firewall: true,
   sync: false,

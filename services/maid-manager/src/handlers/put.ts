@@ -12,6 +12,7 @@ function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclarat
   return message<PutRequest, MaidManagerState>({
     type,
     from: ['client'],
+    toOwnName: true,
     accumulate: 'single',
     firewall: true,
     sync: false,

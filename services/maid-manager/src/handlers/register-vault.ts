@@ -17,6 +17,7 @@ import type { MaidManagerState } from '../state.js';
 export const registerVault = message<VaultRegistration, MaidManagerState>({
   type: 'RegisterVault',
   from: ['client'],
+  toOwnName: true,
   accumulate: 'single',
   firewall: true,
   sync: true,
