@@ -313,6 +313,20 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         }
       });
 
+      it('an overlong type or an outsized trace context: INVALID_ARGUMENT naming the field, and the connection still serves', async () => {
+        const content = randomBytes(200);
+        const put = signedPut(content);
+        const longType = await statusOf(raw.send({ ...put, type: 'P'.repeat(70_000) }));
+        expect(longType.code).toBe(status.INVALID_ARGUMENT);
+        expect(longType.details).toMatch(/^type is 70000 characters, at most \d+$/);
+        const trace = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 'v']));
+        const manyKeys = await statusOf(raw.send({ ...put, trace }));
+        expect(manyKeys.code).toBe(status.INVALID_ARGUMENT);
+        expect(manyKeys.details).toMatch(/^trace has 100000 entries/);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+        expect((await raw.info()).closeGroupSize).toBeGreaterThan(0);
+      });
+
       it('an unknown message type: INVALID_ARGUMENT', async () => {
         const answer = await statusOf(raw.send(request(client.identity, 'Steal', 'maid-manager', client.name, new Uint8Array(0))));
         expect(answer.code).toBe(status.INVALID_ARGUMENT);

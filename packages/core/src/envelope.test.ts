@@ -4,6 +4,7 @@ import {
   type Address,
   canonicalContent,
   decodeEnvelope,
+  ENVELOPE_LIMITS,
   type Envelope,
   encodeEnvelope,
   fromWire,
@@ -23,10 +24,12 @@ const [alice, bob] = identities as [(typeof identities)[number], (typeof identit
 const nameArb = fc.uint8Array({ minLength: NAME_BYTES, maxLength: NAME_BYTES }).map((b) => b as Name);
 /** Text fields: any valid Unicode (lone surrogates cannot travel as UTF-8), never empty. */
 const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 24 });
-const addressArb: fc.Arbitrary<Address> = fc.record({ persona: text, nae: nameArb });
+/** Types and persona names as the wire takes them (ENVELOPE_LIMITS). */
+const identifierArb = fc.stringMatching(/^[A-Za-z][A-Za-z0-9.-]{0,23}$/);
+const addressArb: fc.Arbitrary<Address> = fc.record({ persona: identifierArb, nae: nameArb });
 const contentArb: fc.Arbitrary<MessageContent> = fc.record(
   {
-    type: text,
+    type: identifierArb,
     source: addressArb,
     authority: fc.constantFrom('group' as const, 'single' as const),
     destination: addressArb,
@@ -294,5 +297,27 @@ describe('wire format', () => {
     ]) {
       expect(thrownBy(() => fromWire(bad))).toBeInstanceOf(MalformedEnvelopeError);
     }
+  });
+
+  it('fromWire bounds every field, naming the one that overreaches, and takes what is within', () => {
+    const wire = toWire(sealEnvelope(sample(), alice));
+    const { typeChars, personaChars, payloadBytes, correlationBytes, signatureBytes, traceEntries, traceValueChars } = ENVELOPE_LIMITS;
+    expect(() => fromWire({ ...wire, type: 'P'.repeat(70_000) })).toThrow(/^type is 70000 characters, at most 64$/);
+    expect(() => fromWire({ ...wire, type: 'Put\n' })).toThrow(/type must start with a letter/);
+    expect(() => fromWire({ ...wire, source: { persona: 'm'.repeat(personaChars + 1), nae: alice.name } })).toThrow(
+      /^source.persona is 33/,
+    );
+    expect(() => fromWire({ ...wire, payload: new Uint8Array(payloadBytes + 1) })).toThrow(/^payload is \d+ bytes, at most/);
+    expect(() => fromWire({ ...wire, correlation: new Uint8Array(correlationBytes + 1) })).toThrow(/^correlation is 65 bytes/);
+    expect(() => fromWire({ ...wire, signature: new Uint8Array(signatureBytes * 1000) })).toThrow(/^signature is 64000 bytes/);
+    const manyKeys = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, 'v']));
+    expect(() => fromWire({ ...wire, trace: manyKeys })).toThrow(/^trace has 100000 entries, at most 8$/);
+    expect(() => fromWire({ ...wire, trace: { traceparent: 'x'.repeat(traceValueChars + 1) } })).toThrow(/^trace traceparent is 513/);
+    const atLimit = {
+      ...wire,
+      type: 'T'.repeat(typeChars),
+      trace: Object.fromEntries(Array.from({ length: traceEntries }, (_, i) => [`k${i}`, 'v'])),
+    };
+    expect(fromWire(atLimit).type).toHaveLength(typeChars);
   });
 });

@@ -259,12 +259,59 @@ function bytesField(value: Uint8Array | undefined, field: string, length?: numbe
 
 function address(value: WireAddress | null | undefined, field: string): Address {
   if (!value?.persona) throw new MalformedEnvelopeError(`${field} is missing`);
-  return { persona: value.persona, nae: bytesField(value.nae, `${field}.nae`, NAME_BYTES) as Name };
+  const persona = identifier(value.persona, `${field}.persona`, ENVELOPE_LIMITS.personaChars);
+  return { persona, nae: bytesField(value.nae, `${field}.nae`, NAME_BYTES) as Name };
+}
+
+/**
+ * What one envelope may hold: every field is bounded, so a request that overreaches is refused
+ * naming the field, before anything hashes, stores or echoes it. Message types and persona
+ * names are short identifiers; a payload is a small protobuf (bulk content travels in `content`,
+ * bounded by the transport); a trace context is W3C's (traceparent, tracestate: 512 characters).
+ */
+export const ENVELOPE_LIMITS = {
+  typeChars: 64,
+  personaChars: 32,
+  payloadBytes: 4 * 1024 * 1024,
+  /** A message id or a sync key. */
+  correlationBytes: NAME_BYTES,
+  signatureBytes: 64,
+  traceEntries: 8,
+  traceKeyChars: 64,
+  traceValueChars: 512,
+} as const;
+
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9.-]*$/;
+
+function identifier(value: string, field: string, most: number): string {
+  if (value.length > most) throw new MalformedEnvelopeError(`${field} is ${value.length} characters, at most ${most}`);
+  if (!IDENTIFIER.test(value))
+    throw new MalformedEnvelopeError(`${field} must start with a letter and hold only letters, digits, dots and dashes`);
+  return value;
+}
+
+function bounded(bytes: Uint8Array, field: string, most: number): Uint8Array {
+  if (bytes.length > most) throw new MalformedEnvelopeError(`${field} is ${bytes.length} bytes, at most ${most}`);
+  return bytes;
+}
+
+function traceContext(trace: Record<string, string> | undefined): Record<string, string> {
+  const entries = Object.entries(trace ?? {});
+  const { traceEntries, traceKeyChars, traceValueChars } = ENVELOPE_LIMITS;
+  if (entries.length > traceEntries) throw new MalformedEnvelopeError(`trace has ${entries.length} entries, at most ${traceEntries}`);
+  for (const [key, value] of entries) {
+    if (key.length > traceKeyChars) throw new MalformedEnvelopeError(`a trace key is ${key.length} characters, at most ${traceKeyChars}`);
+    if (value.length > traceValueChars) {
+      throw new MalformedEnvelopeError(`trace ${key.slice(0, traceKeyChars)} is ${value.length} characters, at most ${traceValueChars}`);
+    }
+  }
+  return Object.fromEntries(entries);
 }
 
 /** Checks shape and field sizes of a decoded or client-built envelope; throws MalformedEnvelopeError. */
 export function fromWire(w: WireEnvelope): Envelope {
   if (!w.type) throw new MalformedEnvelopeError('type is missing');
+  const type = identifier(w.type, 'type', ENVELOPE_LIMITS.typeChars);
   const authority = w.authority === AUTHORITY.group ? 'group' : w.authority === AUTHORITY.single ? 'single' : undefined;
   if (authority === undefined) throw new MalformedEnvelopeError(`authority ${w.authority ?? 0} is not GROUP or SINGLE`);
   const scope = w.scope === SCOPE['close-group'] ? 'close-group' : w.scope === SCOPE.node ? 'node' : undefined;
@@ -280,18 +327,18 @@ export function fromWire(w: WireEnvelope): Envelope {
   if (content.length > 0 && digest.length === 0) throw new MalformedEnvelopeError('content without a content_digest');
   return {
     id: bytesField(w.id, 'id', NAME_BYTES),
-    type: w.type,
+    type,
     source: address(w.source, 'source'),
     authority,
     destination: address(w.destination, 'destination'),
     scope,
-    payload: bytesField(w.payload, 'payload'),
-    correlation: bytesField(w.correlation, 'correlation'),
+    payload: bounded(bytesField(w.payload, 'payload'), 'payload', ENVELOPE_LIMITS.payloadBytes),
+    correlation: bounded(bytesField(w.correlation, 'correlation'), 'correlation', ENVELOPE_LIMITS.correlationBytes),
     ...(replyTo ? { replyTo } : {}),
     sender: bytesField(w.sender, 'sender', NAME_BYTES) as Name,
     senderPublicKey: bytesField(w.senderPublicKey, 'sender_public_key', PUBLIC_KEY_BYTES),
-    signature: bytesField(w.signature, 'signature'),
-    trace: { ...(w.trace ?? {}) },
+    signature: bounded(bytesField(w.signature, 'signature'), 'signature', ENVELOPE_LIMITS.signatureBytes),
+    trace: traceContext(w.trace),
     ...(digest.length > 0 ? { contentDigest: digest } : {}),
     ...(content.length > 0 ? { content } : {}),
   };

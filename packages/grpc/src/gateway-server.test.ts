@@ -178,6 +178,8 @@ describe('startGatewayServer', () => {
     expect(Buffer.from(adopted.pmidPublicKey)).toEqual(Buffer.from(vault.publicKey));
     expect(adopted.pmidSignature).toHaveLength(64);
     expect((await codeOf(client.adoptVault(new Uint8Array(0)))).code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    const outsized = await codeOf(client.adoptVault(new Uint8Array(70_000)));
+    expect(outsized).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: 'maid_public_key must be 32 bytes, got 70000' });
   });
 
   it('sends a signed envelope through the gateway and returns the agreed payload', async () => {

@@ -5,6 +5,7 @@ import {
   errorOfReply,
   fromWire,
   type Logger,
+  PUBLIC_KEY_BYTES,
   SafeError,
   silentLogger,
   UnavailableError,
@@ -104,6 +105,9 @@ export function gatewayService(options: GatewayServiceOptions): GrpcService {
     implementation.AdoptVault = unaryHandler<{ maidPublicKey?: Uint8Array }, AdoptedVault>(log, 'AdoptVault', async (request) => {
       const key = request?.maidPublicKey;
       if (!(key instanceof Uint8Array) || key.length === 0) throw new SafeError('invalid-argument', 'maid_public_key is missing');
+      if (key.length !== PUBLIC_KEY_BYTES) {
+        throw new SafeError('invalid-argument', `maid_public_key must be ${PUBLIC_KEY_BYTES} bytes, got ${key.length}`);
+      }
       return adoptVault(new Uint8Array(key));
     });
   }

@@ -26,9 +26,16 @@ export function grpcStatusOf(kind: ErrorKind): GrpcStatus {
   return STATUS_OF_KIND[kind];
 }
 
+/**
+ * Status details travel in an HTTP/2 trailer: one too large for the peer's header limit breaks
+ * the whole connection, so a message (which may quote what the caller sent) is cut to this.
+ */
+const MAX_DETAILS_CHARS = 1024;
+
 /** A SafeError as the status object a grpc-js handler passes to its callback. */
 export function toStatus(error: SafeError): Partial<StatusObject> {
-  return { code: STATUS_OF_KIND[error.kind], details: error.message, metadata: new Metadata() };
+  const details = error.message.length > MAX_DETAILS_CHARS ? `${error.message.slice(0, MAX_DETAILS_CHARS)}…` : error.message;
+  return { code: STATUS_OF_KIND[error.kind], details, metadata: new Metadata() };
 }
 
 /** A failed call as a SafeError whose kind matches the status and whose message is the server's. */
