@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SafeClient } from '@safe/client';
+import { generateIdentity } from '@safe/core';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from '@safe/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -12,11 +14,16 @@ let testnet: EmbeddedTestnet;
 let dir: string;
 
 function safe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return safeAs('home', ...args);
+}
+
+/** The CLI with the identity kept in `home` (another home: another account). */
+function safeAs(home: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: testnet.endpoint }, maxBuffer: 64 * 1024 * 1024 },
+      { env: { ...process.env, SAFE_HOME: join(dir, home), SAFE_ENDPOINT: testnet.endpoint }, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -55,6 +62,48 @@ describe('safe put / get / rm / account', () => {
     expect(gone.code).toBe(3);
     expect(gone.stderr.trim().split('\n')).toHaveLength(1);
     expect(gone.stderr).toMatch(/not found/);
+  });
+
+  it("safe rm of another account's file removes nothing and says so; the owner's file still reads back", async () => {
+    const content = randomBytes(1.5 * 1024 * 1024);
+    await writeFile(join(dir, 'theirs.bin'), content);
+    const put = await safeAs('owner', 'put', join(dir, 'theirs.bin'));
+    expect(put.code, put.stderr).toBe(0);
+    const name = put.stdout.trim().split('\n').at(-1) ?? '';
+    const rm = await safe('rm', name);
+    expect(rm.code).toBe(3);
+    expect(rm.stdout).toBe('');
+    expect(rm.stderr).toBe(`safe: your account holds none of the 3 chunk(s) of ${name}: nothing removed\n`);
+    const back = await safeAs('owner', 'get', name, '-o', join(dir, 'theirs-back.bin'));
+    expect(back.code, back.stderr).toBe(0);
+    expect((await readFile(join(dir, 'theirs-back.bin'))).equals(content)).toBe(true);
+    const own = await safeAs('owner', 'rm', name);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toBe(`removed ${name} (3 chunk(s))\n`);
+  });
+
+  it('safe get NAME | head -c1: the reader leaving early is not an error', async () => {
+    await writeFile(join(dir, 'piped.bin'), randomBytes(3 * 1024 * 1024));
+    const put = await safe('put', join(dir, 'piped.bin'));
+    const name = put.stdout.trim().split('\n').at(-1) ?? '';
+    const piped = await new Promise<{ code: number; stderr: string; first: number }>((resolve) => {
+      execFile(
+        'bash',
+        ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" get ${name} | head -c1 | wc -c`],
+        { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: testnet.endpoint } },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr, first: Number(stdout.trim()) }),
+      );
+    });
+    expect(piped).toEqual({ code: 0, stderr: '', first: 1 });
+  });
+
+  it('an empty chunk is refused with a clear message; the network has none to store', async () => {
+    const client = await SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity() });
+    try {
+      await expect(client.putChunk(new Uint8Array(0))).rejects.toMatchObject({ kind: 'invalid-argument', message: /at least one byte/ });
+    } finally {
+      client.close();
+    }
   });
 
   it('rejects an invalid name before calling the network', async () => {

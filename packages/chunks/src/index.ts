@@ -47,6 +47,7 @@ export function isMustStore(copy: ChunkCopy): boolean {
 /** Checks that content is a valid immutable chunk named `name`: self-validating, within the size limit. */
 export function checkChunk(name: Uint8Array, content: Uint8Array, maxBytes = MAX_CHUNK_BYTES): Name {
   const checked = parseName(name, 'chunk name');
+  if (content.length === 0) throw new InvalidNameError('a chunk holds at least one byte');
   if (content.length > maxBytes) {
     throw new InvalidNameError(`chunk is ${content.length} bytes, more than the limit of ${maxBytes}`);
   }

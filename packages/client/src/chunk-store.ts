@@ -9,6 +9,6 @@ export interface ChunkStore {
   put(content: Uint8Array): Promise<Name>;
   /** The content of the chunk `name`; throws a SafeError of kind 'not-found' if there is none. */
   get(name: Name): Promise<Uint8Array>;
-  /** Gives up this client's claim on the chunk `name`. */
-  delete(name: Name): Promise<void>;
+  /** Gives up this client's claim on the chunk `name`; false if it had none (nothing changed). */
+  delete(name: Name): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -29,14 +29,17 @@ Stores and fetches files on a SAFE network through its gRPC Gateway.
 
 commands:
   put FILE             store FILE; prints the file's name (128 hex characters) as the last line
-  get NAME [-o OUT]    fetch the file NAME to OUT (written whole or not at all), or to stdout
-  rm NAME              remove the file NAME (its chunks and data map) from your account
+  get NAME [-o OUT]    fetch the file NAME to OUT (written whole or not at all), or to stdout;
+                       an existing OUT is kept unless --force
+  rm NAME              remove the file NAME (its chunks and data map) from your account;
+                       exits 3 if your account holds none of it (another account's file)
   account              show your account: stored, available, registered vaults, chunks
   info                 show the network: close group size, chunk size, personas
 
 options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
   -o, --output OUT     (get) where to write the file; "-" is stdout
+  -f, --force          (get) replace OUT if it exists (a regular file only)
   -h, --help           show this help
 
 environment:
@@ -65,7 +68,13 @@ export class CliError extends Error {
 export type Command =
   | { readonly command: 'help' }
   | { readonly command: 'put'; readonly endpoint: string; readonly file: string }
-  | { readonly command: 'get'; readonly endpoint: string; readonly name: Name; readonly output: string | undefined }
+  | {
+      readonly command: 'get';
+      readonly endpoint: string;
+      readonly name: Name;
+      readonly output: string | undefined;
+      readonly force: boolean;
+    }
   | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
   | { readonly command: 'account'; readonly endpoint: string }
   | { readonly command: 'info'; readonly endpoint: string };
@@ -106,6 +115,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   if (command === undefined) throw usage('missing command');
   const endpoint = parseEndpoint(values.endpoint ?? (env.SAFE_ENDPOINT || DEFAULT_ENDPOINT));
   if (values.output !== undefined && command !== 'get') throw usage(`-o is an option of get, not of ${command}`);
+  if (values.force && command !== 'get') throw usage(`--force is an option of get, not of ${command}`);
   const expect = (count: number, what: string) => {
     if (args.length < count) throw usage(`${command}: missing ${what}`);
     if (args.length > count) throw usage(`${command}: unexpected argument ${JSON.stringify(args[count])}`);
@@ -117,7 +127,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
     case 'get':
       expect(1, 'NAME');
       if (values.output === '') throw usage('get: -o needs a path');
-      return { command, endpoint, name: parseName(args[0] as string), output: values.output };
+      return { command, endpoint, name: parseName(args[0] as string), output: values.output, force: values.force ?? false };
     case 'rm':
       expect(1, 'NAME');
       return { command, endpoint, name: parseName(args[0] as string) };
@@ -133,6 +143,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
 const OPTIONS = {
   endpoint: { type: 'string' },
   output: { type: 'string', short: 'o' },
+  force: { type: 'boolean', short: 'f' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -255,12 +266,18 @@ async function put(command: Extract<Command, { command: 'put' }>, io: CliIo): Pr
 async function get(command: Extract<Command, { command: 'get' }>, io: CliIo): Promise<void> {
   const toStdout = command.output === undefined || command.output === '-';
   if (toStdout) {
-    await withClient(command.endpoint, io, async (client) => {
-      await getFile(client, command.name, io.stdout);
-    });
+    try {
+      await withClient(command.endpoint, io, async (client) => {
+        await getFile(client, command.name, io.stdout);
+      });
+    } catch (error) {
+      // The reader went away (`safe get NAME | head -c1`): it has what it wanted, as with cat.
+      if (!isBrokenPipe(error)) throw error;
+    }
     return;
   }
   const out = command.output as string;
+  await checkOutput(out, command.force);
   // Written to a temporary file beside OUT and renamed once complete: a failed get leaves no half-written OUT.
   const temporary = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.part`);
   let handle: FileHandle;
@@ -268,7 +285,12 @@ async function get(command: Extract<Command, { command: 'get' }>, io: CliIo): Pr
     handle = await open(temporary, 'wx', 0o644);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EROFS'
+          ? 'read-only file system'
+          : `cannot create a file in ${dirname(out)} (${code ?? (error as Error).message})`;
     throw new CliError(EXIT.usage, `cannot write ${out}: ${why}`);
   }
   const onSignal = () => {
@@ -300,10 +322,35 @@ async function get(command: Extract<Command, { command: 'get' }>, io: CliIo): Pr
   }
 }
 
+/**
+ * Before any network call: OUT must be a file this get may write. An existing one is replaced
+ * only with --force, and never a directory or anything but a regular file (cp and curl -o agree).
+ */
+async function checkOutput(out: string, force: boolean): Promise<void> {
+  const existing = await stat(out).catch(() => undefined);
+  if (existing?.isDirectory()) throw new CliError(EXIT.usage, `cannot write ${out}: it is a directory (name the file to write in it)`);
+  if (existing !== undefined && !existing.isFile()) throw new CliError(EXIT.usage, `cannot write ${out}: not a regular file`);
+  if (existing !== undefined && !force) throw new CliError(EXIT.usage, `${out} exists: add --force to replace it`);
+  const parent = await stat(dirname(out)).catch(() => undefined);
+  if (parent === undefined) throw new CliError(EXIT.usage, `cannot write ${out}: no such directory`);
+  if (!parent.isDirectory()) throw new CliError(EXIT.usage, `cannot write ${out}: ${dirname(out)} is not a directory`);
+}
+
+function isBrokenPipe(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EPIPE') return true;
+  }
+  return false;
+}
+
 async function rm(command: Extract<Command, { command: 'rm' }>, io: CliIo): Promise<void> {
   await withClient(command.endpoint, io, async (client) => {
-    const { chunks } = await removeFile(client, command.name);
-    io.stdout.write(`removed ${toHex(command.name)} (${chunks} chunk(s))\n`);
+    const { chunks, held } = await removeFile(client, command.name);
+    if (held === 0) {
+      throw new CliError(EXIT.notFound, `your account holds none of the ${chunks} chunk(s) of ${toHex(command.name)}: nothing removed`);
+    }
+    const count = held < chunks ? `${held} of ${chunks} chunk(s); the rest were not your account's` : `${chunks} chunk(s)`;
+    io.stdout.write(`removed ${toHex(command.name)} (${count})\n`);
   });
 }
 

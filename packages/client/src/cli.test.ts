@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,5 +193,27 @@ describe('the safe command (built CLI, no network)', () => {
     const { code, stderr } = await safe('get', NAME, '-o', join(home, 'no', 'such', 'dir', 'f'));
     expect(code).toBe(2);
     expect(oneLine(stderr)).toMatch(/^safe: cannot write .*: no such directory$/);
+  });
+
+  it('get -o refuses a directory, an existing file without --force, and a device, before any network call', async () => {
+    const dir = join(home, 'target');
+    await mkdir(dir);
+    const asDir = await safe('get', NAME, '-o', dir);
+    expect(asDir.code).toBe(2);
+    expect(oneLine(asDir.stderr)).toBe(`safe: cannot write ${dir}: it is a directory (name the file to write in it)`);
+    const existing = join(dir, 'kept.txt');
+    await writeFile(existing, 'mine');
+    const kept = await safe('get', NAME, '-o', existing);
+    expect(kept.code).toBe(2);
+    expect(oneLine(kept.stderr)).toBe(`safe: ${existing} exists: add --force to replace it`);
+    expect(await readFile(existing, 'utf8')).toBe('mine');
+    const device = await safe('get', NAME, '-o', '/dev/null', '--force');
+    expect(device.code).toBe(2);
+    expect(oneLine(device.stderr)).toBe('safe: cannot write /dev/null: not a regular file');
+    // With --force an existing file passes the checks: the (unreachable) network is what fails, and the file is untouched.
+    const forced = await safe('get', NAME, '-o', existing, '--force');
+    expect(forced.code).toBe(4);
+    expect(await readFile(existing, 'utf8')).toBe('mine');
+    expect((await safe('put', existing, '--force')).code).toBe(2);
   });
 });

@@ -67,6 +67,7 @@ const codecs = {
   putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
   deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
+  deleteReply: protoCodec<{ held: boolean }>('safe.v1.DeleteReply'),
   getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
   accountInfo: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
   getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
@@ -231,6 +232,7 @@ export class SafeClient implements ChunkStore {
 
   /** Stores one chunk (readying the account first if this client has not yet) and returns its name. */
   async putChunk(content: Uint8Array): Promise<Name> {
+    if (content.length === 0) throw new SafeError('invalid-argument', 'a chunk holds at least one byte');
     if (content.length > MAX_CHUNK_BYTES) {
       throw new SafeError('invalid-argument', `a chunk is at most ${MAX_CHUNK_BYTES} bytes, this one is ${content.length}`);
     }
@@ -255,9 +257,13 @@ export class SafeClient implements ChunkStore {
     return content;
   }
 
-  /** Gives up this client's claim on a chunk. The network always answers success. */
-  async deleteChunk(name: Name): Promise<void> {
-    await this.#send('Delete', 'maid-manager', this.name, codecs.deleteRequest.encode({ name, nonce: nonce() }));
+  /**
+   * Gives up this client's claim on a chunk. The network always answers success, saying whether
+   * the account held a claim (false: nothing changed, e.g. a chunk only another account stored).
+   */
+  async deleteChunk(name: Name): Promise<boolean> {
+    const reply = await this.#send('Delete', 'maid-manager', this.name, codecs.deleteRequest.encode({ name, nonce: nonce() }));
+    return codecs.deleteReply.decode(reply).held;
   }
 
   // ---- ChunkStore ----
@@ -270,7 +276,7 @@ export class SafeClient implements ChunkStore {
     return this.getChunk(name);
   }
 
-  delete(name: Name): Promise<void> {
+  delete(name: Name): Promise<boolean> {
     return this.deleteChunk(name);
   }
 

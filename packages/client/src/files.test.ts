@@ -50,13 +50,20 @@ class MemoryChunkStore implements ChunkStore {
     return new Uint8Array(content);
   }
 
-  async delete(name: Name): Promise<void> {
+  async delete(name: Name): Promise<boolean> {
     const key = toHex(name);
-    const left = (this.claims.get(key) ?? 0) - 1;
-    if (left <= 0) {
+    const had = this.claims.get(key) ?? 0;
+    if (had === 0) return false;
+    if (had === 1) {
       this.claims.delete(key);
       this.chunks.delete(key);
-    } else this.claims.set(key, left);
+    } else this.claims.set(key, had - 1);
+    return true;
+  }
+
+  /** Another account on the same network: the same chunks, none of the claims. */
+  otherAccount(): ChunkStore {
+    return { put: (content) => this.put(content), get: (name) => this.get(name), delete: async () => false };
   }
 }
 
@@ -164,10 +171,19 @@ describe('files over a ChunkStore', () => {
   it('removeFile deletes the chunks and the data map; the name is then not found', async () => {
     const store = new MemoryChunkStore();
     const stored = await putBytes(store, new Uint8Array(randomBytes(2 * MIB + 1)));
-    const { chunks } = await removeFile(store, stored.name);
+    const { chunks, held } = await removeFile(store, stored.name);
     expect(chunks).toBe(4);
+    expect(held).toBe(4);
     expect(store.chunks.size).toBe(0);
     await expect(getBytes(store, stored.name)).rejects.toMatchObject({ kind: 'not-found' });
+  });
+
+  it("removeFile of another account's file holds none of its chunks and changes nothing", async () => {
+    const store = new MemoryChunkStore();
+    const bytes = new Uint8Array(randomBytes(MIB + 1));
+    const stored = await putBytes(store, bytes);
+    expect(await removeFile(store.otherAccount(), stored.name)).toEqual({ chunks: 3, held: 0 });
+    expect(Buffer.from(await getBytes(store, stored.name)).equals(Buffer.from(bytes))).toBe(true);
   });
 
   it('a file shared with another file keeps its chunks when the other is removed', async () => {

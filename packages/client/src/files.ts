@@ -447,29 +447,37 @@ export function putBytes(store: ChunkStore, bytes: Uint8Array, options: PutOptio
 
 /**
  * Removes a file: deletes each distinct content chunk once (as putFile stored it once), then the
- * data maps, the top one last, so an interrupted removal can be run again.
+ * data maps, the top one last, so an interrupted removal can be run again. `held`: how many of
+ * the `chunks` this client had a claim on (0: the file is not this client's, nothing changed).
  */
-export async function removeFile(store: ChunkStore, name: Name, options: { concurrency?: number } = {}): Promise<{ chunks: number }> {
+export async function removeFile(
+  store: ChunkStore,
+  name: Name,
+  options: { concurrency?: number } = {},
+): Promise<{ chunks: number; held: number }> {
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const { map, mapChunks } = await resolveFile(store, name, concurrency);
   const seen = new Set<string>();
   const content = map.chunks.map((c) => c.name).filter((n) => !seen.has(toHex(n)) && seen.add(toHex(n)));
   const maps = [...mapChunks].reverse().filter((n) => !seen.has(toHex(n)) && seen.add(toHex(n)));
-  await deleteAll(store, content, concurrency);
-  await deleteAll(store, maps.slice(0, -1), concurrency);
+  let held = await deleteAll(store, content, concurrency);
+  held += await deleteAll(store, maps.slice(0, -1), concurrency);
   const top = maps[maps.length - 1];
-  if (top !== undefined) await store.delete(top);
-  return { chunks: seen.size };
+  if (top !== undefined && (await store.delete(top))) held++;
+  return { chunks: seen.size, held };
 }
 
-async function deleteAll(store: ChunkStore, names: readonly Name[], concurrency: number, bestEffort = false): Promise<void> {
+/** Deletes each name; how many of them this client held a claim on. */
+async function deleteAll(store: ChunkStore, names: readonly Name[], concurrency: number, bestEffort = false): Promise<number> {
   let next = 0;
+  let held = 0;
   const worker = async () => {
     while (next < names.length) {
       const name = names[next++] as Name;
-      if (bestEffort) await store.delete(name).catch(() => {});
-      else await store.delete(name);
+      const had = bestEffort ? await store.delete(name).catch(() => false) : await store.delete(name);
+      if (had) held++;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+  return held;
 }

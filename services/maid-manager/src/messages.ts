@@ -24,7 +24,7 @@ export interface AccountInfo {
 }
 export const accountInfoCodec = protoCodec<AccountInfo>('safe.v1.AccountInfo');
 export const putReplyCodec = protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply');
-export const emptyCodec = protoCodec<Record<string, never>>('safe.v1.Empty');
+export const deleteReplyCodec = protoCodec<{ held: boolean }>('safe.v1.DeleteReply');
 
 // ---- from other personas ----
 export interface DataPutResponse {

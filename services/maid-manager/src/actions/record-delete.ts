@@ -1,15 +1,19 @@
 import { CHUNK_COPIES, copyGroupName, fromWireOrigin, type WireOrigin } from '@safe/chunks';
 import { action, answerClient, type Outbound, parseName, replyOk } from '@safe/core';
-import { dataDeleteCodec, emptyCodec, recordDeleteCodec } from '../messages.js';
+import { dataDeleteCodec, deleteReplyCodec, recordDeleteCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
-/** Agreed: the client's Put loses a copy; only then do the DataManagers hear of it. The answer is always success. */
+/**
+ * Agreed: the client's Put loses a copy; only then do the DataManagers hear of it. The answer is
+ * always success, and says whether the account held a claim on the chunk (a file of another account's: none).
+ */
 export const recordDelete = action<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
   type: 'RecordDelete',
   payload: recordDeleteCodec,
   async apply({ client, name, origin }, ctx) {
     const send: Outbound[] = [];
-    if (await ctx.state.store.deleteEntry(client, name)) {
+    const held = await ctx.state.store.deleteEntry(client, name);
+    if (held) {
       const chunk = parseName(name, 'chunk name');
       for (const copy of CHUNK_COPIES) {
         send.push({
@@ -21,7 +25,7 @@ export const recordDelete = action<{ client: Uint8Array; name: Uint8Array; origi
       }
     }
     const to = fromWireOrigin(origin);
-    if (to !== undefined) send.push(answerClient(to, replyOk(emptyCodec.encode({}))));
+    if (to !== undefined) send.push(answerClient(to, replyOk(deleteReplyCodec.encode({ held }))));
     return { send };
   },
 });
