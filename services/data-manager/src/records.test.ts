@@ -45,9 +45,10 @@ describe('DataManager records (account transfer)', () => {
       subscribers: 2,
       createdBy: 42,
       holders: [
+        // Live holders newest first, then the failed ones (by name): the store's list order.
         { pmid: h3, state: 'PENDING' },
-        { pmid: h2, state: 'FAILED' },
         { pmid: h1, state: 'STORED' },
+        { pmid: h2, state: 'FAILED' },
       ].map((h) => ({ ...h, pmid: Buffer.from(h.pmid) })),
     });
     // B already knows one of the PmidNodes under another id: the record still comes out the same.

@@ -3,6 +3,7 @@ import { InvalidNameError, NAME_BYTES, type Name, nameEquals, type PersonaRecord
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
 import type { DataManagerState } from './state.js';
+import { HOLDER_ORDER } from './store.js';
 
 /** Holder states as the store codes them: 0 pending, 1 stored, 2 failed. */
 type WireHolderState = 'PENDING' | 'STORED' | 'FAILED';
@@ -47,7 +48,7 @@ export async function readChunkRecord(tx: SqlExecutor, name: Uint8Array, copy: C
   if (row === undefined) return undefined;
   const holders = await tx.query<{ pmid: Uint8Array; state: number }>(
     `SELECT p.name AS pmid, h.state FROM holders h JOIN pmid_nodes p ON p.id = h.pmid
-     WHERE h.chunk = $1 ORDER BY h.position DESC`,
+     WHERE h.chunk = $1 ORDER BY ${HOLDER_ORDER}`,
     [row.id],
   );
   return {

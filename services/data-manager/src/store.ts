@@ -11,7 +11,7 @@ const STATE_OF_CODE: readonly HolderState[] = ['pending', 'stored', 'failed'];
  * failed ones' order must not depend on the order their losses were applied in, which differs
  * between members (sync resolves at different times): every member lists and trims them alike.
  */
-const HOLDER_ORDER = `(h.state = 2) ASC, CASE WHEN h.state = 2 THEN 0 ELSE h.position END DESC, p.name`;
+export const HOLDER_ORDER = `(h.state = 2) ASC, CASE WHEN h.state = 2 THEN 0 ELSE h.position END DESC, p.name`;
 
 export interface ChunkRecord {
   readonly id: number;
