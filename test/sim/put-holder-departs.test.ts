@@ -1,6 +1,5 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
 import {
-  type ClientReplyValue,
   type HandlerContext,
   type Name,
   nameOf,
@@ -63,15 +62,6 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   const name = nameOf(content);
   const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
   const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content);
-  let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
-  sim.gateway.call(envelope, 120_000).then(
-    (reply) => {
-      outcome = { reply };
-    },
-    (error: unknown) => {
-      outcome = { error };
-    },
-  );
   const recorded = async () => {
     for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
       const state = (node.replica.context as HandlerContext<DataManagerState>).state;
@@ -79,24 +69,18 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
     }
     return false;
   };
-  while (!(await recorded())) {
-    if (!(await sim.sim.step())) await new Promise((resolve) => setImmediate(resolve));
-  }
-  await disturb(sim, name);
-
-  // Every replica ticks between rounds, as a host's timer makes it do (sync resends, account
-  // transfer batches, repair retries), until the Gateway's deadline has passed in virtual time.
-  const deadline = sim.sim.clock.now() + 121_000;
-  while (outcome === undefined && sim.sim.clock.now() < deadline) {
-    await sim.sim.settle({ maxIdleMs: 1_000 });
-    await new Promise((resolve) => setImmediate(resolve));
-    if (outcome === undefined) {
-      await sim.sim.tickAll();
-      sim.sim.clock.advance(1_000);
-    }
-  }
-  expect(outcome?.error, `seed ${seed}: ${String(outcome?.error)}`).toBeUndefined();
-  expect(outcome?.reply?.status, `seed ${seed}: ${outcome?.reply?.message}`).toBe('OK');
+  // Every replica ticks between rounds (sync resends, account transfer batches, repair retries).
+  const reply = await sim
+    .callTicking(envelope, 120_000, async () => {
+      while (!(await recorded())) {
+        if (!(await sim.sim.step())) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await disturb(sim, name);
+    })
+    .catch((error: unknown) => {
+      throw new Error(`seed ${seed}: ${String(error)}`);
+    });
+  expect(reply.status, `seed ${seed}: ${reply.message}`).toBe('OK');
   await sim.settleChurn();
 
   expect((await sim.account(client)).stored, 'charged exactly once').toBe(before + content.length);

@@ -6,6 +6,7 @@ import {
   ClientGateway,
   type ClientReplyValue,
   DEFAULT_GROUP_PARAMETERS,
+  type Envelope,
   errorOfReply,
   type GroupParameters,
   type Identity,
@@ -173,6 +174,20 @@ export class SimNet {
     return this.#gateway;
   }
 
+  /** Starts a call through the Gateway; the function returned reads its outcome once there is one. */
+  #begin(envelope: Envelope, timeoutMs: number): () => { reply?: ClientReplyValue; error?: unknown } | undefined {
+    let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
+    this.gateway.call(envelope, timeoutMs).then(
+      (reply) => {
+        outcome = { reply };
+      },
+      (error: unknown) => {
+        outcome = { error };
+      },
+    );
+    return () => outcome;
+  }
+
   /** Sends a client request and runs the network until it is answered. */
   async call(
     client: Identity,
@@ -183,24 +198,39 @@ export class SimNet {
     timeoutMs = 30_000,
     content?: Uint8Array,
   ): Promise<ClientReplyValue> {
-    const envelope = sealClientRequest(client, type, { persona, nae }, payload, content);
-    let outcome: { reply?: ClientReplyValue; error?: unknown } | undefined;
-    this.gateway.call(envelope, timeoutMs).then(
-      (reply) => {
-        outcome = { reply };
-      },
-      (error: unknown) => {
-        outcome = { error };
-      },
-    );
-    while (outcome === undefined) {
+    const outcome = this.#begin(sealClientRequest(client, type, { persona, nae }, payload, content), timeoutMs);
+    while (outcome() === undefined) {
       await this.sim.settle({ maxIdleMs: timeoutMs + 1 });
       await new Promise((resolve) => setImmediate(resolve));
-      if (outcome === undefined && this.sim.inFlight === 0 && this.sim.clock.nextTimerAt === undefined)
+      if (outcome() === undefined && this.sim.inFlight === 0 && this.sim.clock.nextTimerAt === undefined)
         throw new Error('network idle, call unanswered');
     }
-    if (outcome.error !== undefined) throw outcome.error;
-    return outcome.reply as ClientReplyValue;
+    const { reply, error } = outcome() ?? {};
+    if (error !== undefined) throw error;
+    return reply as ClientReplyValue;
+  }
+
+  /**
+   * Sends a sealed request while every replica ticks once a second of virtual time, as a host's
+   * timer makes it do (sync resends, account transfer batches, repairs), until it is answered or
+   * the Gateway's deadline has passed. `beforeTicking` runs first, while the request is on its way.
+   */
+  async callTicking(envelope: Envelope, timeoutMs = 120_000, beforeTicking?: () => Promise<void>): Promise<ClientReplyValue> {
+    const outcome = this.#begin(envelope, timeoutMs);
+    await beforeTicking?.();
+    const deadline = this.sim.clock.now() + timeoutMs + 1_000;
+    while (outcome() === undefined && this.sim.clock.now() < deadline) {
+      await this.sim.settle({ maxIdleMs: 1_000 });
+      await new Promise((resolve) => setImmediate(resolve));
+      if (outcome() === undefined) {
+        await this.sim.tickAll();
+        this.sim.clock.advance(1_000);
+      }
+    }
+    const { reply, error } = outcome() ?? {};
+    if (error !== undefined) throw error;
+    if (reply === undefined) throw new Error('call unanswered past its deadline');
+    return reply;
   }
 
   async ok(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Promise<Uint8Array> {

@@ -96,9 +96,24 @@ export class SimNetwork {
 
   readonly transport: Transport = {
     send: (envelope) => {
+      if (this.#losing?.(envelope)) return;
       this.#inFlight.push(envelope);
     },
   };
+
+  #losing: ((envelope: Envelope) => boolean) | undefined;
+
+  /**
+   * A crash's window: every copy matching `lost`, in flight now or sent until the returned
+   * function is called, never arrives.
+   */
+  lose(lost: (envelope: Envelope) => boolean): () => void {
+    this.#inFlight = this.#inFlight.filter((envelope) => !lost(envelope));
+    this.#losing = lost;
+    return () => {
+      if (this.#losing === lost) this.#losing = undefined;
+    };
+  }
 
   /** Adds a node (a join: every node sees the matrix change). */
   async join(persona: PersonaName, factory: ReplicaFactory, identity = this.newIdentity()): Promise<SimNode> {

@@ -239,6 +239,10 @@ export async function continueRepair(ctx: HandlerContext<DataManagerState>, send
   if (!carriesChunk(answer)) {
     repair.sources.shift();
     if (repair.sources.length > 0) return [askSource(repair)];
+    // No holder had it: content this member kept serves (a later Put of a chunk whose first store
+    // a crash cut short brings it to every member alike).
+    const kept = ctx.state.pendingContent.get(found.key);
+    if (kept !== undefined && isLive(ctx, repair.target)) return [repairStore(repair, found.copy, kept)];
     // Nowhere to read it now: its place goes to the copies waiting (this one is tried again on the next event).
     ctx.state.repairs.delete(found.key);
     return repairDeparted(ctx);

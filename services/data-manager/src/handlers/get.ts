@@ -10,6 +10,7 @@ import {
   originOf,
   parseName,
   replyOk,
+  toHex,
   UnavailableError,
 } from '@safe/core';
 import { getReplyCodec, getRequestCodec, nodeGetCodec } from '../messages.js';
@@ -41,9 +42,15 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
     // SPEC.md 4 Caching: a chunk this member saw on an earlier Get's reply path is answered without asking a holder.
     const cached = ctx.cache.get(name);
     if (cached !== undefined) return { send: [answerClient(origin, replyOk(getReplyCodec.encode({ content: cached })))] };
-    const live = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
+    const holders = await ctx.state.store.holders(record.id);
+    const live = holders.filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
     const [first, ...rest] = live;
-    if (first === undefined) throw new UnavailableError('no holder of the chunk is on line');
+    if (first === undefined) {
+      // Holders chosen but none ever confirmed: the Put that recorded it never completed (a crash
+      // lost its content on the way), so no one was told it is stored.
+      if (holders.every((h) => h.state === 'pending')) throw new NotFoundError(`chunk ${toHex(name).slice(0, 16)}… was never stored`);
+      throw new UnavailableError('no holder of the chunk is on line');
+    }
     const key = copyKey(name, 'PRIMARY');
     const pending = ctx.state.pendingGets.get(key);
     if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {

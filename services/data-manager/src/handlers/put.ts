@@ -37,6 +37,10 @@ export const put = message<DataPut, DataManagerState>({
     if (existing !== undefined && existing.createdBy !== createdBy) {
       if (unique)
         return { send: tellMaidManagers(context, name, copy, { stored: false, error: 'the chunk exists (Put<Unique>)', exists: true }) };
+      // A first store that never completed (a crash lost the content on its way to the holders)
+      // takes the content again from this Put: the stalled-store repair sends it to them.
+      const stored = (await ctx.state.store.holders(existing.id)).filter((h) => h.state === 'stored').length;
+      if (stored < ctx.state.config.copiesPerGroup) keepContent(ctx.state, copyKey(name, copy), content);
       return { actions: [{ type: 'AddSubscriber', nae, payload: addSubscriberCodec.encode({ name, copy, context }) }] };
     }
     const holders = chooseHolders(ctx, name, copy, [], ctx.state.config.copiesPerGroup);
