@@ -1,26 +1,16 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from '@safe/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSafe } from '../support/safe-cli.js';
 
 /** The `safe` CLI as a user runs it, against the embedded testnet. */
-const CLI = join(import.meta.dirname, '..', '..', 'packages', 'client', 'dist', 'cli.js');
 let testnet: EmbeddedTestnet;
 let dir: string;
 
-function safe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: testnet.endpoint }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const safe = (...args: string[]) => runSafe(join(dir, 'home'), testnet.endpoint, args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'safe-cli-e2e-'));

@@ -1,26 +1,7 @@
-import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName, type WireVersion } from '@safe/chunks';
-import { type ClientReplyValue, errorOfReply, type Identity, type Name, nameOf, protoCodec } from '@safe/core';
+import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
+import { versionCodecs, versionsOf } from '@safe/client';
+import { type ClientReplyValue, errorOfReply, type Identity, type Name, nameOf } from '@safe/core';
 import type { SimNet } from './sim-network.js';
-
-const exact = { longs: 'string' } as const;
-const codecs = {
-  put: protoCodec<{
-    dataName: Uint8Array;
-    type: number;
-    old: WireVersion | null;
-    newVersion: WireVersion;
-    maxVersions: number;
-    maxBranches: number;
-    nonce: Uint8Array;
-  }>('safe.v1.PutVersionRequest', exact),
-  delete: protoCodec<{ dataName: Uint8Array; type: number; tip: WireVersion; nonce: Uint8Array }>(
-    'safe.v1.DeleteBranchTillForkRequest',
-    exact,
-  ),
-  getVersions: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetVersionsRequest', exact),
-  getBranch: protoCodec<{ name: Uint8Array; tip: WireVersion; nonce: Uint8Array }>('safe.v1.GetBranchRequest', exact),
-  versions: protoCodec<{ versions: WireVersion[] }>('safe.v1.VersionsReply', exact),
-};
 
 /** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
 export function version(index: number, label: string): VersionName {
@@ -46,7 +27,7 @@ export class SimSdv {
   }
 
   put(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Promise<ClientReplyValue> {
-    const payload = codecs.put.encode({
+    const payload = versionCodecs.putVersion.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -58,7 +39,7 @@ export class SimSdv {
   }
 
   deleteBranch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = codecs.delete.encode({
+    const payload = versionCodecs.deleteBranch.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       tip: toWireVersion(tip),
@@ -74,18 +55,18 @@ export class SimSdv {
       'GetVersions',
       'version-manager',
       this.name,
-      codecs.getVersions.encode({ name: this.name, nonce: this.net.nonce() }),
+      versionCodecs.getVersions.encode({ name: this.name, nonce: this.net.nonce() }),
     );
   }
 
   branch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = codecs.getBranch.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
+    const payload = versionCodecs.getBranch.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
     return this.net.call(this.client, 'GetBranch', 'version-manager', this.name, payload);
   }
 
   /** The versions an OK answer carries; a refusal throws its error. */
   static versions(reply: ClientReplyValue): VersionName[] {
     if (reply.status !== 'OK') throw errorOfReply(reply);
-    return codecs.versions.decode(reply.payload).versions.map((v) => ({ index: BigInt(v.index), id: v.id as Name }));
+    return versionsOf(reply.payload);
   }
 }
