@@ -26,6 +26,7 @@ COPY services/data-manager/package.json services/data-manager/
 COPY services/maid-manager/package.json services/maid-manager/
 COPY services/pmid-manager/package.json services/pmid-manager/
 COPY services/pmid-node/package.json services/pmid-node/
+COPY services/version-manager/package.json services/version-manager/
 COPY test/package.json test/
 
 FROM ${NODE_IMAGE} AS pnpm

@@ -7,27 +7,15 @@ import { SafeClient } from '@safe/client';
 import { generateIdentity } from '@safe/core';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from '@safe/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSafe, SAFE_CLI } from '../support/safe-cli.js';
 
 /** The `safe` CLI as a user runs it, against the embedded testnet. */
-const CLI = join(import.meta.dirname, '..', '..', 'packages', 'client', 'dist', 'cli.js');
 let testnet: EmbeddedTestnet;
 let dir: string;
 
-function safe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return safeAs('home', ...args);
-}
-
+const safe = (...args: string[]) => runSafe(join(dir, 'home'), testnet.endpoint, args);
 /** The CLI with the identity kept in `home` (another home: another account). */
-function safeAs(home: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, SAFE_HOME: join(dir, home), SAFE_ENDPOINT: testnet.endpoint }, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const safeAs = (home: string, ...args: string[]) => runSafe(join(dir, home), testnet.endpoint, args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'safe-cli-e2e-'));
@@ -89,7 +77,7 @@ describe('safe put / get / rm / account', () => {
     const piped = await new Promise<{ code: number; stderr: string; first: number }>((resolve) => {
       execFile(
         'bash',
-        ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" get ${name} | head -c1 | wc -c`],
+        ['-o', 'pipefail', '-c', `"${process.execPath}" "${SAFE_CLI}" get ${name} | head -c1 | wc -c`],
         { env: { ...process.env, SAFE_HOME: join(dir, 'home'), SAFE_ENDPOINT: testnet.endpoint } },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr, first: Number(stdout.trim()) }),
       );

@@ -11,6 +11,7 @@ import {
   settleRepairs,
 } from '../support/network-invariant.js';
 import { SimNet } from '../support/sim-network.js';
+import { SimSdv, shown, version } from '../support/sim-versions.js';
 
 /**
  * The opportunistic chunk cache is on, as in a real network: some members of a chunk's
@@ -29,7 +30,7 @@ const params: GroupParameters = {
 const K = params.closeGroupSize;
 const seed = Number(process.env.SAFE_CHURN_SEED ?? 2026);
 const STEPS = Number(process.env.SAFE_CHURN_STEPS ?? 200);
-const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
+const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
 /**
  * Two modes, both run by default: the clients' Gets, Puts and Deletes between churn steps, on the
  * settled network; and concurrent, while each step's account transfer and repairs are under way.
@@ -62,13 +63,13 @@ afterEach(async () => {
 
 const hex6 = (name: Uint8Array) => toHex(name).slice(0, 6);
 
-describe('churn of every persona while clients Put, Get and Delete, on the deterministic network', () => {
+describe('churn of every persona while clients Put, Get, Delete and keep versions, on the deterministic network', () => {
   it.each(MODES.map((concurrent) => ({ concurrent, mode: concurrent ? 'concurrent with the clients' : 'clients between steps' })))(
     `${STEPS} seeded steps of joins, leaves and rejoins keep records, copies and accounts exact ($mode, seed ${seed})`,
     async ({ concurrent }) => {
       const replay = `replay with SAFE_CHURN_SEED=${seed} SAFE_CHURN_CONCURRENT=${concurrent ? 1 : 0}${cache ? '' : ' SAFE_CHURN_CACHE=0'}`;
       const started = Date.now();
-      net = await SimNet.start({ seed, params, counts: { 'pmid-node': 12 }, reorder: true, duplicateRate: 0.02 });
+      net = await SimNet.start({ seed, params, counts: { 'pmid-node': 12, 'version-manager': 6 }, reorder: true, duplicateRate: 0.02 });
       const sim = net.sim;
       const random = sim.random;
       const copiesPerGroup = net.dataManagerConfig.copiesPerGroup;
@@ -81,10 +82,33 @@ describe('churn of every persona while clients Put, Get and Delete, on the deter
       const minPmidNodes = K + 2 * copiesPerGroup;
       const clients = [net.newClient(), net.newClient()].map((c) => new ClientFiles(c));
       for (const files of clients) await net.setUpClient(files.client);
+      // Each client also keeps versions of a journal: a chain of versions, its tip known here.
+      const journals = clients.map((files) => ({
+        sdv: new SimSdv(net as SimNet, files.client, 'journal'),
+        tip: null as ReturnType<typeof version> | null,
+        count: 0,
+      }));
+      const versionOp = async (done: string[]) => {
+        const journal = journals[random.int(journals.length)] as (typeof journals)[number];
+        if (journal.tip !== null && random.chance(0.3)) {
+          const tips = SimSdv.versions(await journal.sdv.tips());
+          if (shown(tips).join() !== shown([journal.tip]).join())
+            throw new Error(`journal tips ${shown(tips)}, expected ${shown([journal.tip])}`);
+          done.push('vtips');
+          return;
+        }
+        const next = version(journal.count, `journal ${journal.count} ${random.int(1 << 30)}`);
+        const reply = await journal.sdv.put(journal.tip, next);
+        if (reply.status !== 'OK') throw new Error(`PutVersion ${next.index}: ${reply.status} ${reply.message}`);
+        journal.tip = next;
+        journal.count++;
+        counts.versions++;
+        done.push(`vput ${next.index}`);
+      };
 
       const log: string[] = [];
       const away: Identity[] = [];
-      const counts = { joins: 0, leaves: 0, rejoins: 0, multi: 0, puts: 0, reputs: 0, gets: 0, deletes: 0 };
+      const counts = { joins: 0, leaves: 0, rejoins: 0, multi: 0, puts: 0, reputs: 0, gets: 0, deletes: 0, versions: 0 };
       const context = (problems: readonly string[]) =>
         `${replay}: after step ${log.at(-1) ?? 'setup'}\n${problems.slice(0, 12).join('\n')}\nlast steps:\n${log.slice(-20).join('\n')}`;
 
@@ -204,6 +228,7 @@ describe('churn of every persona while clients Put, Get and Delete, on the deter
           const clientWork = async () => {
             for (let o = 0; o < gets; o++) await clientOp(done, 'get');
             for (let o = 0; o < ops; o++) await clientOp(done);
+            await versionOp(done);
           };
           if (concurrent) await clientWork();
           await settleRepairs(net);
@@ -236,11 +261,21 @@ describe('churn of every persona while clients Put, Get and Delete, on the deter
         }
       }
 
+      // Every journal still ends at its last version, its branch back as far as its limit keeps.
+      for (const journal of journals) {
+        if (journal.tip === null) continue;
+        expect(shown(SimSdv.versions(await journal.sdv.tips())), context(['journal at the end'])).toEqual(shown([journal.tip]));
+        expect(SimSdv.versions(await journal.sdv.branch(journal.tip)).length, context(['journal at the end'])).toBe(
+          Math.min(journal.count, 100),
+        );
+      }
+
       // The run did what it says: every kind of change, and the clients' data moved on.
       expect(counts.joins, replay).toBeGreaterThan(STEPS / 8);
       expect(counts.leaves, replay).toBeGreaterThan(STEPS / 8);
       expect(counts.multi, replay).toBeGreaterThanOrEqual(Math.floor(STEPS / 10));
       expect(counts.deletes, replay).toBeGreaterThan(0);
+      expect(counts.versions, replay).toBeGreaterThan(0);
       if (STEPS >= 50) expect(counts.rejoins, replay).toBeGreaterThan(0);
       console.info(
         `churn-all seed ${seed}${concurrent ? ' concurrent' : ''}: ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${JSON.stringify(counts)}; ` +

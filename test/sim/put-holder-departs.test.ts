@@ -1,13 +1,5 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
-import {
-  type HandlerContext,
-  type Name,
-  nameOf,
-  protoCodec,
-  sealClientRequest,
-  sortByCloseness,
-  toHex,
-} from '@safe/core';
+import { type HandlerContext, type Name, nameOf, protoCodec, sealClientRequest, sortByCloseness, toHex } from '@safe/core';
 import { type DataManagerState, loadDataManagerConfig } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -18,6 +18,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "safe.personas" -}}
 maidManager: maid-manager
 dataManager: data-manager
+versionManager: version-manager
 pmidManager: pmid-manager
 pmidNode: pmid-node
 {{- end -}}
@@ -55,6 +56,7 @@ replica:
   pgPoolSize: SAFE_PG_POOL_SIZE
   logLevel: SAFE_LOG_LEVEL
 maidManager: {}
+versionManager: {}
 dataManager:
   copiesPerGroup: SAFE_DM_COPIES_PER_GROUP
   maxHolders: SAFE_DM_MAX_HOLDERS

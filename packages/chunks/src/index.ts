@@ -78,3 +78,4 @@ export interface PutContext {
   readonly client: Uint8Array;
   readonly origin: WireOrigin | null;
 }
+export * from './versions.js';

@@ -6,22 +6,15 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
+import { CliError, EXIT, parseName, usage } from './cli-errors.js';
+import { parseVersionCommand, runVersion, VERSION_USAGE, type VersionCommand, versionToGet } from './cli-version.js';
 import { SafeClient } from './client.js';
-import { getFile, NotAFileError, parseFileName, putFile, removeFile, statLocalFile } from './files.js';
+import { getFile, NotAFileError, putFile, removeFile, statLocalFile } from './files.js';
 import { IdentityFileError, loadOrCreateIdentity, safeHome } from './identity-file.js';
 
-export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
+export { CliError, EXIT } from './cli-errors.js';
 
-/** Exit codes, one per kind of failure (documented in `safe --help`). */
-export const EXIT = {
-  ok: 0,
-  other: 1,
-  usage: 2,
-  notFound: 3,
-  unavailable: 4,
-  outOfSpace: 5,
-  corrupt: 6,
-} as const;
+export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
 
 export const USAGE = `usage: safe [--endpoint HOST:PORT] COMMAND
 
@@ -35,11 +28,14 @@ commands:
                        exits 3 if your account holds none of it (another account's file)
   account              show your account: stored, available, registered vaults, chunks
   info                 show the network: close group size, chunk size, personas
-
+${VERSION_USAGE}
 options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
-  -o, --output OUT     (get) where to write the file; "-" is stdout
-  -f, --force          (get) replace OUT if it exists (a regular file only)
+  -o, --output OUT     (get, version get) where to write the file; "-" is stdout
+  -f, --force          (get, version get) replace OUT if it exists (a regular file only)
+  --parent ID          (version put) the version the new one follows
+  --max-versions N     (version put, new KEY) versions kept, oldest out (default 100, 1..256)
+  --max-branches N     (version put, new KEY) tips allowed at once (default 10, 1..32)
   -h, --help           show this help
 
 environment:
@@ -54,16 +50,8 @@ exit codes:
   4  network unavailable (cannot reach it, no agreed answer, timed out)
   5  out of space
   6  corrupt data (a fetched chunk does not match its name)
+  7  over a limit of a versioned KEY (its maximum of branches)
 `;
-
-/** A failure of the command line itself: printed as is, with its exit code. */
-export class CliError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 export type Command =
   | { readonly command: 'help' }
@@ -77,7 +65,8 @@ export type Command =
     }
   | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
   | { readonly command: 'account'; readonly endpoint: string }
-  | { readonly command: 'info'; readonly endpoint: string };
+  | { readonly command: 'info'; readonly endpoint: string }
+  | VersionCommand;
 
 /** HOST:PORT (HOST may be [IPv6]); throws a usage CliError otherwise. */
 export function parseEndpoint(text: string): string {
@@ -86,18 +75,6 @@ export function parseEndpoint(text: string): string {
   if (match === null || port < 1 || port > 65535)
     throw new CliError(EXIT.usage, `invalid endpoint ${JSON.stringify(text)}: expected HOST:PORT`);
   return text.trim();
-}
-
-function usage(message: string): CliError {
-  return new CliError(EXIT.usage, `${message} (see safe --help)`);
-}
-
-function parseName(text: string): Name {
-  try {
-    return parseFileName(text);
-  } catch (error) {
-    throw new CliError(EXIT.usage, error instanceof Error ? error.message : String(error));
-  }
 }
 
 /** Parses the command line; validates everything that can be checked without the network. */
@@ -114,8 +91,12 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   const [command, ...args] = positionals;
   if (command === undefined) throw usage('missing command');
   const endpoint = parseEndpoint(values.endpoint ?? (env.SAFE_ENDPOINT || DEFAULT_ENDPOINT));
-  if (values.output !== undefined && command !== 'get') throw usage(`-o is an option of get, not of ${command}`);
-  if (values.force && command !== 'get') throw usage(`--force is an option of get, not of ${command}`);
+  if (values.output !== undefined && command !== 'get' && command !== 'version') throw usage(`-o is an option of get, not of ${command}`);
+  if (values.force && command !== 'get' && command !== 'version') throw usage(`--force is an option of get, not of ${command}`);
+  if (command !== 'version') {
+    for (const flag of ['parent', 'max-versions', 'max-branches'] as const)
+      if (values[flag] !== undefined) throw usage(`--${flag} is an option of version put, not of ${command}`);
+  }
   const expect = (count: number, what: string) => {
     if (args.length < count) throw usage(`${command}: missing ${what}`);
     if (args.length > count) throw usage(`${command}: unexpected argument ${JSON.stringify(args[count])}`);
@@ -135,6 +116,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
     case 'info':
       expect(0, '');
       return { command, endpoint };
+    case 'version':
+      return parseVersionCommand(args, values, endpoint);
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
@@ -144,6 +127,9 @@ const OPTIONS = {
   endpoint: { type: 'string' },
   output: { type: 'string', short: 'o' },
   force: { type: 'boolean', short: 'f' },
+  parent: { type: 'string' },
+  'max-versions': { type: 'string' },
+  'max-branches': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -167,6 +153,7 @@ export function describeFailure(error: unknown): { code: number; message: string
     case 'deadline-exceeded':
       return { code: EXIT.unavailable, message: oneLine(labelled('timed out')) };
     case 'resource-exhausted':
+      if (/cannot exceed limit/.test(error.message)) return { code: EXIT.limit, message: oneLine(labelled('over a limit')) };
       return { code: EXIT.outOfSpace, message: oneLine(labelled('out of space')) };
     case 'invalid-argument':
       return { code: EXIT.usage, message: oneLine(labelled('invalid argument')) };
@@ -394,6 +381,15 @@ async function info(command: Extract<Command, { command: 'info' }>, io: CliIo): 
   });
 }
 
+async function version(command: VersionCommand, io: CliIo): Promise<void> {
+  if (command.sub === 'get') {
+    const name = await withClient(command.endpoint, io, (client) => versionToGet(client, command));
+    await get({ command: 'get', endpoint: command.endpoint, name, output: command.output, force: command.force }, io);
+    return;
+  }
+  io.stdout.write(await withClient(command.endpoint, io, (client) => runVersion(client, command)));
+}
+
 /** Runs one command line; returns the exit code. A failure is ONE line on stderr: "safe: <cause>". */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
@@ -416,6 +412,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         break;
       case 'info':
         await info(command, io);
+        break;
+      case 'version':
+        await version(command, io);
         break;
     }
     return EXIT.ok;

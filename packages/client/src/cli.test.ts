@@ -31,6 +31,15 @@ describe('parseCommand', () => {
     expect(parseCommand(['account'])).toEqual({ command: 'account', endpoint: DEFAULT_ENDPOINT });
     expect(parseCommand(['--help'])).toEqual({ command: 'help' });
     expect(parseCommand(['put', '-h'])).toEqual({ command: 'help' });
+    expect(parseCommand(['version', 'put', 'my notes', 'a.txt', '--parent', NAME, '--max-branches', '3'])).toMatchObject({
+      command: 'version',
+      sub: 'put',
+      key: 'my notes',
+      file: 'a.txt',
+      limits: { maxVersions: 0, maxBranches: 3 },
+    });
+    expect(parseCommand(['version', 'get', 'k', '-o', 'out'])).toMatchObject({ sub: 'get', key: 'k', id: undefined, output: 'out' });
+    expect(parseCommand(['version', 'rm', 'k', NAME])).toMatchObject({ sub: 'rm', key: 'k' });
   });
 
   it.each([
@@ -46,6 +55,14 @@ describe('parseCommand', () => {
     [['info', '--endpoint', 'h:70000'], /invalid endpoint/],
     [['put', 'a', '-o', 'b'], /-o is an option of get/],
     [['get', NAME, '--frob'], /unknown option '--frob'/],
+    [['version'], /version: missing put, tips, log, get or rm/],
+    [['version', 'frob', 'k'], /version: unknown command "frob"/],
+    [['version', 'tips'], /version tips: missing KEY/],
+    [['version', 'rm', 'k'], /version rm: missing ID/],
+    [['version', 'log', 'k', 'nothex'], /^invalid name/],
+    [['version', 'tips', 'k', '-o', 'x'], /version tips: no -o here/],
+    [['version', 'put', 'k', 'f', '--max-versions', '257'], /maxVersions must be from 1 to 256/],
+    [['put', 'f', '--parent', NAME], /--parent is an option of version put/],
   ])('%j is a usage error', (argv, message) => {
     let error: unknown;
     try {
@@ -62,6 +79,7 @@ describe('parseCommand', () => {
 describe('describeFailure', () => {
   it.each([
     [new SafeError('not-found', 'no chunk abcd… on the network'), EXIT.notFound, 'not found: no chunk abcd… on the network'],
+    [new SafeError('resource-exhausted', 'cannot exceed limit: 2 branches'), EXIT.limit, 'over a limit: cannot exceed limit: 2 branches'],
     [
       new SafeError('resource-exhausted', 'out of space: the chunk needs 5 bytes'),
       EXIT.outOfSpace,

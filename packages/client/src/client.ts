@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CallOptions, type Client, credentials, type ServiceError } from '@grpc/grpc-js';
-import { checkChunk, MAX_CHUNK_BYTES } from '@safe/chunks';
+import { checkChunk, keyDataName, MAX_CHUNK_BYTES, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
 import {
   ContentMismatchError,
   contentDigest,
@@ -17,6 +17,7 @@ import {
 } from '@safe/core';
 import { fromServiceError, loadGateway } from '@safe/grpc';
 import type { ChunkStore } from './chunk-store.js';
+import { type SdvLimits, versionCodecs, versionsOf } from './version-codecs.js';
 
 /** What the MaidManager group keeps for a client (proto safe.v1.AccountInfo). */
 export interface AccountInfo {
@@ -98,7 +99,7 @@ function isDisagreement(error: unknown): boolean {
 }
 
 /** Requests that change nothing: asked again as a new request when the group disagreed. */
-const READS = new Set(['Get', 'GetAccount']);
+const READS = new Set(['Get', 'GetAccount', 'GetVersions', 'GetBranch']);
 
 let gateway: ReturnType<typeof loadGateway> | undefined;
 
@@ -264,6 +265,52 @@ export class SafeClient implements ChunkStore {
   async deleteChunk(name: Name): Promise<boolean> {
     const reply = await this.#send('Delete', 'maid-manager', this.name, codecs.deleteRequest.encode({ name, nonce: nonce() }));
     return codecs.deleteReply.decode(reply).held;
+  }
+
+  // ---- versioned data: the SDV named by KEY and this client's name ----
+
+  /** The name of this client's SDV under `key` (anyone who knows it may read it). */
+  sdvNameOf(key: string): Name {
+    return sdvName(keyDataName(key), VERSIONED_FILE_TYPE, this.name);
+  }
+
+  /** Records `next` as a new version under `old` (null: the root of a new SDV, made with `limits`). */
+  async putVersion(key: string, old: VersionName | null, next: VersionName, limits: SdvLimits = {}): Promise<VersionName> {
+    const payload = versionCodecs.putVersion.encode({
+      dataName: keyDataName(key),
+      type: VERSIONED_FILE_TYPE,
+      old: old && toWireVersion(old),
+      newVersion: toWireVersion(next),
+      maxVersions: limits.maxVersions ?? 0,
+      maxBranches: limits.maxBranches ?? 0,
+      nonce: nonce(),
+    });
+    const [stored] = versionsOf(await this.#send('PutVersion', 'maid-manager', this.name, payload));
+    return stored ?? next;
+  }
+
+  /** Deletes the branch from `tip` until its fork; returns the tips left. */
+  async deleteBranch(key: string, tip: VersionName): Promise<VersionName[]> {
+    const payload = versionCodecs.deleteBranch.encode({
+      dataName: keyDataName(key),
+      type: VERSIONED_FILE_TYPE,
+      tip: toWireVersion(tip),
+      nonce: nonce(),
+    });
+    return versionsOf(await this.#send('DeleteBranchTillFork', 'maid-manager', this.name, payload));
+  }
+
+  /** The tips of the SDV named `name`, highest first; 'not-found' when it has none. */
+  async versionTips(name: Name): Promise<VersionName[]> {
+    return versionsOf(
+      await this.#send('GetVersions', 'version-manager', name, () => versionCodecs.getVersions.encode({ name, nonce: nonce() })),
+    );
+  }
+
+  /** The branch from `tip` back to its root or orphan. */
+  async versionBranch(name: Name, tip: VersionName): Promise<VersionName[]> {
+    const payload = () => versionCodecs.getBranch.encode({ name, tip: toWireVersion(tip), nonce: nonce() });
+    return versionsOf(await this.#send('GetBranch', 'version-manager', name, payload));
   }
 
   // ---- ChunkStore ----

@@ -2,3 +2,5 @@ export * from './chunk-store.js';
 export * from './client.js';
 export * from './files.js';
 export * from './identity-file.js';
+export * from './version-codecs.js';
+export * from './versions.js';

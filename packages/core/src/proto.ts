@@ -55,9 +55,15 @@ export interface Codec<T> {
 }
 
 const conversion: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true };
+/** 64-bit fields as decimal strings: for counts that may pass 2^53 (a version index is a full uint64). */
+const exactLongs: protobuf.IConversionOptions = { ...conversion, longs: String };
 
-/** A codec for one protobuf message type, e.g. `safe.v1.PutRequest`. */
-export function protoCodec<T>(typeName: string): Codec<T> {
+/**
+ * A codec for one protobuf message type, e.g. `safe.v1.PutRequest`. 64-bit integers decode as
+ * numbers, or with `longs: 'string'` as decimal strings (encode takes either).
+ */
+export function protoCodec<T>(typeName: string, options: { longs?: 'number' | 'string' } = {}): Codec<T> {
+  const decodeAs = options.longs === 'string' ? exactLongs : conversion;
   let type: protobuf.Type | undefined;
   const resolveType = (): protobuf.Type => {
     type ??= protoRoot().lookupType(typeName);
@@ -80,7 +86,7 @@ export function protoCodec<T>(typeName: string): Codec<T> {
     decode(bytes: Uint8Array): T {
       const t = resolveType();
       try {
-        return t.toObject(t.decode(bytes), conversion) as T;
+        return t.toObject(t.decode(bytes), decodeAs) as T;
       } catch (cause) {
         throw new MalformedPayloadError(`payload is not a valid ${typeName}`, { cause });
       }

@@ -109,7 +109,7 @@ export class StartupError extends UnavailableError {}
 /** Largest record on a persona topic this replica creates (a Put of the largest chunk, with room to spare). */
 export const KAFKA_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-const NETWORK_ORDER: readonly PersonaName[] = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
+const NETWORK_ORDER: readonly PersonaName[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

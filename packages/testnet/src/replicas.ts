@@ -20,15 +20,23 @@ import { maidManagerPersona, openMaidManagerState } from '@safe/maid-manager';
 import { openPmidManagerState, pmidManagerPersona } from '@safe/pmid-manager';
 import { openPmidNodeState, pmidNodePersona } from '@safe/pmid-node';
 import type { PgliteHost } from '@safe/sql';
+import { openVersionManagerState, versionManagerPersona } from '@safe/version-manager';
 
-/** The personas of the immutable-data network, in the order a testnet starts them. */
-export const NETWORK_PERSONAS = ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager'] as const satisfies readonly PersonaName[];
+/** The personas of the network (immutable and versioned data), in the order a testnet starts them. */
+export const NETWORK_PERSONAS = [
+  'pmid-node',
+  'pmid-manager',
+  'data-manager',
+  'version-manager',
+  'maid-manager',
+] as const satisfies readonly PersonaName[];
 export type NetworkPersona = (typeof NETWORK_PERSONAS)[number];
 
 export const PERSONA_DEFINITIONS: Record<NetworkPersona, PersonaDefinition<unknown>> = {
   'pmid-node': pmidNodePersona as PersonaDefinition<unknown>,
   'pmid-manager': pmidManagerPersona as PersonaDefinition<unknown>,
   'data-manager': dataManagerPersona as PersonaDefinition<unknown>,
+  'version-manager': versionManagerPersona as PersonaDefinition<unknown>,
   'maid-manager': maidManagerPersona as PersonaDefinition<unknown>,
 };
 
@@ -66,6 +74,8 @@ async function openState(persona: NetworkPersona, identity: Identity, deps: Repl
       return openPmidManagerState(deps.sql.database(schemaFor(persona, identity)));
     case 'data-manager':
       return openDataManagerState(deps.sql.database(schemaFor(persona, identity)), deps.dataManager);
+    case 'version-manager':
+      return openVersionManagerState(deps.sql.database(schemaFor(persona, identity)));
     case 'maid-manager':
       return openMaidManagerState(deps.sql.database(schemaFor(persona, identity)));
   }

@@ -11,11 +11,15 @@ import { maidManagerPersona, openMaidManagerState } from './index.js';
 
 /**
  * The client message types the network takes and the persona each goes to: this persona's own
- * (read off its table), and the DataManager's Get (a client reads a chunk from the group closest
- * to it; this package does not depend on the DataManager's, so it is named here).
+ * (read off its table), the DataManager's Get (a client reads a chunk from the group closest to
+ * it) and the VersionManager's reads of an SDV; this package depends on neither, so they are named here.
  */
 function clientMessageTypes(): Map<string, PersonaName> {
-  const types = new Map<string, PersonaName>([['Get', 'data-manager']]);
+  const types = new Map<string, PersonaName>([
+    ['Get', 'data-manager'],
+    ['GetVersions', 'version-manager'],
+    ['GetBranch', 'version-manager'],
+  ]);
   for (const declaration of maidManagerPersona.messages)
     if (declaration.from.includes('client')) types.set(declaration.type, 'maid-manager');
   return types;

@@ -1,9 +1,10 @@
-import type { ChunkCopy, WireOrigin } from '@safe/chunks';
-import { protoCodec, registerProtoFile, type VaultRegistration } from '@safe/core';
+import type { ChunkCopy, WireOrigin, WireVersion } from '@safe/chunks';
+import { type ClientReplyValue, protoCodec, registerProtoFile, type VaultRegistration } from '@safe/core';
 
 registerProtoFile('safe/v1/maid_manager.proto');
 registerProtoFile('safe/v1/data_manager.proto');
 registerProtoFile('safe/v1/pmid_manager.proto');
+registerProtoFile('safe/v1/version_manager.proto');
 
 // ---- from the client (messages.proto) ----
 export const createAccountCodec = protoCodec<Record<string, never>>('safe.v1.CreateAccount');
@@ -84,3 +85,38 @@ export const dataDeleteCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>
 export const getPmidHealthCodec = protoCodec<{ pmid: Uint8Array; client: Uint8Array; origin: WireOrigin | null }>(
   'safe.v1.pmid_manager.GetPmidHealth',
 );
+
+// ---- versioned data: client → MaidManager → VersionManager → MaidManager → client ----
+// Version indexes are full uint64: these codecs decode 64-bit fields as strings.
+export interface PutVersionRequest {
+  dataName: Uint8Array;
+  type: number;
+  old: WireVersion | null;
+  newVersion: WireVersion | null;
+  maxVersions: number;
+  maxBranches: number;
+  nonce: Uint8Array;
+}
+export const putVersionRequestCodec = protoCodec<PutVersionRequest>('safe.v1.PutVersionRequest', { longs: 'string' });
+export interface DeleteBranchRequest {
+  dataName: Uint8Array;
+  type: number;
+  tip: WireVersion | null;
+  nonce: Uint8Array;
+}
+export const deleteBranchRequestCodec = protoCodec<DeleteBranchRequest>('safe.v1.DeleteBranchTillForkRequest', { longs: 'string' });
+export const versionPutCodec = protoCodec<Omit<PutVersionRequest, 'nonce'> & { owner: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.version_manager.PutVersion',
+  { longs: 'string' },
+);
+export const versionDeleteCodec = protoCodec<Omit<DeleteBranchRequest, 'nonce'> & { owner: Uint8Array; origin: WireOrigin | null }>(
+  'safe.v1.version_manager.DeleteBranchTillFork',
+  { longs: 'string' },
+);
+export interface VersionResult {
+  dataName: Uint8Array;
+  type: number;
+  origin: WireOrigin | null;
+  reply: ClientReplyValue | null;
+}
+export const versionResultCodec = protoCodec<VersionResult>('safe.v1.maid_manager.VersionResult');

@@ -11,6 +11,7 @@ import { pmidHealth } from './handlers/pmid-health.js';
 import { put, putUnique } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
 import { registerVault } from './handlers/register-vault.js';
+import { deleteBranchTillFork, putVersion, versionResult } from './handlers/versions.js';
 import { maidManagerRecords } from './records.js';
 import type { MaidManagerState } from './state.js';
 
@@ -29,13 +30,28 @@ import type { MaidManagerState } from './state.js';
  * | GetAccount    | client      | single | yes | no  |
  * | PutResponse   | DataManager | group  | yes | yes (the charge) |
  * | PmidHealth    | PmidManager | group  | yes | yes |
+ * | PutVersion    | client      | single | yes | no  (owner and account checks; So: PutVersion =>>>> VersionManager) |
+ * | DeleteBranchTillFork | client | single | yes | no (as PutVersion) |
+ * | VersionResult | VersionManager | group | yes | no (the VersionManagers' final answer, passed on to the client) |
  *
  * Account transfer on churn (SPEC.md 4): one record per client account (records.ts).
  */
 export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
   persona: 'maid-manager',
   speaksAs: 'group',
-  messages: [createAccount, registerVault, put, putUnique, del, getAccount, putResponse, pmidHealth],
+  messages: [
+    createAccount,
+    registerVault,
+    put,
+    putUnique,
+    del,
+    getAccount,
+    putResponse,
+    pmidHealth,
+    putVersion,
+    deleteBranchTillFork,
+    versionResult,
+  ],
   actions: [createAccountAction, registerVaultAction, recordHealth, recordPut, recordDelete],
   records: maidManagerRecords,
 };

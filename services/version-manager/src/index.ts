@@ -1,0 +1,7 @@
+export * from './messages.js';
+export * from './migrations.js';
+export * from './persona.js';
+export * from './records.js';
+export * from './sdv.js';
+export * from './state.js';
+export * from './store.js';

@@ -1,0 +1,37 @@
+import { InvalidNameError, type PersonaRecords, type RecordRef } from '@safe/core';
+import type { VersionManagerState } from './state.js';
+import { decodeSdv } from './store.js';
+
+const NO_KEY = new Uint8Array(0);
+const LIST_BATCH = 256;
+
+/**
+ * VersionManager records for account transfer: NAE = the SDV name, one record per SDV (empty key),
+ * value = the SDV as stored (proto SdvRecord). A receiver writes the value (K+1)/2 members sent
+ * alike, replacing its own: the agreed copy wins, as the anchor's ApplySerialised had it.
+ */
+export const versionManagerRecords: PersonaRecords<VersionManagerState> = {
+  async *list(ctx) {
+    let after: Uint8Array = NO_KEY;
+    for (;;) {
+      const names = await ctx.state.store.names(after, LIST_BATCH);
+      if (names.length > 0) yield names.map((nae): RecordRef => ({ nae, key: NO_KEY }));
+      const last = names.at(-1);
+      if (last === undefined || names.length < LIST_BATCH) return;
+      after = last;
+    }
+  },
+
+  async read(ctx, nae, key) {
+    return key.length === 0 ? ctx.state.store.value(nae) : undefined;
+  },
+
+  async write(ctx, nae, key, value) {
+    if (key.length !== 0) throw new InvalidNameError('a VersionManager record has no key: one SDV per name');
+    await ctx.state.store.write(nae, decodeSdv(nae, value));
+  },
+
+  async drop(ctx, nae, key) {
+    if (key.length === 0) await ctx.state.store.drop(nae);
+  },
+};

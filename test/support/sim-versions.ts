@@ -1,0 +1,72 @@
+import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
+import { versionCodecs, versionsOf } from '@safe/client';
+import { type ClientReplyValue, errorOfReply, type Identity, type Name, nameOf } from '@safe/core';
+import type { SimNet } from './sim-network.js';
+
+/** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
+export function version(index: number, label: string): VersionName {
+  return { index: BigInt(index), id: nameOf(new TextEncoder().encode(label)) };
+}
+
+/** `INDEX:label`-free text of versions, for comparing answers: `index:first 8 hex of id`. */
+export const shown = (versions: readonly VersionName[]) =>
+  versions.map((v) => `${v.index}:${Buffer.from(v.id).toString('hex').slice(0, 8)}`);
+
+/** A client's versioned data under one KEY, through the sim network's client entry. */
+export class SimSdv {
+  readonly net: SimNet;
+  readonly client: Identity;
+  readonly dataName: Name;
+  readonly name: Name;
+
+  constructor(net: SimNet, client: Identity, key: string) {
+    this.net = net;
+    this.client = client;
+    this.dataName = keyDataName(key);
+    this.name = sdvName(this.dataName, VERSIONED_FILE_TYPE, client.name);
+  }
+
+  put(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Promise<ClientReplyValue> {
+    const payload = versionCodecs.putVersion.encode({
+      dataName: this.dataName,
+      type: VERSIONED_FILE_TYPE,
+      old: old && toWireVersion(old),
+      newVersion: toWireVersion(next),
+      ...limits,
+      nonce: this.net.nonce(),
+    });
+    return this.net.call(this.client, 'PutVersion', 'maid-manager', this.client.name, payload);
+  }
+
+  deleteBranch(tip: VersionName): Promise<ClientReplyValue> {
+    const payload = versionCodecs.deleteBranch.encode({
+      dataName: this.dataName,
+      type: VERSIONED_FILE_TYPE,
+      tip: toWireVersion(tip),
+      nonce: this.net.nonce(),
+    });
+    return this.net.call(this.client, 'DeleteBranchTillFork', 'maid-manager', this.client.name, payload);
+  }
+
+  /** The tips, as `reader` (anyone who knows the name) asks for them. */
+  tips(reader: Identity = this.client): Promise<ClientReplyValue> {
+    return this.net.call(
+      reader,
+      'GetVersions',
+      'version-manager',
+      this.name,
+      versionCodecs.getVersions.encode({ name: this.name, nonce: this.net.nonce() }),
+    );
+  }
+
+  branch(tip: VersionName): Promise<ClientReplyValue> {
+    const payload = versionCodecs.getBranch.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
+    return this.net.call(this.client, 'GetBranch', 'version-manager', this.name, payload);
+  }
+
+  /** The versions an OK answer carries; a refusal throws its error. */
+  static versions(reply: ClientReplyValue): VersionName[] {
+    if (reply.status !== 'OK') throw errorOfReply(reply);
+    return versionsOf(reply.payload);
+  }
+}
