@@ -62,7 +62,7 @@ describe('a Put cut short by a crash before any holder stored it', () => {
 
       const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
       const again = await sim.callTicking(
-        sealClientRequest(second, 'Put', { persona: 'maid-manager', nae: second.name }, payload, content),
+        sealClientRequest(second, 'Put', { persona: 'maid-manager', nae: second.name }, payload, content, sim.sim.clock.now()),
       );
       expect(again.status, again.message).toBe('OK');
       await sim.settleChurn();

@@ -53,7 +53,7 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   const content = sim.sim.random.bytes(3000);
   const name = nameOf(content);
   const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
-  const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content);
+  const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content, sim.sim.clock.now());
   const recorded = async () => {
     for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
       const state = (node.replica.context as HandlerContext<DataManagerState>).state;

@@ -63,6 +63,7 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         {
           type,
           source: { persona: CLIENT, nae: identity.name },
+          issuedAt: Date.now(),
           authority: 'single',
           destination: { persona, nae: nae as Name },
           scope: 'close-group',

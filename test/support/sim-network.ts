@@ -199,7 +199,8 @@ export class SimNet {
     timeoutMs = 30_000,
     content?: Uint8Array,
   ): Promise<ClientReplyValue> {
-    const outcome = this.#begin(sealClientRequest(client, type, { persona, nae }, payload, content), timeoutMs);
+    const request = sealClientRequest(client, type, { persona, nae }, payload, content, this.sim.clock.now());
+    const outcome = this.#begin(request, timeoutMs);
     while (outcome() === undefined) {
       await this.sim.settle({ maxIdleMs: timeoutMs + 1 });
       await new Promise((resolve) => setImmediate(resolve));

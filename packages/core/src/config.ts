@@ -69,6 +69,17 @@ export function contentLimits(params: GroupParameters): { bytes: number; waitMs:
   };
 }
 
+/**
+ * How long a client request is good for around the time it says it was signed (docs/replay.md):
+ * at most `futureMs` ahead of a member's clock (clock skew) and `pastMs` behind it. The two add up
+ * to the firewall's memory, so every repeat of a request that was taken comes while the firewall
+ * still remembers it, and is answered from there.
+ */
+export function clientRequestWindow(params: GroupParameters): { futureMs: number; pastMs: number } {
+  const futureMs = Math.min(10_000, Math.floor(params.firewallMemoryMs / 10));
+  return { futureMs, pastMs: params.firewallMemoryMs - futureMs };
+}
+
 export function transferBatchRecords(params: GroupParameters): number {
   return Math.max(1, params.transferBatchRecords ?? DEFAULT_TRANSFER_BATCH_RECORDS);
 }

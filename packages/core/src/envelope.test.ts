@@ -37,6 +37,7 @@ const contentArb: fc.Arbitrary<MessageContent> = fc.record(
     payload: fc.uint8Array({ maxLength: 300 }),
     correlation: fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 64, maxLength: 64 })),
     replyTo: addressArb,
+    issuedAt: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   },
   { requiredKeys: ['type', 'source', 'authority', 'destination', 'scope', 'payload', 'correlation'] },
 );
@@ -91,6 +92,10 @@ const mutationArb = (c: MessageContent): fc.Arbitrary<[string, MessageContent]> 
     fc.constant(['scope', { ...c, scope: c.scope === 'node' ? 'close-group' : 'node' }] as [string, MessageContent]),
     otherBytes(c.payload).map((payload) => ['payload', { ...c, payload }] as [string, MessageContent]),
     otherBytes(c.correlation).map((correlation) => ['correlation', { ...c, correlation }] as [string, MessageContent]),
+    fc
+      .integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
+      .filter((t) => t !== c.issuedAt)
+      .map((issuedAt) => ['issuedAt', { ...c, issuedAt }] as [string, MessageContent]),
   );
 
 describe('message id', () => {

@@ -36,6 +36,11 @@ export interface MessageContent {
    * not the content, so the K copies agree on the content while it travels on one copy only.
    */
   readonly contentDigest?: Uint8Array;
+  /**
+   * A client's request: when the client signed it (ms since the epoch). The id covers it, so a
+   * request is good only within the network's window around that time (SPEC terms: docs/replay.md).
+   */
+  readonly issuedAt?: number;
 }
 
 /** One signed copy of a message. */
@@ -84,7 +89,14 @@ function canonicalParts(c: MessageContent): Uint8Array[] {
     c.payload,
     c.correlation,
     c.contentDigest ?? EMPTY,
+    c.issuedAt === undefined ? EMPTY : uint64(c.issuedAt),
   ];
+}
+
+function uint64(value: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(value));
+  return out;
 }
 
 /** Canonical bytes of the content: length-prefixed fields in a fixed order, independent of protobuf. */
@@ -150,6 +162,7 @@ export function sealClientRequest(
   destination: Address,
   payload: Uint8Array,
   content?: Uint8Array,
+  issuedAt = Date.now(),
 ): Envelope {
   const sealed = sealEnvelope(
     {
@@ -161,6 +174,7 @@ export function sealClientRequest(
       payload,
       correlation: EMPTY,
       ...(content ? { contentDigest: contentDigest(content) } : {}),
+      issuedAt,
     },
     identity,
   );
@@ -215,6 +229,7 @@ interface WireEnvelope {
   trace?: Record<string, string>;
   contentDigest?: Uint8Array;
   content?: Uint8Array;
+  issuedAt?: number | { toNumber(): number } | string;
 }
 
 const AUTHORITY = { group: 1, single: 2 } as const;
@@ -241,7 +256,15 @@ export function toWire(e: Envelope): WireEnvelope {
     trace: { ...e.trace },
     contentDigest: e.contentDigest ?? EMPTY,
     content: e.content ?? EMPTY,
+    issuedAt: e.issuedAt ?? 0,
   };
+}
+
+/** A uint64 as protobufjs hands it over (a number, a Long, or a string), as a safe integer; 0 when absent. */
+function wireTime(value: WireEnvelope['issuedAt'], field: string): number {
+  const n = typeof value === 'object' && value !== null ? value.toNumber() : Number(value ?? 0);
+  if (!Number.isSafeInteger(n) || n < 0) throw new MalformedEnvelopeError(`${field} is not a time in ms`);
+  return n;
 }
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
@@ -266,13 +289,14 @@ function address(value: WireAddress | null | undefined, field: string): Address 
 /**
  * What one envelope may hold: every field is bounded, so a request that overreaches is refused
  * naming the field, before anything hashes, stores or echoes it. Message types and persona
- * names are short identifiers; a payload is a small protobuf (bulk content travels in `content`,
- * bounded by the transport); a trace context is W3C's (traceparent, tracestate: 512 characters).
+ * names are short identifiers; a payload is at most what the group bus carries in one record
+ * (8 MiB: an account transfer batch is the largest); a trace context is W3C's (traceparent,
+ * tracestate: 512 characters).
  */
 export const ENVELOPE_LIMITS = {
   typeChars: 64,
   personaChars: 32,
-  payloadBytes: 4 * 1024 * 1024,
+  payloadBytes: 8 * 1024 * 1024,
   /** A message id or a sync key. */
   correlationBytes: NAME_BYTES,
   signatureBytes: 64,
@@ -325,6 +349,7 @@ export function fromWire(w: WireEnvelope): Envelope {
   // A view of the decoded record, not a copy: content is never changed in place.
   const content = w.content instanceof Uint8Array ? w.content : EMPTY;
   if (content.length > 0 && digest.length === 0) throw new MalformedEnvelopeError('content without a content_digest');
+  const issuedAt = wireTime(w.issuedAt, 'issued_at');
   return {
     id: bytesField(w.id, 'id', NAME_BYTES),
     type,
@@ -341,6 +366,7 @@ export function fromWire(w: WireEnvelope): Envelope {
     trace: traceContext(w.trace),
     ...(digest.length > 0 ? { contentDigest: digest } : {}),
     ...(content.length > 0 ? { content } : {}),
+    ...(issuedAt > 0 ? { issuedAt } : {}),
   };
 }
 

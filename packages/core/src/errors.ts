@@ -104,6 +104,12 @@ export class FailedPreconditionError extends SafeError {
     super('failed-precondition', message);
   }
 }
+/** A client request signed outside the time it is good for (docs/replay.md): it is refused, never handled. */
+export class ExpiredRequestError extends SafeError {
+  constructor(message: string) {
+    super('failed-precondition', message);
+  }
+}
 export class ConfigError extends SafeError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid-argument', message, options);

@@ -2,10 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
 import { answerClient, CLIENT_REPLY, clientReplyCodec, replyOk } from './client-reply.js';
-import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
+import { clientRequestWindow, DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
   BadSignatureError,
+  ExpiredRequestError,
   MalformedEnvelopeError,
   MalformedPayloadError,
   type SafeError,
@@ -183,6 +184,8 @@ const content = (type: string, payload: Uint8Array, overrides: Partial<MessageCo
   scope: 'close-group',
   payload,
   correlation: new Uint8Array(0),
+  // A client's request says when it was signed: here, at the virtual clock's start.
+  ...(overrides.source?.persona === CLIENT ? { issuedAt: new VirtualClock().now() } : {}),
   ...overrides,
 });
 const ping = (nonce = Uint8Array.of(1)) => content('Ping', nonceCodec.encode({ nonce }));
@@ -625,6 +628,36 @@ describe('Replica: a client message', () => {
     expect(reply.status).toBe('INVALID_ARGUMENT');
     expect(reply.message).toMatch(/not a valid/);
     for (const member of dstMembers) expect(replicaOf(member).state.handled).toEqual([]);
+  });
+
+  it('is good only around the time it says it was signed: older, too far ahead or undated, it is refused and told, never handled', async () => {
+    const { sent, replicaOf, clock } = network();
+    const replica = replicaOf(dstMembers[0] as Identity);
+    const { futureMs, pastMs } = clientRequestWindow(params);
+    const signedAt = (issuedAt: number | undefined) =>
+      sealEnvelope(
+        content('Remember', new Uint8Array(0), {
+          source: { persona: CLIENT, nae: client.name },
+          authority: 'single',
+          replyTo: entry,
+          issuedAt,
+        }),
+        client,
+      );
+    const now = clock.now();
+    for (const [issuedAt, refusal] of [
+      [now - pastMs - 1, /signed 290 s ago; a request is good for 290 s: sign it again/],
+      [now + futureMs + 1_000, /signed 11 s ahead of this node's clock \(at most 10 s\)/],
+      [undefined, /says when it was signed/],
+    ] as const) {
+      rejectedWith(await replica.receive(signedAt(issuedAt)), issuedAt === undefined ? MalformedEnvelopeError : ExpiredRequestError);
+      const told = clientReplyCodec.decode((sent.pop() as { envelope: Envelope }).envelope.payload);
+      expect(told.message).toMatch(refusal);
+      expect(told.status).toBe(issuedAt === undefined ? 'INVALID_ARGUMENT' : 'FAILED_PRECONDITION');
+    }
+    expect(replica.state.handled).toEqual([]);
+    expect(await replica.receive(signedAt(now - pastMs + 1_000))).toBe('handled');
+    expect(await replica.receive(signedAt(now + futureMs))).toBe('handled');
   });
 
   it('a forged one is refused and not answered', async () => {

@@ -4,6 +4,7 @@ import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
 import {
   awaitRecordLimits,
+  clientRequestWindow,
   contentLimits,
   type GroupParameters,
   transferBatchesPerTick,
@@ -15,6 +16,7 @@ import { checkContent, type Envelope, type MessageContent, sealEnvelope, verifyE
 import {
   asSafeError,
   ContentMismatchError,
+  ExpiredRequestError,
   MalformedEnvelopeError,
   MalformedPayloadError,
   NotResponsibleError,
@@ -431,10 +433,29 @@ export class Replica<S> {
     else if (envelope.contentDigest !== undefined || envelope.content !== undefined) {
       throw new MalformedEnvelopeError(`${envelope.type} carries no content`);
     }
+    if (envelope.source.persona === CLIENT) this.#checkIssued(envelope);
     if (declaration.toOwnName === true && !nameEquals(envelope.destination.nae, envelope.sender)) {
       throw new PermissionDeniedError(`${envelope.type} goes to the sender's own account, not to ${shortName(envelope.destination.nae)}`);
     }
     return { declaration, payload };
+  }
+
+  /** A client request is good only around the time it says it was signed (docs/replay.md). */
+  #checkIssued(envelope: Envelope): void {
+    if (envelope.issuedAt === undefined)
+      throw new MalformedEnvelopeError(`${envelope.type}: a client request says when it was signed (issued_at)`);
+    const { futureMs, pastMs } = clientRequestWindow(this.params);
+    const age = this.#clock.now() - envelope.issuedAt;
+    if (age < -futureMs) {
+      throw new ExpiredRequestError(
+        `${envelope.type} was signed ${Math.round(-age / 1000)} s ahead of this node's clock (at most ${futureMs / 1000} s): check the client's clock`,
+      );
+    }
+    if (age > pastMs) {
+      throw new ExpiredRequestError(
+        `${envelope.type} was signed ${Math.round(age / 1000)} s ago; a request is good for ${pastMs / 1000} s: sign it again`,
+      );
+    }
   }
 
   /**

@@ -207,6 +207,7 @@ describe('one server for Gateway, Node and health', () => {
           {
             type: 'Slow',
             source: { persona: CLIENT, nae: me.name },
+            issuedAt: Date.now(),
             authority: 'single',
             destination: { persona: 'maid-manager', nae: me.name },
             scope: 'close-group',

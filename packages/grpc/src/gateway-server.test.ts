@@ -85,6 +85,7 @@ function request(client: Identity, type: string, payload: Uint8Array): Envelope 
     {
       type,
       source: { persona: CLIENT, nae: client.name },
+      issuedAt: Date.now(),
       authority: 'single',
       destination: { persona: 'maid-manager', nae: client.name },
       scope: 'close-group',

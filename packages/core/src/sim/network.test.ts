@@ -120,6 +120,7 @@ async function run(seed: number, options: { reorder?: boolean; duplicateRate?: n
           scope: 'close-group',
           payload: nonceCodec.encode({ nonce: target }),
           correlation: new Uint8Array(0),
+          issuedAt: net.clock.now(),
         },
         client,
       ),
