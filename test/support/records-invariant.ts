@@ -1,11 +1,12 @@
 import { type HandlerContext, type Name, type PersonaDefinition, type PersonaRecords, shortName, toHex } from '@safe/core';
 import { dataManagerPersona } from '@safe/data-manager';
 import { maidManagerPersona } from '@safe/maid-manager';
+import { mpidManagerPersona } from '@safe/mpid-manager';
 import { pmidManagerPersona } from '@safe/pmid-manager';
 import { versionManagerPersona } from '@safe/version-manager';
 import type { SimNet } from './sim-network.js';
 
-export const MANAGER_PERSONAS = ['maid-manager', 'data-manager', 'pmid-manager', 'version-manager'] as const;
+export const MANAGER_PERSONAS = ['maid-manager', 'data-manager', 'pmid-manager', 'version-manager', 'mpid-manager'] as const;
 export type ManagerPersona = (typeof MANAGER_PERSONAS)[number];
 
 const DEFINITIONS: Record<ManagerPersona, PersonaDefinition<unknown>> = {
@@ -13,6 +14,7 @@ const DEFINITIONS: Record<ManagerPersona, PersonaDefinition<unknown>> = {
   'data-manager': dataManagerPersona as PersonaDefinition<unknown>,
   'pmid-manager': pmidManagerPersona as PersonaDefinition<unknown>,
   'version-manager': versionManagerPersona as PersonaDefinition<unknown>,
+  'mpid-manager': mpidManagerPersona as PersonaDefinition<unknown>,
 };
 
 export interface HeldRecord {
@@ -54,7 +56,7 @@ export async function checkRecordInvariant(net: SimNet): Promise<{
 }> {
   const k = net.sim.params.closeGroupSize;
   const violations: string[] = [];
-  const counts = { 'maid-manager': 0, 'data-manager': 0, 'pmid-manager': 0, 'version-manager': 0 };
+  const counts = { 'maid-manager': 0, 'data-manager': 0, 'pmid-manager': 0, 'version-manager': 0, 'mpid-manager': 0 };
   const all = {} as Record<ManagerPersona, Map<string, HeldRecord>>;
   for (const persona of MANAGER_PERSONAS) {
     const view = net.sim.routing.view(persona);

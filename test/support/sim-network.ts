@@ -84,8 +84,16 @@ export class SimNet {
     });
     const dataDir = await mkdtemp(join(tmpdir(), 'safe-sim-'));
     const net = new SimNet(sim, await openPglite(), dataDir);
-    // VersionManagers only where a test asks for them, and last: the other personas keep the names their seeds gave them.
-    const counts = { 'pmid-node': 8, 'pmid-manager': 6, 'data-manager': 6, 'maid-manager': 6, 'version-manager': 0, ...options.counts };
+    // VersionManagers and MpidManagers only where a test asks for them, and last: the other personas keep the names their seeds gave them.
+    const counts = {
+      'pmid-node': 8,
+      'pmid-manager': 6,
+      'data-manager': 6,
+      'maid-manager': 6,
+      'version-manager': 0,
+      'mpid-manager': 0,
+      ...options.counts,
+    };
     const dataManager = {
       ...loadDataManagerConfig({}),
       ...(options.maxHolders ? { maxHolders: options.maxHolders } : {}),
@@ -93,7 +101,7 @@ export class SimNet {
     };
     net.#pmidCapacity = options.pmidCapacity ?? net.#pmidCapacity;
     net.#dataManager = dataManager;
-    for (const persona of ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager', 'version-manager'] as const) {
+    for (const persona of ['pmid-node', 'pmid-manager', 'data-manager', 'maid-manager', 'version-manager', 'mpid-manager'] as const) {
       for (let i = 0; i < counts[persona]; i++) await net.join(persona, options.pmidCapacity ?? 64 * 1024 * 1024, dataManager);
     }
     for (const node of sim.nodes('pmid-node')) await node.replica.dispatch(offer(node.info.name, options.pmidCapacity ?? 64 * 1024 * 1024));

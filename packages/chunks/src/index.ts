@@ -78,4 +78,5 @@ export interface PutContext {
   readonly client: Uint8Array;
   readonly origin: WireOrigin | null;
 }
+export * from './mpid.js';
 export * from './versions.js';

@@ -7,6 +7,7 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
 import { CliError, EXIT, parseName, usage } from './cli-errors.js';
+import { MSG_USAGE, type MsgCommand, parseMsgCommand, runMsg } from './cli-msg.js';
 import { parseVersionCommand, runVersion, VERSION_USAGE, type VersionCommand, versionToGet } from './cli-version.js';
 import { SafeClient } from './client.js';
 import { getFile, NotAFileError, putFile, removeFile, statLocalFile } from './files.js';
@@ -28,8 +29,7 @@ commands:
                        exits 3 if your account holds none of it (another account's file)
   account              show your account: stored, available, registered vaults, chunks
   info                 show the network: close group size, chunk size, personas
-${VERSION_USAGE}
-options:
+${VERSION_USAGE}${MSG_USAGE}options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
   -o, --output OUT     (get, version get) where to write the file; "-" is stdout
   -f, --force          (get, version get) replace OUT if it exists (a regular file only)
@@ -66,7 +66,8 @@ export type Command =
   | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
   | { readonly command: 'account'; readonly endpoint: string }
   | { readonly command: 'info'; readonly endpoint: string }
-  | VersionCommand;
+  | VersionCommand
+  | MsgCommand;
 
 /** HOST:PORT (HOST may be [IPv6]); throws a usage CliError otherwise. */
 export function parseEndpoint(text: string): string {
@@ -93,6 +94,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   const endpoint = parseEndpoint(values.endpoint ?? (env.SAFE_ENDPOINT || DEFAULT_ENDPOINT));
   if (values.output !== undefined && command !== 'get' && command !== 'version') throw usage(`-o is an option of get, not of ${command}`);
   if (values.force && command !== 'get' && command !== 'version') throw usage(`--force is an option of get, not of ${command}`);
+  if (command !== 'msg' && command !== 'mpid' && (values.from !== undefined || values.once)) {
+    throw usage(`--${values.once ? 'once' : 'from'} is an option of msg, not of ${command}`);
+  }
   if (command !== 'version') {
     for (const flag of ['parent', 'max-versions', 'max-branches'] as const)
       if (values[flag] !== undefined) throw usage(`--${flag} is an option of version put, not of ${command}`);
@@ -118,6 +122,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
       return { command, endpoint };
     case 'version':
       return parseVersionCommand(args, values, endpoint);
+    case 'mpid':
+    case 'msg':
+      return parseMsgCommand(command, args, values, endpoint);
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
@@ -130,6 +137,8 @@ const OPTIONS = {
   parent: { type: 'string' },
   'max-versions': { type: 'string' },
   'max-branches': { type: 'string' },
+  from: { type: 'string' },
+  once: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -416,6 +425,13 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       case 'version':
         await version(command, io);
         break;
+      case 'mpid':
+      case 'msg': {
+        const home = safeHome(io.env);
+        const write = (line: string) => io.stdout.write(line);
+        io.stdout.write(await withClient(command.endpoint, io, (client) => runMsg(client, home, command, { stdin: process.stdin, write })));
+        break;
+      }
     }
     return EXIT.ok;
   } catch (error) {

@@ -99,7 +99,7 @@ function isDisagreement(error: unknown): boolean {
 }
 
 /** Requests that change nothing: asked again as a new request when the group disagreed. */
-const READS = new Set(['Get', 'GetAccount', 'GetVersions', 'GetBranch']);
+const READS = new Set(['Get', 'GetAccount', 'GetVersions', 'GetBranch', 'GetMessages', 'WhiteList', 'BlackList']);
 
 let gateway: ReturnType<typeof loadGateway> | undefined;
 
@@ -311,6 +311,11 @@ export class SafeClient implements ChunkStore {
   async versionBranch(name: Name, tip: VersionName): Promise<VersionName[]> {
     const payload = () => versionCodecs.getBranch.encode({ name, tip: toWireVersion(tip), nonce: nonce() });
     return versionsOf(await this.#send('GetBranch', 'version-manager', name, payload));
+  }
+
+  /** A request to `persona`'s close group of `nae` (public ids: mpids.ts), retried as every request is. */
+  request(type: string, persona: PersonaName, nae: Name, payload: Uint8Array | (() => Uint8Array)): Promise<Uint8Array> {
+    return this.#send(type, persona, nae, payload);
   }
 
   // ---- ChunkStore ----

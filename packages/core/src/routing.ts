@@ -3,6 +3,15 @@ import { closestNames, type Name, nameEquals, toHex } from './name.js';
 /** The personas of SPEC.md section 3, plus the client (MaidNode) that talks to them. */
 export const PERSONAS = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node', 'version-manager', 'mpid-manager'] as const;
 export type PersonaName = (typeof PERSONAS)[number];
+/** The personas in the order a request travels: how Info and testnet summaries list them. */
+export const REPORT_ORDER: readonly PersonaName[] = [
+  'maid-manager',
+  'data-manager',
+  'version-manager',
+  'mpid-manager',
+  'pmid-manager',
+  'pmid-node',
+];
 /** A source that is not a network persona: a client (MaidNode / MpidNode). */
 export const CLIENT = 'client';
 export type SourcePersona = PersonaName | typeof CLIENT;

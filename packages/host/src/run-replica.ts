@@ -13,6 +13,7 @@ import {
   PERSONAS,
   type PersonaDefinition,
   type PersonaName,
+  REPORT_ORDER,
   type ReceiveResult,
   Replica,
   RoutingTable,
@@ -108,8 +109,6 @@ export class StartupError extends UnavailableError {}
 
 /** Largest record on a persona topic this replica creates (a Put of the largest chunk, with room to spare). */
 export const KAFKA_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-
-const NETWORK_ORDER: readonly PersonaName[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -436,7 +435,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
           info: () => ({
             closeGroupSize: config.closeGroupSize,
             maxChunkSize: entry.maxChunkSize,
-            personas: NETWORK_ORDER.map((p) => ({ persona: p, replicas: latest?.view(p).size ?? 0 })),
+            personas: REPORT_ORDER.map((p) => ({ persona: p, replicas: latest?.view(p).size ?? 0 })),
           }),
           ...(adoptDir !== ''
             ? {

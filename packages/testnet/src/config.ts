@@ -38,6 +38,7 @@ export const testnetFields = {
   maidManagers: intField('SAFE_TESTNET_MAID_MANAGERS', 6, 'MaidManager replicas (K + 2 at the default K)', 1, 256),
   dataManagers: intField('SAFE_TESTNET_DATA_MANAGERS', 6, 'DataManager replicas (K + 2 at the default K)', 1, 256),
   versionManagers: intField('SAFE_TESTNET_VERSION_MANAGERS', 6, 'VersionManager replicas (K + 2 at the default K)', 1, 256),
+  mpidManagers: intField('SAFE_TESTNET_MPID_MANAGERS', 6, 'MpidManager replicas (K + 2 at the default K)', 1, 256),
   pmidManagers: intField('SAFE_TESTNET_PMID_MANAGERS', 6, 'PmidManager replicas (K + 2 at the default K)', 1, 256),
   pmidNodes: intField('SAFE_TESTNET_PMID_NODES', 8, 'PmidNodes (vaults holding chunks)', 1, 256),
   pmidCapacity: intField('SAFE_TESTNET_PMID_CAPACITY', GIB, 'bytes each PmidNode offers the network', 1),
@@ -110,6 +111,7 @@ export function countsOf(config: TestnetConfig): Record<NetworkPersona, number> 
     'maid-manager': config.maidManagers,
     'data-manager': config.dataManagers,
     'version-manager': config.versionManagers,
+    'mpid-manager': config.mpidManagers,
     'pmid-manager': config.pmidManagers,
     'pmid-node': config.pmidNodes,
   };

@@ -43,6 +43,7 @@ const SMALL = {
   maidManagers: 5,
   dataManagers: 5,
   versionManagers: 5,
+  mpidManagers: 5,
   pmidManagers: 5,
   pmidNodes: 6,
   pmidCapacity: 64 * 1024 * 1024,
@@ -71,7 +72,7 @@ describe('startEmbeddedTestnet', () => {
   it('starts fresh on an ephemeral port and reports itself over gRPC', { timeout: 60_000 }, async () => {
     testnet = await startEmbeddedTestnet({ ...SMALL, dataDir, fresh: true });
     expect(testnet.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(testnet.summary).toBe('5 maid-manager, 5 data-manager, 5 version-manager, 5 pmid-manager, 6 pmid-node (K=4)');
+    expect(testnet.summary).toBe('5 maid-manager, 5 data-manager, 5 version-manager, 5 mpid-manager, 5 pmid-manager, 6 pmid-node (K=4)');
     client = connectGateway(testnet.endpoint, 20_000);
     expect(await client.health()).toBe('SERVING');
     expect(await client.health('safe.v1.Gateway')).toBe('SERVING');
@@ -82,6 +83,7 @@ describe('startEmbeddedTestnet', () => {
         { persona: 'maid-manager', replicas: 5 },
         { persona: 'data-manager', replicas: 5 },
         { persona: 'version-manager', replicas: 5 },
+        { persona: 'mpid-manager', replicas: 5 },
         { persona: 'pmid-manager', replicas: 5 },
         { persona: 'pmid-node', replicas: 6 },
       ],

@@ -13,6 +13,7 @@ import {
   type NodeInfo,
   nameForPublicKey,
   PUBLIC_KEY_BYTES,
+  REPORT_ORDER,
   type Replica,
   RoutingTable,
   refreshRankReports,
@@ -36,8 +37,6 @@ import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPerson
 const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
 /** How long close() waits for messages still on the bus before it stops the replicas anyway. */
 const DRAIN_MS = 5000;
-/** The order `Info` and the summary list the personas in: the way a request travels. */
-const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
 
 export interface EmbeddedTestnetOptions extends Partial<TestnetConfig> {
   /** Logs of the testnet and every replica (default: none). */
@@ -56,7 +55,7 @@ export interface EmbeddedTestnet {
   readonly replicas: ReadonlyMap<NetworkPersona, readonly Replica<unknown>[]>;
   /** Replicas per persona, in the order a request travels. */
   readonly counts: Readonly<Record<NetworkPersona, number>>;
-  /** "6 maid-manager, 6 data-manager, 6 version-manager, 6 pmid-manager, 8 pmid-node (K=4)". */
+  /** "6 maid-manager, 6 data-manager, 6 version-manager, 6 mpid-manager, 6 pmid-manager, 8 pmid-node (K=4)". */
   readonly summary: string;
   /**
    * The DataManagers' farming rate (SPEC.md 3.3): the median of their group values (each the median

@@ -11,6 +11,7 @@ import {
   groupParameterFields,
   importIdentity,
   type Logger,
+  REPORT_ORDER,
   SafeError,
   silentLogger,
   toHex,
@@ -23,9 +24,6 @@ import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, valida
 import { checkPortFree, prepareDataDir } from './data-dir.js';
 import type { NetworkPersona } from './replicas.js';
 
-/** The order `summary` lists the personas in: the way a request travels. */
-const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
-
 /**
  * Start-up waves. Every replica reads its persona's Kafka topic in a consumer group of its own,
  * and a NEW group starts at the end of the topic: a copy published before a replica first joined
@@ -35,7 +33,7 @@ const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager',
  */
 const START_WAVES: readonly (readonly NetworkPersona[])[] = [
   ['pmid-manager'],
-  ['data-manager', 'version-manager', 'maid-manager', 'pmid-node'],
+  ['data-manager', 'version-manager', 'mpid-manager', 'maid-manager', 'pmid-node'],
 ];
 
 /** Where the stack's env file lives when SAFE_STACK_DIR does not say (`pnpm stack up` writes it). */
@@ -44,7 +42,7 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '
 const LOGS = 'logs';
 /** What a multi-process testnet keeps in its data dir; `fresh` deletes these and refuses anything else. */
 const DATA_DIR_LAYOUT = {
-  entries: ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node', LOGS],
+  entries: ['maid-manager', 'data-manager', 'version-manager', 'mpid-manager', 'pmid-manager', 'pmid-node', LOGS],
   kind: 'multi-process testnet',
 };
 /** The key file the replica host reads from its SAFE_DATA_DIR (PKCS#8 DER, as the embedded testnet writes). */
@@ -180,7 +178,7 @@ export interface MultiProcessTestnet {
   readonly stack: StackEnv;
   /** The SAFE_NETWORK every replica joins. */
   readonly network: string;
-  /** "6 maid-manager, 6 data-manager, 6 version-manager, 6 pmid-manager, 8 pmid-node (K=4), one process each, network testnet-…" at start. */
+  /** "6 maid-manager, 6 data-manager, 6 version-manager, 6 mpid-manager, 6 pmid-manager, 8 pmid-node (K=4), one process each, network testnet-…" at start. */
   readonly summary: string;
   /** Every child the testnet has now (a scaled-down one is gone, a killed one stays with running: false), by persona and index. */
   readonly children: readonly TestnetChild[];
@@ -236,7 +234,7 @@ export async function tailOf(file: string, lines = 30, bytes = 16 * 1024): Promi
 /** The schemas of the manager replicas whose keys are in the data dir (what `fresh` throws away). */
 async function schemasIn(dataDir: string): Promise<string[]> {
   const schemas: string[] = [];
-  for (const persona of ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager'] as const) {
+  for (const persona of ['maid-manager', 'data-manager', 'version-manager', 'mpid-manager', 'pmid-manager'] as const) {
     const entries = await readdir(join(dataDir, persona)).catch(() => [] as string[]);
     for (const entry of entries) {
       try {
@@ -432,6 +430,7 @@ export async function startMultiProcessTestnet(options: MultiProcessTestnetOptio
     'maid-manager': { SAFE_TESTNET_ADOPT_VAULT_KEYS_DIR: join(dataDir, 'pmid-node') },
     'data-manager': {},
     'version-manager': {},
+    'mpid-manager': {},
     'pmid-manager': {},
     'pmid-node': { SAFE_PMID_CAPACITY: String(config.pmidCapacity) },
   };

@@ -17,17 +17,19 @@ import {
 } from '@safe/core';
 import { type DataManagerConfig, dataManagerPersona, openDataManagerState } from '@safe/data-manager';
 import { maidManagerPersona, openMaidManagerState } from '@safe/maid-manager';
+import { mpidManagerPersona, openMpidManagerState } from '@safe/mpid-manager';
 import { openPmidManagerState, pmidManagerPersona } from '@safe/pmid-manager';
 import { openPmidNodeState, pmidNodePersona } from '@safe/pmid-node';
 import type { PgliteHost } from '@safe/sql';
 import { openVersionManagerState, versionManagerPersona } from '@safe/version-manager';
 
-/** The personas of the network (immutable and versioned data), in the order a testnet starts them. */
+/** The personas of the network (immutable and versioned data, messaging), in the order a testnet starts them. */
 export const NETWORK_PERSONAS = [
   'pmid-node',
   'pmid-manager',
   'data-manager',
   'version-manager',
+  'mpid-manager',
   'maid-manager',
 ] as const satisfies readonly PersonaName[];
 export type NetworkPersona = (typeof NETWORK_PERSONAS)[number];
@@ -37,6 +39,7 @@ export const PERSONA_DEFINITIONS: Record<NetworkPersona, PersonaDefinition<unkno
   'pmid-manager': pmidManagerPersona as PersonaDefinition<unknown>,
   'data-manager': dataManagerPersona as PersonaDefinition<unknown>,
   'version-manager': versionManagerPersona as PersonaDefinition<unknown>,
+  'mpid-manager': mpidManagerPersona as PersonaDefinition<unknown>,
   'maid-manager': maidManagerPersona as PersonaDefinition<unknown>,
 };
 
@@ -76,6 +79,8 @@ async function openState(persona: NetworkPersona, identity: Identity, deps: Repl
       return openDataManagerState(deps.sql.database(schemaFor(persona, identity)), deps.dataManager);
     case 'version-manager':
       return openVersionManagerState(deps.sql.database(schemaFor(persona, identity)));
+    case 'mpid-manager':
+      return openMpidManagerState(deps.sql.database(schemaFor(persona, identity)));
     case 'maid-manager':
       return openMaidManagerState(deps.sql.database(schemaFor(persona, identity)));
   }

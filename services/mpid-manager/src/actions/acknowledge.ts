@@ -1,0 +1,21 @@
+import type { WireOrigin } from '@safe/chunks';
+import { action, replyOk } from '@safe/core';
+import { applyAcknowledgeCodec, type MessageKey } from '../messages.js';
+import { answerOrigin } from '../requests.js';
+import type { MpidManagerState } from '../state.js';
+
+type Params = { mpid: Uint8Array; keys: MessageKey[]; origin: WireOrigin | null };
+
+/** Agreed: the acknowledged messages are no longer held, and a late copy of one is not held again. */
+export const applyAcknowledge = action<Params, MpidManagerState>({
+  type: 'ApplyAcknowledge',
+  payload: applyAcknowledgeCodec,
+  async apply(params, ctx, nae) {
+    await ctx.state.store.acknowledge(nae, params.keys, ctx.now());
+    return { send: answerOrigin(params.origin, replyOk()) };
+  },
+  // Reached in a transferred state: the messages are gone from it already, as the others answered.
+  owed(params) {
+    return { send: answerOrigin(params.origin, replyOk()) };
+  },
+});

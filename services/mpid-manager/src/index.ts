@@ -1,0 +1,6 @@
+export * from './messages.js';
+export * from './migrations.js';
+export * from './persona.js';
+export * from './records.js';
+export * from './state.js';
+export * from './store.js';

@@ -1,0 +1,94 @@
+import { mpidName, mpidRegistrationBytes } from '@safe/chunks';
+import { type ClientReplyValue, errorOfReply, type Identity, identityFromSeed, type Name } from '@safe/core';
+import {
+  acknowledgeCodec,
+  createMpidCodec,
+  getMessagesCodec,
+  type HeldMessage,
+  inboxCodec,
+  listChangeCodec,
+  listRequestCodec,
+  listsCodec,
+  sendMessageCodec,
+} from '@safe/mpid-manager';
+import type { SimNet } from './sim-network.js';
+
+export type ListChangeType = 'AddToWhiteList' | 'RemoveFromWhiteList' | 'AddToBlackList' | 'RemoveFromBlackList';
+
+/** A client's public id (MPID) on the sim network, played through the client entry as the MpidNode would. */
+export class SimMpid {
+  readonly net: SimNet;
+  readonly client: Identity;
+  readonly text: string;
+  readonly name: Name;
+  readonly key: Identity;
+
+  constructor(net: SimNet, client: Identity, text: string) {
+    this.net = net;
+    this.client = client;
+    this.text = text;
+    this.name = mpidName(text);
+    this.key = identityFromSeed(net.sim.random.bytes(32));
+  }
+
+  create(key: Identity = this.key): Promise<ClientReplyValue> {
+    const signature = key.sign(mpidRegistrationBytes(this.text, this.client.name));
+    const payload = createMpidCodec.encode({ name: this.text, publicKey: key.publicKey, signature });
+    return this.net.call(this.client, 'CreateMpid', 'mpid-manager', this.name, payload);
+  }
+
+  /** Sends `body` to the MPID named `to`; `as` plays another client claiming this MPID. */
+  send(to: string, body: string, id: string, sentAt: number, as: Identity = this.client): Promise<ClientReplyValue> {
+    const payload = sendMessageCodec.encode({ from: this.name, to, id: Buffer.from(id), body: Buffer.from(body), sentAt });
+    return this.net.call(as, 'SendMessage', 'mpid-manager', this.name, payload);
+  }
+
+  inbox(as: Identity = this.client): Promise<ClientReplyValue> {
+    return this.net.call(
+      as,
+      'GetMessages',
+      'mpid-manager',
+      this.name,
+      getMessagesCodec.encode({ mpid: this.name, nonce: this.net.nonce() }),
+    );
+  }
+
+  /** The held messages as `from:body` lines, in the order the group gives them. */
+  async held(): Promise<string[]> {
+    return SimMpid.messages(await this.inbox()).map((m) => `${m.from}:${Buffer.from(m.body).toString()}`);
+  }
+
+  acknowledge(messages: readonly HeldMessage[]): Promise<ClientReplyValue> {
+    const keys = messages.map((m) => ({ sender: m.sender, id: m.id }));
+    return this.net.call(this.client, 'Acknowledge', 'mpid-manager', this.name, acknowledgeCodec.encode({ mpid: this.name, keys }));
+  }
+
+  change(type: ListChangeType, entry: string, as: Identity = this.client): Promise<ClientReplyValue> {
+    return this.net.call(as, type, 'mpid-manager', this.name, listChangeCodec.encode({ mpid: this.name, entry }));
+  }
+
+  async lists(): Promise<{ white: string[]; black: string[] }> {
+    const read = async (type: 'WhiteList' | 'BlackList') =>
+      listsCodec.decode(
+        SimMpid.ok(
+          await this.net.call(
+            this.client,
+            type,
+            'mpid-manager',
+            this.name,
+            listRequestCodec.encode({ mpid: this.name, nonce: this.net.nonce() }),
+          ),
+        ),
+      );
+    return { white: (await read('WhiteList')).white, black: (await read('BlackList')).black };
+  }
+
+  static ok(reply: ClientReplyValue): Uint8Array {
+    if (reply.status !== 'OK') throw errorOfReply(reply);
+    return reply.payload;
+  }
+
+  static messages(reply: ClientReplyValue): HeldMessage[] {
+    return inboxCodec.decode(SimMpid.ok(reply)).messages;
+  }
+}
