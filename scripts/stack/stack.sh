@@ -293,8 +293,11 @@ pidfile $REDIS_PID
 logfile ""
 loglevel notice
 dir $REDIS_DIR
+# The firewall, accumulators and sync entries live here: a restarted Redis must still know which
+# requests were handled (docs/replay.md), so it logs every write and replays the log on start.
 save ""
-appendonly no
+appendonly yes
+appendfsync everysec
 tcp-keepalive 60
 EOF
   if port_open "$REDIS_PORT"; then

@@ -2,7 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import { getBytes, putBytes, removeFile, SafeClient } from '@safe/client';
-import { CLIENT, generateIdentity, type Identity, type Name, nameOf, protoCodec, SafeError, sealEnvelope, toHex } from '@safe/core';
+import {
+  CLIENT,
+  generateIdentity,
+  type Identity,
+  type Name,
+  nameOf,
+  protoCodec,
+  SafeError,
+  sealClientRequest,
+  sealEnvelope,
+  toHex,
+} from '@safe/core';
 import { connectGateway, type GatewayClient } from '@safe/grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -326,6 +337,21 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         expect(manyKeys.details).toMatch(/^trace has 100000 entries/);
         expect(await tracesOf(nameOf(content))).toBe(0);
         expect((await raw.info()).closeGroupSize).toBeGreaterThan(0);
+      });
+
+      it('a request signed longer ago than the firewall remembers, or ahead of the clock: FAILED_PRECONDITION, nothing changed', async () => {
+        const before = await client.account();
+        const content = randomBytes(400);
+        const payload = putRequest.encode({ name: nameOf(content), nonce: randomBytes(16) });
+        const to = { persona: 'maid-manager', nae: client.name };
+        const old = await statusOf(raw.send(sealClientRequest(client.identity, 'Put', to, payload, content, Date.now() - 600_000)));
+        expect(old.code).toBe(status.FAILED_PRECONDITION);
+        expect(old.details).toMatch(/^Put was signed 60\d s ago; a request is good for \d+ s: sign it again$/);
+        const ahead = await statusOf(raw.send(sealClientRequest(client.identity, 'Put', to, payload, content, Date.now() + 600_000)));
+        expect(ahead.code).toBe(status.FAILED_PRECONDITION);
+        expect(ahead.details).toMatch(/ahead of this node's clock/);
+        expect(await tracesOf(nameOf(content))).toBe(0);
+        expect(await client.account()).toEqual(before);
       });
 
       it('an unknown message type: INVALID_ARGUMENT', async () => {

@@ -29,6 +29,8 @@ const codecs = {
   putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
   getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
   getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
+  deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
+  deleteReply: protoCodec<{ held: boolean }>('safe.v1.DeleteReply'),
 };
 
 /** A client request built and signed by hand, as any client of the Gateway would. */
@@ -121,7 +123,13 @@ describe('startEmbeddedTestnet', () => {
   });
 
   it('restarts on the same data dir with the same replica names and what was stored', async () => {
-    if (testnet === undefined) throw new Error('no testnet');
+    if (testnet === undefined || client === undefined) throw new Error('no testnet');
+    // A Delete captured on the wire before the restart (of a chunk put and deleted then).
+    const extra = new Uint8Array(Buffer.from('put again after the restart'));
+    const extraName = nameOf(extra);
+    await client.send(request(me, 'Put', 'maid-manager', me.name, codecs.putRequest.encode({ name: extraName, nonce: nonce() }), extra));
+    const captured = request(me, 'Delete', 'maid-manager', me.name, codecs.deleteRequest.encode({ name: extraName, nonce: nonce() }));
+    expect(codecs.deleteReply.decode(await client.send(captured)).held).toBe(true);
     const before = testnet.nodes.map((n) => `${n.persona}/${toHex(n.name)}`).sort();
     client?.close();
     await testnet.close();
@@ -137,6 +145,19 @@ describe('startEmbeddedTestnet', () => {
     expect(account.vaults).toHaveLength(1);
     const got = await client.send(request(me, 'Get', 'data-manager', chunk, codecs.getRequest.encode({ name: chunk, nonce: nonce() })));
     expect(Buffer.from(codecs.getReply.decode(got).content)).toEqual(content);
+
+    // The owner stores the chunk again; the captured Delete, replayed, is answered from the
+    // firewall (which the restart kept) and deletes nothing.
+    await client.send(request(me, 'Put', 'maid-manager', me.name, codecs.putRequest.encode({ name: extraName, nonce: nonce() }), extra));
+    expect(codecs.deleteReply.decode(await client.send(captured)).held).toBe(true);
+    const after = codecs.account.decode(
+      await client.send(request(me, 'GetAccount', 'maid-manager', me.name, codecs.getAccount.encode({ nonce: nonce() }))),
+    );
+    expect(after.chunks).toBe(2);
+    const kept = await client.send(
+      request(me, 'Get', 'data-manager', extraName, codecs.getRequest.encode({ name: extraName, nonce: nonce() })),
+    );
+    expect(Buffer.from(codecs.getReply.decode(kept).content)).toEqual(Buffer.from(extra));
   });
 
   it('refuses a second testnet on the same data dir and the taken port, and a bad configuration', async () => {

@@ -141,6 +141,7 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
         dataManager,
         clock: systemClock,
         logger: log,
+        durableFirewall: true,
       });
       bus.attach(replica);
       list.push(replica);

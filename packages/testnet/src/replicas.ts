@@ -20,7 +20,7 @@ import { maidManagerPersona, openMaidManagerState } from '@safe/maid-manager';
 import { mpidManagerPersona, openMpidManagerState } from '@safe/mpid-manager';
 import { openPmidManagerState, pmidManagerPersona } from '@safe/pmid-manager';
 import { openPmidNodeState, pmidNodePersona } from '@safe/pmid-node';
-import type { PgliteHost } from '@safe/sql';
+import { type PgliteHost, SqlFirewallStore } from '@safe/sql';
 import { openVersionManagerState, versionManagerPersona } from '@safe/version-manager';
 
 /** The personas of the network (immutable and versioned data, messaging), in the order a testnet starts them. */
@@ -62,6 +62,12 @@ export interface ReplicaDependencies {
   readonly clock?: Clock;
   readonly telemetry?: Telemetry;
   readonly logger?: Logger;
+  /**
+   * The firewall in the replica's own schema, so a restarted testnet still answers repeats of
+   * what it handled (a replayed client request is never handled twice); in memory otherwise
+   * (the seeded simulations, which never restart).
+   */
+  readonly durableFirewall?: boolean;
 }
 
 /** Each replica owns a schema named after its persona and name, so a restart finds its tables. */
@@ -86,7 +92,7 @@ async function openState(persona: NetworkPersona, identity: Identity, deps: Repl
   }
 }
 
-/** A replica of `persona` with its own state and in-memory group-mechanics stores. */
+/** A replica of `persona` with its own state and group-mechanics stores (in memory, but the firewall when durable). */
 export async function createReplica(
   persona: NetworkPersona,
   identity: Identity,
@@ -104,7 +110,9 @@ export async function createReplica(
     transport,
     stores: {
       accumulator: new MemoryAccumulatorStore(clock),
-      firewall: new MemoryFirewallStore(clock),
+      firewall: deps.durableFirewall
+        ? await SqlFirewallStore.open(deps.sql.database(schemaFor(persona, identity)), clock)
+        : new MemoryFirewallStore(clock),
       sync: new MemoryEntryStore(),
       transfer: new MemoryEntryStore(),
     },
