@@ -33,8 +33,16 @@ const lint = run(bin('biome'), ['check', '.']);
 
 // The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
 // a component does not come up, names it and prints the end of its log (on stderr, shown as is).
+// A stack this run starts, it stops at the end; one that was already running is left running.
+const stackScript = join(root, 'scripts', 'stack', 'stack.sh');
+const stackWasUp = spawnSync('bash', [stackScript, 'status'], { cwd: root, stdio: 'ignore' }).status === 0;
+const stopStackWeStarted = () => {
+  if (stackWasUp) return;
+  console.log('> stack down (this run started it)');
+  spawnSync('bash', [stackScript, 'down'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+};
 console.log('> stack up');
-const up = spawnSync('bash', [join(root, 'scripts', 'stack', 'stack.sh'), 'up'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+const up = spawnSync('bash', [stackScript, 'up'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
 process.stdout.write(up.stdout ?? '');
 process.stderr.write(up.stderr ?? '');
 if (up.status !== 0) {
@@ -48,6 +56,7 @@ if (up.status !== 0) {
     said.at(-1) ??
     `exit ${up.status}`;
   console.log(`stack up failed: ${why}`);
+  stopStackWeStarted();
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -58,6 +67,7 @@ try {
   stackLines = readFileSync(stackEnv, 'utf8').split(/\r?\n/);
 } catch (error) {
   console.log(`stack up wrote no ${stackEnv}: ${error.message}`);
+  stopStackWeStarted();
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -89,5 +99,6 @@ try {
   summary = `0 passed, 1 failed (vitest wrote no report, exit ${status})`;
 }
 rmSync(dir, { recursive: true, force: true });
+stopStackWeStarted();
 console.log(summary);
 process.exit(status === 0 && lint === 0 ? 0 : 1);

@@ -112,12 +112,14 @@ apt_install() {
   fi
   command -v apt-get >/dev/null 2>&1 || die "missing packages: $* and no apt-get on this machine; install them manually"
   say "installing $* via apt-get (log: $LOGS/apt.log) ..."
+  # Another apt (unattended upgrades, a second install) may hold the dpkg lock: wait for it, bounded.
+  local wait_lock=(-o DPkg::Lock::Timeout=300)
   if [ "$APT_UPDATED" -eq 0 ]; then
-    "${sudo[@]}" apt-get update >>"$LOGS/apt.log" 2>&1 || die_component "install" "apt-get update failed" "$LOGS/apt.log"
+    "${sudo[@]}" apt-get "${wait_lock[@]}" update >>"$LOGS/apt.log" 2>&1 || die_component "install" "apt-get update failed" "$LOGS/apt.log"
     APT_UPDATED=1
   fi
   # policy-rc.d (if present) keeps apt from starting the system services; we never use them anyway.
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${wait_lock[@]}" install -y --no-install-recommends "$@" \
     >>"$LOGS/apt.log" 2>&1 || die_component "install" "apt-get install $* failed" "$LOGS/apt.log"
 }
 
