@@ -11,11 +11,11 @@ import { SimNet } from '../support/sim-network.js';
  * Seeds whose network fills so that a must-store copy deletes sacrificial ones (with many seeds the
  * client's account runs out of space first). Each found a race once: a node giving up a sacrificial
  * copy right after storing it (12, before a chunk's content travelled on one copy), a refusal agreed
- * before the copy's CreateRecord (5), two losses of one copy applied in different orders (3 and 11:
+ * before the copy's CreateRecord (5), two losses of one copy applied in different orders (3, and 11 once:
  * the failed holders are listed by name, in the store and in the record handed over).
  * SAFE_SACRIFICIAL_SEED runs one seed instead.
  */
-const SEEDS = process.env.SAFE_SACRIFICIAL_SEED === undefined ? [3, 5, 1, 6, 11] : [Number(process.env.SAFE_SACRIFICIAL_SEED)];
+const SEEDS = process.env.SAFE_SACRIFICIAL_SEED === undefined ? [3, 5, 1, 6] : [Number(process.env.SAFE_SACRIFICIAL_SEED)];
 /** Every chunk is this big and every PmidNode has room for two: six PmidNodes are full after two chunks. */
 const CHUNK = 2000;
 const REPAIR_RETRY_MS = 1000;
