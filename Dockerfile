@@ -27,6 +27,7 @@ COPY services/maid-manager/package.json services/maid-manager/
 COPY services/pmid-manager/package.json services/pmid-manager/
 COPY services/pmid-node/package.json services/pmid-node/
 COPY services/version-manager/package.json services/version-manager/
+COPY services/mpid-manager/package.json services/mpid-manager/
 COPY test/package.json test/
 
 FROM ${NODE_IMAGE} AS pnpm

@@ -40,6 +40,7 @@ const PERSONAS = {
   maidManager: { dir: 'maid-manager', own: {} as Record<string, { env: string }> },
   dataManager: { dir: 'data-manager', own: dataManagerConfigFields as Fields },
   versionManager: { dir: 'version-manager', own: {} as Record<string, { env: string }> },
+  mpidManager: { dir: 'mpid-manager', own: {} as Record<string, { env: string }> },
   pmidManager: { dir: 'pmid-manager', own: pmidManagerConfigFields as Fields },
   pmidNode: { dir: 'pmid-node', own: pmidNodeConfigFields() },
 } as const;
@@ -216,7 +217,14 @@ describe('helm chart safe-network', () => {
 
   it('default values: replica counts, PVC templates, SAFE_NETWORK = release name, URLs in the chart Secret', () => {
     const manifests = template();
-    const expected: Record<Block, number> = { maidManager: 6, dataManager: 6, versionManager: 6, pmidManager: 6, pmidNode: 8 };
+    const expected: Record<Block, number> = {
+      maidManager: 6,
+      dataManager: 6,
+      versionManager: 6,
+      mpidManager: 6,
+      pmidManager: 6,
+      pmidNode: 8,
+    };
     for (const block of BLOCKS) {
       const set = statefulSet(manifests, PERSONAS[block].dir);
       expect(set.spec?.replicas, block).toBe(expected[block]);
@@ -240,6 +248,7 @@ describe('helm chart safe-network', () => {
     expect(statefulSet(manifests, 'maid-manager').spec?.replicas).toBe(6);
     expect(statefulSet(manifests, 'pmid-manager').spec?.replicas).toBe(6);
     expect(statefulSet(manifests, 'version-manager').spec?.replicas).toBe(6);
+    expect(statefulSet(manifests, 'mpid-manager').spec?.replicas).toBe(6);
     expect(statefulSet(manifests, 'pmid-node').spec?.replicas).toBe(8);
     const scaled = template([], ['dataManager.replicas=8']);
     expect(statefulSet(scaled, 'data-manager').spec?.replicas).toBe(8);
@@ -252,7 +261,7 @@ describe('helm chart safe-network', () => {
     expect(urls).toEqual(
       [0, 1, 2, 3, 4].map((i) => `http://${RELEASE}-pmid-manager-${i}.${RELEASE}-pmid-manager.${NAMESPACE}.svc.cluster.local:9464/readyz`),
     );
-    for (const block of ['maidManager', 'dataManager', 'versionManager', 'pmidManager'] as const) {
+    for (const block of ['maidManager', 'dataManager', 'versionManager', 'mpidManager', 'pmidManager'] as const) {
       expect(statefulSet(manifests, PERSONAS[block].dir).spec?.template?.spec.initContainers).toBeUndefined();
     }
   });
@@ -334,6 +343,7 @@ describe('helm chart safe-network', () => {
       [['dataManager.replicas=3'], /dataManager\.replicas \(3\) is below the close group size K = group\.closeGroupSize \(4\)/],
       [['group.closeGroupSize=5', 'pmidManager.replicas=4'], /pmidManager\.replicas \(4\) is below .*\(5\)/],
       [['versionManager.replicas=2'], /versionManager\.replicas \(2\) is below .*\(4\): a version-manager close group needs K members/],
+      [['mpidManager.replicas=3'], /mpidManager\.replicas \(3\) is below .*\(4\): a mpid-manager close group needs K members/],
       [['dataManager.config.copiesPerGroupp=2'], /dataManager\.config\.copiesPerGroupp is not a setting of this service/],
       [['kafka.brokers=null'], /kafka\.brokers is empty/],
       // values.schema.json

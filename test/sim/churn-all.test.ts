@@ -1,4 +1,4 @@
-import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, type Identity, nameOf, toHex, transferAgreement } from '@safe/core';
+import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, type Identity, nameOf, REPORT_ORDER, toHex, transferAgreement } from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
 import type { NetworkPersona } from '@safe/testnet';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   liveCopies,
   settleRepairs,
 } from '../support/network-invariant.js';
+import { SimMpid } from '../support/sim-mpid.js';
 import { SimNet } from '../support/sim-network.js';
 import { SimSdv, shown, version } from '../support/sim-versions.js';
 
@@ -30,7 +31,8 @@ const params: GroupParameters = {
 const K = params.closeGroupSize;
 const seed = Number(process.env.SAFE_CHURN_SEED ?? 2026);
 const STEPS = Number(process.env.SAFE_CHURN_STEPS ?? 200);
-const PERSONAS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node'];
+// Every persona of the network (their report order is their list).
+const PERSONAS = REPORT_ORDER as readonly NetworkPersona[];
 /**
  * Two modes, both run by default: the clients' Gets, Puts and Deletes between churn steps, on the
  * settled network; and concurrent, while each step's account transfer and repairs are under way.
@@ -63,13 +65,19 @@ afterEach(async () => {
 
 const hex6 = (name: Uint8Array) => toHex(name).slice(0, 6);
 
-describe('churn of every persona while clients Put, Get, Delete and keep versions, on the deterministic network', () => {
+describe('churn of every persona while clients Put, Get, Delete, keep versions and send messages, on the deterministic network', () => {
   it.each(MODES.map((concurrent) => ({ concurrent, mode: concurrent ? 'concurrent with the clients' : 'clients between steps' })))(
     `${STEPS} seeded steps of joins, leaves and rejoins keep records, copies and accounts exact ($mode, seed ${seed})`,
     async ({ concurrent }) => {
       const replay = `replay with SAFE_CHURN_SEED=${seed} SAFE_CHURN_CONCURRENT=${concurrent ? 1 : 0}${cache ? '' : ' SAFE_CHURN_CACHE=0'}`;
       const started = Date.now();
-      net = await SimNet.start({ seed, params, counts: { 'pmid-node': 12, 'version-manager': 6 }, reorder: true, duplicateRate: 0.02 });
+      net = await SimNet.start({
+        seed,
+        params,
+        counts: { 'pmid-node': 12, 'version-manager': 6, 'mpid-manager': 6 },
+        reorder: true,
+        duplicateRate: 0.02,
+      });
       const sim = net.sim;
       const random = sim.random;
       const copiesPerGroup = net.dataManagerConfig.copiesPerGroup;
@@ -105,10 +113,50 @@ describe('churn of every persona while clients Put, Get, Delete and keep version
         counts.versions++;
         done.push(`vput ${next.index}`);
       };
+      // And a public id: each sends the other messages, held until the other reads and acknowledges them.
+      const mpids = clients.map((files, i) => ({ mpid: new SimMpid(net as SimNet, files.client, `churner${i}`), pending: [] as string[] }));
+      for (const { mpid } of mpids) expect((await mpid.create()).status).toBe('OK');
+      let sent = 0;
+      const messageOp = async (done: string[]) => {
+        const from = random.int(mpids.length);
+        const to = mpids[(from + 1) % mpids.length] as (typeof mpids)[number];
+        const body = `message ${++sent}`;
+        const reply = await (mpids[from] as (typeof mpids)[number]).mpid.send(to.mpid.text, body, `m${sent}`, sent);
+        if (reply.status !== 'OK') throw new Error(`SendMessage ${sent}: ${reply.status} ${reply.message}`);
+        to.pending.push(`churner${from}:${body}`);
+        counts.messages++;
+        done.push(`msg ${sent}`);
+      };
+      // On the settled network: exactly what was sent and not yet taken, in order; then taken.
+      const readOp = async (done: string[]) => {
+        const reader = mpids[random.int(mpids.length)] as (typeof mpids)[number];
+        const held = SimMpid.messages(await reader.mpid.inbox());
+        const shownHeld = held.map((m) => `${m.from}:${Buffer.from(m.body).toString()}`);
+        if (shownHeld.join('|') !== reader.pending.join('|'))
+          throw new Error(`${reader.mpid.text} holds ${shownHeld.join(', ')}; expected ${reader.pending.join(', ')}`);
+        counts.reads++;
+        if (held.length === 0) return;
+        const ack = await reader.mpid.acknowledge(held);
+        if (ack.status !== 'OK') throw new Error(`Acknowledge: ${ack.status} ${ack.message}`);
+        reader.pending = [];
+        done.push(`read ${held.length}`);
+      };
 
       const log: string[] = [];
       const away: Identity[] = [];
-      const counts = { joins: 0, leaves: 0, rejoins: 0, multi: 0, puts: 0, reputs: 0, gets: 0, deletes: 0, versions: 0 };
+      const counts = {
+        joins: 0,
+        leaves: 0,
+        rejoins: 0,
+        multi: 0,
+        puts: 0,
+        reputs: 0,
+        gets: 0,
+        deletes: 0,
+        versions: 0,
+        messages: 0,
+        reads: 0,
+      };
       const context = (problems: readonly string[]) =>
         `${replay}: after step ${log.at(-1) ?? 'setup'}\n${problems.slice(0, 12).join('\n')}\nlast steps:\n${log.slice(-20).join('\n')}`;
 
@@ -229,6 +277,7 @@ describe('churn of every persona while clients Put, Get, Delete and keep version
             for (let o = 0; o < gets; o++) await clientOp(done, 'get');
             for (let o = 0; o < ops; o++) await clientOp(done);
             await versionOp(done);
+            await messageOp(done);
           };
           if (concurrent) await clientWork();
           await settleRepairs(net);
@@ -236,6 +285,7 @@ describe('churn of every persona while clients Put, Get, Delete and keep version
             await clientWork();
             await settleRepairs(net);
           }
+          if (random.chance(0.3)) await readOp(done);
         } catch (error) {
           log.push(`${step}: ${persona} ${done.join(' ')}`);
           throw new Error(context([`${(error as Error).message}`]), { cause: error });
@@ -270,12 +320,17 @@ describe('churn of every persona while clients Put, Get, Delete and keep version
         );
       }
 
+      // Every message not read yet is still held, once each, in the order sent.
+      for (const { mpid, pending } of mpids) expect(await mpid.held(), context([`${mpid.text} at the end`])).toEqual(pending);
+
       // The run did what it says: every kind of change, and the clients' data moved on.
       expect(counts.joins, replay).toBeGreaterThan(STEPS / 8);
       expect(counts.leaves, replay).toBeGreaterThan(STEPS / 8);
       expect(counts.multi, replay).toBeGreaterThanOrEqual(Math.floor(STEPS / 10));
       expect(counts.deletes, replay).toBeGreaterThan(0);
       expect(counts.versions, replay).toBeGreaterThan(0);
+      expect(counts.messages, replay).toBeGreaterThan(0);
+      expect(counts.reads, replay).toBeGreaterThan(0);
       if (STEPS >= 50) expect(counts.rejoins, replay).toBeGreaterThan(0);
       console.info(
         `churn-all seed ${seed}${concurrent ? ' concurrent' : ''}: ${STEPS} steps in ${Math.round((Date.now() - started) / 1000)} s; ${JSON.stringify(counts)}; ` +

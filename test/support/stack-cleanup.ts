@@ -67,7 +67,7 @@ export async function purgeTestnet(stack: StackEnv, footprint: TestnetFootprint)
 /** The footprint of a multi-process testnet's data dir (`<dir>/<persona>/<n>/node.key`), for a testnet started by the CLI. */
 export async function footprintOf(dataDir: string, network: string): Promise<TestnetFootprint> {
   const children: { persona: string; nodeName: string; schema: string }[] = [];
-  for (const persona of ['maid-manager', 'data-manager', 'version-manager', 'pmid-manager', 'pmid-node']) {
+  for (const persona of ['maid-manager', 'data-manager', 'version-manager', 'mpid-manager', 'pmid-manager', 'pmid-node']) {
     for (const entry of await readdir(join(dataDir, persona)).catch(() => [] as string[])) {
       try {
         const nodeName = toHex(importIdentity(await readFile(join(dataDir, persona, entry, 'node.key'))).name);

@@ -19,6 +19,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 maidManager: maid-manager
 dataManager: data-manager
 versionManager: version-manager
+mpidManager: mpid-manager
 pmidManager: pmid-manager
 pmidNode: pmid-node
 {{- end -}}
@@ -57,6 +58,7 @@ replica:
   logLevel: SAFE_LOG_LEVEL
 maidManager: {}
 versionManager: {}
+mpidManager: {}
 dataManager:
   copiesPerGroup: SAFE_DM_COPIES_PER_GROUP
   maxHolders: SAFE_DM_MAX_HOLDERS

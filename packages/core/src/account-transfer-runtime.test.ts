@@ -31,6 +31,7 @@ import {
 import { VirtualClock } from './sim/clock.js';
 import type { SyncEntry } from './sync.js';
 import { noTelemetry } from './telemetry.js';
+import { TRANSFER_MESSAGE_BYTES } from './transfer-batch.js';
 
 // ---- a tiny manager persona whose records live in a Map ----
 
@@ -468,6 +469,29 @@ describe('account transfer in the runtime: batches and churn', () => {
         .sort(),
     );
     for (const nae of leaving) expect(replica.state.records.has(idOf(nae, KEY))).toBe(false);
+  });
+
+  it('bounds a message by bytes too: large records travel a few (or one) a message, and one no message can carry is reported once', async () => {
+    const { member, count } = busiest();
+    const net = network();
+    const replica = net.replicaOf(member);
+    const mineJoined = joined.filter((nae) => has(groupOf(before, nae), member));
+    // 1.5 MiB values (two fill a batch), and one over what any transfer message carries.
+    const [huge, ...large] = mineJoined as [Name, ...Name[]];
+    for (const nae of large) replica.state.records.set(idOf(nae, KEY), { nae, key: KEY, value: Buffer.alloc(1536 * 1024, 1) });
+    replica.state.records.set(idOf(huge, KEY), { nae: huge, key: KEY, value: Buffer.alloc(TRANSFER_MESSAGE_BYTES, 2) });
+    await replica.updateRouting(after);
+    while (replica.pendingTransfers > 0) await replica.tick();
+    const mine = net.transfers().filter((s) => nameEquals(s.from, member.name));
+    expect(count).toBe(mineJoined.length);
+    expect(mine.length).toBeGreaterThanOrEqual(Math.ceil(large.length / 2));
+    for (const { envelope } of mine) {
+      expect(envelope.payload.length).toBeLessThanOrEqual(TRANSFER_MESSAGE_BYTES);
+      expect(decode(envelope).records.length).toBeLessThanOrEqual(2);
+    }
+    const sentNaes = mine.flatMap((s) => decode(s.envelope).records.map((r) => toHex(r.nae)));
+    expect(sentNaes.sort()).toEqual(large.map(toHex).sort());
+    expect(net.counted.get('safe_transfer_records_total{too-large}')).toBe(1);
   });
 
   it('coalesces: records queued for a newcomer that left again are not sent, and nothing is dropped', async () => {

@@ -21,4 +21,5 @@ export * from './routing.js';
 export * from './runtime.js';
 export * from './sync.js';
 export * from './telemetry.js';
+export * from './transfer-batch.js';
 export * from './vault-registration.js';

@@ -57,6 +57,7 @@ import { protoCodec } from './proto.js';
 import { CLIENT, type GroupView, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { type AppliedEntry, type SlotVote, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
+import { packTransferBatches, TRANSFER_MESSAGE_BYTES } from './transfer-batch.js';
 
 /** How a replica puts signed copies on the wire: the group bus adapter. */
 export interface Transport {
@@ -1059,9 +1060,11 @@ export class Replica<S> {
     }
     const batchSize = transferBatchRecords(this.params);
     for (const [target, entries] of byTarget) {
-      for (let start = 0; start < entries.length; start += batchSize) {
-        await this.#sendTransfer(target, [], entries.slice(start, start + batchSize));
-      }
+      const bytesOf = (entry: SyncEntry) => accountTransferBatchCodec.encode({ records: [], entries: transferredEntries([entry]) }).length;
+      const { batches, tooLarge } = packTransferBatches(entries, bytesOf, batchSize);
+      for (const entry of tooLarge)
+        this.#tooLargeToTransfer(target, nameFromHex(entry.action.nae), bytesOf(entry), `sync entry ${entry.action.type}`);
+      for (const batch of batches) await this.#sendTransfer(target, [], batch);
     }
   }
 
@@ -1127,7 +1130,6 @@ export class Replica<S> {
     if (ready.length > 0) {
       const { unresolved, applied } = await this.#sync.byNae(before?.changing);
       for (const [target, batch] of ready) {
-        const naes = new Set(batch.map((r) => toHex(r.nae)));
         const records = batch.map((record) => ({
           ...record,
           applied: (applied.get(toHex(record.nae)) ?? []).map((entry) => ({
@@ -1136,11 +1138,7 @@ export class Replica<S> {
             parameters: Buffer.from(entry.action.payload, 'base64'),
           })),
         }));
-        await this.#sendTransfer(
-          target,
-          records,
-          [...naes].flatMap((nae) => unresolved.get(nae) ?? []),
-        );
+        await this.#sendRecords(target, records, unresolved);
       }
     }
     for (const item of done) {
@@ -1149,15 +1147,32 @@ export class Replica<S> {
     }
   }
 
+  /**
+   * A batch of records (at most `transferBatchRecords`) to a newcomer, split by bytes too: held
+   * messages make records large, and one message carries at most the envelope's payload. Each
+   * record is measured with its NAE's unresolved entries, which travel with it.
+   */
+  async #sendRecords(target: string, records: TransferredRecord[], unresolved: ReadonlyMap<string, SyncEntry[]>): Promise<void> {
+    const entriesOf = (naes: Iterable<string>) => [...naes].flatMap((nae) => unresolved.get(nae) ?? []);
+    const bytesOf = (record: TransferredRecord) =>
+      accountTransferBatchCodec.encode({ records: [record], entries: transferredEntries(entriesOf([toHex(record.nae)])) }).length;
+    const { batches, tooLarge } = packTransferBatches(records, bytesOf, records.length);
+    for (const record of tooLarge) this.#tooLargeToTransfer(target, record.nae, bytesOf(record), 'record');
+    for (const batch of batches) await this.#sendTransfer(target, batch, entriesOf(new Set(batch.map((r) => toHex(r.nae)))));
+  }
+
+  /** Said once, not retried: whatever the batching, no transfer message can carry it. */
+  #tooLargeToTransfer(target: string, nae: Uint8Array, bytes: number, what: string): void {
+    this.#log.error(
+      { nae: shortName(nae), to: shortName(nameFromHex(target)), bytes, most: TRANSFER_MESSAGE_BYTES },
+      `account transfer: a ${what} of ${bytes} bytes is over the ${TRANSFER_MESSAGE_BYTES} bytes a transfer message carries; not sent`,
+    );
+    this.#telemetry.count('safe_transfer_records_total', { persona: this.persona, result: 'too-large' });
+  }
+
   /** One batch to a newcomer: records, and the unresolved sync entries of their NAEs (or of NAEs with no record yet). */
   async #sendTransfer(target: string, batch: TransferredRecord[], unresolved: readonly SyncEntry[]): Promise<void> {
-    const entries: TransferredSyncEntry[] = unresolved.map((entry) => ({
-      nae: Buffer.from(entry.action.nae, 'hex'),
-      key: entry.key,
-      action: entry.action.type,
-      parameters: Buffer.from(entry.action.payload, 'base64'),
-      seenBy: entry.seenBy.map((member) => Buffer.from(member, 'hex')),
-    }));
+    const entries = transferredEntries(unresolved);
     const sequence = new Uint8Array(8);
     new DataView(sequence.buffer).setBigUint64(0, BigInt(++this.#transferSequence));
     await this.#sendToMember(target, ACCOUNT_TRANSFER_MESSAGE, accountTransferBatchCodec.encode({ records: batch, entries }), sequence);
@@ -1410,4 +1425,15 @@ export class Replica<S> {
       await this.#applyAgreed({ type: entry.action, nae, payload: entry.parameters }, entry.key, trace);
     }
   }
+}
+
+/** Sync entries as an account-transfer batch carries them. */
+function transferredEntries(entries: readonly SyncEntry[]): TransferredSyncEntry[] {
+  return entries.map((entry) => ({
+    nae: Buffer.from(entry.action.nae, 'hex'),
+    key: entry.key,
+    action: entry.action.type,
+    parameters: Buffer.from(entry.action.payload, 'base64'),
+    seenBy: entry.seenBy.map((member) => Buffer.from(member, 'hex')),
+  }));
 }

@@ -71,6 +71,7 @@ describe('safe-testnet', () => {
       SAFE_TESTNET_MAID_MANAGERS: '4',
       SAFE_TESTNET_DATA_MANAGERS: '4',
       SAFE_TESTNET_VERSION_MANAGERS: '4',
+      SAFE_TESTNET_MPID_MANAGERS: '4',
       SAFE_TESTNET_PMID_MANAGERS: '4',
       SAFE_TESTNET_PMID_NODES: '4',
     };
@@ -89,7 +90,9 @@ describe('safe-testnet', () => {
       });
       await ready;
       expect(out).toMatch(/^endpoint: 127\.0\.0\.1:\d+$/m);
-      expect(out).toMatch(/^testnet ready: 4 maid-manager, 4 data-manager, 4 version-manager, 4 pmid-manager, 4 pmid-node \(K=4\)/m);
+      expect(out).toMatch(
+        /^testnet ready: 4 maid-manager, 4 data-manager, 4 version-manager, 4 mpid-manager, 4 pmid-manager, 4 pmid-node \(K=4\)/m,
+      );
       const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? `${signal} ${out}`)));
       child.kill('SIGINT');
       expect(await exited).toBe(0);

@@ -35,7 +35,7 @@ process.on('SIGTERM', () => { console.log('SIGTERM: stopping'); grpc.close(); ad
 `;
 
 const STACK = { postgresUrl: 'postgres://x@127.0.0.1:1/x', redisUrl: 'redis://127.0.0.1:1', kafkaBrokers: '127.0.0.1:1' };
-const SMALL = { maidManagers: 2, dataManagers: 2, versionManagers: 1, pmidManagers: 1, pmidNodes: 2, port: 0 };
+const SMALL = { maidManagers: 2, dataManagers: 2, versionManagers: 1, mpidManagers: 1, pmidManagers: 1, pmidNodes: 2, port: 0 };
 
 let dir: string;
 let fakeMain: string;
@@ -96,12 +96,13 @@ describe('startMultiProcessTestnet (stand-in replicas)', () => {
         'data-manager-0',
         'data-manager-1',
         'version-manager-0',
+        'mpid-manager-0',
         'pmid-manager-0',
         'pmid-node-0',
         'pmid-node-1',
       ]);
       expect(testnet.summary).toBe(
-        `2 maid-manager, 2 data-manager, 1 version-manager, 1 pmid-manager, 2 pmid-node (K=4), one process each, network ${testnet.network}`,
+        `2 maid-manager, 2 data-manager, 1 version-manager, 1 mpid-manager, 1 pmid-manager, 2 pmid-node (K=4), one process each, network ${testnet.network}`,
       );
       expect(testnet.endpoint).toBe(children[0]?.grpcEndpoint);
       const ports = children.flatMap((c) => [c.adminPort, c.grpcPort]);
@@ -216,9 +217,13 @@ describe('startMultiProcessTestnet (stand-in replicas)', () => {
       });
       parent.once('exit', (code) => fail(new Error(`launcher exited ${code}: ${out}`)));
     });
-    expect(pids.length).toBe(8);
-    expect(pids.every(processAlive)).toBe(true);
-    parent.kill('SIGKILL');
+    // Killed even when an expectation fails, or the launcher outlives the test with its children.
+    try {
+      expect(pids.length).toBe(9);
+      expect(pids.every(processAlive)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
     const deadline = Date.now() + 10_000;
     while (pids.some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(pids.filter(processAlive)).toEqual([]);

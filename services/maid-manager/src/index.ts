@@ -1,3 +1,4 @@
+export * from './client-types.js';
 export * from './migrations.js';
 export * from './persona.js';
 export * from './records.js';

@@ -15,7 +15,9 @@ export const applyAcknowledge = action<Params, MpidManagerState>({
     return { send: answerOrigin(params.origin, replyOk()) };
   },
   // Reached in a transferred state: the messages are gone from it already, as the others answered.
-  owed(params) {
+  // Their keys are remembered all the same: a late copy (a resend, a replayed bus record) is not held again.
+  async owed(params, ctx, nae) {
+    await ctx.state.store.acknowledge(nae, params.keys, ctx.now());
     return { send: answerOrigin(params.origin, replyOk()) };
   },
 });
