@@ -7,16 +7,18 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
 import { CliError, EXIT, parseName, usage } from './cli-errors.js';
+import { commandTrace } from './cli-trace.js';
 import { parseVersionCommand, runVersion, VERSION_USAGE, type VersionCommand, versionToGet } from './cli-version.js';
 import { SafeClient } from './client.js';
 import { getFile, NotAFileError, putFile, removeFile, statLocalFile } from './files.js';
 import { IdentityFileError, loadOrCreateIdentity, safeHome } from './identity-file.js';
+import { annotateActiveSpan } from './tracing.js';
 
 export { CliError, EXIT } from './cli-errors.js';
 
 export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
 
-export const USAGE = `usage: safe [--endpoint HOST:PORT] COMMAND
+export const USAGE = `usage: safe [--endpoint HOST:PORT] [--trace] COMMAND
 
 Stores and fetches files on a SAFE network through its gRPC Gateway.
 
@@ -31,6 +33,7 @@ commands:
 ${VERSION_USAGE}
 options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
+  --trace              run the command as one trace and print its id on stderr ("trace: ID")
   -o, --output OUT     (get, version get) where to write the file; "-" is stdout
   -f, --force          (get, version get) replace OUT if it exists (a regular file only)
   --parent ID          (version put) the version the new one follows
@@ -41,6 +44,9 @@ options:
 environment:
   SAFE_ENDPOINT        the Gateway, HOST:PORT
   SAFE_HOME            where your identity lives (default ~/.safe); identity.key is made on first use
+  OTEL_EXPORTER_OTLP_ENDPOINT  where the command's spans go (else SAFE_JAEGER_OTLP_ENDPOINT, as
+                       \`pnpm stack env\` prints it); set, every command is traced, --trace or not
+  SAFE_JAEGER_URL      Jaeger's query API: --trace also prints the trace's URL there
 
 exit codes:
   0  success
@@ -79,6 +85,11 @@ export function parseEndpoint(text: string): string {
 
 /** Parses the command line; validates everything that can be checked without the network. */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Command {
+  return parseCommandLine(argv, env).command;
+}
+
+/** The command and the options every command takes (--trace). */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv = {}): { command: Command; trace: boolean } {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -86,7 +97,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
     const message = error instanceof Error ? (error.message.split(/\.(?:\s|$)/)[0] ?? '') : '';
     throw usage(message.replace(/^Unknown/, 'unknown').replace(/^Option/, 'option') || 'bad arguments');
   }
-  const { values, positionals } = parsed;
+  return { command: commandOf(parsed.values, parsed.positionals, env), trace: parsed.values.trace ?? false };
+}
+
+function commandOf(values: ParsedValues, positionals: string[], env: NodeJS.ProcessEnv): Command {
   if (values.help || positionals[0] === 'help') return { command: 'help' };
   const [command, ...args] = positionals;
   if (command === undefined) throw usage('missing command');
@@ -130,8 +144,11 @@ const OPTIONS = {
   parent: { type: 'string' },
   'max-versions': { type: 'string' },
   'max-branches': { type: 'string' },
+  trace: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type ParsedValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
 
 /** The exit code and the one line (without "safe: ") that say why a command failed. */
 export function describeFailure(error: unknown): { code: number; message: string } {
@@ -245,6 +262,7 @@ async function put(command: Extract<Command, { command: 'put' }>, io: CliIo): Pr
     } finally {
       bar.clear();
     }
+    annotateActiveSpan({ 'safe.file.size': stored.size, 'safe.file.chunks': stored.chunks, 'safe.file.name': toHex(stored.name) });
     if (io.stderr.isTTY) io.stderr.write(`stored ${command.file}: ${formatBytes(stored.size)} in ${stored.chunks} chunk(s)\n`);
     io.stdout.write(`${toHex(stored.name)}\n`);
   });
@@ -393,34 +411,34 @@ async function version(command: VersionCommand, io: CliIo): Promise<void> {
 /** Runs one command line; returns the exit code. A failure is ONE line on stderr: "safe: <cause>". */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    const command = parseCommand(argv, io.env);
-    switch (command.command) {
-      case 'help':
-        io.stdout.write(USAGE);
-        break;
-      case 'put':
-        await put(command, io);
-        break;
-      case 'get':
-        await get(command, io);
-        break;
-      case 'rm':
-        await rm(command, io);
-        break;
-      case 'account':
-        await account(command, io);
-        break;
-      case 'info':
-        await info(command, io);
-        break;
-      case 'version':
-        await version(command, io);
-        break;
+    const { command, trace } = parseCommandLine(argv, io.env);
+    if (command.command === 'help') {
+      io.stdout.write(USAGE);
+      return EXIT.ok;
     }
+    const attributes: Record<string, string> = command.command === 'put' ? { 'safe.file': command.file } : {};
+    await commandTrace(command.command, attributes, { print: trace, env: io.env, stderr: io.stderr }).run(() => dispatch(command, io));
     return EXIT.ok;
   } catch (error) {
     const { code, message } = describeFailure(error);
     io.stderr.write(`safe: ${message}\n`);
     return code;
+  }
+}
+
+async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliIo): Promise<void> {
+  switch (command.command) {
+    case 'put':
+      return put(command, io);
+    case 'get':
+      return get(command, io);
+    case 'rm':
+      return rm(command, io);
+    case 'account':
+      return account(command, io);
+    case 'info':
+      return info(command, io);
+    case 'version':
+      return version(command, io);
   }
 }

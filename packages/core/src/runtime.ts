@@ -481,6 +481,9 @@ export class Replica<S> {
       span = this.#telemetry.startSpan(`${this.persona} ${envelope.type}`, envelope.trace, []);
       span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
       span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
+      // The group whose copies made the quorum, and the chunk the message is about: what a user searches by.
+      span.setAttribute('safe.copy_group', `${envelope.source.persona}:${toHex(envelope.source.nae).slice(0, 16)}`);
+      if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
       const incoming = incomingOf(envelope, payload);
       const outcome = await this.#handle(declaration, incoming, span.context());
       if (outcome !== AWAITING_RECORD) await this.#carryOut(outcome, incoming, declaration.sync, span.context());
