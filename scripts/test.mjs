@@ -33,8 +33,12 @@ const lint = run(bin('biome'), ['check', '.']);
 
 // The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
 // a component does not come up, names it and prints the end of its log (on stderr, shown as is).
+// --jaeger: the trace suite reads a trace back from it; the first run builds it (~2-3 min, printed).
 console.log('> stack up');
-const up = spawnSync('bash', [join(root, 'scripts', 'stack', 'stack.sh'), 'up'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+const up = spawnSync('bash', [join(root, 'scripts', 'stack', 'stack.sh'), 'up', '--jaeger'], {
+  cwd: root,
+  stdio: ['inherit', 'pipe', 'pipe'],
+});
 process.stdout.write(up.stdout ?? '');
 process.stderr.write(up.stderr ?? '');
 if (up.status !== 0) {

@@ -5,9 +5,12 @@ import { inSpan } from './tracing.js';
 
 type Export = OTLPTraceExporter['export'];
 
-/** Where the CLI's own spans go: OTEL_EXPORTER_OTLP_ENDPOINT, else the stack's Jaeger (`pnpm stack env`). */
-export function otlpEndpoint(env: NodeJS.ProcessEnv): string | undefined {
-  return env.OTEL_EXPORTER_OTLP_ENDPOINT || env.SAFE_JAEGER_OTLP_ENDPOINT || undefined;
+/**
+ * Where the CLI's own spans go: OTEL_EXPORTER_OTLP_ENDPOINT (every command is then traced), else,
+ * for --trace, the stack's Jaeger as `pnpm stack env` prints it.
+ */
+export function otlpEndpoint(env: NodeJS.ProcessEnv, traced: boolean): string | undefined {
+  return env.OTEL_EXPORTER_OTLP_ENDPOINT || (traced ? env.SAFE_JAEGER_OTLP_ENDPOINT : undefined) || undefined;
 }
 
 /**
@@ -48,7 +51,7 @@ export function commandTrace(
   attributes: Record<string, string>,
   options: { readonly print: boolean; readonly env: NodeJS.ProcessEnv; readonly stderr: { write(line: string): unknown } },
 ): CommandTrace {
-  const endpoint = otlpEndpoint(options.env);
+  const endpoint = otlpEndpoint(options.env, options.print);
   if (!options.print && endpoint === undefined) return { run: (work) => work() };
   const warn = (line: string) => options.stderr.write(line);
   const sdk = new NodeSDK({

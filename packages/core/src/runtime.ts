@@ -55,6 +55,7 @@ import { protoCodec } from './proto.js';
 import { CLIENT, type GroupView, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { type AppliedEntry, type SlotVote, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
+import { TraceCauses } from './trace-causes.js';
 
 /** How a replica puts signed copies on the wire: the group bus adapter. */
 export interface Transport {
@@ -239,6 +240,7 @@ export class Replica<S> {
   #awaitingSender: { readonly envelope: Envelope; readonly until: number }[] = [];
   /** Bulk content by digest, and messages whose quorum came before their content. */
   readonly #content: ContentExchange<ContentWork<S>>;
+  readonly #causes = new TraceCauses();
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -484,6 +486,7 @@ export class Replica<S> {
       // The group whose copies made the quorum, and the chunk the message is about: what a user searches by.
       span.setAttribute('safe.copy_group', `${envelope.source.persona}:${toHex(envelope.source.nae).slice(0, 16)}`);
       if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
+      this.#causes.remember(envelope.destination.nae, span.context());
       const incoming = incomingOf(envelope, payload);
       const outcome = await this.#handle(declaration, incoming, span.context());
       if (outcome !== AWAITING_RECORD) await this.#carryOut(outcome, incoming, declaration.sync, span.context());
@@ -947,7 +950,12 @@ export class Replica<S> {
     if (!this.#stopped) await this.#pullContent();
     if (this.#definition.onTick && !this.#stopped) {
       try {
-        await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
+        const { actions, send } = await this.#definition.onTick(this.#context);
+        await this.#carryOut({ actions }, undefined, false, {});
+        for (const out of send ?? []) {
+          const span = this.#causes.spanFor(this.#telemetry, this.persona, out);
+          await this.#emit(out, undefined, span.context()).finally(() => span.end());
+        }
       } catch (error) {
         this.#log.error({ err: asSafeError(error, 'tick').message }, 'tick handling failed');
       }

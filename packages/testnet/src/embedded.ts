@@ -21,6 +21,7 @@ import {
   signVaultRegistrationPart,
   silentLogger,
   systemClock,
+  type Telemetry,
   toHex,
   UnavailableError,
 } from '@safe/core';
@@ -42,6 +43,8 @@ const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager',
 export interface EmbeddedTestnetOptions extends Partial<TestnetConfig> {
   /** Logs of the testnet and every replica (default: none). */
   readonly logger?: Logger;
+  /** Each replica's telemetry (`--trace`: spans); default none. */
+  readonly telemetryFor?: (persona: NetworkPersona, node: string) => Telemetry;
 }
 
 export interface EmbeddedTestnet {
@@ -101,7 +104,13 @@ interface Running {
   readonly routing: RoutingTable;
 }
 
-async function startReplicas(config: TestnetConfig, dataDir: string, sql: PgliteHost, log: Logger): Promise<Running> {
+async function startReplicas(
+  config: TestnetConfig,
+  dataDir: string,
+  sql: PgliteHost,
+  log: Logger,
+  telemetryFor: EmbeddedTestnetOptions['telemetryFor'],
+): Promise<Running> {
   const params: GroupParameters = {
     closeGroupSize: config.closeGroupSize,
     syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
@@ -142,6 +151,7 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
         dataManager,
         clock: systemClock,
         logger: log,
+        ...(telemetryFor ? { telemetry: telemetryFor(persona, toHex(identity.name).slice(0, 16)) } : {}),
       });
       bus.attach(replica);
       list.push(replica);
@@ -182,7 +192,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
  * `loadTestnetConfig` does that for the CLI).
  */
 export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {}): Promise<EmbeddedTestnet> {
-  const { logger, ...overrides } = options;
+  const { logger, telemetryFor, ...overrides } = options;
   const config = validateTestnetConfig({ ...defaultTestnetConfig(), ...definedOnly(overrides) });
   const log = (logger ?? silentLogger).child({ component: 'testnet' });
   const dataDir = resolve(config.dataDir);
@@ -218,7 +228,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     } catch (error) {
       throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
     }
-    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger);
+    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger, telemetryFor);
     const { replicas, identities, bus, routing } = running;
 
     // PmidNodes announce their space; wait until the PmidManagers have recorded it.
