@@ -7,16 +7,21 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
 import { CliError, EXIT, parseName, usage } from './cli-errors.js';
+import { formatBytes, MIB, progressBar } from './cli-progress.js';
 import { commandTrace } from './cli-trace.js';
 import { parseVersionCommand, runVersion, VERSION_USAGE, type VersionCommand, versionToGet } from './cli-version.js';
 import { SafeClient } from './client.js';
 import { getFile, NotAFileError, putFile, removeFile, statLocalFile } from './files.js';
 import { IdentityFileError, loadOrCreateIdentity, safeHome } from './identity-file.js';
+import { fetchTrace, formatTraceTree, parseTraceId } from './jaeger.js';
 import { annotateActiveSpan } from './tracing.js';
 
 export { CliError, EXIT } from './cli-errors.js';
+export { formatBytes } from './cli-progress.js';
 
 export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
+/** Jaeger's query API where `pnpm stack up --jaeger` starts it. */
+export const DEFAULT_JAEGER_URL = 'http://127.0.0.1:16686';
 
 export const USAGE = `usage: safe [--endpoint HOST:PORT] [--trace] COMMAND
 
@@ -30,6 +35,8 @@ commands:
                        exits 3 if your account holds none of it (another account's file)
   account              show your account: stored, available, registered vaults, chunks
   info                 show the network: close group size, chunk size, personas
+  trace ID             print trace ID (as --trace prints it) from Jaeger as a tree: service,
+                       operation, duration of each span
 ${VERSION_USAGE}
 options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
@@ -46,7 +53,8 @@ environment:
   SAFE_HOME            where your identity lives (default ~/.safe); identity.key is made on first use
   OTEL_EXPORTER_OTLP_ENDPOINT  where the command's spans go (else SAFE_JAEGER_OTLP_ENDPOINT, as
                        \`pnpm stack env\` prints it); set, every command is traced, --trace or not
-  SAFE_JAEGER_URL      Jaeger's query API: --trace also prints the trace's URL there
+  SAFE_JAEGER_URL      Jaeger's query API (default for \`safe trace\`: ${DEFAULT_JAEGER_URL});
+                       --trace also prints the trace's URL there
 
 exit codes:
   0  success
@@ -72,6 +80,7 @@ export type Command =
   | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
   | { readonly command: 'account'; readonly endpoint: string }
   | { readonly command: 'info'; readonly endpoint: string }
+  | { readonly command: 'trace'; readonly id: string; readonly jaeger: string }
   | VersionCommand;
 
 /** HOST:PORT (HOST may be [IPv6]); throws a usage CliError otherwise. */
@@ -132,6 +141,16 @@ function commandOf(values: ParsedValues, positionals: string[], env: NodeJS.Proc
       return { command, endpoint };
     case 'version':
       return parseVersionCommand(args, values, endpoint);
+    case 'trace': {
+      expect(1, 'ID');
+      let id: string;
+      try {
+        id = parseTraceId(args[0] as string);
+      } catch (error) {
+        throw usage((error as Error).message);
+      }
+      return { command, id, jaeger: env.SAFE_JAEGER_URL || DEFAULT_JAEGER_URL };
+    }
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
@@ -190,47 +209,6 @@ export interface CliIo {
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable & { isTTY?: boolean };
   readonly env: NodeJS.ProcessEnv;
-}
-
-const MIB = 1024 * 1024;
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/** A progress bar on stderr, drawn with \r; only when stderr is a terminal. */
-function progressBar(io: CliIo, label: string): { update: (done: number, total: number | undefined) => void; clear: () => void } {
-  if (!io.stderr.isTTY) return { update: () => {}, clear: () => {} };
-  let last = 0;
-  let drawn = false;
-  const draw = (done: number, total: number | undefined) => {
-    const width = 30;
-    const fraction = total ? Math.min(1, done / total) : 0;
-    const filled = Math.round(fraction * width);
-    const bar =
-      total === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  `;
-    io.stderr.write(`\r\x1b[K${label} ${bar}${formatBytes(done)}${total === undefined ? '' : ` / ${formatBytes(total)}`}`);
-    drawn = true;
-  };
-  return {
-    update(done, total) {
-      const now = Date.now();
-      if (now - last < 100 && done !== total) return;
-      last = now;
-      draw(done, total);
-    },
-    clear() {
-      if (drawn) io.stderr.write('\r\x1b[K');
-    },
-  };
 }
 
 async function connect(endpoint: string, io: CliIo): Promise<SafeClient> {
@@ -440,5 +418,8 @@ async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliI
       return info(command, io);
     case 'version':
       return version(command, io);
+    case 'trace':
+      io.stdout.write(formatTraceTree(await fetchTrace(command.jaeger, command.id)));
+      return;
   }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentMismatchError, SafeError } from '@safe/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliError, DEFAULT_ENDPOINT, describeFailure, EXIT, parseCommand } from './cli-main.js';
+import { CliError, DEFAULT_ENDPOINT, describeFailure, EXIT, parseCommand, parseCommandLine } from './cli-main.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const NAME = 'ab'.repeat(64);
@@ -40,6 +40,16 @@ describe('parseCommand', () => {
     });
     expect(parseCommand(['version', 'get', 'k', '-o', 'out'])).toMatchObject({ sub: 'get', key: 'k', id: undefined, output: 'out' });
     expect(parseCommand(['version', 'rm', 'k', NAME])).toMatchObject({ sub: 'rm', key: 'k' });
+    expect(parseCommand(['trace', 'AB'.repeat(16)], { SAFE_JAEGER_URL: 'http://j:16686' })).toEqual({
+      command: 'trace',
+      id: 'ab'.repeat(16),
+      jaeger: 'http://j:16686',
+    });
+    expect(parseCommandLine(['--trace', 'put', 'a.txt'])).toEqual({
+      command: { command: 'put', endpoint: DEFAULT_ENDPOINT, file: 'a.txt' },
+      trace: true,
+    });
+    expect(parseCommandLine(['info']).trace).toBe(false);
   });
 
   it.each([
@@ -49,6 +59,8 @@ describe('parseCommand', () => {
     [['get', 'nothex'], /^invalid name: must be 128 hex characters/],
     [['rm', `${NAME}0`], /^invalid name/],
     [['put'], /put: missing FILE/],
+    [['trace', 'abc'], /invalid trace id "abc": expected 32 hex characters/],
+    [['trace'], /trace: missing ID/],
     [['put', 'a', 'b'], /unexpected argument "b"/],
     [['account', 'x'], /unexpected argument "x"/],
     [['info', '--endpoint', 'nope'], /invalid endpoint "nope": expected HOST:PORT/],
