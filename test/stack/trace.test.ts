@@ -47,11 +47,16 @@ afterAll(async () => {
 
 const key = (span: TraceSpan) => `${span.service}/${span.operation}`;
 
-/** Does some chain of parent edges from `span` follow `path` (the first element is `span` itself)? */
+/**
+ * Does some chain of parent edges from `span` follow `path` (the first element is `span` itself)?
+ * A member applying an action its group agreed on (`<persona> agreed <action>`) may stand between two steps.
+ */
 function follows(span: TraceSpan, path: readonly string[], children: Map<string, TraceSpan[]>): boolean {
-  if (key(span) !== path[0]) return false;
-  if (path.length === 1) return true;
-  return (children.get(span.spanId) ?? []).some((child) => follows(child, path.slice(1), children));
+  const agreed = / agreed /.test(span.operation);
+  if (!agreed && key(span) !== path[0]) return false;
+  const rest = agreed ? path : path.slice(1);
+  if (rest.length === 0) return true;
+  return (children.get(span.spanId) ?? []).some((child) => follows(child, rest, children));
 }
 
 function childrenOf(spans: readonly TraceSpan[]): Map<string, TraceSpan[]> {
@@ -121,6 +126,16 @@ describe('a Put read back from Jaeger', () => {
     const handled = spans.filter((s) => s.operation === 'data-manager Put');
     expect(handled.every((s) => /^maid-manager:[0-9a-f]{16}$/.test(String(s.tags['safe.copy_group'])))).toBe(true);
     expect(handled.every((s) => puts.some((call) => call.tags['safe.chunk'] === s.tags['safe.chunk']))).toBe(true);
+
+    // A message from a group is handled once K − 1 = 3 copies agree: the first is the handling
+    // span's parent, the others its links (no copy that came after the quorum). The answers that
+    // travel back are applied by each member under a span of its own, so their copies differ.
+    const fromGroups = ['data-manager Put', 'pmid-manager Put', 'pmid-node Put', 'data-manager PutResponse', 'maid-manager PutResponse'];
+    const quorum = spans.filter((s) => fromGroups.includes(s.operation));
+    expect(quorum.filter((s) => s.links > 2).map((s) => `${s.operation}: ${s.links} link(s)`)).toEqual([]);
+    const answers = spans.filter((s) => s.operation === 'data-manager PutResponse' || s.operation === 'maid-manager PutResponse');
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.filter((s) => s.links !== 2).map((s) => `${s.operation}: ${s.links} link(s)`)).toEqual([]);
 
     const services = new Set(spans.map((s) => s.service));
     for (const persona of ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node']) expect(services).toContain(`safe-${persona}`);

@@ -924,9 +924,21 @@ export class Replica<S> {
    * would what the action sends from it (the newcomer's copy of a DataManager's Delete to the
    * holders, without which the holders never gather K − 1 copies).
    */
+  /**
+   * In a span of this member's own: what the action sends is this member's copy, and the receiver
+   * links each member's copy apart (under the sync sender's context they would all look alike).
+   */
   async #applyAgreed(act: Action, key: string, trace: Record<string, string>): Promise<void> {
-    await this.#flushTransfers(false, { nae: toHex(act.nae), changing: key });
-    await this.#applyAction(act, trace, Buffer.from(key, 'hex'));
+    const span = this.#telemetry.startSpan(`${this.persona} agreed ${act.type}`, trace, []);
+    span.setAttribute('safe.nae', toHex(act.nae).slice(0, 16));
+    try {
+      await this.#flushTransfers(false, { nae: toHex(act.nae), changing: key });
+      await this.#applyAction(act, span.context(), Buffer.from(key, 'hex'));
+      span.end();
+    } catch (error) {
+      span.end(error);
+      throw error;
+    }
   }
 
   async #applyAction(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined): Promise<void> {
