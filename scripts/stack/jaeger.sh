@@ -27,7 +27,7 @@ jaeger_ensure_built() {
   go=$(command -v go || echo /usr/local/go/bin/go)
   say "jaeger: building all-in-one v$JAEGER_VERSION with go install, once (~2-3 min; log: $LOGS/jaeger-build.log) ..."
   rm -rf "$tmp"
-  GOBIN=$tmp GOFLAGS=-mod=mod "$go" install "github.com/jaegertracing/jaeger/cmd/all-in-one@v$JAEGER_VERSION" \
+  GOBIN=$tmp "$go" install "github.com/jaegertracing/jaeger/cmd/all-in-one@v$JAEGER_VERSION" \
     >"$LOGS/jaeger-build.log" 2>&1 || die_component "jaeger" "go install of all-in-one v$JAEGER_VERSION failed" "$LOGS/jaeger-build.log"
   mv "$tmp/all-in-one" "$JAEGER_BIN"
   rm -rf "$tmp"

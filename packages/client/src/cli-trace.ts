@@ -5,6 +5,8 @@ import { inSpan } from './tracing.js';
 
 type Export = OTLPTraceExporter['export'];
 
+const EXPORT_TIMEOUT_MS = 2000;
+
 /**
  * Where the CLI's own spans go: OTEL_EXPORTER_OTLP_ENDPOINT (every command is then traced), else,
  * for --trace, the stack's Jaeger as `pnpm stack env` prints it.
@@ -18,7 +20,8 @@ export function otlpEndpoint(env: NodeJS.ProcessEnv, traced: boolean): string | 
  * itself drops them silently, and a user who asked for a trace must know it will not be there.
  */
 function exporterFor(endpoint: string, warn: (line: string) => void): OTLPTraceExporter {
-  const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces` });
+  // A short deadline: the exporter retries a refused connection until it, and the command waits for it at exit.
+  const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces`, timeoutMillis: EXPORT_TIMEOUT_MS });
   const send: Export = exporter.export.bind(exporter);
   let warned = false;
   exporter.export = (spans, done) =>

@@ -132,11 +132,15 @@ describe('the safe command (built CLI, no network)', () => {
   });
 
   function safe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return safeWith({}, ...args);
+  }
+
+  function safeWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         [CLI, ...args],
-        { env: { ...process.env, SAFE_HOME: join(home, 'id'), SAFE_ENDPOINT: endpoint }, timeout: 20_000 },
+        { env: { ...process.env, SAFE_HOME: join(home, 'id'), SAFE_ENDPOINT: endpoint, ...env }, timeout: 20_000 },
         (error, stdout, stderr) => {
           resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
         },
@@ -160,6 +164,8 @@ describe('the safe command (built CLI, no network)', () => {
       'rm NAME',
       'account',
       'info',
+      'trace ID',
+      '--trace',
       '--endpoint',
       'SAFE_ENDPOINT',
       'exit codes',
@@ -167,6 +173,17 @@ describe('the safe command (built CLI, no network)', () => {
     ]) {
       expect(stdout).toContain(word);
     }
+  });
+
+  it('--trace prints the trace id first, and says once that its spans cannot be exported', async () => {
+    const collector = `http://127.0.0.1:${await freePort()}`;
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: collector, SAFE_HOME: join(home, 'traced') };
+    const { code, stderr } = await safeWith(env, '--trace', 'info');
+    expect(code).toBe(EXIT.unavailable);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^trace: [0-9a-f]{32}$/);
+    expect(lines.filter((line) => line.startsWith(`safe: warning: spans could not be exported to ${collector}`))).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(/^safe: cannot reach the network at /);
   });
 
   it('safe get nothex exits 2 with one line and makes no identity', async () => {
