@@ -21,7 +21,6 @@ import {
   signVaultRegistrationPart,
   silentLogger,
   systemClock,
-  type Telemetry,
   toHex,
   UnavailableError,
 } from '@safe/core';
@@ -32,6 +31,7 @@ import { describeError, openPglite, type PgliteHost } from '@safe/sql';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
 import { checkPortFree, prepareDataDir } from './data-dir.js';
 import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona, PERSONA_DEFINITIONS } from './replicas.js';
+import type { ReplicaTracing } from './tracing.js';
 
 /** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
 const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
@@ -43,8 +43,8 @@ const REPORT_ORDER: readonly NetworkPersona[] = ['maid-manager', 'data-manager',
 export interface EmbeddedTestnetOptions extends Partial<TestnetConfig> {
   /** Logs of the testnet and every replica (default: none). */
   readonly logger?: Logger;
-  /** Each replica's telemetry (`--trace`: spans); default none. */
-  readonly telemetryFor?: (persona: NetworkPersona, node: string) => Telemetry;
+  /** Each replica's tracing (`--trace`); default none. */
+  readonly tracingFor?: (persona: NetworkPersona, node: string) => ReplicaTracing;
 }
 
 export interface EmbeddedTestnet {
@@ -109,7 +109,7 @@ async function startReplicas(
   dataDir: string,
   sql: PgliteHost,
   log: Logger,
-  telemetryFor: EmbeddedTestnetOptions['telemetryFor'],
+  tracingFor: EmbeddedTestnetOptions['tracingFor'],
 ): Promise<Running> {
   const params: GroupParameters = {
     closeGroupSize: config.closeGroupSize,
@@ -143,6 +143,7 @@ async function startReplicas(
   for (const persona of NETWORK_PERSONAS) {
     const list: Replica<unknown>[] = [];
     for (const identity of identities.get(persona) ?? []) {
+      const tracing = tracingFor?.(persona, toHex(identity.name).slice(0, 16));
       const replica = await createReplica(persona, identity, bus, routing, {
         params,
         sql,
@@ -151,9 +152,9 @@ async function startReplicas(
         dataManager,
         clock: systemClock,
         logger: log,
-        ...(telemetryFor ? { telemetry: telemetryFor(persona, toHex(identity.name).slice(0, 16)) } : {}),
+        ...(tracing ? { telemetry: tracing.telemetry } : {}),
       });
-      bus.attach(replica);
+      bus.attach(replica, tracing && ((envelope) => tracing.deliver(envelope, (e) => replica.receive(e))));
       list.push(replica);
     }
     replicas.set(persona, list);
@@ -192,7 +193,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
  * `loadTestnetConfig` does that for the CLI).
  */
 export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {}): Promise<EmbeddedTestnet> {
-  const { logger, telemetryFor, ...overrides } = options;
+  const { logger, tracingFor, ...overrides } = options;
   const config = validateTestnetConfig({ ...defaultTestnetConfig(), ...definedOnly(overrides) });
   const log = (logger ?? silentLogger).child({ component: 'testnet' });
   const dataDir = resolve(config.dataDir);
@@ -228,7 +229,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     } catch (error) {
       throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
     }
-    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger, telemetryFor);
+    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger, tracingFor);
     const { replicas, identities, bus, routing } = running;
 
     // PmidNodes announce their space; wait until the PmidManagers have recorded it.

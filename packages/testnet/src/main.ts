@@ -159,7 +159,7 @@ export async function main(args: readonly string[], env: Record<string, string |
         testnet = await startEmbeddedTestnet({
           ...config,
           logger: logger as unknown as Logger,
-          ...(embeddedTracing ? { telemetryFor: embeddedTracing.telemetryFor } : {}),
+          ...(embeddedTracing ? { tracingFor: embeddedTracing.tracingFor } : {}),
         });
       }
     } catch (error) {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ConfigError, type Telemetry } from '@safe/core';
+import { ConfigError, type Envelope, type ReceiveResult, type Telemetry } from '@safe/core';
 import { parseEnvFile, stackEnvFile } from './multi-process.js';
 
 /** Where `--trace` sends spans, and where Jaeger's query API is when the stack started one. */
@@ -26,9 +26,15 @@ export async function tracingTarget(env: Record<string, string | undefined>): Pr
   );
 }
 
-/** Telemetry for each replica of the embedded testnet, and the flush at its end. */
+/** A replica's telemetry, and the wrapper of its delivery that remembers its copies' trace contexts. */
+export interface ReplicaTracing {
+  readonly telemetry: Telemetry;
+  deliver(envelope: Envelope, receive: (envelope: Envelope) => Promise<ReceiveResult>): Promise<ReceiveResult>;
+}
+
+/** Tracing for each replica of the embedded testnet, and the flush at its end. */
 export interface EmbeddedTracing {
-  telemetryFor(persona: string, node: string): Telemetry;
+  tracingFor(persona: string, node: string): ReplicaTracing;
   shutdown(): Promise<void>;
 }
 
@@ -44,7 +50,12 @@ export async function startEmbeddedTracing(endpoint: string, env: NodeJS.Process
   host.startTelemetry(env.OTEL_SERVICE_NAME);
   const metrics = new host.MetricsRegistry({ processMetrics: false });
   return {
-    telemetryFor: (persona, node) => new host.OtelTelemetry({ metrics, attributes: { 'safe.persona': persona, 'safe.node': node } }),
+    tracingFor(persona, node) {
+      // Per replica, as in a replica process: the copies one node received, for its handling spans' links.
+      const copies = new host.CopyTraces();
+      const telemetry = new host.OtelTelemetry({ metrics, copies, attributes: { 'safe.persona': persona, 'safe.node': node } });
+      return { telemetry, deliver: (envelope, receive) => copies.deliver(envelope, receive) };
+    },
     shutdown: () => host.shutdownTelemetry(),
   };
 }
