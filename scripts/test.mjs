@@ -34,6 +34,7 @@ const lint = run(bin('biome'), ['check', '.']);
 // The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
 // a component does not come up, names it and prints the end of its log (on stderr, shown as is).
 // A stack this run starts, it stops at the end; one that was already running is left running.
+// --jaeger: the trace suite reads a trace back from it; the first run builds it (~2-3 min, printed).
 const stackScript = join(root, 'scripts', 'stack', 'stack.sh');
 const stackWasUp = spawnSync('bash', [stackScript, 'status'], { cwd: root, stdio: 'ignore' }).status === 0;
 const stopStackWeStarted = () => {
@@ -42,7 +43,7 @@ const stopStackWeStarted = () => {
   spawnSync('bash', [stackScript, 'down'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 };
 console.log('> stack up');
-const up = spawnSync('bash', [stackScript, 'up'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+const up = spawnSync('bash', [stackScript, 'up', '--jaeger'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
 process.stdout.write(up.stdout ?? '');
 process.stderr.write(up.stderr ?? '');
 if (up.status !== 0) {

@@ -2,9 +2,11 @@
 # Local real stack for the SAFE vault personas: Postgres + Redis + Kafka (KRaft), all on loopback,
 # all as plain processes owned by this script (not the system services). See scripts/stack/README.md.
 #
-#   pnpm stack up              install what is missing, start what is stopped, wait until ready,
-#                              print the connection env lines (also written to $SAFE_STACK_DIR/stack.env)
-#   pnpm stack down [--purge]  stop all three; --purge also deletes their data (keeps the Kafka jar cache)
+#   pnpm stack up [--jaeger]   install what is missing, start what is stopped, wait until ready,
+#                              print the connection env lines (also written to $SAFE_STACK_DIR/stack.env);
+#                              --jaeger also builds (once) and starts Jaeger all-in-one (see jaeger.sh)
+#   pnpm stack down [--purge]  stop all three (and Jaeger); --purge also deletes their data (keeps the
+#                              Kafka jar and Jaeger binary caches)
 #   pnpm stack status          one line per component; exit 0 only if all three are running
 #   pnpm stack env             print the env lines
 #   pnpm stack kafka <topics|groups|configs> [args]   Kafka admin CLIs against the local broker
@@ -43,6 +45,9 @@ KAFKA_LOG4J=$KAFKA_DIR/config/log4j.properties
 KAFKA_TOOLS_LOG4J=$KAFKA_DIR/config/tools-log4j.properties
 KAFKA_PID=$KAFKA_DIR/kafka.pid
 ENV_FILE=$STACK_DIR/stack.env
+
+# shellcheck source=jaeger.sh
+. "$HERE/jaeger.sh"
 
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
@@ -461,6 +466,7 @@ env_lines() {
   printf 'SAFE_POSTGRES_URL=postgres://safe@%s:%s/safe\n' "$HOST" "$(pg_port)"
   printf 'SAFE_REDIS_URL=redis://%s:%s\n' "$HOST" "$(redis_port)"
   printf 'SAFE_KAFKA_BROKERS=%s:%s\n' "$HOST" "$(kafka_port)"
+  jaeger_env_lines
 }
 
 # wait_ready <component> <t0> <probe-fn> <alive-fn> <log...>
@@ -478,7 +484,12 @@ wait_ready() {
 }
 
 cmd_up() {
-  local t_all t_pg t_redis t_kafka
+  local t_all t_pg t_redis t_kafka jaeger=0
+  case "${1:-}" in
+    "") ;;
+    --jaeger) jaeger=1 ;;
+    *) die "usage: stack up [--jaeger]" ;;
+  esac
   t_all=$(now)
   lock
   prepare_dirs
@@ -521,6 +532,7 @@ cmd_up() {
   KAFKA_PROBE=$(node "$HERE/kafka-ready.mjs" "$HOST" "$(kafka_port)" 5000 --coordinators 2>&1) ||
     die_component kafka "group/transaction coordinators not available: $KAFKA_PROBE" "$LOGS/kafka.log"
   say "kafka: $KAFKA_PROBE ($(since "$t_kafka"))"
+  [ "$jaeger" -eq 0 ] || jaeger_up
 
   env_lines >"$ENV_FILE.tmp" && mv "$ENV_FILE.tmp" "$ENV_FILE"
   say "stack up in $(since "$t_all"); env written to $ENV_FILE"
@@ -540,6 +552,7 @@ cmd_down() {
   pg_stop
   redis_stop
   kafka_stop_wait
+  jaeger_stop
   if [ "$purge" -eq 1 ]; then
     say "purging data in $STACK_DIR (keeping the Kafka jar cache $KAFKA_LIB)"
     rm -rf "$PGDATA" "$REDIS_DIR" "$KAFKA_DATA" "$KAFKA_DIR/config" "$KAFKA_DIR/cluster.id" \
@@ -575,6 +588,7 @@ cmd_status() {
     printf '%-9s stopped  %s:%s\n' kafka "$HOST" "$(kafka_port)"
     all=3
   fi
+  jaeger_status
   return "$all"
 }
 

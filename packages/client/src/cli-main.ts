@@ -8,16 +8,23 @@ import { parseArgs } from 'node:util';
 import { ContentMismatchError, type Name, SafeError, toHex } from '@safe/core';
 import { CliError, EXIT, parseName, usage } from './cli-errors.js';
 import { MSG_USAGE, type MsgCommand, parseMsgCommand, runMsg } from './cli-msg.js';
+import { formatBytes, MIB, progressBar } from './cli-progress.js';
+import { commandTrace } from './cli-trace.js';
 import { parseVersionCommand, runVersion, VERSION_USAGE, type VersionCommand, versionToGet } from './cli-version.js';
 import { SafeClient } from './client.js';
 import { getFile, NotAFileError, putFile, removeFile, statLocalFile } from './files.js';
 import { IdentityFileError, loadOrCreateIdentity, safeHome } from './identity-file.js';
+import { fetchTrace, formatTraceTree, parseTraceId } from './jaeger.js';
+import { annotateActiveSpan } from './tracing.js';
 
 export { CliError, EXIT } from './cli-errors.js';
+export { formatBytes } from './cli-progress.js';
 
 export const DEFAULT_ENDPOINT = '127.0.0.1:50051';
+/** Jaeger's query API where `pnpm stack up --jaeger` starts it. */
+export const DEFAULT_JAEGER_URL = 'http://127.0.0.1:16686';
 
-export const USAGE = `usage: safe [--endpoint HOST:PORT] COMMAND
+export const USAGE = `usage: safe [--endpoint HOST:PORT] [--trace] COMMAND
 
 Stores and fetches files on a SAFE network through its gRPC Gateway.
 
@@ -29,8 +36,11 @@ commands:
                        exits 3 if your account holds none of it (another account's file)
   account              show your account: stored, available, registered vaults, chunks
   info                 show the network: close group size, chunk size, personas
+  trace ID             print trace ID (as --trace prints it) from Jaeger as a tree: service,
+                       operation, duration of each span
 ${VERSION_USAGE}${MSG_USAGE}options:
   --endpoint HOST:PORT the Gateway (default: $SAFE_ENDPOINT, else ${DEFAULT_ENDPOINT})
+  --trace              run the command as one trace and print its id on stderr ("trace: ID")
   -o, --output OUT     (get, version get) where to write the file; "-" is stdout
   -f, --force          (get, version get) replace OUT if it exists (a regular file only)
   --parent ID          (version put) the version the new one follows
@@ -41,6 +51,10 @@ ${VERSION_USAGE}${MSG_USAGE}options:
 environment:
   SAFE_ENDPOINT        the Gateway, HOST:PORT
   SAFE_HOME            where your identity lives (default ~/.safe); identity.key is made on first use
+  OTEL_EXPORTER_OTLP_ENDPOINT  where the command's spans go (else SAFE_JAEGER_OTLP_ENDPOINT, as
+                       \`pnpm stack env\` prints it); set, every command is traced, --trace or not
+  SAFE_JAEGER_URL      Jaeger's query API (default for \`safe trace\`: ${DEFAULT_JAEGER_URL});
+                       --trace also prints the trace's URL there
 
 exit codes:
   0  success
@@ -66,6 +80,7 @@ export type Command =
   | { readonly command: 'rm'; readonly endpoint: string; readonly name: Name }
   | { readonly command: 'account'; readonly endpoint: string }
   | { readonly command: 'info'; readonly endpoint: string }
+  | { readonly command: 'trace'; readonly id: string; readonly jaeger: string }
   | VersionCommand
   | MsgCommand;
 
@@ -80,6 +95,11 @@ export function parseEndpoint(text: string): string {
 
 /** Parses the command line; validates everything that can be checked without the network. */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Command {
+  return parseCommandLine(argv, env).command;
+}
+
+/** The command and the options every command takes (--trace). */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv = {}): { command: Command; trace: boolean } {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -87,7 +107,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
     const message = error instanceof Error ? (error.message.split(/\.(?:\s|$)/)[0] ?? '') : '';
     throw usage(message.replace(/^Unknown/, 'unknown').replace(/^Option/, 'option') || 'bad arguments');
   }
-  const { values, positionals } = parsed;
+  return { command: commandOf(parsed.values, parsed.positionals, env), trace: parsed.values.trace ?? false };
+}
+
+function commandOf(values: ParsedValues, positionals: string[], env: NodeJS.ProcessEnv): Command {
   if (values.help || positionals[0] === 'help') return { command: 'help' };
   const [command, ...args] = positionals;
   if (command === undefined) throw usage('missing command');
@@ -125,6 +148,16 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
     case 'mpid':
     case 'msg':
       return parseMsgCommand(command, args, values, endpoint);
+    case 'trace': {
+      expect(1, 'ID');
+      let id: string;
+      try {
+        id = parseTraceId(args[0] as string);
+      } catch (error) {
+        throw usage((error as Error).message);
+      }
+      return { command, id, jaeger: env.SAFE_JAEGER_URL || DEFAULT_JAEGER_URL };
+    }
     default:
       throw usage(`unknown command ${JSON.stringify(command)}`);
   }
@@ -139,8 +172,11 @@ const OPTIONS = {
   'max-branches': { type: 'string' },
   from: { type: 'string' },
   once: { type: 'boolean' },
+  trace: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type ParsedValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
 
 /** The exit code and the one line (without "safe: ") that say why a command failed. */
 export function describeFailure(error: unknown): { code: number; message: string } {
@@ -184,47 +220,6 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
 }
 
-const MIB = 1024 * 1024;
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/** A progress bar on stderr, drawn with \r; only when stderr is a terminal. */
-function progressBar(io: CliIo, label: string): { update: (done: number, total: number | undefined) => void; clear: () => void } {
-  if (!io.stderr.isTTY) return { update: () => {}, clear: () => {} };
-  let last = 0;
-  let drawn = false;
-  const draw = (done: number, total: number | undefined) => {
-    const width = 30;
-    const fraction = total ? Math.min(1, done / total) : 0;
-    const filled = Math.round(fraction * width);
-    const bar =
-      total === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%  `;
-    io.stderr.write(`\r\x1b[K${label} ${bar}${formatBytes(done)}${total === undefined ? '' : ` / ${formatBytes(total)}`}`);
-    drawn = true;
-  };
-  return {
-    update(done, total) {
-      const now = Date.now();
-      if (now - last < 100 && done !== total) return;
-      last = now;
-      draw(done, total);
-    },
-    clear() {
-      if (drawn) io.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
 async function connect(endpoint: string, io: CliIo): Promise<SafeClient> {
   const { identity } = await loadOrCreateIdentity(safeHome(io.env));
   return SafeClient.connect({ endpoint, identity });
@@ -254,6 +249,7 @@ async function put(command: Extract<Command, { command: 'put' }>, io: CliIo): Pr
     } finally {
       bar.clear();
     }
+    annotateActiveSpan({ 'safe.file.size': stored.size, 'safe.file.chunks': stored.chunks, 'safe.file.name': toHex(stored.name) });
     if (io.stderr.isTTY) io.stderr.write(`stored ${command.file}: ${formatBytes(stored.size)} in ${stored.chunks} chunk(s)\n`);
     io.stdout.write(`${toHex(stored.name)}\n`);
   });
@@ -402,41 +398,46 @@ async function version(command: VersionCommand, io: CliIo): Promise<void> {
 /** Runs one command line; returns the exit code. A failure is ONE line on stderr: "safe: <cause>". */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    const command = parseCommand(argv, io.env);
-    switch (command.command) {
-      case 'help':
-        io.stdout.write(USAGE);
-        break;
-      case 'put':
-        await put(command, io);
-        break;
-      case 'get':
-        await get(command, io);
-        break;
-      case 'rm':
-        await rm(command, io);
-        break;
-      case 'account':
-        await account(command, io);
-        break;
-      case 'info':
-        await info(command, io);
-        break;
-      case 'version':
-        await version(command, io);
-        break;
-      case 'mpid':
-      case 'msg': {
-        const home = safeHome(io.env);
-        const write = (line: string) => io.stdout.write(line);
-        io.stdout.write(await withClient(command.endpoint, io, (client) => runMsg(client, home, command, { stdin: process.stdin, write })));
-        break;
-      }
+    const { command, trace } = parseCommandLine(argv, io.env);
+    if (command.command === 'help') {
+      io.stdout.write(USAGE);
+      return EXIT.ok;
     }
+    const attributes: Record<string, string> = command.command === 'put' ? { 'safe.file': command.file } : {};
+    await commandTrace(command.command, attributes, { print: trace, env: io.env, stderr: io.stderr }).run(() => dispatch(command, io));
     return EXIT.ok;
   } catch (error) {
     const { code, message } = describeFailure(error);
     io.stderr.write(`safe: ${message}\n`);
     return code;
+  }
+}
+
+async function dispatch(command: Exclude<Command, { command: 'help' }>, io: CliIo): Promise<void> {
+  switch (command.command) {
+    case 'put':
+      return put(command, io);
+    case 'get':
+      return get(command, io);
+    case 'rm':
+      return rm(command, io);
+    case 'account':
+      return account(command, io);
+    case 'info':
+      return info(command, io);
+    case 'version':
+      return version(command, io);
+    case 'mpid':
+    case 'msg': {
+      const write = (line: string) => io.stdout.write(line);
+      const printed = await withClient(command.endpoint, io, (client) =>
+        runMsg(client, safeHome(io.env), command, { stdin: process.stdin, write }),
+      );
+      io.stdout.write(printed);
+      return;
+    }
+    case 'trace':
+      io.stdout.write(formatTraceTree(await fetchTrace(command.jaeger, command.id)));
+      return;
   }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContentMismatchError, SafeError } from '@safe/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliError, DEFAULT_ENDPOINT, describeFailure, EXIT, parseCommand } from './cli-main.js';
+import { CliError, DEFAULT_ENDPOINT, describeFailure, EXIT, parseCommand, parseCommandLine } from './cli-main.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const NAME = 'ab'.repeat(64);
@@ -40,6 +40,16 @@ describe('parseCommand', () => {
     });
     expect(parseCommand(['version', 'get', 'k', '-o', 'out'])).toMatchObject({ sub: 'get', key: 'k', id: undefined, output: 'out' });
     expect(parseCommand(['version', 'rm', 'k', NAME])).toMatchObject({ sub: 'rm', key: 'k' });
+    expect(parseCommand(['trace', 'AB'.repeat(16)], { SAFE_JAEGER_URL: 'http://j:16686' })).toEqual({
+      command: 'trace',
+      id: 'ab'.repeat(16),
+      jaeger: 'http://j:16686',
+    });
+    expect(parseCommandLine(['--trace', 'put', 'a.txt'])).toEqual({
+      command: { command: 'put', endpoint: DEFAULT_ENDPOINT, file: 'a.txt' },
+      trace: true,
+    });
+    expect(parseCommandLine(['info']).trace).toBe(false);
   });
 
   it.each([
@@ -49,6 +59,8 @@ describe('parseCommand', () => {
     [['get', 'nothex'], /^invalid name: must be 128 hex characters/],
     [['rm', `${NAME}0`], /^invalid name/],
     [['put'], /put: missing FILE/],
+    [['trace', 'abc'], /invalid trace id "abc": expected 32 hex characters/],
+    [['trace'], /trace: missing ID/],
     [['put', 'a', 'b'], /unexpected argument "b"/],
     [['account', 'x'], /unexpected argument "x"/],
     [['info', '--endpoint', 'nope'], /invalid endpoint "nope": expected HOST:PORT/],
@@ -120,11 +132,15 @@ describe('the safe command (built CLI, no network)', () => {
   });
 
   function safe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return safeWith({}, ...args);
+  }
+
+  function safeWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         [CLI, ...args],
-        { env: { ...process.env, SAFE_HOME: join(home, 'id'), SAFE_ENDPOINT: endpoint }, timeout: 20_000 },
+        { env: { ...process.env, SAFE_HOME: join(home, 'id'), SAFE_ENDPOINT: endpoint, ...env }, timeout: 20_000 },
         (error, stdout, stderr) => {
           resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
         },
@@ -148,6 +164,8 @@ describe('the safe command (built CLI, no network)', () => {
       'rm NAME',
       'account',
       'info',
+      'trace ID',
+      '--trace',
       '--endpoint',
       'SAFE_ENDPOINT',
       'exit codes',
@@ -155,6 +173,17 @@ describe('the safe command (built CLI, no network)', () => {
     ]) {
       expect(stdout).toContain(word);
     }
+  });
+
+  it('--trace prints the trace id first, and says once that its spans cannot be exported', async () => {
+    const collector = `http://127.0.0.1:${await freePort()}`;
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: collector, SAFE_HOME: join(home, 'traced') };
+    const { code, stderr } = await safeWith(env, '--trace', 'info');
+    expect(code).toBe(EXIT.unavailable);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^trace: [0-9a-f]{32}$/);
+    expect(lines.filter((line) => line.startsWith(`safe: warning: spans could not be exported to ${collector}`))).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(/^safe: cannot reach the network at /);
   });
 
   it('safe get nothex exits 2 with one line and makes no identity', async () => {

@@ -15,6 +15,7 @@ import {
 } from '@safe/core';
 import { loadGateway } from '@safe/grpc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { commandTrace } from './cli-trace.js';
 import { isSettling, SafeClient } from './client.js';
 import { getBytes, putBytes } from './files.js';
 
@@ -170,6 +171,29 @@ describe('SafeClient against a Gateway', () => {
       expect(e.scope).toBe('close-group');
       expect(e.correlation).toHaveLength(0);
     }
+  });
+
+  it('a traced command is one trace: every envelope it sends carries a child of its root span', async () => {
+    let printed = '';
+    const stderr = { write: (line: string) => (printed += line) };
+    const traced = commandTrace('put', {}, { print: true, env: { SAFE_JAEGER_URL: 'http://127.0.0.1:16686/' }, stderr });
+    await traced.run(async () => {
+      await client.ensureReady();
+      await client.putChunk(new Uint8Array([1, 2, 3]));
+    });
+    const id = /^trace: ([0-9a-f]{32})$/m.exec(printed)?.[1];
+    expect(id, printed).toBeDefined();
+    expect(printed).toContain(`trace url: http://127.0.0.1:16686/api/traces/${id}`);
+    const parents = network.received.map((e) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(e.trace.traceparent ?? '')?.slice(1));
+    expect(parents.map((p) => p?.[0])).toEqual(network.received.map(() => id));
+    // Each Gateway call is a span of its own under the root: one parent span id per envelope.
+    expect(new Set(parents.map((p) => p?.[1])).size).toBe(network.received.length);
+    expect(network.received.map((e) => e.type)).toContain('Put');
+  });
+
+  it('an untraced command sends no trace context', async () => {
+    await commandTrace('put', {}, { print: false, env: {}, stderr: { write: () => true } }).run(() => client.ensureReady());
+    expect(network.received.map((e) => e.trace)).toEqual(network.received.map(() => ({})));
   });
 
   it('ensureReady creates the account and registers an adopted vault, once', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CallOptions, type Client, credentials, type ServiceError } from '@grpc/grpc-js';
+import { type CallOptions, type Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { checkChunk, keyDataName, MAX_CHUNK_BYTES, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
 import {
   ContentMismatchError,
@@ -17,6 +17,7 @@ import {
 } from '@safe/core';
 import { fromServiceError, loadGateway } from '@safe/grpc';
 import type { ChunkStore } from './chunk-store.js';
+import { activeTraceContext, inSpan } from './tracing.js';
 import { type SdvLimits, versionCodecs, versionsOf } from './version-codecs.js';
 
 /** What the MaidManager group keeps for a client (proto safe.v1.AccountInfo). */
@@ -83,7 +84,7 @@ const DEFAULT_RETRY_DELAY_MS = 250;
 const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
 
 type UnaryCallback = (error: ServiceError | null, reply?: unknown) => void;
-type UnaryMethod = (request: unknown, options: CallOptions, callback: UnaryCallback) => unknown;
+type UnaryMethod = (request: unknown, metadata: Metadata, options: CallOptions, callback: UnaryCallback) => unknown;
 
 /**
  * True for an answer that means "ask again": the group had not agreed yet (a member was still
@@ -240,13 +241,20 @@ export class SafeClient implements ChunkStore {
     await this.ensureReady();
     const name = contentDigest(content);
     // The chunk travels as the envelope's content: its digest, which the id covers, is its name.
-    await this.#send('Put', 'maid-manager', this.name, codecs.putRequest.encode({ name, nonce: nonce() }), content);
+    await this.#send('Put', 'maid-manager', this.name, codecs.putRequest.encode({ name, nonce: nonce() }), content, name);
     return name;
   }
 
   /** Fetches a chunk from the DataManagers at its name and checks it hashes to that name. */
   async getChunk(name: Name): Promise<Uint8Array> {
-    const payload = await this.#send('Get', 'data-manager', name, () => codecs.getRequest.encode({ name, nonce: nonce() }));
+    const payload = await this.#send(
+      'Get',
+      'data-manager',
+      name,
+      () => codecs.getRequest.encode({ name, nonce: nonce() }),
+      undefined,
+      name,
+    );
     const content = new Uint8Array(codecs.getReply.decode(payload).content);
     try {
       checkChunk(name, content);
@@ -263,7 +271,14 @@ export class SafeClient implements ChunkStore {
    * the account held a claim (false: nothing changed, e.g. a chunk only another account stored).
    */
   async deleteChunk(name: Name): Promise<boolean> {
-    const reply = await this.#send('Delete', 'maid-manager', this.name, codecs.deleteRequest.encode({ name, nonce: nonce() }));
+    const reply = await this.#send(
+      'Delete',
+      'maid-manager',
+      this.name,
+      codecs.deleteRequest.encode({ name, nonce: nonce() }),
+      undefined,
+      name,
+    );
     return codecs.deleteReply.decode(reply).held;
   }
 
@@ -346,20 +361,34 @@ export class SafeClient implements ChunkStore {
     nae: Name,
     payload: Uint8Array | (() => Uint8Array),
     content?: Uint8Array,
+    chunk?: Name,
   ): Promise<Uint8Array> {
-    const seal = () =>
-      toWire(sealClientRequest(this.identity, type, { persona, nae }, typeof payload === 'function' ? payload() : payload, content));
-    let wire = seal();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const reply = (await this.#unary('Send', wire)) as { payload?: Uint8Array };
-        return reply.payload instanceof Uint8Array ? new Uint8Array(reply.payload) : new Uint8Array(0);
-      } catch (error) {
-        if (attempt >= this.#retries || !isSettling(error)) throw error;
-        await sleep(this.#retryDelayMs * 2 ** attempt);
-        if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
+    const attributes = {
+      'safe.message.type': type,
+      'safe.persona': persona,
+      'safe.nae': toHex(nae).slice(0, 16),
+      ...(chunk !== undefined ? { 'safe.chunk': toHex(chunk) } : {}),
+    };
+    return inSpan(`Gateway.Send ${type}`, 'client', attributes, async (span) => {
+      // The trace context rides in the envelope (not covered by its id or signature): the Gateway's
+      // span, and so everything the request causes, continues this span's trace.
+      const seal = () => ({
+        ...toWire(sealClientRequest(this.identity, type, { persona, nae }, typeof payload === 'function' ? payload() : payload, content)),
+        trace: activeTraceContext(),
+      });
+      let wire = seal();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = (await this.#unary('Send', wire)) as { payload?: Uint8Array };
+          span.setAttribute('safe.attempts', attempt + 1);
+          return reply.payload instanceof Uint8Array ? new Uint8Array(reply.payload) : new Uint8Array(0);
+        } catch (error) {
+          if (attempt >= this.#retries || !isSettling(error)) throw error;
+          await sleep(this.#retryDelayMs * 2 ** attempt);
+          if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
+        }
       }
-    }
+    });
   }
 
   #unary(method: string, request: unknown): Promise<unknown> {
@@ -367,8 +396,11 @@ export class SafeClient implements ChunkStore {
     if (call === undefined) return Promise.reject(new SafeError('internal', `the Gateway has no method ${method}`));
     return new Promise((resolve, reject) => {
       const options: CallOptions = { deadline: Date.now() + this.#timeoutMs };
+      // Calls without an envelope (Info, AdoptVault) carry the trace context as metadata.
+      const metadata = new Metadata();
+      for (const [key, value] of Object.entries(activeTraceContext())) metadata.set(key, value);
       try {
-        call.call(this.#client, request, options, (error, reply) => {
+        call.call(this.#client, request, metadata, options, (error, reply) => {
           if (error) reject(fromServiceError(error, this.endpoint));
           else resolve(reply ?? {});
         });

@@ -57,6 +57,7 @@ import { protoCodec } from './proto.js';
 import { CLIENT, type GroupView, isPersonaName, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { type AppliedEntry, type SlotVote, Sync, type SyncEntry, syncKey, syncSlot } from './sync.js';
 import { noTelemetry } from './telemetry.js';
+import { TraceCauses } from './trace-causes.js';
 import { packTransferBatches, TRANSFER_MESSAGE_BYTES } from './transfer-batch.js';
 
 /** How a replica puts signed copies on the wire: the group bus adapter. */
@@ -242,6 +243,7 @@ export class Replica<S> {
   #awaitingSender: { readonly envelope: Envelope; readonly until: number }[] = [];
   /** Bulk content by digest, and messages whose quorum came before their content. */
   readonly #content: ContentExchange<ContentWork<S>>;
+  readonly #causes = new TraceCauses();
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
@@ -503,6 +505,10 @@ export class Replica<S> {
       span = this.#telemetry.startSpan(`${this.persona} ${envelope.type}`, envelope.trace, []);
       span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
       span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
+      // The group whose copies made the quorum, and the chunk the message is about: what a user searches by.
+      span.setAttribute('safe.copy_group', `${envelope.source.persona}:${toHex(envelope.source.nae).slice(0, 16)}`);
+      if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
+      this.#causes.remember(envelope.destination.nae, span.context());
       const incoming = incomingOf(envelope, payload);
       const outcome = await this.#handle(declaration, incoming, span.context());
       if (outcome !== AWAITING_RECORD) await this.#carryOut(outcome, incoming, declaration.sync, span.context());
@@ -940,9 +946,21 @@ export class Replica<S> {
    * would what the action sends from it (the newcomer's copy of a DataManager's Delete to the
    * holders, without which the holders never gather K − 1 copies).
    */
+  /**
+   * In a span of this member's own: what the action sends is this member's copy, and the receiver
+   * links each member's copy apart (under the sync sender's context they would all look alike).
+   */
   async #applyAgreed(act: Action, key: string, trace: Record<string, string>): Promise<void> {
-    await this.#flushTransfers(false, { nae: toHex(act.nae), changing: key });
-    await this.#applyAction(act, trace, Buffer.from(key, 'hex'));
+    const span = this.#telemetry.startSpan(`${this.persona} agreed ${act.type}`, trace, []);
+    span.setAttribute('safe.nae', toHex(act.nae).slice(0, 16));
+    try {
+      await this.#flushTransfers(false, { nae: toHex(act.nae), changing: key });
+      await this.#applyAction(act, span.context(), Buffer.from(key, 'hex'));
+      span.end();
+    } catch (error) {
+      span.end(error);
+      throw error;
+    }
   }
 
   async #applyAction(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined): Promise<void> {
@@ -966,7 +984,12 @@ export class Replica<S> {
     if (!this.#stopped) await this.#pullContent();
     if (this.#definition.onTick && !this.#stopped) {
       try {
-        await this.#carryOut(await this.#definition.onTick(this.#context), undefined, false, {});
+        const { actions, send } = await this.#definition.onTick(this.#context);
+        await this.#carryOut({ actions }, undefined, false, {});
+        for (const out of send ?? []) {
+          const span = this.#causes.spanFor(this.#telemetry, this.persona, out);
+          await this.#emit(out, undefined, span.context()).finally(() => span.end());
+        }
       } catch (error) {
         this.#log.error({ err: asSafeError(error, 'tick').message }, 'tick handling failed');
       }

@@ -4,6 +4,7 @@ export * from './config.js';
 export * from './identity.js';
 export * from './logger.js';
 export * from './metrics.js';
+export { shutdownTelemetry, startTelemetry } from './otel.js';
 export * from './run-replica.js';
 export * from './telemetry.js';
 export * from './transport.js';

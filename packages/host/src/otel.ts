@@ -9,11 +9,33 @@
  * propagator; metrics stay on the admin port's /metrics (Prometheus), not OTLP. service.name is
  * OTEL_SERVICE_NAME, else `safe-<persona>` (the persona read from the script path
  * `services/<persona>/...`). The admin server (fastify) is traced through @fastify/otel, except the
- * probes /healthz and /readyz.
+ * probes /healthz and /readyz and the /metrics polls (they would fill the trace list).
+ * Spans that cannot be exported are dropped by the SDK without a word; the first failure is said
+ * once on stderr (the replica's log), so "tracing on" in the log does not hide an absent collector.
  */
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+
+/** Says once, on the first export that fails, where spans were going and why they are lost. */
+class WarningExporter extends OTLPTraceExporter {
+  #warned = false;
+
+  override export(...[spans, done]: Parameters<OTLPTraceExporter['export']>): void {
+    super.export(spans, (result) => {
+      if (result.code !== 0 && !this.#warned) {
+        this.#warned = true;
+        const where = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+        process.stderr.write(
+          `${JSON.stringify({ level: 40, time: Date.now(), msg: 'spans cannot be exported; they are dropped (said once)', endpoint: where, err: result.error?.message })}\n`,
+        );
+      }
+      done(result);
+    });
+  }
+}
+
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 interface OtelState {
   sdk: NodeSDK | undefined;
@@ -41,13 +63,13 @@ export function startTelemetry(serviceName = serviceNameFor(process.argv[1])): b
   if (endpoint === undefined || endpoint === '') return false;
   const sdk = new NodeSDK({
     serviceName,
-    traceExporter: new OTLPTraceExporter(),
+    traceExporter: new WarningExporter(),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
       new FastifyOtelInstrumentation({
         registerOnInitialization: true,
-        ignorePaths: (route) => route.url === '/healthz' || route.url === '/readyz',
+        ignorePaths: (route) => UNTRACED_PATHS.has(route.url),
       }),
     ],
   });

@@ -421,6 +421,9 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
             async call(envelope: Envelope, timeoutMs: number): Promise<ClientReplyValue> {
               if (gateway === undefined) throw new UnavailableError('this entry node is still starting');
               const span = telemetry.startSpan(`${persona} Gateway.Send ${envelope.type}`, envelope.trace, [], 'server');
+              span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
+              span.setAttribute('safe.destination', envelope.destination.persona);
+              if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
               try {
                 const reply = await gateway.call({ ...envelope, trace: { ...envelope.trace, ...span.context() } }, timeoutMs);
                 span.setAttribute('safe.reply.status', reply.status);

@@ -108,6 +108,26 @@ describe('OtelTelemetry', () => {
     expect(traces.size).toBe(0);
   });
 
+  it('links the copies of a message handled later, while another message is delivered (it waited for its record)', async () => {
+    const started: Started[] = [];
+    const traces = new CopyTraces();
+    const telemetry = new OtelTelemetry({ metrics, copies: traces, tracer: recordingTracer(started) });
+    // All three copies count, but the message waits (for its record); a later, unrelated message lets it be handled.
+    for (const copy of copies) expect(await traces.deliver(copy, async () => 'pending')).toBe('pending');
+    const other = sealEnvelope({ ...content, type: 'Sync' }, generateIdentity(), parentOf('00f067aa0ba902b9'));
+    await traces.deliver(other, async () => {
+      telemetry.startSpan('pmid-manager Put', copies[2]?.trace, []).end();
+      telemetry.startSpan('pmid-manager Sync', other.trace, []).end();
+      return 'handled';
+    });
+    expect(started[0]?.parent?.spanId).toBe('00f067aa0ba902b1');
+    expect(started[0]?.links.map((l) => l.context.spanId)).toEqual(['00f067aa0ba902b2', '00f067aa0ba902b3']);
+    // The message being delivered keeps its own context, with none of the other's copies.
+    expect(started[1]?.parent?.spanId).toBe('00f067aa0ba902b9');
+    expect(started[1]?.links).toEqual([]);
+    expect(traces.size).toBe(0);
+  });
+
   it('uses the copy itself when a single copy is enough, and starts a root span without context', () => {
     const started: Started[] = [];
     const telemetry = new OtelTelemetry({ metrics, copies: new CopyTraces(), tracer: recordingTracer(started) });

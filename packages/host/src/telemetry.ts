@@ -21,17 +21,21 @@ function hasTrace(value: Trace | undefined): value is Trace {
 
 /**
  * The trace contexts of the copies of one group message, so the span that handles it has the
- * FIRST copy as its parent and the other copies as links (ARCHITECTURE.md: one trace per client
- * request). The runtime hands the span only the context of the copy that completed the quorum;
- * the copies before it are remembered here as they are delivered.
+ * FIRST copy as its parent and the other copies that made the quorum as links (ARCHITECTURE.md:
+ * one trace per client request). The runtime hands the span only the context of the copy that
+ * completed the quorum; the copies before it are remembered here as they are delivered.
  *
  * `deliver` wraps `replica.receive`: it makes the copy being handled known to `startSpan` (through
  * AsyncLocalStorage, which follows the runtime's queue) and remembers the copy's context while its
- * message is still `pending`. Bounded: the oldest messages are forgotten first.
+ * message is still `pending`. A message handled later, while another message is delivered (one
+ * that waited for its record or its content), is found by its quorum copy's traceparent, which
+ * the runtime passes as the parent. Bounded: the oldest messages are forgotten first.
  */
 export class CopyTraces {
   readonly #current = new AsyncLocalStorage<Envelope>();
   readonly #pending = new Map<string, Trace[]>();
+  /** traceparent of a remembered copy → its message's key in #pending. */
+  readonly #messageOf = new Map<string, string>();
   readonly #limit: number;
 
   constructor(limit = 10_000) {
@@ -52,16 +56,22 @@ export class CopyTraces {
         if (!list.some((t) => t.traceparent === envelope.trace.traceparent)) list.push(envelope.trace);
         this.#pending.delete(key);
         this.#pending.set(key, list);
+        if (envelope.trace.traceparent !== undefined) this.#messageOf.set(envelope.trace.traceparent, key);
         while (this.#pending.size > this.#limit) {
           const oldest = this.#pending.keys().next().value;
           if (oldest === undefined) break;
-          this.#pending.delete(oldest);
+          this.#forget(oldest);
         }
       }
     } else if (result !== 'late' && result !== 'duplicate') {
-      this.#pending.delete(key);
+      this.#forget(key);
     }
     return result;
+  }
+
+  #forget(key: string): void {
+    for (const copy of this.#pending.get(key) ?? []) if (copy.traceparent !== undefined) this.#messageOf.delete(copy.traceparent);
+    this.#pending.delete(key);
   }
 
   /**
@@ -70,11 +80,15 @@ export class CopyTraces {
    */
   resolve(parent: Trace | undefined, links: readonly Trace[]): { parent: Trace | undefined; links: Trace[] } {
     const envelope = this.#current.getStore();
-    if (envelope === undefined) return { parent, links: [...links] };
-    const key = toHex(envelope.id);
+    const handlingCurrent = envelope !== undefined && (!hasTrace(parent) || parent.traceparent === envelope.trace.traceparent);
+    const remembered = parent?.traceparent === undefined ? undefined : this.#messageOf.get(parent.traceparent);
+    const key = remembered ?? (handlingCurrent ? toHex(envelope.id) : undefined);
+    if (key === undefined) return { parent, links: [...links] };
     const copies = [...(this.#pending.get(key) ?? [])];
-    this.#pending.delete(key);
-    if (hasTrace(envelope.trace) && !copies.some((t) => t.traceparent === envelope.trace.traceparent)) copies.push(envelope.trace);
+    this.#forget(key);
+    if (handlingCurrent && hasTrace(envelope.trace) && !copies.some((t) => t.traceparent === envelope.trace.traceparent)) {
+      copies.push(envelope.trace);
+    }
     if (hasTrace(parent) && !copies.some((t) => t.traceparent === parent.traceparent)) copies.push(parent);
     const [first, ...rest] = copies;
     return { parent: first ?? parent, links: [...rest, ...links] };

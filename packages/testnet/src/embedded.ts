@@ -32,6 +32,7 @@ import { describeError, openPglite, type PgliteHost } from '@safe/sql';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
 import { checkPortFree, prepareDataDir } from './data-dir.js';
 import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona, PERSONA_DEFINITIONS } from './replicas.js';
+import type { ReplicaTracing } from './tracing.js';
 
 /** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
 const MAX_MESSAGE_BYTES = 4 * MAX_CHUNK_BYTES + 64 * 1024;
@@ -41,6 +42,8 @@ const DRAIN_MS = 5000;
 export interface EmbeddedTestnetOptions extends Partial<TestnetConfig> {
   /** Logs of the testnet and every replica (default: none). */
   readonly logger?: Logger;
+  /** Each replica's tracing (`--trace`); default none. */
+  readonly tracingFor?: (persona: NetworkPersona, node: string) => ReplicaTracing;
 }
 
 export interface EmbeddedTestnet {
@@ -100,7 +103,13 @@ interface Running {
   readonly routing: RoutingTable;
 }
 
-async function startReplicas(config: TestnetConfig, dataDir: string, sql: PgliteHost, log: Logger): Promise<Running> {
+async function startReplicas(
+  config: TestnetConfig,
+  dataDir: string,
+  sql: PgliteHost,
+  log: Logger,
+  tracingFor: EmbeddedTestnetOptions['tracingFor'],
+): Promise<Running> {
   const params: GroupParameters = {
     closeGroupSize: config.closeGroupSize,
     syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
@@ -133,6 +142,7 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
   for (const persona of NETWORK_PERSONAS) {
     const list: Replica<unknown>[] = [];
     for (const identity of identities.get(persona) ?? []) {
+      const tracing = tracingFor?.(persona, toHex(identity.name).slice(0, 16));
       const replica = await createReplica(persona, identity, bus, routing, {
         params,
         sql,
@@ -142,8 +152,9 @@ async function startReplicas(config: TestnetConfig, dataDir: string, sql: Pglite
         clock: systemClock,
         logger: log,
         durableFirewall: true,
+        ...(tracing ? { telemetry: tracing.telemetry } : {}),
       });
-      bus.attach(replica);
+      bus.attach(replica, tracing && ((envelope) => tracing.deliver(envelope, (e) => replica.receive(e))));
       list.push(replica);
     }
     replicas.set(persona, list);
@@ -182,7 +193,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
  * `loadTestnetConfig` does that for the CLI).
  */
 export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {}): Promise<EmbeddedTestnet> {
-  const { logger, ...overrides } = options;
+  const { logger, tracingFor, ...overrides } = options;
   const config = validateTestnetConfig({ ...defaultTestnetConfig(), ...definedOnly(overrides) });
   const log = (logger ?? silentLogger).child({ component: 'testnet' });
   const dataDir = resolve(config.dataDir);
@@ -218,7 +229,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     } catch (error) {
       throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
     }
-    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger);
+    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger, tracingFor);
     const { replicas, identities, bus, routing } = running;
 
     // PmidNodes announce their space; wait until the PmidManagers have recorded it.

@@ -3,3 +3,4 @@ export * from './embedded.js';
 export * from './main.js';
 export * from './multi-process.js';
 export * from './replicas.js';
+export * from './tracing.js';

@@ -7,6 +7,7 @@ import { ConfigError } from '@safe/core';
 import { describe, expect, it } from 'vitest';
 import { describeTestnetConfig, loadTestnetConfig } from './config.js';
 import { parseCommandLine } from './main.js';
+import { tracingTarget } from './tracing.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 
@@ -15,9 +16,11 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['--data-dir', '/tmp/x', '--fresh', '--port', '0', '--host', '::1'])).toEqual({
       kind: 'run',
       overrides: { dataDir: '/tmp/x', fresh: true, port: 0, host: '::1' },
+      trace: false,
     });
-    expect(parseCommandLine(['--port=50052'])).toEqual({ kind: 'run', overrides: { port: 50052 } });
-    expect(parseCommandLine([])).toEqual({ kind: 'run', overrides: {} });
+    expect(parseCommandLine(['--port=50052'])).toEqual({ kind: 'run', overrides: { port: 50052 }, trace: false });
+    expect(parseCommandLine([])).toEqual({ kind: 'run', overrides: {}, trace: false });
+    expect(parseCommandLine(['--trace', '--stack', 'local'])).toEqual({ kind: 'run', overrides: { stack: 'local' }, trace: true });
     expect(parseCommandLine(['--help'])).toEqual({ kind: 'help' });
   });
 
@@ -25,6 +28,21 @@ describe('parseCommandLine', () => {
     for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['--port'], ['positional'], ['--data-dir', '']]) {
       expect(() => parseCommandLine(args), args.join(' ')).toThrow(ConfigError);
     }
+  });
+});
+
+describe('tracingTarget', () => {
+  it('takes OTEL_EXPORTER_OTLP_ENDPOINT, else the stack Jaeger, and says how to get one when there is none', async () => {
+    const none = { SAFE_STACK_DIR: join(tmpdir(), 'no-such-stack-dir') };
+    expect(await tracingTarget({ ...none, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', SAFE_JAEGER_URL: 'http://j:16686' })).toEqual({
+      otlpEndpoint: 'http://c:4318',
+      jaegerUrl: 'http://j:16686',
+    });
+    expect(await tracingTarget({ ...none, SAFE_JAEGER_OTLP_ENDPOINT: 'http://j:4318' })).toEqual({
+      otlpEndpoint: 'http://j:4318',
+      jaegerUrl: undefined,
+    });
+    await expect(tracingTarget(none)).rejects.toThrow(/--trace needs somewhere to send spans.*pnpm stack up --jaeger/);
   });
 });
 

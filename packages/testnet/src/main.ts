@@ -7,8 +7,9 @@ import { pino } from 'pino';
 import { type LogLevel, loadTestnetConfig, type TestnetConfig, testnetFields } from './config.js';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from './embedded.js';
 import { StartAbortedError, startMultiProcessTestnet } from './multi-process.js';
+import { type EmbeddedTracing, startEmbeddedTracing, type TracingTarget, tracingTarget } from './tracing.js';
 
-export const USAGE = `usage: safe-testnet [--stack embedded|local] [--data-dir DIR] [--fresh] [--host HOST] [--port N]
+export const USAGE = `usage: safe-testnet [--stack embedded|local] [--data-dir DIR] [--fresh] [--host HOST] [--port N] [--trace]
 
 Runs the whole network: every persona's replicas and the gRPC Gateway clients talk to.
 
@@ -29,6 +30,11 @@ Runs the whole network: every persona's replicas and the gRPC Gateway clients ta
   --host HOST     address to listen on (env SAFE_TESTNET_HOST, default 127.0.0.1)
   --port N        port of the Gateway (the first MaidManager's with --stack local), 0 for any free
                   one (env SAFE_TESTNET_PORT, default 50051)
+  --trace         trace every request (OpenTelemetry, OTLP/HTTP): spans go to
+                  OTEL_EXPORTER_OTLP_ENDPOINT, else to the Jaeger of \`pnpm stack up --jaeger\`
+                  (SAFE_JAEGER_OTLP_ENDPOINT, from the environment or .safe-stack/stack.env);
+                  prints where Jaeger's query API is. \`safe --trace COMMAND\` prints a command's
+                  trace id, \`safe trace ID\` shows the trace
   --help          this text
 
 Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an
@@ -39,7 +45,9 @@ export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
 /** The Gateway's call timeout with `--stack local` unless SAFE_TESTNET_CALL_TIMEOUT_MS says: the SDK's own default. */
 export const LOCAL_STACK_CALL_TIMEOUT_MS = 60_000;
 
-export type CliCommand = { readonly kind: 'help' } | { readonly kind: 'run'; readonly overrides: Partial<TestnetConfig> };
+export type CliCommand =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'run'; readonly overrides: Partial<TestnetConfig>; readonly trace: boolean };
 
 /** Parses the command line; throws ConfigError (exit 2) for an unknown flag or a bad value. */
 export function parseCommandLine(args: readonly string[]): CliCommand {
@@ -66,7 +74,7 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
   flag('port', 'port', values.port);
   flag('stack', 'stack', values.stack);
   if (values.fresh) overrides.fresh = true;
-  return { kind: 'run', overrides };
+  return { kind: 'run', overrides, trace: values.trace ?? false };
 }
 
 function parseFlags(args: readonly string[]) {
@@ -80,6 +88,7 @@ function parseFlags(args: readonly string[]) {
       host: { type: 'string' },
       port: { type: 'string' },
       stack: { type: 'string' },
+      trace: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -88,6 +97,7 @@ function parseFlags(args: readonly string[]) {
 /** Runs the CLI; resolves with the exit code once the testnet has stopped (or failed to start). */
 export async function main(args: readonly string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let config: TestnetConfig;
+  let tracing: TracingTarget | undefined;
   try {
     const command = parseCommandLine(args);
     if (command.kind === 'help') {
@@ -100,6 +110,7 @@ export async function main(args: readonly string[], env: Record<string, string |
       // 26 processes on a small machine answer slower than one: wait as long as the safe CLI does.
       if (env.SAFE_TESTNET_CALL_TIMEOUT_MS === undefined) config = { ...config, callTimeoutMs: LOCAL_STACK_CALL_TIMEOUT_MS };
     }
+    if (command.trace) tracing = await tracingTarget(env);
   } catch (error) {
     process.stderr.write(`safe-testnet: ${error instanceof Error ? error.message : String(error)}\n${USAGE.split('\n')[0]}\n`);
     return 2;
@@ -126,6 +137,7 @@ export async function main(args: readonly string[], env: Record<string, string |
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let embeddedTracing: EmbeddedTracing | undefined;
   try {
     let testnet: Pick<EmbeddedTestnet, 'endpoint' | 'summary' | 'dataDir' | 'close'>;
     try {
@@ -134,6 +146,8 @@ export async function main(args: readonly string[], env: Record<string, string |
           ...config,
           logger: logger as unknown as Logger,
           env,
+          // Every replica process starts the SDK itself (run-replica imports otel.js) when this is set.
+          ...(tracing ? { childEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: tracing.otlpEndpoint } } : {}),
           abortSignal: starting.signal,
           onChildExit: (child, tail) => {
             const how = child.exit?.signal ? `was killed by ${child.exit.signal}` : `exited with code ${child.exit?.code ?? 'unknown'}`;
@@ -141,7 +155,12 @@ export async function main(args: readonly string[], env: Record<string, string |
           },
         });
       } else {
-        testnet = await startEmbeddedTestnet({ ...config, logger: logger as unknown as Logger });
+        embeddedTracing = tracing && (await startEmbeddedTracing(tracing.otlpEndpoint));
+        testnet = await startEmbeddedTestnet({
+          ...config,
+          logger: logger as unknown as Logger,
+          ...(embeddedTracing ? { tracingFor: embeddedTracing.tracingFor } : {}),
+        });
       }
     } catch (error) {
       if (error instanceof StartAbortedError) {
@@ -156,6 +175,10 @@ export async function main(args: readonly string[], env: Record<string, string |
     }
     if (signals === 0) {
       process.stdout.write(`endpoint: ${testnet.endpoint}\n`);
+      if (tracing) {
+        process.stdout.write(`tracing: spans to ${tracing.otlpEndpoint}\n`);
+        if (tracing.jaegerUrl) process.stdout.write(`jaeger: ${tracing.jaegerUrl} (export SAFE_JAEGER_URL=${tracing.jaegerUrl})\n`);
+      }
       process.stdout.write(`testnet ready: ${testnet.summary}, data in ${testnet.dataDir}\n`);
     }
     await stopRequested;
@@ -168,6 +191,7 @@ export async function main(args: readonly string[], env: Record<string, string |
     process.stdout.write('testnet stopped\n');
     return 0;
   } finally {
+    await embeddedTracing?.shutdown();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     logger.flush();

@@ -11,6 +11,7 @@ export class MemoryBus implements Transport {
   readonly #k: number;
   // biome-ignore lint/suspicious/noExplicitAny: one bus carries every persona's replicas
   readonly #replicas = new Map<string, Replica<any>>();
+  readonly #receivers = new Map<string, (envelope: Envelope) => Promise<ReceiveResult>>();
   #routing: RoutingTable;
   #inFlight = 0;
   #idleWaiters: (() => void)[] = [];
@@ -21,13 +22,17 @@ export class MemoryBus implements Transport {
     this.#k = closeGroupSize;
   }
 
+  /** `receive`, if given, is called instead of the replica's own (a host wraps it, e.g. to trace copies). */
   // biome-ignore lint/suspicious/noExplicitAny: as above
-  attach(replica: Replica<any>): void {
+  attach(replica: Replica<any>, receive?: (envelope: Envelope) => Promise<ReceiveResult>): void {
     this.#replicas.set(toHex(replica.name), replica);
+    if (receive) this.#receivers.set(toHex(replica.name), receive);
+    else this.#receivers.delete(toHex(replica.name));
   }
 
   detach(name: Uint8Array): void {
     this.#replicas.delete(toHex(name));
+    this.#receivers.delete(toHex(name));
   }
 
   setRouting(routing: RoutingTable): void {
@@ -49,7 +54,8 @@ export class MemoryBus implements Transport {
       targets.map(async (name) => {
         const replica = this.#replicas.get(toHex(name));
         if (replica === undefined) return;
-        const result = await replica.receive(envelope);
+        const receive = this.#receivers.get(toHex(name));
+        const result = await (receive ? receive(envelope) : replica.receive(envelope));
         if (typeof result !== 'string') this.onRejected?.(envelope, result);
       }),
     );
