@@ -81,7 +81,7 @@ describe('safe-testnet --stack local', () => {
       const endpoint = /^endpoint: (127\.0\.0\.1:\d+)$/m.exec(out)?.[1] ?? '';
       expect(endpoint).not.toBe('');
       expect(out).toMatch(
-        /^testnet ready: 6 maid-manager, 6 data-manager, 6 pmid-manager, 8 pmid-node \(K=4\), one process each, network testnet-[0-9a-f]{10}, data in /m,
+        /^testnet ready: 6 maid-manager, 6 data-manager, 6 version-manager, 6 mpid-manager, 6 pmid-manager, 8 pmid-node \(K=4\), one process each, network testnet-[0-9a-f]{10}, data in /m,
       );
       const pids = await replicaPids(dataDir);
       expect(pids).toHaveLength(26);

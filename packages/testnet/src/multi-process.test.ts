@@ -56,8 +56,12 @@ function start(dataDir: string, extra: Parameters<typeof startMultiProcessTestne
 
 describe('--stack', () => {
   it('is a flag of the command line: embedded or local', () => {
-    expect(parseCommandLine(['--stack', 'local', '--fresh'])).toEqual({ kind: 'run', overrides: { stack: 'local', fresh: true } });
-    expect(parseCommandLine(['--stack=embedded'])).toEqual({ kind: 'run', overrides: { stack: 'embedded' } });
+    expect(parseCommandLine(['--stack', 'local', '--fresh'])).toEqual({
+      kind: 'run',
+      overrides: { stack: 'local', fresh: true },
+      trace: false,
+    });
+    expect(parseCommandLine(['--stack=embedded'])).toEqual({ kind: 'run', overrides: { stack: 'embedded' }, trace: false });
     expect(() => parseCommandLine(['--stack', 'k8s'])).toThrow(ConfigError);
   });
 });
