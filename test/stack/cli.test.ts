@@ -84,7 +84,7 @@ describe('safe-testnet --stack local', () => {
         /^testnet ready: 6 maid-manager, 6 data-manager, 6 version-manager, 6 mpid-manager, 6 pmid-manager, 8 pmid-node \(K=4\), one process each, network testnet-[0-9a-f]{10}, data in /m,
       );
       const pids = await replicaPids(dataDir);
-      expect(pids).toHaveLength(26);
+      expect(pids).toHaveLength(6 + 6 + 6 + 6 + 6 + 8); // one process per replica, as the summary counts them
       expect(pids.every(processAlive)).toBe(true);
 
       const content = randomBytes(2.5 * 1024 * 1024);
