@@ -69,7 +69,9 @@ jaeger_start() {
     --processor.jaeger-binary.server-host-port="$HOST:0" \
     --processor.jaeger-compact.server-host-port="$HOST:0" \
     --processor.zipkin-compact.server-host-port="$HOST:0" \
-    >"$log" 2>&1 </dev/null &
+    >"$log" 2>&1 </dev/null 9>&- &
+  # 9>&-: the stack's lock is on fd 9; a Jaeger that inherited it would hold it for good, and the
+  # next `stack down` would wait on it forever.
   echo $! >"$JAEGER_PID"
 }
 
