@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { copyGroupName } from '@safe/chunks';
-import { type HandlerContext, InvalidNameError, type Name, nameOf, type RecordRef, toHex } from '@safe/core';
+import { type HandlerContext, InvalidNameError, type Name, nameOf, type RecordRef, RoutingTable, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from './config.js';
@@ -10,8 +10,19 @@ import { type DataManagerState, openDataManagerState } from './state.js';
 let host: PgliteHost;
 let a: HandlerContext<DataManagerState>;
 let b: HandlerContext<DataManagerState>;
-const ctx = (state: DataManagerState) => ({ state }) as HandlerContext<DataManagerState>;
-const pmid = (): Name => nameOf(randomBytes(32));
+/** PmidNodes on line, as the replica's routing view has them. */
+const online: Name[] = [];
+const ctx = (state: DataManagerState) =>
+  ({
+    state,
+    routing: () => new RoutingTable(online.map((name) => ({ persona: 'pmid-node' as const, name, publicKey: new Uint8Array(32) }))),
+  }) as unknown as HandlerContext<DataManagerState>;
+/** A PmidNode on line. */
+const pmid = (): Name => {
+  const name = nameOf(randomBytes(32));
+  online.push(name);
+  return name;
+};
 
 beforeAll(async () => {
   host = await openPglite();
@@ -60,6 +71,19 @@ describe('DataManager records (account transfer)', () => {
     );
     await records.drop(b, nae, key);
     expect(await records.read(b, nae, key)).toBeUndefined();
+  });
+
+  it('a record listing a holder that left before this member joined: the member repairs its copies like the others', async () => {
+    const name = nameOf(randomBytes(100));
+    const [live, left, failed] = [pmid(), nameOf(randomBytes(31)), nameOf(randomBytes(30))];
+    await a.state.store.createRecord(name, 'PRIMARY', 100, [live, left, failed], 8, 1);
+    await a.state.store.markHolder(name, 'PRIMARY', 100, failed, 'failed', 8);
+    const key = chunkRecordKey(name, 'PRIMARY');
+    await records.write(b, name, key, (await records.read(a, name, key)) as Uint8Array);
+    // Only the holder that left counts: a failed one is not a copy to be repaired from anyone.
+    expect(b.state.departed.has(toHex(left))).toBe(true);
+    expect(b.state.departed.has(toHex(live))).toBe(false);
+    expect(b.state.departed.has(toHex(failed))).toBe(false);
   });
 
   it('refuses a record that does not belong to the NAE, or lists a holder twice, and leaves the record as it was', async () => {

@@ -2,6 +2,7 @@ import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/ch
 import { InvalidNameError, NAME_BYTES, type Name, nameEquals, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
+import { isLive } from './rules.js';
 import type { DataManagerState } from './state.js';
 import { HOLDER_ORDER } from './store.js';
 
@@ -131,6 +132,11 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
         [row.id, pmids, record.holders.map((h) => STATE_CODE[h.state]), record.holders.map((_, i) => record.holders.length - i)],
       );
     });
+    // A holder that left before this member joined never reached it as a matrix change: without
+    // this it would sit out the repair the others start, and the group would stay short of K − 1.
+    for (const { pmid, state } of record.holders) {
+      if (state !== 'FAILED' && !isLive(ctx, pmid as Name)) ctx.state.departed.add(toHex(pmid));
+    }
   },
 
   async drop(ctx, _nae, key) {

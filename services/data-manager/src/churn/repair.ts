@@ -34,6 +34,10 @@ export async function repairDeparted(
   // Every copy this replica is responsible for whose holder left, in copy-group order, so members
   // with different other work still start the same copies first.
   const candidates = new Map<string, { copy: HeldCopy; group: Name; from: string[] }>();
+  // A PmidNode is forgotten once none of its copies is below its count or on its way back up.
+  // Copies whose groups this member is out of for now (newcomers pushed it out, and the records
+  // are not handed over yet) keep it remembered too: the member may be back in before they go.
+  const unfinished = new Set<string>();
   for (const pmid of [...state.departed].sort()) {
     if (isLive(ctx, nameFromHex(pmid))) {
       state.departed.delete(pmid);
@@ -41,7 +45,10 @@ export async function repairDeparted(
     }
     for (const held of fresh.get(pmid) ?? (await state.store.copiesHeldBy(nameFromHex(pmid)))) {
       const group = copyGroupName(held.name, held.copy);
-      if (!ctx.isResponsible(group)) continue;
+      if (!ctx.isResponsible(group)) {
+        unfinished.add(pmid);
+        continue;
+      }
       const key = copyKey(held.name, held.copy);
       const seen = candidates.get(key);
       if (seen) seen.from.push(pmid);
@@ -54,8 +61,6 @@ export async function repairDeparted(
     if (!ctx.isResponsible(group)) state.lostCopies.delete(key);
     else if (!candidates.has(key)) candidates.set(key, { copy: held, group, from: [] });
   }
-  // A PmidNode is forgotten once none of its copies is below its count or on its way back up.
-  const unfinished = new Set<string>();
   const send: Outbound[] = [];
   let below = 0;
   let started = 0;
