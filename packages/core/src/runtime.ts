@@ -74,6 +74,8 @@ export interface ReplySink {
 export interface ReplicaStores {
   readonly accumulator: AccumulatorStore;
   readonly firewall: FirewallStore;
+  /** Where client requests' firewall entries go when they must outlive the process and the others need not (firewall.ts). */
+  readonly clientFirewall?: FirewallStore;
   readonly sync: EntryStore<SyncEntry>;
   readonly transfer: EntryStore<TransferVotes>;
 }
@@ -254,7 +256,7 @@ export class Replica<S> {
     this.#messages = new Map(options.definition.messages.map((m) => [m.type, m]));
     this.#actions = new Map(options.definition.actions.map((a) => [a.type, a]));
     this.#accumulator = new Accumulator(options.stores.accumulator, options.params);
-    this.#firewall = new Firewall(options.stores.firewall, options.params);
+    this.#firewall = new Firewall(options.stores.firewall, options.params, options.stores.clientFirewall);
     this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
     this.transfer = new AccountTransfer(options.stores.transfer, options.params, () => this.#clock.now());
     this.cache = options.cache ?? new ChunkCache(cacheLimits(options.params));
@@ -495,7 +497,7 @@ export class Replica<S> {
     let span: SpanHandle | undefined;
     try {
       if (declaration.firewall) {
-        const record = await this.#firewall.admit(envelope.id);
+        const record = await this.#firewall.admit(envelope.id, envelope.source.persona === CLIENT);
         if (record !== null) {
           await this.#answerRepeat(envelope);
           if (declaration.sync && record.state === 'done') await this.#proposeIfNotYet(envelope, declaration, payload);
@@ -823,7 +825,7 @@ export class Replica<S> {
 
   /** A repeat is answered from the firewall: the recorded reply, or "syncing" to a waiting client. */
   async #answerRepeat(envelope: Envelope): Promise<void> {
-    const record = await this.#firewall.lookup(envelope.id);
+    const record = await this.#firewall.lookup(envelope.id, envelope.source.persona === CLIENT);
     const { to, scope } = replyAddress(incomingOf(envelope, undefined));
     if (record !== null && record.state === 'done' && record.reply !== null) {
       await this.#emit(
@@ -888,7 +890,8 @@ export class Replica<S> {
       trace,
       bulk,
     );
-    if (out.answers !== undefined) await this.#firewall.update(out.answers, { type: out.type, payload: out.payload });
+    if (out.answers !== undefined)
+      await this.#firewall.update(out.answers, { type: out.type, payload: out.payload }, out.type === CLIENT_REPLY);
   }
 
   // ---- Sy ----

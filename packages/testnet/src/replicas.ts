@@ -110,9 +110,10 @@ export async function createReplica(
     transport,
     stores: {
       accumulator: new MemoryAccumulatorStore(clock),
-      firewall: deps.durableFirewall
-        ? await SqlFirewallStore.open(deps.sql.database(schemaFor(persona, identity)), clock)
-        : new MemoryFirewallStore(clock),
+      firewall: new MemoryFirewallStore(clock),
+      ...(deps.durableFirewall
+        ? { clientFirewall: await SqlFirewallStore.open(deps.sql.database(schemaFor(persona, identity)), clock) }
+        : {}),
       sync: new MemoryEntryStore(),
       transfer: new MemoryEntryStore(),
     },
