@@ -304,11 +304,14 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     producer = publisher;
     const topicsAdmin = kafkaClient.admin();
     kafkaAdmin = topicsAdmin;
-    await startStep('Kafka', config.connectTimeoutMs, async () => {
+    // A broker that has just started takes seconds per topic to lead all its partitions, more on a
+    // loaded machine (seen: over 10 s for the six topics): waiting for leaders gets its own budget.
+    await startStep('Kafka', config.connectTimeoutMs * 3, async () => {
       await topicsAdmin.connect();
       await ensureTopics(topicsAdmin, PERSONAS, config.kafkaPartitions, {
         logger: log,
         network: config.network,
+        leaderWaitMs: config.connectTimeoutMs * 2,
         // A Put carries a whole chunk (up to 1 MiB) in its envelope: above Kafka's default 1 MB per record.
         configEntries: [{ name: 'max.message.bytes', value: String(KAFKA_MAX_MESSAGE_BYTES) }],
       });
