@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,40 @@ describe('safe put / get / rm / account', () => {
       client.close();
     }
   });
+
+  it('Ctrl-C during a put gives back what it stored: the account is charged nothing, and putting the file again is charged once', async () => {
+    const home = 'interrupted';
+    // Large enough that the put is still running when the account first shows a charge.
+    const content = randomBytes(40 * 1024 * 1024);
+    const file = join(dir, 'interrupted.bin');
+    await writeFile(file, content);
+    const stored = async () => Number(/stored .*\((\d+) bytes\)/.exec((await safeAs(home, 'account')).stdout)?.[1] ?? Number.NaN);
+    const running = spawn(process.execPath, [SAFE_CLI, 'put', file], {
+      env: { ...process.env, SAFE_HOME: join(dir, home), SAFE_ENDPOINT: testnet.endpoint },
+    });
+    let stderr = '';
+    running.stderr.on('data', (piece) => {
+      stderr += piece;
+    });
+    const exited = new Promise<number | null>((done) => running.on('exit', (code) => done(code)));
+    // Interrupted once the network has charged some of it (the account exists once the first chunk is on its way).
+    let before = Number.NaN;
+    while (!(before > 0)) before = await stored();
+    running.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted: .* not stored; nothing of it is charged/);
+    expect(await stored()).toBe(0);
+
+    const again = await safeAs(home, 'put', file);
+    expect(again.code, again.stderr).toBe(0);
+    const name = again.stdout.trim().split('\n').at(-1) ?? '';
+    const charged = await stored();
+    // The content once, plus its data map: not a byte of the interrupted put.
+    expect(charged).toBeGreaterThanOrEqual(content.length);
+    expect(charged).toBeLessThan(content.length + 64 * 1024);
+    expect((await safeAs(home, 'rm', name)).code).toBe(0);
+    expect(await stored()).toBe(0);
+  }, 300_000);
 
   it('rejects an invalid name before calling the network', async () => {
     const result = await safe('get', 'not-a-name');

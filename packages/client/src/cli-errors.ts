@@ -11,6 +11,8 @@ export const EXIT = {
   outOfSpace: 5,
   corrupt: 6,
   limit: 7,
+  /** Ctrl-C (128 + SIGINT, as shells report it). */
+  interrupted: 130,
 } as const;
 
 /** A failure of the command line itself: printed as is, with its exit code. */

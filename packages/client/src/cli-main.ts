@@ -65,6 +65,8 @@ exit codes:
   5  out of space
   6  corrupt data (a fetched chunk does not match its name)
   7  over a limit of a versioned KEY (its maximum of branches)
+  130  interrupted (Ctrl-C); an interrupted put first gives back what it stored, so
+       putting the file again is not charged twice (Ctrl-C twice: quit at once)
 `;
 
 export type Command =
@@ -240,19 +242,31 @@ async function put(command: Extract<Command, { command: 'put' }>, io: CliIo): Pr
   } catch (error) {
     throw new CliError(EXIT.usage, error instanceof Error ? error.message : String(error));
   }
-  await withClient(command.endpoint, io, async (client) => {
-    await client.ensureReady();
-    const bar = progressBar(io, 'put');
-    let stored: Awaited<ReturnType<typeof putFile>>;
-    try {
-      stored = await putFile(client, command.file, { onProgress: bar.update });
-    } finally {
-      bar.clear();
-    }
-    annotateActiveSpan({ 'safe.file.size': stored.size, 'safe.file.chunks': stored.chunks, 'safe.file.name': toHex(stored.name) });
-    if (io.stderr.isTTY) io.stderr.write(`stored ${command.file}: ${formatBytes(stored.size)} in ${stored.chunks} chunk(s)\n`);
-    io.stdout.write(`${toHex(stored.name)}\n`);
-  });
+  // Ctrl-C stops the put and gives back the chunks it stored; a second one quits at once.
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) process.exit(EXIT.interrupted);
+    io.stderr.write('\ninterrupted: giving back the chunks this put stored (Ctrl-C again to quit now)\n');
+    interrupt.abort(new CliError(EXIT.interrupted, `interrupted: ${command.file} not stored; nothing of it is charged`));
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    await withClient(command.endpoint, io, async (client) => {
+      await client.ensureReady();
+      const bar = progressBar(io, 'put');
+      let stored: Awaited<ReturnType<typeof putFile>>;
+      try {
+        stored = await putFile(client, command.file, { onProgress: bar.update, signal: interrupt.signal });
+      } finally {
+        bar.clear();
+      }
+      annotateActiveSpan({ 'safe.file.size': stored.size, 'safe.file.chunks': stored.chunks, 'safe.file.name': toHex(stored.name) });
+      if (io.stderr.isTTY) io.stderr.write(`stored ${command.file}: ${formatBytes(stored.size)} in ${stored.chunks} chunk(s)\n`);
+      io.stdout.write(`${toHex(stored.name)}\n`);
+    });
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+  }
 }
 
 async function get(command: Extract<Command, { command: 'get' }>, io: CliIo): Promise<void> {

@@ -245,6 +245,22 @@ describe('SafeClient against a Gateway', () => {
     expect(third).toBe(second);
   });
 
+  it('a request left unanswered is asked once more with the same envelope, so a Put the group did store is not charged twice', async () => {
+    await client.ensureReady();
+    network.received.length = 0;
+    network.script.push({ code: status.DEADLINE_EXCEEDED, details: 'no agreed answer from the maid-manager group within 60000 ms' });
+    await client.putChunk(new Uint8Array([3]));
+    const [first, again] = network.received.map((e) => toHex(e.id));
+    expect(network.received.map((e) => e.type)).toEqual(['Put', 'Put']);
+    expect(again).toBe(first);
+    // A second timeout in a row is the caller's to see: a stuck network does not hold it for long.
+    network.received.length = 0;
+    for (let i = 0; i < 2; i++) network.script.push({ code: status.DEADLINE_EXCEEDED, details: 'no agreed answer within 60000 ms' });
+    await expect(client.putChunk(new Uint8Array([4]))).rejects.toMatchObject({ kind: 'deadline-exceeded' });
+    expect(network.received).toHaveLength(2);
+    network.script.length = 0;
+  });
+
   it('gives up after the retries, and does not retry other failures', async () => {
     network.account = { vaults: [nameOf(network.pmid.publicKey)], stored: 0 };
     for (let i = 0; i < 10; i++) network.script.push({ code: status.UNAVAILABLE, details: 'still settling; try again' });

@@ -94,6 +94,15 @@ export function isSettling(error: unknown): boolean {
   return error instanceof SafeError && error.kind === 'unavailable' && /settling|syncing|still deciding|try again/i.test(error.message);
 }
 
+/**
+ * No answer in time: the group may still have acted on the request. The same envelope is sent
+ * again, never a new one, so the firewall replays what was decided and nothing is done twice
+ * (a Put that timed out and was stored after all is not charged again, and is known stored).
+ */
+function isUnanswered(error: unknown): boolean {
+  return error instanceof SafeError && error.kind === 'deadline-exceeded';
+}
+
 /** True when the members did answer, but differently: the same envelope would only replay those answers. */
 function isDisagreement(error: unknown): boolean {
   return error instanceof SafeError && error.kind === 'unavailable' && /gave different answers/i.test(error.message);
@@ -350,8 +359,9 @@ export class SafeClient implements ChunkStore {
   // ---- transport ----
 
   /**
-   * Signs one request and sends it; while the group answers that it is still settling, sends the
-   * SAME envelope again (same id, same nonce), so a group that did decide answers from its firewall.
+   * Signs one request and sends it; while the group answers that it is still settling, or gives
+   * no answer in time, sends the SAME envelope again (same id, same nonce), so a group that did
+   * decide answers from its firewall.
    * A read whose members disagreed is asked again as a new request (a fresh nonce): its firewall
    * would only replay the answers that disagreed, while a fresh ask sees the group as it is now.
    */
@@ -377,13 +387,16 @@ export class SafeClient implements ChunkStore {
         trace: activeTraceContext(),
       });
       let wire = seal();
+      let unanswered = 0;
       for (let attempt = 0; ; attempt++) {
         try {
           const reply = (await this.#unary('Send', wire)) as { payload?: Uint8Array };
           span.setAttribute('safe.attempts', attempt + 1);
           return reply.payload instanceof Uint8Array ? new Uint8Array(reply.payload) : new Uint8Array(0);
         } catch (error) {
-          if (attempt >= this.#retries || !isSettling(error)) throw error;
+          // One more ask after a timeout learns what was decided; more would only hold a caller of a stuck network.
+          const askAgain = isSettling(error) || (isUnanswered(error) && unanswered++ < 1);
+          if (attempt >= this.#retries || !askAgain) throw error;
           await sleep(this.#retryDelayMs * 2 ** attempt);
           if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
         }

@@ -266,6 +266,30 @@ describe('files over a ChunkStore', () => {
     expect(store.chunks.size).toBe(5);
   });
 
+  it('an interrupted put stops sending, waits for what is in flight and gives back every claim it made', async () => {
+    const store = new MemoryChunkStore();
+    const bytes = new Uint8Array(randomBytes(4 * 1024));
+    const kept = await putBytes(store, bytes, { chunkBytes: 1024 });
+    const interrupt = new AbortController();
+    const reason = new Error('interrupted');
+    let calls = 0;
+    const interrupted: ChunkStore = {
+      put: (content) => {
+        if (++calls === 3) interrupt.abort(reason);
+        return store.put(content);
+      },
+      get: (name) => store.get(name),
+      delete: (name) => store.delete(name),
+    };
+    const more = new Uint8Array([...bytes, ...randomBytes(8 * 1024)]);
+    await expect(putBytes(interrupted, more, { chunkBytes: 1024, concurrency: 2, signal: interrupt.signal })).rejects.toBe(reason);
+    expect(calls).toBeLessThan(6);
+    // Only the first file's claims are left: its 4 chunks and its map, each claimed once.
+    expect(store.chunks.size).toBe(5);
+    expect([...store.claims.values()]).toEqual([1, 1, 1, 1, 1]);
+    expect(Buffer.from(await getBytes(store, kept.name)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
   it('rejects chunk sizes that could not hold a data map', async () => {
     await expect(putBytes(new MemoryChunkStore(), new Uint8Array(1), { chunkBytes: 100 })).rejects.toMatchObject({
       kind: 'invalid-argument',

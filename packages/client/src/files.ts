@@ -117,6 +117,12 @@ export interface PutOptions {
   readonly onProgress?: Progress;
   /** The size of the source, when known (for progress). */
   readonly totalBytes?: number;
+  /**
+   * Stops the put: no further chunk is sent, those in flight are waited for, and every claim the
+   * put made is given back before it rejects with the signal's reason (an interrupted put leaves
+   * nothing charged, so putting the file again does not pay twice).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface StoredFile {
@@ -240,6 +246,7 @@ export async function putStream(store: ChunkStore, source: AsyncIterable<Uint8Ar
     let done = 0;
     options.onProgress?.(0, options.totalBytes);
     for await (const content of rechunk(source, chunkBytes)) {
+      options.signal?.throwIfAborted();
       if (uploader.failed) break;
       const name = nameOf(content);
       chunks.push({ name, size: content.length });
@@ -261,10 +268,12 @@ export async function putStream(store: ChunkStore, source: AsyncIterable<Uint8Ar
         pieces.push({ name, size: piece.length });
         await uploader.add(name, piece, () => {});
       }
+      options.signal?.throwIfAborted();
       map = { level: map.level + 1, size: bytes.length, chunks: pieces };
       bytes = encodeDataMap(map);
     }
     await uploader.finish(); // the top map last: a file whose name was returned is complete
+    options.signal?.throwIfAborted();
     const name = nameOf(bytes);
     await uploader.add(name, bytes, () => {});
     await uploader.finish();
@@ -282,7 +291,7 @@ export async function putFile(store: ChunkStore, path: string, options: PutOptio
   try {
     return await putStream(store, source, { totalBytes: info.size, ...options });
   } catch (error) {
-    throw error instanceof SafeError ? error : localFileError(error, path);
+    throw error instanceof SafeError || error === options.signal?.reason ? error : localFileError(error, path);
   } finally {
     source.destroy();
   }
