@@ -44,6 +44,7 @@ group:
   cacheEntries: SAFE_CACHE_ENTRIES
   contentBytes: SAFE_CONTENT_BYTES
   contentWaitMs: SAFE_CONTENT_WAIT_MS
+  openCalls: SAFE_OPEN_CALLS
 replica:
   tickMs: SAFE_TICK_MS
   heartbeatMs: SAFE_HEARTBEAT_MS

@@ -36,6 +36,7 @@ describe('group quorums (SPEC.md 5)', () => {
       cacheEntries: 1024,
       contentBytes: 64 * 1024 * 1024,
       contentWaitMs: 2_000,
+      openCalls: 1024,
     });
   });
 

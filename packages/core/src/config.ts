@@ -31,6 +31,8 @@ export interface GroupParameters {
   readonly contentBytes?: number;
   /** A message whose quorum came without its content waits this long for the content copy before pulling it from a sender, and between pulls (default 2 s). */
   readonly contentWaitMs?: number;
+  /** Most client calls an entry holds open at once; past it the entry answers "busy" at once (default 1024). */
+  readonly openCalls?: number;
 }
 
 export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
@@ -47,6 +49,7 @@ export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
   cacheEntries: 1024,
   contentBytes: 64 * 1024 * 1024,
   contentWaitMs: 2_000,
+  openCalls: 1024,
 };
 
 /** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
@@ -60,6 +63,7 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CACHE_ENTRIES = 1024;
 export const DEFAULT_CONTENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CONTENT_WAIT_MS = 2_000;
+export const DEFAULT_OPEN_CALLS = 1024;
 
 /** The content limits (SAFE_CONTENT_BYTES, SAFE_CONTENT_WAIT_MS), with their defaults. */
 export function contentLimits(params: GroupParameters): { bytes: number; waitMs: number } {
@@ -67,6 +71,11 @@ export function contentLimits(params: GroupParameters): { bytes: number; waitMs:
     bytes: Math.max(0, params.contentBytes ?? DEFAULT_CONTENT_BYTES),
     waitMs: Math.max(1, params.contentWaitMs ?? DEFAULT_CONTENT_WAIT_MS),
   };
+}
+
+/** Client calls an entry holds open at once (SAFE_OPEN_CALLS), with its default. */
+export function openCallLimit(params: GroupParameters): number {
+  return Math.max(1, params.openCalls ?? DEFAULT_OPEN_CALLS);
 }
 
 /**
@@ -267,6 +276,12 @@ export const groupParameterFields = {
     'SAFE_CONTENT_WAIT_MS',
     DEFAULT_CONTENT_WAIT_MS,
     'a message whose quorum came without its content waits this long for it before pulling it from a sender (ms)',
+    1,
+  ),
+  openCalls: intField(
+    'SAFE_OPEN_CALLS',
+    DEFAULT_OPEN_CALLS,
+    'client calls an entry holds open at once; past it the entry answers busy (RESOURCE_EXHAUSTED) at once',
     1,
   ),
 } satisfies Fields;

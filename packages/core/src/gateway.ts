@@ -1,5 +1,5 @@
 import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec, replyOk } from './client-reply.js';
-import { contentLimits, groupQuorum } from './config.js';
+import { contentLimits, groupQuorum, openCallLimit } from './config.js';
 import { checkContent, type Envelope, verifyEnvelope } from './envelope.js';
 import {
   DeadlineExceededError,
@@ -101,6 +101,13 @@ export class ClientGateway implements ReplySink {
     const key = toHex(envelope.id);
     const existing = this.#pending.get(key);
     if (existing !== undefined) return new Promise((resolve, reject) => this.#chain(existing, resolve, reject));
+    // Busy is said at once, never by a timeout: a call taken and then timed out would still be acted on.
+    const calls = openCallLimit(this.#replica.params);
+    if (this.#pending.size >= calls) {
+      return Promise.reject(
+        new SafeError('resource-exhausted', `busy: this entry holds ${this.#pending.size} open calls (limit ${calls}); try again shortly`),
+      );
+    }
     const size = envelope.content?.length ?? 0;
     const budget = contentLimits(this.#replica.params).bytes;
     if (size > 0 && this.#contentBytes + size > budget) {

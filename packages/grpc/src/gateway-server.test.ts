@@ -259,9 +259,9 @@ describe('startGatewayServer', () => {
   });
 });
 
-describe('an entry holding its content budget in open calls answers busy', () => {
+describe('an entry holding its content budget or its most open calls answers busy', () => {
   const node = generateIdentity();
-  const params = { ...DEFAULT_GROUP_PARAMETERS, contentBytes: 1024 * 1024 };
+  const params = { ...DEFAULT_GROUP_PARAMETERS, contentBytes: 1024 * 1024, openCalls: 2 };
   const holding: PersonaDefinition<null> = {
     ...toyPersona,
     messages: [
@@ -300,6 +300,16 @@ describe('an entry holding its content budget in open calls answers busy', () =>
   afterAll(async () => {
     client?.close();
     await server?.close();
+  });
+
+  it('RESOURCE_EXHAUSTED past SAFE_OPEN_CALLS, at once, naming the limit; room again once the open calls end', async () => {
+    const open = [codeOf(hold(1)), codeOf(hold(1))];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const busy = await codeOf(hold(1));
+    expect(busy.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(busy.details).toMatch(/busy: this entry holds 2 open calls \(limit 2\)/);
+    for (const call of open) expect((await call).code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
+    expect((await codeOf(hold(1))).code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
   });
 
   it('RESOURCE_EXHAUSTED past SAFE_CONTENT_BYTES, at once; room again once the open calls end', async () => {
