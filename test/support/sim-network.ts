@@ -257,10 +257,9 @@ export class SimNet {
     return identityFromSeed(this.sim.random.bytes(32));
   }
 
-  /** Creates the client's account and registers the PmidNode closest to it as its vault. */
-  async setUpClient(client: Identity): Promise<void> {
+  /** Creates the client's account and registers `vault` (default: the PmidNode closest to it) as its vault. */
+  async setUpClient(client: Identity, vault = this.sim.routing.view('pmid-node').closeGroup(client.name, 1)[0]): Promise<void> {
     await this.ok(client, 'CreateAccount', 'maid-manager', client.name, codecs.createAccount.encode({}));
-    const [vault] = this.sim.routing.view('pmid-node').closeGroup(client.name, 1);
     const pmid = this.identities.get(toHex(vault as Name));
     if (pmid === undefined) throw new Error('no vault to register');
     const registration = {

@@ -64,6 +64,7 @@ export interface RecordDeleted {
 }
 export const recordDeletedCodec = protoCodec<RecordDeleted>('safe.v1.pmid_manager.RecordDeleted');
 export const recordOfferCodec = protoCodec<{ pmid: Uint8Array; capacity: number }>('safe.v1.pmid_manager.RecordOffer');
+export const addVaultClientCodec = protoCodec<{ pmid: Uint8Array; client: Uint8Array }>('safe.v1.pmid_manager.AddVaultClient');
 
 /** Payloads of the personas this one sends to. */
 export const nodePutCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');

@@ -22,4 +22,13 @@ export const migrations: readonly Migration[] = [
         PRIMARY KEY (pmid, name, copy)
       );`,
   },
+  {
+    id: '002_vault_clients',
+    sql: `
+      CREATE TABLE pmid_clients (
+        pmid   bytea NOT NULL,
+        client bytea NOT NULL,
+        PRIMARY KEY (pmid, client)
+      );`,
+  },
 ];

@@ -1,4 +1,5 @@
 import type { PersonaDefinition } from '@safe/core';
+import { addVaultClient } from './actions/add-vault-client.js';
 import { recordDeleted } from './actions/record-deleted.js';
 import { recordLost } from './actions/record-lost.js';
 import { recordOffer } from './actions/record-offer.js';
@@ -24,7 +25,7 @@ import type { PmidManagerState } from './state.js';
  * | PutResponse   | PmidNode    | single | yes | yes |
  * | Delete        | DataManager | group  | yes | yes |
  * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
- * | GetPmidHealth | MaidManager | none   | no  | no  |
+ * | GetPmidHealth | MaidManager | group  | no  | no  (the client's share of the vault's offer; a new client: AddVaultClient, the others told their share) |
  * | Offer         | PmidNode    | single | yes | yes |
  * | Lost          | PmidNode    | single | yes | yes (its lost total grows, unless a sacrificial copy DELETED_FOR_ROOM; HolderLost ->>>> the copy's DataManagers, with the reason) |
  *
@@ -35,7 +36,8 @@ import type { PmidManagerState } from './state.js';
  * Sends: Put, Delete => PmidNode; SendAccount -> PmidNode (on churn, when a PmidNode with an
  * account here comes back on line: the copies it should hold, less what was deleted or lost while
  * it was away, in batches of SAFE_PM_SEND_ACCOUNT_BATCH); PutResponse, HolderLost ->>>> DataManager;
- * PmidHealth (with the node's rank, rank.ts) => MaidManager.
+ * PmidHealth (the client's share of the offer, vault-shares.ts, with the node's rank, rank.ts)
+ * ->>>> MaidManager, also to every client sharing the vault when a client joins or the offer changes.
  *
  * Account transfer on churn (SPEC.md 4): one record per PmidNode account (records.ts).
  *
@@ -46,7 +48,7 @@ export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   persona: 'pmid-manager',
   speaksAs: 'group',
   messages: [put, putResponse, del, lose, lost, getPmidHealth, offer],
-  actions: [recordStored, recordDeleted, recordLost, recordOffer],
+  actions: [recordStored, recordDeleted, recordLost, recordOffer, addVaultClient],
   onChurn: sendAccountsOnRejoin,
   records: pmidManagerRecords,
   rankReports,

@@ -31,6 +31,7 @@ async function account(c: HandlerContext<PmidManagerState>): Promise<Name> {
   const names = Array.from({ length: 4 }, () => nameOf(randomBytes(16)));
   for (const [i, name] of names.entries()) await store.recordStored(pmid, name, i % 2 ? 'BACKUP' : 'PRIMARY', 100 * (i + 1));
   await store.removeChunk(pmid, names[0] as Name, 'PRIMARY', true);
+  for (const client of Array.from({ length: 3 }, () => nameOf(randomBytes(8)))) await store.addClient(pmid, client);
   return pmid;
 }
 
@@ -42,11 +43,23 @@ describe('PmidManager records (account transfer)', () => {
     const decoded = pmidAccountRecordCodec.decode(value);
     expect(decoded).toMatchObject({ offered: 1_000_000, stored: 900, lost: 100 });
     expect(decoded.chunks.map((c) => toHex(c.name))).toEqual(decoded.chunks.map((c) => toHex(c.name)).sort());
+    // The accounts sharing the vault's offer go with it, sorted.
+    expect(decoded.clients.map(toHex)).toEqual((await a.state.store.clients(pmid)).map(toHex));
+    expect(decoded.clients).toHaveLength(3);
     await records.write(b, pmid, NO_KEY, value);
     expect(await records.read(b, pmid, NO_KEY)).toEqual(value);
     expect(await b.state.store.account(pmid)).toEqual(await a.state.store.account(pmid));
-    await records.write(b, pmid, NO_KEY, pmidAccountRecordCodec.encode({ offered: 1, stored: 0, lost: 0, chunks: [] }));
-    expect(pmidAccountRecordCodec.decode((await records.read(b, pmid, NO_KEY)) as Uint8Array).chunks).toEqual([]);
+    expect((await b.state.store.clients(pmid)).map(toHex)).toEqual((await a.state.store.clients(pmid)).map(toHex));
+    await records.write(b, pmid, NO_KEY, pmidAccountRecordCodec.encode({ offered: 1, stored: 0, lost: 0, chunks: [], clients: [] }));
+    expect(pmidAccountRecordCodec.decode((await records.read(b, pmid, NO_KEY)) as Uint8Array)).toMatchObject({ chunks: [], clients: [] });
+    await expect(
+      records.write(
+        b,
+        pmid,
+        NO_KEY,
+        pmidAccountRecordCodec.encode({ offered: 1, stored: 0, lost: 0, chunks: [], clients: [new Uint8Array(3)] }),
+      ),
+    ).rejects.toThrow(/a client is a 64-byte name/);
     await records.drop(b, pmid, NO_KEY);
     expect(await records.read(b, pmid, NO_KEY)).toBeUndefined();
   });

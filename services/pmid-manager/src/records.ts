@@ -11,6 +11,8 @@ export interface PmidAccountRecord {
   lost: number;
   /** Sorted by (name, copy). */
   chunks: { name: Uint8Array; copy: ChunkCopy; size: number }[];
+  /** The client accounts sharing the vault's offer, sorted. */
+  clients: Uint8Array[];
 }
 export const pmidAccountRecordCodec = protoCodec<PmidAccountRecord>('safe.v1.pmid_manager.PmidAccountRecord');
 
@@ -29,7 +31,12 @@ export async function readPmidAccountRecord(tx: SqlExecutor, pmid: Uint8Array): 
     'SELECT name, copy, size FROM pmid_chunks WHERE pmid = $1 ORDER BY name, copy',
     [pmid],
   );
-  return { ...row, chunks: chunks.map((c) => ({ name: c.name, copy: CHUNK_COPIES[c.copy] ?? 'PRIMARY', size: c.size })) };
+  const clients = await tx.query<{ client: Uint8Array }>('SELECT client FROM pmid_clients WHERE pmid = $1 ORDER BY client', [pmid]);
+  return {
+    ...row,
+    chunks: chunks.map((c) => ({ name: c.name, copy: CHUNK_COPIES[c.copy] ?? 'PRIMARY', size: c.size })),
+    clients: clients.map((c) => c.client),
+  };
 }
 
 function checkRecord(nae: Name, key: Uint8Array, account: PmidAccountRecord): void {
@@ -43,6 +50,7 @@ function checkRecord(nae: Name, key: Uint8Array, account: PmidAccountRecord): vo
     if (seen.has(id)) throw new InvalidNameError('a chunk is listed twice');
     seen.add(id);
   }
+  for (const client of account.clients) if (client.length !== NAME_BYTES) throw new InvalidNameError('a client is a 64-byte name');
 }
 
 /**
@@ -76,7 +84,12 @@ export const pmidManagerRecords: PersonaRecords<PmidManagerState> = {
     checkRecord(nae, key, account);
     await ctx.state.store.db.transaction(async (tx) => {
       await tx.query('DELETE FROM pmid_chunks WHERE pmid = $1', [nae]);
+      await tx.query('DELETE FROM pmid_clients WHERE pmid = $1', [nae]);
       await tx.query('DELETE FROM pmid_accounts WHERE pmid = $1', [nae]);
+      await tx.query('INSERT INTO pmid_clients (pmid, client) SELECT $1, unnest($2::bytea[]) ON CONFLICT DO NOTHING', [
+        nae,
+        account.clients,
+      ]);
       await tx.query('INSERT INTO pmid_accounts (pmid, offered, stored, lost) VALUES ($1, $2, $3, $4)', [
         nae,
         account.offered,
@@ -97,6 +110,7 @@ export const pmidManagerRecords: PersonaRecords<PmidManagerState> = {
     if (key.length !== 0) return;
     await ctx.state.store.db.transaction(async (tx) => {
       await tx.query('DELETE FROM pmid_chunks WHERE pmid = $1', [nae]);
+      await tx.query('DELETE FROM pmid_clients WHERE pmid = $1', [nae]);
       await tx.query('DELETE FROM pmid_accounts WHERE pmid = $1', [nae]);
     });
   },

@@ -48,6 +48,16 @@ export class PmidManagerStore {
     return Number(row?.bytes ?? 0);
   }
 
+  /** The client accounts the vault's offer is shared by, in name order. */
+  async clients(pmid: Uint8Array): Promise<Uint8Array[]> {
+    const rows = await this.db.query<{ client: Uint8Array }>('SELECT client FROM pmid_clients WHERE pmid = $1 ORDER BY client', [pmid]);
+    return rows.map((r) => r.client);
+  }
+
+  async addClient(pmid: Uint8Array, client: Uint8Array): Promise<void> {
+    await this.db.query('INSERT INTO pmid_clients (pmid, client) VALUES ($1, $2) ON CONFLICT DO NOTHING', [pmid, client]);
+  }
+
   async recordOffer(pmid: Uint8Array, capacity: number): Promise<void> {
     await this.db.query(
       `INSERT INTO pmid_accounts (pmid, offered) VALUES ($1, $2)
