@@ -208,8 +208,9 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
-  main(process.argv.slice(2)).then(
+/** Runs `safe-testnet` as this process: its exit code, and a stopped testnet's process ends. */
+export function runAsProcess(args: readonly string[]): void {
+  main(args).then(
     (code) => {
       process.exitCode = code;
       // Nothing should be left, but a stray handle must not keep a stopped testnet alive.
@@ -221,3 +222,5 @@ if (isEntryPoint()) {
     },
   );
 }
+
+if (isEntryPoint()) runAsProcess(process.argv.slice(2));
