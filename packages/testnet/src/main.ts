@@ -38,7 +38,7 @@ Runs the whole network: every persona's replicas and the gRPC Gateway clients ta
   --help          this text
 
 Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an
-environment variable; see the README.`;
+environment variable; see packages/testnet/README.md.`;
 
 /** The data directory of `--stack local` when neither --data-dir nor SAFE_DATA_DIR names one. */
 export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
