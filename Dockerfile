@@ -5,7 +5,7 @@
 # The entrypoint preloads the OpenTelemetry module (it exports spans only when
 # OTEL_EXPORTER_OTLP_ENDPOINT is set). Written to be right by reading: no Docker engine was
 # available where it was written, so it has not been built there; its steps were replayed by hand
-# (see README.md, Kubernetes).
+# (see docs/kubernetes.md).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 

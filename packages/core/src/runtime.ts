@@ -947,11 +947,9 @@ export class Replica<S> {
    * newcomer goes to it first, as it is before the action changes it, with the action as an entry
    * still to apply: a record the action deletes would otherwise never reach the newcomer, nor
    * would what the action sends from it (the newcomer's copy of a DataManager's Delete to the
-   * holders, without which the holders never gather K − 1 copies).
-   */
-  /**
-   * In a span of this member's own: what the action sends is this member's copy, and the receiver
-   * links each member's copy apart (under the sync sender's context they would all look alike).
+   * holders, without which the holders never gather K − 1 copies). In a span of this member's own:
+   * what the action sends is this member's copy, and the receiver links each member's copy apart
+   * (under the sync sender's context they would all look alike).
    */
   async #applyAgreed(act: Action, key: string, trace: Record<string, string>): Promise<void> {
     const span = this.#telemetry.startSpan(`${this.persona} agreed ${act.type}`, trace, []);

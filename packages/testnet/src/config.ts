@@ -100,7 +100,7 @@ export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The README's configuration table for the testnet. */
+/** The configuration table in packages/testnet/README.md. */
 export function describeTestnetConfig(): string {
   return describeConfig(testnetConfigFields);
 }

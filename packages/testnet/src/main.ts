@@ -38,7 +38,7 @@ Runs the whole network: every persona's replicas and the gRPC Gateway clients ta
   --help          this text
 
 Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an
-environment variable; see the README.`;
+environment variable; see packages/testnet/README.md.`;
 
 /** The data directory of `--stack local` when neither --data-dir nor SAFE_DATA_DIR names one. */
 export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
@@ -208,8 +208,9 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
-  main(process.argv.slice(2)).then(
+/** Runs `safe-testnet` as this process: its exit code, and a stopped testnet's process ends. */
+export function runAsProcess(args: readonly string[]): void {
+  main(args).then(
     (code) => {
       process.exitCode = code;
       // Nothing should be left, but a stray handle must not keep a stopped testnet alive.
@@ -221,3 +222,5 @@ if (isEntryPoint()) {
     },
   );
 }
+
+if (isEntryPoint()) runAsProcess(process.argv.slice(2));

@@ -125,6 +125,9 @@ describe('startMultiProcessTestnet (stand-in replicas)', () => {
       expect(pmidLog).toContain('"k":"4"');
       expect(pmidLog).toContain(`"capacity":"${1024 ** 3}"`);
       expect(pmidLog).toContain('"brokers":"127.0.0.1:1"');
+      expect(pmidLog).toContain(`"pg":"${STACK.postgresUrl}"`);
+      // The DataManager's settings reach every replica, as the group parameters do.
+      expect(pmidLog).toContain('"dm":"8"');
       expect(testnet.network).toMatch(/^testnet-[0-9a-f]{10}$/);
       expect(pmidLog).toContain(`"network":"${testnet.network}"`);
       expect(await readFile(testnet.child('maid-manager', 1).logFile, 'utf8')).toContain(`"keys":"${join(dataDir, 'pmid-node')}"`);

@@ -110,17 +110,17 @@ export function deleteTrimmed(trimmed: readonly Name[], name: Uint8Array, copy: 
   return trimmed.map((pmid) => deleteFrom(pmid, name, copy));
 }
 
+/** How one copy group's store ended: stored at a cost, or not, and why. */
+export type StoreOutcome =
+  | { readonly stored: true; readonly cost: number }
+  | { readonly stored: false; readonly error: string; readonly exists?: boolean };
+
 /**
  * The outcome of one copy group's store, to the client's MaidManagers (who charge on it). Members
  * may apply the holders' answers in different orders, so the answer that completes the copy is
  * not the same action everywhere; the correlation is the client's request instead, so the K
  * members' copies still share one id.
  */
-/** How one copy group's store ended: stored at a cost, or not, and why. */
-export type StoreOutcome =
-  | { readonly stored: true; readonly cost: number }
-  | { readonly stored: false; readonly error: string; readonly exists?: boolean };
-
 export function tellMaidManagers(context: PutContext | null, name: Uint8Array, copy: ChunkCopy, outcome: StoreOutcome): Outbound[] {
   if (context === null || context.client.length === 0) return [];
   const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);

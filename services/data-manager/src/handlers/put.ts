@@ -4,16 +4,16 @@ import { addSubscriberCodec, createRecordCodec, type DataPut, putCodec } from '.
 import { chooseHolders, storeOn, tellMaidManagers } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent } from '../state.js';
 
-/**
- * Put<Data> | MaidManager ->>>> | [Ac, Fw] DataManager [So, Sy] ->>>> PmidManager.
- * An existing chunk gains a subscriber (or, for Put<Unique>, the Put fails: it exists); a new one
- * goes to the deterministically chosen holders.
- */
 /** A short, non-zero tag of a message id (0 means "no creator recorded"). */
 export function requestTag(id: Uint8Array): number {
   return Buffer.from(id).readInt32BE(0) || 1;
 }
 
+/**
+ * Put<Data> | MaidManager ->>>> | [Ac, Fw] DataManager [So, Sy] ->>>> PmidManager.
+ * An existing chunk gains a subscriber (or, for Put<Unique>, the Put fails: it exists); a new one
+ * goes to the deterministically chosen holders.
+ */
 export const put = message<DataPut, DataManagerState>({
   type: 'Put',
   from: ['maid-manager'],
