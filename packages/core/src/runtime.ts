@@ -1,15 +1,14 @@
 import { AccountTransfer, type TransferVotes } from './account-transfer.js';
 import { Accumulator } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
-import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from './client-reply.js';
+import { CLIENT_REPLY } from './client-reply.js';
 import type { GroupParameters } from './config.js';
-import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
-import { asSafeError, ContentMismatchError, RecordMissingError, type SafeError, SenderNotInGroupError } from './errors.js';
+import { type Envelope, type MessageContent, sealEnvelope } from './envelope.js';
+import { asSafeError, ContentMismatchError, RecordMissingError, SenderNotInGroupError } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
 import { type Name, shortName, toHex } from './name.js';
-import type { ActionDeclaration, HandlerContext, Incoming, MessageDeclaration, Outbound, Outcome, PersonaDefinition } from './persona.js';
-import { replyAddress } from './persona.js';
+import type { ActionDeclaration, HandlerContext, Incoming, MessageDeclaration, Outcome, PersonaDefinition } from './persona.js';
 import {
   type AccumulatorStore,
   type Clock,
@@ -27,6 +26,7 @@ import { AccountTransferSender } from './runtime/account-transfer-sender.js';
 import { Admission } from './runtime/admission.js';
 import { type Bulk, BulkContent } from './runtime/bulk-content.js';
 import { HeldRequests } from './runtime/held-requests.js';
+import { Outbox } from './runtime/outbox.js';
 import {
   ACCOUNT_PULL_MESSAGE,
   ACCOUNT_TRANSFER_MESSAGE,
@@ -127,6 +127,7 @@ export class Replica<S> {
   readonly #admission: Admission<S>;
   readonly #held: HeldRequests<S>;
   readonly #content: BulkContent<S>;
+  readonly #outbox: Outbox<S>;
   readonly #rounds: SyncRounds<S>;
   readonly #sender: AccountTransferSender<S>;
   readonly #receiver: AccountTransferReceiver<S>;
@@ -178,6 +179,13 @@ export class Replica<S> {
       receiveAgain: (envelope, until) => this.#receive(envelope, until),
       count: (envelope, result) => this.#count(envelope, result),
     });
+    this.#outbox = new Outbox({
+      context,
+      speaksAs: options.definition.speaksAs,
+      firewall: this.#firewall,
+      send,
+      carries: (speakingFor, id) => this.#content.carries(speakingFor, id),
+    });
     this.#content = new BulkContent({
       context,
       telemetry,
@@ -197,7 +205,7 @@ export class Replica<S> {
       telemetry,
       sync: this.#sync,
       actions: this.#actions,
-      emit: (out, speakingFor, trace) => this.#emit(out, speakingFor, trace),
+      emit: (out, speakingFor, trace) => this.#outbox.emit(out, speakingFor, trace),
       carryOut,
       flushTransfers: (before) => this.#sender.flush(false, before),
     });
@@ -321,7 +329,7 @@ export class Replica<S> {
       if (declaration.content === true) await this.#content.noteCopy(envelope);
       if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
       if (decision === 'repeat') {
-        if (declaration.firewall) await this.#answerRepeat(envelope);
+        if (declaration.firewall) await this.#outbox.answerRepeat(envelope);
         return this.#count(envelope, 'duplicate');
       }
       if (declaration.content === true) {
@@ -335,7 +343,7 @@ export class Replica<S> {
       this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
       if (rejected instanceof ContentMismatchError)
         this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'mismatch' });
-      await this.#tellClientRefused(envelope, rejected);
+      await this.#outbox.tellClientRefused(envelope, rejected);
       return this.#count(envelope, { rejected });
     }
   }
@@ -349,24 +357,6 @@ export class Replica<S> {
   }
 
   /**
-   * A client's request refused before its handler ran (payload, address, content) is answered
-   * with the refusal, as a handler's refusal is: every member refuses alike, so the entry gets
-   * an agreed answer at once instead of waiting out its deadline. Only a genuine client's: a
-   * forged one is not answered, and trouble that may pass (`unavailable`) is retried, not told.
-   */
-  async #tellClientRefused(envelope: Envelope, rejected: SafeError): Promise<void> {
-    if (envelope.source.persona !== CLIENT || envelope.replyTo === undefined || rejected.kind === 'unavailable') return;
-    try {
-      verifyEnvelope(envelope);
-      const origin: ClientOrigin = { request: envelope.id, replyTo: envelope.replyTo };
-      // Not firewalled (`answers` dropped): the same envelope is refused alike if it comes again.
-      await this.#emit({ ...answerClient(origin, replyError(rejected)), answers: undefined }, envelope.destination.nae, envelope.trace);
-    } catch (error) {
-      this.#log.debug({ type: envelope.type, err: asSafeError(error, 'refusal').message }, 'refusal not told');
-    }
-  }
-
-  /**
    * Fw, then the handler, for a message whose copies reached their quorum (and whose content, if
    * it has any, is here): a repeat is answered from the firewall, anything else handled once.
    */
@@ -376,7 +366,7 @@ export class Replica<S> {
       if (declaration.firewall) {
         const record = await this.#firewall.admit(envelope.id, envelope.source.persona === CLIENT);
         if (record !== null) {
-          await this.#answerRepeat(envelope);
+          await this.#outbox.answerRepeat(envelope);
           if (declaration.sync && record.state === 'done') await this.#proposeIfNotYet(envelope, declaration, payload);
           return this.#count(envelope, 'duplicate');
         }
@@ -418,7 +408,7 @@ export class Replica<S> {
       if (safe.kind === 'internal') throw safe;
       if (awaitWith !== undefined && safe instanceof RecordMissingError && this.#held.awaitRecord(declaration, incoming, awaitWith))
         return AWAITING_RECORD;
-      return this.#refusal(incoming, safe);
+      return this.#outbox.refusal(incoming, safe);
     }
   }
 
@@ -454,31 +444,6 @@ export class Replica<S> {
     return result;
   }
 
-  /** A repeat is answered from the firewall: the recorded reply, or "syncing" to a waiting client. */
-  async #answerRepeat(envelope: Envelope): Promise<void> {
-    const record = await this.#firewall.lookup(envelope.id, envelope.source.persona === CLIENT);
-    const { to, scope } = replyAddress(incomingOf(envelope, undefined));
-    if (record !== null && record.state === 'done' && record.reply !== null) {
-      await this.#emit(
-        { type: record.reply.type, to, scope, payload: record.reply.payload, correlation: envelope.id },
-        envelope.destination.nae,
-        envelope.trace,
-      );
-    } else if ((record === null || record.state === 'syncing') && envelope.source.persona === CLIENT && envelope.replyTo) {
-      const origin: ClientOrigin = { request: envelope.id, replyTo: envelope.replyTo };
-      const syncing = answerClient(origin, { status: 'SYNCING', message: 'the group is still deciding', payload: new Uint8Array(0) });
-      await this.#emit({ ...syncing, answers: undefined }, envelope.destination.nae, envelope.trace);
-    }
-  }
-
-  #refusal(incoming: Incoming<unknown>, error: SafeError): Outcome {
-    if (incoming.source.persona === CLIENT && incoming.replyTo) {
-      return { send: [answerClient({ request: incoming.id, replyTo: incoming.replyTo }, replyError(error))] };
-    }
-    this.#log.info({ type: incoming.type, kind: error.kind, err: error.message }, 'request refused');
-    return {};
-  }
-
   async #carryOut(
     outcome: Outcome,
     incoming: Incoming<unknown> | undefined,
@@ -491,38 +456,7 @@ export class Replica<S> {
       if (synced && incoming !== undefined) await this.#rounds.propose(incoming, index, act, trace);
       else await this.#rounds.apply(act, trace, cause);
     }
-    for (const out of outcome.send ?? []) await this.#emit(out, speakingFor, trace, cause);
-  }
-
-  /**
-   * Signs and sends one message. Unless it answers something, its correlation is its cause (the
-   * message or agreed action that produced it): the id covers it, so two messages with the same
-   * content but different causes (a second Delete of one chunk, a second Get) are different
-   * messages, while the K members' copies of one cause still share an id.
-   */
-  async #emit(out: Outbound, speakingFor: Name | undefined, trace: Record<string, string>, cause?: Uint8Array): Promise<void> {
-    const as = out.as ?? speakingFor ?? this.identity.name;
-    const authority = out.authority ?? this.#definition.speaksAs;
-    const bulk =
-      out.content === undefined
-        ? undefined
-        : { content: out.content, carry: (id: Uint8Array) => authority === 'single' || this.#content.carries(as, id) };
-    await this.send(
-      {
-        type: out.type,
-        source: { persona: this.persona, nae: authority === 'single' ? this.identity.name : as },
-        authority,
-        destination: out.to,
-        scope: out.scope,
-        payload: out.payload,
-        correlation: out.correlation ?? cause ?? new Uint8Array(0),
-        ...(out.replyTo ? { replyTo: out.replyTo } : {}),
-      },
-      trace,
-      bulk,
-    );
-    if (out.answers !== undefined)
-      await this.#firewall.update(out.answers, { type: out.type, payload: out.payload }, out.type === CLIENT_REPLY);
+    for (const out of outcome.send ?? []) await this.#outbox.emit(out, speakingFor, trace, cause);
   }
 
   async #tick(): Promise<void> {
@@ -538,7 +472,7 @@ export class Replica<S> {
         await this.#carryOut({ actions }, undefined, false, {});
         for (const out of send ?? []) {
           const span = this.#causes.spanFor(this.#telemetry, this.persona, out);
-          await this.#emit(out, undefined, span.context()).finally(() => span.end());
+          await this.#outbox.emit(out, undefined, span.context()).finally(() => span.end());
         }
       } catch (error) {
         this.#log.error({ err: asSafeError(error, 'tick').message }, 'tick handling failed');
