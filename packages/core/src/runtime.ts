@@ -1,47 +1,39 @@
-import { AccountTransfer, type TransferVotes } from './account-transfer.js';
+import { AccountTransfer } from './account-transfer.js';
 import { Accumulator } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
 import { CLIENT_REPLY } from './client-reply.js';
 import type { GroupParameters } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope } from './envelope.js';
-import { asSafeError, ContentMismatchError, RecordMissingError, SenderNotInGroupError } from './errors.js';
+import { asSafeError, ContentMismatchError, SenderNotInGroupError } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
-import { type Name, shortName, toHex } from './name.js';
-import type { ActionDeclaration, HandlerContext, Incoming, MessageDeclaration, Outcome, PersonaDefinition } from './persona.js';
-import {
-  type AccumulatorStore,
-  type Clock,
-  type EntryStore,
-  type FirewallStore,
-  type Logger,
-  type SpanHandle,
-  silentLogger,
-  systemClock,
-  type Telemetry,
-} from './ports.js';
-import { CLIENT, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
+import { type Name, shortName } from './name.js';
+import type { ActionDeclaration, HandlerContext, Incoming, Outcome, PersonaDefinition } from './persona.js';
+import { type Clock, type Logger, silentLogger, systemClock, type Telemetry } from './ports.js';
+import { MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { AccountTransferReceiver } from './runtime/account-transfer-receiver.js';
 import { AccountTransferSender } from './runtime/account-transfer-sender.js';
 import { Admission } from './runtime/admission.js';
 import { type Bulk, BulkContent } from './runtime/bulk-content.js';
+import { Handling } from './runtime/handling.js';
 import { HeldRequests } from './runtime/held-requests.js';
+import type { ReplicaOptions, ReplySink, Transport } from './runtime/options.js';
 import { Outbox } from './runtime/outbox.js';
 import {
   ACCOUNT_PULL_MESSAGE,
   ACCOUNT_TRANSFER_MESSAGE,
   CONTENT_PULL_MESSAGE,
   CONTENT_PUSH_MESSAGE,
-  incomingOf,
   type ReceiveResult,
   SYNC_MESSAGE,
 } from './runtime/protocol.js';
 import { SerialQueue } from './runtime/serial-queue.js';
 import { SyncRounds } from './runtime/sync-rounds.js';
-import { Sync, type SyncEntry, syncKey } from './sync.js';
+import { Sync } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 import { TraceCauses } from './trace-causes.js';
 
+export type { ReplicaOptions, ReplicaStores, ReplySink, Transport } from './runtime/options.js';
 export {
   ACCOUNT_PULL_MESSAGE,
   ACCOUNT_TRANSFER_MESSAGE,
@@ -57,43 +49,6 @@ export {
   type TransferredSyncEntry,
 } from './runtime/protocol.js';
 
-/** How a replica puts signed copies on the wire: the group bus adapter. */
-export interface Transport {
-  send(envelope: Envelope): void | Promise<void>;
-}
-
-/** Receives client replies addressed to this node (the entry); see ClientGateway. */
-export interface ReplySink {
-  expects(correlation: Uint8Array): boolean;
-  deliver(envelope: Envelope): void;
-}
-
-export interface ReplicaStores {
-  readonly accumulator: AccumulatorStore;
-  readonly firewall: FirewallStore;
-  /** Where client requests' firewall entries go when they must outlive the process and the others need not (firewall.ts). */
-  readonly clientFirewall?: FirewallStore;
-  readonly sync: EntryStore<SyncEntry>;
-  readonly transfer: EntryStore<TransferVotes>;
-}
-
-export interface ReplicaOptions<S> {
-  readonly definition: PersonaDefinition<S>;
-  readonly identity: Identity;
-  readonly params: GroupParameters;
-  readonly state: S;
-  readonly routing: RoutingTable;
-  readonly transport: Transport;
-  readonly stores: ReplicaStores;
-  readonly clock?: Clock;
-  readonly telemetry?: Telemetry;
-  readonly logger?: Logger;
-  /** The replica's opportunistic chunk cache; default: one sized by `params` (SAFE_CACHE_BYTES, SAFE_CACHE_ENTRIES). */
-  readonly cache?: ChunkCache;
-}
-
-/** A request held for the record account transfer brings (HeldRequests.awaitRecord). */
-const AWAITING_RECORD = Symbol('awaiting record');
 /** A copy held until this replica's view knows its sender (HeldRequests.awaitSender). */
 const AWAITING_SENDER = Symbol('awaiting sender');
 
@@ -128,6 +83,7 @@ export class Replica<S> {
   readonly #held: HeldRequests<S>;
   readonly #content: BulkContent<S>;
   readonly #outbox: Outbox<S>;
+  readonly #handling: Handling<S>;
   readonly #rounds: SyncRounds<S>;
   readonly #sender: AccountTransferSender<S>;
   readonly #receiver: AccountTransferReceiver<S>;
@@ -175,7 +131,7 @@ export class Replica<S> {
       context,
       telemetry,
       handleAgain: async (declaration, incoming, trace) =>
-        this.#carryOut(await this.#handleNow(declaration, incoming), incoming, declaration.sync, trace),
+        this.#carryOut(await this.#handling.handleNow(declaration, incoming), incoming, declaration.sync, trace),
       receiveAgain: (envelope, until) => this.#receive(envelope, until),
       count: (envelope, result) => this.#count(envelope, result),
     });
@@ -186,11 +142,22 @@ export class Replica<S> {
       send,
       carries: (speakingFor, id) => this.#content.carries(speakingFor, id),
     });
+    this.#handling = new Handling({
+      context,
+      telemetry,
+      firewall: this.#firewall,
+      outbox: this.#outbox,
+      held: this.#held,
+      sync: this.#sync,
+      causes: this.#causes,
+      carryOut: (outcome, incoming, synced, trace) => this.#carryOut(outcome, incoming, synced, trace),
+      count: (envelope, result) => this.#count(envelope, result),
+    });
     this.#content = new BulkContent({
       context,
       telemetry,
       send,
-      act: (envelope, declaration, payload) => this.#act(envelope, declaration, payload),
+      act: (envelope, declaration, payload) => this.#handling.act(envelope, declaration, payload),
     });
     this.#sender = new AccountTransferSender({
       context,
@@ -335,9 +302,9 @@ export class Replica<S> {
       if (declaration.content === true) {
         const content = this.#content.contentOf(envelope);
         if (content === undefined) return this.#count(envelope, this.#content.await(envelope, declaration, payload));
-        return await this.#act({ ...envelope, content }, declaration, payload);
+        return await this.#handling.act({ ...envelope, content }, declaration, payload);
       }
-      return await this.#act(envelope, declaration, payload);
+      return await this.#handling.act(envelope, declaration, payload);
     } catch (error) {
       const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
       this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
@@ -354,88 +321,6 @@ export class Replica<S> {
    */
   checkRequest(envelope: Envelope): void {
     if (envelope.destination.persona === this.persona) this.#admission.declared(envelope);
-  }
-
-  /**
-   * Fw, then the handler, for a message whose copies reached their quorum (and whose content, if
-   * it has any, is here): a repeat is answered from the firewall, anything else handled once.
-   */
-  async #act(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<ReceiveResult> {
-    let span: SpanHandle | undefined;
-    try {
-      if (declaration.firewall) {
-        const record = await this.#firewall.admit(envelope.id, envelope.source.persona === CLIENT);
-        if (record !== null) {
-          await this.#outbox.answerRepeat(envelope);
-          if (declaration.sync && record.state === 'done') await this.#proposeIfNotYet(envelope, declaration, payload);
-          return this.#count(envelope, 'duplicate');
-        }
-      }
-      span = this.#telemetry.startSpan(`${this.persona} ${envelope.type}`, envelope.trace, []);
-      span.setAttribute('safe.message.id', toHex(envelope.id).slice(0, 16));
-      span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
-      // The group whose copies made the quorum, and the chunk the message is about: what a user searches by.
-      span.setAttribute('safe.copy_group', `${envelope.source.persona}:${toHex(envelope.source.nae).slice(0, 16)}`);
-      if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
-      this.#causes.remember(envelope.destination.nae, span.context());
-      const incoming = incomingOf(envelope, payload);
-      const outcome = await this.#handle(declaration, incoming, span.context());
-      if (outcome !== AWAITING_RECORD) await this.#carryOut(outcome, incoming, declaration.sync, span.context());
-      span.end();
-      return this.#count(envelope, outcome === AWAITING_RECORD ? 'pending' : 'handled');
-    } catch (error) {
-      const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
-      span?.end(rejected);
-      this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
-      return this.#count(envelope, { rejected });
-    }
-  }
-
-  /**
-   * The handler's outcome; a rule of the persona that says no becomes the requester's answer,
-   * recorded like any other. Given the request's trace, a refusal for want of a record this node
-   * may still be sent by account transfer is held instead (AWAITING_RECORD): see HeldRequests.awaitRecord.
-   */
-  async #handle(
-    declaration: MessageDeclaration<unknown, S>,
-    incoming: Incoming<unknown>,
-    awaitWith?: Record<string, string>,
-  ): Promise<Outcome | typeof AWAITING_RECORD> {
-    try {
-      return await declaration.handle(incoming, this.#context);
-    } catch (error) {
-      const safe = asSafeError(error, `${this.persona} ${incoming.type}`);
-      if (safe.kind === 'internal') throw safe;
-      if (awaitWith !== undefined && safe instanceof RecordMissingError && this.#held.awaitRecord(declaration, incoming, awaitWith))
-        return AWAITING_RECORD;
-      return this.#outbox.refusal(incoming, safe);
-    }
-  }
-
-  /** The handler's outcome, refusal included: never held. */
-  async #handleNow(declaration: MessageDeclaration<unknown, S>, incoming: Incoming<unknown>): Promise<Outcome> {
-    const outcome = await this.#handle(declaration, incoming);
-    return outcome === AWAITING_RECORD ? {} : outcome;
-  }
-
-  /**
-   * A synced request whose actions this node already applied, because floor(K/2)+1 of its peers'
-   * Sync copies reached it before its own copy of the request did: the firewall holds the answer,
-   * but the peers still count on this node's Sync to resolve the action themselves. Now that the
-   * request is here, the node proposes what the handler decides (and sends what it sends), once.
-   * A real repeat of a request it handled proposes nothing again.
-   */
-  async #proposeIfNotYet(envelope: Envelope, declaration: MessageDeclaration<unknown, S>, payload: unknown): Promise<void> {
-    const incoming = incomingOf(envelope, payload);
-    const outcome = await this.#handleNow(declaration, incoming);
-    // A member that handled the request proposed all its actions at once: one still awaiting its
-    // proposal means it never did, so it carries the outcome out now (proposing again is a no-op).
-    for (const [index, act] of (outcome.actions ?? []).entries()) {
-      if (await this.#sync.awaitsOwnProposal(syncKey(incoming.id, index, act.type))) {
-        await this.#carryOut(outcome, incoming, true, envelope.trace);
-        return;
-      }
-    }
   }
 
   #count<R extends ReceiveResult>(envelope: Envelope, result: R): R {
