@@ -13,6 +13,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+# pnpm-workspace.yaml's patchedDependencies: the install fails without the patch files.
+COPY patches/ patches/
 COPY packages/chunks/package.json packages/chunks/
 COPY packages/client/package.json packages/client/
 COPY packages/core/package.json packages/core/
