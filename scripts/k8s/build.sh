@@ -50,7 +50,7 @@ build_helm() {
   # The one scripts/tools/ensure-helm.sh installs (same version) saves a build.
   local gopath_helm
   gopath_helm=$("$go" env GOPATH)/bin/helm
-  if [ -x "$gopath_helm" ] && "$gopath_helm" version --short 2>/dev/null | grep -q "^v$HELM_VERSION+"; then
+  if [ -x "$gopath_helm" ] && "$go" version -m "$gopath_helm" 2>/dev/null | grep -qE "^[[:space:]]+mod[[:space:]]+helm.sh/helm/v3[[:space:]]+v$HELM_VERSION[[:space:]]"; then
     cp "$gopath_helm" "$BIN/helm" && touch "$BIN/.helm-$HELM_VERSION" && return 0
   fi
   t0=$(now)

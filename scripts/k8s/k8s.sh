@@ -76,7 +76,8 @@ ensure_packages() {
 
 env_lines() {
   printf 'KUBECONFIG=%s\n' "$KUBECONFIG_FILE"
-  printf 'PATH=%s:%s\n' "$BIN" "$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$BIN" | paste -sd:)"
+  # shellcheck disable=SC2016 # $PATH is for the shell that loads these lines
+  printf 'PATH=%s:$PATH\n' "$BIN"
 }
 
 cmd_up() {

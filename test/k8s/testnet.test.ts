@@ -40,7 +40,7 @@ const safe = (args: string[], env: NodeJS.ProcessEnv = {}) => runSafe(home, gate
 async function everyFileIntact(): Promise<void> {
   for (const [name, content] of stored) {
     const out = join(home, `got-${name.slice(0, 8)}.bin`);
-    const got = await safe(['get', name, '-o', out]);
+    const got = await safe(['get', name, '-o', out, '--force']);
     expect(got.code, got.stderr).toBe(0);
     expect((await readFile(out)).equals(content), `${content.length} B file`).toBe(true);
   }
@@ -108,6 +108,15 @@ describe.skipIf(process.env.SAFE_K8S === '0')('the chart on a one-node Kubernete
     );
     for (const c of [...PERSONAS, 'postgres', 'redis', 'kafka', 'jaeger']) expect((await pods(k, RELEASE, c)).length, c).toBeGreaterThan(0);
     gateway = await portForward(k, NAMESPACE, `svc/${RELEASE}-gateway`, 50051);
+  });
+
+  it('every ci values file renders objects the 1.33 apiserver accepts (kubectl apply --dry-run=server)', async () => {
+    for (const values of ['dev-values.yaml', 'external-values.yaml', 'local-values.yaml', 'scale-values.yaml']) {
+      const rendered = join(home, `rendered-${values}`);
+      await writeFile(rendered, await k.helm('template', 'dry', CHART, '-f', join(CHART, 'ci', values)));
+      const applied = await k.kubectl('apply', '--dry-run=server', '-f', rendered);
+      expect(applied, values).toMatch(/statefulset\.apps\/dry-data-manager (created|configured) \(server dry run\)/);
+    }
   });
 
   it('safe put of 1 B, 1 MiB + 1 and 3 MB through the gateway Service; safe get gives them back byte-identical', async () => {

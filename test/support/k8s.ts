@@ -34,7 +34,7 @@ export async function cluster(namespace: string): Promise<Cluster> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const line of (await run('bash', [K8S, 'env'], process.env)).stdout.split('\n')) {
     const match = /^([A-Z_]+)=(.*)$/.exec(line);
-    if (match?.[1] !== undefined) env[match[1]] = match[2];
+    if (match?.[1] !== undefined) env[match[1]] = (match[2] ?? '').replace('$PATH', process.env.PATH ?? '');
   }
   const checked = async (cmd: string, args: string[]) => {
     const result = await run(cmd, args, env);
