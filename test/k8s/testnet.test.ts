@@ -188,6 +188,11 @@ describe.skipIf(process.env.SAFE_K8S === '0')('the chart on a one-node Kubernete
     }
   });
 
+  it("helm test: the chart's own put/get round trip passes", async () => {
+    const out = await k.helm('test', RELEASE, '--timeout', '10m');
+    expect(out).toMatch(/TEST SUITE:\s+t-test-put-get[\s\S]*Phase:\s+Succeeded/);
+  });
+
   it('helm upgrade of one DataManager setting rolls the DataManagers only, and no file is lost', async () => {
     const before = (await others()).map(same);
     const dmBefore = await pods(k, RELEASE, 'data-manager');
@@ -210,7 +215,8 @@ describe.skipIf(process.env.SAFE_K8S === '0')('the chart on a one-node Kubernete
     for (const kind of ['statefulsets', 'deployments', 'services', 'poddisruptionbudgets']) {
       expect((await k.kubectl('get', kind, '-o', 'name')).trim(), kind).toBe('');
     }
-    const claims = (await k.kubectl('get', 'pvc', '-o', 'name')).trim().split('\n');
+    // NOTES.txt's clean-up command selects them by the release's label.
+    const claims = (await k.kubectl('get', 'pvc', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name')).trim().split('\n');
     expect(claims).toContain(`persistentvolumeclaim/data-${RELEASE}-data-manager-0`);
     expect(claims).toContain(`persistentvolumeclaim/data-${RELEASE}-pmid-node-0`);
   });
