@@ -27,9 +27,17 @@ export default defineConfig({
         test: { name: 'stack', include: ['test/stack/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
       },
       {
-        // The chart on the one-node cluster of `pnpm k8s up` (one release, steps in order, minutes each).
+        // The chart on the one-node cluster of `pnpm k8s up` (one release, steps in order, minutes each),
+        // after every other project (groupOrder 1): its 19 pods and the stack's testnets never share the cores.
         extends: true,
-        test: { name: 'k8s', include: ['test/k8s/**/*.test.ts'], testTimeout: 1_200_000, hookTimeout: 300_000, fileParallelism: false },
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          testTimeout: 1_200_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
     // Generous: PGlite's first start alone takes 5-15 s on two busy cores.
