@@ -115,7 +115,7 @@ start_dockerd() {
     die_component dockerd "another Docker engine already answers on $DOCKER_SOCK (set SAFE_K8S_DOCKER_SOCK)"
   mkdir -p "$K8S_DIR/docker" "$SOCK_DIR/docker"
   start_bg dockerd dockerd --containerd="$CONTAINERD_SOCK" --data-root "$K8S_DIR/docker" --exec-root "$SOCK_DIR/docker" \
-    --pidfile "$SOCK_DIR/docker/dockerd.pid" -H "unix://$DOCKER_SOCK" --iptables=false --ip-masq=false --bridge=none
+    --pidfile "$SOCK_DIR/docker/dockerd.pid" -H "unix://$DOCKER_SOCK" --iptables=false --ip-masq=false --ip-forward=false --bridge=none
   wait_for dockerd "docker -H unix://$DOCKER_SOCK version"
 }
 
@@ -152,8 +152,10 @@ start_controllers() {
 
 # ------------------------------------------------------------------------------------------- node
 
+# ip_forward as it was before the first `up` (dockerd is told not to touch it), restored by `down`.
+save_ip_forward() { [ -s "$RUN/ip_forward.before" ] || sysctl -n net.ipv4.ip_forward >"$RUN/ip_forward.before"; }
+
 net_up() {
-  sysctl -n net.ipv4.ip_forward >"$RUN/ip_forward.before" 2>/dev/null || true
   sysctl -qw net.ipv4.ip_forward=1
   local rule
   for rule in "FORWARD -s $POD_CIDR" "FORWARD -d $POD_CIDR"; do
@@ -171,11 +173,26 @@ net_down() {
     iptables -t "$table" -S | grep -F -- "--comment $IPT_TAG" | sed 's/^-A /-D /' | while read -r line; do
       # shellcheck disable=SC2086
       iptables -t "$table" $line || true
-    done
+    done || true
   done
   "$BIN/kube-proxy" --cleanup >>"$LOGS/kube-proxy.log" 2>&1 || true
+  # kubelet's own chains (KUBE-FIREWALL, the canaries) are left by kube-proxy's cleanup: every
+  # KUBE-* chain and the jumps to them go (no other Kubernetes can run beside this one).
+  local ipt rule chain chains
+  for ipt in iptables ip6tables; do
+    for table in filter nat mangle; do
+      "$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | sed 's/^-A /-D /' | while read -r rule; do
+        eval "$ipt -t $table $rule" 2>/dev/null || true
+      done || true
+      chains=$("$ipt" -t "$table" -S 2>/dev/null | sed -n -E 's/^-N (KUBE-[A-Z0-9-]+)$/\1/p' || true)
+      for chain in $chains; do "$ipt" -t "$table" -F "$chain" 2>/dev/null || true; done
+      for chain in $chains; do "$ipt" -t "$table" -X "$chain" 2>/dev/null || true; done
+    done
+  done
   ip link del safek8s0 2>/dev/null || true
-  [ -s "$RUN/ip_forward.before" ] && sysctl -qw "net.ipv4.ip_forward=$(cat "$RUN/ip_forward.before")" || true
+  if [ -s "$RUN/ip_forward.before" ]; then
+    sysctl -qw "net.ipv4.ip_forward=$(cat "$RUN/ip_forward.before")" && rm -f "$RUN/ip_forward.before"
+  fi
 }
 
 start_kubelet() {
@@ -252,6 +269,7 @@ start_all() {
   [ -n "$HOST_IP" ] || die "cannot tell this machine's address (set SAFE_K8S_HOST_IP)"
   local t0 c started=()
   t0=$(now)
+  save_ip_forward
   make_pki
   write_kubeconfig
   net_up
@@ -311,7 +329,7 @@ stop_all() {
     stop_pid containerd
   fi
   # Mounts the kubelet left (volumes, tokens) and the pods' network namespaces.
-  grep -oE " $K8S_DIR/kubelet/[^ ]+| $SOCK_DIR/[^ ]+" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  grep -oE " ($K8S_DIR/kubelet|$SOCK_DIR)(/[^ ]*)? " /proc/mounts | tr -d ' ' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
   net_down
 }
 
