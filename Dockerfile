@@ -3,9 +3,8 @@
 #   docker run -e SAFE_ADVERTISE_HOST=<name others dial> -e SAFE_POSTGRES_URL=... -e SAFE_REDIS_URL=... \
 #     -e SAFE_KAFKA_BROKERS=... -v dm0:/data safe-vault services/data-manager/dist/main.js
 # The entrypoint preloads the OpenTelemetry module (it exports spans only when
-# OTEL_EXPORTER_OTLP_ENDPOINT is set). Written to be right by reading: no Docker engine was
-# available where it was written, so it has not been built there; its steps were replayed by hand
-# (see docs/kubernetes.md).
+# OTEL_EXPORTER_OTLP_ENDPOINT is set). Built and run by `pnpm k8s images` and test/k8s (on a local
+# node:20-bookworm-slim look-alike where nothing can be pulled: --build-arg NODE_IMAGE=...).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -13,6 +12,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+# pnpm-workspace.yaml's patchedDependencies: the install fails without the patch files.
+COPY patches/ patches/
 COPY packages/chunks/package.json packages/chunks/
 COPY packages/client/package.json packages/client/
 COPY packages/core/package.json packages/core/

@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'network',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/stack/**', '**/node_modules/**'],
+          exclude: ['test/stack/**', 'test/k8s/**', '**/node_modules/**'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
@@ -25,6 +25,19 @@ export default defineConfig({
         // file parallelism off as its own group, last).
         extends: true,
         test: { name: 'stack', include: ['test/stack/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
+      },
+      {
+        // The chart on the one-node cluster of `pnpm k8s up` (one release, steps in order, minutes each),
+        // after every other project (groupOrder 1): its 19 pods and the stack's testnets never share the cores.
+        extends: true,
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          testTimeout: 1_200_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
     // Generous: PGlite's first start alone takes 5-15 s on two busy cores.

@@ -31,36 +31,64 @@ if (run(bin('tsc'), ['-p', 'tsconfig.tests.json']) !== 0) {
 console.log('> biome check');
 const lint = run(bin('biome'), ['check', '.']);
 
+/**
+ * Runs `bash SCRIPT up ARGS...` (and any `extra` commands after it) unless `status` says it is
+ * already up. A failure names what failed (the script's "ERROR:" line) and ends the run. Returns
+ * the stop to call at the end: `down` only if this run started it.
+ */
+function bringUp(label, script, upArgs, extra = []) {
+  const wasUp = spawnSync('bash', [script, 'status'], { cwd: root, stdio: 'ignore' }).status === 0;
+  const stop = () => {
+    if (wasUp) return;
+    console.log(`> ${label} down (this run started it)`);
+    spawnSync('bash', [script, 'down'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+  for (const args of [['up', ...upArgs], ...extra]) {
+    console.log(`> ${label} ${args.join(' ')}`);
+    const started = Date.now();
+    const up = spawnSync('bash', [script, ...args], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
+    process.stdout.write(up.stdout ?? '');
+    process.stderr.write(up.stderr ?? '');
+    console.log(`> ${label} ${args[0]}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (up.status === 0) continue;
+    const said = `${up.stderr ?? ''}\n${up.stdout ?? ''}`
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+    const why =
+      up.error?.message ??
+      said.find((line) => line.includes('ERROR:'))?.replace(/^\[\w+\] ERROR:\s*/, '') ??
+      said.at(-1) ??
+      `exit ${up.status}`;
+    console.log(`${label} ${args[0]} failed: ${why}`);
+    for (const s of stops) s();
+    stop();
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  return stop;
+}
+const stops = [];
+
 // The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
 // a component does not come up, names it and prints the end of its log (on stderr, shown as is).
 // A stack this run starts, it stops at the end; one that was already running is left running.
 // --jaeger: the trace suite reads a trace back from it; the first run builds it (~2-3 min, printed).
-const stackScript = join(root, 'scripts', 'stack', 'stack.sh');
-const stackWasUp = spawnSync('bash', [stackScript, 'status'], { cwd: root, stdio: 'ignore' }).status === 0;
-const stopStackWeStarted = () => {
-  if (stackWasUp) return;
-  console.log('> stack down (this run started it)');
-  spawnSync('bash', [stackScript, 'down'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+stops.push(bringUp('stack', join(root, 'scripts', 'stack', 'stack.sh'), ['--jaeger']));
+const stopWhatWeStarted = () => {
+  for (const stop of stops.splice(0)) stop();
 };
-console.log('> stack up');
-const up = spawnSync('bash', [stackScript, 'up', '--jaeger'], { cwd: root, stdio: ['inherit', 'pipe', 'pipe'] });
-process.stdout.write(up.stdout ?? '');
-process.stderr.write(up.stderr ?? '');
-if (up.status !== 0) {
-  const said = `${up.stderr ?? ''}\n${up.stdout ?? ''}`
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean);
-  const why =
-    up.error?.message ??
-    said.find((line) => line.includes('ERROR:'))?.replace(/^\[stack\] ERROR:\s*/, '') ??
-    said.at(-1) ??
-    `exit ${up.status}`;
-  console.log(`stack up failed: ${why}`);
-  stopStackWeStarted();
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+
+// The k8s suite needs the one-node cluster (root only) with the images loaded: the first run
+// builds Kubernetes and the images (~20-30 min, cached after); SAFE_K8S=0 skips the suite.
+if (process.env.SAFE_K8S !== '0' && process.getuid?.() !== 0) {
+  console.log('> k8s suite skipped: the one-node cluster needs root (kubelet, containerd, iptables)');
+  process.env.SAFE_K8S = '0';
 }
+if (process.env.SAFE_K8S !== '0') {
+  stops.push(bringUp('k8s', join(root, 'scripts', 'k8s', 'k8s.sh'), [], [['images']]));
+}
+
 // Its env lines, for vitest and every process the tests start; a variable already set wins.
 const stackEnv = join(process.env.SAFE_STACK_DIR || join(root, '.safe-stack'), 'stack.env');
 let stackLines;
@@ -68,7 +96,7 @@ try {
   stackLines = readFileSync(stackEnv, 'utf8').split(/\r?\n/);
 } catch (error) {
   console.log(`stack up wrote no ${stackEnv}: ${error.message}`);
-  stopStackWeStarted();
+  stopWhatWeStarted();
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -100,6 +128,6 @@ try {
   summary = `0 passed, 1 failed (vitest wrote no report, exit ${status})`;
 }
 rmSync(dir, { recursive: true, force: true });
-stopStackWeStarted();
+stopWhatWeStarted();
 console.log(summary);
 process.exit(status === 0 && lint === 0 ? 0 : 1);

@@ -54,27 +54,9 @@ IS_ROOT=0
 
 # ---------------------------------------------------------------------------------------------- util
 
-say() { printf '[stack] %s\n' "$*" >&2; }
-warn() { printf '[stack] WARNING: %s\n' "$*" >&2; }
-die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# die_component <component> <reason> [logfile...]: names the failed component and shows its log tail.
-die_component() {
-  local comp=$1 reason=$2 f
-  shift 2
-  printf '\n[stack] ERROR: %s failed: %s\n' "$comp" "$reason" >&2
-  for f in "$@"; do
-    if [ -s "$f" ]; then
-      printf '[stack] ---- last 40 lines of %s ----\n' "$f" >&2
-      tail -n 40 "$f" >&2 || true
-      printf '[stack] ---- end of %s ----\n' "$f" >&2
-    fi
-  done
-  exit 1
-}
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+LOG_TAG=stack
+# shellcheck source=../lib/log.sh
+. "$HERE/../lib/log.sh"
 
 # True if something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }

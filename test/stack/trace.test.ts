@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
-import { fetchTrace, findTraces, type TraceSpan } from '@safe/client';
+import { findTraces } from '@safe/client';
 import { type TracingTarget, tracingTarget } from '@safe/testnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSafe } from '../support/safe-cli.js';
 import { type StackTestnet, startStackTestnet } from '../support/stack-testnet.js';
+import { childrenOf, follows, spanKey as key, PUT_PATH, wholeTrace } from '../support/trace-path.js';
 
 /**
  * A Put read back from a real collector (the OpenTelemetry demo's trace-edges test): the testnet
@@ -16,17 +16,6 @@ import { type StackTestnet, startStackTestnet } from '../support/stack-testnet.j
  * `safe --trace put` of a two-chunk file prints its trace id, and Jaeger's HTTP API must hold
  * that one trace with the true parent edges of a Put across the four personas.
  */
-const PUT_PATH = [
-  'safe-maid-manager/maid-manager Gateway.Send Put',
-  'safe-maid-manager/maid-manager Put',
-  'safe-data-manager/data-manager Put',
-  'safe-pmid-manager/pmid-manager Put',
-  'safe-pmid-node/pmid-node Put',
-  'safe-pmid-manager/pmid-manager PutResponse',
-  'safe-data-manager/data-manager PutResponse',
-  'safe-maid-manager/maid-manager PutResponse',
-];
-
 let target: TracingTarget;
 let jaeger: string;
 let net: StackTestnet;
@@ -44,44 +33,6 @@ afterAll(async () => {
   await net?.close();
   if (home !== undefined) await rm(home, { recursive: true, force: true });
 });
-
-const key = (span: TraceSpan) => `${span.service}/${span.operation}`;
-
-/**
- * Does some chain of parent edges from `span` follow `path` (the first element is `span` itself)?
- * A member applying an action its group agreed on (`<persona> agreed <action>`) may stand between two steps.
- */
-function follows(span: TraceSpan, path: readonly string[], children: Map<string, TraceSpan[]>): boolean {
-  const agreed = / agreed /.test(span.operation);
-  if (!agreed && key(span) !== path[0]) return false;
-  const rest = agreed ? path : path.slice(1);
-  if (rest.length === 0) return true;
-  return (children.get(span.spanId) ?? []).some((child) => follows(child, rest, children));
-}
-
-function childrenOf(spans: readonly TraceSpan[]): Map<string, TraceSpan[]> {
-  const children = new Map<string, TraceSpan[]>();
-  for (const span of spans) if (span.parentId !== undefined) children.set(span.parentId, [...(children.get(span.parentId) ?? []), span]);
-  return children;
-}
-
-/**
- * The trace once it is whole: replicas export in batches, so it is read until every Gateway Put
- * has reached back to a MaidManager's PutResponse and two reads in a row agree (bounded reads).
- */
-async function wholeTrace(id: string): Promise<TraceSpan[]> {
-  let last: TraceSpan[] = [];
-  for (let read = 0; read < 60; read++) {
-    await sleep(2000);
-    const spans = await fetchTrace(jaeger, id).catch(() => [] as TraceSpan[]);
-    const children = childrenOf(spans);
-    const puts = spans.filter((s) => key(s) === 'safe-cli/Gateway.Send Put');
-    const complete = puts.length > 0 && puts.every((put) => (children.get(put.spanId) ?? []).some((c) => follows(c, PUT_PATH, children)));
-    if (complete && spans.length === last.length) return spans;
-    last = spans;
-  }
-  return last;
-}
 
 describe('a Put read back from Jaeger', () => {
   it('safe --trace put of a two-chunk file is one trace with the Put edges across every persona, no span in error', async () => {
@@ -101,7 +52,7 @@ describe('a Put read back from Jaeger', () => {
     expect(put.stderr).toMatch(/^trace: [0-9a-f]{32}$/m);
     expect(put.stderr).toContain(`${jaeger.replace(/\/+$/, '')}/api/traces/${id}`);
 
-    const spans = await wholeTrace(id);
+    const spans = await wholeTrace(jaeger, id);
     const children = childrenOf(spans);
     // One trace for the command: every span the CLI and the MaidManagers' Put handling made since.
     expect(await findTraces(jaeger, 'safe-cli', since)).toEqual([id]);

@@ -10,14 +10,20 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `safe ARGS` with its identity under `home`, against the Gateway at `endpoint`. */
-export function runSafe(home: string, endpoint: string, args: readonly string[], log = false): Promise<CliResult> {
+/** Runs `safe ARGS` with its identity under `home`, against the Gateway at `endpoint` (`env` added to the process's). */
+export function runSafe(
+  home: string,
+  endpoint: string,
+  args: readonly string[],
+  log = false,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [SAFE_CLI, ...args],
-      { env: { ...process.env, SAFE_HOME: home, SAFE_ENDPOINT: endpoint }, maxBuffer: 64 * 1024 * 1024 },
+      { env: { ...process.env, ...env, SAFE_HOME: home, SAFE_ENDPOINT: endpoint }, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (log)
           console.log(
