@@ -11,6 +11,7 @@ export * from './firewall.js';
 export * from './gateway.js';
 export * from './identity.js';
 export * from './memory/bus.js';
+export * from './memory/mirrored-store.js';
 export * from './memory/stores.js';
 export * from './name.js';
 export * from './neighbourhood.js';

@@ -4,6 +4,7 @@ import {
   type EntryStore,
   type FirewallRecord,
   type FirewallStore,
+  MirroredEntryStore,
   type ReplicaStores,
   SafeError,
   type SyncEntry,
@@ -204,7 +205,8 @@ export function redisReplicaStores(redis: Redis, persona: string, name: Uint8Arr
   return {
     accumulator: new RedisAccumulatorStore(redis, prefix),
     firewall: new RedisFirewallStore(redis, prefix),
-    sync: new RedisEntryStore<SyncEntry>(redis, prefix, 'sync'),
-    transfer: new RedisEntryStore<TransferVotes>(redis, prefix, 'transfer'),
+    // Read from memory: only this replica's process reads or writes them (its data-dir lock).
+    sync: new MirroredEntryStore(new RedisEntryStore<SyncEntry>(redis, prefix, 'sync')),
+    transfer: new MirroredEntryStore(new RedisEntryStore<TransferVotes>(redis, prefix, 'transfer')),
   };
 }
