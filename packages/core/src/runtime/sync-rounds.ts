@@ -60,14 +60,17 @@ export class SyncRounds<S> {
   async broadcast(key: string, act: Action, trace: Record<string, string>): Promise<void> {
     const { context } = this.#deps;
     const payload = syncProposalCodec.encode({ key, action: act.type, nae: act.nae, parameters: act.payload });
-    for (const member of context.closeGroup(context.persona, act.nae)) {
-      if (nameEquals(member, context.self)) continue;
-      await this.#deps.emit(
-        { type: SYNC_MESSAGE, to: { persona: context.persona, nae: member }, scope: 'node', payload, as: act.nae },
-        act.nae,
-        trace,
-      );
-    }
+    const peers = context.closeGroup(context.persona, act.nae).filter((member) => !nameEquals(member, context.self));
+    // Together, not one acknowledgement after another: the bus sends them in one request.
+    await Promise.all(
+      peers.map((member) =>
+        this.#deps.emit(
+          { type: SYNC_MESSAGE, to: { persona: context.persona, nae: member }, scope: 'node', payload, as: act.nae },
+          act.nae,
+          trace,
+        ),
+      ),
+    );
   }
 
   /** What a sync step asks of this member next: tell the group it has seen the action, apply it once agreed. */
