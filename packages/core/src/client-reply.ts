@@ -70,10 +70,13 @@ export function errorOfReply(reply: ClientReplyValue): SafeError {
 export interface ClientOrigin {
   readonly request: Uint8Array;
   readonly replyTo: Address;
+  /** false: the request passed no firewall, so its answer is not recorded (Uf) to answer repeats. */
+  readonly recorded?: false;
 }
 
 export function originOf(incoming: Incoming<unknown>): ClientOrigin | undefined {
-  return incoming.replyTo === undefined ? undefined : { request: incoming.id, replyTo: incoming.replyTo };
+  if (incoming.replyTo === undefined) return undefined;
+  return { request: incoming.id, replyTo: incoming.replyTo, ...(incoming.firewalled === false ? { recorded: false } : {}) };
 }
 
 /** Answers a client request, now or later (the group speaking for `as`, the NAE the client addressed). */
@@ -84,7 +87,7 @@ export function answerClient(origin: ClientOrigin, value: ClientReplyValue, as?:
     scope: 'node',
     payload: clientReplyCodec.encode(value),
     correlation: origin.request,
-    answers: origin.request,
+    ...(origin.recorded === false ? {} : { answers: origin.request }),
     ...(as ? { as } : {}),
   };
 }

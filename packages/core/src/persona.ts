@@ -31,6 +31,8 @@ export interface Incoming<P> {
   readonly replyTo?: Address;
   /** The bulk content (a chunk) of a message declared with `content`, checked against the digest its copies agreed on; empty otherwise. */
   readonly content: Uint8Array;
+  /** false: its declaration has no firewall (Fw), so an answer to it is not recorded either: a repeat is handled again. */
+  readonly firewalled?: false;
 }
 
 /** A message this node sends (So). The runtime signs it and puts it on the wire. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
-import { answerClient, CLIENT_REPLY, clientReplyCodec, replyOk } from './client-reply.js';
+import { answerClient, CLIENT_REPLY, clientReplyCodec, originOf, replyOk } from './client-reply.js';
 import { clientRequestWindow, DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
@@ -96,6 +96,20 @@ const definition: PersonaDefinition<State> = {
     // A node speaking for itself (as a PmidNode offers its space to its PmidManagers).
     noted('Announce', 'pmid-manager'),
     noted('Hello', CLIENT),
+    // A read: no firewall, answered at once (as a DataManager answers a Get from its cache).
+    message<Record<string, never>, State>({
+      type: 'Look',
+      from: [CLIENT],
+      accumulate: 'single',
+      firewall: false,
+      sync: false,
+      payload: emptyCodec,
+      handle(m, ctx) {
+        ctx.state.handled.push({ type: m.type, id: toHex(m.id) });
+        const origin = originOf(m as Incoming<unknown>);
+        return origin === undefined ? {} : { send: [answerClient(origin, replyOk(Uint8Array.of(7)))] };
+      },
+    }),
   ],
   actions: [
     /** Agreed: written, and the client (whose request id is the nonce) is answered, as a MaidManager does. */
@@ -154,7 +168,10 @@ function network(groupParams: GroupParameters = params) {
   const clock = new VirtualClock();
   const sent: Sent[] = [];
   const replicas = new Map<string, Replica<State>>();
+  const firewalls = new Map<string, MemoryFirewallStore>();
   for (const identity of dataManagers) {
+    const firewall = new MemoryFirewallStore(clock);
+    firewalls.set(toHex(identity.name), firewall);
     const replica = new Replica<State>({
       definition,
       identity,
@@ -164,7 +181,7 @@ function network(groupParams: GroupParameters = params) {
       transport: { send: (envelope) => void sent.push({ from: identity.name, envelope }) },
       stores: {
         accumulator: new MemoryAccumulatorStore(clock),
-        firewall: new MemoryFirewallStore(clock),
+        firewall,
         sync: new MemoryEntryStore<SyncEntry>(),
         transfer: new MemoryEntryStore<TransferVotes>(),
       },
@@ -173,7 +190,8 @@ function network(groupParams: GroupParameters = params) {
     replicas.set(toHex(identity.name), replica);
   }
   const replicaOf = (identity: Identity) => replicas.get(toHex(identity.name)) as Replica<State>;
-  return { clock, sent, replicas, replicaOf };
+  const firewallOf = (identity: Identity) => firewalls.get(toHex(identity.name)) as MemoryFirewallStore;
+  return { clock, sent, replicas, replicaOf, firewallOf };
 }
 
 const content = (type: string, payload: Uint8Array, overrides: Partial<MessageContent> = {}): MessageContent => ({
@@ -611,6 +629,25 @@ describe('Replica: a client message', () => {
     expect(answer.scope).toBe('node');
     expect(answer.correlation).toEqual(copy.id);
     expect(clientReplyCodec.decode(answer.payload).status).toBe('SYNCING');
+  });
+
+  it('declared without a firewall is handled again when repeated, and its answer is not recorded', async () => {
+    const { sent, replicaOf, firewallOf } = network();
+    const member = dstMembers[0] as Identity;
+    const look = sealEnvelope(
+      content('Look', new Uint8Array(0), { source: { persona: CLIENT, nae: client.name }, authority: 'single', replyTo: entry }),
+      client,
+    );
+    expect(await replicaOf(member).receive(look)).toBe('handled');
+    expect(await replicaOf(member).receive(look)).toBe('handled');
+    expect(replicaOf(member).state.handled.map((h) => h.type)).toEqual(['Look', 'Look']);
+    const answers = sent.map((s) => s.envelope);
+    expect(answers.map((a) => [a.type, clientReplyCodec.decode(a.payload).status])).toEqual([
+      [CLIENT_REPLY, 'OK'],
+      [CLIENT_REPLY, 'OK'],
+    ]);
+    expect(answers.every((a) => nameEquals(a.correlation as Name, look.id as Name))).toBe(true);
+    expect(await firewallOf(member).lookup(toHex(look.id))).toBeNull();
   });
 
   it('refused before its handler (the payload does not decode) is answered with the refusal at once, by every member alike', async () => {

@@ -10,7 +10,7 @@ import type { Identity } from './identity.js';
 import { type Name, shortName } from './name.js';
 import type { ActionDeclaration, HandlerContext, Incoming, Outcome, PersonaDefinition } from './persona.js';
 import { type Clock, type Logger, silentLogger, systemClock, type Telemetry } from './ports.js';
-import { MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
+import { CLIENT, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
 import { AccountTransferReceiver } from './runtime/account-transfer-receiver.js';
 import { AccountTransferSender } from './runtime/account-transfer-sender.js';
 import { Admission } from './runtime/admission.js';
@@ -297,6 +297,8 @@ export class Replica<S> {
       if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
       if (decision === 'repeat') {
         if (declaration.firewall) await this.#outbox.answerRepeat(envelope);
+        // A client's read (no firewall, nothing recorded) asked again, as the SDK does past its deadline: answered again.
+        else if (envelope.source.persona === CLIENT) return await this.#handling.act(envelope, declaration, payload);
         return this.#count(envelope, 'duplicate');
       }
       if (declaration.content === true) {
@@ -341,7 +343,8 @@ export class Replica<S> {
       if (synced && incoming !== undefined) await this.#rounds.propose(incoming, index, act, trace);
       else await this.#rounds.apply(act, trace, cause);
     }
-    for (const out of outcome.send ?? []) await this.#outbox.emit(out, speakingFor, trace, cause);
+    // Signed and queued in order (one NAE's copies keep it on the bus), acknowledged together.
+    await Promise.all((outcome.send ?? []).map((out) => this.#outbox.emit(out, speakingFor, trace, cause)));
   }
 
   async #tick(): Promise<void> {

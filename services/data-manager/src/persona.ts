@@ -29,7 +29,7 @@ import type { DataManagerState } from './state.js';
  * | Put         | MaidManager | group  | yes | yes (So: Put to the holders' PmidManagers; `unique`: refuse an existing chunk) |
  * | Delete      | MaidManager | group  | yes | yes |
  * | PutResponse | PmidManager | group  | yes | yes |
- * | Get         | client      | single | yes | no  (So: Get to a live holder) |
+ * | Get         | client      | single | no  | no  (So: Get to a live holder; changes nothing: a repeat is answered again, the chunk never recorded) |
  * | GetResponse | PmidNode    | single | no  | no  |
  * | HolderLost  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
  * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |

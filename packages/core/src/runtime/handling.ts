@@ -58,7 +58,7 @@ export class Handling<S> {
       span.setAttribute('safe.copy_group', `${envelope.source.persona}:${toHex(envelope.source.nae).slice(0, 16)}`);
       if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
       this.#deps.causes.remember(envelope.destination.nae, span.context());
-      const incoming = incomingOf(envelope, payload);
+      const incoming = incomingOf(envelope, payload, declaration.firewall);
       const outcome = await this.#handle(declaration, incoming, span.context());
       if (outcome !== AWAITING_RECORD) await this.#deps.carryOut(outcome, incoming, declaration.sync, span.context());
       span.end();

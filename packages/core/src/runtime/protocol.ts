@@ -73,7 +73,7 @@ export function transferredEntries(entries: readonly SyncEntry[]): TransferredSy
   }));
 }
 
-export function incomingOf(envelope: Envelope, payload: unknown): Incoming<unknown> {
+export function incomingOf(envelope: Envelope, payload: unknown, firewalled = true): Incoming<unknown> {
   return {
     id: envelope.id,
     type: envelope.type,
@@ -85,6 +85,7 @@ export function incomingOf(envelope: Envelope, payload: unknown): Incoming<unkno
     correlation: envelope.correlation,
     ...(envelope.replyTo ? { replyTo: envelope.replyTo } : {}),
     content: envelope.content ?? NO_CONTENT,
+    ...(firewalled ? {} : { firewalled: false as const }),
   };
 }
 

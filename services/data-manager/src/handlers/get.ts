@@ -18,15 +18,18 @@ import { isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
- * Get<Data> | MaidNode =>>>> | [Fw] DataManager [So] => live PmidNode. Not accumulated (one
- * authenticated client), only firewalled. Asks the top live holder; the answer (GetResponse)
- * moves on to the next holder if that one fails. Concurrent Gets of one chunk share the fetch.
+ * Get<Data> | MaidNode =>>>> | DataManager [So] => live PmidNode. Not accumulated (one
+ * authenticated client). Not firewalled either, unlike SPEC.md's [Fw]: a Get changes nothing, so
+ * a repeat is simply answered again, and its answer (the whole chunk) is never recorded to answer
+ * repeats with (that wrote every chunk a client read into every member's firewall store). Asks
+ * the top live holder; the answer (GetResponse) moves on to the next holder if that one fails.
+ * Concurrent Gets of one chunk, a repeat included, share the fetch.
  */
 export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerState>({
   type: 'Get',
   from: ['client'],
   accumulate: 'single',
-  firewall: true,
+  firewall: false,
   sync: false,
   payload: getRequestCodec,
   async handle(msg, ctx) {
