@@ -1,4 +1,4 @@
-import type { Logger, PersonaName } from '@safe/core';
+import type { Logger, PersonaName, RoutingTable } from '@safe/core';
 import type { Readiness } from './admin.js';
 import type { Cleanup } from './cleanup.js';
 import type { HostConfig } from './config.js';
@@ -12,4 +12,9 @@ export interface StartContext {
   readonly metrics: MetricsRegistry;
   readonly readiness: Readiness;
   readonly cleanup: Cleanup;
+}
+
+/** The membership view this replica acts on now (undefined until it has seen itself join). */
+export interface CurrentView {
+  latest: RoutingTable | undefined;
 }

@@ -26,10 +26,10 @@ import { type Fields, loadReplicaConfig, type ReplicaConfig } from './config.js'
 import { asCoreLogger, createLogger } from './logger.js';
 import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
-import type { StartContext } from './replica-context.js';
+import type { CurrentView, StartContext } from './replica-context.js';
 import { connectKafka, connectPostgres, connectRedisStep, openIdentity, startAdmin } from './start-connections.js';
 import { PendingReplica, startGroupConsumer } from './start-consumer.js';
-import { type CurrentView, type EntryOptions, startGrpc } from './start-grpc.js';
+import { type EntryOptions, startGrpc } from './start-grpc.js';
 import { type Joined, joinMembership, watchMembership } from './start-membership.js';
 import { describe, sleep, startStep } from './start-step.js';
 import { CopyTraces, OtelTelemetry } from './telemetry.js';
@@ -140,7 +140,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   };
 
   try {
-    const adminEndpoint = await startAdmin(context, pino, usesPostgres);
+    const adminEndpoint = await startAdmin(context, pino, usesPostgres, view);
     const identity = await openIdentity(context, dataDir);
     const name16 = toHex(identity.name).slice(0, 16);
     const telemetry = new OtelTelemetry({ metrics, copies, attributes: { 'safe.persona': persona, 'safe.node': name16 } });

@@ -5,20 +5,20 @@ import { openPostgres, type SqlDatabase } from '@safe/sql';
 import type { Logger as PinoLogger } from 'pino';
 import { buildAdminServer, listenAdmin } from './admin.js';
 import { loadOrCreateIdentity, lockReplicaDataDir } from './identity.js';
-import type { StartContext } from './replica-context.js';
+import type { CurrentView, StartContext } from './replica-context.js';
 import { cached, startStep } from './start-step.js';
 
 /** Largest record on a persona topic this replica creates (a Put of the largest chunk, with room to spare). */
 export const KAFKA_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-/** The admin port first: /healthz answers, /readyz says what the replica waits for. Returns its host:port. */
-export async function startAdmin(context: StartContext, pino: PinoLogger, usesPostgres: boolean): Promise<string> {
+/** The admin port first: /healthz answers, /readyz says what the replica waits for, /members the view once it has one. Returns its host:port. */
+export async function startAdmin(context: StartContext, pino: PinoLogger, usesPostgres: boolean, view: CurrentView): Promise<string> {
   const { config, log, metrics, readiness, cleanup } = context;
   if (usesPostgres) readiness.require('postgres', 'postgres: not connected', () => false);
   readiness.require('redis', 'redis: not connected', () => false);
   readiness.require('kafka', 'kafka: not connected', () => false);
   readiness.require('membership', 'membership: this node is not in the view yet', () => false);
-  const admin = buildAdminServer({ logger: pino, metrics, readiness });
+  const admin = buildAdminServer({ logger: pino, metrics, readiness, members: () => view.latest });
   cleanup.deferStep('admin server', 'closing the admin server', () => admin.close());
   const adminEndpoint = await startStep('admin server', config.connectTimeoutMs, () =>
     listenAdmin(admin, config.adminHost, config.adminPort),

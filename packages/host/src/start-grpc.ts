@@ -12,7 +12,7 @@ import {
 import { formatEndpoint, type GrpcServer, type GrpcService, gatewayService, nodeService, startGrpcServer } from '@safe/grpc';
 import { testnetAdoptVault } from './adopt-vault.js';
 import { advertisedHost } from './config.js';
-import type { StartContext } from './replica-context.js';
+import type { CurrentView, StartContext } from './replica-context.js';
 import type { PendingReplica } from './start-consumer.js';
 import { startStep } from './start-step.js';
 import type { CopyTraces, OtelTelemetry } from './telemetry.js';
@@ -25,11 +25,6 @@ export interface EntryOptions {
   readonly maxChunkSize: number;
   /** Largest gRPC message either way (default 8 MiB). */
   readonly maxMessageBytes?: number;
-}
-
-/** The membership view this replica acts on now (undefined until it has seen itself join). */
-export interface CurrentView {
-  latest: RoutingTable | undefined;
 }
 
 export interface GrpcDeps<S> {

@@ -4,8 +4,7 @@ import type { DirectTransport } from '@safe/grpc';
 import type { KafkaGroupConsumer } from '@safe/kafka';
 import { type Redis, RedisMembership } from '@safe/redis';
 import { membershipKey } from './config.js';
-import type { StartContext } from './replica-context.js';
-import type { CurrentView } from './start-grpc.js';
+import type { CurrentView, StartContext } from './replica-context.js';
 import { describe, sleep, startStep } from './start-step.js';
 import { routingFromMembers, viewIncludes, viewSignature } from './transport.js';
 
