@@ -1,4 +1,4 @@
-import { ChunkCache, nameOf } from '@safe/core';
+import { ChunkCache, generateIdentity, nameOf, RoutingTable, toHex } from '@safe/core';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildAdminServer, Readiness } from './admin.js';
@@ -77,6 +77,28 @@ describe('admin server', () => {
     const reply = await app.inject({ method: 'GET', url: '/readyz' });
     expect(reply.statusCode).toBe(503);
     expect(reply.json()).toEqual({ ready: false, waiting: ['postgres: not connected', 'kafka: not connected'] });
+  });
+
+  it('answers /members with the membership view as JSON, 503 until there is one, and has no /members without a view', async () => {
+    const metrics = new MetricsRegistry();
+    registries.push(metrics);
+    let view: RoutingTable | undefined;
+    const app = buildAdminServer({ logger: silent, metrics, readiness: new Readiness(), members: () => view });
+    const before = await app.inject({ method: 'GET', url: '/members' });
+    expect(before.statusCode).toBe(503);
+    expect(before.json()).toEqual({ waiting: 'membership' });
+    const [a, b] = [generateIdentity(), generateIdentity()];
+    view = new RoutingTable([
+      { persona: 'pmid-node', name: a.name, publicKey: a.publicKey },
+      { persona: 'data-manager', name: b.name, publicKey: b.publicKey },
+    ]);
+    const reply = await app.inject({ method: 'GET', url: '/members' });
+    expect(reply.statusCode).toBe(200);
+    const { members } = reply.json() as { members: Record<string, string[]> };
+    expect(members['pmid-node']).toEqual([toHex(a.name)]);
+    expect(members['data-manager']).toEqual([toHex(b.name)]);
+    expect(members['maid-manager']).toEqual([]);
+    expect((await setup().app.inject({ method: 'GET', url: '/members' })).statusCode).toBe(404);
   });
 
   it('serves the runtime counters and process metrics as Prometheus text', async () => {

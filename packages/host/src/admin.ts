@@ -1,4 +1,4 @@
-import { UnavailableError } from '@safe/core';
+import { PERSONAS, type RoutingTable, toHex, UnavailableError } from '@safe/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { MetricsRegistry } from './metrics.js';
@@ -74,13 +74,36 @@ export interface AdminOptions {
   readonly readiness: Readiness;
   /** Budget of one /readyz evaluation (default 1000 ms). */
   readonly probeTimeoutMs?: number;
+  /** The membership view /members reports; undefined until the replica has one (503 then). No /members without it. */
+  readonly members?: () => RoutingTable | undefined;
+}
+
+/** What GET /members answers: the members of each persona in this replica's membership view. */
+export interface MembersReport {
+  /** Every persona, with the node names (hex) of its members as this replica sees them. */
+  readonly members: Readonly<Record<string, readonly string[]>>;
+}
+
+export function membersReport(routing: RoutingTable): MembersReport {
+  return {
+    members: Object.fromEntries(
+      PERSONAS.map((persona) => [
+        persona,
+        routing
+          .view(persona)
+          .names()
+          .map((name) => toHex(name)),
+      ]),
+    ),
+  };
 }
 
 /**
  * The admin HTTP server (fastify, logging through the process's pino logger):
  * - GET /healthz: 200 while the process runs (liveness);
  * - GET /readyz: 200 {ready:true} when ready, else 503 {ready:false, waiting:[reasons]};
- * - GET /metrics: Prometheus text (safe_messages_total{persona,type,result}, process_*, ...).
+ * - GET /metrics: Prometheus text (safe_messages_total{persona,type,result}, process_*, ...);
+ * - GET /members: the membership view as JSON (MembersReport); 503 {waiting:'membership'} until there is one.
  * Built, not listening: `listenAdmin` binds it; tests use `inject`.
  */
 export function buildAdminServer(options: AdminOptions): FastifyInstance {
@@ -101,6 +124,14 @@ export function buildAdminServer(options: AdminOptions): FastifyInstance {
   app.get('/metrics', async (_request, reply) => {
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics.render());
   });
+  const members = options.members;
+  if (members !== undefined) {
+    app.get('/members', async (_request, reply) => {
+      const routing = members();
+      if (routing === undefined) return reply.code(503).send({ waiting: 'membership' });
+      return membersReport(routing);
+    });
+  }
   return app;
 }
 

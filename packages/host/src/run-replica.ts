@@ -1,52 +1,43 @@
 import { resolve } from 'node:path';
 import {
   ClientGateway,
-  type ClientReplyValue,
   ConfigError,
-  type Envelope,
   type GroupParameters,
   groupParameterFields,
   type Identity,
   type Logger,
-  type MemberAnnouncement,
   type Outcome,
   PERSONAS,
   type PersonaDefinition,
-  type PersonaName,
-  REPORT_ORDER,
-  type ReceiveResult,
   Replica,
-  RoutingTable,
   rankReportsSignature,
   type SafeError,
   shortName,
   systemClock,
   toHex,
-  UnavailableError,
 } from '@safe/core';
-import {
-  DirectTransport,
-  formatEndpoint,
-  type GrpcServer,
-  type GrpcService,
-  gatewayService,
-  nodeService,
-  startGrpcServer,
-} from '@safe/grpc';
-import { createKafka, ensureTopics, KafkaGroupConsumer, KafkaProducerTransport } from '@safe/kafka';
-import { closeRedis, connectRedis, type Redis, RedisMembership, redisReplicaStores } from '@safe/redis';
-import { openPostgres, type SqlDatabase } from '@safe/sql';
-import type { FastifyInstance } from 'fastify';
+import { DirectTransport } from '@safe/grpc';
+import { redisReplicaStores } from '@safe/redis';
+import type { SqlDatabase } from '@safe/sql';
 import type { Logger as PinoLogger } from 'pino';
-import { buildAdminServer, listenAdmin, Readiness } from './admin.js';
-import { testnetAdoptVault } from './adopt-vault.js';
-import { advertisedHost, type Fields, loadReplicaConfig, membershipKey, type ReplicaConfig } from './config.js';
-import { loadOrCreateIdentity, lockReplicaDataDir } from './identity.js';
+import { Readiness } from './admin.js';
+import { Cleanup } from './cleanup.js';
+import { type Fields, loadReplicaConfig, type ReplicaConfig } from './config.js';
 import { asCoreLogger, createLogger } from './logger.js';
 import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
+import type { CurrentView, StartContext } from './replica-context.js';
+import { connectKafka, connectPostgres, connectRedisStep, openIdentity, startAdmin } from './start-connections.js';
+import { PendingReplica, startGroupConsumer } from './start-consumer.js';
+import { type EntryOptions, startGrpc } from './start-grpc.js';
+import { type Joined, joinMembership, watchMembership } from './start-membership.js';
+import { describe, sleep, startStep } from './start-step.js';
 import { CopyTraces, OtelTelemetry } from './telemetry.js';
-import { endpointResolver, routingFromMembers, SplitTransport, viewIncludes, viewSignature } from './transport.js';
+import { endpointResolver, SplitTransport } from './transport.js';
+
+export { KAFKA_MAX_MESSAGE_BYTES } from './start-connections.js';
+export type { EntryOptions } from './start-grpc.js';
+export { StartupError } from './start-step.js';
 
 /** What a persona's `openState` gets: its config, its identity, its schema (if it uses SQL), its volume. */
 export interface ReplicaDeps<C> {
@@ -57,16 +48,6 @@ export interface ReplicaDeps<C> {
   /** This replica's schema; throws for a persona started with `usesPostgres: false`. */
   database(): SqlDatabase;
   readonly logger: Logger;
-}
-
-/** A MaidManager replica is an entry: it serves the client Gateway. */
-export interface EntryOptions {
-  /** The client message types the network takes, and the persona each goes to. */
-  readonly clientMessageTypes: ReadonlyMap<string, PersonaName>;
-  /** What Info reports as the largest chunk. */
-  readonly maxChunkSize: number;
-  /** Largest gRPC message either way (default 8 MiB). */
-  readonly maxMessageBytes?: number;
 }
 
 export interface RunReplicaOptions<S, E extends Fields = Record<never, never>> {
@@ -104,50 +85,6 @@ export interface RunningReplica<S> {
   stop(): Promise<void>;
 }
 
-/** A dependency that did not answer at start-up; the message names it. The process exits 1. */
-export class StartupError extends UnavailableError {}
-
-/** Largest record on a persona topic this replica creates (a Put of the largest chunk, with room to spare). */
-export const KAFKA_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms).unref());
-}
-
-/** Rejects with a StartupError naming `what` when `promise` fails or takes longer than `ms`. */
-async function startStep<T>(what: string, ms: number, run: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      run(),
-      new Promise<never>((_, fail) => {
-        timer = setTimeout(() => fail(new Error(`no answer within ${ms} ms`)), ms);
-        timer.unref();
-      }),
-    ]);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const message = describe(error);
-    throw new StartupError(message.toLowerCase().includes(what.toLowerCase()) ? message : `${what}: ${message}`, { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A check whose answer is reused for `ms` (readiness probes must not hammer a dependency). */
-function cached(ms: number, check: () => Promise<boolean>): () => Promise<boolean> {
-  let last: { at: number; ok: Promise<boolean> } | undefined;
-  return () => {
-    const now = Date.now();
-    if (last === undefined || now - last.at > ms) last = { at: now, ok: check().catch(() => false) };
-    return last.ok;
-  };
-}
-
 /**
  * Starts one replica of a persona on the real stack, in the order: admin port (healthz; readyz
  * 503) → identity (key in SAFE_DATA_DIR, data dir locked) → Postgres (own schema,
@@ -179,144 +116,38 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   const params = Object.fromEntries(
     Object.keys(groupParameterFields).map((key) => [key, (config as Record<string, unknown>)[key]]),
   ) as unknown as GroupParameters;
+  // Everything started so far, undone by `stop` in ARCHITECTURE.md's order (also after a failed start).
+  const cleanup = new Cleanup(log);
+  cleanup.defer('metrics', () => metrics.close());
+  const context: StartContext = { config, persona, log, metrics, readiness, cleanup };
+  const pending = new PendingReplica<S>();
+  const view: CurrentView = { latest: undefined };
+  let gateway: ClientGateway | undefined;
 
-  // Everything started so far, undone in reverse by `stop` (also after a failed start).
-  let admin: FastifyInstance | undefined;
-  let unlock: (() => Promise<void>) | undefined;
-  let sql: SqlDatabase | undefined;
-  let redis: Redis | undefined;
-  let kafkaAdmin: ReturnType<ReturnType<typeof createKafka>['admin']> | undefined;
-  let producer: KafkaProducerTransport | undefined;
-  let grpc: GrpcServer | undefined;
-  let membership: RedisMembership | undefined;
-  let unwatch: (() => void) | undefined;
-  let direct: DirectTransport | undefined;
-  let replica: Replica<S> | undefined;
-  let consumer: KafkaGroupConsumer | undefined;
-  let ticker: NodeJS.Timeout | undefined;
-  let tickRound: Promise<void> | undefined;
-  let latest: RoutingTable | undefined;
-  let consumerRunning = false;
-  let stopping: Promise<void> | undefined;
-  let abandonReplica: () => void = () => {};
-
-  /** The graceful shutdown, in ARCHITECTURE.md's order; each step bounded, none throws. */
+  /** The graceful shutdown, stage by stage; each step bounded, none throws. */
   async function shutdown(): Promise<void> {
-    const grace = config.shutdownGraceMs;
-    const step = async (what: string, run: () => Promise<unknown> | undefined) => {
-      try {
-        await run();
-      } catch (error) {
-        log.warn({ err: describe(error) }, `shutdown: ${what} failed`);
-      }
-    };
-    // 1. Readiness fails, gRPC health NOT_SERVING (inside grpc.close), no more sync ticks.
+    // 1. Readiness fails first (gRPC health goes NOT_SERVING inside the gRPC close).
     readiness.setPhase('stopping');
-    if (ticker !== undefined) clearInterval(ticker);
-    // 2. Stop taking client calls, let open ones finish (their replies arrive on the Node service), then close gRPC.
-    await step('closing gRPC', () => grpc?.close());
-    // 3. Leave the membership at once (others see the churn now, not at expiry).
-    unwatch?.();
-    await step('leaving the membership', () => membership?.leave());
-    // 4. Stop the group-bus consumer at a clean offset, and let the replica finish what it holds.
-    await step('stopping the consumer', () => consumer?.stop());
-    consumerRunning = false;
-    if (tickRound !== undefined) await step('sync tick', () => tickRound);
-    if (replica !== undefined) {
-      const finished = await Promise.race([replica.idle().then(() => true), sleep(grace).then(() => false)]);
-      if (!finished) log.warn({ graceMs: grace }, 'shutdown: the replica was still busy after the grace period');
-      replica.stop();
-    }
-    await step('stopping the Kafka producer', () => producer?.stop());
-    await step('closing direct channels', () => direct?.close(Math.min(grace, 1000)));
-    await step('closing the Kafka admin client', () => kafkaAdmin?.disconnect());
-    // 5. Close Postgres and Redis.
-    await step('closing the membership', () => membership?.close());
-    await step('closing Postgres', () => sql?.close());
-    if (redis !== undefined) await step('closing Redis', () => closeRedis(redis as Redis));
-    await step('closing the admin server', () => admin?.close());
-    metrics.close();
-    await step('releasing the data dir', () => unlock?.());
-    // 6. Telemetry last.
-    await step('flushing telemetry', () => shutdownTelemetry());
+    await cleanup.run();
+    // Telemetry last.
+    await cleanup.attempt('flushing telemetry', () => shutdownTelemetry());
     log.info({}, 'replica stopped');
   }
+  let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= shutdown();
     return stopping;
   };
 
   try {
-    // ---- admin port first: /healthz answers, /readyz says what the replica waits for ----
-    if (usesPostgres) readiness.require('postgres', 'postgres: not connected', () => false);
-    readiness.require('redis', 'redis: not connected', () => false);
-    readiness.require('kafka', 'kafka: not connected', () => false);
-    readiness.require('membership', 'membership: this node is not in the view yet', () => false);
-    admin = buildAdminServer({ logger: pino, metrics, readiness });
-    const adminEndpoint = await startStep('admin server', config.connectTimeoutMs, () =>
-      listenAdmin(admin as FastifyInstance, config.adminHost, config.adminPort),
-    );
-    log.info({ admin: adminEndpoint }, 'admin server listening');
-
-    // ---- identity: the key on the replica's volume ----
-    unlock = await lockReplicaDataDir(dataDir);
-    const { identity, created, file } = await loadOrCreateIdentity(dataDir);
+    const adminEndpoint = await startAdmin(context, pino, usesPostgres, view);
+    const identity = await openIdentity(context, dataDir);
     const name16 = toHex(identity.name).slice(0, 16);
-    log.info(
-      { node: shortName(identity.name), name: toHex(identity.name), key: file, created },
-      created ? 'new node key created' : 'node key loaded',
-    );
     const telemetry = new OtelTelemetry({ metrics, copies, attributes: { 'safe.persona': persona, 'safe.node': name16 } });
-
-    // ---- Postgres: the replica's own schema ----
-    if (usesPostgres) {
-      const schema = `${persona.replaceAll('-', '_')}_${name16}`;
-      const db = await startStep('Postgres', config.connectTimeoutMs, () =>
-        openPostgres({ url: config.postgresUrl, schema, poolSize: config.pgPoolSize, connectTimeoutMs: config.connectTimeoutMs }),
-      );
-      sql = db;
-      readiness.require(
-        'postgres',
-        'postgres: not connected',
-        cached(2000, async () => (await db.query<{ ok: number }>('SELECT 1 AS ok'))[0]?.ok === 1),
-      );
-      log.info({ schema }, 'postgres connected');
-    }
-
-    // ---- Redis: accumulator, firewall, sync and transfer entries under the replica's prefix ----
-    const client = await startStep('Redis', config.connectTimeoutMs, () =>
-      connectRedis(config.redisUrl, {
-        name: `${persona}-${name16}`,
-        connectTimeoutMs: config.connectTimeoutMs,
-        onError: (error) => log.warn({ err: error.message }, 'redis connection trouble'),
-      }),
-    );
-    redis = client;
-    const stores = redisReplicaStores(client, persona, identity.name);
-    readiness.require('redis', 'redis: not connected', () => client.status === 'ready');
-    log.info({}, 'redis connected');
-
-    // ---- Kafka: producer (checks the brokers answer) and the persona topics ----
-    const brokers = [...config.kafkaBrokers];
-    const kafkaClient = createKafka({ brokers, clientId: `safe-${persona}-${name16}`, logger: log });
-    const publisher = new KafkaProducerTransport({ brokers, kafka: kafkaClient, logger: log, telemetry, network: config.network });
-    await startStep('Kafka', config.connectTimeoutMs, () => publisher.start());
-    producer = publisher;
-    const topicsAdmin = kafkaClient.admin();
-    kafkaAdmin = topicsAdmin;
-    // A broker that has just started takes seconds per topic to lead all its partitions, more on a
-    // loaded machine (seen: over 10 s for the six topics): waiting for leaders gets its own budget.
-    await startStep('Kafka', config.connectTimeoutMs * 3, async () => {
-      await topicsAdmin.connect();
-      await ensureTopics(topicsAdmin, PERSONAS, config.kafkaPartitions, {
-        logger: log,
-        network: config.network,
-        leaderWaitMs: config.connectTimeoutMs * 2,
-        // A Put carries a whole chunk (up to 1 MiB) in its envelope: above Kafka's default 1 MB per record.
-        configEntries: [{ name: 'max.message.bytes', value: String(KAFKA_MAX_MESSAGE_BYTES) }],
-      });
-    });
-    log.info({ brokers }, 'kafka connected');
+    const sql = usesPostgres ? await connectPostgres(context, name16) : undefined;
+    const redis = await connectRedisStep(context, name16);
+    const stores = redisReplicaStores(redis, persona, identity.name);
+    const kafka = await connectKafka(context, name16, telemetry);
 
     // ---- state: the persona's tables (migrations) or its disk ----
     const deps: ReplicaDeps<ReplicaConfig<E>> = {
@@ -331,274 +162,108 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     };
     const state = await startStep('opening the state', config.connectTimeoutMs * 3, () => options.openState(deps));
 
-    // Copies (from the group bus or gRPC) that arrive before the replica exists wait for it.
-    let replicaReady: (r: Replica<S>) => void = () => {};
-    let replicaFailed: (error: Error) => void = () => {};
-    const replicaPromise = new Promise<Replica<S>>((done, fail) => {
-      replicaReady = done;
-      replicaFailed = fail;
-    });
-    replicaPromise.catch(() => undefined);
-    abandonReplica = () => replicaFailed(new UnavailableError('the replica did not start'));
-
-    // ---- the group bus, BEFORE the node announces itself ----
-    // A new consumer group starts at the end of each partition. Were it started after the
-    // announcement, copies sent to this node between the two would be lost; started first, its
-    // start offsets are fixed before anyone addresses it, and copies wait for the replica.
-    const groupConsumer = new KafkaGroupConsumer({
-      brokers,
-      kafka: kafkaClient,
-      persona,
-      nodeName: identity.name,
-      network: config.network,
-      logger: log,
-      telemetry,
-      stopGraceMs: config.shutdownGraceMs,
-      // The next copy is handled while the previous copy's offset is committed (still in order,
-      // still only handled copies, everything handled committed on a graceful stop). An awaited
-      // commit per copy took ~40-50 ms of a replica's one-at-a-time loop on the local stack, for
-      // every copy of its persona's topic, its own or not. A crash may redeliver the copies of one
-      // commit round trip: the accumulator counts copies by sender and the firewall answers repeats.
-      commit: 'coalesced',
-      // Reads only the partitions of this replica's XOR neighbourhood once it is given the view (follow, below).
-      closeGroupSize: config.closeGroupSize,
-      onFatal: (error) => {
-        consumerRunning = false;
-        log.error({ err: error.message }, 'the group-bus consumer stopped for good');
-        options.onFatal?.(error);
-      },
-    });
-    const deliver = async (envelope: Envelope): Promise<void> => {
-      const target = await replicaPromise;
-      const result: ReceiveResult = await copies.deliver(envelope, (e) => target.receive(e));
-      // Transient trouble (Redis, Postgres or Kafka unreachable): the consumer tries this copy again.
-      // Any other rejection (bad signature, wrong sender, ...) is decided: logged and counted by the runtime, committed past.
-      if (typeof result !== 'string' && result.rejected.kind === 'unavailable') throw result.rejected;
-    };
-    consumer = groupConsumer; // stopped by the shutdown even if its start fails half-way
-    await startStep('Kafka (consumer)', config.connectTimeoutMs * 3, async () => {
-      // Just after a topic is created its partitions may not have a leader everywhere yet: try again for a while.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await groupConsumer.start(deliver);
-        } catch (error) {
-          if (attempt >= 10 || readiness.phase === 'stopping') throw error;
-          log.warn({ attempt, err: describe(error) }, 'group-bus consumer did not start; trying again');
-          await sleep(Math.min(250 * attempt, 2000));
-        }
-      }
-    });
-    consumerRunning = true;
-    const kafkaCheck = cached(2000, async () => {
-      if (!consumerRunning) return false;
-      await topicsAdmin.describeCluster();
-      return true;
-    });
-    readiness.require('kafka', 'kafka: not connected', kafkaCheck);
-
-    // ---- gRPC: Node always; Gateway on an entry ----
-    let gateway: ClientGateway | undefined;
-    const services: GrpcService[] = [
-      nodeService({
-        logger: log,
-        deliver: async (envelope) => {
-          const target = await replicaPromise;
-          const result = await copies.deliver(envelope, (e) => target.receive(e));
-          if (typeof result !== 'string') log.debug({ type: envelope.type, kind: result.rejected.kind }, 'direct copy rejected');
-        },
-      }),
-    ];
-    if (options.entry !== undefined) {
-      const entry = options.entry;
-      const adoptDir = config.adoptVaultKeysDir;
-      services.push(
-        gatewayService({
-          logger: log,
-          callTimeoutMs: config.callTimeoutMs,
-          gateway: {
-            /**
-             * One trace per client request: the entry's span (a child of the client's context, if it
-             * sent one) goes on the forwarded envelope, so every member of the group handles the
-             * request under it, and everything downstream follows.
-             */
-            async call(envelope: Envelope, timeoutMs: number): Promise<ClientReplyValue> {
-              if (gateway === undefined) throw new UnavailableError('this entry node is still starting');
-              const span = telemetry.startSpan(`${persona} Gateway.Send ${envelope.type}`, envelope.trace, [], 'server');
-              span.setAttribute('safe.nae', toHex(envelope.destination.nae).slice(0, 16));
-              span.setAttribute('safe.destination', envelope.destination.persona);
-              if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
-              try {
-                const reply = await gateway.call({ ...envelope, trace: { ...envelope.trace, ...span.context() } }, timeoutMs);
-                span.setAttribute('safe.reply.status', reply.status);
-                span.end();
-                return reply;
-              } catch (error) {
-                span.end(error);
-                throw error;
-              }
-            },
-          },
-          info: () => ({
-            closeGroupSize: config.closeGroupSize,
-            maxChunkSize: entry.maxChunkSize,
-            personas: REPORT_ORDER.map((p) => ({ persona: p, replicas: latest?.view(p).size ?? 0 })),
-          }),
-          ...(adoptDir !== ''
-            ? {
-                adoptVault: testnetAdoptVault(resolve(adoptDir), () => latest ?? new RoutingTable(), log),
-              }
-            : {}),
-        }),
-      );
-      if (adoptDir !== '') log.warn({ dir: resolve(adoptDir) }, 'TESTNET ONLY: AdoptVault signs with the PmidNode keys in this directory');
-    }
-    const server = await startStep('gRPC server', config.connectTimeoutMs, () =>
-      startGrpcServer({
-        host: config.grpcHost,
-        port: config.grpcPort,
-        services,
-        servingAtStart: false,
-        shutdownGraceMs: config.shutdownGraceMs,
-        ...(options.entry?.maxMessageBytes !== undefined ? { maxMessageBytes: options.entry.maxMessageBytes } : {}),
-        logger: log,
-      }),
-    );
-    grpc = server;
-    const boundPort = Number(server.endpoint.slice(server.endpoint.lastIndexOf(':') + 1));
-    const endpoint = formatEndpoint(advertisedHost(config), boundPort);
-
-    // ---- membership: announce, and wait to see ourselves ----
-    const members = new RedisMembership(client, {
-      key: membershipKey(config),
-      heartbeatMs: config.heartbeatMs,
-      expiryMs: config.memberExpiryMs,
-      // Joins, leaves and rank changes come by pub/sub at once; the re-read only finds expired members,
-      // and whichever member re-reads first tells every other: half the expiry is soon enough.
-      sweepMs: Math.max(500, Math.floor(config.memberExpiryMs / 2)),
-      onError: (error) => log.warn({ err: error.message }, 'membership trouble'),
-    });
-    membership = members;
-    const self: MemberAnnouncement = { persona, name: identity.name, publicKey: identity.publicKey, endpoint };
-    await startStep('Redis (membership)', config.connectTimeoutMs, () => members.join(self));
-    const seen = await startStep('membership', config.joinTimeoutMs, async () => {
-      for (;;) {
-        const { routing } = routingFromMembers(await members.members());
-        if (viewIncludes(routing, persona, identity.name)) return routing;
-        await sleep(100);
-      }
-    });
-    latest = seen;
-    groupConsumer.follow(seen.view(persona).names());
-    readiness.require('membership', 'membership: this node is not in the view', () =>
-      latest !== undefined ? viewIncludes(latest, persona, identity.name) : false,
-    );
-    log.info({ endpoint, members: seen.allNodes().length }, 'joined the membership');
+    const consumer = await startGroupConsumer(context, { identity, kafka, telemetry, copies, replica: pending, onFatal: options.onFatal });
+    const grpc = await startGrpc(context, { telemetry, copies, replica: pending, view, gateway: () => gateway, entry: options.entry });
+    const joined = await joinMembership(context, redis, identity, grpc.endpoint, view, consumer);
 
     // ---- the replica, on the view it joined with ----
-    const directTransport = new DirectTransport({
-      resolve: endpointResolver(() => latest ?? seen),
+    const direct = new DirectTransport({
+      resolve: endpointResolver(() => view.latest ?? joined.seen),
       deadlineMs: config.directDeadlineMs,
       logger: log,
       onDropped: (envelope, reason) => metrics.inc('safe_direct_dropped_total', { persona, type: envelope.type, reason }),
     });
-    direct = directTransport;
-    const running = new Replica<S>({
+    cleanup.deferStep('direct channels', 'closing direct channels', () => direct.close(Math.min(config.shutdownGraceMs, 1000)));
+    const replica = new Replica<S>({
       definition,
       identity,
       params,
       state,
-      routing: seen,
-      transport: new SplitTransport(directTransport, publisher),
+      routing: joined.seen,
+      transport: new SplitTransport(direct, kafka.producer),
       stores,
       clock: systemClock,
       telemetry,
       logger: log,
     });
-    replica = running;
-    exposeCacheMetrics(metrics, running.cache, { persona });
+    cleanup.defer('replica', () => drain(replica, config.shutdownGraceMs, log));
+    exposeCacheMetrics(metrics, replica.cache, { persona });
     if (options.entry !== undefined)
-      gateway = new ClientGateway(running as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
-    replicaReady(running);
+      gateway = new ClientGateway(replica as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
+    pending.ready(replica);
     metrics.gauge(
       'safe_bus_served_partitions',
       "Partitions of its persona's topic this replica reads (those of its XOR neighbourhood)",
-      () => [{ labels: { persona }, value: groupConsumer.served.length }],
+      () => [{ labels: { persona }, value: consumer.served.length }],
     );
     metrics.gauge('safe_members', 'Members of each persona in the membership view of this replica', () =>
-      PERSONAS.map((p) => ({ labels: { persona: p }, value: latest?.view(p).size ?? 0 })),
+      PERSONAS.map((p) => ({ labels: { persona: p }, value: view.latest?.view(p).size ?? 0 })),
     );
-    options.metrics?.(metrics, running);
+    options.metrics?.(metrics, replica);
 
-    // ---- every later change of the view is a matrix change ----
-    let signature = viewSignature(seen);
-    unwatch = members.watch((now) => {
-      const { routing, refused } = routingFromMembers(now);
-      for (const why of refused) log.warn({ why }, 'membership announcement ignored');
-      const next = viewSignature(routing);
-      if (next === signature) return;
-      const before = latest;
-      signature = next;
-      latest = routing;
-      groupConsumer.follow(routing.view(persona).names());
-      directTransport.retain(routing.allNodes().flatMap((n) => (n.endpoint ? [n.endpoint] : [])));
-      const names = (table: RoutingTable | undefined) => new Set(table?.allNodes().map((n) => `${n.persona}/${shortName(n.name)}`) ?? []);
-      const old = names(before);
-      const fresh = names(routing);
-      const joined = [...fresh].filter((n) => !old.has(n));
-      const left = [...old].filter((n) => !fresh.has(n));
-      if (joined.length + left.length > 0) {
-        metrics.inc('safe_membership_changes_total', { persona });
-        log.info({ joined, left }, 'membership changed');
-      } else log.debug({}, 'rank reports changed');
-      void running.updateRouting(routing).catch((error: unknown) => log.error({ err: describe(error) }, 'routing update failed'));
-    });
+    watchMembership(context, joined, view, { consumer, direct, replica });
+    startSyncTicks(context, replica, definition, joined);
 
-    // ---- rank reports (PmidManagers): re-announced after a tick that changed them ----
-    let announced = rankReportsSignature(undefined);
-    const announceRankReports = async () => {
-      const reports = await definition.rankReports?.(running.state);
-      if (reports === undefined || rankReportsSignature(reports) === announced) return;
-      await members.join({ ...self, rankReports: reports });
-      announced = rankReportsSignature(reports);
-    };
-
-    // ---- sync entries are re-sent on a timer ----
-    ticker = setInterval(() => {
-      if (tickRound !== undefined) return;
-      tickRound = running
-        .tick()
-        .then(() => announceRankReports().catch((error: unknown) => log.warn({ err: describe(error) }, 'rank reports not announced')))
-        .catch((error: unknown) => log.warn({ err: describe(error) }, 'tick failed'))
-        .finally(() => {
-          tickRound = undefined;
-        });
-    }, config.tickMs);
-    ticker.unref();
-
-    const outcome = options.afterStart?.(running, deps);
+    const outcome = options.afterStart?.(replica, deps);
     if (outcome !== undefined) {
-      await running.dispatch(outcome).catch((error: unknown) => log.warn({ err: describe(error) }, 'start-up announcement failed'));
+      await replica.dispatch(outcome).catch((error: unknown) => log.warn({ err: describe(error) }, 'start-up announcement failed'));
     }
 
-    server.setServing(true);
+    grpc.server.setServing(true);
     readiness.setPhase('ready');
     log.info(
       {
         persona,
         node: shortName(identity.name),
-        endpoint,
+        endpoint: grpc.endpoint,
         admin: adminEndpoint,
         gateway: options.entry !== undefined,
         tracing: tracingServiceName() ?? false,
       },
       'replica ready',
     );
-    return { replica: running, identity, endpoint, adminEndpoint, readiness, metrics, stop };
+    return { replica, identity, endpoint: grpc.endpoint, adminEndpoint, readiness, metrics, stop };
   } catch (error) {
-    abandonReplica();
+    pending.abandon();
     await stop();
     throw error;
   }
+}
+
+/** Lets the replica finish what it holds, for at most `graceMs`, then stops it. */
+async function drain(replica: Replica<unknown>, graceMs: number, log: Logger): Promise<void> {
+  const finished = await Promise.race([replica.idle().then(() => true), sleep(graceMs).then(() => false)]);
+  if (!finished) log.warn({ graceMs }, 'shutdown: the replica was still busy after the grace period');
+  replica.stop();
+}
+
+/** Sync entries are re-sent on a timer; a PmidManager's rank reports are re-announced after a tick that changed them. */
+function startSyncTicks<S>(context: StartContext, replica: Replica<S>, definition: PersonaDefinition<S>, joined: Joined): void {
+  const { config, log, cleanup } = context;
+  let announced = rankReportsSignature(undefined);
+  const announceRankReports = async () => {
+    const reports = await definition.rankReports?.(replica.state);
+    if (reports === undefined || rankReportsSignature(reports) === announced) return;
+    await joined.members.join({ ...joined.self, rankReports: reports });
+    announced = rankReportsSignature(reports);
+  };
+  let tickRound: Promise<void> | undefined;
+  const ticker = setInterval(() => {
+    if (tickRound !== undefined) return;
+    tickRound = replica
+      .tick()
+      .then(() => announceRankReports().catch((error: unknown) => log.warn({ err: describe(error) }, 'rank reports not announced')))
+      .catch((error: unknown) => log.warn({ err: describe(error) }, 'tick failed'))
+      .finally(() => {
+        tickRound = undefined;
+      });
+  }, config.tickMs);
+  ticker.unref();
+  cleanup.defer('ticks', () => clearInterval(ticker));
+  // After the consumer stopped, before the replica drains.
+  cleanup.defer('replica', async () => {
+    if (tickRound !== undefined) await cleanup.attempt('sync tick', () => tickRound);
+  });
 }
 
 /**

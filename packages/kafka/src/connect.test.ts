@@ -13,7 +13,9 @@ import {
 import kafkajs, { type Admin, type ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka, kafkaLogCreator, parseBrokers } from './connect.js';
-import { fromKafkaMessage, KafkaGroupConsumer, KafkaProducerTransport, toKafkaMessage } from './kafka-bus.js';
+import { KafkaGroupConsumer } from './consumer.js';
+import { KafkaProducerTransport } from './producer.js';
+import { fromKafkaMessage, toKafkaMessage } from './record.js';
 import { ensureTopics, groupIdFor, topicFor } from './topics.js';
 
 const { logLevel } = kafkajs;

@@ -15,7 +15,10 @@ import {
 import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka } from './connect.js';
-import { batchLength, KafkaGroupConsumer, type KafkaGroupConsumerOptions, KafkaProducerTransport, toKafkaMessage } from './kafka-bus.js';
+import { KafkaGroupConsumer } from './consumer.js';
+import type { KafkaGroupConsumerOptions } from './consumer-options.js';
+import { batchLength, KafkaProducerTransport } from './producer.js';
+import { toKafkaMessage } from './record.js';
 import { ensureTopics, topicFor } from './topics.js';
 
 const { Partitioners } = kafkajs;

@@ -3,7 +3,8 @@ import { type Envelope, generateIdentity, nameOf, sealEnvelope, toHex } from '@s
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka } from './connect.js';
-import { KafkaGroupConsumer, KafkaProducerTransport } from './kafka-bus.js';
+import { KafkaGroupConsumer } from './consumer.js';
+import { KafkaProducerTransport } from './producer.js';
 import { DEFAULT_PARTITIONS, ensureTopics, topicFor } from './topics.js';
 
 // A measurement more than a test: 2 000 copies of 1 KiB through the real broker, produced with

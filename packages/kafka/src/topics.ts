@@ -1,6 +1,7 @@
 import { ConfigError, type Logger, silentLogger, toHex, UnavailableError } from '@safe/core';
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { isLeaderlessError } from './connect.js';
+import { sleep } from './timing.js';
 
 export const TOPIC_PREFIX = 'safe.';
 /**
@@ -57,8 +58,6 @@ export interface EnsureTopicsOptions {
   /** How long to wait for the partitions of topics just created (or just created by another replica) to have leaders (default 15 000 ms). */
   readonly leaderWaitMs?: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Waits until every partition of `topics` has a leader, through the broker's not knowing them yet. */
 async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs: number): Promise<void> {

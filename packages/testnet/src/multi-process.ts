@@ -1,28 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  ConfigError,
-  generateIdentity,
-  groupParameterFields,
-  importIdentity,
-  type Logger,
-  REPORT_ORDER,
-  SafeError,
-  silentLogger,
-  toHex,
-  UnavailableError,
-} from '@safe/core';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, groupParameterFields, type Logger, REPORT_ORDER, SafeError, silentLogger, UnavailableError } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
 import { formatEndpoint } from '@safe/grpc';
-import { checkSchemaName, describeError, openPostgres, type SqlDatabase } from '@safe/sql';
+import { describeError } from '@safe/sql';
+import { type ChildExit, Children, LOGS, type Slot, StartAbortedError, type TestnetChild } from './children.js';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
 import { checkPortFree, prepareDataDir } from './data-dir.js';
+import { dialHost, WILDCARD_HOSTS } from './ports.js';
+import { dropSchemas, schemasIn } from './replica-keys.js';
 import type { NetworkPersona } from './replicas.js';
+import { loadStackEnv, REPO_ROOT, type StackEnv } from './stack-env.js';
+import { waitConverged } from './views.js';
+
+export { type ChildExit, StartAbortedError, type TestnetChild, tailOf } from './children.js';
+export { replicaSchema } from './replica-keys.js';
+export { loadStackEnv, parseEnvFile, type StackEnv, stackEnvFile } from './stack-env.js';
 
 /**
  * Start-up waves. Every replica reads its persona's Kafka topic in a consumer group of its own,
@@ -36,104 +32,11 @@ const START_WAVES: readonly (readonly NetworkPersona[])[] = [
   ['data-manager', 'version-manager', 'mpid-manager', 'maid-manager', 'pmid-node'],
 ];
 
-/** Where the stack's env file lives when SAFE_STACK_DIR does not say (`pnpm stack up` writes it). */
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-const LOGS = 'logs';
 /** What a multi-process testnet keeps in its data dir; `fresh` deletes these and refuses anything else. */
 const DATA_DIR_LAYOUT = {
   entries: ['maid-manager', 'data-manager', 'version-manager', 'mpid-manager', 'pmid-manager', 'pmid-node', LOGS],
   kind: 'multi-process testnet',
 };
-/** The key file the replica host reads from its SAFE_DATA_DIR (PKCS#8 DER, as the embedded testnet writes). */
-const KEY_FILE = 'node.key';
-
-// ---- the stack ----
-
-/** Where the real stack is: what every replica process gets as SAFE_POSTGRES_URL, SAFE_REDIS_URL and SAFE_KAFKA_BROKERS. */
-export interface StackEnv {
-  readonly postgresUrl: string;
-  readonly redisUrl: string;
-  readonly kafkaBrokers: string;
-}
-
-const STACK_VARIABLES = { postgresUrl: 'SAFE_POSTGRES_URL', redisUrl: 'SAFE_REDIS_URL', kafkaBrokers: 'SAFE_KAFKA_BROKERS' } as const;
-
-/** `KEY=VALUE` lines (comments, blank lines, `export ` and surrounding quotes allowed), as `pnpm stack env` prints them. */
-export function parseEnvFile(text: string): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (match === null) continue;
-    const [, key = '', value = ''] = match;
-    values[key] = value.replace(/^(['"])(.*)\1$/, '$2');
-  }
-  return values;
-}
-
-/** The env file of the local stack: `$SAFE_STACK_DIR/stack.env`, default `<repo>/.safe-stack/stack.env`. */
-export function stackEnvFile(env: Record<string, string | undefined> = process.env): string {
-  return join(env.SAFE_STACK_DIR?.trim() || join(REPO_ROOT, '.safe-stack'), 'stack.env');
-}
-
-/**
- * The stack from the environment; a variable the environment does not set is read from the
- * stack's env file. Throws ConfigError naming what is missing (and how to get it) otherwise.
- */
-export async function loadStackEnv(env: Record<string, string | undefined> = process.env): Promise<StackEnv> {
-  const file = stackEnvFile(env);
-  let fromFile: Record<string, string> | undefined;
-  const values: Partial<Record<keyof StackEnv, string>> = {};
-  const missing: string[] = [];
-  for (const [key, variable] of Object.entries(STACK_VARIABLES) as [keyof StackEnv, string][]) {
-    let value = env[variable]?.trim();
-    if (!value) {
-      fromFile ??= await readFile(file, 'utf8').then(parseEnvFile, () => ({}));
-      value = fromFile[variable]?.trim();
-    }
-    if (value) values[key] = value;
-    else missing.push(variable);
-  }
-  if (missing.length > 0) {
-    throw new ConfigError(
-      `--stack local needs ${missing.join(', ')}: set ${missing.length > 1 ? 'them' : 'it'} in the environment, or start the local stack with \`pnpm stack up\` (it writes ${file})`,
-    );
-  }
-  return values as StackEnv;
-}
-
-// ---- children ----
-
-export interface TestnetChild {
-  readonly persona: NetworkPersona;
-  readonly index: number;
-  /** `<persona>-<index>`, as in the log file's name. */
-  readonly name: string;
-  /** The replica's node name (hex of SHA-512 of its public key): its schema, Redis keys and consumer group derive from it. */
-  readonly nodeName: string;
-  /** Its Postgres schema (managers): `<persona with _>_<first 16 hex of its name>`. */
-  readonly schema: string;
-  /** pid of the running process, or of the last one if it is not running. */
-  readonly pid: number;
-  readonly running: boolean;
-  /** How the last process ended (undefined while it runs or before it ever ran). */
-  readonly exit: ChildExit | undefined;
-  readonly adminPort: number;
-  readonly grpcPort: number;
-  /** host:port of its gRPC server (the client Gateway on a MaidManager). */
-  readonly grpcEndpoint: string;
-  /** Its SAFE_DATA_DIR: `<dataDir>/<persona>/<index>/`, with its key; a PmidNode's chunks too. */
-  readonly dataDir: string;
-  /** stdout and stderr of every run: `<dataDir>/logs/<persona>-<index>.log`. */
-  readonly logFile: string;
-}
-
-export interface ChildExit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
 
 export interface MultiProcessTestnetOptions extends Partial<TestnetConfig> {
   /** Logs of the launcher (not of the replicas: theirs go to their log files). Default: none. */
@@ -160,13 +63,6 @@ export interface MultiProcessTestnetOptions extends Partial<TestnetConfig> {
   readonly onChildExit?: (child: TestnetChild, tail: string) => void;
   /** Aborting it during start-up stops the children started so far and rejects with StartAbortedError (Ctrl-C while starting). */
   readonly abortSignal?: AbortSignal;
-}
-
-/** The start was aborted (`abortSignal`); every child started so far was stopped. */
-export class StartAbortedError extends SafeError {
-  constructor() {
-    super('unavailable', 'the testnet start was aborted');
-  }
 }
 
 export interface MultiProcessTestnet {
@@ -201,150 +97,6 @@ const NETWORK_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** The default network of a testnet: named after its data dir, so each data dir is a network of its own. */
 export function networkFor(dataDir: string): string {
   return `testnet-${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 10)}`;
-}
-
-/** The schema the replica host gives a replica (`<persona>_<first 16 hex of its name>`). */
-export function replicaSchema(persona: string, nodeName: string): string {
-  return `${persona.replaceAll('-', '_')}_${nodeName.slice(0, 16)}`;
-}
-
-/** The last `lines` lines of a file ('' if it cannot be read). */
-export async function tailOf(file: string, lines = 30, bytes = 16 * 1024): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, bytes);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      const text = buffer.toString('utf8');
-      return text
-        .split('\n')
-        .filter((line, i, all) => line !== '' || i < all.length - 1)
-        .slice(-lines)
-        .join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return '';
-  }
-}
-
-/** The schemas of the manager replicas whose keys are in the data dir (what `fresh` throws away). */
-async function schemasIn(dataDir: string): Promise<string[]> {
-  const schemas: string[] = [];
-  for (const persona of ['maid-manager', 'data-manager', 'version-manager', 'mpid-manager', 'pmid-manager'] as const) {
-    const entries = await readdir(join(dataDir, persona)).catch(() => [] as string[]);
-    for (const entry of entries) {
-      try {
-        schemas.push(replicaSchema(persona, toHex(importIdentity(await readFile(join(dataDir, persona, entry, KEY_FILE))).name)));
-      } catch {
-        // no key there
-      }
-    }
-  }
-  return schemas;
-}
-
-/** Best effort: drops schemas nobody will read again (the replicas of a `fresh` start's old keys). */
-async function dropSchemas(postgresUrl: string, schemas: readonly string[], log: Logger): Promise<void> {
-  if (schemas.length === 0) return;
-  let db: SqlDatabase | undefined;
-  try {
-    db = await openPostgres({ url: postgresUrl, schema: 'public', poolSize: 1 });
-    for (const schema of schemas) await db.query(`DROP SCHEMA IF EXISTS "${checkSchemaName(schema)}" CASCADE`);
-    log.info({ schemas: schemas.length }, 'dropped the schemas of the previous identities');
-  } catch (error) {
-    log.warn({ err: describeError(error) }, 'could not drop the schemas of the previous identities');
-  } finally {
-    await db?.close().catch(() => undefined);
-  }
-}
-
-/**
- * The replica's key in `<dir>/node.key`, made now if it has none: the launcher knows every name
- * before any process starts (and a MaidManager's AdoptVault finds every PmidNode's key).
- */
-async function ensureKey(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, KEY_FILE);
-  try {
-    return toHex(importIdentity(await readFile(file)).name);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new UnavailableError(`${file} is not a replica key: ${describeError(error)}`, { cause: error });
-    }
-  }
-  const identity = generateIdentity();
-  await writeFile(file, identity.exportPrivateKey(), { mode: 0o600, flag: 'wx' });
-  return toHex(identity.name);
-}
-
-/** A port nobody listens on now (bound and released); `taken` keeps two children of one testnet apart. */
-async function freePort(host: string, taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((done, fail) => {
-      const probe = createServer();
-      probe.once('error', fail);
-      probe.listen({ host: host.replace(/^\[|\]$/g, ''), port: 0, exclusive: true }, () => {
-        const address = probe.address();
-        const port = typeof address === 'object' && address !== null ? address.port : 0;
-        probe.close(() => done(port));
-      });
-    });
-    if (port > 0 && !taken.has(port)) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new UnavailableError(`no free port on ${host}`);
-}
-
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
-
-/** The host others dial: a wildcard listen address is dialled on loopback. */
-function dialHost(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::' || host === '[::]') return '::1';
-  return host;
-}
-
-/** Members per persona in a replica's membership view, from its /metrics (`safe_members{persona="..."} n`); undefined if it does not say. */
-async function membersSeenBy(adminPort: number): Promise<Map<string, number> | undefined> {
-  let text: string;
-  try {
-    const response = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(2000) });
-    text = await response.text();
-    if (response.status !== 200) return undefined;
-  } catch {
-    return new Map(); // not answering: sees nobody (the check tries again)
-  }
-  const view = new Map<string, number>();
-  for (const match of text.matchAll(/^safe_members\{persona="([^"]+)"\} (\d+)$/gm)) view.set(match[1] ?? '', Number(match[2]));
-  return view.size > 0 ? view : undefined;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-interface Slot {
-  readonly persona: NetworkPersona;
-  readonly index: number;
-  readonly name: string;
-  readonly nodeName: string;
-  readonly dataDir: string;
-  readonly logFile: string;
-  readonly adminPort: number;
-  readonly grpcPort: number;
-  process: ChildProcess | undefined;
-  pid: number;
-  /** Resolves when the current process has exited. */
-  exited: Promise<ChildExit>;
-  exit: ChildExit | undefined;
-  /** Set while the testnet itself stops this child (kill, restart, scale, close): not a crash. */
-  expectingExit: boolean;
 }
 
 /**
@@ -404,11 +156,117 @@ export async function startMultiProcessTestnet(options: MultiProcessTestnetOptio
     throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
   }
 
-  const slots = new Map<NetworkPersona, Slot[]>(REPORT_ORDER.map((persona) => [persona, []]));
-  const ports = new Set<number>();
-  let closed = false;
+  const shared = sharedEnv(config, stack, network);
+  const personaEnv = personaEnvOf(config, dataDir);
+  const children = new Children({
+    log,
+    dataDir,
+    host: config.host,
+    port: config.port,
+    guard,
+    serviceMain,
+    env: (persona) => ({ ...baseEnv, ...shared, ...personaEnv[persona] }),
+    childEnv,
+    readyTimeoutMs,
+    stopGraceMs,
+    abortSignal,
+    onChildExit,
+  });
+  const converged = () => waitConverged(() => children.all(), readyTimeoutMs, abortSignal);
 
-  /** Settings every replica reads, from the testnet's config (the same defaults as the embedded testnet). */
+  const started = Date.now();
+  try {
+    for (const persona of REPORT_ORDER) {
+      const list = children.of(persona);
+      for (let index = 0; index < counts[persona]; index++) list.push(await children.newSlot(persona, index));
+    }
+    for (const wave of START_WAVES) {
+      if (abortSignal?.aborted) throw new StartAbortedError();
+      await children.startAll(wave.flatMap((persona) => children.of(persona)));
+      log.info({ personas: wave, ms: Date.now() - started }, 'ready');
+    }
+    await converged();
+  } catch (error) {
+    await children.stopEverything().catch((cleanup: unknown) => log.warn({ err: describeError(cleanup) }, 'cleanup after a failed start'));
+    await unlock();
+    throw error instanceof SafeError ? error : new UnavailableError(`testnet start: ${describeError(error)}`, { cause: error });
+  }
+
+  const entry = children.slotOf('maid-manager', 0);
+  const endpoint = formatEndpoint(dialHost(config.host), entry.grpcPort);
+  const summary = `${REPORT_ORDER.map((persona) => `${counts[persona]} ${persona}`).join(', ')} (K=${config.closeGroupSize}), one process each, network ${network}`;
+  log.info({ endpoint, dataDir, ms: Date.now() - started, counts }, 'testnet ready');
+
+  let closing: Promise<void> | undefined;
+  const checkOpen = () => {
+    if (children.closed) throw new SafeError('failed-precondition', 'the testnet is closed');
+  };
+
+  return {
+    endpoint,
+    dataDir,
+    config,
+    stack,
+    network,
+    summary,
+    get children() {
+      return children.all().map((slot) => children.snapshot(slot));
+    },
+    child(persona, index) {
+      return children.snapshot(children.slotOf(persona, index));
+    },
+    async kill(persona, index, signal = 'SIGKILL') {
+      checkOpen();
+      const slot = children.slotOf(persona, index);
+      const child = slot.process;
+      if (child === undefined) return slot.exit;
+      if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
+        slot.expectingExit = true;
+        child.kill(signal);
+        return slot.exited;
+      }
+      child.kill(signal);
+      return undefined;
+    },
+    async restart(persona, index) {
+      checkOpen();
+      const slot = children.slotOf(persona, index);
+      await children.stop(slot);
+      await children.startAll([slot]);
+      await converged();
+      log.info({ child: slot.name, pid: slot.pid }, 'child restarted');
+      return children.snapshot(slot);
+    },
+    async scale(persona, count) {
+      checkOpen();
+      if (!Number.isInteger(count) || count < 0) throw new ConfigError(`scale: count must be a whole number, got ${count}`);
+      if (persona === 'maid-manager' && count < 1) throw new ConfigError('scale: the testnet needs at least one maid-manager');
+      const list = children.of(persona);
+      if (count > list.length) {
+        const added: Slot[] = [];
+        for (let index = list.length; index < count; index++) added.push(await children.newSlot(persona, index));
+        list.push(...added);
+        await children.startAll(added);
+      } else {
+        const removed = list.splice(count);
+        await Promise.all(removed.map((slot) => children.stop(slot)));
+      }
+      await converged();
+      log.info({ persona, count }, 'scaled');
+    },
+    close() {
+      closing ??= (async () => {
+        await children.stopEverything();
+        await unlock();
+        log.info({ dataDir }, 'testnet stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Settings every replica reads, from the testnet's config (the same defaults as the embedded testnet). */
+function sharedEnv(config: TestnetConfig, stack: StackEnv, network: string): Record<string, string> {
   const shared: Record<string, string> = {
     SAFE_POSTGRES_URL: stack.postgresUrl,
     SAFE_REDIS_URL: stack.redisUrl,
@@ -426,303 +284,17 @@ export async function startMultiProcessTestnet(options: MultiProcessTestnetOptio
   for (const [key, field] of Object.entries({ ...groupParameterFields, ...dataManagerConfigFields })) {
     shared[field.env] = String(config[key as keyof TestnetConfig]);
   }
-  const personaEnv: Record<NetworkPersona, Record<string, string>> = {
+  return shared;
+}
+
+/** Settings of one persona's replicas only. */
+function personaEnvOf(config: TestnetConfig, dataDir: string): Record<NetworkPersona, Record<string, string>> {
+  return {
     'maid-manager': { SAFE_TESTNET_ADOPT_VAULT_KEYS_DIR: join(dataDir, 'pmid-node') },
     'data-manager': {},
     'version-manager': {},
     'mpid-manager': {},
     'pmid-manager': {},
     'pmid-node': { SAFE_PMID_CAPACITY: String(config.pmidCapacity) },
-  };
-
-  function snapshot(slot: Slot): TestnetChild {
-    return {
-      persona: slot.persona,
-      index: slot.index,
-      name: slot.name,
-      nodeName: slot.nodeName,
-      schema: replicaSchema(slot.persona, slot.nodeName),
-      pid: slot.pid,
-      running: slot.process !== undefined,
-      exit: slot.exit,
-      adminPort: slot.adminPort,
-      grpcPort: slot.grpcPort,
-      grpcEndpoint: formatEndpoint(dialHost(config.host), slot.grpcPort),
-      dataDir: slot.dataDir,
-      logFile: slot.logFile,
-    };
-  }
-
-  async function newSlot(persona: NetworkPersona, index: number): Promise<Slot> {
-    const dir = join(dataDir, persona, String(index));
-    const nodeName = await ensureKey(dir);
-    const grpcPort = persona === 'maid-manager' && index === 0 && config.port !== 0 ? config.port : await freePort(config.host, ports);
-    ports.add(grpcPort);
-    const adminPort = await freePort('127.0.0.1', ports);
-    return {
-      persona,
-      index,
-      name: `${persona}-${index}`,
-      nodeName,
-      dataDir: dir,
-      logFile: join(dataDir, LOGS, `${persona}-${index}.log`),
-      adminPort,
-      grpcPort,
-      process: undefined,
-      pid: 0,
-      exited: Promise.resolve({ code: null, signal: null }),
-      exit: undefined,
-      expectingExit: false,
-    };
-  }
-
-  function spawnSlot(slot: Slot): void {
-    const fd = openSync(slot.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      writeSync(fd, `\n--- ${new Date().toISOString()} safe-testnet starts ${slot.name} (node ${slot.nodeName.slice(0, 16)})\n`);
-      const preload = guard === undefined ? [] : ['--import', pathToFileURL(guard).href];
-      child = spawn(process.execPath, [...preload, serviceMain(slot.persona)], {
-        cwd: slot.dataDir,
-        env: {
-          ...baseEnv,
-          ...shared,
-          ...personaEnv[slot.persona],
-          SAFE_DATA_DIR: slot.dataDir,
-          SAFE_GRPC_PORT: String(slot.grpcPort),
-          SAFE_ADMIN_PORT: String(slot.adminPort),
-          ...childEnv,
-        },
-        stdio: ['ignore', fd, fd],
-        // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which stops
-        // the children in order (the orphan guard covers a launcher that dies without doing so).
-        detached: true,
-      });
-    } finally {
-      closeSync(fd);
-    }
-    slot.process = child;
-    slot.pid = child.pid ?? 0;
-    slot.exit = undefined;
-    slot.expectingExit = false;
-    slot.exited = new Promise<ChildExit>((done) => {
-      const finish = (exit: ChildExit) => {
-        if (slot.process !== child) return;
-        slot.process = undefined;
-        slot.exit = exit;
-        done(exit);
-        if (!slot.expectingExit && !closed) {
-          void tailOf(slot.logFile).then((tail) => {
-            log.warn({ child: slot.name, pid: child.pid, ...exit, log: slot.logFile }, 'child exited');
-            onChildExit?.(snapshot(slot), tail);
-          });
-        }
-      };
-      child.once('exit', (code, signal) => finish({ code, signal }));
-      // spawn itself failed (no pid): reported as an exit with no code.
-      child.once('error', (error) => {
-        log.error({ child: slot.name, err: describeError(error) }, 'child could not be started');
-        finish({ code: null, signal: null });
-      });
-    });
-    log.debug({ child: slot.name, pid: slot.pid, grpc: slot.grpcPort, admin: slot.adminPort }, 'child started');
-  }
-
-  /** Resolves when the slot's process answers 200 on /readyz; rejects (naming it, with its log tail) on exit or timeout. */
-  async function waitReady(slot: Slot, deadline: number): Promise<void> {
-    const child = slot.process;
-    let exited: ChildExit | undefined;
-    void slot.exited.then((exit) => {
-      exited = exit;
-    });
-    let last = 'no answer yet';
-    const url = `http://127.0.0.1:${slot.adminPort}/readyz`;
-    for (;;) {
-      if (abortSignal?.aborted) throw new StartAbortedError();
-      if (exited !== undefined || child === undefined || slot.process !== child) {
-        const how = exited?.signal ? `was killed by ${exited.signal}` : `exited with code ${exited?.code ?? 'unknown'}`;
-        throw new UnavailableError(
-          `${slot.name} (pid ${slot.pid}) ${how} before it was ready; last lines of ${slot.logFile}:\n${await tailOf(slot.logFile)}`,
-        );
-      }
-      try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-        await response.arrayBuffer().catch(() => undefined);
-        if (response.status === 200) return;
-        last = `HTTP ${response.status}`;
-      } catch (error) {
-        last = describeError((error as { cause?: unknown }).cause ?? error);
-      }
-      if (Date.now() >= deadline) {
-        throw new UnavailableError(
-          `${slot.name} (pid ${slot.pid}) is not ready after ${Math.round(readyTimeoutMs / 1000)} s (GET ${url}: ${last}); last lines of ${slot.logFile}:\n${await tailOf(slot.logFile)}`,
-        );
-      }
-      await sleep(200);
-    }
-  }
-
-  /**
-   * Resolves once every running child's membership view (its `safe_members` gauge on /metrics)
-   * holds exactly the running children of each persona: a child that is ready has joined, but
-   * the others see it only at their next poll. A child whose /metrics has no such gauge is not
-   * asked. Rejects naming who sees what when that does not happen in time.
-   */
-  async function waitConverged(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (abortSignal?.aborted) throw new StartAbortedError();
-      const running = allSlots().filter((slot) => slot.process !== undefined);
-      const expected = new Map(REPORT_ORDER.map((persona) => [persona, running.filter((slot) => slot.persona === persona).length]));
-      const views = await Promise.all(running.map((slot) => membersSeenBy(slot.adminPort)));
-      const wrong: string[] = [];
-      views.forEach((view, i) => {
-        if (view === undefined) return;
-        for (const [persona, count] of expected) {
-          const seen = view.get(persona) ?? 0;
-          if (seen !== count) wrong.push(`${running[i]?.name} sees ${seen} ${persona} (running: ${count})`);
-        }
-      });
-      if (wrong.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw new UnavailableError(
-          `the replicas' membership views did not settle within ${Math.round(timeoutMs / 1000)} s: ${wrong.slice(0, 4).join('; ')}${wrong.length > 4 ? '; ...' : ''} (more than running: another testnet or replica announcing on the same Redis?)`,
-        );
-      }
-      await sleep(250);
-    }
-  }
-
-  /** Starts the slots together and waits until all are ready; the first failure rejects (after all have settled). */
-  async function startAll(list: readonly Slot[]): Promise<void> {
-    for (const slot of list) spawnSlot(slot);
-    const deadline = Date.now() + readyTimeoutMs;
-    const results = await Promise.allSettled(list.map((slot) => waitReady(slot, deadline)));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason;
-  }
-
-  /** SIGTERM, then SIGKILL after the grace; resolves with how it ended (at once if it does not run). */
-  async function stopSlot(slot: Slot, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit | undefined> {
-    const child = slot.process;
-    if (child === undefined) return slot.exit;
-    slot.expectingExit = true;
-    child.kill(signal);
-    if (signal === 'SIGKILL') return slot.exited;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((done) => {
-      timer = setTimeout(() => done('late'), stopGraceMs);
-    });
-    const first = await Promise.race([slot.exited, late]);
-    clearTimeout(timer);
-    if (first !== 'late') return first;
-    log.warn({ child: slot.name, pid: slot.pid, ms: stopGraceMs }, 'child did not stop in time: SIGKILL');
-    child.kill('SIGKILL');
-    return slot.exited;
-  }
-
-  function slotOf(persona: NetworkPersona, index: number): Slot {
-    const slot = slots.get(persona)?.find((s) => s.index === index);
-    if (slot === undefined) throw new SafeError('not-found', `the testnet has no ${persona}-${index}`);
-    return slot;
-  }
-
-  function allSlots(): Slot[] {
-    return REPORT_ORDER.flatMap((persona) => slots.get(persona) ?? []);
-  }
-
-  async function stopEverything(): Promise<void> {
-    closed = true;
-    await Promise.all(allSlots().map((slot) => stopSlot(slot)));
-  }
-
-  const started = Date.now();
-  try {
-    for (const persona of REPORT_ORDER) {
-      const list = slots.get(persona) ?? [];
-      for (let index = 0; index < counts[persona]; index++) list.push(await newSlot(persona, index));
-    }
-    for (const wave of START_WAVES) {
-      if (abortSignal?.aborted) throw new StartAbortedError();
-      await startAll(wave.flatMap((persona) => slots.get(persona) ?? []));
-      log.info({ personas: wave, ms: Date.now() - started }, 'ready');
-    }
-    await waitConverged(readyTimeoutMs);
-  } catch (error) {
-    await stopEverything().catch((cleanup: unknown) => log.warn({ err: describeError(cleanup) }, 'cleanup after a failed start'));
-    await unlock();
-    throw error instanceof SafeError ? error : new UnavailableError(`testnet start: ${describeError(error)}`, { cause: error });
-  }
-
-  const entry = slotOf('maid-manager', 0);
-  const endpoint = formatEndpoint(dialHost(config.host), entry.grpcPort);
-  const summary = `${REPORT_ORDER.map((persona) => `${counts[persona]} ${persona}`).join(', ')} (K=${config.closeGroupSize}), one process each, network ${network}`;
-  log.info({ endpoint, dataDir, ms: Date.now() - started, counts }, 'testnet ready');
-
-  let closing: Promise<void> | undefined;
-  const checkOpen = () => {
-    if (closed) throw new SafeError('failed-precondition', 'the testnet is closed');
-  };
-
-  return {
-    endpoint,
-    dataDir,
-    config,
-    stack,
-    network,
-    summary,
-    get children() {
-      return allSlots().map(snapshot);
-    },
-    child(persona, index) {
-      return snapshot(slotOf(persona, index));
-    },
-    async kill(persona, index, signal = 'SIGKILL') {
-      checkOpen();
-      const slot = slotOf(persona, index);
-      const child = slot.process;
-      if (child === undefined) return slot.exit;
-      if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
-        slot.expectingExit = true;
-        child.kill(signal);
-        return slot.exited;
-      }
-      child.kill(signal);
-      return undefined;
-    },
-    async restart(persona, index) {
-      checkOpen();
-      const slot = slotOf(persona, index);
-      await stopSlot(slot);
-      await startAll([slot]);
-      await waitConverged(readyTimeoutMs);
-      log.info({ child: slot.name, pid: slot.pid }, 'child restarted');
-      return snapshot(slot);
-    },
-    async scale(persona, count) {
-      checkOpen();
-      if (!Number.isInteger(count) || count < 0) throw new ConfigError(`scale: count must be a whole number, got ${count}`);
-      if (persona === 'maid-manager' && count < 1) throw new ConfigError('scale: the testnet needs at least one maid-manager');
-      const list = slots.get(persona) ?? [];
-      if (count > list.length) {
-        const added: Slot[] = [];
-        for (let index = list.length; index < count; index++) added.push(await newSlot(persona, index));
-        list.push(...added);
-        await startAll(added);
-      } else {
-        const removed = list.splice(count);
-        await Promise.all(removed.map((slot) => stopSlot(slot)));
-      }
-      await waitConverged(readyTimeoutMs);
-      log.info({ persona, count }, 'scaled');
-    },
-    close() {
-      closing ??= (async () => {
-        await stopEverything();
-        await unlock();
-        log.info({ dataDir }, 'testnet stopped');
-      })();
-      return closing;
-    },
   };
 }

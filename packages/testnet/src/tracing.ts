@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, type Envelope, type ReceiveResult, type Telemetry } from '@safe/core';
-import { parseEnvFile, stackEnvFile } from './multi-process.js';
+import { parseEnvFile, stackEnvFile } from './stack-env.js';
 
 /** Where `--trace` sends spans, and where Jaeger's query API is when the stack started one. */
 export interface TracingTarget {
