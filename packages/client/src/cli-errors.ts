@@ -24,8 +24,9 @@ export class CliError extends Error {
   }
 }
 
-export function usage(message: string): CliError {
-  return new CliError(EXIT.usage, `${message} (see safe --help)`);
+/** A usage error; `command` ("version put") names the help to see. */
+export function usage(message: string, command = ''): CliError {
+  return new CliError(EXIT.usage, `${message} (see safe ${command === '' ? '' : `${command} `}--help)`);
 }
 
 /** A file or version NAME: 128 hex characters. */
