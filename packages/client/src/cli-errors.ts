@@ -1,5 +1,5 @@
 import type { Name } from '@safe/core';
-import { parseFileName } from './files.js';
+import { parseFileName } from './data-map.js';
 
 /** Exit codes, one per kind of failure (documented in `safe --help`). */
 export const EXIT = {
