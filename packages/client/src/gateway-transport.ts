@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type CallOptions, type Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import { type Identity, type Name, type PersonaName, SafeError, sealClientRequest, toHex, toWire } from '@safe/core';
 import { fromServiceError, loadGateway } from '@safe/grpc';
+import pRetry from 'p-retry';
 import { activeTraceContext, inSpan } from './tracing.js';
 
 export interface ConnectOptions {
@@ -113,19 +113,24 @@ export class GatewayTransport {
       });
       let wire = seal();
       let unanswered = 0;
-      for (let attempt = 0; ; attempt++) {
-        try {
+      return pRetry(
+        async (attempt) => {
           const reply = (await this.unary('Send', wire)) as { payload?: Uint8Array };
-          span.setAttribute('safe.attempts', attempt + 1);
+          span.setAttribute('safe.attempts', attempt);
           return reply.payload instanceof Uint8Array ? new Uint8Array(reply.payload) : new Uint8Array(0);
-        } catch (error) {
+        },
+        {
+          retries: this.#retries,
+          minTimeout: this.#retryDelayMs,
+          factor: 2,
+          randomize: false,
           // One more ask after a timeout learns what was decided; more would only hold a caller of a stuck network.
-          const askAgain = isSettling(error) || (isUnanswered(error) && unanswered++ < 1);
-          if (attempt >= this.#retries || !askAgain) throw error;
-          await sleep(this.#retryDelayMs * 2 ** attempt);
-          if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
-        }
-      }
+          shouldRetry: ({ error }) => isSettling(error) || (isUnanswered(error) && unanswered++ < 1),
+          onFailedAttempt: ({ error }) => {
+            if (READS.has(type) && typeof payload === 'function' && isDisagreement(error)) wire = seal();
+          },
+        },
+      );
     });
   }
 
