@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '@safe/core';
 import type { Command as Program } from 'commander';
 import { CliError, EXIT } from './cli-errors.js';
@@ -102,8 +103,6 @@ async function readBody(file: string, stdin: NodeJS.ReadableStream): Promise<Uin
     throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * `msg listen`: takes the MPID online. Each round prints, in the order given, what it has not
