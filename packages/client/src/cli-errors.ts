@@ -1,5 +1,5 @@
 import type { Name } from '@safe/core';
-import { parseFileName } from './files.js';
+import { parseFileName } from './data-map.js';
 
 /** Exit codes, one per kind of failure (documented in `safe --help`). */
 export const EXIT = {
@@ -24,8 +24,9 @@ export class CliError extends Error {
   }
 }
 
-export function usage(message: string): CliError {
-  return new CliError(EXIT.usage, `${message} (see safe --help)`);
+/** A usage error; `command` ("version put") names the help to see. */
+export function usage(message: string, command = ''): CliError {
+  return new CliError(EXIT.usage, `${message} (see safe ${command === '' ? '' : `${command} `}--help)`);
 }
 
 /** A file or version NAME: 128 hex characters. */

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '@safe/core';
-import { CliError, EXIT, usage } from './cli-errors.js';
+import type { Command as Program } from 'commander';
+import { CliError, EXIT } from './cli-errors.js';
 import type { SafeClient } from './client.js';
 import {
   acknowledge,
@@ -16,25 +18,18 @@ import {
   sendMessage,
 } from './mpids.js';
 
-/** `safe mpid …` and `safe msg …`: public ids and the messages between them. */
-export const MSG_USAGE = `  mpid create NAME     register the public id NAME for your account (its key is kept in SAFE_HOME);
-                       prints the public id's name (128 hex characters) last
-  msg send NAME FILE [--from ID]
-                       send FILE ("-": stdin, at most 100 KiB) to the public id NAME
-  msg listen [--once] [--from ID]
-                       print messages held for you, then new ones as they come, one JSON object
-                       a line {"from":NAME,"id":HEX,"body":BASE64}; --once stops after the held ones
-  msg allow|disallow|block|unblock NAME [--from ID]
-                       change your allow list (a non-empty one admits only its names) or block list
-  msg lists [--from ID]
-                       print your lists: "allow NAME" and "block NAME" lines
-`;
-
-const LIST_CHANGES: Record<string, ListChangeType> = {
+const LIST_CHANGES = {
   allow: 'AddToWhiteList',
   disallow: 'RemoveFromWhiteList',
   block: 'AddToBlackList',
   unblock: 'RemoveFromBlackList',
+} as const satisfies Record<string, ListChangeType>;
+
+const LIST_HELP: Record<ListChangeType, string> = {
+  AddToWhiteList: 'add NAME to your allow list (a non-empty one admits only its names)',
+  RemoveFromWhiteList: 'take NAME off your allow list',
+  AddToBlackList: 'add NAME to your block list: its messages are refused',
+  RemoveFromBlackList: 'take NAME off your block list',
 };
 
 /** How often `msg listen` asks its MpidManagers for what is held (README of the MpidManager: "online"). */
@@ -48,45 +43,54 @@ export type MsgCommand = { readonly endpoint: string; readonly from: string | un
   | { readonly command: 'msg'; readonly sub: 'lists' }
 );
 
-/** Parses `mpid create NAME` and `msg SUB …`. */
-export function parseMsgCommand(
-  command: 'mpid' | 'msg',
-  args: readonly string[],
-  flags: { from?: string | undefined; once?: boolean | undefined },
-  endpoint: string,
-): MsgCommand {
-  const [sub, ...rest] = args;
-  const expect = (count: number, what: string) => {
-    if (rest.length < count) throw usage(`${command} ${sub}: missing ${what}`);
-    if (rest.length > count) throw usage(`${command} ${sub}: unexpected argument ${JSON.stringify(rest[count])}`);
-  };
-  if (flags.once && sub !== 'listen') throw usage('--once is an option of msg listen');
-  const base = { endpoint, from: flags.from };
-  if (command === 'mpid') {
-    if (sub !== 'create') throw usage(sub === undefined ? 'mpid: missing create' : `mpid: unknown command ${JSON.stringify(sub)}`);
-    if (flags.from !== undefined) throw usage('--from is an option of msg');
-    expect(1, 'NAME');
-    return { ...base, command, name: rest[0] as string };
+/** `safe mpid …` and `safe msg …`: public ids and the messages between them. */
+export function addMsgCommands(parent: Program, endpoint: () => string, emit: (command: MsgCommand) => void): void {
+  const from = ['--from <ID>', 'the public id to act as (default: your only one)'] as const;
+  const base = (flags: { from?: string }) => ({ endpoint: endpoint(), from: flags.from });
+  parent
+    .command('mpid')
+    .usage('create NAME')
+    .description('public ids (MPIDs) of your account')
+    .command('create')
+    .usage('NAME')
+    .description(
+      "register the public id NAME for your account (its key is kept in SAFE_HOME); prints the public id's name (128 hex characters) last",
+    )
+    .argument('<NAME>')
+    .action((name: string) => emit({ endpoint: endpoint(), from: undefined, command: 'mpid', name }));
+  const msg = parent.command('msg').usage('SUB … [--from ID]').description('messages between public ids, and who may send you them');
+  msg
+    .command('send')
+    .usage('NAME FILE [--from ID]')
+    .description('send FILE ("-": stdin, at most 100 KiB) to the public id NAME')
+    .argument('<NAME>')
+    .argument('<FILE>')
+    .option(...from)
+    .action((to: string, file: string, flags: { from?: string }) => emit({ ...base(flags), command: 'msg', sub: 'send', to, file }));
+  msg
+    .command('listen')
+    .usage('[--once] [--from ID]')
+    .description('print messages held for you, then new ones as they come, one JSON object a line {"from":NAME,"id":HEX,"body":BASE64}')
+    .option('--once', 'stop after the held ones')
+    .option(...from)
+    .action((flags: { from?: string; once?: boolean }) =>
+      emit({ ...base(flags), command: 'msg', sub: 'listen', once: flags.once ?? false }),
+    );
+  for (const [sub, change] of Object.entries(LIST_CHANGES)) {
+    msg
+      .command(sub)
+      .usage('NAME [--from ID]')
+      .description(LIST_HELP[change])
+      .argument('<NAME>')
+      .option(...from)
+      .action((entry: string, flags: { from?: string }) => emit({ ...base(flags), command: 'msg', sub: 'change', change, entry }));
   }
-  switch (sub) {
-    case 'send':
-      expect(2, 'NAME FILE');
-      return { ...base, command, sub, to: rest[0] as string, file: rest[1] as string };
-    case 'listen':
-      expect(0, '');
-      return { ...base, command, sub, once: flags.once ?? false };
-    case 'lists':
-      expect(0, '');
-      return { ...base, command, sub };
-    case undefined:
-      throw usage('msg: missing send, listen, allow, disallow, block, unblock or lists');
-    default: {
-      const change = LIST_CHANGES[sub];
-      if (change === undefined) throw usage(`msg: unknown command ${JSON.stringify(sub)}`);
-      expect(1, 'NAME');
-      return { ...base, command, sub: 'change', change, entry: rest[0] as string };
-    }
-  }
+  msg
+    .command('lists')
+    .usage('[--from ID]')
+    .description('print your lists: "allow NAME" and "block NAME" lines')
+    .option(...from)
+    .action((flags: { from?: string }) => emit({ ...base(flags), command: 'msg', sub: 'lists' }));
 }
 
 async function readBody(file: string, stdin: NodeJS.ReadableStream): Promise<Uint8Array> {
@@ -99,8 +103,6 @@ async function readBody(file: string, stdin: NodeJS.ReadableStream): Promise<Uin
     throw new CliError(EXIT.usage, `cannot read ${file}: ${(error as Error).message}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * `msg listen`: takes the MPID online. Each round prints, in the order given, what it has not

@@ -1,4 +1,4 @@
-import type { CliIo } from './cli-main.js';
+import type { CliIo } from './cli-client.js';
 
 export const MIB = 1024 * 1024;
 

@@ -1,21 +1,11 @@
 import { formatVersion, sdvLimit, type VersionName } from '@safe/chunks';
 import type { Name } from '@safe/core';
+import type { Command as Program } from 'commander';
 import { CliError, EXIT, parseName, usage } from './cli-errors.js';
 import type { SafeClient } from './client.js';
 import { statLocalFile } from './files.js';
 import type { SdvLimits } from './version-codecs.js';
 import { findTip, findVersion, onlyTip, putVersionFile, tipsOfKey } from './versions.js';
-
-/** `safe version …`: versions of a file under a KEY (any text), in the SDV named by KEY and your identity. */
-export const VERSION_USAGE = `  version put KEY FILE [--parent ID] [--max-versions N] [--max-branches N]
-                       store FILE as a new version of KEY under ID (default: KEY's one tip; a new
-                       KEY starts with index 0, its limits from the flags); prints "INDEX ID" last
-  version tips KEY     the tips of KEY, one "INDEX ID" a line, highest first
-  version log KEY [ID] the branch from tip ID (default: the one tip) back to its root, "INDEX ID" lines
-  version get KEY [ID] [-o OUT]
-                       fetch the file of version ID (default: the one tip) to OUT, or to stdout
-  version rm KEY ID    delete the branch from tip ID until its fork; prints the tips left
-`;
 
 export type VersionCommand = { readonly command: 'version'; readonly endpoint: string; readonly key: string } & (
   | { readonly sub: 'put'; readonly file: string; readonly parent: Name | undefined; readonly limits: SdvLimits }
@@ -25,18 +15,10 @@ export type VersionCommand = { readonly command: 'version'; readonly endpoint: s
   | { readonly sub: 'rm'; readonly id: Name }
 );
 
-export interface VersionFlags {
-  readonly parent?: string | undefined;
-  readonly 'max-versions'?: string | undefined;
-  readonly 'max-branches'?: string | undefined;
-  readonly output?: string | undefined;
-  readonly force?: boolean | undefined;
-}
-
 function limit(which: 'maxVersions' | 'maxBranches', flag: string, text: string | undefined): number {
   if (text === undefined) return 0;
   if (!/^\d+$/.test(text.trim()) || Number(text) === 0)
-    throw usage(`version put: ${flag} needs a whole number from 1, got ${JSON.stringify(text)}`);
+    throw usage(`version put: ${flag} needs a whole number from 1, got ${JSON.stringify(text)}`, 'version put');
   try {
     return sdvLimit(which, Number(text));
   } catch (error) {
@@ -44,54 +26,69 @@ function limit(which: 'maxVersions' | 'maxBranches', flag: string, text: string 
   }
 }
 
-/** Parses `version SUB KEY …`; validates what can be checked without the network. */
-export function parseVersionCommand(args: readonly string[], flags: VersionFlags, endpoint: string): VersionCommand {
-  const [sub, key, ...rest] = args;
-  if (sub === undefined) throw usage('version: missing put, tips, log, get or rm');
-  if (!['put', 'tips', 'log', 'get', 'rm'].includes(sub)) throw usage(`version: unknown command ${JSON.stringify(sub)}`);
-  if (key === undefined || key === '') throw usage(`version ${sub}: missing KEY`);
-  const only = (allowed: readonly (keyof VersionFlags)[]) => {
-    for (const flag of ['parent', 'max-versions', 'max-branches', 'output', 'force'] as const) {
-      if (flags[flag] !== undefined && !allowed.includes(flag))
-        throw usage(`version ${sub}: no ${flag === 'output' ? '-o' : `--${flag}`} here`);
-    }
+type VersionPutFlags = { parent?: string; maxVersions?: string; maxBranches?: string };
+
+/** `safe version …`: versions of a file under a KEY (any text), in the SDV named by KEY and your identity. */
+export function addVersionCommands(parent: Program, endpoint: () => string, emit: (command: VersionCommand) => void): void {
+  const version = parent
+    .command('version')
+    .usage('SUB KEY …')
+    .description('versions of a file under a KEY (any text), in the SDV named by KEY and your identity: put, tips, log, get, rm');
+  const base = (sub: string, key: string) => {
+    if (key === '') throw usage(`version ${sub}: missing KEY`, `version ${sub}`);
+    return { command: 'version', endpoint: endpoint(), key } as const;
   };
-  const positional = (min: number, max: number, what: string) => {
-    if (rest.length < min) throw usage(`version ${sub}: missing ${what}`);
-    if (rest.length > max) throw usage(`version ${sub}: unexpected argument ${JSON.stringify(rest[max])}`);
-  };
-  const base = { command: 'version', endpoint, key } as const;
-  switch (sub) {
-    case 'put': {
-      only(['parent', 'max-versions', 'max-branches']);
-      positional(1, 1, 'FILE');
-      const parent = flags.parent === undefined ? undefined : parseName(flags.parent);
+  const id = (text: string | undefined) => (text === undefined ? undefined : parseName(text));
+  version
+    .command('put')
+    .usage('KEY FILE [--parent ID] [--max-versions N] [--max-branches N]')
+    .description(
+      'store FILE as a new version of KEY under ID (default: KEY\'s one tip; a new KEY starts with index 0, its limits from the flags); prints "INDEX ID" last',
+    )
+    .argument('<KEY>')
+    .argument('<FILE>')
+    .option('--parent <ID>', 'the version the new one follows')
+    .option('--max-versions <N>', 'for a new KEY: versions kept, oldest out (default 100, 1..256)')
+    .option('--max-branches <N>', 'for a new KEY: tips allowed at once (default 10, 1..32)')
+    .action((key: string, file: string, flags: VersionPutFlags) => {
       const limits = {
-        maxVersions: limit('maxVersions', '--max-versions', flags['max-versions']),
-        maxBranches: limit('maxBranches', '--max-branches', flags['max-branches']),
+        maxVersions: limit('maxVersions', '--max-versions', flags.maxVersions),
+        maxBranches: limit('maxBranches', '--max-branches', flags.maxBranches),
       };
-      return { ...base, sub, file: rest[0] as string, parent, limits };
-    }
-    case 'tips':
-      only([]);
-      positional(0, 0, '');
-      return { ...base, sub };
-    case 'log':
-      only([]);
-      positional(0, 1, 'ID');
-      return { ...base, sub, id: rest[0] === undefined ? undefined : parseName(rest[0]) };
-    case 'get': {
-      only(['output', 'force']);
-      positional(0, 1, 'ID');
-      if (flags.output === '') throw usage('version get: -o needs a path');
-      const id = rest[0] === undefined ? undefined : parseName(rest[0]);
-      return { ...base, sub, id, output: flags.output, force: flags.force ?? false };
-    }
-    default:
-      only([]);
-      positional(1, 1, 'ID');
-      return { ...base, sub: 'rm', id: parseName(rest[0] as string) };
-  }
+      emit({ ...base('put', key), sub: 'put', file, parent: id(flags.parent), limits });
+    });
+  version
+    .command('tips')
+    .usage('KEY')
+    .description('the tips of KEY, one "INDEX ID" a line, highest first')
+    .argument('<KEY>')
+    .action((key: string) => emit({ ...base('tips', key), sub: 'tips' }));
+  version
+    .command('log')
+    .usage('KEY [ID]')
+    .description('the branch from tip ID (default: the one tip) back to its root, "INDEX ID" lines')
+    .argument('<KEY>')
+    .argument('[ID]')
+    .action((key: string, tip: string | undefined) => emit({ ...base('log', key), sub: 'log', id: id(tip) }));
+  version
+    .command('get')
+    .usage('KEY [ID] [-o OUT] [-f]')
+    .description('fetch the file of version ID (default: the one tip) to OUT, or to stdout')
+    .argument('<KEY>')
+    .argument('[ID]')
+    .option('-o, --output <OUT>', 'where to write the file; "-" is stdout')
+    .option('-f, --force', 'replace OUT if it exists (a regular file only)')
+    .action((key: string, tip: string | undefined, flags: { output?: string; force?: boolean }) => {
+      if (flags.output === '') throw usage('version get: -o needs a path', 'version get');
+      emit({ ...base('get', key), sub: 'get', id: id(tip), output: flags.output, force: flags.force ?? false });
+    });
+  version
+    .command('rm')
+    .usage('KEY ID')
+    .description('delete the branch from tip ID until its fork; prints the tips left')
+    .argument('<KEY>')
+    .argument('<ID>')
+    .action((key: string, tip: string) => emit({ ...base('rm', key), sub: 'rm', id: parseName(tip) }));
 }
 
 const lines = (versions: readonly VersionName[]) => versions.map((v) => `${formatVersion(v)}\n`).join('');

@@ -29,8 +29,15 @@ describe('parseCommand', () => {
     expect(parseCommand(['rm', NAME], { SAFE_ENDPOINT: '10.0.0.1:7' })).toMatchObject({ command: 'rm', endpoint: '10.0.0.1:7' });
     expect(parseCommand(['--endpoint', '[::1]:50051', 'info'])).toEqual({ command: 'info', endpoint: '[::1]:50051' });
     expect(parseCommand(['account'])).toEqual({ command: 'account', endpoint: DEFAULT_ENDPOINT });
-    expect(parseCommand(['--help'])).toEqual({ command: 'help' });
-    expect(parseCommand(['put', '-h'])).toEqual({ command: 'help' });
+    expect(parseCommand(['--help'])).toMatchObject({ command: 'help', text: expect.stringContaining('usage: safe [--endpoint') });
+    expect(parseCommand(['put', '-h'])).toMatchObject({ command: 'help', text: expect.stringContaining('usage: safe put FILE') });
+    expect(parseCommand(['version', 'get', '--help'])).toMatchObject({ text: expect.stringContaining('usage: safe version get KEY [ID]') });
+    expect(parseCommand(['msg', 'listen', '--once', '--from', 'me'])).toMatchObject({
+      command: 'msg',
+      sub: 'listen',
+      once: true,
+      from: 'me',
+    });
     expect(parseCommand(['version', 'put', 'my notes', 'a.txt', '--parent', NAME, '--max-branches', '3'])).toMatchObject({
       command: 'version',
       sub: 'put',
@@ -75,6 +82,11 @@ describe('parseCommand', () => {
     [['version', 'tips', 'k', '-o', 'x'], /version tips: no -o here/],
     [['version', 'put', 'k', 'f', '--max-versions', '257'], /maxVersions must be from 1 to 256/],
     [['put', 'f', '--parent', NAME], /--parent is an option of version put/],
+    [['msg'], /^msg: missing send, listen, allow, disallow, block, unblock or lists \(see safe msg --help\)$/],
+    [['msg', 'send', 'a', 'b', '--once'], /msg send: no --once here \(--once is an option of msg listen\)/],
+    [['mpid', 'create', 'a', '--from', 'b'], /mpid create: no --from here/],
+    [['help', 'frob'], /unknown command "frob"/],
+    [['gte', NAME], /unknown command "gte" \(Did you mean get\?\)/],
   ])('%j is a usage error', (argv, message) => {
     let error: unknown;
     try {

@@ -1,4 +1,4 @@
-export * from './chunk-store.js';
+export type { ChunkStore } from './chunk-store.js';
 export * from './client.js';
 export * from './files.js';
 export * from './identity-file.js';
