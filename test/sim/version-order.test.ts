@@ -1,4 +1,4 @@
-import { type ClientReplyValue, toHex } from '@safe/core';
+import { type ClientReplyValue, type Name, toHex } from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordsOf } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -55,5 +55,29 @@ describe('concurrent mutations of one SDV, with Syncs in a different order on ev
     // What every member holds is what it answers: the tips of the one it kept.
     const tips = SimSdv.versions(await sdv.tips());
     expect(tips).toHaveLength(2);
+  });
+
+  it.each([3, 5])('two roots at once while a member of the SDV leaves and another joins (seed %i)', async (seed) => {
+    const sdv = await start(seed);
+    const sim = (net as SimNet).sim;
+    const [first] = sim.routing.view('version-manager').closeGroup(sdv.name, sim.params.closeGroupSize);
+    const answers = await (net as SimNet).concurrently(
+      [sdv.putRequest(null, version(0, 'a')), sdv.putRequest(null, version(0, 'b'))],
+      60_000,
+      {
+        steps: 40,
+        run: async () => {
+          await (net as SimNet).leave(first as Name);
+          await (net as SimNet).add('version-manager');
+        },
+      },
+    );
+    await (net as SimNet).settleChurn();
+    const copies = await copiesOf(net as SimNet, sdv);
+    expect(copies).toHaveLength(4);
+    expect(new Set(copies).size, 'members hold different SDVs').toBe(1);
+    const shown = answers.map(said).sort();
+    expect(shown[0]).toMatch(/^INVALID_ARGUMENT the SDV has a root already/);
+    expect(shown[1]).toMatch(/^OK/);
   });
 });

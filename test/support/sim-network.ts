@@ -225,8 +225,17 @@ export class SimNet {
    * virtual time) until each is answered; the answers in the requests' order (an Error for one
    * that failed or went unanswered past its deadline).
    */
-  async concurrently(requests: readonly Envelope[], timeoutMs = 60_000): Promise<(ClientReplyValue | Error)[]> {
+  async concurrently(
+    requests: readonly Envelope[],
+    timeoutMs = 60_000,
+    midway?: { readonly steps: number; readonly run: () => Promise<void> },
+  ): Promise<(ClientReplyValue | Error)[]> {
     const outcomes = requests.map((request) => this.#begin(request, timeoutMs));
+    // `midway`: after so many deliveries, while the requests are on their way (e.g. churn).
+    if (midway !== undefined) {
+      for (let step = 0; step < midway.steps; step++) await this.sim.step();
+      await midway.run();
+    }
     const deadline = this.sim.clock.now() + timeoutMs + 1_000;
     while (outcomes.some((o) => o() === undefined) && this.sim.clock.now() < deadline) {
       await this.sim.settle({ maxIdleMs: 1_000 });
