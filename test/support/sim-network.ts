@@ -221,6 +221,38 @@ export class SimNet {
   }
 
   /**
+   * Sends sealed requests at once and runs the network (ticking every replica once a second of
+   * virtual time) until each is answered; the answers in the requests' order (an Error for one
+   * that failed or went unanswered past its deadline).
+   */
+  async concurrently(
+    requests: readonly Envelope[],
+    timeoutMs = 60_000,
+    midway?: { readonly steps: number; readonly run: () => Promise<void> },
+  ): Promise<(ClientReplyValue | Error)[]> {
+    const outcomes = requests.map((request) => this.#begin(request, timeoutMs));
+    // `midway`: after so many deliveries, while the requests are on their way (e.g. churn).
+    if (midway !== undefined) {
+      for (let step = 0; step < midway.steps; step++) await this.sim.step();
+      await midway.run();
+    }
+    const deadline = this.sim.clock.now() + timeoutMs + 1_000;
+    while (outcomes.some((o) => o() === undefined) && this.sim.clock.now() < deadline) {
+      await this.sim.settle({ maxIdleMs: 1_000 });
+      await new Promise((resolve) => setImmediate(resolve));
+      if (outcomes.some((o) => o() === undefined)) {
+        await this.sim.tickAll();
+        this.sim.clock.advance(1_000);
+      }
+    }
+    return outcomes.map((o) => {
+      const { reply, error } = o() ?? {};
+      if (error !== undefined) return error instanceof Error ? error : new Error(String(error));
+      return reply ?? new Error('call unanswered past its deadline');
+    });
+  }
+
+  /**
    * Sends a sealed request while every replica ticks once a second of virtual time, as a host's
    * timer makes it do (sync resends, account transfer batches, repairs), until it is answered or
    * the Gateway's deadline has passed. `beforeTicking` runs first, while the request is on its way.

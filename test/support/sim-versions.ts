@@ -1,6 +1,6 @@
 import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
 import { versionCodecs, versionsOf } from '@safe/client';
-import { type ClientReplyValue, errorOfReply, type Identity, type Name, nameOf } from '@safe/core';
+import { type ClientReplyValue, type Envelope, errorOfReply, type Identity, type Name, nameOf, sealClientRequest } from '@safe/core';
 import type { SimNet } from './sim-network.js';
 
 /** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
@@ -27,7 +27,17 @@ export class SimSdv {
   }
 
   put(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Promise<ClientReplyValue> {
-    const payload = versionCodecs.putVersion.encode({
+    return this.net.call(this.client, 'PutVersion', 'maid-manager', this.client.name, this.#putPayload(old, next, limits));
+  }
+
+  /** A PutVersion sealed, not sent: for calls a test starts at once (SimNet.concurrently). */
+  putRequest(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Envelope {
+    const to = { persona: 'maid-manager' as const, nae: this.client.name };
+    return sealClientRequest(this.client, 'PutVersion', to, this.#putPayload(old, next, limits), undefined, this.net.sim.clock.now());
+  }
+
+  #putPayload(old: VersionName | null, next: VersionName, limits: { maxVersions: number; maxBranches: number }): Uint8Array {
+    return versionCodecs.putVersion.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -35,7 +45,6 @@ export class SimSdv {
       ...limits,
       nonce: this.net.nonce(),
     });
-    return this.net.call(this.client, 'PutVersion', 'maid-manager', this.client.name, payload);
   }
 
   deleteBranch(tip: VersionName): Promise<ClientReplyValue> {

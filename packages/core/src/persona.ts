@@ -125,6 +125,12 @@ export interface ActionDeclaration<P, S> {
    * answers from the group as it is now.
    */
   readonly owed?: (params: P, ctx: HandlerContext<S>, nae: Name) => Outcome | undefined | Promise<Outcome | undefined>;
+  /**
+   * The rules this action runs depend on the order of one NAE's actions (a second root, a limit):
+   * the group's agreed actions of the NAE are applied in the order their requests arrived, the
+   * same on every member, not in the order their Syncs resolved (runtime/arrival-order.ts).
+   */
+  readonly ordered?: boolean;
 }
 
 /** A matrix change in some persona's XOR space, as this node sees it. */

@@ -166,6 +166,7 @@ export class Replica<S> {
       sync: this.#sync,
       transfer: this.transfer,
       send,
+      held: () => this.#rounds.held(),
     });
     this.#rounds = new SyncRounds({
       context,

@@ -347,6 +347,17 @@ export class Sync {
   }
 
   /**
+   * Where the entry stands here: still open, resolved (applied, or taken as applied), or gone
+   * without being applied here (dropped, forgotten, or another action of its slot took it).
+   */
+  async standing(key: string): Promise<'open' | 'resolved' | 'gone'> {
+    const entry = await this.#store.get(key);
+    if (entry === undefined) return 'gone';
+    if (entry.resolved) return 'resolved';
+    return entry.completedAt !== undefined || (await this.#slotTakenByOther(key)) ? 'gone' : 'open';
+  }
+
+  /**
    * Whether the group still waits for this node's own proposal of the entry: it is in the
    * container (not every member has seen it) and this node knows it only from its peers' syncs.
    */
@@ -459,10 +470,12 @@ export class Sync {
    * (resolved, in the container or kept as a tombstone). A handed-over entry's `seenBy` lists this
    * node only if it told the group: several members that each only received one member's Sync
    * would otherwise, put together at the receiver, resolve an action only that one had seen.
-   * `stillToApply` is the key of an action resolved here that is about to be applied: the records
-   * handed over now do not hold it, so it goes as an unresolved entry.
+   * `stillToApply` are keys of actions resolved here but not applied yet (about to be, or held for
+   * their turn): the records handed over now do not hold them, so they go as unresolved entries.
    */
-  async byNae(stillToApply?: string): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
+  async byNae(
+    stillToApply: ReadonlySet<string> = new Set(),
+  ): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
     const unresolved = new Map<string, SyncEntry[]>();
     const applied = new Map<string, SyncEntry[]>();
     const all = await this.#store.entries();
@@ -470,7 +483,7 @@ export class Sync {
     for (const [key, entry] of all) {
       // Slots, and the actions of a slot another action of which was applied here: neither open nor applied.
       if (isMarker(key) || outvoted(key, entry) || (!entry.resolved && entry.completedAt !== undefined)) continue;
-      const done = key !== stillToApply && (entry.resolved || entry.completedAt !== undefined);
+      const done = !stillToApply.has(key) && (entry.resolved || entry.completedAt !== undefined);
       const handed = done || entry.told ? entry : { ...entry, seenBy: entry.seenBy.filter((m) => m !== this.#self) };
       const into = done ? applied : unresolved;
       into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), handed]);

@@ -4,6 +4,7 @@ import { NAME_BYTES, type Name, nameEquals, shortName, toHex } from '../name.js'
 import type { Action, ActionDeclaration, HandlerContext, Incoming, Outbound, Outcome } from '../persona.js';
 import type { Telemetry } from '../ports.js';
 import { type Sync, type SyncAction, type SyncResult, syncKey } from '../sync.js';
+import { ArrivalOrder } from './arrival-order.js';
 import { type ReceiveResult, SYNC_MESSAGE, syncProposalCodec } from './protocol.js';
 
 /** An action as the sync store keeps it (NAE in hex, parameters in base64). */
@@ -43,14 +44,34 @@ export interface SyncRoundsDeps<S> {
 /** Sy: proposing a request's actions to the close group, counting the members' proposals, applying what they agree. */
 export class SyncRounds<S> {
   readonly #deps: SyncRoundsDeps<S>;
+  /** Actions declared `ordered`: applied in their requests' arrival order, NAE by NAE. */
+  readonly #order: ArrivalOrder;
 
   constructor(deps: SyncRoundsDeps<S>) {
     this.#deps = deps;
+    this.#order = new ArrivalOrder({
+      settled: async (key) => (await deps.sync.standing(key)) !== 'open',
+      resolved: async (key) => (await deps.sync.standing(key)) === 'resolved',
+      apply: (act, key, trace) => this.#applyNow(act, key, trace),
+      now: () => deps.context.now(),
+      params: deps.context.params,
+    });
+  }
+
+  /** Keys of ordered actions agreed here and waiting for their turn. */
+  held(): ReadonlySet<string> {
+    return this.#order.held();
+  }
+
+  #ordered(act: Action): boolean {
+    return declaredAction(this.#deps.actions, this.#deps.context.persona, act.type).ordered === true;
   }
 
   async propose(incoming: Incoming<unknown>, index: number, act: Action, trace: Record<string, string>): Promise<void> {
     const { context, sync } = this.#deps;
     const key = syncKey(incoming.id, index, act.type);
+    // This member's own copy of the request: its place in the NAE's order, before any agreement.
+    if (this.#ordered(act)) await this.#order.arrived(act, key);
     const group = context.closeGroup(context.persona, act.nae);
     const result = await sync.propose(key, toSyncAction(act), group);
     await this.broadcast(key, act, trace);
@@ -111,8 +132,14 @@ export class SyncRounds<S> {
    *
    * In a span of this member's own: what the action sends is this member's copy, and the receiver
    * links each member's copy apart (under the sync sender's context they would all look alike).
+   * An `ordered` action waits for its turn (ArrivalOrder).
    */
   async applyAgreed(act: Action, key: string, trace: Record<string, string>): Promise<void> {
+    if (this.#ordered(act)) await this.#order.agreed(act, key, trace);
+    else await this.#applyNow(act, key, trace);
+  }
+
+  async #applyNow(act: Action, key: string, trace: Record<string, string>): Promise<void> {
     const span = this.#deps.telemetry.startSpan(`${this.#deps.context.persona} agreed ${act.type}`, trace, []);
     span.setAttribute('safe.nae', toHex(act.nae).slice(0, 16));
     try {
@@ -138,5 +165,7 @@ export class SyncRounds<S> {
     for (const entry of dropped)
       this.#deps.context.log.warn({ key: entry.key, action: entry.action.type }, 'sync entry dropped unresolved');
     for (const entry of send) await this.broadcast(entry.key, fromSyncAction(entry.action), {});
+    // Dropped entries free the ordered actions queued behind them.
+    await this.#order.tick();
   }
 }

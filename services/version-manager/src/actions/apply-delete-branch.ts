@@ -25,6 +25,8 @@ const { requestOf, apply } = agreedMutation('ApplyDeleteBranchTillFork', decide)
 /** Agreed: the branch from the tip until its fork is erased; the answer lists the tips left. */
 export const applyDeleteBranch = action<Params, VersionManagerState>({
   type: 'ApplyDeleteBranchTillFork',
+  // A second root, maxVersions and maxBranches make the outcome depend on the order of the SDV's mutations.
+  ordered: true,
   payload: applyDeleteBranchCodec,
   apply,
   // The decision came inside a transferred SDV: the tip gone, the others answered with the tips as

@@ -32,6 +32,8 @@ const { requestOf, apply } = agreedMutation('ApplyPutVersion', decide);
 /** Agreed: the rules decide the PutVersion; the group's answer goes to the owner's MaidManagers. */
 export const applyPutVersion = action<Params, VersionManagerState>({
   type: 'ApplyPutVersion',
+  // A second root, maxVersions and maxBranches make the outcome depend on the order of the SDV's mutations.
+  ordered: true,
   payload: applyPutVersionCodec,
   apply,
   // The version came inside a transferred SDV: the rules on it now give the answer the others gave
