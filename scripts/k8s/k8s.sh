@@ -11,6 +11,8 @@
 #   pnpm k8s env             print KUBECONFIG=... and PATH=... (with the built kubectl and helm)
 #   pnpm k8s images          build the project's image and the chart's infrastructure images and
 #                            load them into the cluster (helm/safe-network/ci/local-values.yaml uses them)
+#   pnpm k8s engine          start only containerd and dockerd (no cluster): enough for the tests'
+#                            testcontainers (docs/testing.md) and for `k8s images`; `down` stops them
 #
 # Progress and errors go to stderr; env and status lines go to stdout.
 set -euo pipefail
@@ -123,6 +125,7 @@ case "$cmd" in
   status) [ $# -eq 0 ] || die "usage: k8s status"; status_all ;;
   env) [ $# -eq 0 ] || die "usage: k8s env"; cmd_env ;;
   images) need_root images; lock; cmd_images "$@" ;;
+  engine) [ $# -eq 0 ] || die "usage: k8s engine"; need_root engine; lock; ensure_packages; start_engine ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac
