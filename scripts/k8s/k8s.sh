@@ -63,7 +63,9 @@ lock() {
 
 need_root() { [ "$(id -u)" -eq 0 ] || die "the cluster needs root (kubelet, containerd, iptables); run 'pnpm k8s $1' as root"; }
 
-APT_PKGS=(docker.io containerd runc etcd-server containernetworking-plugins debootstrap conntrack iptables openssl socat)
+# maven: `images` resolves the Kafka jars itself when no local stack did it first (pnpm test starts no
+# local stack where the tests' servers run in containers).
+APT_PKGS=(docker.io containerd runc etcd-server containernetworking-plugins debootstrap conntrack iptables openssl socat maven)
 ensure_packages() {
   local missing=() p
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -52,6 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (mode === 'containers') throw new Error(`SAFE_TEST_INFRA=containers, but ${why}`);
     if (shared.servers.length > 0) throw new Error(`[test-infra] ${todo.join(', ')} for project ${project.name}: ${why}`);
     shared.fallback = why;
+    process.env.SAFE_TEST_INFRA = 'stack';
     report(`local-process stack (pnpm stack up): ${why}`);
     return teardown;
   };
@@ -60,7 +61,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const missing = await missingImages(engine, todo);
   if (missing.length > 0) return fallback(`the engine at ${engine.socket} lacks ${missing.join(', ')} (build them: pnpm k8s images infra)`);
   const started = await startContainers(engine, todo);
-  Object.assign(process.env, started.env);
+  // For the workers: the servers, and which path ran (test/support/stack-cleanup.ts reads it).
+  Object.assign(process.env, started.env, { SAFE_TEST_INFRA: 'containers' });
   shared.servers.push(...todo);
   const previous = shared.containers;
   shared.containers = {

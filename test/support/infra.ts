@@ -292,15 +292,15 @@ export async function startContainers(engine: Engine, servers: readonly Server[]
       // would be the local stack's.
       const ephemeral = hostMode
         ? [
-            'query.grpc-server',
-            'admin.http',
-            'collector.grpc-server',
-            'collector.http-server',
-            'http-server',
-            'processor.jaeger-binary.server',
-            'processor.jaeger-compact.server',
-            'processor.zipkin-compact.server',
-          ].map((flag) => `--${flag}-host-port=127.0.0.1:0`)
+            'query.grpc-server.host-port',
+            'admin.http.host-port',
+            'collector.grpc-server.host-port',
+            'collector.http-server.host-port',
+            'http-server.host-port',
+            'processor.jaeger-binary.server-host-port',
+            'processor.jaeger-compact.server-host-port',
+            'processor.zipkin-compact.server-host-port',
+          ].map((flag) => `--${flag}=127.0.0.1:0`)
         : [];
       const c = await container('jaeger', [grpc, http, query])
         .withCommand([
