@@ -6,7 +6,14 @@ export default defineConfig({
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       {
         extends: true,
-        test: { name: 'packages', include: ['packages/*/src/**/*.test.ts'], exclude: ['packages/core/**', '**/node_modules/**'] },
+        test: {
+          name: 'packages',
+          include: ['packages/*/src/**/*.test.ts'],
+          exclude: ['packages/core/**', '**/node_modules/**'],
+          // Postgres, Redis and Kafka for the adapters' tests: testcontainers where a Docker engine runs,
+          // else the local-process stack (docs/testing.md).
+          globalSetup: ['test/support/global-infra.ts'],
+        },
       },
       { extends: true, test: { name: 'services', include: ['services/*/src/**/*.test.ts'] } },
       {
@@ -24,7 +31,15 @@ export default defineConfig({
         // run one after another, after every other project is done (vitest runs a project with
         // file parallelism off as its own group, last).
         extends: true,
-        test: { name: 'stack', include: ['test/stack/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
+        test: {
+          name: 'stack',
+          include: ['test/stack/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          // The same servers as `packages` (one set for the run), and Jaeger.
+          globalSetup: ['test/support/global-infra.ts'],
+        },
       },
       {
         // The chart on the one-node cluster of `pnpm k8s up` (one release, steps in order, minutes each),

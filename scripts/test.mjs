@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `pnpm test`: builds every package (tsc -b, so type errors fail the run), type-checks the tests,
-// checks lint and format
-// with Biome, brings the local stack up (Postgres, Redis, Kafka: `bash scripts/stack/stack.sh up`)
-// and hands its env (.safe-stack/stack.env) to vitest, runs every vitest project, and ends with one
-// plain summary line: "N passed, N failed, N skipped".
+// checks lint and format with Biome, brings the one-node cluster up (root only), picks the servers
+// of the adapter and stack tests: testcontainers when a Docker engine answers and has the local
+// infrastructure images (vitest's global setup starts them, test/support/global-infra.ts), else the
+// local stack (Postgres, Redis, Kafka: `bash scripts/stack/stack.sh up`, its env from
+// .safe-stack/stack.env), runs every vitest project, says which servers ran, and ends with one plain
+// summary line: "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,12 +71,6 @@ function bringUp(label, script, upArgs, extra = []) {
   return stop;
 }
 const stops = [];
-
-// The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
-// a component does not come up, names it and prints the end of its log (on stderr, shown as is).
-// A stack this run starts, it stops at the end; one that was already running is left running.
-// --jaeger: the trace suite reads a trace back from it; the first run builds it (~2-3 min, printed).
-stops.push(bringUp('stack', join(root, 'scripts', 'stack', 'stack.sh'), ['--jaeger']));
 const stopWhatWeStarted = () => {
   for (const stop of stops.splice(0)) stop();
 };
@@ -89,24 +85,65 @@ if (process.env.SAFE_K8S !== '0') {
   stops.push(bringUp('k8s', join(root, 'scripts', 'k8s', 'k8s.sh'), [], [['images']]));
 }
 
-// Its env lines, for vitest and every process the tests start; a variable already set wins.
-const stackEnv = join(process.env.SAFE_STACK_DIR || join(root, '.safe-stack'), 'stack.env');
-let stackLines;
-try {
-  stackLines = readFileSync(stackEnv, 'utf8').split(/\r?\n/);
-} catch (error) {
-  console.log(`stack up wrote no ${stackEnv}: ${error.message}`);
-  stopWhatWeStarted();
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+// The adapter and stack suites' Postgres, Redis, Kafka and Jaeger: testcontainers when a Docker engine
+// answers (the cluster's dockerd, started above, or any other) and has the local infrastructure
+// images (`pnpm k8s images` builds them; never pulled), else the local-process stack. SAFE_TEST_INFRA
+// (auto, containers, stack) decides instead; see docs/testing.md.
+const IMAGES = [
+  // As test/support/infra.ts (IMAGES).
+  'safe-local/postgres:15',
+  'safe-local/redis:7',
+  `safe-local/kafka:${process.env.SAFE_KAFKA_VERSION || '3.9.2'}`,
+  `safe-local/jaeger:${process.env.SAFE_JAEGER_VERSION || '1.42.0'}`,
+];
+const infraMode = process.env.SAFE_TEST_INFRA?.trim() || 'auto';
+let useContainers = false;
+if (infraMode !== 'stack') {
+  const probe = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', ...IMAGES], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  useContainers = probe.status === 0;
+  const why = probe.error?.message ?? (probe.stderr ?? '').trim().split('\n')[0];
+  if (useContainers) console.log('> test servers: testcontainers (vitest starts them from the local images; no local stack)');
+  else if (infraMode === 'containers') {
+    console.log(`SAFE_TEST_INFRA=containers, but the Docker engine or its images are not there: ${why}`);
+    stopWhatWeStarted();
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  } else console.log(`> test servers: the local-process stack (no Docker engine with the local images: ${why || 'no answer'})`);
 }
-for (const line of stackLines) {
-  const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-  if (match && process.env[match[1]] === undefined) process.env[match[1]] = match[2].trim().replace(/^(['"])(.*)\1$/, '$2');
+process.env.SAFE_TEST_INFRA = useContainers ? 'containers' : 'stack';
+
+if (!useContainers) {
+  // The stack suites (and the adapters' own tests) need the real stack; `up` is idempotent and, when
+  // a component does not come up, names it and prints the end of its log (on stderr, shown as is).
+  // A stack this run starts, it stops at the end; one that was already running is left running.
+  // --jaeger: the trace suite reads a trace back from it; the first run builds it (~2-3 min, printed).
+  stops.push(bringUp('stack', join(root, 'scripts', 'stack', 'stack.sh'), ['--jaeger']));
+
+  // Its env lines, for vitest and every process the tests start; a variable already set wins.
+  const stackEnv = join(process.env.SAFE_STACK_DIR || join(root, '.safe-stack'), 'stack.env');
+  let stackLines;
+  try {
+    stackLines = readFileSync(stackEnv, 'utf8').split(/\r?\n/);
+  } catch (error) {
+    console.log(`stack up wrote no ${stackEnv}: ${error.message}`);
+    stopWhatWeStarted();
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  for (const line of stackLines) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match && process.env[match[1]] === undefined) process.env[match[1]] = match[2].trim().replace(/^(['"])(.*)\1$/, '$2');
+  }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'safe-test-'));
 const report = join(dir, 'vitest.json');
+// The global setup writes which servers ran here (one line per set it started or fell back to).
+process.env.SAFE_TEST_INFRA_REPORT = join(dir, 'servers.txt');
 const status = run(bin('vitest'), [
   'run',
   '--reporter=default',
@@ -127,6 +164,13 @@ try {
 } catch {
   summary = `0 passed, 1 failed (vitest wrote no report, exit ${status})`;
 }
+let servers = '';
+try {
+  servers = readFileSync(process.env.SAFE_TEST_INFRA_REPORT, 'utf8').trim();
+} catch {
+  servers = useContainers ? '' : 'the local-process stack (pnpm stack up)';
+}
+for (const line of servers.split('\n').filter(Boolean)) console.log(`> test servers: ${line}`);
 rmSync(dir, { recursive: true, force: true });
 stopWhatWeStarted();
 console.log(summary);

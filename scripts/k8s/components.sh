@@ -119,6 +119,15 @@ start_dockerd() {
   wait_for dockerd "docker -H unix://$DOCKER_SOCK version"
 }
 
+# Only the engine, for the tests' testcontainers and `k8s images` without a cluster.
+start_engine() {
+  local t0
+  t0=$(now)
+  comp_running containerd || start_containerd
+  comp_running dockerd || start_dockerd
+  say "engine up: containerd and dockerd ($(since "$t0")); docker -H unix://$DOCKER_SOCK"
+}
+
 # ---------------------------------------------------------------------------------- control plane
 
 start_etcd() {

@@ -11,6 +11,8 @@
 #   pnpm k8s env             print KUBECONFIG=... and PATH=... (with the built kubectl and helm)
 #   pnpm k8s images          build the project's image and the chart's infrastructure images and
 #                            load them into the cluster (helm/safe-network/ci/local-values.yaml uses them)
+#   pnpm k8s engine          start only containerd and dockerd (no cluster): enough for the tests'
+#                            testcontainers (docs/testing.md) and for `k8s images`; `down` stops them
 #
 # Progress and errors go to stderr; env and status lines go to stdout.
 set -euo pipefail
@@ -61,7 +63,9 @@ lock() {
 
 need_root() { [ "$(id -u)" -eq 0 ] || die "the cluster needs root (kubelet, containerd, iptables); run 'pnpm k8s $1' as root"; }
 
-APT_PKGS=(docker.io containerd runc etcd-server containernetworking-plugins debootstrap conntrack iptables openssl socat)
+# maven: `images` resolves the Kafka jars itself when no local stack did it first (pnpm test starts no
+# local stack where the tests' servers run in containers).
+APT_PKGS=(docker.io containerd runc etcd-server containernetworking-plugins debootstrap conntrack iptables openssl socat maven)
 ensure_packages() {
   local missing=() p
   for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -123,6 +127,7 @@ case "$cmd" in
   status) [ $# -eq 0 ] || die "usage: k8s status"; status_all ;;
   env) [ $# -eq 0 ] || die "usage: k8s env"; cmd_env ;;
   images) need_root images; lock; cmd_images "$@" ;;
+  engine) [ $# -eq 0 ] || die "usage: k8s engine"; need_root engine; lock; ensure_packages; start_engine ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac
