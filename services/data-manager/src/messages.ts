@@ -1,4 +1,4 @@
-import type { ChunkCopy, PutContext, WireOrigin } from '@safe/chunks';
+import type { ChunkCopy, LossReason, PutContext, WireOrigin } from '@safe/chunks';
 import { protoCodec, registerProtoFile } from '@safe/core';
 
 registerProtoFile('safe/v1/data_manager.proto');
@@ -53,16 +53,18 @@ export const createRecordCodec = protoCodec<CreateRecord>('safe.v1.data_manager.
 export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | null }>('safe.v1.data_manager.AddSubscriber');
 export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
 export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
-/** A PmidNode's PmidManagers report that it no longer holds the copy (it lost it or held it corrupt); codec: holderCorruptCodec. */
-export type HolderLost = ChunkRef & { pmid: Uint8Array };
+/**
+ * A holder no longer has its copy: its PmidManagers report it lost (HolderLoss), or the copy
+ * group found it corrupt (HolderCorrupt, LoseHolder); `reason` says why (LOST when left out).
+ */
+export type HolderLoss = ChunkRef & { pmid: Uint8Array; reason?: LossReason };
+export const holderLossCodec = protoCodec<HolderLoss>('safe.v1.data_manager.HolderLoss');
 export interface IntegrityAnswer extends ChunkRef {
   nonce: Uint8Array;
   held: boolean;
   digest: Uint8Array;
 }
 export const integrityAnswerCodec = protoCodec<IntegrityAnswer>('safe.v1.data_manager.IntegrityAnswer');
-/** A holder the group found to have lost or corrupted its copy (same fields as a PmidManager's HolderLost). */
-export const holderCorruptCodec = protoCodec<ChunkRef & { pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
 
 /** Payloads of the personas this one sends to. */
 export const pmidPutCodec = protoCodec<PutPayload>('safe.v1.pmid_manager.Put');

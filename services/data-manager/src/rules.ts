@@ -1,6 +1,7 @@
 import { type ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
-import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
+import type { SacrificialEvent } from './farming-rate.js';
+import { type GetResponse, maidPutResponseCodec, nodeGetCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
 import { copyKey, type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
@@ -143,4 +144,23 @@ export function tellMaidManagers(context: PutContext | null, name: Uint8Array, c
       }),
     },
   ];
+}
+
+/** The Get<Data> a DataManager member sends one holder (node-scoped: the PmidNode answers it alone). */
+export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = 'PRIMARY'): Outbound {
+  return {
+    type: 'Get',
+    to: { persona: 'pmid-node', nae: pmid },
+    scope: 'node' as const,
+    payload: nodeGetCodec.encode({ name, copy }),
+  };
+}
+
+/**
+ * The sacrificial copies are the network's measuring stick: their outcomes (stored, not stored,
+ * deleted for room) move the farming rate (SPEC.md 3.3).
+ */
+export async function moveFarmingRate(ctx: HandlerContext<DataManagerState>, event: SacrificialEvent): Promise<void> {
+  const { rate } = await ctx.state.store.recordSacrificial(ctx.state.config.farmingPolicy, event);
+  ctx.log.debug({ event, rate, policy: ctx.state.config.farmingPolicy }, 'farming rate moved');
 }

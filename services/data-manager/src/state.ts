@@ -1,8 +1,8 @@
 import type { ChunkCopy, PutContext } from '@safe/chunks';
 import { type ClientOrigin, type Name, toHex } from '@safe/core';
 import { migrate, type SqlDatabase } from '@safe/sql';
-import type { HolderLoss } from './actions/mark-holder-lost.js';
 import type { DataManagerConfig } from './config.js';
+import type { HolderLoss } from './messages.js';
 import { migrations } from './migrations.js';
 import { DataManagerStore, type HeldCopy } from './store.js';
 
@@ -29,7 +29,7 @@ export interface DataManagerState {
   /**
    * Copies short of live holders with no departed PmidNode to blame, by copy key, until they are
    * back at their count (churn/repair.ts): a live holder lost the copy (integrity check,
-   * HolderLost) or a chosen holder's store stalled.
+   * HolderLoss) or a chosen holder's store stalled.
    */
   readonly lostCopies: Map<string, HeldCopy>;
   /**

@@ -1,20 +1,19 @@
 import { type ChunkCopy, copyGroupName, isMustStore, type PutContext } from '@safe/chunks';
 import { action, type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, toHex } from '@safe/core';
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
-import type { SacrificialEvent } from '../farming-rate.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
-import { chooseHolders, deleteFrom, deleteTrimmed, oweStoreAnswer, storeOn, takeOwed, tellMaidManagers } from '../rules.js';
+import {
+  chooseHolders,
+  deleteFrom,
+  deleteTrimmed,
+  moveFarmingRate,
+  oweStoreAnswer,
+  storeOn,
+  takeOwed,
+  tellMaidManagers,
+} from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 import { lossAfterStored, orderFailedAtBottom } from './mark-holder-lost.js';
-
-/**
- * The sacrificial copies are the network's measuring stick: their outcomes (stored, not stored,
- * deleted for room) move the farming rate (SPEC.md 3.3).
- */
-export async function moveFarmingRate(ctx: HandlerContext<DataManagerState>, event: SacrificialEvent): Promise<void> {
-  const { rate } = await ctx.state.store.recordSacrificial(ctx.state.config.farmingPolicy, event);
-  ctx.log.debug({ event, rate, policy: ctx.state.config.farmingPolicy }, 'farming rate moved');
-}
 
 /**
  * Agreed: a holder's answer. When the copy reaches its count of stored holders the MaidManagers

@@ -1,5 +1,5 @@
 import { action, type Name } from '@safe/core';
-import { type HolderLost, holderCorruptCodec, pmidLoseCodec } from '../messages.js';
+import { type HolderLoss, holderLossCodec, pmidLoseCodec } from '../messages.js';
 import type { DataManagerState } from '../state.js';
 import { markHolderLost } from './mark-holder-lost.js';
 
@@ -9,9 +9,9 @@ import { markHolderLost } from './mark-holder-lost.js';
  * get Lose: they delete the copy on the node and add it to the node's lost total. A holder the
  * record does not list, or lists as failed already, changes nothing.
  */
-export const loseHolder = action<HolderLost, DataManagerState>({
+export const loseHolder = action<HolderLoss, DataManagerState>({
   type: 'LoseHolder',
-  payload: holderCorruptCodec,
+  payload: holderLossCodec,
   async apply(params, ctx, nae) {
     const marked = await markHolderLost.apply({ ...params, reason: 'CORRUPT' }, ctx, nae);
     if (marked === undefined) return undefined;

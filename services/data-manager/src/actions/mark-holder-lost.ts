@@ -1,13 +1,8 @@
-import type { LossReason } from '@safe/chunks';
-import { action, type HandlerContext, nameEquals, type Outcome, protoCodec } from '@safe/core';
+import { action, type HandlerContext, nameEquals, type Outcome } from '@safe/core';
 import { repairDeparted } from '../churn/repair.js';
-import type { HolderLost } from '../messages.js';
+import { type HolderLoss, holderLossCodec } from '../messages.js';
+import { moveFarmingRate } from '../rules.js';
 import { copyHolderKey, copyKey, type DataManagerState, rememberNewest } from '../state.js';
-import { moveFarmingRate } from './holder-result.js';
-
-/** HolderLost with why the holder lost the copy (LOST when an older sender leaves it out). */
-export type HolderLoss = HolderLost & { reason?: LossReason };
-export const holderLossCodec = protoCodec<HolderLoss>('safe.v1.data_manager.HolderLost');
 
 /**
  * Agreed: the holder no longer has the copy. It stays in the record as failed (store.ts

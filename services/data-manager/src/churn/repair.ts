@@ -1,8 +1,7 @@
 import { CHUNK_COPIES, type ChunkCopy, copyGroupName, isMustStore } from '@safe/chunks';
 import { type HandlerContext, type Name, nameEquals, nameFromHex, type Outbound, sha512, toHex } from '@safe/core';
-import { askHolder } from '../handlers/get.js';
 import type { GetResponse } from '../messages.js';
-import { carriesChunk, chooseHolders, isLive, storeOn } from '../rules.js';
+import { askHolder, carriesChunk, chooseHolders, isLive, storeOn } from '../rules.js';
 import { copyHolderKey, copyKey, type DataManagerState, keepContent, type Repair, type RepairSource } from '../state.js';
 import type { HeldCopy, Holder } from '../store.js';
 
@@ -55,7 +54,7 @@ export async function repairDeparted(
       else candidates.set(key, { copy: held, group, from: [pmid] });
     }
   }
-  // Copies a live holder lost (an integrity check's verdict, or HolderLost): repaired the same way, no PmidNode to forget.
+  // Copies a live holder lost (an integrity check's verdict, or HolderLoss): repaired the same way, no PmidNode to forget.
   for (const [key, held] of state.lostCopies) {
     const group = copyGroupName(held.name, held.copy);
     if (!ctx.isResponsible(group)) state.lostCopies.delete(key);

@@ -2,9 +2,8 @@ import { answerClient, message, NOTHING, NotFoundError, nameEquals, type Outcome
 import { continueRepair } from '../churn/repair.js';
 import { continueCheck } from '../integrity/check.js';
 import { type GetResponse, getReplyCodec, getResponseCodec } from '../messages.js';
-import { carriesChunk } from '../rules.js';
+import { askHolder, carriesChunk } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
-import { askHolder } from './get.js';
 
 /** GetResponse | PmidNode => | DataManager: answer the waiting clients, or ask the next holder. */
 export const getResponse = message<GetResponse, DataManagerState>({

@@ -1,9 +1,7 @@
-import type { ChunkCopy } from '@safe/chunks';
 import {
   answerClient,
   InvalidNameError,
   message,
-  type Name,
   NOTHING,
   NotFoundError,
   nameEquals,
@@ -13,8 +11,8 @@ import {
   toHex,
   UnavailableError,
 } from '@safe/core';
-import { getReplyCodec, getRequestCodec, nodeGetCodec } from '../messages.js';
-import { isLive } from '../rules.js';
+import { getReplyCodec, getRequestCodec } from '../messages.js';
+import { askHolder, isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -65,12 +63,3 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
     return { send: [askHolder(first, name)] };
   },
 });
-
-export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = 'PRIMARY') {
-  return {
-    type: 'Get',
-    to: { persona: 'pmid-node', nae: pmid },
-    scope: 'node' as const,
-    payload: nodeGetCodec.encode({ name, copy }),
-  };
-}

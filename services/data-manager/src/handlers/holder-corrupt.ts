@@ -1,7 +1,7 @@
 import { copyGroupName } from '@safe/chunks';
 import { InvalidNameError, message, nameEquals, parseName } from '@safe/core';
 import { loseHolder } from '../actions/lose-holder.js';
-import { type ChunkRef, holderCorruptCodec } from '../messages.js';
+import { type ChunkRef, holderLossCodec } from '../messages.js';
 import type { DataManagerState } from '../state.js';
 
 /**
@@ -15,13 +15,13 @@ export const holderCorrupt = message<ChunkRef & { pmid: Uint8Array }, DataManage
   accumulate: 'group',
   firewall: true,
   sync: true,
-  payload: holderCorruptCodec,
+  payload: holderLossCodec,
   handle(msg) {
     const name = parseName(msg.payload.name, 'chunk name');
     parseName(msg.payload.pmid, 'PmidNode name');
     const group = copyGroupName(name, msg.payload.copy);
     if (!nameEquals(msg.destination.nae, group) || !nameEquals(msg.source.nae, group))
       throw new InvalidNameError("an integrity verdict goes from a copy group's DataManagers to themselves");
-    return { actions: [{ type: loseHolder.type, nae: group, payload: holderCorruptCodec.encode(msg.payload) }] };
+    return { actions: [{ type: loseHolder.type, nae: group, payload: holderLossCodec.encode(msg.payload) }] };
   },
 });

@@ -1,8 +1,7 @@
 import { copyGroupName } from '@safe/chunks';
 import { type HandlerContext, type Name, nameEquals, type Outbound, sha512, toHex } from '@safe/core';
-import { askHolder } from '../handlers/get.js';
-import { type GetResponse, holderCorruptCodec, type IntegrityAnswer, nodeIntegrityCheckCodec } from '../messages.js';
-import { carriesChunk, isLive } from '../rules.js';
+import { type GetResponse, holderLossCodec, type IntegrityAnswer, nodeIntegrityCheckCodec } from '../messages.js';
+import { askHolder, carriesChunk, isLive } from '../rules.js';
 import { copyKey, type DataManagerState, type IntegrityCheck } from '../state.js';
 import type { HeldCopy } from '../store.js';
 
@@ -178,6 +177,6 @@ function conclude(ctx: HandlerContext<DataManagerState>, key: string, check: Int
     scope: 'close-group',
     as: check.group,
     correlation: sha512(VERDICT_TAG, check.nonce, pmid),
-    payload: holderCorruptCodec.encode({ name: check.name, copy: check.copy, pmid }),
+    payload: holderLossCodec.encode({ name: check.name, copy: check.copy, pmid }),
   }));
 }
