@@ -1,19 +1,13 @@
 import { ChunkCache, generateIdentity, nameOf, RoutingTable, toHex } from '@safe/core';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildAdminServer, Readiness } from './admin.js';
 import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { OtelTelemetry } from './telemetry.js';
 
 const silent = pino({ level: 'silent' });
-const registries: MetricsRegistry[] = [];
-afterEach(() => {
-  for (const r of registries.splice(0)) r.close();
-});
-
 function setup() {
   const metrics = new MetricsRegistry();
-  registries.push(metrics);
   const readiness = new Readiness();
   const app = buildAdminServer({ logger: silent, metrics, readiness, probeTimeoutMs: 200 });
   return { app, metrics, readiness };
@@ -81,7 +75,6 @@ describe('admin server', () => {
 
   it('answers /members with the membership view as JSON, 503 until there is one, and has no /members without a view', async () => {
     const metrics = new MetricsRegistry();
-    registries.push(metrics);
     let view: RoutingTable | undefined;
     const app = buildAdminServer({ logger: silent, metrics, readiness: new Readiness(), members: () => view });
     const before = await app.inject({ method: 'GET', url: '/members' });
@@ -108,7 +101,12 @@ describe('admin server', () => {
     telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'Put', result: 'handled' });
     telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'Put', result: 'rejected' });
     telemetry.count('safe_messages_total', { persona: 'data-manager', type: 'We"ird\n', result: 'pending' });
-    metrics.gauge('safe_members', 'members', () => [{ labels: { persona: 'pmid-node' }, value: 3 }]);
+    metrics.gauge({
+      name: 'safe_members',
+      help: 'members',
+      labelNames: ['persona'],
+      collect: () => [{ labels: { persona: 'pmid-node' }, value: 3 }],
+    });
     const reply = await app.inject({ method: 'GET', url: '/metrics' });
     expect(reply.statusCode).toBe(200);
     expect(reply.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -120,7 +118,22 @@ describe('admin server', () => {
     expect(text).toContain('safe_members{persona="pmid-node"} 3');
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
     expect(text).toMatch(/^process_cpu_seconds_total [\d.]+$/m);
-    expect(metrics.total('safe_messages_total', { result: 'handled' })).toBe(2);
+    expect(await metrics.total('safe_messages_total', { result: 'handled' })).toBe(2);
+  });
+
+  it('shows a counter first counted under a new name, with the label names of its first use', async () => {
+    const { app, metrics } = setup();
+    const other = setup(); // a second replica in this process: the process metrics are on both
+    metrics.inc('safe_content_total', { result: 'mismatch', persona: 'data-manager' });
+    metrics.inc('safe_content_total', { persona: 'data-manager', result: 'expired', stray: 'x' }, 2);
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toContain('# TYPE safe_content_total counter');
+    expect(text).toContain('safe_content_total{persona="data-manager",result="mismatch"} 1');
+    expect(text).toContain('safe_content_total{persona="data-manager",result="expired"} 2');
+    expect(text).toContain('# TYPE safe_record_awaits_total counter'); // known before it is counted
+    const otherText = (await other.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(otherText).not.toContain('safe_content_total{');
+    expect(otherText).toMatch(/^process_resident_memory_bytes \d+$/m);
   });
 
   it("shows the group bus's bytes published and read with their HELP text", async () => {

@@ -122,7 +122,7 @@ export function buildAdminServer(options: AdminOptions): FastifyInstance {
     return reply.code(503).send({ ready: false, waiting: report.waiting });
   });
   app.get('/metrics', async (_request, reply) => {
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(options.metrics.render());
+    return reply.type(options.metrics.contentType).send(await options.metrics.render());
   });
   const members = options.members;
   if (members !== undefined) {

@@ -20,7 +20,6 @@ export const SHUTDOWN_STAGES = [
   'postgres',
   'redis',
   'admin server',
-  'metrics',
   'data dir',
 ] as const;
 

@@ -118,7 +118,6 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   ) as unknown as GroupParameters;
   // Everything started so far, undone by `stop` in ARCHITECTURE.md's order (also after a failed start).
   const cleanup = new Cleanup(log);
-  cleanup.defer('metrics', () => metrics.close());
   const context: StartContext = { config, persona, log, metrics, readiness, cleanup };
   const pending = new PendingReplica<S>();
   const view: CurrentView = { latest: undefined };
@@ -191,14 +190,18 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     if (options.entry !== undefined)
       gateway = new ClientGateway(replica as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
     pending.ready(replica);
-    metrics.gauge(
-      'safe_bus_served_partitions',
-      "Partitions of its persona's topic this replica reads (those of its XOR neighbourhood)",
-      () => [{ labels: { persona }, value: consumer.served.length }],
-    );
-    metrics.gauge('safe_members', 'Members of each persona in the membership view of this replica', () =>
-      PERSONAS.map((p) => ({ labels: { persona: p }, value: view.latest?.view(p).size ?? 0 })),
-    );
+    metrics.gauge({
+      name: 'safe_bus_served_partitions',
+      help: "Partitions of its persona's topic this replica reads (those of its XOR neighbourhood)",
+      labelNames: ['persona'],
+      collect: () => [{ labels: { persona }, value: consumer.served.length }],
+    });
+    metrics.gauge({
+      name: 'safe_members',
+      help: 'Members of each persona in the membership view of this replica',
+      labelNames: ['persona'],
+      collect: () => PERSONAS.map((p) => ({ labels: { persona: p }, value: view.latest?.view(p).size ?? 0 })),
+    });
     options.metrics?.(metrics, replica);
 
     watchMembership(context, joined, view, { consumer, direct, replica });

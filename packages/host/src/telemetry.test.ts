@@ -147,9 +147,9 @@ describe('OtelTelemetry', () => {
     expect(traces.size).toBe(2);
   });
 
-  it('counts into the Prometheus registry', () => {
+  it('counts into the Prometheus registry', async () => {
     const telemetry = new OtelTelemetry({ metrics });
     telemetry.count('safe_messages_total', { persona: 'pmid-manager', type: 'Put', result: 'not-responsible' }, 3);
-    expect(metrics.total('safe_messages_total', { result: 'not-responsible' })).toBe(3);
+    expect(await metrics.total('safe_messages_total', { result: 'not-responsible' })).toBe(3);
   });
 });

@@ -11,15 +11,15 @@ await runReplica({
   extraConfig: dataManagerConfigFields,
   openState: ({ config, database }) => openDataManagerState(database(), pickDataManagerConfig(config)),
   metrics: (registry, replica) => {
-    registry.gauge(
-      'safe_farming_rate',
-      "This replica's farming rate (SPEC.md 3.3; the group's value is the median of its members')",
-      () => replica.state.store.lastFarmingRate?.rate ?? 0,
-    );
-    registry.gauge(
-      'safe_farming_rate_group',
-      "This replica's group farming rate: the median of its own rate and its close peers' latest refreshes (SPEC.md 3.3)",
-      () => groupFarmingValue(replica.state) ?? 0,
-    );
+    registry.gauge({
+      name: 'safe_farming_rate',
+      help: "This replica's farming rate (SPEC.md 3.3; the group's value is the median of its members')",
+      collect: () => replica.state.store.lastFarmingRate?.rate ?? 0,
+    });
+    registry.gauge({
+      name: 'safe_farming_rate_group',
+      help: "This replica's group farming rate: the median of its own rate and its close peers' latest refreshes (SPEC.md 3.3)",
+      collect: () => groupFarmingValue(replica.state) ?? 0,
+    });
   },
 });

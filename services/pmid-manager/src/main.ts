@@ -15,8 +15,11 @@ await runReplica({
   },
   metrics: (registry, replica) => {
     const gauge = new RankGauge(replica.state.store);
-    registry.gauge('safe_pmid_rank', 'Rank of each PmidNode this replica keeps an account for: stored / (stored + lost)', () =>
-      gauge.collect(),
-    );
+    registry.gauge({
+      name: 'safe_pmid_rank',
+      help: 'Rank of each PmidNode this replica keeps an account for: stored / (stored + lost)',
+      labelNames: ['pmid'],
+      collect: () => gauge.collect(),
+    });
   },
 });
