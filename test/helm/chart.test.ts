@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConfigField, groupParameterFields, importIdentity } from '@safe/core';
+import { type ConfigShape, groupParameterFields, importIdentity, settingOf } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
 import { pmidManagerConfigFields } from '@safe/pmid-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,8 +19,6 @@ const CHART = join(ROOT, 'helm', 'safe-network');
 const CI_DIR = join(CHART, 'ci');
 const RELEASE = 'alpha';
 const NAMESPACE = 'safe';
-
-type Fields = Record<string, ConfigField<unknown>>;
 
 /**
  * The PmidNode declares its one field in its main.ts, which starts a replica when imported, so
@@ -36,14 +34,22 @@ function pmidNodeConfigFields(): Record<string, { env: string }> {
   return fields;
 }
 
+/** Each field's variable, by key. */
+function envsOf(fields: ConfigShape): Record<string, { env: string }> {
+  return Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, { env: settingOf(field).env }]));
+}
+
 const PERSONAS = {
-  maidManager: { dir: 'maid-manager', own: {} as Record<string, { env: string }> },
-  dataManager: { dir: 'data-manager', own: dataManagerConfigFields as Fields },
-  versionManager: { dir: 'version-manager', own: {} as Record<string, { env: string }> },
-  mpidManager: { dir: 'mpid-manager', own: {} as Record<string, { env: string }> },
-  pmidManager: { dir: 'pmid-manager', own: pmidManagerConfigFields as Fields },
-  pmidNode: { dir: 'pmid-node', own: pmidNodeConfigFields() },
+  maidManager: { dir: 'maid-manager', own: {} as Record<string, { env: string }>, fields: {} },
+  dataManager: { dir: 'data-manager', own: envsOf(dataManagerConfigFields), fields: dataManagerConfigFields as ConfigShape },
+  versionManager: { dir: 'version-manager', own: {} as Record<string, { env: string }>, fields: {} },
+  mpidManager: { dir: 'mpid-manager', own: {} as Record<string, { env: string }>, fields: {} },
+  pmidManager: { dir: 'pmid-manager', own: envsOf(pmidManagerConfigFields), fields: pmidManagerConfigFields as ConfigShape },
+  // Its fields are only read from the source: the schema is not importable.
+  pmidNode: { dir: 'pmid-node', own: pmidNodeConfigFields(), fields: {} },
 } as const;
+const HOST = envsOf(hostConfigFields);
+const GROUP = envsOf(groupParameterFields);
 type Block = keyof typeof PERSONAS;
 const BLOCKS = Object.keys(PERSONAS) as Block[];
 
@@ -153,7 +159,7 @@ describe('helm chart safe-network', () => {
         expect(headless?.spec?.clusterIP, dir).toBe('None');
 
         const container = mainContainer(set);
-        const readable = new Set([...envOf(hostConfigFields), ...envOf(groupParameterFields), ...envOf(own)]);
+        const readable = new Set([...envOf(HOST), ...envOf(GROUP), ...envOf(own)]);
         for (const entry of container.env ?? []) {
           if (NOT_SERVICE_CONFIG.has(entry.name)) continue;
           expect(readable.has(entry.name), `${dir} gets ${entry.name}, which it does not read`).toBe(true);
@@ -193,7 +199,7 @@ describe('helm chart safe-network', () => {
       const manifests = template(files);
       const secrets = new Map(manifests.filter((m) => m.kind === 'Secret').map((m) => [m.metadata.name, m.stringData ?? {}]));
       for (const block of BLOCKS) {
-        const { dir, own } = PERSONAS[block];
+        const { dir, fields } = PERSONAS[block];
         const pod = `${RELEASE}-${dir}-0`;
         const env: Record<string, string> = {};
         for (const entry of mainContainer(statefulSet(manifests, dir)).env ?? []) {
@@ -206,8 +212,7 @@ describe('helm chart safe-network', () => {
           // Kubernetes expands $(VAR) from the variables defined before it.
           env[entry.name] = (value ?? '').replace(/\$\((\w+)\)/g, (_, name: string) => env[name] ?? '');
         }
-        const extra = block === 'pmidNode' ? {} : (own as Fields);
-        const config = loadReplicaConfig(extra, env);
+        const config = loadReplicaConfig(fields, env);
         expect(config.advertiseHost, `${dir} ${files.join(' ')}`).toBe(`${pod}.${RELEASE}-${dir}.${NAMESPACE}.svc.cluster.local`);
         expect(config.dataDir).toBe('/data');
         expect(config.network).not.toBe('');
@@ -274,8 +279,8 @@ describe('helm chart safe-network', () => {
       const { dir, own } = PERSONAS[block];
       const env = envMap(mainContainer(statefulSet(manifests, dir)));
       const given: [Record<string, { env: string }>, Record<string, unknown>][] = [
-        [groupParameterFields, values.group ?? {}],
-        [hostConfigFields, values.replica ?? {}],
+        [GROUP, values.group ?? {}],
+        [HOST, values.replica ?? {}],
         [own, ((values[block] ?? {}) as { config?: Record<string, unknown> }).config ?? {}],
       ];
       for (const [fields, settings] of given) {
@@ -294,7 +299,7 @@ describe('helm chart safe-network', () => {
     }
     // Every DataManager and PmidManager field is settable through the chart.
     const dm = envMap(mainContainer(statefulSet(manifests, 'data-manager')));
-    for (const field of Object.values(dataManagerConfigFields)) expect(dm.has(field.env), field.env).toBe(true);
+    for (const { env } of Object.values(PERSONAS.dataManager.own)) expect(dm.has(env), env).toBe(true);
     // 40 GiB does not turn into 4.294967296e+10 on its way through the YAML.
     expect(envMap(mainContainer(statefulSet(manifests, 'pmid-node'))).get('SAFE_PMID_CAPACITY')?.value).toBe('42949672960');
     expect(manifests.some((m) => m.kind === 'Secret')).toBe(false);

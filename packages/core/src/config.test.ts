@@ -9,6 +9,8 @@ import {
   groupQuorum,
   intField,
   loadConfig,
+  parseSetting,
+  settingOf,
   stringField,
   syncResolution,
   transferAgreement,
@@ -126,6 +128,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig(groupParameterFields, { SAFE_K: '1', SAFE_FIREWALL_MEMORY_MS: '10' })).toThrow(
       /SAFE_K .*; SAFE_FIREWALL_MEMORY_MS /,
     );
+  });
+
+  it('a field carries its variable, default and doc, and parses one value alone', () => {
+    expect(settingOf(fields.port)).toEqual({ env: 'T_PORT', default: 8080, doc: 'port' });
+    expect(parseSetting(fields.port, '9000')).toBe(9000);
+    expect(() => parseSetting(fields.port, '0')).toThrow(/^must be an integer from 1 to 65535, got "0"$/);
+    expect(() => parseSetting(fields.port, 'x')).toThrow(ConfigError);
   });
 
   it('describeConfig lists every variable with its default', () => {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
 /**
@@ -34,23 +35,6 @@ export interface GroupParameters {
   /** Most client calls an entry holds open at once; past it the entry answers "busy" at once (default 1024). */
   readonly openCalls?: number;
 }
-
-export const DEFAULT_GROUP_PARAMETERS: GroupParameters = {
-  closeGroupSize: 4,
-  syncAttemptsBeforeDrop: 100,
-  firewallMemoryMs: 300_000,
-  accumulatorMemoryMs: 300_000,
-  transferBatchRecords: 64,
-  transferBatchesPerTick: 16,
-  transferPullMs: 30_000,
-  awaitRecordMs: 5_000,
-  awaitRecordRequests: 1024,
-  cacheBytes: 64 * 1024 * 1024,
-  cacheEntries: 1024,
-  contentBytes: 64 * 1024 * 1024,
-  contentWaitMs: 2_000,
-  openCalls: 1024,
-};
 
 /** The account-transfer limits, with their defaults when a caller built GroupParameters without them. */
 export const DEFAULT_TRANSFER_BATCH_RECORDS = 64;
@@ -131,111 +115,117 @@ export function transferAgreement(params: GroupParameters): number {
   return Math.max(1, Math.floor((params.closeGroupSize + 1) / 2));
 }
 
-// ---- typed, validated configuration from the environment ----
+// ---- typed, validated configuration from the environment (zod) ----
 
-export interface ConfigField<T> {
+/** What a setting says besides its value and default: the variable it is read from and what it means. */
+export interface SettingMeta {
   readonly env: string;
-  readonly default: T;
   readonly doc: string;
-  parse(raw: string): T;
 }
 
-type Fields = Record<string, ConfigField<unknown>>;
-export type ConfigOf<F extends Fields> = { readonly [K in keyof F]: F[K] extends ConfigField<infer T> ? T : never };
+/** Each config field's variable and doc, registered next to its schema. */
+export const configSettings = z.registry<SettingMeta>();
+
+/**
+ * One setting: the string of its environment variable in, a typed value out; absent or empty, its
+ * default. A schema's error message says what is allowed ("an integer from 1 to 8").
+ */
+export type ConfigField<T = unknown> = z.ZodDefault<z.ZodType<T, unknown>>;
+export type ConfigShape = Record<string, ConfigField>;
+/** The typed config a shape of fields reads: z.infer of its object schema. */
+export type ConfigOf<S extends ConfigShape> = Readonly<z.infer<z.ZodObject<S>>>;
+
+/** A field from any zod schema of an environment string: its default and docs declared with it. */
+export function setting<T>(schema: z.ZodType<T, unknown>, env: string, fallback: NoInfer<T>, doc: string): ConfigField<T> {
+  return schema.default(fallback as z.util.NoUndefined<T>).register(configSettings, { env, doc }) as ConfigField<T>;
+}
 
 export function intField(env: string, fallback: number, doc: string, min = 0, max = Number.MAX_SAFE_INTEGER): ConfigField<number> {
-  return {
-    env,
-    default: fallback,
-    doc,
-    parse(raw) {
-      const value = Number(raw);
-      if (!Number.isInteger(value) || value < min || value > max) {
-        throw new Error(`must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-      }
-      return value;
-    },
-  };
+  const allowed = { error: `an integer from ${min} to ${max}` };
+  return setting(z.coerce.number(allowed).int(allowed).min(min, allowed).max(max, allowed), env, fallback, doc);
 }
 
 export function stringField(env: string, fallback: string, doc: string): ConfigField<string> {
-  return { env, default: fallback, doc, parse: (raw) => raw };
+  return setting(z.string(), env, fallback, doc);
 }
 
 export function boolField(env: string, fallback: boolean, doc: string): ConfigField<boolean> {
-  return {
-    env,
-    default: fallback,
-    doc,
-    parse(raw) {
-      if (/^(1|true|yes|on)$/i.test(raw)) return true;
-      if (/^(0|false|no|off)$/i.test(raw)) return false;
-      throw new Error(`must be true or false, got ${JSON.stringify(raw)}`);
-    },
-  };
+  const values = { truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off'] };
+  return setting(z.stringbool({ ...values, case: 'insensitive', error: 'true or false' }), env, fallback, doc);
 }
 
 export function enumField<T extends string>(env: string, fallback: T, values: readonly T[], doc: string): ConfigField<T> {
-  return {
-    env,
-    default: fallback,
-    doc,
-    parse(raw) {
-      if (!(values as readonly string[]).includes(raw)) {
-        throw new Error(`must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
-      }
-      return raw as T;
-    },
-  };
+  return setting(z.enum(values, { error: `one of ${values.join(', ')}` }) as z.ZodType<T, unknown>, env, fallback, doc);
 }
 
-/** Reads every field from the environment; reports all bad values at once. */
-export function loadConfig<F extends Fields>(fields: F, env: Record<string, string | undefined> = process.env): ConfigOf<F> {
-  const out: Record<string, unknown> = {};
-  const problems: string[] = [];
-  for (const [key, field] of Object.entries(fields)) {
-    const raw = env[field.env];
-    if (raw === undefined || raw === '') {
-      out[key] = field.default;
-      continue;
-    }
-    try {
-      out[key] = field.parse(raw);
-    } catch (error) {
-      problems.push(`${field.env} ${error instanceof Error ? error.message : String(error)}`);
-    }
+/** The variable, default and doc of a field. */
+export function settingOf<F extends ConfigField>(field: F): SettingMeta & { readonly default: z.output<F> } {
+  const meta = configSettings.get(field);
+  if (meta === undefined) throw new Error('a config field must be built with setting() (it has no variable)');
+  return { ...meta, default: field.def.defaultValue as z.output<F> };
+}
+
+/** `raw` as the value of `field`; a bad one throws what is allowed, e.g. `must be an integer from 1 to 8, got "9"`. */
+export function parseSetting<F extends ConfigField>(field: F, raw: string): z.output<F> {
+  const result = field.safeParse(raw);
+  if (!result.success) throw new ConfigError(problemOf(raw, result.error.issues[0]));
+  return result.data as z.output<F>;
+}
+
+function problemOf(raw: string, issue: z.core.$ZodIssue | undefined): string {
+  return `must be ${issue?.message ?? 'valid'}, got ${JSON.stringify(raw)}`;
+}
+
+/**
+ * Reads every field of `shape` from `env` with the shape's one object schema. A bad value is
+ * reported (`SAFE_K must be ..., got "1"`) and stands at its default, so that checks across fields
+ * still see a whole config.
+ */
+export function readConfig<S extends ConfigShape>(
+  shape: S,
+  env: Record<string, string | undefined> = process.env,
+): { config: ConfigOf<S>; problems: string[] } {
+  const schema = z.object(shape);
+  const input: Record<string, string | undefined> = {};
+  for (const [key, field] of Object.entries(shape)) {
+    const raw = env[settingOf(field).env];
+    input[key] = raw === '' ? undefined : raw;
   }
+  const result = schema.safeParse(input);
+  if (result.success) return { config: result.data, problems: [] };
+  const problems = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const key = String(issue.path[0]);
+    const field = shape[key];
+    if (field === undefined || problems.has(key)) continue;
+    problems.set(key, `${settingOf(field).env} ${problemOf(input[key] ?? '', issue)}`);
+  }
+  for (const key of problems.keys()) input[key] = undefined;
+  return { config: schema.parse(input), problems: [...problems.values()] };
+}
+
+/** Reads every field from the environment; one ConfigError lists every bad value. */
+export function loadConfig<S extends ConfigShape>(shape: S, env: Record<string, string | undefined> = process.env): ConfigOf<S> {
+  const { config, problems } = readConfig(shape, env);
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-  return out as ConfigOf<F>;
+  return config;
 }
 
 /** The configuration table for docs: variable, default, meaning. */
-export function describeConfig(fields: Fields): string {
-  const rows = Object.values(fields).map((f) => `| \`${f.env}\` | \`${String(f.default)}\` | ${f.doc} |`);
+export function describeConfig(shape: ConfigShape): string {
+  const rows = Object.values(shape).map((field) => {
+    const { env, doc, default: fallback } = settingOf(field);
+    return `| \`${env}\` | \`${String(fallback)}\` | ${doc} |`;
+  });
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
 /** Group parameters from SAFE_K and friends, with SPEC.md's defaults. */
 export const groupParameterFields = {
-  closeGroupSize: intField('SAFE_K', DEFAULT_GROUP_PARAMETERS.closeGroupSize, 'close group size K', 2, 32),
-  syncAttemptsBeforeDrop: intField(
-    'SAFE_SYNC_ATTEMPTS',
-    DEFAULT_GROUP_PARAMETERS.syncAttemptsBeforeDrop,
-    'sends of an unresolved sync entry before it is dropped',
-    1,
-  ),
-  firewallMemoryMs: intField(
-    'SAFE_FIREWALL_MEMORY_MS',
-    DEFAULT_GROUP_PARAMETERS.firewallMemoryMs,
-    'how long the firewall remembers a message (ms)',
-    1000,
-  ),
-  accumulatorMemoryMs: intField(
-    'SAFE_ACCUMULATOR_MEMORY_MS',
-    DEFAULT_GROUP_PARAMETERS.accumulatorMemoryMs,
-    'how long an incomplete accumulation is kept (ms)',
-    1000,
-  ),
+  closeGroupSize: intField('SAFE_K', 4, 'close group size K', 2, 32),
+  syncAttemptsBeforeDrop: intField('SAFE_SYNC_ATTEMPTS', 100, 'sends of an unresolved sync entry before it is dropped', 1),
+  firewallMemoryMs: intField('SAFE_FIREWALL_MEMORY_MS', 300_000, 'how long the firewall remembers a message (ms)', 1000),
+  accumulatorMemoryMs: intField('SAFE_ACCUMULATOR_MEMORY_MS', 300_000, 'how long an incomplete accumulation is kept (ms)', 1000),
   transferBatchRecords: intField('SAFE_TRANSFER_BATCH', DEFAULT_TRANSFER_BATCH_RECORDS, 'records per account-transfer message', 1, 100_000),
   transferBatchesPerTick: intField(
     'SAFE_TRANSFER_BATCHES_PER_TICK',
@@ -284,4 +274,10 @@ export const groupParameterFields = {
     'client calls an entry holds open at once; past it the entry answers busy (RESOURCE_EXHAUSTED) at once',
     1,
   ),
-} satisfies Fields;
+} satisfies ConfigShape;
+
+/** The group parameters' schema; its defaults are SPEC.md's. */
+export const groupParametersSchema = z.object(groupParameterFields);
+
+/** Every group parameter at its default, read from the schema. */
+export const DEFAULT_GROUP_PARAMETERS: GroupParameters = groupParametersSchema.parse({});

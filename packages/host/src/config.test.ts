@@ -1,4 +1,4 @@
-import { ConfigError, intField } from '@safe/core';
+import { ConfigError, intField, settingOf } from '@safe/core';
 import { describe, expect, it } from 'vitest';
 import { advertisedHost, describeReplicaConfig, hostConfigFields, loadReplicaConfig, membershipKey } from './config.js';
 
@@ -74,7 +74,7 @@ describe('loadReplicaConfig', () => {
 
   it('documents every variable', () => {
     const table = describeReplicaConfig({ pmidCapacity: intField('SAFE_PMID_CAPACITY', 1024, 'bytes offered', 1) });
-    for (const field of Object.values(hostConfigFields)) expect(table).toContain(`\`${field.env}\``);
+    for (const field of Object.values(hostConfigFields)) expect(table).toContain(`\`${settingOf(field).env}\``);
     expect(table).toContain('`SAFE_PMID_CAPACITY`');
     expect(table).toContain('TESTNET ONLY');
   });

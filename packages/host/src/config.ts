@@ -2,64 +2,60 @@ import {
   ConfigError,
   type ConfigField,
   type ConfigOf,
+  type ConfigShape,
   describeConfig,
   enumField,
   groupParameterFields,
   intField,
-  loadConfig,
+  readConfig,
+  setting,
   stringField,
 } from '@safe/core';
 import { DEFAULT_PARTITIONS } from '@safe/kafka';
+import { z } from 'zod';
 
-export type Fields = Record<string, ConfigField<unknown>>;
+export type Fields = ConfigShape;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** A URL whose scheme is one of `protocols` (e.g. `postgres:`); the value stays the string given. */
+/** A URL whose scheme is one of `protocols` (e.g. `postgres:`) and that names a host; the value stays the string given. */
 export function urlField(env: string, fallback: string, protocols: readonly string[], doc: string): ConfigField<string> {
-  return {
-    env,
-    default: fallback,
-    doc,
-    parse(raw) {
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        throw new Error(`must be a URL like ${fallback}, got ${JSON.stringify(raw)}`);
-      }
-      if (!protocols.includes(url.protocol))
-        throw new Error(`must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got ${url.protocol}//`);
-      if (url.hostname === '') throw new Error(`must name a host, got ${JSON.stringify(raw)}`);
-      return raw;
-    },
-  };
+  const schemes = protocols.map((p) => p.replace(/:$/, ''));
+  const schema = z.url({
+    protocol: new RegExp(`^(${schemes.join('|')})$`),
+    hostname: /./,
+    error: `a URL like ${fallback} (${schemes.map((p) => `${p}://`).join(' or ')} and a host)`,
+  });
+  return setting(schema, env, fallback, doc);
 }
 
-/** `host:port[,host:port...]`. */
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/;
+
+/** `host:port[,host:port...]`: blanks around the commas dropped, at least one entry, ports 1 to 65535. */
 export function hostPortListField(env: string, fallback: readonly string[], doc: string): ConfigField<readonly string[]> {
-  return {
-    env,
-    default: [...fallback],
-    doc,
-    parse(raw) {
-      const entries = raw
+  const allowed = { error: 'host:port entries (port 1 to 65535) separated by commas' };
+  const entry = z
+    .string()
+    .regex(HOST_PORT, allowed)
+    .refine((value) => {
+      const port = Number(HOST_PORT.exec(value)?.[2]);
+      return port >= 1 && port <= 65535;
+    }, allowed);
+  const schema = z
+    .string()
+    .transform((raw) =>
+      raw
         .split(',')
         .map((s) => s.trim())
-        .filter((s) => s !== '');
-      if (entries.length === 0) throw new Error('must list at least one host:port');
-      for (const entry of entries) {
-        const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(entry);
-        const port = Number(match?.[2]);
-        if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
-          throw new Error(`must be host:port entries separated by commas, got ${JSON.stringify(entry)}`);
-        }
-      }
-      return entries;
-    },
-  };
+        .filter((s) => s !== ''),
+    )
+    .pipe(z.array(entry).min(1, allowed))
+    .readonly();
+  return setting(schema, env, [...fallback], doc);
 }
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
 
 /**
  * What every replica process reads from its environment (one typed, validated config per
@@ -67,12 +63,14 @@ export function hostPortListField(env: string, fallback: readonly string[], doc:
  * the PmidNode's capacity.
  */
 export const hostConfigFields = {
-  network: stringField(
+  network: setting(
+    z.string().regex(/^([a-z0-9][a-z0-9-]{0,62})?$/, { error: "lower-case letters, digits and '-', at most 63, not starting with '-'" }),
     'SAFE_NETWORK',
     '',
     'name of the network to join, so several networks can share one stack: members are announced in the Redis hash `safe:<network>:members` and copies travel on the Kafka topics `safe.<network>.<persona>` (empty: `safe:members` and `safe.<persona>`)',
   ),
-  dataDir: stringField(
+  dataDir: setting(
+    z.string().refine((dir) => dir.trim() !== '', { error: 'a directory path, not blank' }),
     'SAFE_DATA_DIR',
     './data',
     "the replica's volume: its key (`node.key`, created on first start, mode 0600) and, for a PmidNode, its chunks",
@@ -100,7 +98,8 @@ export const hostConfigFields = {
   ),
   grpcHost: stringField('SAFE_GRPC_HOST', '127.0.0.1', 'address the gRPC server (Node service; Gateway on a MaidManager) listens on'),
   grpcPort: intField('SAFE_GRPC_PORT', 0, 'gRPC port; 0 takes any free port', 0, 65535),
-  advertiseHost: stringField(
+  advertiseHost: setting(
+    z.string().refine((host) => host === '' || !WILDCARD_HOSTS.has(host), { error: 'an address others can dial, not a wildcard' }),
     'SAFE_ADVERTISE_HOST',
     '',
     'host other replicas dial for direct messages (announced with the bound port); empty = SAFE_GRPC_HOST',
@@ -137,32 +136,22 @@ export const hostConfigFields = {
     'TESTNET ONLY, MaidManager: a directory of PmidNode keys (`*.key`, or `*/node.key` one level down) with which the Gateway signs the PMID half of a vault registration (AdoptVault); empty = AdoptVault answers UNIMPLEMENTED',
   ),
   ...groupParameterFields,
-} satisfies Fields;
+} satisfies ConfigShape;
 
-export type HostConfig = ConfigOf<typeof hostConfigFields>;
+/** The host's schema: every replica process's settings, the group parameters among them. */
+export const hostConfigSchema = z.object(hostConfigFields);
+export type HostConfig = Readonly<z.infer<typeof hostConfigSchema>>;
 export type ReplicaConfig<E extends Fields> = HostConfig & ConfigOf<E>;
 
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
-
 /**
- * Reads the host fields and `extra` from `env`, then checks the values against each other;
- * throws one ConfigError that lists every problem.
+ * Reads the host fields and `extra` from `env`, then checks the values against each other (a bad
+ * value stands at its default for those checks); throws one ConfigError that lists every problem.
  */
 export function loadReplicaConfig<E extends Fields = Record<never, never>>(
   extra: E = {} as E,
   env: Record<string, string | undefined> = process.env,
 ): ReplicaConfig<E> {
-  const fields: Fields = { ...hostConfigFields, ...extra };
-  const problems: string[] = [];
-  const values: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(fields)) {
-    try {
-      Object.assign(values, loadConfig({ [key]: field }, env));
-    } catch (error) {
-      problems.push((error instanceof Error ? error.message : String(error)).replace(/^invalid configuration: /, ''));
-      values[key] = field.default;
-    }
-  }
+  const { config: values, problems } = readConfig({ ...hostConfigFields, ...extra }, env);
   const config = values as HostConfig;
   if (config.memberExpiryMs < 2 * config.heartbeatMs) {
     problems.push(
@@ -174,15 +163,8 @@ export function loadReplicaConfig<E extends Fields = Record<never, never>>(
       `SAFE_ADVERTISE_HOST must be set when SAFE_GRPC_HOST is ${JSON.stringify(config.grpcHost)}: others cannot dial a wildcard address`,
     );
   }
-  if (WILDCARD_HOSTS.has(config.advertiseHost) && config.advertiseHost !== '') {
-    problems.push(`SAFE_ADVERTISE_HOST must be an address others can dial, not ${JSON.stringify(config.advertiseHost)}`);
-  }
-  if (config.dataDir.trim() === '') problems.push('SAFE_DATA_DIR must not be empty');
-  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.network) && config.network !== '') {
-    problems.push(`SAFE_NETWORK must be lower-case letters, digits and '-', got ${JSON.stringify(config.network)}`);
-  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-  return values as ReplicaConfig<E>;
+  return values as unknown as ReplicaConfig<E>;
 }
 
 /** The Redis hash of this network's membership announcements. */

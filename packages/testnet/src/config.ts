@@ -1,13 +1,15 @@
 import {
   boolField,
   ConfigError,
-  type ConfigField,
   type ConfigOf,
+  type ConfigShape,
   describeConfig,
   enumField,
   groupParameterFields,
   intField,
   loadConfig,
+  parseSetting,
+  settingOf,
   stringField,
 } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
@@ -57,7 +59,7 @@ export const testnetFields = {
     TESTNET_STACKS,
     '`embedded`: every replica in this process (in-memory bus, PGlite); `local`: one OS process per replica on the real stack (Kafka, Postgres, Redis) from the environment or `.safe-stack/stack.env` (flag `--stack`)',
   ),
-};
+} satisfies ConfigShape;
 
 /** Everything `safe-testnet` reads: its own settings, the group parameters and the DataManager's. */
 export const testnetConfigFields = { ...testnetFields, ...groupParameterFields, ...dataManagerConfigFields };
@@ -75,13 +77,14 @@ export function defaultTestnetConfig(): TestnetConfig {
  */
 export function validateTestnetConfig(config: TestnetConfig): TestnetConfig {
   const problems: string[] = [];
-  for (const [key, field] of Object.entries(testnetConfigFields) as [keyof TestnetConfig, ConfigField<unknown>][]) {
-    const value = config[key];
+  for (const [key, field] of Object.entries(testnetConfigFields)) {
+    const value = config[key as keyof TestnetConfig];
+    const setting = settingOf(field);
     try {
-      if (value === undefined || field.parse(String(value)) !== value)
-        throw new Error(`must be like ${JSON.stringify(field.default)}, got ${JSON.stringify(value)}`);
+      if (value === undefined || parseSetting(field, String(value)) !== value)
+        throw new Error(`must be like ${JSON.stringify(setting.default)}, got ${JSON.stringify(value)}`);
     } catch (error) {
-      problems.push(`${key} (${field.env}) ${error instanceof Error ? error.message : String(error)}`);
+      problems.push(`${key} (${setting.env}) ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);

@@ -2,7 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, type Logger } from '@safe/core';
+import { ConfigError, type Logger, parseSetting } from '@safe/core';
 import { pino } from 'pino';
 import { type LogLevel, loadTestnetConfig, type TestnetConfig, testnetFields } from './config.js';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from './embedded.js';
@@ -64,7 +64,7 @@ export function parseCommandLine(args: readonly string[]): CliCommand {
     if (raw === undefined) return;
     if (raw === '') throw new ConfigError(`--${name} needs a value`);
     try {
-      overrides[key] = testnetFields[key].parse(raw) as TestnetConfig[K];
+      overrides[key] = parseSetting(testnetFields[key], raw) as TestnetConfig[K];
     } catch (error) {
       throw new ConfigError(`--${name} ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -3,7 +3,16 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, groupParameterFields, type Logger, REPORT_ORDER, SafeError, silentLogger, UnavailableError } from '@safe/core';
+import {
+  ConfigError,
+  groupParameterFields,
+  type Logger,
+  REPORT_ORDER,
+  SafeError,
+  settingOf,
+  silentLogger,
+  UnavailableError,
+} from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
 import { formatEndpoint } from '@safe/grpc';
 import { describeError } from '@safe/sql';
@@ -282,7 +291,7 @@ function sharedEnv(config: TestnetConfig, stack: StackEnv, network: string): Rec
   };
   if (WILDCARD_HOSTS.has(config.host)) shared.SAFE_ADVERTISE_HOST = dialHost(config.host);
   for (const [key, field] of Object.entries({ ...groupParameterFields, ...dataManagerConfigFields })) {
-    shared[field.env] = String(config[key as keyof TestnetConfig]);
+    shared[settingOf(field).env] = String(config[key as keyof TestnetConfig]);
   }
   return shared;
 }

@@ -1,4 +1,4 @@
-import { enumField, intField, loadConfig } from '@safe/core';
+import { type ConfigShape, enumField, intField, loadConfig } from '@safe/core';
 import { FARMING_POLICIES, type FarmingPolicy } from './farming-rate.js';
 
 /** DataManager parameters (SPEC.md section 5); defaults from the drafts and the C++ vault. */
@@ -49,7 +49,7 @@ export const dataManagerConfigFields = {
     'copies given an integrity check per period or churn event, and at most in flight',
     1,
   ),
-};
+} satisfies ConfigShape;
 
 export type DataManagerConfig = ReturnType<typeof loadDataManagerConfig>;
 

@@ -1,4 +1,4 @@
-import { intField, loadConfig } from '@safe/core';
+import { type ConfigShape, intField, loadConfig } from '@safe/core';
 
 /** PmidManager parameters. */
 export const pmidManagerConfigFields = {
@@ -16,7 +16,7 @@ export const pmidManagerConfigFields = {
     0,
     100_000,
   ),
-};
+} satisfies ConfigShape;
 
 export type PmidManagerConfig = ReturnType<typeof loadPmidManagerConfig>;
 
