@@ -54,11 +54,11 @@ export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | 
 export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
 export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
 /**
- * A holder no longer has its copy: its PmidManagers report it lost (HolderLoss), or the copy
+ * A holder no longer has its copy: its PmidManagers report it lost (HolderLost), or the copy
  * group found it corrupt (HolderCorrupt, LoseHolder); `reason` says why (LOST when left out).
  */
 export type HolderLoss = ChunkRef & { pmid: Uint8Array; reason?: LossReason };
-export const holderLossCodec = protoCodec<HolderLoss>('safe.v1.data_manager.HolderLoss');
+export const holderLossCodec = protoCodec<HolderLoss>('safe.v1.data_manager.HolderLost');
 export interface IntegrityAnswer extends ChunkRef {
   nonce: Uint8Array;
   held: boolean;

@@ -31,7 +31,7 @@ import type { DataManagerState } from './state.js';
  * | PutResponse | PmidManager | group  | yes | yes |
  * | Get         | client      | single | no  | no  (So: Get to a live holder; changes nothing: a repeat is answered again, the chunk never recorded) |
  * | GetResponse | PmidNode    | single | no  | no  |
- * | HolderLoss  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
+ * | HolderLost  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
  * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |
  * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
  * | FarmingRateRefresh | DataManager | single | no | no (a close peer's farming rate, node-scoped) |

@@ -29,7 +29,7 @@ export interface DataManagerState {
   /**
    * Copies short of live holders with no departed PmidNode to blame, by copy key, until they are
    * back at their count (churn/repair.ts): a live holder lost the copy (integrity check,
-   * HolderLoss) or a chosen holder's store stalled.
+   * HolderLost) or a chosen holder's store stalled.
    */
   readonly lostCopies: Map<string, HeldCopy>;
   /**

@@ -54,7 +54,7 @@ export async function repairDeparted(
       else candidates.set(key, { copy: held, group, from: [pmid] });
     }
   }
-  // Copies a live holder lost (an integrity check's verdict, or HolderLoss): repaired the same way, no PmidNode to forget.
+  // Copies a live holder lost (an integrity check's verdict, or HolderLost): repaired the same way, no PmidNode to forget.
   for (const [key, held] of state.lostCopies) {
     const group = copyGroupName(held.name, held.copy);
     if (!ctx.isResponsible(group)) state.lostCopies.delete(key);

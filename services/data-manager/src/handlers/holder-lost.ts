@@ -4,13 +4,13 @@ import { type HolderLoss, holderLossCodec } from '../messages.js';
 import type { DataManagerState } from '../state.js';
 
 /**
- * HolderLoss | PmidManager ->>>> | [Ac, Fw] DataManager [Sy]: the PmidNode reported on its rejoin
+ * HolderLost | PmidManager ->>>> | [Ac, Fw] DataManager [Sy]: the PmidNode reported on its rejoin
  * that it lacks the copy or held it corrupt (SendAccount → Lost), or that it deleted a sacrificial
  * copy to make room for a must-store one (reason DELETED_FOR_ROOM). Agreed, the holder stops
  * counting and the copy is stored again if that leaves it short (actions/mark-holder-lost.ts).
  */
 export const holderLost = message<HolderLoss, DataManagerState>({
-  type: 'HolderLoss',
+  type: 'HolderLost',
   from: ['pmid-manager'],
   accumulate: 'group',
   firewall: true,
@@ -18,7 +18,7 @@ export const holderLost = message<HolderLoss, DataManagerState>({
   payload: holderLossCodec,
   handle(msg) {
     const { copy, reason } = msg.payload;
-    if (!CHUNK_COPIES.includes(copy)) throw new MalformedPayloadError('a HolderLoss names a primary, backup or sacrificial copy');
+    if (!CHUNK_COPIES.includes(copy)) throw new MalformedPayloadError('a HolderLost names a primary, backup or sacrificial copy');
     if (reason === 'DELETED_FOR_ROOM' && copy !== 'SACRIFICIAL') {
       throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
     }
@@ -26,7 +26,7 @@ export const holderLost = message<HolderLoss, DataManagerState>({
     const pmid = parseName(msg.payload.pmid, 'PmidNode name');
     if (!nameEquals(msg.source.nae, pmid)) throw new WrongSourceError('a PmidManager group reports losses of its own PmidNode only');
     if (!nameEquals(msg.destination.nae, copyGroupName(name, copy))) {
-      throw new InvalidNameError('a HolderLoss goes to the copy group of the chunk');
+      throw new InvalidNameError('a HolderLost goes to the copy group of the chunk');
     }
     return {
       actions: [{ type: 'MarkHolderLost', nae: msg.destination.nae, payload: holderLossCodec.encode({ name, copy, pmid, reason }) }],
