@@ -4,12 +4,14 @@ export default defineConfig({
   test: {
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
+      // The generated code against proto/ (no servers).
+      { extends: true, test: { name: 'proto', include: ['packages/proto/src/**/*.test.ts'] } },
       {
         extends: true,
         test: {
           name: 'packages',
           include: ['packages/*/src/**/*.test.ts'],
-          exclude: ['packages/core/**', '**/node_modules/**'],
+          exclude: ['packages/core/**', 'packages/proto/**', '**/node_modules/**'],
           // Postgres, Redis and Kafka for the adapters' tests: testcontainers where a Docker engine runs,
           // else the local-process stack (docs/testing.md).
           globalSetup: ['test/support/global-infra.ts'],
