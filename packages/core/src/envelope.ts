@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { type Envelope as EnvelopeMessage, EnvelopeSchema, Authority as WireAuthority, Scope as WireScope } from '@safe/proto/envelope';
 import { contentDigest } from './content.js';
 import { BadSignatureError, ContentMismatchError, MalformedEnvelopeError } from './errors.js';
 import { type Identity, nameForPublicKey, PUBLIC_KEY_BYTES, verifySignature } from './identity.js';
 import { NAME_BYTES, type Name, nameEquals, toHex } from './name.js';
-import { protoRoot } from './proto.js';
+import { protoCodec, type WireInput } from './proto.js';
 
 export interface Address {
   readonly persona: string;
@@ -229,17 +230,17 @@ interface WireEnvelope {
   trace?: Record<string, string>;
   contentDigest?: Uint8Array;
   content?: Uint8Array;
-  issuedAt?: number | { toNumber(): number } | string;
+  issuedAt?: number | bigint | { toNumber(): number } | string;
 }
 
-const AUTHORITY = { group: 1, single: 2 } as const;
-const SCOPE = { 'close-group': 1, node: 2 } as const;
+// The id covers authority and scope by these names (canonicalParts), the wire by the enums' numbers.
+const AUTHORITY = { group: WireAuthority.GROUP, single: WireAuthority.SINGLE } as const;
+const SCOPE = { 'close-group': WireScope.CLOSE_GROUP, node: WireScope.NODE } as const;
 
-function envelopeType() {
-  return protoRoot().lookupType('safe.v1.Envelope');
-}
+const envelopeCodec = protoCodec(EnvelopeSchema);
 
-export function toWire(e: Envelope): WireEnvelope {
+/** An envelope as its message (proto/safe/v1/envelope.proto) holds it. */
+export function toWire(e: Envelope): WireInput<EnvelopeMessage> {
   return {
     id: e.id,
     type: e.type,
@@ -260,7 +261,7 @@ export function toWire(e: Envelope): WireEnvelope {
   };
 }
 
-/** A uint64 as protobufjs hands it over (a number, a Long, or a string), as a safe integer; 0 when absent. */
+/** A uint64 as a decoder hands it over (a number, a bigint, a Long, or a string), as a safe integer; 0 when absent. */
 function wireTime(value: WireEnvelope['issuedAt'], field: string): number {
   const n = typeof value === 'object' && value !== null ? value.toNumber() : Number(value ?? 0);
   if (!Number.isSafeInteger(n) || n < 0) throw new MalformedEnvelopeError(`${field} is not a time in ms`);
@@ -268,8 +269,7 @@ function wireTime(value: WireEnvelope['issuedAt'], field: string): number {
 }
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  const type = envelopeType();
-  return type.encode(type.create(toWire(e) as Record<string, unknown>)).finish();
+  return envelopeCodec.encode(toWire(e));
 }
 
 function bytesField(value: Uint8Array | undefined, field: string, length?: number): Uint8Array {
@@ -373,7 +373,7 @@ export function fromWire(w: WireEnvelope): Envelope {
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   let wire: WireEnvelope;
   try {
-    wire = envelopeType().decode(bytes) as unknown as WireEnvelope;
+    wire = envelopeCodec.decode(bytes);
   } catch (cause) {
     throw new MalformedEnvelopeError('bytes do not decode as a safe.v1.Envelope', { cause });
   }

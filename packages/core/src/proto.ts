@@ -1,95 +1,348 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import { type DescField, type DescMessage, fromBinary, type Message, type MessageShape, ScalarType } from '@bufbuild/protobuf';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { MalformedPayloadError } from './errors.js';
+import { legacyProtoCodec } from './proto-legacy.js';
+
+export { protoDir, protoRoot, registerProtoFile } from './proto-legacy.js';
 
 /**
- * The .proto files in the repository's `proto/` folder are the one definition of the wire format.
- * They are loaded at run time with protobufjs (the library @grpc/proto-loader uses underneath), so
- * the gRPC edge and the group bus read the same files and there is no code-generation step.
+ * The .proto files in the repository's `proto/` folder are the one definition of the wire format;
+ * `pnpm proto:gen` turns them into @safe/proto (protobuf-es: a schema, a type and the enums per
+ * message). A codec here takes a generated schema, so a payload's TypeScript type is the generated
+ * message type: there is no hand-written mirror of a message to drift from its .proto.
  */
-export function protoDir(): string {
-  const fromEnv = process.env.SAFE_PROTO_DIR;
-  if (fromEnv) return resolve(fromEnv);
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'proto');
-    if (existsSync(join(candidate, 'safe', 'v1', 'envelope.proto'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find the proto/ folder; set SAFE_PROTO_DIR');
-}
 
-let root: protobuf.Root | undefined;
-const extraFiles: string[] = [];
+/**
+ * A generated message as this codebase holds it: 64-bit integers as numbers (protobuf-es makes
+ * them bigint; a count, a size, a time in ms never passes 2^53 here, and the one full uint64, a
+ * version index, is `[jstype = JS_STRING]` in its .proto), nested messages likewise.
+ */
+export type Wire<T> = T extends bigint
+  ? number
+  : T extends Uint8Array
+    ? T
+    : T extends readonly (infer U)[]
+      ? Wire<U>[]
+      : T extends Message
+        ? { [K in keyof T]: Wire<T[K]> }
+        : T;
 
-/** Persona packages add their own .proto files (relative to proto/) before first use. */
-export function registerProtoFile(relativePath: string): void {
-  if (extraFiles.includes(relativePath)) return;
-  extraFiles.push(relativePath);
-  if (root !== undefined) loadInto(root, [relativePath]);
-}
+/**
+ * What a codec encodes: the message's fields without protobuf-es's `$typeName` (so a plain object
+ * literal, or a decoded message, will do). Every scalar is given (proto3 has no "unset" for them);
+ * a nested message may be left out, undefined or null: not on the wire.
+ */
+export type WireInput<T> = T extends bigint
+  ? number | bigint
+  : T extends Uint8Array
+    ? Uint8Array
+    : T extends readonly (infer U)[]
+      ? readonly WireInput<U>[]
+      : T extends Message
+        ? {
+            [K in keyof T as K extends '$typeName' | '$unknown' ? never : K]: undefined extends T[K]
+              ? WireInput<T[K]> | null
+              : WireInput<T[K]>;
+          }
+        : T;
 
-function loadInto(target: protobuf.Root, files: string[]): void {
-  const base = protoDir();
-  target.resolvePath = (_origin, file) => join(base, file);
-  target.loadSync(files, { keepCase: false });
-  target.resolveAll();
-}
-
-export function protoRoot(): protobuf.Root {
-  if (root === undefined) {
-    const fresh = new protobuf.Root();
-    loadInto(fresh, ['safe/v1/envelope.proto', 'safe/v1/messages.proto', ...extraFiles]);
-    root = fresh;
-  }
-  return root;
-}
-
-export interface Codec<T> {
+export interface Codec<T, I = T> {
   readonly typeName: string;
-  encode(value: T): Uint8Array;
+  encode(value: I): Uint8Array;
   /** Throws MalformedPayloadError, never anything untyped. */
   decode(bytes: Uint8Array): T;
 }
 
-const conversion: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true };
-/** 64-bit fields as decimal strings: for counts that may pass 2^53 (a version index is a full uint64). */
-const exactLongs: protobuf.IConversionOptions = { ...conversion, longs: String };
+/** The codec of one generated message schema, e.g. `protoCodec(PutSchema)`. */
+export function protoCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc>;
+/** Deprecated: a message by type name with a hand-written type (protobufjs); being replaced by the schema form. */
+export function protoCodec<T>(typeName: string, options?: { longs?: 'number' | 'string' }): Codec<T>;
+export function protoCodec(schema: DescMessage | string, options: { longs?: 'number' | 'string' } = {}): Codec<unknown, never> {
+  return typeof schema === 'string' ? legacyProtoCodec(schema, options) : schemaCodec(schema);
+}
+
+export type ProtoCodec<Desc extends DescMessage> = Codec<Wire<MessageShape<Desc>>, WireInput<MessageShape<Desc>>>;
+/** The decoded value of a codec's message. */
+export type Decoded<C> = C extends Codec<infer T, unknown> ? T : never;
+/** What a codec's encode takes. */
+export type Encodable<C> = C extends Codec<unknown, infer I> ? I : never;
+
+const readOptions = { readUnknownFields: false };
 
 /**
- * A codec for one protobuf message type, e.g. `safe.v1.PutRequest`. 64-bit integers decode as
- * numbers, or with `longs: 'string'` as decimal strings (encode takes either).
+ * A codec for one generated message type. The bytes are protobufjs's, which wrote every payload
+ * before this codec did (replicas of different builds share the group bus, and the K copies of a
+ * group message share one id only with byte-identical payloads): fields in number order, and a
+ * singular field written whenever it is given, even at its default (protobuf-es alone would leave
+ * defaults out). A field left out of the value, or null, is not written.
  */
-export function protoCodec<T>(typeName: string, options: { longs?: 'number' | 'string' } = {}): Codec<T> {
-  const decodeAs = options.longs === 'string' ? exactLongs : conversion;
-  let type: protobuf.Type | undefined;
-  const resolveType = (): protobuf.Type => {
-    type ??= protoRoot().lookupType(typeName);
-    return type;
-  };
+function schemaCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc> {
+  const typeName = schema.typeName;
+  const plan = encodingPlan(schema);
   return {
     typeName,
-    encode(value: T): Uint8Array {
-      const t = resolveType();
-      let message: protobuf.Message;
+    encode(value) {
+      const writer = new BinaryWriter();
       try {
-        message = t.fromObject(value as Record<string, unknown>);
+        writeMessage(writer, plan, value as unknown as Record<string, unknown>, 0);
       } catch (cause) {
         throw new MalformedPayloadError(`${typeName}: cannot encode`, { cause });
       }
-      const problem = t.verify(message);
-      if (problem !== null) throw new MalformedPayloadError(`${typeName}: ${problem}`);
-      return t.encode(message).finish();
+      return writer.finish();
     },
-    decode(bytes: Uint8Array): T {
-      const t = resolveType();
+    decode(bytes) {
+      let message: MessageShape<Desc>;
       try {
-        return t.toObject(t.decode(bytes), decodeAs) as T;
+        message = fromBinary(schema, bytes, readOptions);
       } catch (cause) {
         throw new MalformedPayloadError(`payload is not a valid ${typeName}`, { cause });
       }
+      numbers(plan, message as unknown as Record<string, unknown>);
+      return message as unknown as Wire<MessageShape<Desc>>;
     },
   };
+}
+
+// ---- encoding, field by field (the protobufjs rules above) ----
+
+interface Plan {
+  readonly typeName: string;
+  /** In field-number order. */
+  readonly fields: readonly DescField[];
+  /** Whether any field, here or nested, holds a 64-bit integer decoded as a bigint. */
+  hasBigints: boolean;
+}
+
+const plans = new WeakMap<DescMessage, Plan>();
+
+function encodingPlan(schema: DescMessage): Plan {
+  let plan = plans.get(schema);
+  if (plan !== undefined) return plan;
+  if (schema.oneofs.some((o) => !o.fields.every((f) => f.proto.proto3Optional))) {
+    throw new Error(`${schema.typeName}: oneof fields are not supported by protoCodec`);
+  }
+  plan = { typeName: schema.typeName, fields: [...schema.fields].sort((a, b) => a.number - b.number), hasBigints: false };
+  plans.set(schema, plan);
+  plan.hasBigints = plan.fields.some(holdsBigints);
+  return plan;
+}
+
+function isBigint(scalar: ScalarType | undefined, longAsString: boolean): boolean {
+  if (longAsString) return false;
+  return (
+    scalar === ScalarType.INT64 ||
+    scalar === ScalarType.UINT64 ||
+    scalar === ScalarType.SINT64 ||
+    scalar === ScalarType.FIXED64 ||
+    scalar === ScalarType.SFIXED64
+  );
+}
+
+const visiting = new Set<DescMessage>();
+
+function holdsBigints(field: DescField): boolean {
+  switch (field.fieldKind) {
+    case 'scalar':
+      return isBigint(field.scalar, field.longAsString);
+    case 'list':
+      if (field.listKind === 'scalar') return isBigint(field.scalar, field.longAsString);
+      return field.listKind === 'message' && messageHoldsBigints(field.message);
+    case 'map':
+      if (field.mapKind === 'scalar') return isBigint(field.scalar, false);
+      return field.mapKind === 'message' && messageHoldsBigints(field.message);
+    case 'message':
+      return messageHoldsBigints(field.message);
+    default:
+      return false;
+  }
+}
+
+function messageHoldsBigints(message: DescMessage): boolean {
+  if (visiting.has(message)) return false;
+  visiting.add(message);
+  try {
+    return message.fields.some(holdsBigints);
+  } finally {
+    visiting.delete(message);
+  }
+}
+
+function wireType(scalar: ScalarType): WireType {
+  switch (scalar) {
+    case ScalarType.BYTES:
+    case ScalarType.STRING:
+      return WireType.LengthDelimited;
+    case ScalarType.DOUBLE:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return WireType.Bit64;
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+    case ScalarType.FLOAT:
+      return WireType.Bit32;
+    default:
+      return WireType.Varint;
+  }
+}
+
+function writeScalar(writer: BinaryWriter, scalar: ScalarType, value: unknown): void {
+  switch (scalar) {
+    case ScalarType.STRING:
+      writer.string(value as string);
+      return;
+    case ScalarType.BYTES:
+      if (!(value instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
+      writer.bytes(value);
+      return;
+    case ScalarType.BOOL:
+      writer.bool(value as boolean);
+      return;
+    case ScalarType.DOUBLE:
+      writer.double(value as number);
+      return;
+    case ScalarType.FLOAT:
+      writer.float(value as number);
+      return;
+    case ScalarType.INT32:
+      writer.int32(value as number);
+      return;
+    case ScalarType.UINT32:
+      writer.uint32(value as number);
+      return;
+    case ScalarType.SINT32:
+      writer.sint32(value as number);
+      return;
+    case ScalarType.FIXED32:
+      writer.fixed32(value as number);
+      return;
+    case ScalarType.SFIXED32:
+      writer.sfixed32(value as number);
+      return;
+    case ScalarType.INT64:
+      writer.int64(value as bigint);
+      return;
+    case ScalarType.UINT64:
+      writer.uint64(value as bigint);
+      return;
+    case ScalarType.SINT64:
+      writer.sint64(value as bigint);
+      return;
+    case ScalarType.FIXED64:
+      writer.fixed64(value as bigint);
+      return;
+    case ScalarType.SFIXED64:
+      writer.sfixed64(value as bigint);
+      return;
+  }
+}
+
+const MAX_DEPTH = 100;
+
+function writeMessage(writer: BinaryWriter, plan: Plan, value: Record<string, unknown>, depth: number): void {
+  if (depth > MAX_DEPTH) throw new Error('max depth exceeded');
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${plan.typeName} must be an object`);
+  for (const field of plan.fields) {
+    const v = value[field.localName];
+    if (v === undefined || v === null) continue;
+    switch (field.fieldKind) {
+      case 'scalar':
+        writer.tag(field.number, wireType(field.scalar));
+        writeScalar(writer, field.scalar, v);
+        break;
+      case 'enum':
+        writer.tag(field.number, WireType.Varint).int32(v as number);
+        break;
+      case 'message':
+        writer.tag(field.number, WireType.LengthDelimited).fork();
+        writeMessage(writer, encodingPlan(field.message), v as Record<string, unknown>, depth + 1);
+        writer.join();
+        break;
+      case 'list': {
+        const list = v as readonly unknown[];
+        if (list.length === 0) break;
+        if (field.listKind === 'message') {
+          const nested = encodingPlan(field.message);
+          for (const item of list) {
+            writer.tag(field.number, WireType.LengthDelimited).fork();
+            writeMessage(writer, nested, item as Record<string, unknown>, depth + 1);
+            writer.join();
+          }
+        } else {
+          const scalar = field.listKind === 'enum' ? ScalarType.INT32 : field.scalar;
+          if (field.packed && scalar !== ScalarType.STRING && scalar !== ScalarType.BYTES) {
+            writer.tag(field.number, WireType.LengthDelimited).fork();
+            for (const item of list) writeScalar(writer, scalar, item);
+            writer.join();
+          } else {
+            for (const item of list) {
+              writer.tag(field.number, wireType(scalar));
+              writeScalar(writer, scalar, item);
+            }
+          }
+        }
+        break;
+      }
+      case 'map': {
+        // protobufjs: every entry with both its key and its value, in the object's key order.
+        for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
+          writer.tag(field.number, WireType.LengthDelimited).fork();
+          writer.tag(1, wireType(field.mapKey));
+          writeScalar(writer, field.mapKey, mapKey(field.mapKey, key));
+          if (field.mapKind === 'message') {
+            writer.tag(2, WireType.LengthDelimited).fork();
+            writeMessage(writer, encodingPlan(field.message), item as Record<string, unknown>, depth + 1);
+            writer.join();
+          } else {
+            const scalar = field.mapKind === 'enum' ? ScalarType.INT32 : field.scalar;
+            writer.tag(2, wireType(scalar));
+            writeScalar(writer, scalar, item);
+          }
+          writer.join();
+        }
+        break;
+      }
+    }
+  }
+}
+
+function mapKey(scalar: ScalarType, key: string): unknown {
+  if (scalar === ScalarType.STRING) return key;
+  if (scalar === ScalarType.BOOL) return key === 'true';
+  return isBigint(scalar, false) ? BigInt(key) : Number(key);
+}
+
+// ---- decoding: protobuf-es's bigints as numbers ----
+
+function numbers(plan: Plan, message: Record<string, unknown>): void {
+  if (!plan.hasBigints) return;
+  for (const field of plan.fields) {
+    const v = message[field.localName];
+    if (v === undefined || v === null) continue;
+    switch (field.fieldKind) {
+      case 'scalar':
+        if (typeof v === 'bigint') message[field.localName] = Number(v);
+        break;
+      case 'message':
+        numbers(encodingPlan(field.message), v as Record<string, unknown>);
+        break;
+      case 'list': {
+        const list = v as unknown[];
+        if (field.listKind === 'message') {
+          const nested = encodingPlan(field.message);
+          for (const item of list) numbers(nested, item as Record<string, unknown>);
+        } else {
+          for (let i = 0; i < list.length; i++) if (typeof list[i] === 'bigint') list[i] = Number(list[i]);
+        }
+        break;
+      }
+      case 'map': {
+        const map = v as Record<string, unknown>;
+        for (const [key, item] of Object.entries(map)) {
+          if (typeof item === 'bigint') map[key] = Number(item);
+          else if (field.mapKind === 'message') numbers(encodingPlan(field.message), item as Record<string, unknown>);
+        }
+        break;
+      }
+    }
+  }
 }
