@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Name } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { ChunkCopy } from '@safe/proto/messages';
 import { startEmbeddedTestnet } from '@safe/testnet';
 import { defineImmutableDataSuite } from '../support/immutable-data-suite.js';
 
@@ -17,10 +18,10 @@ defineImmutableDataSuite('embedded testnet', async () => {
     async tracesOf(name: Name) {
       let traces = 0;
       for (const replica of testnet.replicas.get('data-manager') ?? []) {
-        if (await (replica.state as DataManagerState).store.record(name, 'PRIMARY')) traces++;
+        if (await (replica.state as DataManagerState).store.record(name, ChunkCopy.PRIMARY)) traces++;
       }
       for (const replica of testnet.replicas.get('pmid-node') ?? []) {
-        for (const copy of ['PRIMARY', 'BACKUP', 'SACRIFICIAL'] as const)
+        for (const copy of [ChunkCopy.PRIMARY, ChunkCopy.BACKUP, ChunkCopy.SACRIFICIAL] as const)
           if (await (replica.state as PmidNodeState).chunks.has(name, copy)) traces++;
       }
       return traces;

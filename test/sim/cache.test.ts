@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyGroupName } from '@safe/chunks';
-import { DEFAULT_GROUP_PARAMETERS, nameOf, sortByCloseness, toHex } from '@safe/core';
+import { DEFAULT_GROUP_PARAMETERS, nameOf, ReplyStatus, sortByCloseness, toHex } from '@safe/core';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -28,13 +29,13 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     await net.setUpClient(client);
     const content = randomBytes(20_000);
     const name = nameOf(content);
-    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     const entry = net.entry?.replica;
     if (entry === undefined) throw new Error('no entry');
 
     // First Get: a miss everywhere; a holder is asked, and the reply path keeps the chunk.
     const first = await net.get(client, name);
-    expect(first.status).toBe('OK');
+    expect(first.status).toBe(ReplyStatus.OK);
     expect(Buffer.from(net.decodeGet(first)).equals(content)).toBe(true);
     await net.sim.settle();
     const afterFirst = observe(net);
@@ -45,7 +46,7 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     // Second Get: the entry answers it from its cache; nothing goes to the network.
     const deliveredBefore = net.sim.log.length;
     const second = await net.get(client, name);
-    expect(second.status).toBe('OK');
+    expect(second.status).toBe(ReplyStatus.OK);
     expect(Buffer.from(net.decodeGet(second)).equals(content)).toBe(true);
     expect(entry.cache.stats.hits).toBe(1);
     await net.sim.settle();
@@ -69,15 +70,15 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     await net.setUpClient(client);
     const content = randomBytes(15_000);
     const name = nameOf(content);
-    expect((await net.put(client, content)).status).toBe('OK');
-    expect((await net.get(client, name)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
+    expect((await net.get(client, name)).status).toBe(ReplyStatus.OK);
     await net.sim.settle();
     // The Get goes to the PRIMARY copy group: its K closest DataManagers. Two keep the chunk, the
     // others lose it: fewer than K − 1 of them ask the holder.
     const k = net.sim.params.closeGroupSize;
     const dataManagers = net.sim.nodes('data-manager');
     const group = sortByCloseness(
-      copyGroupName(name, 'PRIMARY'),
+      copyGroupName(name, ChunkCopy.PRIMARY),
       dataManagers.map((n) => n.info.name),
     )
       .slice(0, k)
@@ -90,7 +91,7 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     const before = observe(net);
 
     const again = await net.get(client, name);
-    expect(again.status).toBe('OK');
+    expect(again.status).toBe(ReplyStatus.OK);
     expect(Buffer.from(net.decodeGet(again)).equals(content)).toBe(true);
     await net.sim.settle();
     expect(observe(net).holderGets).toBeGreaterThan(before.holderGets);
@@ -104,13 +105,13 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     await net.setUpClient(client);
     const content = randomBytes(3000);
     const name = nameOf(content);
-    expect((await net.put(client, content)).status).toBe('OK');
-    expect((await net.get(client, name)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
+    expect((await net.get(client, name)).status).toBe(ReplyStatus.OK);
     expect(net.entry?.replica.cache.stats.entries).toBe(1);
-    expect((await net.delete(client, name)).status).toBe('OK');
+    expect((await net.delete(client, name)).status).toBe(ReplyStatus.OK);
     expect(net.entry?.replica.cache.stats.entries).toBe(0);
     await net.sim.settle();
-    expect((await net.get(client, name)).status).toBe('NOT_FOUND');
+    expect((await net.get(client, name)).status).toBe(ReplyStatus.NOT_FOUND);
   });
 
   it('with SAFE_CACHE_BYTES=0 every Get goes to a holder', async () => {
@@ -119,13 +120,13 @@ describe('opportunistic caching on the Get path (SPEC.md 4)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const content = randomBytes(2000);
-    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     const holderGets = () => net?.sim.log.filter((r) => r.envelope.type === 'Get' && r.envelope.destination.persona === 'pmid-node').length;
-    expect((await net.get(client, nameOf(content))).status).toBe('OK');
+    expect((await net.get(client, nameOf(content))).status).toBe(ReplyStatus.OK);
     await net.sim.settle();
     const once = holderGets() ?? 0;
     expect(once).toBeGreaterThan(0);
-    expect((await net.get(client, nameOf(content))).status).toBe('OK');
+    expect((await net.get(client, nameOf(content))).status).toBe(ReplyStatus.OK);
     await net.sim.settle();
     expect(holderGets()).toBeGreaterThan(once);
     expect(net.sim.nodes().every((n) => n.replica.cache.stats.entries === 0)).toBe(true);

@@ -1,4 +1,14 @@
-import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, type Identity, nameOf, REPORT_ORDER, toHex, transferAgreement } from '@safe/core';
+import {
+  DEFAULT_GROUP_PARAMETERS,
+  type GroupParameters,
+  type Identity,
+  nameOf,
+  REPORT_ORDER,
+  ReplyStatus,
+  replyStatusName,
+  toHex,
+  transferAgreement,
+} from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
 import type { NetworkPersona } from '@safe/testnet';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -95,7 +105,7 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
         }
         const next = version(journal.count, `journal ${journal.count} ${random.int(1 << 30)}`);
         const reply = await journal.sdv.put(journal.tip, next);
-        if (reply.status !== 'OK') throw new Error(`PutVersion ${next.index}: ${reply.status} ${reply.message}`);
+        if (reply.status !== ReplyStatus.OK) throw new Error(`PutVersion ${next.index}: ${replyStatusName(reply.status)} ${reply.message}`);
         journal.tip = next;
         journal.count++;
         counts.versions++;
@@ -103,14 +113,14 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
       };
       // And a public id: each sends the other messages, held until the other reads and acknowledges them.
       const mpids = clients.map((files, i) => ({ mpid: new SimMpid(net as SimNet, files.client, `churner${i}`), pending: [] as string[] }));
-      for (const { mpid } of mpids) expect((await mpid.create()).status).toBe('OK');
+      for (const { mpid } of mpids) expect((await mpid.create()).status).toBe(ReplyStatus.OK);
       let sent = 0;
       const messageOp = async (done: string[]) => {
         const from = random.int(mpids.length);
         const to = mpids[(from + 1) % mpids.length] as (typeof mpids)[number];
         const body = `message ${++sent}`;
         const reply = await (mpids[from] as (typeof mpids)[number]).mpid.send(to.mpid.text, body, `m${sent}`, sent);
-        if (reply.status !== 'OK') throw new Error(`SendMessage ${sent}: ${reply.status} ${reply.message}`);
+        if (reply.status !== ReplyStatus.OK) throw new Error(`SendMessage ${sent}: ${replyStatusName(reply.status)} ${reply.message}`);
         to.pending.push(`churner${from}:${body}`);
         counts.messages++;
         done.push(`msg ${sent}`);
@@ -125,7 +135,7 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
         counts.reads++;
         if (held.length === 0) return;
         const ack = await reader.mpid.acknowledge(held);
-        if (ack.status !== 'OK') throw new Error(`Acknowledge: ${ack.status} ${ack.message}`);
+        if (ack.status !== ReplyStatus.OK) throw new Error(`Acknowledge: ${ack.status} ${ack.message}`);
         reader.pending = [];
         done.push(`read ${held.length}`);
       };
@@ -156,7 +166,8 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
         if (live.length === 0 || r < 0.35) {
           const content = random.bytes(1 + random.int(4000));
           const reply = await (net as SimNet).put(files.client, content);
-          if (reply.status !== 'OK') throw new Error(`Put ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          if (reply.status !== ReplyStatus.OK)
+            throw new Error(`Put ${hex6(nameOf(content))}: ${replyStatusName(reply.status)} ${reply.message}`);
           files.put(content);
           counts.puts++;
           done.push(`put ${hex6(nameOf(content))}`);
@@ -165,7 +176,8 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
           const everyone = clients.flatMap((c) => c.live);
           const content = everyone[random.int(everyone.length)] as Uint8Array;
           const reply = await (net as SimNet).put(files.client, content);
-          if (reply.status !== 'OK') throw new Error(`Put again ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          if (reply.status !== ReplyStatus.OK)
+            throw new Error(`Put again ${hex6(nameOf(content))}: ${replyStatusName(reply.status)} ${reply.message}`);
           files.put(content);
           counts.reputs++;
           done.push(`reput ${hex6(nameOf(content))}`);
@@ -176,9 +188,9 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
               `Get ${hex6(nameOf(content))}: ${(error as Error).message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
             );
           });
-          if (reply.status !== 'OK')
+          if (reply.status !== ReplyStatus.OK)
             throw new Error(
-              `Get ${hex6(nameOf(content))}: ${reply.status} ${reply.message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
+              `Get ${hex6(nameOf(content))}: ${replyStatusName(reply.status)} ${reply.message}\n${await describeChunk(net as SimNet, nameOf(content))}`,
             );
           if (!Buffer.from((net as SimNet).decodeGet(reply)).equals(Buffer.from(content)))
             throw new Error(`Get ${hex6(nameOf(content))}: other bytes than were stored`);
@@ -187,7 +199,8 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
         } else {
           const content = live[random.int(live.length)] as Uint8Array;
           const reply = await (net as SimNet).delete(files.client, nameOf(content));
-          if (reply.status !== 'OK') throw new Error(`Delete ${hex6(nameOf(content))}: ${reply.status} ${reply.message}`);
+          if (reply.status !== ReplyStatus.OK)
+            throw new Error(`Delete ${hex6(nameOf(content))}: ${replyStatusName(reply.status)} ${reply.message}`);
           files.delete(nameOf(content));
           counts.deletes++;
           done.push(`delete ${hex6(nameOf(content))}`);
@@ -292,7 +305,7 @@ describe('churn of every persona while clients Put, Get, Delete, keep versions a
       for (const files of clients) {
         for (const content of files.live) {
           const reply = await net.get(files.client, nameOf(content));
-          expect(reply.status, context([`Get ${hex6(nameOf(content))} at the end`])).toBe('OK');
+          expect(reply.status, context([`Get ${hex6(nameOf(content))} at the end`])).toBe(ReplyStatus.OK);
           expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content)), context([`Get ${hex6(nameOf(content))} at the end`])).toBe(
             true,
           );

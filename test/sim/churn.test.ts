@@ -1,4 +1,13 @@
-import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, type Identity, type Name, nameOf, toHex, transferAgreement } from '@safe/core';
+import {
+  DEFAULT_GROUP_PARAMETERS,
+  type GroupParameters,
+  type Identity,
+  type Name,
+  nameOf,
+  ReplyStatus,
+  toHex,
+  transferAgreement,
+} from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant, MANAGER_PERSONAS, type ManagerPersona, recordsOf } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -21,7 +30,7 @@ async function expectInvariant(net: SimNet, context: string): Promise<void> {
 async function expectFiles(net: SimNet, client: Identity, files: readonly Uint8Array[], context: string): Promise<void> {
   for (const content of files) {
     const reply = await net.get(client, nameOf(content));
-    expect(reply.status, `${context}: Get ${toHex(nameOf(content)).slice(0, 8)}: ${reply.message}`).toBe('OK');
+    expect(reply.status, `${context}: Get ${toHex(nameOf(content)).slice(0, 8)}: ${reply.message}`).toBe(ReplyStatus.OK);
     expect(
       Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content)),
       `${context}: content of ${toHex(nameOf(content)).slice(0, 8)}`,
@@ -38,7 +47,7 @@ describe('account transfer on churn, on the deterministic network', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = [1, 700, 5000, 20_000, 64].map((size) => net?.sim.random.bytes(size) as Uint8Array);
-    for (const content of files) expect((await net.put(client, content)).status).toBe('OK');
+    for (const content of files) expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const stored = (await net.account(client)).stored;
     expect(stored).toBe(files.reduce((sum, f) => sum + f.length, 0));
@@ -70,7 +79,7 @@ describe('account transfer on churn, on the deterministic network', () => {
     await expectFiles(net, client, files, 'after churn');
     // And the network still works: a new Put is charged and retrievable.
     const more = net.sim.random.bytes(3000);
-    expect((await net.put(client, more)).status).toBe('OK');
+    expect((await net.put(client, more)).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(stored + 3000);
     await expectFiles(net, client, [more], 'a Put after churn');
     await net.settleChurn();
@@ -87,7 +96,7 @@ describe('account transfer on churn, on the deterministic network', () => {
     const put = async (context: string) => {
       const content = random.bytes(1 + random.int(4000));
       const reply = await (net as SimNet).put(client, content);
-      expect(reply.status, `seed ${seed}, ${context}: Put: ${reply.message}`).toBe('OK');
+      expect(reply.status, `seed ${seed}, ${context}: Put: ${reply.message}`).toBe(ReplyStatus.OK);
       files.push(content);
     };
     for (let i = 0; i < 3; i++) await put('setup');

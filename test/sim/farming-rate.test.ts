@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { copyGroupName } from '@safe/chunks';
-import { nameOf, sortByCloseness, toHex } from '@safe/core';
+import { nameOf, ReplyStatus, sortByCloseness, toHex } from '@safe/core';
 import { type DataManagerState, groupFarmingRate } from '@safe/data-manager';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -19,7 +20,7 @@ describe('the farming rate moves with sacrificial copies (SPEC.md 3.3, linear po
     const names = [];
     for (let i = 0; i < 8; i++) {
       const content = randomBytes(3000 + i);
-      expect((await net.put(client, content)).status).toBe('OK');
+      expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
       names.push(nameOf(content));
     }
     await net.sim.settle();
@@ -28,7 +29,7 @@ describe('the farming rate moves with sacrificial copies (SPEC.md 3.3, linear po
     const dataManagers = net.sim.nodes('data-manager');
     const all = dataManagers.map((node) => node.info.name);
     // Who keeps each chunk's sacrificial copy group: its K closest DataManagers.
-    const keepers = names.map((name) => sortByCloseness(copyGroupName(name, 'SACRIFICIAL'), all).slice(0, k).map(toHex));
+    const keepers = names.map((name) => sortByCloseness(copyGroupName(name, ChunkCopy.SACRIFICIAL), all).slice(0, k).map(toHex));
     const rates = new Map<string, number>();
     for (const node of dataManagers) {
       const state = node.replica.state as DataManagerState;

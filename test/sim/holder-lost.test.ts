@@ -1,14 +1,27 @@
-import { type ChunkCopy, copyGroupName } from '@safe/chunks';
-import { type HandlerContext, type Name, nameOf, protoCodec, sortByCloseness, toHex } from '@safe/core';
+import { copyGroupName } from '@safe/chunks';
+import {
+  type Codec,
+  type Fields,
+  type HandlerContext,
+  type Name,
+  nameOf,
+  protoCodec,
+  ReplyStatus,
+  sortByCloseness,
+  toHex,
+} from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { HolderLostSchema as DataManagerHolderLostSchema, type HolderLost } from '@safe/proto/data_manager';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
 
-const holderLostCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
+/** `reason` left out (LOST), as the PmidManagers send it for a lost copy. */
+const holderLostCodec: Codec<Omit<Fields<HolderLost>, 'reason'>> = protoCodec(DataManagerHolderLostSchema);
 const seed = Number(process.env.SAFE_HOLDER_LOST_SEED ?? 3);
-const COPY: ChunkCopy = 'PRIMARY';
+const COPY: ChunkCopy = ChunkCopy.PRIMARY;
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -61,7 +74,7 @@ describe('HolderLost: a PmidNode lost a copy (SPEC.md 3.3)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const content = net.sim.random.bytes(1500);
-    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const name = nameOf(content);
     const group = copyGroupName(name, COPY);
@@ -112,7 +125,7 @@ describe('HolderLost: a PmidNode lost a copy (SPEC.md 3.3)', () => {
     expect(await onDisk(net, name)).toEqual([...kept, toHex(next).slice(0, 12)].sort());
     expect((await checkRecordInvariant(net)).violations).toEqual([]);
     const reply = await net.get(client, name);
-    expect(reply.status).toBe('OK');
+    expect(reply.status).toBe(ReplyStatus.OK);
     expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))).toBe(true);
 
     // The same loss told again (a repeat, or a later round) changes nothing more.

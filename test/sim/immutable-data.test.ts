@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { MUST_STORE_COPIES } from '@safe/chunks';
-import { type Name, nameOf, toHex } from '@safe/core';
+import { type Name, nameOf, ReplyStatus, replyStatusName, toHex } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -12,7 +13,7 @@ afterEach(async () => {
   net = undefined;
 });
 
-async function holdersSeenBy(net: SimNet, name: Name, copy: 'PRIMARY' | 'BACKUP' | 'SACRIFICIAL') {
+async function holdersSeenBy(net: SimNet, name: Name, copy: ChunkCopy) {
   const views = [];
   for (const node of net.dataManagersOf(name, copy)) {
     const state = node.replica.state as DataManagerState;
@@ -32,14 +33,14 @@ describe('immutable data through four personas on the deterministic network', ()
     const contents = [randomBytes(1), randomBytes(1000), randomBytes(70_000)];
     for (const content of contents) {
       const reply = await net.put(client, content);
-      expect(reply.status, reply.message).toBe('OK');
+      expect(reply.status, reply.message).toBe(ReplyStatus.OK);
     }
     // A chunk holds at least one byte: an empty one is refused, and charged nothing (checked below).
     const empty = await net.put(client, new Uint8Array(0));
-    expect([empty.status, empty.message]).toEqual(['INVALID_ARGUMENT', 'a chunk holds at least one byte']);
+    expect([empty.status, empty.message]).toEqual([ReplyStatus.INVALID_ARGUMENT, 'a chunk holds at least one byte']);
     for (const content of contents) {
       const reply = await net.get(client, nameOf(content));
-      expect(reply.status, reply.message).toBe('OK');
+      expect(reply.status, reply.message).toBe(ReplyStatus.OK);
       expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))).toBe(true);
     }
 
@@ -67,14 +68,14 @@ describe('immutable data through four personas on the deterministic network', ()
     const nonce = net.nonce();
     const first = await net.put(client, content, nonce);
     const again = await net.put(client, content, nonce);
-    expect(first.status).toBe('OK');
+    expect(first.status).toBe(ReplyStatus.OK);
     expect(again).toEqual(first);
     expect((await net.account(client)).stored).toBe(5000);
 
     // A new Put of the same chunk is cheap for the network (a subscriber) but still charged.
-    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(10_000);
-    const [view] = await holdersSeenBy(net, nameOf(content), 'PRIMARY');
+    const [view] = await holdersSeenBy(net, nameOf(content), ChunkCopy.PRIMARY);
     expect(view?.subscribers).toBe(2);
   });
 
@@ -84,24 +85,25 @@ describe('immutable data through four personas on the deterministic network', ()
     await net.setUpClient(client);
     const content = randomBytes(3000);
     const name = nameOf(content);
-    expect((await net.put(client, content)).status).toBe('OK');
-    expect((await net.put(client, content)).status).toBe('OK');
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
+    expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
 
-    expect((await net.delete(client, name)).status).toBe('OK');
+    expect((await net.delete(client, name)).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(3000);
-    expect((await net.get(client, name)).status).toBe('OK');
+    expect((await net.get(client, name)).status).toBe(ReplyStatus.OK);
 
-    expect((await net.delete(client, name)).status).toBe('OK');
+    expect((await net.delete(client, name)).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(0);
     // The MaidManagers answer once they agree; the DataManagers and holders follow.
     await net.sim.settle();
-    expect((await net.get(client, name)).status).toBe('NOT_FOUND');
+    expect((await net.get(client, name)).status).toBe(ReplyStatus.NOT_FOUND);
     for (const node of net.sim.nodes('pmid-node')) {
       const state = node.replica.state as PmidNodeState;
-      for (const copy of ['PRIMARY', 'BACKUP', 'SACRIFICIAL'] as const) expect(await state.chunks.has(name, copy)).toBe(false);
+      for (const copy of [ChunkCopy.PRIMARY, ChunkCopy.BACKUP, ChunkCopy.SACRIFICIAL] as const)
+        expect(await state.chunks.has(name, copy)).toBe(false);
     }
     // Delete always answers success, even for a name the client never stored.
-    expect((await net.delete(client, nameOf(randomBytes(10)))).status).toBe('OK');
+    expect((await net.delete(client, nameOf(randomBytes(10)))).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(0);
   });
 
@@ -116,7 +118,7 @@ describe('immutable data through four personas on the deterministic network', ()
     for (const step of ['put', 'put', 'delete', 'get', 'delete', 'get'] as const) {
       const reply =
         step === 'put' ? await net.put(client, content) : step === 'get' ? await net.get(client, name) : await net.delete(client, name);
-      statuses.push(`${step}:${reply.status}`);
+      statuses.push(`${step}:${replyStatusName(reply.status)}`);
       if (step === 'delete') await net.sim.settle();
     }
     expect(statuses).toEqual(['put:OK', 'put:OK', 'delete:OK', 'get:OK', 'delete:OK', 'get:NOT_FOUND']);
@@ -128,13 +130,13 @@ describe('immutable data through four personas on the deterministic network', ()
     const client = net.newClient();
     await net.setUpClient(client);
     const content = randomBytes(4000);
-    expect((await net.put(client, content, net.nonce(), 'PutUnique')).status).toBe('OK');
+    expect((await net.put(client, content, net.nonce(), 'PutUnique')).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(4000);
 
     const again = await net.put(client, content, net.nonce(), 'PutUnique');
-    expect(again.status).toBe('ALREADY_EXISTS');
+    expect(again.status).toBe(ReplyStatus.ALREADY_EXISTS);
     expect((await net.account(client)).stored).toBe(4000);
-    const [view] = await holdersSeenBy(net, nameOf(content), 'PRIMARY');
+    const [view] = await holdersSeenBy(net, nameOf(content), ChunkCopy.PRIMARY);
     expect(view?.subscribers).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
+import { CHUNK_COPIES, copyGroupName, copyIndex } from '@safe/chunks';
 import {
   type HandlerContext,
   type Incoming,
@@ -9,6 +9,7 @@ import {
   type Name,
   nameOf,
   protoCodec,
+  ReplyStatus,
   sha512,
   sortByCloseness,
   toHex,
@@ -16,13 +17,15 @@ import {
 import { type DataManagerState, dataManagerPersona, loadDataManagerConfig } from '@safe/data-manager';
 import { pmidAccountRecordCodec, pmidManagerRecords, pmidRank } from '@safe/pmid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { ChunkCopy } from '@safe/proto/messages';
+import { LoseSchema as PmidManagerLoseSchema } from '@safe/proto/pmid_manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
 const seed = Number(process.env.SAFE_INTEGRITY_SEED ?? 7);
 const periodMs = 60_000;
 const config = loadDataManagerConfig({});
-const loseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.pmid_manager.Lose');
+const loseCodec = protoCodec(PmidManagerLoseSchema);
 const NO_KEY = new Uint8Array(0);
 const integrityAnswer = dataManagerPersona.messages.find((m) => m.type === 'IntegrityAnswer');
 const holderCorrupt = dataManagerPersona.messages.find((m) => m.type === 'HolderCorrupt');
@@ -95,14 +98,14 @@ async function corruptOneCopy(net: SimNet, copiesPerGroup: number) {
   const client = net.newClient();
   await net.setUpClient(client);
   const files = Array.from({ length: 3 }, () => net.sim.random.bytes(100 + net.sim.random.int(3000)));
-  for (const content of files) expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+  for (const content of files) expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
   await net.settleChurn();
   await net.sim.tickAll(); // the first tick only notes the period
   await net.settleChurn();
 
   const content = files[0] as Uint8Array;
   const name = nameOf(content);
-  const copy: ChunkCopy = 'PRIMARY';
+  const copy: ChunkCopy = ChunkCopy.PRIMARY;
   const holders = await goodHolders(net, name, copy);
   expect(holders.length, `seed ${seed}`).toBe(copiesPerGroup);
   const victim = holders[0] as Name;
@@ -154,13 +157,13 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
       }
       for (const file of files) {
         const reply = await net.get(client, nameOf(file));
-        expect(reply.status, `seed ${seed}`).toBe('OK');
+        expect(reply.status, `seed ${seed}`).toBe(ReplyStatus.OK);
         expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(file))).toBe(true);
       }
       // Every other copy of every file still has its holders.
       for (const file of files)
         for (const c of CHUNK_COPIES)
-          if (c !== 'SACRIFICIAL') expect((await goodHolders(net, nameOf(file), c)).length).toBeGreaterThanOrEqual(copiesPerGroup);
+          if (c !== ChunkCopy.SACRIFICIAL) expect((await goodHolders(net, nameOf(file), c)).length).toBeGreaterThanOrEqual(copiesPerGroup);
     },
     600_000,
   );
@@ -195,11 +198,11 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     const live = net.sim.routing.view('pmid-node').names();
     let content: Uint8Array;
     do content = net.sim.random.bytes(500);
-    while (toHex(sortByCloseness(copyGroupName(nameOf(content), 'PRIMARY'), live)[0] as Name) !== toHex(victim));
-    expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    while (toHex(sortByCloseness(copyGroupName(nameOf(content), ChunkCopy.PRIMARY), live)[0] as Name) !== toHex(victim));
+    expect((await net.put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
-    const others = sortByCloseness(copyGroupName(nameOf(content), 'PRIMARY'), live).filter((n) => toHex(n) !== toHex(victim));
-    expect((await goodHolders(net, nameOf(content), 'PRIMARY')).map(toHex).sort(), `seed ${seed}`).toEqual(
+    const others = sortByCloseness(copyGroupName(nameOf(content), ChunkCopy.PRIMARY), live).filter((n) => toHex(n) !== toHex(victim));
+    expect((await goodHolders(net, nameOf(content), ChunkCopy.PRIMARY)).map(toHex).sort(), `seed ${seed}`).toEqual(
       others.slice(0, config.copiesPerGroup).map(toHex).sort(),
     );
   }, 600_000);
@@ -209,11 +212,11 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 2 }, () => (net as SimNet).sim.random.bytes(100 + (net as SimNet).sim.random.int(3000)));
-    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const content = files[0] as Uint8Array;
     const name = nameOf(content);
-    const copy: ChunkCopy = 'BACKUP';
+    const copy: ChunkCopy = ChunkCopy.BACKUP;
     const [victim, leaving] = await goodHolders(net, name, copy);
     const file = chunkFile(net, victim as Name, name, copy);
     await writeFile(file, Buffer.from((await readFile(file)).map((b) => b ^ 0xff)));
@@ -233,7 +236,7 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     expect(now.map(toHex)).not.toContain(toHex(victim as Name));
     for (const file of files) {
       const reply = await net.get(client, nameOf(file));
-      expect(reply.status, `seed ${seed}`).toBe('OK');
+      expect(reply.status, `seed ${seed}`).toBe(ReplyStatus.OK);
       expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(file))).toBe(true);
     }
   }, 600_000);
@@ -248,8 +251,8 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     const key = `${toHex(name)}:PRIMARY`;
     const check = {
       name,
-      copy: 'PRIMARY' as const,
-      group: copyGroupName(name, 'PRIMARY'),
+      copy: ChunkCopy.PRIMARY,
+      group: copyGroupName(name, ChunkCopy.PRIMARY),
       nonce,
       holders: [a as Name, b as Name],
       answers: new Map<string, Uint8Array | null>(),
@@ -260,7 +263,7 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     ctx.state.checks.set(key, check);
     const answer = (sender: Name, payload: { nonce: Uint8Array; held: boolean; digest: Uint8Array }) =>
       (integrityAnswer as NonNullable<typeof integrityAnswer>).handle(
-        { sender, payload: { name, copy: 'PRIMARY', ...payload } } as Incoming<never>,
+        { sender, payload: { name, copy: ChunkCopy.PRIMARY, ...payload } } as Incoming<never>,
         ctx,
       );
     const digest = sha512(new Uint8Array([1]));
@@ -277,12 +280,12 @@ describe('data integrity checks (SPEC.md 3.3)', () => {
     ctx.state.checks.delete(key);
 
     // A verdict must come from the copy group's own DataManagers, for that copy group.
-    const group = copyGroupName(name, 'PRIMARY');
-    const other = copyGroupName(name, 'BACKUP');
+    const group = copyGroupName(name, ChunkCopy.PRIMARY);
+    const other = copyGroupName(name, ChunkCopy.BACKUP);
     const verdict = (source: Name, destination: Name) =>
       (holderCorrupt as NonNullable<typeof holderCorrupt>).handle(
         {
-          payload: { name, copy: 'PRIMARY', pmid: a },
+          payload: { name, copy: ChunkCopy.PRIMARY, pmid: a },
           source: { persona: 'data-manager', nae: source },
           destination: { persona: 'data-manager', nae: destination },
         } as Incoming<never>,

@@ -1,5 +1,5 @@
 import { MPID_LIMITS } from '@safe/chunks';
-import { awaitRecordLimits, type Name, toHex } from '@safe/core';
+import { awaitRecordLimits, type Name, ReplyStatus, replyStatusName, toHex } from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
 import { type MpidManagerState, messageCodec } from '@safe/mpid-manager';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,9 +13,9 @@ afterEach(async () => {
   net = undefined;
 });
 
-const said = async (reply: Promise<{ status: string; message: string }>) => {
+const said = async (reply: Promise<{ status: ReplyStatus; message: string }>) => {
   const { status, message } = await reply;
-  return `${status} ${message}`.trim();
+  return `${replyStatusName(status)} ${message}`.trim();
 };
 
 /** Every MpidManager record is on exactly its K closest replicas, alike (SPEC.md 5a). */
@@ -32,8 +32,8 @@ async function start(seed: number): Promise<{ net: SimNet; alice: SimMpid; bob: 
   net.sim.clock.advance(awaitRecordLimits(net.sim.params).ms + 1);
   const alice = new SimMpid(net, net.newClient(), 'alice');
   const bob = new SimMpid(net, net.newClient(), 'bob');
-  expect((await alice.create()).status).toBe('OK');
-  expect((await bob.create()).status).toBe('OK');
+  expect((await alice.create()).status).toBe(ReplyStatus.OK);
+  expect((await bob.create()).status).toBe(ReplyStatus.OK);
   return { net, alice, bob };
 }
 
@@ -42,20 +42,20 @@ describe('the MpidManager on the deterministic network', () => {
     const { net, alice, bob } = await start(seed);
     // A name is one client's: another client is refused, the owner repeating it is not.
     expect(await said(new SimMpid(net, net.newClient(), 'alice').create())).toBe('ALREADY_EXISTS the public id alice is taken');
-    expect((await alice.create()).status).toBe('OK');
+    expect((await alice.create()).status).toBe(ReplyStatus.OK);
     // Sent out of their send order; held in it.
-    expect((await alice.send('bob', 'second', 'm2', 2_000)).status).toBe('OK');
-    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe('OK');
-    expect((await bob.send('alice', 'hello alice', 'b1', 1_500)).status).toBe('OK');
-    expect((await alice.send('bob', 'third', 'm3', 3_000)).status).toBe('OK');
+    expect((await alice.send('bob', 'second', 'm2', 2_000)).status).toBe(ReplyStatus.OK);
+    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe(ReplyStatus.OK);
+    expect((await bob.send('alice', 'hello alice', 'b1', 1_500)).status).toBe(ReplyStatus.OK);
+    expect((await alice.send('bob', 'third', 'm3', 3_000)).status).toBe(ReplyStatus.OK);
     // A resend of the same message is accepted and held once.
-    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe('OK');
+    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe(ReplyStatus.OK);
     expect(await bob.held()).toEqual(['alice:first', 'alice:second', 'alice:third']);
     expect(await alice.held()).toEqual(['bob:hello alice']);
     // Acknowledged messages are no longer held, and a late copy of one is not held again.
     const [first, second] = SimMpid.messages(await bob.inbox());
-    expect((await bob.acknowledge([first, second].filter((m) => m !== undefined))).status).toBe('OK');
-    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe('OK');
+    expect((await bob.acknowledge([first, second].filter((m) => m !== undefined))).status).toBe(ReplyStatus.OK);
+    expect((await alice.send('bob', 'first', 'm1', 1_000)).status).toBe(ReplyStatus.OK);
     expect(await bob.held()).toEqual(['alice:third']);
     // Unknown recipients, oversized bodies and ids: refused, nothing held.
     expect(await said(alice.send('nobody', 'x', 'n1', 4_000))).toBe('NOT_FOUND no public id with this name');
@@ -70,15 +70,15 @@ describe('the MpidManager on the deterministic network', () => {
   it('the allow and block lists decide who reaches an MPID; only its owner changes or reads them', async () => {
     const { net, alice, bob } = await start(3);
     const carol = new SimMpid(net, net.newClient(), 'carol');
-    expect((await carol.create()).status).toBe('OK');
-    expect((await bob.change('AddToBlackList', 'alice')).status).toBe('OK');
+    expect((await carol.create()).status).toBe(ReplyStatus.OK);
+    expect((await bob.change('AddToBlackList', 'alice')).status).toBe(ReplyStatus.OK);
     expect(await said(alice.send('bob', 'hi', 'a1', 1))).toBe('PERMISSION_DENIED bob does not accept messages from alice');
-    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe('OK');
-    expect((await alice.send('bob', 'hi again', 'a2', 2)).status).toBe('OK');
+    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe(ReplyStatus.OK);
+    expect((await alice.send('bob', 'hi again', 'a2', 2)).status).toBe(ReplyStatus.OK);
     // A non-empty allow list admits only its names.
-    expect((await bob.change('AddToWhiteList', 'carol')).status).toBe('OK');
+    expect((await bob.change('AddToWhiteList', 'carol')).status).toBe(ReplyStatus.OK);
     expect(await said(alice.send('bob', 'still there?', 'a3', 3))).toBe('PERMISSION_DENIED bob does not accept messages from alice');
-    expect((await carol.send('bob', 'from carol', 'c1', 4)).status).toBe('OK');
+    expect((await carol.send('bob', 'from carol', 'c1', 4)).status).toBe(ReplyStatus.OK);
     expect(await bob.lists()).toEqual({ white: ['carol'], black: [] });
     expect(await said(bob.change('AddToWhiteList', 'not a name'))).toMatch(/^INVALID_ARGUMENT a list entry has no spaces/);
     // Another client changes and reads nothing of bob's.
@@ -119,8 +119,8 @@ describe('the MpidManager on the deterministic network', () => {
 
   it('lists and held messages move with churn of MpidManagers; nothing is lost or given twice', async () => {
     const { net, alice, bob } = await start(6);
-    expect((await bob.change('AddToBlackList', 'mallory')).status).toBe('OK');
-    for (let i = 1; i <= 3; i++) expect((await alice.send('bob', `m${i}`, `m${i}`, i)).status).toBe('OK');
+    expect((await bob.change('AddToBlackList', 'mallory')).status).toBe(ReplyStatus.OK);
+    for (let i = 1; i <= 3; i++) expect((await alice.send('bob', `m${i}`, `m${i}`, i)).status).toBe(ReplyStatus.OK);
     expect(await expectRecordsAgree(net, 'before churn')).toBe(5);
     for (const step of ['leave', 'join', 'leave', 'join', 'join'] as const) {
       if (step === 'join') await net.add('mpid-manager');
@@ -129,7 +129,7 @@ describe('the MpidManager on the deterministic network', () => {
     }
     const held = SimMpid.messages(await bob.inbox());
     expect(held.map((m) => Buffer.from(m.body).toString())).toEqual(['m1', 'm2', 'm3']);
-    expect((await bob.acknowledge(held)).status).toBe('OK');
+    expect((await bob.acknowledge(held)).status).toBe(ReplyStatus.OK);
     // The member a leave brings into bob's group never saw the acknowledgement, yet remembers it as
     // the group does: a late copy (a resend, or the bus replaying a partition it now reads) is not held.
     await net.leave((groupOf(net, bob.name)[0] as SimNode).info.name);

@@ -1,5 +1,6 @@
-import { type HandlerContext, type Name, nameOf, protoCodec, sealClientRequest } from '@safe/core';
+import { type HandlerContext, type Name, nameOf, protoCodec, ReplyStatus, sealClientRequest } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
+import { ChunkCopy, PutRequestSchema } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -10,7 +11,7 @@ import { SimNet } from '../support/sim-network.js';
  * Get must say the chunk is not there, and a later Put of the same chunk, from any account,
  * must store it, not wait forever on holders that will never confirm.
  */
-const putRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
+const putRequestCodec = protoCodec(PutRequestSchema);
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -28,9 +29,9 @@ function forgetMemory(state: DataManagerState): void {
 
 async function storedHolders(sim: SimNet, name: Name): Promise<number[]> {
   const counts: number[] = [];
-  for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
+  for (const node of sim.dataManagersOf(name, ChunkCopy.PRIMARY)) {
     const { store } = (node.replica.context as HandlerContext<DataManagerState>).state;
-    const record = await store.record(name, 'PRIMARY');
+    const record = await store.record(name, ChunkCopy.PRIMARY);
     counts.push(record === undefined ? -1 : (await store.holders(record.id)).filter((h) => h.state === 'stored').length);
   }
   return counts;
@@ -55,19 +56,19 @@ describe('a Put cut short by a crash before any holder stored it', () => {
       await expect(sim.put(first, content)).rejects.toThrow(/no agreed answer/);
       for (const node of sim.sim.nodes('data-manager')) forgetMemory((node.replica.context as HandlerContext<DataManagerState>).state);
       stopLosing();
-      expect(await storedHolders(sim, name), 'recorded, never stored').toEqual(sim.dataManagersOf(name, 'PRIMARY').map(() => 0));
+      expect(await storedHolders(sim, name), 'recorded, never stored').toEqual(sim.dataManagersOf(name, ChunkCopy.PRIMARY).map(() => 0));
 
       const get = await sim.get(second, name);
-      expect(get.status, get.message).toBe('NOT_FOUND');
+      expect(get.status, get.message).toBe(ReplyStatus.NOT_FOUND);
 
       const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
       const again = await sim.callTicking(
         sealClientRequest(second, 'Put', { persona: 'maid-manager', nae: second.name }, payload, content, sim.sim.clock.now()),
       );
-      expect(again.status, again.message).toBe('OK');
+      expect(again.status, again.message).toBe(ReplyStatus.OK);
       await sim.settleChurn();
       const back = await sim.get(first, name);
-      expect(back.status, back.message).toBe('OK');
+      expect(back.status, back.message).toBe(ReplyStatus.OK);
       expect(Buffer.from(sim.decodeGet(back)).equals(Buffer.from(content))).toBe(true);
       expect([(await sim.account(first)).stored, (await sim.account(second)).stored]).toEqual([before[0], (before[1] ?? 0) + 3000]);
     }, 300_000);

@@ -1,7 +1,8 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
-import { type HandlerContext, type Name, nameOf, protoCodec, sealClientRequest, sortByCloseness, toHex } from '@safe/core';
+import { type HandlerContext, type Name, nameOf, protoCodec, ReplyStatus, sealClientRequest, sortByCloseness, toHex } from '@safe/core';
 import { type DataManagerState, loadDataManagerConfig } from '@safe/data-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { ChunkCopy, PutRequestSchema } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -13,7 +14,7 @@ import { SimNet } from '../support/sim-network.js';
  * outlive the holder that was meant to store the copy.
  */
 const config = loadDataManagerConfig({});
-const putRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
+const putRequestCodec = protoCodec(PutRequestSchema);
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -27,12 +28,12 @@ type Disturbance = (sim: SimNet, name: Name) => Promise<void>;
 /** The primary copy's first chosen holder leaves before its PmidManagers' Put reaches it. */
 const holderLeaves: Disturbance = async (sim, name) => {
   const [victim] = sortByCloseness(
-    copyGroupName(name, 'PRIMARY'),
+    copyGroupName(name, ChunkCopy.PRIMARY),
     sim.sim.nodes('pmid-node').map((n) => n.info.name),
   );
   const victimNode = victim && sim.sim.node(victim);
   if (victim === undefined || victimNode === undefined) throw new Error('no PmidNode');
-  const storedYet = await (victimNode.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, 'PRIMARY');
+  const storedYet = await (victimNode.replica.context as HandlerContext<PmidNodeState>).state.chunks.has(name, ChunkCopy.PRIMARY);
   expect(storedYet, 'the victim left after it stored: the test did not hit the window').toBe(false);
   await sim.leave(victim);
 };
@@ -55,9 +56,9 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
   const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content, sim.sim.clock.now());
   const recorded = async () => {
-    for (const node of sim.dataManagersOf(name, 'PRIMARY')) {
+    for (const node of sim.dataManagersOf(name, ChunkCopy.PRIMARY)) {
       const state = (node.replica.context as HandlerContext<DataManagerState>).state;
-      if ((await state.store.record(name, 'PRIMARY')) !== undefined) return true;
+      if ((await state.store.record(name, ChunkCopy.PRIMARY)) !== undefined) return true;
     }
     return false;
   };
@@ -72,7 +73,7 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
     .catch((error: unknown) => {
       throw new Error(`seed ${seed}: ${String(error)}`);
     });
-  expect(reply.status, `seed ${seed}: ${reply.message}`).toBe('OK');
+  expect(reply.status, `seed ${seed}: ${reply.message}`).toBe(ReplyStatus.OK);
   await sim.settleChurn();
 
   expect((await sim.account(client)).stored, 'charged exactly once').toBe(before + content.length);
@@ -84,7 +85,7 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
     expect(holders, `${toHex(name).slice(0, 8)}/${copy} on live PmidNodes`).toBeGreaterThanOrEqual(config.copiesPerGroup);
   }
   const got = await sim.get(client, name);
-  expect(got.status).toBe('OK');
+  expect(got.status).toBe(ReplyStatus.OK);
   expect(Buffer.from(sim.decodeGet(got)).equals(Buffer.from(content))).toBe(true);
 }
 

@@ -1,5 +1,5 @@
 import { CHUNK_COPIES, MUST_STORE_COPIES } from '@safe/chunks';
-import { type Identity, type Name, nameOf, toHex } from '@safe/core';
+import { type Identity, type Name, nameOf, ReplyStatus, replyStatusName, toHex } from '@safe/core';
 import { chunkRecordValueCodec, loadDataManagerConfig } from '@safe/data-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveHolders, repairsInFlight, settleRepairs } from '../support/network-invariant.js';
@@ -40,7 +40,7 @@ async function expectSettled(net: SimNet, client: Identity, files: readonly Uint
       if (on.length < config.copiesPerGroup) problems.push(`${toHex(name).slice(0, 8)}/${copy} on ${on.length} live PmidNodes`);
     }
     const reply = await net.get(client, name);
-    if (reply.status !== 'OK') problems.push(`Get ${toHex(name).slice(0, 8)}: ${reply.status} ${reply.message}`);
+    if (reply.status !== ReplyStatus.OK) problems.push(`Get ${toHex(name).slice(0, 8)}: ${replyStatusName(reply.status)} ${reply.message}`);
     else if (!Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))) problems.push(`Get ${toHex(name).slice(0, 8)}: other bytes`);
   }
   for (const record of await holderLists(net)) {
@@ -93,7 +93,7 @@ describe('re-replication when PmidNodes leave (SPEC.md 3.3 Churn)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 6 }, () => (net as SimNet).sim.random.bytes(1 + (net as SimNet).sim.random.int(3000)));
-    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
     await expectSettled(net, client, files, 'before churn');
 
@@ -121,7 +121,7 @@ describe('re-replication when PmidNodes leave (SPEC.md 3.3 Churn)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 4 }, () => (net as SimNet).sim.random.bytes(1 + (net as SimNet).sim.random.int(3000)));
-    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const [pmid] = await busiestHolders(net, files);
     const identity = net.identities.get(toHex(pmid as Name)) as Identity;
@@ -146,7 +146,7 @@ describe('re-replication when PmidNodes leave (SPEC.md 3.3 Churn)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 8 }, () => (net as SimNet).sim.random.bytes(1 + (net as SimNet).sim.random.int(3000)));
-    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
     // As a StatefulSet scales: the newcomers never saw the holder on line, and the members they
     // push out of a copy group for a while must still repair it once they are back in.
@@ -170,7 +170,7 @@ describe('re-replication when PmidNodes leave (SPEC.md 3.3 Churn)', () => {
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 5 }, () => random.bytes(1 + random.int(3000)));
-    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe('OK');
+    for (const content of files) expect((await (net as SimNet).put(client, content)).status, `seed ${seed}: Put`).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const away: Identity[] = [];
     const log: string[] = [];

@@ -1,8 +1,9 @@
-import { CHUNK_COPIES, type ChunkCopy, copyGroupName } from '@safe/chunks';
-import { type HandlerContext, type Identity, type Name, nameOf, sortByCloseness, toHex } from '@safe/core';
+import { CHUNK_COPIES, copyGroupName } from '@safe/chunks';
+import { type HandlerContext, type Identity, type Name, nameOf, ReplyStatus, sortByCloseness, toHex } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
 import { type PmidManagerState, readPmidAccountRecord } from '@safe/pmid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -97,7 +98,7 @@ async function rates(net: SimNet): Promise<Map<string, number>> {
 /** The DataManagers that keep a chunk's sacrificial copy group. */
 function keepers(net: SimNet, name: Name): string[] {
   const all = net.sim.nodes('data-manager').map((n) => n.info.name);
-  return sortByCloseness(copyGroupName(name, 'SACRIFICIAL'), all).slice(0, net.sim.params.closeGroupSize).map(toHex);
+  return sortByCloseness(copyGroupName(name, ChunkCopy.SACRIFICIAL), all).slice(0, net.sim.params.closeGroupSize).map(toHex);
 }
 
 describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () => {
@@ -134,7 +135,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
         const owner = (clients[i % clients.length] as { client: Identity }).client;
         const reply = await net.put(owner, content);
         await net.settleChurn();
-        if (reply.status === 'OK') acknowledged.set(short(nameOf(content)), { name: nameOf(content), content });
+        if (reply.status === ReplyStatus.OK) acknowledged.set(short(nameOf(content)), { name: nameOf(content), content });
         owners.set(short(nameOf(content)), owner);
         const diskNow = await onDisk(net);
         deleted = [...diskBefore].filter((c) => !diskNow.has(c));
@@ -145,7 +146,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       for (const copy of deleted) expect(copy).toMatch(/\.SACRIFICIAL@/);
       const b = trigger;
       expect(acknowledged.has(short(b))).toBe(true);
-      for (const copy of ['PRIMARY', 'BACKUP'] as const) expect(await storedHolders(net, b, copy)).toHaveLength(2);
+      for (const copy of [ChunkCopy.PRIMARY, ChunkCopy.BACKUP] as const) expect(await storedHolders(net, b, copy)).toHaveLength(2);
       const victims = [...new Set(deleted.map((c) => c.split('.')[0] as string))].map((id) => acknowledged.get(id)?.name as Name);
       const diskAfter = await onDisk(net);
 
@@ -155,7 +156,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       for (const copy of deleted) {
         const [chunk, pmid] = copy.replace('.SACRIFICIAL', '').split('@') as [string, string];
         const victim = acknowledged.get(chunk)?.name as Name;
-        for (const list of await holderLists(net, victim, 'SACRIFICIAL')) expect(list).toContain(`${pmid}:failed`);
+        for (const list of await holderLists(net, victim, ChunkCopy.SACRIFICIAL)) expect(list).toContain(`${pmid}:failed`);
       }
       for (const { name } of acknowledged.values()) {
         for (const copy of CHUNK_COPIES) {
@@ -170,7 +171,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       // outcome adds 1 (both stored) or takes some (not stored), so there only a bound holds. Only
       // DataManagers whose own sacrificial copies moved their rate are held to it: one that never
       // had any follows its close peers' median (farming/refresh.ts) as refreshes arrive.
-      const lastStored = (await storedHolders(net, b, 'SACRIFICIAL')).length === 2;
+      const lastStored = (await storedHolders(net, b, ChunkCopy.SACRIFICIAL)).length === 2;
       const ratesAfter = await rates(net);
       const keepB = keepers(net, b);
       const victimKeepers = victims.map((v) => keepers(net as SimNet, v));
@@ -193,11 +194,11 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       // Every acknowledged chunk is still there.
       for (const { name, content } of acknowledged.values()) {
         const reply = await net.get(client, name);
-        expect(reply.status).toBe('OK');
+        expect(reply.status).toBe(ReplyStatus.OK);
         expect(Buffer.from(net.decodeGet(reply)).equals(Buffer.from(content))).toBe(true);
       }
       const sacrificialOf = async () =>
-        Promise.all(victims.map(async (v) => (await storedHolders(net as SimNet, v, 'SACRIFICIAL')).length));
+        Promise.all(victims.map(async (v) => (await storedHolders(net as SimNet, v, ChunkCopy.SACRIFICIAL)).length));
       const storedAfter = await sacrificialOf();
       expect(Math.max(...storedAfter)).toBeLessThan(2);
 
@@ -216,7 +217,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
 
       // Room returns: the client deletes the last chunk. On later retries the deleted sacrificial
       // copies are stored again, on disk and in the accounts, and each group counts 'stored' once.
-      expect((await net.delete(owners.get(short(b)) as Identity, b)).status).toBe('OK');
+      expect((await net.delete(owners.get(short(b)) as Identity, b)).status).toBe(ReplyStatus.OK);
       acknowledged.delete(short(b));
       await net.settleChurn();
       let periods = 0;
@@ -229,7 +230,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       expect(await sacrificialOf()).toEqual(victims.map(() => 2));
       const diskRestored = await onDisk(net);
       for (const v of victims) {
-        for (const pmid of await storedHolders(net, v, 'SACRIFICIAL'))
+        for (const pmid of await storedHolders(net, v, ChunkCopy.SACRIFICIAL))
           expect(diskRestored.has(`${short(v)}.SACRIFICIAL@${pmid}`)).toBe(true);
       }
       expect(await accounted(net)).toEqual(diskRestored);
@@ -243,7 +244,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
         expect(ratesRestored.get(dm), `DataManager ${dm.slice(0, 8)}`).toBe((ratesAfter.get(dm) ?? 0) + keptVictims(dm).length);
       }
       expect((await checkRecordInvariant(net)).violations).toEqual([]);
-      for (const { name } of acknowledged.values()) expect((await net.get(client, name)).status).toBe('OK');
+      for (const { name } of acknowledged.values()) expect((await net.get(client, name)).status).toBe(ReplyStatus.OK);
       console.log(
         `seed ${seed}: ${acknowledged.size + 1} chunks, ${deleted.length} sacrificial copies deleted for room (full: ${full}), stored again after ${periods} retry periods`,
       );

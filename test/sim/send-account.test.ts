@@ -1,14 +1,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
-import { type Name, nameOf, protoCodec, toHex } from '@safe/core';
+import { type Codec, type Fields, type Name, nameOf, protoCodec, ReplyStatus, toHex } from '@safe/core';
 import { pmidAccountRecordCodec, pmidManagerRecords, pmidRank } from '@safe/pmid-manager';
 import type { PmidNodeState } from '@safe/pmid-node';
+import { HolderLostSchema as DataManagerHolderLostSchema } from '@safe/proto/data_manager';
+import { type Lost, LoseSchema as PmidManagerLoseSchema, LostSchema as PmidManagerLostSchema } from '@safe/proto/pmid_manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
-const loseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.pmid_manager.Lose');
-const holderLostCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; pmid: Uint8Array }>('safe.v1.data_manager.HolderLost');
+/** A node's Lost report with `reason` left out (LOST), as the node sends it. */
+const lostCodec: Codec<Omit<Fields<Lost>, 'reason'>> = protoCodec(PmidManagerLostSchema);
+const loseCodec = protoCodec(PmidManagerLoseSchema);
+const holderLostCodec = protoCodec(DataManagerHolderLostSchema);
 const NO_KEY = new Uint8Array(0);
 
 let net: SimNet | undefined;
@@ -46,7 +50,7 @@ describe('SendAccount: a PmidNode that comes back on line is told what it should
     const client = net.newClient();
     await net.setUpClient(client);
     const files = Array.from({ length: 10 }, (_, i) => (net as SimNet).sim.random.bytes(200 + 97 * i));
-    for (const content of files) expect((await net.put(client, content)).status).toBe('OK');
+    for (const content of files) expect((await net.put(client, content)).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
 
     // The PmidNode with copies of the most files goes off line.
@@ -77,7 +81,7 @@ describe('SendAccount: a PmidNode that comes back on line is told what it should
 
     // While it is away: the client deletes two files, a DataManager group declares one copy lost,
     // and one copy rots on its disk.
-    for (const hex of [del1, del2]) expect((await net.delete(client, nameOf(content(hex)))).status).toBe('OK');
+    for (const hex of [del1, del2]) expect((await net.delete(client, nameOf(content(hex)))).status).toBe(ReplyStatus.OK);
     for (const dm of net.dataManagersOf(lostCopy.name, lostCopy.copy)) {
       await dm.replica.dispatch({
         send: [
@@ -130,9 +134,7 @@ describe('SendAccount: a PmidNode that comes back on line is told what it should
 
     // Only the corrupt copy was reported, and the copy's DataManager group was told (HolderLost).
     const lostReports = net.sim.log.filter((d) => d.envelope.type === 'Lost');
-    expect(new Set(lostReports.map((d) => toHex(d.envelope.payload)))).toEqual(
-      new Set([toHex(protoCodec<typeof corruptCopy>('safe.v1.pmid_manager.Lost').encode(corruptCopy))]),
-    );
+    expect(new Set(lostReports.map((d) => toHex(d.envelope.payload)))).toEqual(new Set([toHex(lostCodec.encode(corruptCopy))]));
     const told = net.sim.log.filter((d) => d.envelope.type === 'HolderLost');
     expect(new Set(told.map((d) => toHex(d.envelope.sender))).size).toBeGreaterThanOrEqual(K - 1);
     for (const d of told) {

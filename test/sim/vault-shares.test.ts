@@ -1,4 +1,4 @@
-import { type Identity, type Name, toHex } from '@safe/core';
+import { type Identity, type Name, ReplyStatus, toHex } from '@safe/core';
 import { offer } from '@safe/pmid-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
@@ -35,7 +35,7 @@ describe('accounts sharing one vault (issue 16: space promised never exceeds spa
 
     // What an account stored comes off its own share only.
     const content = net.sim.random.bytes(100_000);
-    expect((await net.put(clients[0] as Identity, content)).status, `seed ${seed}`).toBe('OK');
+    expect((await net.put(clients[0] as Identity, content)).status, `seed ${seed}`).toBe(ReplyStatus.OK);
     expect(await available(net, clients.slice(0, 2)), `seed ${seed}`).toEqual([CAPACITY / 2 - content.length, CAPACITY / 2]);
 
     // The vault's PmidManagers change: the newcomers learn who shares the vault by account transfer.

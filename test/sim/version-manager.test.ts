@@ -1,6 +1,7 @@
 import { toWireVersion } from '@safe/chunks';
-import { awaitRecordLimits, type Name, nameEquals, protoCodec, syncKey } from '@safe/core';
+import { awaitRecordLimits, type Name, nameEquals, protoCodec, ReplyStatus, replyStatusName, syncKey } from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
+import { SyncProposalSchema } from '@safe/proto/messages';
 import { applyPutVersionCodec, putVersionCodec } from '@safe/version-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
@@ -14,9 +15,9 @@ afterEach(async () => {
 });
 
 const versionsOf = SimSdv.versions;
-const statusOf = async (reply: Promise<{ status: string; message: string }>) => {
+const statusOf = async (reply: Promise<{ status: ReplyStatus; message: string }>) => {
   const { status, message } = await reply;
-  return `${status} ${message}`;
+  return `${replyStatusName(status)} ${message}`;
 };
 
 /** Every VersionManager record is on exactly its K closest replicas, alike (SPEC.md 5a). */
@@ -46,12 +47,12 @@ describe('the VersionManager on the deterministic network', () => {
       [v1, v2],
       [v1, v3],
     ] as const)
-      expect((await sdv.put(old, next)).status).toBe('OK');
+      expect((await sdv.put(old, next)).status).toBe(ReplyStatus.OK);
     // The tips, highest first; a branch back to the root.
     expect(shown(versionsOf(await sdv.tips()))).toEqual(shown([v3, v2]));
     expect(shown(versionsOf(await sdv.branch(v2)))).toEqual(shown([v2, v1, v0]));
     // A repeat is no change; the rules refuse with a clear answer and change nothing.
-    expect((await sdv.put(v1, v2)).status).toBe('OK');
+    expect((await sdv.put(v1, v2)).status).toBe(ReplyStatus.OK);
     expect(await statusOf(sdv.put(v0, v2))).toMatch(/^INVALID_ARGUMENT version 2 .* under another parent/);
     expect(await statusOf(sdv.put(null, version(0, 'other root')))).toMatch(/^INVALID_ARGUMENT the SDV has a root already/);
     expect(await statusOf(sdv.branch(v1))).toMatch(/^INVALID_ARGUMENT version 1 .* is not a tip/);
@@ -67,14 +68,14 @@ describe('the VersionManager on the deterministic network', () => {
   it('anyone who knows the name reads; only the owner changes it; an unknown name is not found', async () => {
     const { net, sdv } = await start(3);
     const v0 = version(0, 'mine');
-    expect((await sdv.put(null, v0)).status).toBe('OK');
+    expect((await sdv.put(null, v0)).status).toBe(ReplyStatus.OK);
     const other = net.newClient();
     await net.setUpClient(other);
     expect(shown(versionsOf(await sdv.tips(other)))).toEqual(shown([v0]));
     // The other client's Put under the same KEY names its own SDV: the owner's is untouched.
     const theirs = new SimSdv(net, other, 'notes.txt');
     expect(nameEquals(theirs.name, sdv.name)).toBe(false);
-    expect((await theirs.put(null, version(0, 'theirs'))).status).toBe('OK');
+    expect((await theirs.put(null, version(0, 'theirs'))).status).toBe(ReplyStatus.OK);
     expect(shown(versionsOf(await sdv.tips()))).toEqual(shown([v0]));
     expect(await statusOf(new SimSdv(net, sdv.client, 'never written').tips())).toBe('NOT_FOUND no versions under this name');
     // A client with no account changes nothing.
@@ -85,13 +86,13 @@ describe('the VersionManager on the deterministic network', () => {
   it('holds an SDV to the limits it was created with', async () => {
     const { net, sdv } = await start(4);
     const [v0, v1, v2] = [version(0, 'a'), version(1, 'b'), version(2, 'c')];
-    expect((await sdv.put(null, v0, { maxVersions: 2, maxBranches: 1 })).status).toBe('OK');
-    expect((await sdv.put(v0, v1)).status).toBe('OK');
+    expect((await sdv.put(null, v0, { maxVersions: 2, maxBranches: 1 })).status).toBe(ReplyStatus.OK);
+    expect((await sdv.put(v0, v1)).status).toBe(ReplyStatus.OK);
     expect(await statusOf(sdv.put(v0, version(1, 'second branch')))).toMatch(
       /^RESOURCE_EXHAUSTED cannot exceed limit: 2 branches, .* at most 1/,
     );
     // A third version: the root goes, its child becomes the root.
-    expect((await sdv.put(v1, v2)).status).toBe('OK');
+    expect((await sdv.put(v1, v2)).status).toBe(ReplyStatus.OK);
     expect(shown(versionsOf(await sdv.branch(v2)))).toEqual(shown([v2, v1]));
     // Limits outside what the README documents are refused before anything is sent.
     const other = new SimSdv(net, sdv.client, 'other');
@@ -103,7 +104,7 @@ describe('the VersionManager on the deterministic network', () => {
   it('a minority proposing a different version is refused: nothing but what the group agreed is applied', async () => {
     const { net, sdv } = await start(5);
     const v0 = version(0, 'agreed');
-    expect((await sdv.put(null, v0)).status).toBe('OK');
+    expect((await sdv.put(null, v0)).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const forged = version(1, 'forged');
     const request = {
@@ -133,7 +134,7 @@ describe('the VersionManager on the deterministic network', () => {
     const [liar, ...peers] = groupOf(net, 'version-manager', sdv.name);
     const parameters = applyPutVersionCodec.encode({ request, answers: net.nonce() });
     const key = syncKey(net.nonce(), 0, 'ApplyPutVersion');
-    const sync = protoCodec<{ key: string; action: string; nae: Uint8Array; parameters: Uint8Array }>('safe.v1.SyncProposal');
+    const sync = protoCodec(SyncProposalSchema);
     await liar?.replica.dispatch({
       send: peers.map((peer) => ({
         type: 'Sync',
@@ -156,11 +157,11 @@ describe('the VersionManager on the deterministic network', () => {
     const versions = [version(0, 'v0'), version(1, 'v1'), version(2, 'v2')];
     let old: (typeof versions)[number] | null = null;
     for (const next of versions) {
-      expect((await sdv.put(old, next)).status).toBe('OK');
+      expect((await sdv.put(old, next)).status).toBe(ReplyStatus.OK);
       old = next;
     }
     const more = new SimSdv(net, sdv.client, 'second');
-    expect((await more.put(null, version(0, 'w'))).status).toBe('OK');
+    expect((await more.put(null, version(0, 'w'))).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     expect(await expectRecordsAgree(net, 'before churn')).toBe(2);
     // The members closest to the first SDV leave one by one, and newcomers join.
@@ -171,7 +172,7 @@ describe('the VersionManager on the deterministic network', () => {
       expect(await expectRecordsAgree(net, `after a ${step}`)).toBe(2);
     }
     expect(shown(versionsOf(await sdv.branch(version(2, 'v2'))))).toEqual(shown([...versions].reverse()));
-    expect((await sdv.put(version(2, 'v2'), version(3, 'v3'))).status).toBe('OK');
+    expect((await sdv.put(version(2, 'v2'), version(3, 'v3'))).status).toBe(ReplyStatus.OK);
   });
 });
 

@@ -1,4 +1,4 @@
-import { type ClientReplyValue, type Name, toHex } from '@safe/core';
+import { type ClientReplyValue, type Name, ReplyStatus, toHex } from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordsOf } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -48,8 +48,8 @@ describe('concurrent mutations of one SDV, with Syncs in a different order on ev
   it.each([2, 3, 5, 8])('two branches at once past maxBranches: the same one refused on every member (seed %i)', async (seed) => {
     const sdv = await start(seed);
     const [v0, v1] = [version(0, 'root'), version(1, 'trunk')];
-    expect((await sdv.put(null, v0, { maxVersions: 0, maxBranches: 2 })).status).toBe('OK');
-    expect((await sdv.put(v0, v1)).status).toBe('OK');
+    expect((await sdv.put(null, v0, { maxVersions: 0, maxBranches: 2 })).status).toBe(ReplyStatus.OK);
+    expect((await sdv.put(v0, v1)).status).toBe(ReplyStatus.OK);
     const answers = await (net as SimNet).concurrently([sdv.putRequest(v0, version(1, 'x')), sdv.putRequest(v0, version(1, 'y'))]);
     const copies = await copiesOf(net as SimNet, sdv);
     expect(copies).toHaveLength(4);

@@ -15,6 +15,7 @@ import {
   toHex,
 } from '@safe/core';
 import { connectGateway, type GatewayClient } from '@safe/grpc';
+import { GetAccountSchema, GetRequestSchema, PutRequestSchema } from '@safe/proto/messages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** What the suite runs against: a network's Gateway, and a way to look for what a chunk left behind. */
@@ -31,8 +32,8 @@ export interface SuiteNetwork {
   close(): Promise<void>;
 }
 
-const putRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest');
-const getRequest = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
+const putRequest = protoCodec(PutRequestSchema);
+const getRequest = protoCodec(GetRequestSchema);
 
 /**
  * End to end through gRPC: the client SDK the `safe` CLI uses, or hand-built envelopes where the
@@ -243,13 +244,7 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
         expect(await tracesOf(nameOf(content))).toBe(0);
         const account = await statusOf(
           raw.send(
-            request(
-              stranger,
-              'GetAccount',
-              'maid-manager',
-              stranger.name,
-              protoCodec('safe.v1.GetAccount').encode({ nonce: randomBytes(8) }),
-            ),
+            request(stranger, 'GetAccount', 'maid-manager', stranger.name, protoCodec(GetAccountSchema).encode({ nonce: randomBytes(8) })),
           ),
         );
         expect(account.code).toBe(status.PERMISSION_DENIED);
@@ -315,7 +310,7 @@ export function defineImmutableDataSuite(title: string, start: () => Promise<Sui
           const put = await statusOf(raw.send(request(client.identity, 'Put', 'maid-manager', other.name, payload, content)));
           expect(put.code).toBe(status.PERMISSION_DENIED);
           expect(put.details).toMatch(/own account/);
-          const peek = protoCodec('safe.v1.GetAccount').encode({ nonce: randomBytes(8) });
+          const peek = protoCodec(GetAccountSchema).encode({ nonce: randomBytes(8) });
           const account = await statusOf(raw.send(request(client.identity, 'GetAccount', 'maid-manager', other.name, peek)));
           expect(account.code).toBe(status.PERMISSION_DENIED);
           expect(await tracesOf(nameOf(content))).toBe(0);

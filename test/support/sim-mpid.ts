@@ -1,5 +1,5 @@
 import { mpidName, mpidRegistrationBytes } from '@safe/chunks';
-import { type ClientReplyValue, errorOfReply, type Identity, identityFromSeed, type Name } from '@safe/core';
+import { type ClientReplyValue, errorOfReply, type Identity, identityFromSeed, type Name, ReplyStatus } from '@safe/core';
 import {
   acknowledgeCodec,
   createMpidCodec,
@@ -84,7 +84,7 @@ export class SimMpid {
   }
 
   static ok(reply: ClientReplyValue): Uint8Array {
-    if (reply.status !== 'OK') throw errorOfReply(reply);
+    if (reply.status !== ReplyStatus.OK) throw errorOfReply(reply);
     return reply.payload;
   }
 

@@ -15,6 +15,7 @@ import {
   nameOf,
   type PersonaName,
   protoCodec,
+  ReplyStatus,
   sealClientRequest,
   signVaultRegistrationPart,
   toHex,
@@ -22,6 +23,17 @@ import {
 import { type SimNetwork as Sim, SimNetwork, type SimNode } from '@safe/core/sim';
 import { type DataManagerConfig, loadDataManagerConfig } from '@safe/data-manager';
 import { offer } from '@safe/pmid-node';
+import {
+  AccountInfoSchema,
+  CreateAccountSchema,
+  DeleteRequestSchema,
+  GetAccountSchema,
+  GetReplySchema,
+  GetRequestSchema,
+  PutReplySchema,
+  PutRequestSchema,
+  VaultRegistrationSchema,
+} from '@safe/proto/messages';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS } from '@safe/testnet';
 
@@ -39,17 +51,15 @@ export interface SimNetOptions {
 }
 
 const codecs = {
-  account: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
-  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
-  putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
-  getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
-  getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
-  deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
-  getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
-  createAccount: protoCodec<Record<string, never>>('safe.v1.CreateAccount'),
-  registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
-    'safe.v1.VaultRegistration',
-  ),
+  account: protoCodec(AccountInfoSchema),
+  putRequest: protoCodec(PutRequestSchema),
+  putReply: protoCodec(PutReplySchema),
+  getRequest: protoCodec(GetRequestSchema),
+  getReply: protoCodec(GetReplySchema),
+  deleteRequest: protoCodec(DeleteRequestSchema),
+  getAccount: protoCodec(GetAccountSchema),
+  createAccount: protoCodec(CreateAccountSchema),
+  registration: protoCodec(VaultRegistrationSchema),
 };
 
 /**
@@ -277,7 +287,7 @@ export class SimNet {
 
   async ok(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Promise<Uint8Array> {
     const reply = await this.call(client, type, persona, nae, payload);
-    if (reply.status !== 'OK') throw errorOfReply(reply);
+    if (reply.status !== ReplyStatus.OK) throw errorOfReply(reply);
     return reply.payload;
   }
 

@@ -1,6 +1,15 @@
 import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
 import { versionCodecs, versionsOf } from '@safe/client';
-import { type ClientReplyValue, type Envelope, errorOfReply, type Identity, type Name, nameOf, sealClientRequest } from '@safe/core';
+import {
+  type ClientReplyValue,
+  type Envelope,
+  errorOfReply,
+  type Identity,
+  type Name,
+  nameOf,
+  ReplyStatus,
+  sealClientRequest,
+} from '@safe/core';
 import type { SimNet } from './sim-network.js';
 
 /** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
@@ -75,7 +84,7 @@ export class SimSdv {
 
   /** The versions an OK answer carries; a refusal throws its error. */
   static versions(reply: ClientReplyValue): VersionName[] {
-    if (reply.status !== 'OK') throw errorOfReply(reply);
+    if (reply.status !== ReplyStatus.OK) throw errorOfReply(reply);
     return versionsOf(reply.payload);
   }
 }

@@ -3,12 +3,14 @@ import {
   type ClientOrigin,
   ContentMismatchError,
   contentDigest,
+  type Fields,
   InvalidNameError,
   type Name,
   nameEquals,
   parseName,
   sha512,
 } from '@safe/core';
+import { ChunkCopy, LossReason, type Origin, type PutContext as PutContextMessage } from '@safe/proto/messages';
 
 /** Largest chunk the network stores: 1 MiB (a file is split into chunks of at most this size). */
 export const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -18,10 +20,17 @@ export const MAX_CHUNK_BYTES = 1024 * 1024;
  * hash(content), ImmutableDataBackup at hash(name), ImmutableDataSacrificial at hash(hash(name)).
  * Each group is a separate DataManager close group keeping its own copies.
  */
-export type ChunkCopy = 'PRIMARY' | 'BACKUP' | 'SACRIFICIAL';
-export const CHUNK_COPIES: readonly ChunkCopy[] = ['PRIMARY', 'BACKUP', 'SACRIFICIAL'];
+export { ChunkCopy };
+export const CHUNK_COPIES: readonly ChunkCopy[] = [ChunkCopy.PRIMARY, ChunkCopy.BACKUP, ChunkCopy.SACRIFICIAL];
 /** Primary and backup MUST be stored; sacrificial copies are only attempted. */
-export const MUST_STORE_COPIES: readonly ChunkCopy[] = ['PRIMARY', 'BACKUP'];
+export const MUST_STORE_COPIES: readonly ChunkCopy[] = [ChunkCopy.PRIMARY, ChunkCopy.BACKUP];
+
+/** A copy by its proto name (PRIMARY, BACKUP, SACRIFICIAL): in keys, file names and messages, as before the generated enum. */
+export function copyName(copy: ChunkCopy): keyof typeof ChunkCopy {
+  const name = ChunkCopy[copy] as keyof typeof ChunkCopy | undefined;
+  if (name === undefined) throw new InvalidNameError(`copy ${copy} is not PRIMARY, BACKUP or SACRIFICIAL`);
+  return name;
+}
 
 export function copyIndex(copy: ChunkCopy): number {
   return CHUNK_COPIES.indexOf(copy);
@@ -38,7 +47,12 @@ export function copyGroupName(name: Name, copy: ChunkCopy): Name {
  * Why a holder no longer has a copy (proto safe.v1.LossReason): missing on the node's rejoin,
  * held corrupt, or a sacrificial copy deleted to make room for a must-store one (SPEC.md 3.3).
  */
-export type LossReason = 'LOST' | 'CORRUPT' | 'DELETED_FOR_ROOM';
+export { LossReason };
+
+/** A loss reason by its proto name (LOST, CORRUPT, DELETED_FOR_ROOM). */
+export function lossReasonName(reason: LossReason): keyof typeof LossReason {
+  return (LossReason[reason] as keyof typeof LossReason | undefined) ?? 'LOST';
+}
 
 export function isMustStore(copy: ChunkCopy): boolean {
   return MUST_STORE_COPIES.includes(copy);
@@ -57,11 +71,7 @@ export function checkChunk(name: Uint8Array, content: Uint8Array, maxBytes = MAX
 }
 
 /** Origin as it travels in payloads (proto safe.v1.Origin). */
-export interface WireOrigin {
-  readonly request: Uint8Array;
-  readonly replyPersona: string;
-  readonly replyNode: Uint8Array;
-}
+export type WireOrigin = Fields<Origin>;
 
 export function toWireOrigin(origin: ClientOrigin): WireOrigin {
   return { request: origin.request, replyPersona: origin.replyTo.persona, replyNode: origin.replyTo.nae };
@@ -74,9 +84,6 @@ export function fromWireOrigin(wire: WireOrigin | null | undefined): ClientOrigi
 }
 
 /** What the DataManager gets back when a store completes (proto safe.v1.PutContext). */
-export interface PutContext {
-  readonly client: Uint8Array;
-  readonly origin: WireOrigin | null;
-}
+export type PutContext = Fields<PutContextMessage>;
 export * from './mpid.js';
 export * from './versions.js';

@@ -1,4 +1,5 @@
-import { InvalidNameError, type Name, parseName, sha512 } from '@safe/core';
+import { type Fields, InvalidNameError, type Name, parseName, sha512 } from '@safe/core';
+import type { Version } from '@safe/proto/messages';
 
 /**
  * Versioned data as the client, the MaidManager and the VersionManager share it (SPEC.md 3.6): a
@@ -7,10 +8,7 @@ import { InvalidNameError, type Name, parseName, sha512 } from '@safe/core';
  */
 
 /** A version as it travels (proto safe.v1.Version; the uint64 index as a decimal string, so no bit is lost). */
-export interface WireVersion {
-  readonly index: string;
-  readonly id: Uint8Array;
-}
+export type WireVersion = Fields<Version>;
 
 /** A version: index an unsigned 64-bit count, id the 64-byte name of the version's content. */
 export interface VersionName {

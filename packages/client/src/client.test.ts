@@ -14,21 +14,28 @@ import {
   verifyVaultRegistration,
 } from '@safe/core';
 import { loadGateway } from '@safe/grpc';
+import {
+  AccountInfoSchema,
+  GetAccountSchema,
+  GetReplySchema,
+  GetRequestSchema,
+  PutReplySchema,
+  PutRequestSchema,
+  VaultRegistrationSchema,
+} from '@safe/proto/messages';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { commandTrace } from './cli-trace.js';
 import { isSettling, SafeClient } from './client.js';
 import { getBytes, putBytes } from './files.js';
 
 const codecs = {
-  registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
-    'safe.v1.VaultRegistration',
-  ),
-  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
-  putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
-  nameAndNonce: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
-  getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
-  accountInfo: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
-  getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
+  registration: protoCodec(VaultRegistrationSchema),
+  putRequest: protoCodec(PutRequestSchema),
+  putReply: protoCodec(PutReplySchema),
+  nameAndNonce: protoCodec(GetRequestSchema),
+  getAccount: protoCodec(GetAccountSchema),
+  accountInfo: protoCodec(AccountInfoSchema),
+  getReply: protoCodec(GetReplySchema),
 };
 
 type Failure = { code: status; details: string };

@@ -11,6 +11,18 @@ import {
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
+import {
+  AccountInfoSchema,
+  CreateAccountSchema,
+  DeleteReplySchema,
+  DeleteRequestSchema,
+  GetAccountSchema,
+  GetReplySchema,
+  GetRequestSchema,
+  PutReplySchema,
+  PutRequestSchema,
+  VaultRegistrationSchema,
+} from '@safe/proto/messages';
 import type { ChunkStore } from './chunk-store.js';
 import { type ConnectOptions, GatewayTransport } from './gateway-transport.js';
 import { type SdvLimits, versionCodecs, versionsOf } from './version-codecs.js';
@@ -43,18 +55,16 @@ export interface AdoptedVault {
 }
 
 const codecs = {
-  createAccount: protoCodec<Record<string, never>>('safe.v1.CreateAccount'),
-  registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
-    'safe.v1.VaultRegistration',
-  ),
-  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
-  putReply: protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply'),
-  deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
-  deleteReply: protoCodec<{ held: boolean }>('safe.v1.DeleteReply'),
-  getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
-  accountInfo: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
-  getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
-  getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
+  createAccount: protoCodec(CreateAccountSchema),
+  registration: protoCodec(VaultRegistrationSchema),
+  putRequest: protoCodec(PutRequestSchema),
+  putReply: protoCodec(PutReplySchema),
+  deleteRequest: protoCodec(DeleteRequestSchema),
+  deleteReply: protoCodec(DeleteReplySchema),
+  getAccount: protoCodec(GetAccountSchema),
+  accountInfo: protoCodec(AccountInfoSchema),
+  getRequest: protoCodec(GetRequestSchema),
+  getReply: protoCodec(GetReplySchema),
 };
 
 const NONCE_BYTES = 16;

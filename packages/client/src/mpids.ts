@@ -2,20 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkMpidText, MPID_LIMITS, mpidName, mpidRegistrationBytes } from '@safe/chunks';
-import { generateIdentity, type Identity, importIdentity, type Name, protoCodec, registerProtoFile, SafeError, toHex } from '@safe/core';
+import { generateIdentity, type Identity, importIdentity, type Name, protoCodec, SafeError, toHex } from '@safe/core';
+import {
+  AcknowledgeSchema,
+  CreateMpidSchema,
+  GetMessagesSchema,
+  InboxSchema,
+  ListChangeSchema,
+  ListRequestSchema,
+  ListsSchema,
+  SendMessageSchema,
+} from '@safe/proto/mpid_manager';
 import type { SafeClient } from './client.js';
 
-registerProtoFile('safe/v1/mpid_manager.proto');
-const p = (type: string) => `safe.v1.mpid_manager.${type}`;
 const codecs = {
-  create: protoCodec<{ name: string; publicKey: Uint8Array; signature: Uint8Array }>(p('CreateMpid')),
-  send: protoCodec<{ from: Uint8Array; to: string; id: Uint8Array; body: Uint8Array; sentAt: number }>(p('SendMessage')),
-  get: protoCodec<{ mpid: Uint8Array; nonce: Uint8Array }>(p('GetMessages')),
-  acknowledge: protoCodec<{ mpid: Uint8Array; keys: { sender: Uint8Array; id: Uint8Array }[] }>(p('Acknowledge')),
-  change: protoCodec<{ mpid: Uint8Array; entry: string }>(p('ListChange')),
-  read: protoCodec<{ mpid: Uint8Array; nonce: Uint8Array }>(p('ListRequest')),
-  inbox: protoCodec<{ messages: ReceivedMessage[]; more: number }>(p('Inbox')),
-  lists: protoCodec<{ white: string[]; black: string[] }>(p('Lists')),
+  create: protoCodec(CreateMpidSchema),
+  send: protoCodec(SendMessageSchema),
+  get: protoCodec(GetMessagesSchema),
+  acknowledge: protoCodec(AcknowledgeSchema),
+  change: protoCodec(ListChangeSchema),
+  read: protoCodec(ListRequestSchema),
+  inbox: protoCodec(InboxSchema),
+  lists: protoCodec(ListsSchema),
 };
 
 export interface ReceivedMessage {

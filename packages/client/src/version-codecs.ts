@@ -1,6 +1,13 @@
-import type { VersionName, WireVersion } from '@safe/chunks';
+import type { VersionName } from '@safe/chunks';
 import type { Name } from '@safe/core';
 import { protoCodec } from '@safe/core';
+import {
+  DeleteBranchTillForkRequestSchema,
+  GetBranchRequestSchema,
+  GetVersionsRequestSchema,
+  PutVersionRequestSchema,
+  VersionsReplySchema,
+} from '@safe/proto/messages';
 
 /** Limits a new SDV is created with; 0 (or absent) takes the network's default (SDV_LIMITS). */
 export interface SdvLimits {
@@ -8,24 +15,13 @@ export interface SdvLimits {
   readonly maxBranches?: number;
 }
 
-/** The client's versioned-data payloads (proto safe.v1): indexes are full uint64, decoded as strings. */
+/** The client's versioned-data payloads (proto safe.v1): indexes are full uint64, decimal strings (Version.index is [jstype = JS_STRING]). */
 export const versionCodecs = {
-  putVersion: protoCodec<{
-    dataName: Uint8Array;
-    type: number;
-    old: WireVersion | null;
-    newVersion: WireVersion;
-    maxVersions: number;
-    maxBranches: number;
-    nonce: Uint8Array;
-  }>('safe.v1.PutVersionRequest', { longs: 'string' }),
-  deleteBranch: protoCodec<{ dataName: Uint8Array; type: number; tip: WireVersion; nonce: Uint8Array }>(
-    'safe.v1.DeleteBranchTillForkRequest',
-    { longs: 'string' },
-  ),
-  getVersions: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetVersionsRequest', { longs: 'string' }),
-  getBranch: protoCodec<{ name: Uint8Array; tip: WireVersion; nonce: Uint8Array }>('safe.v1.GetBranchRequest', { longs: 'string' }),
-  versions: protoCodec<{ versions: WireVersion[] }>('safe.v1.VersionsReply', { longs: 'string' }),
+  putVersion: protoCodec(PutVersionRequestSchema),
+  deleteBranch: protoCodec(DeleteBranchTillForkRequestSchema),
+  getVersions: protoCodec(GetVersionsRequestSchema),
+  getBranch: protoCodec(GetBranchRequestSchema),
+  versions: protoCodec(VersionsReplySchema),
 };
 
 export function versionsOf(payload: Uint8Array): VersionName[] {

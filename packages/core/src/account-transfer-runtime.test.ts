@@ -1,3 +1,4 @@
+import { GetAccountSchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
 import { DEFAULT_GROUP_PARAMETERS, type GroupParameters, transferAgreement } from './config.js';
@@ -53,7 +54,7 @@ interface State {
   readonly erased: string[];
 }
 const idOf = (nae: Uint8Array, key: Uint8Array) => `${toHex(nae)}:${toHex(key)}`;
-const nonceCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
+const nonceCodec = protoCodec(GetAccountSchema);
 
 /** Every test message comes from a MaidManager group, accumulated and firewalled, with a nonce. */
 const fromMaidManagers = { from: ['maid-manager'] as const, accumulate: 'group' as const, firewall: true, payload: nonceCodec };
@@ -233,7 +234,7 @@ function batch(from: Identity, to: Identity, records: [Name, string][], source =
       destination: { persona: 'data-manager', nae: to.name },
       scope: 'node',
       payload: accountTransferBatchCodec.encode({
-        records: records.map(([nae, value]) => ({ nae, key: KEY, value: Buffer.from(value) })),
+        records: records.map(([nae, value]) => ({ nae, key: KEY, value: Buffer.from(value), applied: [] })),
         entries: [],
       }),
       correlation: new Uint8Array(0),

@@ -1,59 +1,51 @@
+import { type ClientReply, ClientReplySchema, ReplyStatus } from '@safe/proto/messages';
 import type { Address } from './envelope.js';
 import { type ErrorKind, SafeError } from './errors.js';
 import type { Name } from './name.js';
 import type { Incoming, Outbound } from './persona.js';
-import { protoCodec } from './proto.js';
+import { type Fields, protoCodec } from './proto.js';
 
 export const CLIENT_REPLY = 'ClientReply';
 
-export type ReplyStatusName =
-  | 'OK'
-  | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'PERMISSION_DENIED'
-  | 'UNAUTHENTICATED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'FAILED_PRECONDITION'
-  | 'UNAVAILABLE'
-  | 'INTERNAL'
-  | 'SYNCING';
+export { ReplyStatus };
 
-export interface ClientReplyValue {
-  readonly status: ReplyStatusName;
-  readonly message: string;
-  readonly payload: Uint8Array;
+/** A group's answer to a client (proto safe.v1.ClientReply): its fields, as answers build them and a decoded one holds them. */
+export type ClientReplyValue = Fields<ClientReply>;
+
+export const clientReplyCodec = protoCodec(ClientReplySchema);
+
+const STATUS_OF_KIND: Record<ErrorKind, ReplyStatus> = {
+  'invalid-argument': ReplyStatus.INVALID_ARGUMENT,
+  'not-found': ReplyStatus.NOT_FOUND,
+  'already-exists': ReplyStatus.ALREADY_EXISTS,
+  'permission-denied': ReplyStatus.PERMISSION_DENIED,
+  unauthenticated: ReplyStatus.UNAUTHENTICATED,
+  'resource-exhausted': ReplyStatus.RESOURCE_EXHAUSTED,
+  'failed-precondition': ReplyStatus.FAILED_PRECONDITION,
+  unavailable: ReplyStatus.UNAVAILABLE,
+  internal: ReplyStatus.INTERNAL,
+  'deadline-exceeded': ReplyStatus.UNAVAILABLE,
+};
+
+const KIND_OF_STATUS: Partial<Record<ReplyStatus, ErrorKind>> = {
+  [ReplyStatus.INVALID_ARGUMENT]: 'invalid-argument',
+  [ReplyStatus.NOT_FOUND]: 'not-found',
+  [ReplyStatus.ALREADY_EXISTS]: 'already-exists',
+  [ReplyStatus.PERMISSION_DENIED]: 'permission-denied',
+  [ReplyStatus.UNAUTHENTICATED]: 'unauthenticated',
+  [ReplyStatus.RESOURCE_EXHAUSTED]: 'resource-exhausted',
+  [ReplyStatus.FAILED_PRECONDITION]: 'failed-precondition',
+  [ReplyStatus.UNAVAILABLE]: 'unavailable',
+  [ReplyStatus.INTERNAL]: 'internal',
+};
+
+/** A status by its proto name (OK, NOT_FOUND, ...); a number the build does not know as itself. */
+export function replyStatusName(status: ReplyStatus): string {
+  return ReplyStatus[status] ?? String(status);
 }
 
-export const clientReplyCodec = protoCodec<ClientReplyValue>('safe.v1.ClientReply');
-
-const STATUS_OF_KIND: Record<ErrorKind, ReplyStatusName> = {
-  'invalid-argument': 'INVALID_ARGUMENT',
-  'not-found': 'NOT_FOUND',
-  'already-exists': 'ALREADY_EXISTS',
-  'permission-denied': 'PERMISSION_DENIED',
-  unauthenticated: 'UNAUTHENTICATED',
-  'resource-exhausted': 'RESOURCE_EXHAUSTED',
-  'failed-precondition': 'FAILED_PRECONDITION',
-  unavailable: 'UNAVAILABLE',
-  internal: 'INTERNAL',
-  'deadline-exceeded': 'UNAVAILABLE',
-};
-
-const KIND_OF_STATUS: Record<Exclude<ReplyStatusName, 'OK' | 'SYNCING'>, ErrorKind> = {
-  INVALID_ARGUMENT: 'invalid-argument',
-  NOT_FOUND: 'not-found',
-  ALREADY_EXISTS: 'already-exists',
-  PERMISSION_DENIED: 'permission-denied',
-  UNAUTHENTICATED: 'unauthenticated',
-  RESOURCE_EXHAUSTED: 'resource-exhausted',
-  FAILED_PRECONDITION: 'failed-precondition',
-  UNAVAILABLE: 'unavailable',
-  INTERNAL: 'internal',
-};
-
 export function replyOk(payload: Uint8Array = new Uint8Array(0)): ClientReplyValue {
-  return { status: 'OK', message: '', payload };
+  return { status: ReplyStatus.OK, message: '', payload };
 }
 
 export function replyError(error: SafeError): ClientReplyValue {
@@ -62,8 +54,8 @@ export function replyError(error: SafeError): ClientReplyValue {
 
 /** The error a non-OK group answer stands for. */
 export function errorOfReply(reply: ClientReplyValue): SafeError {
-  const kind = reply.status === 'OK' || reply.status === 'SYNCING' ? 'internal' : KIND_OF_STATUS[reply.status];
-  return new SafeError(kind, reply.message || reply.status.toLowerCase());
+  const kind = KIND_OF_STATUS[reply.status] ?? 'internal';
+  return new SafeError(kind, reply.message || replyStatusName(reply.status).toLowerCase());
 }
 
 /** Where and to what a deferred answer to a client goes; carried in the payloads of the messages in between. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EmptySchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
 import { DEFAULT_GROUP_PARAMETERS, type GroupParameters } from './config.js';
@@ -19,7 +20,7 @@ import type { SyncEntry } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 
 // A DataManager-like persona: Store carries a chunk; its handler notes it and sends it on to a PmidManager group.
-const emptyCodec = protoCodec<Record<string, never>>('safe.v1.Empty');
+const emptyCodec = protoCodec(EmptySchema);
 interface State {
   readonly stored: Uint8Array[];
 }

@@ -4,7 +4,7 @@ import { contentDigest } from './content.js';
 import { BadSignatureError, ContentMismatchError, MalformedEnvelopeError } from './errors.js';
 import { type Identity, nameForPublicKey, PUBLIC_KEY_BYTES, verifySignature } from './identity.js';
 import { NAME_BYTES, type Name, nameEquals, toHex } from './name.js';
-import { protoCodec, type WireInput } from './proto.js';
+import { type Fields, protoCodec } from './proto.js';
 
 export interface Address {
   readonly persona: string;
@@ -240,7 +240,7 @@ const SCOPE = { 'close-group': WireScope.CLOSE_GROUP, node: WireScope.NODE } as 
 const envelopeCodec = protoCodec(EnvelopeSchema);
 
 /** An envelope as its message (proto/safe/v1/envelope.proto) holds it. */
-export function toWire(e: Envelope): WireInput<EnvelopeMessage> {
+export function toWire(e: Envelope): Fields<EnvelopeMessage> {
   return {
     id: e.id,
     type: e.type,

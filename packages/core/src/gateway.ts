@@ -1,4 +1,5 @@
-import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec, replyOk } from './client-reply.js';
+import { DeleteRequestSchema, GetReplySchema, GetRequestSchema } from '@safe/proto/messages';
+import { CLIENT_REPLY, type ClientReplyValue, clientReplyCodec, ReplyStatus, replyOk, replyStatusName } from './client-reply.js';
 import { contentLimits, groupQuorum, openCallLimit } from './config.js';
 import { checkContent, type Envelope, verifyEnvelope } from './envelope.js';
 import {
@@ -19,9 +20,9 @@ import type { Replica, ReplySink } from './runtime.js';
 /** The client's chunk fetch and removal (proto safe.v1 GetRequest, DeleteRequest): the entry's cache serves the one and forgets on the other. */
 const CHUNK_GET = 'Get';
 const CHUNK_DELETE = 'Delete';
-const chunkRequestCodec = protoCodec<{ name: Uint8Array }>('safe.v1.GetRequest');
-const chunkDeleteCodec = protoCodec<{ name: Uint8Array }>('safe.v1.DeleteRequest');
-const chunkReplyCodec = protoCodec<{ content: Uint8Array }>('safe.v1.GetReply');
+const chunkRequestCodec = protoCodec(GetRequestSchema);
+const chunkDeleteCodec = protoCodec(DeleteRequestSchema);
+const chunkReplyCodec = protoCodec(GetReplySchema);
 
 interface PendingCall {
   readonly persona: PersonaName;
@@ -172,18 +173,18 @@ export class ClientGateway implements ReplySink {
     } catch {
       return;
     }
-    if (reply.status === 'SYNCING') return;
+    if (reply.status === ReplyStatus.SYNCING) return;
     const replyKey = toHex(envelope.id);
     const vote = call.votes.get(replyKey) ?? {
       senders: new Set<string>(),
-      said: reply.status === 'OK' ? 'OK' : `${reply.status} "${reply.message}"`,
+      said: reply.status === ReplyStatus.OK ? 'OK' : `${replyStatusName(reply.status)} "${reply.message}"`,
     };
     vote.senders.add(toHex(envelope.sender));
     call.votes.set(replyKey, vote);
     const senders = vote.senders;
     const quorum = groupQuorum(this.#replica.params, view.size);
     if (senders.size >= quorum) {
-      if (call.chunk !== undefined && reply.status === 'OK') this.#cache(call.chunk, reply.payload);
+      if (call.chunk !== undefined && reply.status === ReplyStatus.OK) this.#cache(call.chunk, reply.payload);
       this.#finish(key)?.resolve(reply);
       return;
     }

@@ -1,9 +1,8 @@
 import { type DescField, type DescMessage, fromBinary, type Message, type MessageShape, ScalarType } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { MalformedPayloadError } from './errors.js';
-import { legacyProtoCodec } from './proto-legacy.js';
 
-export { protoDir, protoRoot, registerProtoFile } from './proto-legacy.js';
+export { protoDir } from './proto-dir.js';
 
 /**
  * The .proto files in the repository's `proto/` folder are the one definition of the wire format;
@@ -13,70 +12,44 @@ export { protoDir, protoRoot, registerProtoFile } from './proto-legacy.js';
  */
 
 /**
- * A generated message as this codebase holds it: 64-bit integers as numbers (protobuf-es makes
- * them bigint; a count, a size, a time in ms never passes 2^53 here, and the one full uint64, a
- * version index, is `[jstype = JS_STRING]` in its .proto), nested messages likewise.
+ * A generated message's fields as this codebase holds them, derived from the generated type
+ * (`Fields<Put>`): without protobuf-es's `$typeName`, so a plain object literal is one, and
+ * 64-bit integers as numbers (protobuf-es makes them bigint; a count, a size, a time in ms never
+ * passes 2^53 here, and the one full uint64, a version index, is `[jstype = JS_STRING]` in its
+ * .proto). A nested message may be left out or null: not on the wire; decoded, it is undefined.
  */
-export type Wire<T> = T extends bigint
+export type Fields<T> = T extends bigint
   ? number
-  : T extends Uint8Array
-    ? T
-    : T extends readonly (infer U)[]
-      ? Wire<U>[]
-      : T extends Message
-        ? { [K in keyof T]: Wire<T[K]> }
-        : T;
-
-/**
- * What a codec encodes: the message's fields without protobuf-es's `$typeName` (so a plain object
- * literal, or a decoded message, will do). Every scalar is given (proto3 has no "unset" for them);
- * a nested message may be left out, undefined or null: not on the wire.
- */
-export type WireInput<T> = T extends bigint
-  ? number | bigint
   : T extends Uint8Array
     ? Uint8Array
     : T extends readonly (infer U)[]
-      ? readonly WireInput<U>[]
+      ? Fields<U>[]
       : T extends Message
-        ? {
-            [K in keyof T as K extends '$typeName' | '$unknown' ? never : K]: undefined extends T[K]
-              ? WireInput<T[K]> | null
-              : WireInput<T[K]>;
-          }
+        ? { [K in keyof T as K extends '$typeName' | '$unknown' ? never : K]: undefined extends T[K] ? Fields<T[K]> | null : Fields<T[K]> }
         : T;
 
-export interface Codec<T, I = T> {
+export interface Codec<T> {
   readonly typeName: string;
-  encode(value: I): Uint8Array;
+  encode(value: T): Uint8Array;
   /** Throws MalformedPayloadError, never anything untyped. */
   decode(bytes: Uint8Array): T;
 }
 
-/** The codec of one generated message schema, e.g. `protoCodec(PutSchema)`. */
-export function protoCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc>;
-/** Deprecated: a message by type name with a hand-written type (protobufjs); being replaced by the schema form. */
-export function protoCodec<T>(typeName: string, options?: { longs?: 'number' | 'string' }): Codec<T>;
-export function protoCodec(schema: DescMessage | string, options: { longs?: 'number' | 'string' } = {}): Codec<unknown, never> {
-  return typeof schema === 'string' ? legacyProtoCodec(schema, options) : schemaCodec(schema);
-}
-
-export type ProtoCodec<Desc extends DescMessage> = Codec<Wire<MessageShape<Desc>>, WireInput<MessageShape<Desc>>>;
-/** The decoded value of a codec's message. */
-export type Decoded<C> = C extends Codec<infer T, unknown> ? T : never;
-/** What a codec's encode takes. */
-export type Encodable<C> = C extends Codec<unknown, infer I> ? I : never;
+/** The codec of one generated message schema: its value type is the message's Fields. */
+export type ProtoCodec<Desc extends DescMessage> = Codec<Fields<MessageShape<Desc>>>;
+/** The value type of a codec. */
+export type Payload<C> = C extends Codec<infer T> ? T : never;
 
 const readOptions = { readUnknownFields: false };
 
 /**
- * A codec for one generated message type. The bytes are protobufjs's, which wrote every payload
+ * The codec of one generated message schema, e.g. `protoCodec(PutSchema)`. The bytes are protobufjs's, which wrote every payload
  * before this codec did (replicas of different builds share the group bus, and the K copies of a
  * group message share one id only with byte-identical payloads): fields in number order, and a
  * singular field written whenever it is given, even at its default (protobuf-es alone would leave
  * defaults out). A field left out of the value, or null, is not written.
  */
-function schemaCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc> {
+export function protoCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc> {
   const typeName = schema.typeName;
   const plan = encodingPlan(schema);
   return {
@@ -97,8 +70,8 @@ function schemaCodec<Desc extends DescMessage>(schema: Desc): ProtoCodec<Desc> {
       } catch (cause) {
         throw new MalformedPayloadError(`payload is not a valid ${typeName}`, { cause });
       }
-      numbers(plan, message as unknown as Record<string, unknown>);
-      return message as unknown as Wire<MessageShape<Desc>>;
+      asFields(plan, message as unknown as Record<string, unknown>);
+      return message as unknown as Fields<MessageShape<Desc>>;
     },
   };
 }
@@ -109,8 +82,6 @@ interface Plan {
   readonly typeName: string;
   /** In field-number order. */
   readonly fields: readonly DescField[];
-  /** Whether any field, here or nested, holds a 64-bit integer decoded as a bigint. */
-  hasBigints: boolean;
 }
 
 const plans = new WeakMap<DescMessage, Plan>();
@@ -121,9 +92,8 @@ function encodingPlan(schema: DescMessage): Plan {
   if (schema.oneofs.some((o) => !o.fields.every((f) => f.proto.proto3Optional))) {
     throw new Error(`${schema.typeName}: oneof fields are not supported by protoCodec`);
   }
-  plan = { typeName: schema.typeName, fields: [...schema.fields].sort((a, b) => a.number - b.number), hasBigints: false };
+  plan = { typeName: schema.typeName, fields: [...schema.fields].sort((a, b) => a.number - b.number) };
   plans.set(schema, plan);
-  plan.hasBigints = plan.fields.some(holdsBigints);
   return plan;
 }
 
@@ -136,35 +106,6 @@ function isBigint(scalar: ScalarType | undefined, longAsString: boolean): boolea
     scalar === ScalarType.FIXED64 ||
     scalar === ScalarType.SFIXED64
   );
-}
-
-const visiting = new Set<DescMessage>();
-
-function holdsBigints(field: DescField): boolean {
-  switch (field.fieldKind) {
-    case 'scalar':
-      return isBigint(field.scalar, field.longAsString);
-    case 'list':
-      if (field.listKind === 'scalar') return isBigint(field.scalar, field.longAsString);
-      return field.listKind === 'message' && messageHoldsBigints(field.message);
-    case 'map':
-      if (field.mapKind === 'scalar') return isBigint(field.scalar, false);
-      return field.mapKind === 'message' && messageHoldsBigints(field.message);
-    case 'message':
-      return messageHoldsBigints(field.message);
-    default:
-      return false;
-  }
-}
-
-function messageHoldsBigints(message: DescMessage): boolean {
-  if (visiting.has(message)) return false;
-  visiting.add(message);
-  try {
-    return message.fields.some(holdsBigints);
-  } finally {
-    visiting.delete(message);
-  }
 }
 
 function wireType(scalar: ScalarType): WireType {
@@ -311,35 +252,46 @@ function mapKey(scalar: ScalarType, key: string): unknown {
   return isBigint(scalar, false) ? BigInt(key) : Number(key);
 }
 
-// ---- decoding: protobuf-es's bigints as numbers ----
+// ---- decoding: the generated message as its Fields ----
 
-function numbers(plan: Plan, message: Record<string, unknown>): void {
-  if (!plan.hasBigints) return;
+/**
+ * What protobuf-es decodes, made what the Fields type says and protobufjs handed over before: no
+ * `$typeName`, 64-bit integers as numbers, bytes as Buffers (views of the decoded bytes, no copy),
+ * which code and tests compare and print as such.
+ */
+function fixed(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  return value;
+}
+
+function asFields(plan: Plan, message: Record<string, unknown>): void {
+  delete message.$typeName;
   for (const field of plan.fields) {
     const v = message[field.localName];
     if (v === undefined || v === null) continue;
     switch (field.fieldKind) {
       case 'scalar':
-        if (typeof v === 'bigint') message[field.localName] = Number(v);
+        message[field.localName] = fixed(v);
         break;
       case 'message':
-        numbers(encodingPlan(field.message), v as Record<string, unknown>);
+        asFields(encodingPlan(field.message), v as Record<string, unknown>);
         break;
       case 'list': {
         const list = v as unknown[];
         if (field.listKind === 'message') {
           const nested = encodingPlan(field.message);
-          for (const item of list) numbers(nested, item as Record<string, unknown>);
+          for (const item of list) asFields(nested, item as Record<string, unknown>);
         } else {
-          for (let i = 0; i < list.length; i++) if (typeof list[i] === 'bigint') list[i] = Number(list[i]);
+          for (let i = 0; i < list.length; i++) list[i] = fixed(list[i]);
         }
         break;
       }
       case 'map': {
         const map = v as Record<string, unknown>;
         for (const [key, item] of Object.entries(map)) {
-          if (typeof item === 'bigint') map[key] = Number(item);
-          else if (field.mapKind === 'message') numbers(encodingPlan(field.message), item as Record<string, unknown>);
+          if (field.mapKind === 'scalar') map[key] = fixed(item);
+          else if (field.mapKind === 'message') asFields(encodingPlan(field.message), item as Record<string, unknown>);
         }
         break;
       }

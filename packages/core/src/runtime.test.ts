@@ -1,7 +1,8 @@
+import { EmptySchema, GetAccountSchema, SyncProposalSchema } from '@safe/proto/messages';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from './account-transfer.js';
-import { answerClient, CLIENT_REPLY, clientReplyCodec, originOf, replyOk } from './client-reply.js';
+import { answerClient, CLIENT_REPLY, clientReplyCodec, originOf, ReplyStatus, replyOk } from './client-reply.js';
 import { clientRequestWindow, DEFAULT_GROUP_PARAMETERS, type GroupParameters, syncResolution } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope, verifyEnvelope } from './envelope.js';
 import {
@@ -29,9 +30,9 @@ import type { SyncEntry } from './sync.js';
 interface Nonce {
   nonce: Uint8Array;
 }
-const nonceCodec = protoCodec<Nonce>('safe.v1.GetAccount');
-const emptyCodec = protoCodec<Record<string, never>>('safe.v1.Empty');
-const syncCodec = protoCodec<{ key: string; action: string; nae: Uint8Array; parameters: Uint8Array }>('safe.v1.SyncProposal');
+const nonceCodec = protoCodec(GetAccountSchema);
+const emptyCodec = protoCodec(EmptySchema);
+const syncCodec = protoCodec(SyncProposalSchema);
 
 interface State {
   readonly handled: { type: string; id: string; nonce?: string }[];
@@ -628,7 +629,7 @@ describe('Replica: a client message', () => {
     expect(answer.destination).toEqual(entry);
     expect(answer.scope).toBe('node');
     expect(answer.correlation).toEqual(copy.id);
-    expect(clientReplyCodec.decode(answer.payload).status).toBe('SYNCING');
+    expect(clientReplyCodec.decode(answer.payload).status).toBe(ReplyStatus.SYNCING);
   });
 
   it('declared without a firewall is handled again when repeated, and its answer is not recorded', async () => {
@@ -643,8 +644,8 @@ describe('Replica: a client message', () => {
     expect(replicaOf(member).state.handled.map((h) => h.type)).toEqual(['Look', 'Look']);
     const answers = sent.map((s) => s.envelope);
     expect(answers.map((a) => [a.type, clientReplyCodec.decode(a.payload).status])).toEqual([
-      [CLIENT_REPLY, 'OK'],
-      [CLIENT_REPLY, 'OK'],
+      [CLIENT_REPLY, ReplyStatus.OK],
+      [CLIENT_REPLY, ReplyStatus.OK],
     ]);
     expect(answers.every((a) => nameEquals(a.correlation as Name, look.id as Name))).toBe(true);
     expect(await firewallOf(member).lookup(toHex(look.id))).toBeNull();
@@ -662,7 +663,7 @@ describe('Replica: a client message', () => {
     expect(answers.map((a) => a.type)).toEqual(dstMembers.map(() => CLIENT_REPLY));
     expect(new Set(answers.map((a) => toHex(a.id))).size).toBe(1);
     const reply = clientReplyCodec.decode((answers[0] as Envelope).payload);
-    expect(reply.status).toBe('INVALID_ARGUMENT');
+    expect(reply.status).toBe(ReplyStatus.INVALID_ARGUMENT);
     expect(reply.message).toMatch(/not a valid/);
     for (const member of dstMembers) expect(replicaOf(member).state.handled).toEqual([]);
   });
@@ -690,7 +691,7 @@ describe('Replica: a client message', () => {
       rejectedWith(await replica.receive(signedAt(issuedAt)), issuedAt === undefined ? MalformedEnvelopeError : ExpiredRequestError);
       const told = clientReplyCodec.decode((sent.pop() as { envelope: Envelope }).envelope.payload);
       expect(told.message).toMatch(refusal);
-      expect(told.status).toBe(issuedAt === undefined ? 'INVALID_ARGUMENT' : 'FAILED_PRECONDITION');
+      expect(told.status).toBe(issuedAt === undefined ? ReplyStatus.INVALID_ARGUMENT : ReplyStatus.FAILED_PRECONDITION);
     }
     expect(replica.state.handled).toEqual([]);
     expect(await replica.receive(signedAt(now - pastMs + 1_000))).toBe('handled');

@@ -1,5 +1,7 @@
+import type { VaultRegistration as VaultRegistrationMessage } from '@safe/proto/messages';
 import { BadSignatureError } from './errors.js';
 import { type Identity, verifySignature } from './identity.js';
+import type { Fields } from './proto.js';
 
 const DOMAIN = new TextEncoder().encode('safe.v1.vault-registration');
 
@@ -8,12 +10,7 @@ export function vaultRegistrationBytes(maidPublicKey: Uint8Array, pmidPublicKey:
   return Buffer.concat([DOMAIN, maidPublicKey, pmidPublicKey]);
 }
 
-export interface VaultRegistration {
-  readonly maidPublicKey: Uint8Array;
-  readonly pmidPublicKey: Uint8Array;
-  readonly maidSignature: Uint8Array;
-  readonly pmidSignature: Uint8Array;
-}
+export type VaultRegistration = Fields<VaultRegistrationMessage>;
 
 export function signVaultRegistrationPart(signer: Identity, maidPublicKey: Uint8Array, pmidPublicKey: Uint8Array): Uint8Array {
   return signer.sign(vaultRegistrationBytes(maidPublicKey, pmidPublicKey));

@@ -6,6 +6,7 @@ import {
   fromWire,
   type Logger,
   PUBLIC_KEY_BYTES,
+  ReplyStatus,
   SafeError,
   silentLogger,
   UnavailableError,
@@ -92,7 +93,7 @@ export function gatewayService(options: GatewayServiceOptions): GrpcService {
       open++;
       try {
         const reply = await options.gateway.call(envelope, timeoutMs);
-        if (reply.status !== 'OK') throw errorOfReply(reply);
+        if (reply.status !== ReplyStatus.OK) throw errorOfReply(reply);
         return { payload: reply.payload };
       } finally {
         if (--open === 0) for (const wake of wakeWhenIdle.splice(0)) wake();

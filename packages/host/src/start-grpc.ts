@@ -6,6 +6,7 @@ import {
   type PersonaName,
   REPORT_ORDER,
   RoutingTable,
+  replyStatusName,
   toHex,
   UnavailableError,
 } from '@safe/core';
@@ -95,7 +96,7 @@ function entryGateway<S>(context: StartContext, deps: GrpcDeps<S>, entry: EntryO
         if (envelope.contentDigest !== undefined) span.setAttribute('safe.chunk', toHex(envelope.contentDigest));
         try {
           const reply = await gateway.call({ ...envelope, trace: { ...envelope.trace, ...span.context() } }, timeoutMs);
-          span.setAttribute('safe.reply.status', reply.status);
+          span.setAttribute('safe.reply.status', replyStatusName(reply.status));
           span.end();
           return reply;
         } catch (error) {

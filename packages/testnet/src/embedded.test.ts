@@ -16,21 +16,30 @@ import {
   toHex,
 } from '@safe/core';
 import { connectGateway, type GatewayClient } from '@safe/grpc';
+import {
+  AccountInfoSchema,
+  CreateAccountSchema,
+  DeleteReplySchema,
+  DeleteRequestSchema,
+  GetAccountSchema,
+  GetReplySchema,
+  GetRequestSchema,
+  PutRequestSchema,
+  VaultRegistrationSchema,
+} from '@safe/proto/messages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from './embedded.js';
 
 const codecs = {
-  createAccount: protoCodec<Record<string, never>>('safe.v1.CreateAccount'),
-  getAccount: protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount'),
-  account: protoCodec<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }>('safe.v1.AccountInfo'),
-  registration: protoCodec<{ maidPublicKey: Uint8Array; pmidPublicKey: Uint8Array; maidSignature: Uint8Array; pmidSignature: Uint8Array }>(
-    'safe.v1.VaultRegistration',
-  ),
-  putRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.PutRequest'),
-  getRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest'),
-  getReply: protoCodec<{ content: Uint8Array }>('safe.v1.GetReply'),
-  deleteRequest: protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest'),
-  deleteReply: protoCodec<{ held: boolean }>('safe.v1.DeleteReply'),
+  createAccount: protoCodec(CreateAccountSchema),
+  getAccount: protoCodec(GetAccountSchema),
+  account: protoCodec(AccountInfoSchema),
+  registration: protoCodec(VaultRegistrationSchema),
+  putRequest: protoCodec(PutRequestSchema),
+  getRequest: protoCodec(GetRequestSchema),
+  getReply: protoCodec(GetReplySchema),
+  deleteRequest: protoCodec(DeleteRequestSchema),
+  deleteReply: protoCodec(DeleteReplySchema),
 };
 
 /** A client request built and signed by hand, as any client of the Gateway would. */

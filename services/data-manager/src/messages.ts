@@ -1,84 +1,63 @@
-import type { ChunkCopy, LossReason, PutContext, WireOrigin } from '@safe/chunks';
-import { protoCodec, registerProtoFile } from '@safe/core';
+import { type Codec, type Fields, protoCodec } from '@safe/core';
+import {
+  AddSubscriberSchema,
+  type CreateRecord as CreateRecordMessage,
+  CreateRecordSchema,
+  DeleteSchema,
+  type GetResponse as GetResponseMessage,
+  GetResponseSchema,
+  type HolderLost,
+  HolderLostSchema,
+  type HolderResult as HolderResultMessage,
+  HolderResultSchema,
+  type IntegrityAnswer as IntegrityAnswerMessage,
+  IntegrityAnswerSchema,
+  type Put,
+  type PutResponse,
+  PutResponseSchema,
+  PutSchema,
+  RemoveSubscriberSchema,
+} from '@safe/proto/data_manager';
+import { PutResponseSchema as MaidPutResponseSchema } from '@safe/proto/maid_manager';
+import { GetReplySchema, GetRequestSchema } from '@safe/proto/messages';
+import { DeleteSchema as PmidDeleteSchema, LoseSchema as PmidLoseSchema, PutSchema as PmidPutSchema } from '@safe/proto/pmid_manager';
+import { GetSchema as NodeGetSchema, IntegrityCheckSchema as NodeIntegrityCheckSchema } from '@safe/proto/pmid_node';
 
-registerProtoFile('safe/v1/data_manager.proto');
-registerProtoFile('safe/v1/pmid_manager.proto');
-registerProtoFile('safe/v1/pmid_node.proto');
-registerProtoFile('safe/v1/maid_manager.proto');
+/** A Put from the MaidManagers; `unique` for Put<Unique>. The chunk travels as the message's content. */
+export type DataPut = Fields<Put>;
+/** A chunk copy: its name and which of its copy groups. */
+export type ChunkRef = Pick<DataPut, 'name' | 'copy'>;
+/** A Put's fields as the PmidManagers take them. */
+export type PutPayload = Pick<DataPut, 'name' | 'copy' | 'context'>;
+export type HolderAnswer = Fields<PutResponse>;
+export type GetResponse = Fields<GetResponseMessage>;
 
-export interface ChunkRef {
-  name: Uint8Array;
-  copy: ChunkCopy;
-}
-/** A Put's fields; the chunk itself travels as the message's content (Incoming.content, Outbound.content). */
-export interface PutPayload extends ChunkRef {
-  context: PutContext | null;
-}
-export interface HolderAnswer extends ChunkRef {
-  pmid: Uint8Array;
-  stored: boolean;
-  error: string;
-  context: PutContext | null;
-  size: number;
-}
-export interface GetResponse extends ChunkRef {
-  content: Uint8Array;
-  error: string;
-}
+export const putCodec = protoCodec(PutSchema);
+export const deleteCodec = protoCodec(DeleteSchema);
+export const putResponseCodec = protoCodec(PutResponseSchema);
+export const getResponseCodec = protoCodec(GetResponseSchema);
+export const getRequestCodec = protoCodec(GetRequestSchema);
+export const getReplyCodec = protoCodec(GetReplySchema);
 
-/** A Put from the MaidManagers; `unique` for Put<Unique>. */
-export interface DataPut extends PutPayload {
-  unique: boolean;
-}
-export const putCodec = protoCodec<DataPut>('safe.v1.data_manager.Put');
-export const deleteCodec = protoCodec<ChunkRef>('safe.v1.data_manager.Delete');
-export const putResponseCodec = protoCodec<HolderAnswer>('safe.v1.data_manager.PutResponse');
-export const getResponseCodec = protoCodec<GetResponse>('safe.v1.data_manager.GetResponse');
-export const getRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.GetRequest');
-export const getReplyCodec = protoCodec<{ content: Uint8Array }>('safe.v1.GetReply');
-
-export interface CreateRecord extends ChunkRef {
-  size: number;
-  holders: Uint8Array[];
-  context: PutContext | null;
-  createdBy: number;
-}
-export interface HolderResult extends ChunkRef {
-  pmid: Uint8Array;
-  stored: boolean;
-  context: PutContext | null;
-  size: number;
-}
-export const createRecordCodec = protoCodec<CreateRecord>('safe.v1.data_manager.CreateRecord');
-export const addSubscriberCodec = protoCodec<ChunkRef & { context: PutContext | null }>('safe.v1.data_manager.AddSubscriber');
-export const removeSubscriberCodec = protoCodec<ChunkRef>('safe.v1.data_manager.RemoveSubscriber');
-export const holderResultCodec = protoCodec<HolderResult>('safe.v1.data_manager.HolderResult');
+export type CreateRecord = Fields<CreateRecordMessage>;
+export type HolderResult = Fields<HolderResultMessage>;
+export const createRecordCodec = protoCodec(CreateRecordSchema);
+export const addSubscriberCodec = protoCodec(AddSubscriberSchema);
+export const removeSubscriberCodec = protoCodec(RemoveSubscriberSchema);
+export const holderResultCodec = protoCodec(HolderResultSchema);
 /**
  * A holder no longer has its copy: its PmidManagers report it lost (HolderLost), or the copy
  * group found it corrupt (HolderCorrupt, LoseHolder); `reason` says why (LOST when left out).
  */
-export type HolderLoss = ChunkRef & { pmid: Uint8Array; reason?: LossReason };
-export const holderLossCodec = protoCodec<HolderLoss>('safe.v1.data_manager.HolderLost');
-export interface IntegrityAnswer extends ChunkRef {
-  nonce: Uint8Array;
-  held: boolean;
-  digest: Uint8Array;
-}
-export const integrityAnswerCodec = protoCodec<IntegrityAnswer>('safe.v1.data_manager.IntegrityAnswer');
+export type HolderLoss = Omit<Fields<HolderLost>, 'reason'> & Partial<Pick<Fields<HolderLost>, 'reason'>>;
+export const holderLossCodec: Codec<HolderLoss> = protoCodec(HolderLostSchema);
+export type IntegrityAnswer = Fields<IntegrityAnswerMessage>;
+export const integrityAnswerCodec = protoCodec(IntegrityAnswerSchema);
 
 /** Payloads of the personas this one sends to. */
-export const pmidPutCodec = protoCodec<PutPayload>('safe.v1.pmid_manager.Put');
-export const pmidDeleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Delete');
-export const nodeGetCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
-export const nodeIntegrityCheckCodec = protoCodec<ChunkRef & { nonce: Uint8Array }>('safe.v1.pmid_node.IntegrityCheck');
-export const pmidLoseCodec = protoCodec<ChunkRef>('safe.v1.pmid_manager.Lose');
-export const maidPutResponseCodec = protoCodec<{
-  name: Uint8Array;
-  copy: ChunkCopy;
-  client: Uint8Array;
-  origin: WireOrigin | null;
-  stored: boolean;
-  error: string;
-  cost: number;
-  exists: boolean;
-}>('safe.v1.maid_manager.PutResponse');
+export const pmidPutCodec = protoCodec(PmidPutSchema);
+export const pmidDeleteCodec = protoCodec(PmidDeleteSchema);
+export const nodeGetCodec = protoCodec(NodeGetSchema);
+export const nodeIntegrityCheckCodec = protoCodec(NodeIntegrityCheckSchema);
+export const pmidLoseCodec = protoCodec(PmidLoseSchema);
+export const maidPutResponseCodec = protoCodec(MaidPutResponseSchema);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { copyGroupName } from '@safe/chunks';
+import { ChunkCopy, copyGroupName } from '@safe/chunks';
 import { type HandlerContext, InvalidNameError, type Name, nameOf, type RecordRef, RoutingTable, toHex } from '@safe/core';
+import { HolderState } from '@safe/proto/data_manager';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from './config.js';
@@ -41,13 +42,13 @@ describe('DataManager records (account transfer)', () => {
   it('one record per chunk copy at its copy group, holders in list order with state, byte-identical when written elsewhere', async () => {
     const name = nameOf(randomBytes(100));
     const [h1, h2, h3] = [pmid(), pmid(), pmid()];
-    await a.state.store.createRecord(name, 'BACKUP', 100, [h1, h2], 8, 42);
-    await a.state.store.markHolder(name, 'BACKUP', 100, h1, 'stored', 8);
-    await a.state.store.markHolder(name, 'BACKUP', 100, h2, 'failed', 8);
-    await a.state.store.addHolder(name, 'BACKUP', h3, 8);
-    await a.state.store.addSubscriber(name, 'BACKUP');
-    const nae = copyGroupName(name, 'BACKUP');
-    const key = chunkRecordKey(name, 'BACKUP');
+    await a.state.store.createRecord(name, ChunkCopy.BACKUP, 100, [h1, h2], 8, 42);
+    await a.state.store.markHolder(name, ChunkCopy.BACKUP, 100, h1, 'stored', 8);
+    await a.state.store.markHolder(name, ChunkCopy.BACKUP, 100, h2, 'failed', 8);
+    await a.state.store.addHolder(name, ChunkCopy.BACKUP, h3, 8);
+    await a.state.store.addSubscriber(name, ChunkCopy.BACKUP);
+    const nae = copyGroupName(name, ChunkCopy.BACKUP);
+    const key = chunkRecordKey(name, ChunkCopy.BACKUP);
     const refs = await list(a);
     expect(refs.some((r) => toHex(r.nae) === toHex(nae) && toHex(r.key) === toHex(key))).toBe(true);
     const value = (await records.read(a, nae, key)) as Uint8Array;
@@ -57,17 +58,17 @@ describe('DataManager records (account transfer)', () => {
       createdBy: 42,
       holders: [
         // Live holders newest first, then the failed ones (by name): the store's list order.
-        { pmid: h3, state: 'PENDING' },
-        { pmid: h1, state: 'STORED' },
-        { pmid: h2, state: 'FAILED' },
+        { pmid: h3, state: HolderState.PENDING },
+        { pmid: h1, state: HolderState.STORED },
+        { pmid: h2, state: HolderState.FAILED },
       ].map((h) => ({ ...h, pmid: Buffer.from(h.pmid) })),
     });
     // B already knows one of the PmidNodes under another id: the record still comes out the same.
-    await b.state.store.createRecord(nameOf(randomBytes(5)), 'PRIMARY', 5, [h2], 8, 1);
+    await b.state.store.createRecord(nameOf(randomBytes(5)), ChunkCopy.PRIMARY, 5, [h2], 8, 1);
     await records.write(b, nae, key, value);
     expect(await records.read(b, nae, key)).toEqual(value);
-    expect(await b.state.store.holders(((await b.state.store.record(name, 'BACKUP')) as { id: number }).id)).toEqual(
-      await a.state.store.holders(((await a.state.store.record(name, 'BACKUP')) as { id: number }).id),
+    expect(await b.state.store.holders(((await b.state.store.record(name, ChunkCopy.BACKUP)) as { id: number }).id)).toEqual(
+      await a.state.store.holders(((await a.state.store.record(name, ChunkCopy.BACKUP)) as { id: number }).id),
     );
     await records.drop(b, nae, key);
     expect(await records.read(b, nae, key)).toBeUndefined();
@@ -76,9 +77,9 @@ describe('DataManager records (account transfer)', () => {
   it('a record listing a holder that left before this member joined: the member repairs its copies like the others', async () => {
     const name = nameOf(randomBytes(100));
     const [live, left, failed] = [pmid(), nameOf(randomBytes(31)), nameOf(randomBytes(30))];
-    await a.state.store.createRecord(name, 'PRIMARY', 100, [live, left, failed], 8, 1);
-    await a.state.store.markHolder(name, 'PRIMARY', 100, failed, 'failed', 8);
-    const key = chunkRecordKey(name, 'PRIMARY');
+    await a.state.store.createRecord(name, ChunkCopy.PRIMARY, 100, [live, left, failed], 8, 1);
+    await a.state.store.markHolder(name, ChunkCopy.PRIMARY, 100, failed, 'failed', 8);
+    const key = chunkRecordKey(name, ChunkCopy.PRIMARY);
     await records.write(b, name, key, (await records.read(a, name, key)) as Uint8Array);
     // Only the holder that left counts: a failed one is not a copy to be repaired from anyone.
     expect(b.state.departed.has(toHex(left))).toBe(true);
@@ -89,10 +90,10 @@ describe('DataManager records (account transfer)', () => {
   it('refuses a record that does not belong to the NAE, or lists a holder twice, and leaves the record as it was', async () => {
     const name = nameOf(randomBytes(100));
     const holder = pmid();
-    await a.state.store.createRecord(name, 'PRIMARY', 100, [holder], 8, 1);
-    const key = chunkRecordKey(name, 'PRIMARY');
+    await a.state.store.createRecord(name, ChunkCopy.PRIMARY, 100, [holder], 8, 1);
+    const key = chunkRecordKey(name, ChunkCopy.PRIMARY);
     const value = (await records.read(a, name, key)) as Uint8Array;
-    await expect(records.write(b, copyGroupName(name, 'BACKUP'), key, value)).rejects.toBeInstanceOf(InvalidNameError);
+    await expect(records.write(b, copyGroupName(name, ChunkCopy.BACKUP), key, value)).rejects.toBeInstanceOf(InvalidNameError);
     await expect(records.write(b, name, Uint8Array.of(1, 2), value)).rejects.toBeInstanceOf(InvalidNameError);
     await records.write(b, name, key, value);
     const twice = chunkRecordValueCodec.encode({
@@ -100,8 +101,8 @@ describe('DataManager records (account transfer)', () => {
       subscribers: 1,
       createdBy: 1,
       holders: [
-        { pmid: holder, state: 'STORED' },
-        { pmid: holder, state: 'PENDING' },
+        { pmid: holder, state: HolderState.STORED },
+        { pmid: holder, state: HolderState.PENDING },
       ],
     });
     await expect(records.write(b, name, key, twice)).rejects.toBeInstanceOf(InvalidNameError);

@@ -1,25 +1,30 @@
 import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
-import { InvalidNameError, NAME_BYTES, type Name, nameEquals, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
+import {
+  type Fields,
+  InvalidNameError,
+  NAME_BYTES,
+  type Name,
+  nameEquals,
+  type PersonaRecords,
+  protoCodec,
+  type RecordRef,
+  toHex,
+} from '@safe/core';
+import { type ChunkRecordValue as ChunkRecordValueMessage, ChunkRecordValueSchema, HolderState } from '@safe/proto/data_manager';
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
 import { isLive } from './rules.js';
 import type { DataManagerState } from './state.js';
 import { HOLDER_ORDER } from './store.js';
 
-/** Holder states as the store codes them: 0 pending, 1 stored, 2 failed. */
-type WireHolderState = 'PENDING' | 'STORED' | 'FAILED';
-const STATE_CODE: Record<WireHolderState, number> = { PENDING: 0, STORED: 1, FAILED: 2 };
-const WIRE_OF_CODE: readonly WireHolderState[] = ['PENDING', 'STORED', 'FAILED'];
-
-/** One chunk record as it is handed over on churn (proto safe.v1.data_manager.ChunkRecordValue). */
-export interface ChunkRecordValue {
-  size: number;
-  subscribers: number;
-  createdBy: number;
-  /** In list order: top (newest on line) first. */
-  holders: { pmid: Uint8Array; state: WireHolderState }[];
-}
-export const chunkRecordValueCodec = protoCodec<ChunkRecordValue>('safe.v1.data_manager.ChunkRecordValue');
+/**
+ * One chunk record as it is handed over on churn (proto safe.v1.data_manager.ChunkRecordValue),
+ * holders in list order: top (newest on line) first. A holder's state is the store's code
+ * (holders.state: 0 pending, 1 stored, 2 failed), which is the HolderState enum's number.
+ */
+export type ChunkRecordValue = Fields<ChunkRecordValueMessage>;
+export const chunkRecordValueCodec = protoCodec(ChunkRecordValueSchema);
+const HOLDER_STATES: ReadonlySet<number> = new Set([HolderState.PENDING, HolderState.STORED, HolderState.FAILED]);
 
 const LIST_BATCH = 256;
 const INT4_MAX = 2 ** 31 - 1;
@@ -56,7 +61,7 @@ export async function readChunkRecord(tx: SqlExecutor, name: Uint8Array, copy: C
     size: row.size,
     subscribers: row.subscribers,
     createdBy: row.createdBy,
-    holders: holders.map((h) => ({ pmid: h.pmid, state: WIRE_OF_CODE[h.state] ?? 'FAILED' })),
+    holders: holders.map((h) => ({ pmid: h.pmid, state: HOLDER_STATES.has(h.state) ? (h.state as HolderState) : HolderState.FAILED })),
   };
 }
 
@@ -68,7 +73,7 @@ function checkRecord(nae: Name, key: Uint8Array, value: ChunkRecordValue): { nam
   const seen = new Set<string>();
   for (const holder of value.holders) {
     if (holder.pmid.length !== NAME_BYTES) throw new InvalidNameError('a holder is a 64-byte PmidNode name');
-    if (!(holder.state in STATE_CODE)) throw new InvalidNameError('unknown holder state');
+    if (!HOLDER_STATES.has(holder.state)) throw new InvalidNameError('unknown holder state');
     const hex = toHex(holder.pmid);
     if (seen.has(hex)) throw new InvalidNameError('a holder is listed twice');
     seen.add(hex);
@@ -129,13 +134,13 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
         `INSERT INTO holders (chunk, pmid, state, position)
          SELECT $1, p.id, h.state, h.position FROM unnest($2::bytea[], $3::int2[], $4::int4[]) AS h(name, state, position)
          JOIN pmid_nodes p ON p.name = h.name`,
-        [row.id, pmids, record.holders.map((h) => STATE_CODE[h.state]), record.holders.map((_, i) => record.holders.length - i)],
+        [row.id, pmids, record.holders.map((h) => h.state), record.holders.map((_, i) => record.holders.length - i)],
       );
     });
     // A holder that left before this member joined never reached it as a matrix change: without
     // this it would sit out the repair the others start, and the group would stay short of K − 1.
     for (const { pmid, state } of record.holders) {
-      if (state !== 'FAILED' && !isLive(ctx, pmid as Name)) ctx.state.departed.add(toHex(pmid));
+      if (state !== HolderState.FAILED && !isLive(ctx, pmid as Name)) ctx.state.departed.add(toHex(pmid));
     }
   },
 

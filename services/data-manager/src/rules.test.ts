@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyGroupName } from '@safe/chunks';
+import { ChunkCopy, copyGroupName } from '@safe/chunks';
 import {
   DEFAULT_GROUP_PARAMETERS,
   type HandlerContext,
@@ -28,7 +28,7 @@ const K = DEFAULT_GROUP_PARAMETERS.closeGroupSize;
 const pmids = Array.from({ length: 8 }, () => nameOf(randomBytes(8)));
 const managers = Array.from({ length: 12 }, () => nameOf(randomBytes(8)));
 const chunk = nameOf(randomBytes(8));
-const byCloseness = sortByCloseness(copyGroupName(chunk, 'PRIMARY'), pmids);
+const byCloseness = sortByCloseness(copyGroupName(chunk, ChunkCopy.PRIMARY), pmids);
 const [closest, second, third] = byCloseness as [Name, Name, Name];
 
 /** A view with every PmidNode live and each PmidManager reporting `rank` for the nodes `reportsOf` names. */
@@ -62,20 +62,24 @@ const groupReports = (pmid: Name, rank: number) => {
 describe('chooseHolders: the deterministic choice of new holders (SPEC.md 3.3, 3.4 Ranking, 5a)', () => {
   it('picks the live PmidNodes closest to the copy group, skipping those excluded', () => {
     const ctx = context(view(() => []));
-    expect(chooseHolders(ctx, chunk, 'PRIMARY', [], 2).map(toHex)).toEqual([closest, second].map(toHex));
-    expect(chooseHolders(ctx, chunk, 'PRIMARY', [closest], 2).map(toHex)).toEqual([second, third].map(toHex));
+    expect(chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], 2).map(toHex)).toEqual([closest, second].map(toHex));
+    expect(chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [closest], 2).map(toHex)).toEqual([second, third].map(toHex));
   });
 
   it('chooses a node its PmidManagers agree is low-ranked last', () => {
     const ctx = context(view(groupReports(closest, 0.5)));
-    const chosen = chooseHolders(ctx, chunk, 'PRIMARY', [], pmids.length);
+    const chosen = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], pmids.length);
     expect(chosen.slice(0, 2).map(toHex)).toEqual([second, third].map(toHex));
     expect(chosen.map(toHex).at(-1)).toBe(toHex(closest));
   });
 
   it('keeps the closest when its rank is at the threshold, or rank is not used (0%)', () => {
-    expect(toHex(chooseHolders(context(view(groupReports(closest, 0.8))), chunk, 'PRIMARY', [], 1)[0] as Name)).toBe(toHex(closest));
-    expect(toHex(chooseHolders(context(view(groupReports(closest, 0)), 0), chunk, 'PRIMARY', [], 1)[0] as Name)).toBe(toHex(closest));
+    expect(toHex(chooseHolders(context(view(groupReports(closest, 0.8))), chunk, ChunkCopy.PRIMARY, [], 1)[0] as Name)).toBe(
+      toHex(closest),
+    );
+    expect(toHex(chooseHolders(context(view(groupReports(closest, 0)), 0), chunk, ChunkCopy.PRIMARY, [], 1)[0] as Name)).toBe(
+      toHex(closest),
+    );
   });
 
   it("does not listen to a minority of managers, nor to managers outside the node's close group", () => {
@@ -87,8 +91,8 @@ describe('chooseHolders: the deterministic choice of new holders (SPEC.md 3.3, 3
     );
     const [one] = managers.filter((m) => group.has(toHex(m)));
     const minority = view((m) => (toHex(m) === toHex(one as Name) ? [{ pmid: closest, rank: 0 }] : []));
-    expect(toHex(chooseHolders(context(minority), chunk, 'PRIMARY', [], 1)[0] as Name)).toBe(toHex(closest));
+    expect(toHex(chooseHolders(context(minority), chunk, ChunkCopy.PRIMARY, [], 1)[0] as Name)).toBe(toHex(closest));
     const outsiders = view((m) => (group.has(toHex(m)) ? [] : [{ pmid: closest, rank: 0 }]));
-    expect(toHex(chooseHolders(context(outsiders), chunk, 'PRIMARY', [], 1)[0] as Name)).toBe(toHex(closest));
+    expect(toHex(chooseHolders(context(outsiders), chunk, ChunkCopy.PRIMARY, [], 1)[0] as Name)).toBe(toHex(closest));
   });
 });

@@ -1,4 +1,4 @@
-import { type ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
+import { ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
 import type { SacrificialEvent } from './farming-rate.js';
 import { type GetResponse, maidPutResponseCodec, nodeGetCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
@@ -12,8 +12,8 @@ const putIdentity = (context: PutContext): string => `${toHex(context.client)}:$
  * elsewhere carries no client: without this the client would never hear back. Bounded like the
  * pending content: the oldest copy's waiters go first.
  */
-export function awaitStore(state: DataManagerState, key: string, context: PutContext | null): void {
-  if (context === null) return;
+export function awaitStore(state: DataManagerState, key: string, context: PutContext | null | undefined): void {
+  if (context == null) return;
   const waiting = state.waiters.get(key) ?? [];
   if (waiting.some((w) => putIdentity(w) === putIdentity(context))) return;
   rememberNewest(state.waiters, key, [...waiting, context], Math.max(1, state.config.pendingContentLimit));
@@ -29,10 +29,10 @@ export async function oweStoreAnswer(
   ctx: HandlerContext<DataManagerState>,
   name: Uint8Array,
   copy: ChunkCopy,
-  context: PutContext | null,
+  context: PutContext | null | undefined,
 ): Promise<Outcome | undefined> {
   const record = await ctx.state.store.record(name, copy);
-  if (record === undefined || context === null) return undefined;
+  if (record === undefined || context == null) return undefined;
   const stored = (await ctx.state.store.holders(record.id)).filter((h) => h.state === 'stored').length;
   if (stored >= ctx.state.config.copiesPerGroup)
     return { send: tellMaidManagers(context, name, copy, { stored: true, cost: record.size }) };
@@ -41,7 +41,7 @@ export async function oweStoreAnswer(
 }
 
 /** The Puts owed an answer now that the copy's store ended: the one the holder's answer carried and every one waiting, each once. */
-export function takeOwed(state: DataManagerState, key: string, context: PutContext | null): PutContext[] {
+export function takeOwed(state: DataManagerState, key: string, context: PutContext | null | undefined): PutContext[] {
   const owed = new Map<string, PutContext>();
   for (const waiting of [...(context ? [context] : []), ...(state.waiters.get(key) ?? [])]) owed.set(putIdentity(waiting), waiting);
   state.waiters.delete(key);
@@ -86,7 +86,13 @@ export function isLive(ctx: HandlerContext<DataManagerState>, pmid: Name): boole
 }
 
 /** Put<Data> ->>>> the holder's PmidManager group. */
-export function storeOn(pmid: Name, name: Uint8Array, copy: ChunkCopy, content: Uint8Array, context: PutContext | null): Outbound {
+export function storeOn(
+  pmid: Name,
+  name: Uint8Array,
+  copy: ChunkCopy,
+  content: Uint8Array,
+  context: PutContext | null | undefined,
+): Outbound {
   return {
     type: 'Put',
     to: { persona: 'pmid-manager', nae: pmid },
@@ -122,8 +128,13 @@ export type StoreOutcome =
  * not the same action everywhere; the correlation is the client's request instead, so the K
  * members' copies still share one id.
  */
-export function tellMaidManagers(context: PutContext | null, name: Uint8Array, copy: ChunkCopy, outcome: StoreOutcome): Outbound[] {
-  if (context === null || context.client.length === 0) return [];
+export function tellMaidManagers(
+  context: PutContext | null | undefined,
+  name: Uint8Array,
+  copy: ChunkCopy,
+  outcome: StoreOutcome,
+): Outbound[] {
+  if (context == null || context.client.length === 0) return [];
   const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);
   return [
     {
@@ -147,7 +158,7 @@ export function tellMaidManagers(context: PutContext | null, name: Uint8Array, c
 }
 
 /** The Get<Data> a DataManager member sends one holder (node-scoped: the PmidNode answers it alone). */
-export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = 'PRIMARY'): Outbound {
+export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = ChunkCopy.PRIMARY): Outbound {
   return {
     type: 'Get',
     to: { persona: 'pmid-node', nae: pmid },

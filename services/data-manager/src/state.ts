@@ -1,4 +1,5 @@
 import type { ChunkCopy, PutContext } from '@safe/chunks';
+import { copyName } from '@safe/chunks';
 import { type ClientOrigin, type Name, toHex } from '@safe/core';
 import { migrate, type SqlDatabase } from '@safe/sql';
 import type { DataManagerConfig } from './config.js';
@@ -106,7 +107,7 @@ export interface Repair {
 }
 
 export function copyKey(name: Uint8Array, copy: ChunkCopy): string {
-  return `${toHex(name)}:${copy}`;
+  return `${toHex(name)}:${copyName(copy)}`;
 }
 
 /** One holder of one copy: `copyKey@pmid hex`. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy, copyName } from '@safe/chunks';
 import { type Name, nameOf } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => host.close());
 
-async function holderList(name: Name, copy: 'PRIMARY' | 'BACKUP'): Promise<Name[]> {
+async function holderList(name: Name, copy: ChunkCopy): Promise<Name[]> {
   const record = await store.record(name, copy);
   return (await store.holders(record?.id ?? -1)).map((h) => h.pmid);
 }
@@ -27,28 +28,28 @@ describe('the churn lookups of the chunk → holders table', () => {
     const x = nameOf(randomBytes(10));
     const y = nameOf(randomBytes(11));
     const z = nameOf(randomBytes(12));
-    await store.createRecord(x, 'PRIMARY', 10, [a, b, c], 8, 1); // list: c b a
-    await store.createRecord(y, 'BACKUP', 11, [b, d], 8, 1); // list: d b
-    await store.createRecord(z, 'PRIMARY', 12, [c, d], 8, 1); // b holds nothing here
+    await store.createRecord(x, ChunkCopy.PRIMARY, 10, [a, b, c], 8, 1); // list: c b a
+    await store.createRecord(y, ChunkCopy.BACKUP, 11, [b, d], 8, 1); // list: d b
+    await store.createRecord(z, ChunkCopy.PRIMARY, 12, [c, d], 8, 1); // b holds nothing here
 
     const held = await store.moveHolderToBottom(b);
-    expect(held.map((h) => `${h.copy}:${h.size}`).sort()).toEqual(['BACKUP:11', 'PRIMARY:10']);
-    expect(await holderList(x, 'PRIMARY')).toEqual([c, a, b]);
-    expect(await holderList(y, 'BACKUP')).toEqual([d, b]);
-    expect(await holderList(z, 'PRIMARY')).toEqual([d, c]);
+    expect(held.map((h) => `${copyName(h.copy)}:${h.size}`).sort()).toEqual(['BACKUP:11', 'PRIMARY:10']);
+    expect(await holderList(x, ChunkCopy.PRIMARY)).toEqual([c, a, b]);
+    expect(await holderList(y, ChunkCopy.BACKUP)).toEqual([d, b]);
+    expect(await holderList(z, ChunkCopy.PRIMARY)).toEqual([d, c]);
     // Moving it again changes nothing (it is alone at the bottom already).
     await store.moveHolderToBottom(b);
-    expect(await holderList(x, 'PRIMARY')).toEqual([c, a, b]);
+    expect(await holderList(x, ChunkCopy.PRIMARY)).toEqual([c, a, b]);
 
     // Two gone: the later one below the earlier one; the held copies are found again by name alone.
     await store.moveHolderToBottom(c);
-    expect(await holderList(x, 'PRIMARY')).toEqual([a, b, c]);
+    expect(await holderList(x, ChunkCopy.PRIMARY)).toEqual([a, b, c]);
     expect((await store.copiesHeldBy(c)).map((h) => h.size).sort()).toEqual([10, 12]);
 
     // b comes back: top of both its lists; a node that holds nothing is a no-op.
     expect((await store.moveHolderToTop(b)).length).toBe(2);
-    expect(await holderList(x, 'PRIMARY')).toEqual([b, a, c]);
-    expect(await holderList(y, 'BACKUP')).toEqual([b, d]);
+    expect(await holderList(x, ChunkCopy.PRIMARY)).toEqual([b, a, c]);
+    expect(await holderList(y, ChunkCopy.BACKUP)).toEqual([b, d]);
     expect(await store.moveHolderToTop(pmid())).toEqual([]);
     expect(await store.copiesHeldBy(pmid())).toEqual([]);
   });
@@ -91,14 +92,14 @@ describe('the churn lookups of the chunk → holders table', () => {
   it('lists the holders still pending, page by page, until they are confirmed or fail', async () => {
     const [a, b, c] = [pmid(), pmid(), pmid()] as [Name, Name, Name];
     const x = nameOf(randomBytes(13));
-    await store.createRecord(x, 'PRIMARY', 13, [a, b], 8, 1);
-    await store.markHolder(x, 'PRIMARY', 13, a, 'stored', 8);
+    await store.createRecord(x, ChunkCopy.PRIMARY, 13, [a, b], 8, 1);
+    await store.markHolder(x, ChunkCopy.PRIMARY, 13, a, 'stored', 8);
     const mine = async () => (await store.pendingHolders(1000)).filter((h) => Buffer.from(h.name).equals(x));
-    expect((await mine()).map((h) => [h.copy, h.size, Buffer.from(h.pmid).equals(b)])).toEqual([['PRIMARY', 13, true]]);
-    await store.addHolder(x, 'PRIMARY', c, 8);
+    expect((await mine()).map((h) => [h.copy, h.size, Buffer.from(h.pmid).equals(b)])).toEqual([[ChunkCopy.PRIMARY, 13, true]]);
+    await store.addHolder(x, ChunkCopy.PRIMARY, c, 8);
     expect(await mine()).toHaveLength(2);
-    await store.markHolder(x, 'PRIMARY', 13, b, 'failed', 8);
-    await store.markHolder(x, 'PRIMARY', 13, c, 'stored', 8);
+    await store.markHolder(x, ChunkCopy.PRIMARY, 13, b, 'failed', 8);
+    await store.markHolder(x, ChunkCopy.PRIMARY, 13, c, 'stored', 8);
     expect(await mine()).toEqual([]);
     expect(await store.pendingHolders(0)).toEqual([]);
   });

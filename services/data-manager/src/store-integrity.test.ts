@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy } from '@safe/chunks';
 import { type Name, nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ afterAll(() => host.close());
 describe('the page of copies an integrity check takes', () => {
   it('takes at most `limit` copies from the start name on in name order, wrapping round to the lowest names', async () => {
     const names = Array.from({ length: 12 }, (_, i) => nameOf(randomBytes(8 + i)));
-    for (const name of names) await store.createRecord(name, 'PRIMARY', 1, [nameOf(randomBytes(4))], 8, 1);
+    for (const name of names) await store.createRecord(name, ChunkCopy.PRIMARY, 1, [nameOf(randomBytes(4))], 8, 1);
     const sorted = names.map(toHex).sort();
     const start = Buffer.from(sorted[9] as string, 'hex') as unknown as Name;
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy } from '@safe/chunks';
 import { type Name, nameOf } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,15 +21,15 @@ describe('the chunk → holders table', () => {
   it('lists holders newest first and trims the one below the maximum', async () => {
     const name = nameOf(randomBytes(100));
     const first = [pmid(), pmid()];
-    await store.createRecord(name, 'PRIMARY', 100, first, 8, 1);
+    await store.createRecord(name, ChunkCopy.PRIMARY, 100, first, 8, 1);
     const later = Array.from({ length: 7 }, pmid);
     const trimmed: Name[][] = [];
-    for (const node of later) trimmed.push(await store.addHolder(name, 'PRIMARY', node, 8));
+    for (const node of later) trimmed.push(await store.addHolder(name, ChunkCopy.PRIMARY, node, 8));
 
     // Eight holders fit; the ninth pushes the bottom one (the oldest) off the list.
     expect(trimmed.slice(0, 6).every((t) => t.length === 0)).toBe(true);
     expect(trimmed[6]).toEqual([first[0]]);
-    const record = await store.record(name, 'PRIMARY');
+    const record = await store.record(name, ChunkCopy.PRIMARY);
     const holders = (await store.holders(record?.id ?? -1)).map((h) => h.pmid);
     expect(holders).toEqual([...later].reverse().concat([first[1] as Name]));
   });
@@ -36,36 +37,36 @@ describe('the chunk → holders table', () => {
   it('counts subscribers and returns every holder when the last one deletes', async () => {
     const name = nameOf(randomBytes(50));
     const holders = [pmid(), pmid()];
-    await store.createRecord(name, 'BACKUP', 50, holders, 8, 1);
-    expect(await store.addSubscriber(name, 'BACKUP')).toEqual({ size: 50, stored: 0 });
-    expect(await store.removeSubscriber(name, 'BACKUP')).toBeUndefined();
-    expect(new Set((await store.removeSubscriber(name, 'BACKUP'))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
+    await store.createRecord(name, ChunkCopy.BACKUP, 50, holders, 8, 1);
+    expect(await store.addSubscriber(name, ChunkCopy.BACKUP)).toEqual({ size: 50, stored: 0 });
+    expect(await store.removeSubscriber(name, ChunkCopy.BACKUP)).toBeUndefined();
+    expect(new Set((await store.removeSubscriber(name, ChunkCopy.BACKUP))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
       new Set(holders.map((n) => Buffer.from(n).toString('hex'))),
     );
-    expect(await store.record(name, 'BACKUP')).toBeUndefined();
+    expect(await store.record(name, ChunkCopy.BACKUP)).toBeUndefined();
   });
 
   it('marks a holder stored once and counts stored holders', async () => {
     const name = nameOf(randomBytes(10));
     const [a, b] = [pmid(), pmid()];
-    await store.createRecord(name, 'PRIMARY', 10, [a, b], 8, 1);
-    expect(await store.markHolder(name, 'PRIMARY', 10, a, 'stored', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
-    expect(await store.markHolder(name, 'PRIMARY', 10, a, 'stored', 8)).toEqual({ stored: 1, changed: false, trimmed: [] });
-    expect(await store.markHolder(name, 'PRIMARY', 10, b, 'failed', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
+    await store.createRecord(name, ChunkCopy.PRIMARY, 10, [a, b], 8, 1);
+    expect(await store.markHolder(name, ChunkCopy.PRIMARY, 10, a, 'stored', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
+    expect(await store.markHolder(name, ChunkCopy.PRIMARY, 10, a, 'stored', 8)).toEqual({ stored: 1, changed: false, trimmed: [] });
+    expect(await store.markHolder(name, ChunkCopy.PRIMARY, 10, b, 'failed', 8)).toEqual({ stored: 1, changed: true, trimmed: [] });
   });
 
   it('lists holders alike whether their answers came before or after the agreed record (SPEC.md 5a)', async () => {
     const [a, b] = [pmid(), pmid()];
     const first = nameOf(randomBytes(11));
-    await store.createRecord(first, 'PRIMARY', 11, [a, b], 8, 5);
-    await store.markHolder(first, 'PRIMARY', 11, b, 'stored', 8);
-    await store.markHolder(first, 'PRIMARY', 11, a, 'stored', 8);
+    await store.createRecord(first, ChunkCopy.PRIMARY, 11, [a, b], 8, 5);
+    await store.markHolder(first, ChunkCopy.PRIMARY, 11, b, 'stored', 8);
+    await store.markHolder(first, ChunkCopy.PRIMARY, 11, a, 'stored', 8);
     const overtaken = nameOf(randomBytes(12));
-    await store.markHolder(overtaken, 'PRIMARY', 12, b, 'stored', 8);
-    await store.markHolder(overtaken, 'PRIMARY', 12, a, 'stored', 8);
-    await store.createRecord(overtaken, 'PRIMARY', 12, [a, b], 8, 5);
+    await store.markHolder(overtaken, ChunkCopy.PRIMARY, 12, b, 'stored', 8);
+    await store.markHolder(overtaken, ChunkCopy.PRIMARY, 12, a, 'stored', 8);
+    await store.createRecord(overtaken, ChunkCopy.PRIMARY, 12, [a, b], 8, 5);
     const listOf = async (name: Uint8Array) =>
-      (await store.holders((await store.record(name, 'PRIMARY'))?.id ?? -1)).map(
+      (await store.holders((await store.record(name, ChunkCopy.PRIMARY))?.id ?? -1)).map(
         (h) => `${Buffer.from(h.pmid).toString('hex')}:${h.state}`,
       );
     expect(await listOf(overtaken)).toEqual(await listOf(first));

@@ -1,4 +1,4 @@
-import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
+import { CHUNK_COPIES, ChunkCopy, copyIndex } from '@safe/chunks';
 import type { Name } from '@safe/core';
 import type { SqlDatabase, SqlExecutor } from '@safe/sql';
 import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRate, type SacrificialEvent } from './farming-rate.js';
@@ -48,7 +48,7 @@ export const PENDING_HOLDERS_SQL = `SELECT c.name, c.copy, c.size, p.name AS pmi
   WHERE h.state = 0 AND c.id = h.chunk AND p.id = h.pmid ORDER BY h.chunk LIMIT $1`;
 const heldCopy = (r: { name: Uint8Array; copy: number; size: number }): HeldCopy => ({
   name: r.name as Name,
-  copy: CHUNK_COPIES[r.copy] ?? 'SACRIFICIAL',
+  copy: CHUNK_COPIES[r.copy] ?? ChunkCopy.SACRIFICIAL,
   size: r.size,
 });
 

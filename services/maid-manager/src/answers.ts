@@ -4,7 +4,11 @@ import { accountInfoCodec } from './messages.js';
 import type { MaidManagerState } from './state.js';
 
 /** Answers a client with its account as this replica now holds it. */
-export async function answerWithAccount(state: MaidManagerState, client: Uint8Array, origin: WireOrigin | null): Promise<Outbound[]> {
+export async function answerWithAccount(
+  state: MaidManagerState,
+  client: Uint8Array,
+  origin: WireOrigin | null | undefined,
+): Promise<Outbound[]> {
   const to = fromWireOrigin(origin);
   const account = await state.store.account(client);
   if (to === undefined || account === undefined) return [];

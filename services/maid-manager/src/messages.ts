@@ -1,122 +1,80 @@
-import type { ChunkCopy, WireOrigin, WireVersion } from '@safe/chunks';
-import { type ClientReplyValue, protoCodec, registerProtoFile, type VaultRegistration } from '@safe/core';
-
-registerProtoFile('safe/v1/maid_manager.proto');
-registerProtoFile('safe/v1/data_manager.proto');
-registerProtoFile('safe/v1/pmid_manager.proto');
-registerProtoFile('safe/v1/version_manager.proto');
+import { type ClientReplyValue, type Codec, type Fields, protoCodec } from '@safe/core';
+import { DeleteSchema as DataDeleteSchema, PutSchema as DataPutSchema } from '@safe/proto/data_manager';
+import {
+  CreateAccountSchema as CreateAccountActionSchema,
+  type PmidHealth as PmidHealthMessage,
+  PmidHealthSchema,
+  type PutResponse,
+  PutResponseSchema,
+  RecordDeleteSchema,
+  RecordHealthSchema,
+  type RecordPut as RecordPutMessage,
+  RecordPutSchema,
+  RegisterVaultSchema,
+  type VersionResult as VersionResultMessage,
+  VersionResultSchema,
+} from '@safe/proto/maid_manager';
+import {
+  type AccountInfo as AccountInfoMessage,
+  AccountInfoSchema,
+  CreateAccountSchema,
+  type DeleteBranchTillForkRequest,
+  DeleteBranchTillForkRequestSchema,
+  DeleteReplySchema,
+  DeleteRequestSchema,
+  GetAccountSchema,
+  PutReplySchema,
+  type PutRequest as PutRequestMessage,
+  PutRequestSchema,
+  type PutVersionRequest as PutVersionRequestMessage,
+  PutVersionRequestSchema,
+  VaultRegistrationSchema,
+} from '@safe/proto/messages';
+import { GetPmidHealthSchema } from '@safe/proto/pmid_manager';
+import { DeleteBranchTillForkSchema, PutVersionSchema } from '@safe/proto/version_manager';
 
 // ---- from the client (messages.proto) ----
-export const createAccountCodec = protoCodec<Record<string, never>>('safe.v1.CreateAccount');
-export const vaultRegistrationCodec = protoCodec<VaultRegistration>('safe.v1.VaultRegistration');
+export const createAccountCodec = protoCodec(CreateAccountSchema);
+export const vaultRegistrationCodec = protoCodec(VaultRegistrationSchema);
 /** A client's Put: the chunk travels as the message's content, its digest being the chunk's name. */
-export interface PutRequest {
-  name: Uint8Array;
-  nonce: Uint8Array;
-}
-export const putRequestCodec = protoCodec<PutRequest>('safe.v1.PutRequest');
-export const deleteRequestCodec = protoCodec<{ name: Uint8Array; nonce: Uint8Array }>('safe.v1.DeleteRequest');
-export const getAccountCodec = protoCodec<{ nonce: Uint8Array }>('safe.v1.GetAccount');
-export interface AccountInfo {
-  stored: number;
-  available: number;
-  vaults: Uint8Array[];
-  chunks: number;
-}
-export const accountInfoCodec = protoCodec<AccountInfo>('safe.v1.AccountInfo');
-export const putReplyCodec = protoCodec<{ name: Uint8Array; cost: number }>('safe.v1.PutReply');
-export const deleteReplyCodec = protoCodec<{ held: boolean }>('safe.v1.DeleteReply');
+export type PutRequest = Fields<PutRequestMessage>;
+export const putRequestCodec = protoCodec(PutRequestSchema);
+export const deleteRequestCodec = protoCodec(DeleteRequestSchema);
+export const getAccountCodec = protoCodec(GetAccountSchema);
+export type AccountInfo = Fields<AccountInfoMessage>;
+export const accountInfoCodec = protoCodec(AccountInfoSchema);
+export const putReplyCodec = protoCodec(PutReplySchema);
+export const deleteReplyCodec = protoCodec(DeleteReplySchema);
 
 // ---- from other personas ----
-export interface DataPutResponse {
-  name: Uint8Array;
-  copy: ChunkCopy;
-  client: Uint8Array;
-  origin: WireOrigin | null;
-  stored: boolean;
-  error: string;
-  cost: number;
-  exists: boolean;
-}
-export const putResponseCodec = protoCodec<DataPutResponse>('safe.v1.maid_manager.PutResponse');
-export interface PmidHealth {
-  pmid: Uint8Array;
-  offered: number;
-  stored: number;
-  lost: number;
-  client: Uint8Array;
-  origin: WireOrigin | null;
-}
-export const pmidHealthCodec = protoCodec<PmidHealth>('safe.v1.maid_manager.PmidHealth');
+export type DataPutResponse = Fields<PutResponse>;
+export const putResponseCodec = protoCodec(PutResponseSchema);
+/** A PmidNode's health from its PmidManagers (`rank` is theirs; the MaidManagers read the counts). */
+export type PmidHealth = Fields<PmidHealthMessage>;
+export const pmidHealthCodec = protoCodec(PmidHealthSchema);
 
 // ---- synced actions ----
-export const createAccountActionCodec = protoCodec<{ client: Uint8Array; publicKey: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.maid_manager.CreateAccount',
-);
-export const registerVaultActionCodec = protoCodec<{ client: Uint8Array; pmid: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.maid_manager.RegisterVault',
-);
-export const recordHealthCodec = protoCodec<{ client: Uint8Array; pmid: Uint8Array; offered: number; origin: WireOrigin | null }>(
-  'safe.v1.maid_manager.RecordHealth',
-);
-export interface RecordPut {
-  client: Uint8Array;
-  name: Uint8Array;
-  copy: ChunkCopy;
-  cost: number;
-  stored: boolean;
-  error: string;
-  origin: WireOrigin | null;
-  exists: boolean;
-}
-export const recordPutCodec = protoCodec<RecordPut>('safe.v1.maid_manager.RecordPut');
-export const recordDeleteCodec = protoCodec<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.maid_manager.RecordDelete',
-);
+export const createAccountActionCodec = protoCodec(CreateAccountActionSchema);
+export const registerVaultActionCodec = protoCodec(RegisterVaultSchema);
+export const recordHealthCodec = protoCodec(RecordHealthSchema);
+export type RecordPut = Fields<RecordPutMessage>;
+export const recordPutCodec = protoCodec(RecordPutSchema);
+export const recordDeleteCodec = protoCodec(RecordDeleteSchema);
 
 // ---- to other personas ----
-export const dataPutCodec = protoCodec<{
-  name: Uint8Array;
-  copy: ChunkCopy;
-  context: { client: Uint8Array; origin: WireOrigin | null } | null;
-  unique: boolean;
-}>('safe.v1.data_manager.Put');
-export const dataDeleteCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy }>('safe.v1.data_manager.Delete');
-export const getPmidHealthCodec = protoCodec<{ pmid: Uint8Array; client: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.pmid_manager.GetPmidHealth',
-);
+export const dataPutCodec = protoCodec(DataPutSchema);
+export const dataDeleteCodec = protoCodec(DataDeleteSchema);
+export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
 
 // ---- versioned data: client → MaidManager → VersionManager → MaidManager → client ----
-// Version indexes are full uint64: these codecs decode 64-bit fields as strings.
-export interface PutVersionRequest {
-  dataName: Uint8Array;
-  type: number;
-  old: WireVersion | null;
-  newVersion: WireVersion | null;
-  maxVersions: number;
-  maxBranches: number;
-  nonce: Uint8Array;
-}
-export const putVersionRequestCodec = protoCodec<PutVersionRequest>('safe.v1.PutVersionRequest', { longs: 'string' });
-export interface DeleteBranchRequest {
-  dataName: Uint8Array;
-  type: number;
-  tip: WireVersion | null;
-  nonce: Uint8Array;
-}
-export const deleteBranchRequestCodec = protoCodec<DeleteBranchRequest>('safe.v1.DeleteBranchTillForkRequest', { longs: 'string' });
-export const versionPutCodec = protoCodec<Omit<PutVersionRequest, 'nonce'> & { owner: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.version_manager.PutVersion',
-  { longs: 'string' },
-);
-export const versionDeleteCodec = protoCodec<Omit<DeleteBranchRequest, 'nonce'> & { owner: Uint8Array; origin: WireOrigin | null }>(
-  'safe.v1.version_manager.DeleteBranchTillFork',
-  { longs: 'string' },
-);
-export interface VersionResult {
-  dataName: Uint8Array;
-  type: number;
-  origin: WireOrigin | null;
-  reply: ClientReplyValue | null;
-}
-export const versionResultCodec = protoCodec<VersionResult>('safe.v1.maid_manager.VersionResult');
+// Version indexes are full uint64: decimal strings (Version.index is [jstype = JS_STRING]).
+export type PutVersionRequest = Fields<PutVersionRequestMessage>;
+export const putVersionRequestCodec = protoCodec(PutVersionRequestSchema);
+export type DeleteBranchRequest = Fields<DeleteBranchTillForkRequest>;
+export const deleteBranchRequestCodec = protoCodec(DeleteBranchTillForkRequestSchema);
+export const versionPutCodec = protoCodec(PutVersionSchema);
+export const versionDeleteCodec = protoCodec(DeleteBranchTillForkSchema);
+/** `reply` left out or null: the VersionManagers' answer is not in yet (see handlers/versions.ts). */
+export type VersionResult = Fields<VersionResultMessage>;
+export const versionResultCodec: Codec<VersionResult> = protoCodec(VersionResultSchema);
+export type { ClientReplyValue };

@@ -1,17 +1,15 @@
-import { InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef } from '@safe/core';
+import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef } from '@safe/core';
+import { type AccountRecord as AccountRecordMessage, AccountRecordSchema } from '@safe/proto/maid_manager';
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
 import type { MaidManagerState } from './state.js';
 
-/** One client's account as it is handed over on churn (proto safe.v1.maid_manager.AccountRecord). */
-export interface AccountRecord {
-  stored: number;
-  /** Sorted by pmid. */
-  vaults: { pmid: Uint8Array; offered: number }[];
-  /** Sorted by key (hash of the data name). */
-  entries: { key: Uint8Array; copies: number; cost: number }[];
-}
-export const accountRecordCodec = protoCodec<AccountRecord>('safe.v1.maid_manager.AccountRecord');
+/**
+ * One client's account as it is handed over on churn (proto safe.v1.maid_manager.AccountRecord):
+ * vaults sorted by pmid, entries by key (hash of the data name).
+ */
+export type AccountRecord = Fields<AccountRecordMessage>;
+export const accountRecordCodec = protoCodec(AccountRecordSchema);
 
 const NO_KEY = new Uint8Array(0);
 const LIST_BATCH = 256;

@@ -45,13 +45,13 @@ export async function ownedMpid(
 }
 
 /** Where the client's answer goes once the group decided, as it travels in a payload. */
-export function wireOriginOf(msg: Incoming<unknown>): WireOrigin | null {
+export function wireOriginOf(msg: Incoming<unknown>): WireOrigin | null | undefined {
   const origin = originOf(msg);
   return origin ? toWireOrigin(origin) : null;
 }
 
 /** The answer to a client whose origin travelled in a payload (none: nobody is waiting). */
-export function answerOrigin(origin: WireOrigin | null, reply: ClientReplyValue): Outbound[] {
+export function answerOrigin(origin: WireOrigin | null | undefined, reply: ClientReplyValue): Outbound[] {
   const to = fromWireOrigin(origin);
   return to === undefined ? [] : [answerClient(to, reply)];
 }

@@ -3,8 +3,8 @@ import { InvalidNameError, nameEquals, PermissionDeniedError, SafeError } from '
 import type { HeldMessage, MpidAccount } from './messages.js';
 
 /** A message as it travels, checked: a sender whose name matches its text, an id and a body within bounds. */
-export function checkHeldMessage(message: HeldMessage | null): HeldMessage {
-  if (message === null) throw new InvalidNameError('a Message without its message');
+export function checkHeldMessage(message: HeldMessage | null | undefined): HeldMessage {
+  if (message == null) throw new InvalidNameError('a Message without its message');
   if (!nameEquals(mpidName(message.from), message.sender)) throw new InvalidNameError("the message's sender name does not match its text");
   checkMessageId(message.id);
   checkBody(message.body.length);

@@ -14,7 +14,7 @@ export function tellDataManagers(
   copy: ChunkCopy,
   stored: boolean,
   error: string,
-  context: PutContext | null,
+  context: PutContext | null | undefined,
   size: number,
 ): Outbound {
   return {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy } from '@safe/chunks';
 import { nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,8 +23,8 @@ async function account(state: Awaited<ReturnType<typeof stateWith>>, stored: num
   const pmid = nameOf(randomBytes(32));
   for (let i = 0; i < (stored + lost) / 10; i++) {
     const chunk = nameOf(randomBytes(8));
-    await state.store.recordStored(pmid, chunk, 'PRIMARY', 10);
-    if (i < lost / 10) await state.store.removeChunk(pmid, chunk, 'PRIMARY', true);
+    await state.store.recordStored(pmid, chunk, ChunkCopy.PRIMARY, 10);
+    if (i < lost / 10) await state.store.removeChunk(pmid, chunk, ChunkCopy.PRIMARY, true);
   }
   return pmid;
 }

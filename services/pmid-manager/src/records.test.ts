@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy } from '@safe/chunks';
 import { type HandlerContext, type Name, nameOf, type RecordRef, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +30,9 @@ async function account(c: HandlerContext<PmidManagerState>): Promise<Name> {
   const pmid = nameOf(randomBytes(32));
   await store.recordOffer(pmid, 1_000_000);
   const names = Array.from({ length: 4 }, () => nameOf(randomBytes(16)));
-  for (const [i, name] of names.entries()) await store.recordStored(pmid, name, i % 2 ? 'BACKUP' : 'PRIMARY', 100 * (i + 1));
-  await store.removeChunk(pmid, names[0] as Name, 'PRIMARY', true);
+  for (const [i, name] of names.entries())
+    await store.recordStored(pmid, name, i % 2 ? ChunkCopy.BACKUP : ChunkCopy.PRIMARY, 100 * (i + 1));
+  await store.removeChunk(pmid, names[0] as Name, ChunkCopy.PRIMARY, true);
   for (const client of Array.from({ length: 3 }, () => nameOf(randomBytes(8)))) await store.addClient(pmid, client);
   return pmid;
 }

@@ -1,20 +1,16 @@
-import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
-import { InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
+import { CHUNK_COPIES, ChunkCopy, copyIndex, copyName } from '@safe/chunks';
+import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
+import { type PmidAccountRecord as PmidAccountRecordMessage, PmidAccountRecordSchema } from '@safe/proto/pmid_manager';
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
 import type { PmidManagerState } from './state.js';
 
-/** One PmidNode's account as it is handed over on churn (proto safe.v1.pmid_manager.PmidAccountRecord). */
-export interface PmidAccountRecord {
-  offered: number;
-  stored: number;
-  lost: number;
-  /** Sorted by (name, copy). */
-  chunks: { name: Uint8Array; copy: ChunkCopy; size: number }[];
-  /** The client accounts sharing the vault's offer, sorted. */
-  clients: Uint8Array[];
-}
-export const pmidAccountRecordCodec = protoCodec<PmidAccountRecord>('safe.v1.pmid_manager.PmidAccountRecord');
+/**
+ * One PmidNode's account as it is handed over on churn (proto safe.v1.pmid_manager.PmidAccountRecord):
+ * chunks sorted by (name, copy), the client accounts sharing the vault's offer sorted.
+ */
+export type PmidAccountRecord = Fields<PmidAccountRecordMessage>;
+export const pmidAccountRecordCodec = protoCodec(PmidAccountRecordSchema);
 
 const NO_KEY = new Uint8Array(0);
 const LIST_BATCH = 256;
@@ -34,7 +30,7 @@ export async function readPmidAccountRecord(tx: SqlExecutor, pmid: Uint8Array): 
   const clients = await tx.query<{ client: Uint8Array }>('SELECT client FROM pmid_clients WHERE pmid = $1 ORDER BY client', [pmid]);
   return {
     ...row,
-    chunks: chunks.map((c) => ({ name: c.name, copy: CHUNK_COPIES[c.copy] ?? 'PRIMARY', size: c.size })),
+    chunks: chunks.map((c) => ({ name: c.name, copy: CHUNK_COPIES[c.copy] ?? ChunkCopy.PRIMARY, size: c.size })),
     clients: clients.map((c) => c.client),
   };
 }
@@ -46,7 +42,7 @@ function checkRecord(nae: Name, key: Uint8Array, account: PmidAccountRecord): vo
   for (const chunk of account.chunks) {
     if (chunk.name.length !== NAME_BYTES) throw new InvalidNameError('a chunk name is 64 bytes');
     if (chunk.size > INT4_MAX) throw new InvalidNameError('chunk size out of range');
-    const id = `${toHex(chunk.name)}:${chunk.copy}`;
+    const id = `${toHex(chunk.name)}:${copyName(chunk.copy)}`;
     if (seen.has(id)) throw new InvalidNameError('a chunk is listed twice');
     seen.add(id);
   }

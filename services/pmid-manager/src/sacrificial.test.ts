@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyGroupName } from '@safe/chunks';
+import { ChunkCopy, copyGroupName, LossReason } from '@safe/chunks';
 import { DEFAULT_GROUP_PARAMETERS, type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,9 +34,9 @@ async function fullNode(): Promise<{ pmid: Name; sacrificial: Name[] }> {
   const pmid = nameOf(randomBytes(8));
   const sacrificial = [nameOf(randomBytes(8)), nameOf(randomBytes(8))];
   await state.store.recordOffer(pmid, 1000);
-  await state.store.recordStored(pmid, sacrificial[0] as Name, 'SACRIFICIAL', 300);
-  await state.store.recordStored(pmid, sacrificial[1] as Name, 'SACRIFICIAL', 200);
-  await state.store.recordStored(pmid, nameOf(randomBytes(8)), 'PRIMARY', 400);
+  await state.store.recordStored(pmid, sacrificial[0] as Name, ChunkCopy.SACRIFICIAL, 300);
+  await state.store.recordStored(pmid, sacrificial[1] as Name, ChunkCopy.SACRIFICIAL, 200);
+  await state.store.recordStored(pmid, nameOf(randomBytes(8)), ChunkCopy.PRIMARY, 400);
   return { pmid, sacrificial };
 }
 
@@ -52,11 +52,11 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
       if (sent?.to.persona === 'pmid-node') return 'to the node';
       return dataPutResponseCodec.decode(sent?.payload as Uint8Array).stored ? 'stored?' : 'refused';
     };
-    expect(await offer('PRIMARY', 100)).toBe('to the node');
-    expect(await offer('BACKUP', 600)).toBe('to the node');
-    expect(await offer('BACKUP', 601)).toBe('refused');
-    expect(await offer('SACRIFICIAL', 200)).toBe('refused');
-    expect(await offer('SACRIFICIAL', 100)).toBe('to the node');
+    expect(await offer(ChunkCopy.PRIMARY, 100)).toBe('to the node');
+    expect(await offer(ChunkCopy.BACKUP, 600)).toBe('to the node');
+    expect(await offer(ChunkCopy.BACKUP, 601)).toBe('refused');
+    expect(await offer(ChunkCopy.SACRIFICIAL, 200)).toBe('refused');
+    expect(await offer(ChunkCopy.SACRIFICIAL, 100)).toBe('to the node');
   });
 
   it('a sacrificial copy deleted for room leaves the account, not into the lost total, and its DataManagers hear why', async () => {
@@ -65,23 +65,29 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const report = (payload: NodeLost) =>
       lost.handle({ sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload } as unknown as Incoming<NodeLost>, ctx);
     // Only a sacrificial copy is given up for room.
-    await expect(report({ name: deleted, copy: 'PRIMARY', reason: 'DELETED_FOR_ROOM' })).rejects.toBeInstanceOf(MalformedPayloadError);
-    const outcome = await report({ name: deleted, copy: 'SACRIFICIAL', reason: 'DELETED_FOR_ROOM' });
+    await expect(report({ name: deleted, copy: ChunkCopy.PRIMARY, reason: LossReason.DELETED_FOR_ROOM })).rejects.toBeInstanceOf(
+      MalformedPayloadError,
+    );
+    const outcome = await report({ name: deleted, copy: ChunkCopy.SACRIFICIAL, reason: LossReason.DELETED_FOR_ROOM });
     const [agreed] = outcome.actions ?? [];
-    expect(recordLostCodec.decode(agreed?.payload as Uint8Array).reason).toBe('DELETED_FOR_ROOM');
+    expect(recordLostCodec.decode(agreed?.payload as Uint8Array).reason).toBe(LossReason.DELETED_FOR_ROOM);
 
     const applied = await recordLost.apply(recordLostCodec.decode(agreed?.payload as Uint8Array), ctx, pmid);
     expect(await state.store.account(pmid)).toEqual({ offered: 1000, stored: 600, lost: 0 });
-    expect(await state.store.holds(pmid, deleted, 'SACRIFICIAL')).toBe(false);
+    expect(await state.store.holds(pmid, deleted, ChunkCopy.SACRIFICIAL)).toBe(false);
     const [told] = applied?.send ?? [];
     expect(told).toMatchObject({ type: 'HolderLost', scope: 'close-group', to: { persona: 'data-manager' } });
-    expect(toHex(told?.to.nae as Name)).toBe(toHex(copyGroupName(deleted, 'SACRIFICIAL')));
+    expect(toHex(told?.to.nae as Name)).toBe(toHex(copyGroupName(deleted, ChunkCopy.SACRIFICIAL)));
     const holderLost = holderLostCodec.decode(told?.payload as Uint8Array);
-    expect([toHex(holderLost.pmid), holderLost.copy, holderLost.reason]).toEqual([toHex(pmid), 'SACRIFICIAL', 'DELETED_FOR_ROOM']);
+    expect([toHex(holderLost.pmid), holderLost.copy, holderLost.reason]).toEqual([
+      toHex(pmid),
+      ChunkCopy.SACRIFICIAL,
+      LossReason.DELETED_FOR_ROOM,
+    ]);
 
     // A copy really lost still counts against the node.
     const [other] = sacrificial.slice(1) as [Name];
-    const lostOne = await report({ name: other, copy: 'SACRIFICIAL', reason: 'LOST' });
+    const lostOne = await report({ name: other, copy: ChunkCopy.SACRIFICIAL, reason: LossReason.LOST });
     await recordLost.apply(recordLostCodec.decode(lostOne.actions?.[0]?.payload as Uint8Array), ctx, pmid);
     expect(await state.store.account(pmid)).toEqual({ offered: 1000, stored: 400, lost: 200 });
   });
@@ -90,7 +96,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const { pmid } = await fullNode();
     const before = await state.store.account(pmid);
     const chunk = nameOf(randomBytes(8));
-    const stored = { pmid, name: chunk, copy: 'SACRIFICIAL' as const, size: 100, context: null };
+    const stored = { pmid, name: chunk, copy: ChunkCopy.SACRIFICIAL, size: 100, context: null };
     // The node stored the sacrificial copy and gave it up for a must-store one at once: its Lost is
     // agreed here before its PutResponse is, so the account does not hold the copy yet.
     const report = (id: Uint8Array) =>
@@ -99,7 +105,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
           id,
           sender: pmid,
           destination: { persona: 'pmid-manager', nae: pmid },
-          payload: { name: chunk, copy: 'SACRIFICIAL', reason: 'DELETED_FOR_ROOM' },
+          payload: { name: chunk, copy: ChunkCopy.SACRIFICIAL, reason: LossReason.DELETED_FOR_ROOM },
         } as unknown as Incoming<NodeLost>,
         ctx,
       );
@@ -109,13 +115,13 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     expect(await recordLost.apply(recordLostCodec.decode(agreed?.payload as Uint8Array), ctx, pmid)).toBeUndefined();
 
     const applied = await recordStored.apply(stored, ctx, pmid);
-    expect(await state.store.holds(pmid, chunk, 'SACRIFICIAL')).toBe(false);
+    expect(await state.store.holds(pmid, chunk, ChunkCopy.SACRIFICIAL)).toBe(false);
     expect(await state.store.account(pmid)).toEqual(before);
     const [putResponse, holderLost] = applied?.send ?? [];
     expect(putResponse?.type).toBe('PutResponse');
     expect(dataPutResponseCodec.decode(putResponse?.payload as Uint8Array).stored).toBe(true);
     expect(holderLost).toMatchObject({ type: 'HolderLost', to: { persona: 'data-manager' }, correlation: id });
-    expect(holderLostCodec.decode(holderLost?.payload as Uint8Array).reason).toBe('DELETED_FOR_ROOM');
+    expect(holderLostCodec.decode(holderLost?.payload as Uint8Array).reason).toBe(LossReason.DELETED_FOR_ROOM);
 
     // A member that agreed the store first sends the same HolderLost when the loss comes: one message, K copies.
     const other = await openPmidManagerState(host.database('pm_sacrificial_other'));
@@ -134,7 +140,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
         id: randomBytes(64),
         sender: pmid,
         destination: { persona: 'pmid-manager', nae: pmid },
-        payload: { name: chunk, copy: 'SACRIFICIAL', reason: 'LOST' },
+        payload: { name: chunk, copy: ChunkCopy.SACRIFICIAL, reason: LossReason.LOST },
       } as unknown as Incoming<NodeLost>,
       ctx,
     );

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChunkCopy, LossReason } from '@safe/chunks';
 import { type HandlerContext, type Incoming, MatrixChange, nameOf, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,7 @@ describe('SendAccount from the PmidManagers', () => {
     const pmid = nameOf(randomBytes(8));
     const stranger = nameOf(randomBytes(8));
     const names = Array.from({ length: 5 }, () => nameOf(randomBytes(8)));
-    for (const name of names) await state.store.recordStored(pmid, name, 'PRIMARY', 10);
+    for (const name of names) await state.store.recordStored(pmid, name, ChunkCopy.PRIMARY, 10);
     const change = new MatrixChange(pmid, [], [pmid, stranger], 4);
     const outcome = await sendAccountsOnRejoin({ persona: 'pmid-node', change }, ctx(true));
     const sent = outcome.send ?? [];
@@ -53,15 +54,19 @@ describe('SendAccount from the PmidManagers', () => {
   it('counts a Lost copy of the account, and ignores one the account does not list', async () => {
     const pmid = nameOf(randomBytes(8));
     const name = nameOf(randomBytes(8));
-    await state.store.recordStored(pmid, name, 'BACKUP', 10);
+    await state.store.recordStored(pmid, name, ChunkCopy.BACKUP, 10);
     const report = (copy: ChunkRef) =>
       lost.handle(
-        { sender: pmid, destination: { persona: 'pmid-manager', nae: pmid }, payload: { ...copy, reason: 'LOST' } } as Incoming<NodeLost>,
+        {
+          sender: pmid,
+          destination: { persona: 'pmid-manager', nae: pmid },
+          payload: { ...copy, reason: LossReason.LOST },
+        } as Incoming<NodeLost>,
         ctx(true),
       );
-    expect(await report({ name, copy: 'PRIMARY' })).toEqual({});
-    const outcome = await report({ name, copy: 'BACKUP' });
-    expect(outcome.actions?.map((a) => recordLostCodec.decode(a.payload).copy)).toEqual(['BACKUP']);
+    expect(await report({ name, copy: ChunkCopy.PRIMARY })).toEqual({});
+    const outcome = await report({ name, copy: ChunkCopy.BACKUP });
+    expect(outcome.actions?.map((a) => recordLostCodec.decode(a.payload).copy)).toEqual([ChunkCopy.BACKUP]);
   });
 
   it('ranks a node by what it stores against what it loses', () => {
@@ -73,9 +78,9 @@ describe('SendAccount from the PmidManagers', () => {
   it('shows the rank of every account it keeps as safe_pmid_rank samples', async () => {
     const pmid = nameOf(randomBytes(8));
     const name = nameOf(randomBytes(8));
-    await state.store.recordStored(pmid, name, 'PRIMARY', 30);
-    await state.store.recordStored(pmid, nameOf(randomBytes(8)), 'PRIMARY', 10);
-    await state.store.removeChunk(pmid, name, 'PRIMARY', true);
+    await state.store.recordStored(pmid, name, ChunkCopy.PRIMARY, 30);
+    await state.store.recordStored(pmid, nameOf(randomBytes(8)), ChunkCopy.PRIMARY, 10);
+    await state.store.removeChunk(pmid, name, ChunkCopy.PRIMARY, true);
     const gauge = new RankGauge(state.store);
     await gauge.refresh();
     expect(gauge.collect()).toContainEqual({ labels: { pmid: toHex(pmid).slice(0, 16) }, value: 0.25 });

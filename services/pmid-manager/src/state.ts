@@ -1,4 +1,5 @@
 import type { ChunkCopy } from '@safe/chunks';
+import { copyName } from '@safe/chunks';
 import { toHex } from '@safe/core';
 import { migrate, type SqlDatabase } from '@safe/sql';
 import { loadPmidManagerConfig, type PmidManagerConfig } from './config.js';
@@ -21,7 +22,7 @@ export interface PmidManagerState {
 export const LOST_BEFORE_STORED_LIMIT = 1024;
 
 export function lossKey(pmid: Uint8Array, name: Uint8Array, copy: ChunkCopy): string {
-  return `${toHex(pmid)}:${toHex(name)}:${copy}`;
+  return `${toHex(pmid)}:${toHex(name)}:${copyName(copy)}`;
 }
 
 /** Remembers a loss agreed before the store it undoes (the oldest goes beyond the limit). */

@@ -1,4 +1,4 @@
-import { type ChunkCopy, copyIndex } from '@safe/chunks';
+import { ChunkCopy, copyIndex } from '@safe/chunks';
 import type { SqlDatabase } from '@safe/sql';
 
 export interface PmidAccount {
@@ -43,7 +43,7 @@ export class PmidManagerStore {
   async sacrificialBytes(pmid: Uint8Array): Promise<number> {
     const [row] = await this.db.query<{ bytes: number }>(
       'SELECT coalesce(sum(size), 0)::int8 AS bytes FROM pmid_chunks WHERE pmid = $1 AND copy = $2',
-      [pmid, copyIndex('SACRIFICIAL')],
+      [pmid, copyIndex(ChunkCopy.SACRIFICIAL)],
     );
     return Number(row?.bytes ?? 0);
   }

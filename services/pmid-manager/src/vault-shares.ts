@@ -15,7 +15,13 @@ export function shareOf(offered: number, clients: number): number {
 }
 
 /** PmidHealth for `client`: the vault's totals, with the offer as the client's share of it. */
-export function healthPayload(pmid: Uint8Array, account: PmidAccount, clients: number, client: Uint8Array, origin: WireOrigin | null) {
+export function healthPayload(
+  pmid: Uint8Array,
+  account: PmidAccount,
+  clients: number,
+  client: Uint8Array,
+  origin: WireOrigin | null | undefined,
+) {
   return pmidHealthCodec.encode({
     pmid,
     ...account,

@@ -1,4 +1,5 @@
 import type { ChunkCopy } from '@safe/chunks';
+import { copyName } from '@safe/chunks';
 import { MalformedPayloadError, NAME_BYTES, type Name, SafeError, toHex } from '@safe/core';
 import type { ChunkStore } from './chunk-store.js';
 import type { SendAccountBatch } from './messages.js';
@@ -15,7 +16,7 @@ export interface ListedCopy {
   readonly copy: ChunkCopy;
 }
 
-const copyKey = (name: Uint8Array, copy: ChunkCopy): string => `${toHex(name)}.${copy}`;
+const copyKey = (name: Uint8Array, copy: ChunkCopy): string => `${toHex(name)}.${copyName(copy)}`;
 
 /**
  * The PmidNode's side of SendAccount (SPEC.md 3.5): gathers the batches of one round (each

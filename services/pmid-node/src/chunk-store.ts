@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CHUNK_COPIES, type ChunkCopy, checkChunk, copyIndex, isMustStore } from '@safe/chunks';
+import { CHUNK_COPIES, ChunkCopy, checkChunk, copyIndex, isMustStore } from '@safe/chunks';
 import { ContentMismatchError, type Name, NotFoundError, nameFromHex, OutOfSpaceError, sha512, toHex } from '@safe/core';
 
 const CHUNK_FILE = /^([0-9a-f]{128})\.(\d)$/;
@@ -57,7 +57,7 @@ export class ChunkStore {
         const { size, mtimeMs } = await stat(join(fanDir, file));
         used += size;
         const copy = diskCopyOf(file);
-        if (copy?.copy === 'SACRIFICIAL') sacrificial.push({ file, copy, size, mtimeMs });
+        if (copy?.copy === ChunkCopy.SACRIFICIAL) sacrificial.push({ file, copy, size, mtimeMs });
       }
     }
     sacrificial.sort((a, b) => a.mtimeMs - b.mtimeMs || a.file.localeCompare(b.file));
@@ -108,7 +108,7 @@ export class ChunkStore {
     }
     await rename(temp, file);
     this.#used += content.length;
-    if (copy === 'SACRIFICIAL') this.#sacrificial.set(base, { copy: { name: checked, copy }, size: content.length });
+    if (copy === ChunkCopy.SACRIFICIAL) this.#sacrificial.set(base, { copy: { name: checked, copy }, size: content.length });
     return sacrificed;
   }
 

@@ -1,4 +1,5 @@
-import type { ChunkCopy, LossReason } from '@safe/chunks';
+import type { ChunkCopy } from '@safe/chunks';
+import { LossReason } from '@safe/chunks';
 import type { Name, Outbound } from '@safe/core';
 import { lostCodec } from './messages.js';
 
@@ -9,6 +10,6 @@ export function reportLost(self: Uint8Array, held: { name: Uint8Array; copy: Chu
     to: { persona: 'pmid-manager', nae: self as Name },
     scope: 'close-group',
     // LOST is the proto default: left out, so the bytes are those a node before reasons sent.
-    payload: lostCodec.encode({ name: held.name, copy: held.copy, ...(reason === 'LOST' ? {} : { reason }) }),
+    payload: lostCodec.encode({ name: held.name, copy: held.copy, ...(reason === LossReason.LOST ? {} : { reason }) }),
   };
 }

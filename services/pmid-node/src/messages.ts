@@ -1,47 +1,35 @@
-import type { ChunkCopy, LossReason, PutContext } from '@safe/chunks';
-import { protoCodec, registerProtoFile } from '@safe/core';
+import { type Codec, type Fields, protoCodec } from '@safe/core';
+import { GetResponseSchema, IntegrityAnswerSchema } from '@safe/proto/data_manager';
+import { type Lost, LostSchema, OfferSchema, PutResponseSchema } from '@safe/proto/pmid_manager';
+import {
+  DeleteSchema,
+  GetSchema,
+  IntegrityCheckSchema,
+  type Put,
+  PutSchema,
+  type SendAccount,
+  SendAccountSchema,
+} from '@safe/proto/pmid_node';
 
-registerProtoFile('safe/v1/pmid_node.proto');
-registerProtoFile('safe/v1/pmid_manager.proto');
-registerProtoFile('safe/v1/data_manager.proto');
+/** A Put's fields (proto safe.v1.pmid_node.Put); the chunk itself travels as the message's content. */
+export type PutPayload = Fields<Put>;
+/** A chunk copy: its name and which of its copy groups. */
+export type ChunkRef = Pick<PutPayload, 'name' | 'copy'>;
+export type SendAccountBatch = Fields<SendAccount>;
 
-/** A Put's fields; the chunk itself travels as the message's content. */
-export interface PutPayload {
-  name: Uint8Array;
-  copy: ChunkCopy;
-  context: PutContext | null;
-}
-export interface ChunkRef {
-  name: Uint8Array;
-  copy: ChunkCopy;
-}
-
-export const putCodec = protoCodec<PutPayload>('safe.v1.pmid_node.Put');
-export const deleteCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Delete');
-export const getCodec = protoCodec<ChunkRef>('safe.v1.pmid_node.Get');
-export const integrityCheckCodec = protoCodec<ChunkRef & { nonce: Uint8Array }>('safe.v1.pmid_node.IntegrityCheck');
-export interface SendAccountBatch {
-  round: Uint8Array;
-  batch: number;
-  batches: number;
-  chunks: { name: Uint8Array; copy: ChunkCopy; size: number }[];
-}
-export const sendAccountCodec = protoCodec<SendAccountBatch>('safe.v1.pmid_node.SendAccount');
+export const putCodec = protoCodec(PutSchema);
+export const deleteCodec = protoCodec(DeleteSchema);
+export const getCodec = protoCodec(GetSchema);
+export const integrityCheckCodec = protoCodec(IntegrityCheckSchema);
+export const sendAccountCodec = protoCodec(SendAccountSchema);
 
 /** Answers, in the receiving persona's own payload types. */
-export const putResponseCodec = protoCodec<{
-  name: Uint8Array;
-  copy: ChunkCopy;
-  stored: boolean;
-  error: string;
-  size: number;
-  context: PutContext | null;
-}>('safe.v1.pmid_manager.PutResponse');
-export const offerCodec = protoCodec<{ capacity: number }>('safe.v1.pmid_manager.Offer');
-export const lostCodec = protoCodec<ChunkRef & { reason?: LossReason }>('safe.v1.pmid_manager.Lost');
-export const getResponseCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; content: Uint8Array; error: string }>(
-  'safe.v1.data_manager.GetResponse',
-);
-export const integrityAnswerCodec = protoCodec<{ name: Uint8Array; copy: ChunkCopy; nonce: Uint8Array; held: boolean; digest: Uint8Array }>(
-  'safe.v1.data_manager.IntegrityAnswer',
-);
+export const putResponseCodec = protoCodec(PutResponseSchema);
+export const offerCodec = protoCodec(OfferSchema);
+/**
+ * `reason` is left out for LOST, as nodes built before it was added sent it: the same report, the
+ * same bytes (the codec writes a field that is given, even at its default).
+ */
+export const lostCodec: Codec<Omit<Fields<Lost>, 'reason'> & Partial<Pick<Fields<Lost>, 'reason'>>> = protoCodec(LostSchema);
+export const getResponseCodec = protoCodec(GetResponseSchema);
+export const integrityAnswerCodec = protoCodec(IntegrityAnswerSchema);

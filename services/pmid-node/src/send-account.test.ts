@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChunkCopy, copyIndex } from '@safe/chunks';
+import { ChunkCopy, copyIndex, copyName, LossReason, lossReasonName } from '@safe/chunks';
 import {
   DEFAULT_GROUP_PARAMETERS,
   type Envelope,
@@ -80,15 +80,15 @@ function copyFrom(member: Identity, type: string, payload: Uint8Array, as: Name 
   return content ? { ...sealed, content } : sealed;
 }
 
-async function store(size: number, copy: ChunkCopy = 'PRIMARY'): Promise<{ name: Name; copy: ChunkCopy; content: Uint8Array }> {
+async function store(size: number, copy: ChunkCopy = ChunkCopy.PRIMARY): Promise<{ name: Name; copy: ChunkCopy; content: Uint8Array }> {
   const content = randomBytes(size);
   const name = nameOf(content);
   await replica.state.chunks.put(name, copy, content);
   return { name, copy, content };
 }
 
-const held = async () => (await replica.state.chunks.list()).map((c) => `${toHex(c.name)}.${c.copy}`).sort();
-const id = (c: { name: Name; copy: ChunkCopy }) => `${toHex(c.name)}.${c.copy}`;
+const held = async () => (await replica.state.chunks.list()).map((c) => `${toHex(c.name)}.${copyName(c.copy)}`).sort();
+const id = (c: { name: Name; copy: ChunkCopy }) => `${toHex(c.name)}.${copyName(c.copy)}`;
 
 function batches(list: { name: Name; copy: ChunkCopy; content: Uint8Array }[], size: number): SendAccountBatch[] {
   const round = sha512(self.name, ...list.map((c) => c.name));
@@ -104,9 +104,9 @@ function batches(list: { name: Name; copy: ChunkCopy; content: Uint8Array }[], s
 describe('SendAccount on a PmidNode', () => {
   it('only its own PmidManager group, K − 1 of them, can make it act; then the disk matches the account', async () => {
     const kept = await store(100);
-    const unlisted = await store(120, 'BACKUP');
+    const unlisted = await store(120, ChunkCopy.BACKUP);
     const corrupt = await store(90);
-    const missing = { name: nameOf(randomBytes(8)), copy: 'PRIMARY' as ChunkCopy, content: new Uint8Array(10) };
+    const missing = { name: nameOf(randomBytes(8)), copy: ChunkCopy.PRIMARY as ChunkCopy, content: new Uint8Array(10) };
     const hex = toHex(corrupt.name);
     const file = join(dir, hex.slice(0, 2), `${hex}.${copyIndex(corrupt.copy)}`);
     await writeFile(
@@ -152,7 +152,7 @@ describe('SendAccount on a PmidNode', () => {
     expect(await held()).toContain(id(stale));
 
     const content = randomBytes(40);
-    const fresh = { name: nameOf(content), copy: 'PRIMARY' as ChunkCopy, content };
+    const fresh = { name: nameOf(content), copy: ChunkCopy.PRIMARY as ChunkCopy, content };
     const put = putCodec.encode({ name: fresh.name, copy: fresh.copy, context: null });
     for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', put, self.name, content));
 
@@ -170,29 +170,31 @@ describe('Put on a full PmidNode (SPEC.md 3.3 sacrificial copies)', () => {
   const answers = () => sent.filter((e) => e.type === 'PutResponse').map((e) => putResponseCodec.decode(e.payload));
 
   it('a must-store copy deletes sacrificial copies for room and reports each one; one that cannot fit deletes nothing', async () => {
-    const large = await store(400_000, 'SACRIFICIAL');
-    const small = await store(300_000, 'SACRIFICIAL');
+    const large = await store(400_000, ChunkCopy.SACRIFICIAL);
+    const small = await store(300_000, ChunkCopy.SACRIFICIAL);
     const primary = await store(200_000);
 
     // A sacrificial copy never makes room for another.
-    await putFromGroup('SACRIFICIAL', randomBytes(150_000));
+    await putFromGroup(ChunkCopy.SACRIFICIAL, randomBytes(150_000));
     expect(answers().map((a) => a.stored)).toEqual([false]);
 
     const backup = randomBytes(350_000);
-    await putFromGroup('BACKUP', backup);
-    expect(answers()[1]).toMatchObject({ stored: true, copy: 'BACKUP', size: 350_000 });
-    expect(await held()).toEqual([id(small), id(primary), id({ name: nameOf(backup), copy: 'BACKUP' })].sort());
+    await putFromGroup(ChunkCopy.BACKUP, backup);
+    expect(answers()[1]).toMatchObject({ stored: true, copy: ChunkCopy.BACKUP, size: 350_000 });
+    expect(await held()).toEqual([id(small), id(primary), id({ name: nameOf(backup), copy: ChunkCopy.BACKUP })].sort());
     const lost = sent.filter((e) => e.type === 'Lost');
-    expect(lost.map((e) => lostCodec.decode(e.payload)).map((l) => `${id(l as { name: Name; copy: ChunkCopy })}:${l.reason}`)).toEqual([
-      `${id(large)}:DELETED_FOR_ROOM`,
-    ]);
+    expect(
+      lost
+        .map((e) => lostCodec.decode(e.payload))
+        .map((l) => `${id(l as { name: Name; copy: ChunkCopy })}:${lossReasonName(l.reason ?? LossReason.LOST)}`),
+    ).toEqual([`${id(large)}:DELETED_FOR_ROOM`]);
     expect(lost[0]).toMatchObject({ authority: 'single', scope: 'close-group', destination: { persona: 'pmid-manager' } });
     expect(toHex(lost[0]?.destination.nae as Uint8Array)).toBe(toHex(self.name));
 
     // 500_000 more would need 350_000 freed, more than the last sacrificial copy's 300_000: refused, nothing deleted.
     const before = await held();
-    await putFromGroup('PRIMARY', randomBytes(500_000));
-    expect(answers()[2]).toMatchObject({ stored: false, copy: 'PRIMARY' });
+    await putFromGroup(ChunkCopy.PRIMARY, randomBytes(500_000));
+    expect(answers()[2]).toMatchObject({ stored: false, copy: ChunkCopy.PRIMARY });
     expect(await held()).toEqual(before);
     expect(sent.filter((e) => e.type === 'Lost')).toHaveLength(1);
   });

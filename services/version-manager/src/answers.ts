@@ -48,13 +48,17 @@ type Request = PutVersion | DeleteBranchTillFork;
  * goes to the owner's MaidManagers.
  */
 export function agreedMutation<R extends Request>(type: string, decide: (request: R, current: StoredSdv | undefined) => Decision) {
-  const requestOf = (params: { request: R | null }): R => {
-    if (params.request === null) throw new MalformedPayloadError(`${type} without its request`);
+  const requestOf = (params: { request?: R | null }): R => {
+    if (params.request == null) throw new MalformedPayloadError(`${type} without its request`);
     return params.request;
   };
   return {
     requestOf,
-    async apply(params: { request: R | null; answers: Uint8Array }, ctx: HandlerContext<VersionManagerState>, nae: Name): Promise<Outcome> {
+    async apply(
+      params: { request?: R | null; answers: Uint8Array },
+      ctx: HandlerContext<VersionManagerState>,
+      nae: Name,
+    ): Promise<Outcome> {
       const request = requestOf(params);
       const reply = await ctx.state.store.update(nae, (current) => decide(request, current));
       return { send: [answerOwner(request, params.answers, reply)] };

@@ -32,7 +32,7 @@ export function putVersionArguments(put: PutVersion): {
   maxBranches: number;
 } {
   return {
-    old: put.old === null ? null : fromWireVersion(put.old, 'parent version'),
+    old: put.old == null ? null : fromWireVersion(put.old, 'parent version'),
     next: fromWireVersion(put.newVersion, 'new version'),
     maxVersions: sdvLimit('maxVersions', put.maxVersions),
     maxBranches: sdvLimit('maxBranches', put.maxBranches),

@@ -43,7 +43,7 @@ export function decodeSdv(name: Name, value: Uint8Array): StoredSdv {
   }
   const entries: VersionEntry[] = record.versions.map((e) => ({
     version: fromWireVersion(e.version),
-    parent: e.parent === null ? null : fromWireVersion(e.parent, 'parent'),
+    parent: e.parent == null ? null : fromWireVersion(e.parent, 'parent'),
   }));
   entries.forEach((entry, i) => {
     const before = entries[i - 1];

@@ -171,7 +171,7 @@ export class AccountTransferSender<S> {
             batch = [];
             open.set(target, batch);
           }
-          batch.push({ nae: item.nae, key: item.key, value: value as Uint8Array });
+          batch.push({ nae: item.nae, key: item.key, value: value as Uint8Array, applied: [] });
           item.targets.delete(target);
         }
       }

@@ -1,4 +1,4 @@
-import { answerClient, CLIENT_REPLY, type ClientOrigin, replyError } from '../client-reply.js';
+import { answerClient, CLIENT_REPLY, type ClientOrigin, ReplyStatus, replyError } from '../client-reply.js';
 import { type Authority, type Envelope, type MessageContent, verifyEnvelope } from '../envelope.js';
 import { asSafeError, type SafeError } from '../errors.js';
 import type { Firewall } from '../firewall.js';
@@ -70,7 +70,11 @@ export class Outbox<S> {
       );
     } else if ((record === null || record.state === 'syncing') && envelope.source.persona === CLIENT && envelope.replyTo) {
       const origin: ClientOrigin = { request: envelope.id, replyTo: envelope.replyTo };
-      const syncing = answerClient(origin, { status: 'SYNCING', message: 'the group is still deciding', payload: new Uint8Array(0) });
+      const syncing = answerClient(origin, {
+        status: ReplyStatus.SYNCING,
+        message: 'the group is still deciding',
+        payload: new Uint8Array(0),
+      });
       await this.emit({ ...syncing, answers: undefined }, envelope.destination.nae, envelope.trace);
     }
   }

@@ -1,8 +1,18 @@
+import {
+  type AccountPull as AccountPullMessage,
+  AccountPullSchema,
+  type AccountTransferBatch as AccountTransferBatchMessage,
+  AccountTransferBatchSchema,
+  type SyncProposal as SyncProposalMessage,
+  SyncProposalSchema,
+  type TransferredRecord as TransferredRecordMessage,
+  type TransferredSyncEntry as TransferredSyncEntryMessage,
+} from '@safe/proto/messages';
 import { type Address, type Envelope, type MessageContent, verifyEnvelope } from '../envelope.js';
 import { type SafeError, UnknownMessageTypeError, WrongSourceError } from '../errors.js';
 import { nameEquals } from '../name.js';
 import type { HandlerContext, Incoming, PersonaRecords } from '../persona.js';
-import { protoCodec } from '../proto.js';
+import { type Fields, protoCodec } from '../proto.js';
 import type { PersonaName } from '../routing.js';
 import type { SyncEntry } from '../sync.js';
 
@@ -29,38 +39,20 @@ export const CONTENT_PULL_MESSAGE = 'ContentPull';
 export const CONTENT_PUSH_MESSAGE = 'ContentPush';
 export const NO_CONTENT = new Uint8Array(0);
 
-export interface TransferredRecord {
-  nae: Uint8Array;
-  key: Uint8Array;
-  value: Uint8Array;
-  /** The NAE's actions whose effect is in `value` (applied at the sender). */
-  applied?: { key: string; action: string; parameters: Uint8Array }[];
-}
-export interface TransferredSyncEntry {
-  nae: Uint8Array;
-  key: string;
-  action: string;
-  parameters: Uint8Array;
-  /** The members that told the group they have seen it (Sync.byNae): the sender only if it did. */
-  seenBy: Uint8Array[];
-}
-export interface AccountTransferBatch {
-  records: TransferredRecord[];
-  entries: TransferredSyncEntry[];
-}
-export const accountTransferBatchCodec = protoCodec<AccountTransferBatch>('safe.v1.AccountTransferBatch');
-export interface AccountPull {
-  records: { nae: Uint8Array; key: Uint8Array }[];
-}
-export const accountPullCodec = protoCodec<AccountPull>('safe.v1.AccountPull');
+/**
+ * A record as account transfer carries it; `applied`: the NAE's actions whose effect is in `value`
+ * (applied at the sender).
+ */
+export type TransferredRecord = Fields<TransferredRecordMessage>;
+/** A sync entry as account transfer carries it; `seenBy`: the members that told the group they have seen it (Sync.byNae): the sender only if it did. */
+export type TransferredSyncEntry = Fields<TransferredSyncEntryMessage>;
+export type AccountTransferBatch = Fields<AccountTransferBatchMessage>;
+export const accountTransferBatchCodec = protoCodec(AccountTransferBatchSchema);
+export type AccountPull = Fields<AccountPullMessage>;
+export const accountPullCodec = protoCodec(AccountPullSchema);
 
-export interface SyncProposal {
-  key: string;
-  action: string;
-  nae: Uint8Array;
-  parameters: Uint8Array;
-}
-export const syncProposalCodec = protoCodec<SyncProposal>('safe.v1.SyncProposal');
+export type SyncProposal = Fields<SyncProposalMessage>;
+export const syncProposalCodec = protoCodec(SyncProposalSchema);
 
 /** Sync entries as an account-transfer batch carries them. */
 export function transferredEntries(entries: readonly SyncEntry[]): TransferredSyncEntry[] {

@@ -1,3 +1,4 @@
+import { GetAccountSchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
 import type { TransferVotes } from '../account-transfer.js';
 import { DEFAULT_GROUP_PARAMETERS, type GroupParameters } from '../config.js';
@@ -17,7 +18,7 @@ import { SeededRandom } from './random.js';
 interface Nonce {
   nonce: Uint8Array;
 }
-const nonceCodec = protoCodec<Nonce>('safe.v1.GetAccount');
+const nonceCodec = protoCodec(GetAccountSchema);
 
 interface State {
   handled: number;

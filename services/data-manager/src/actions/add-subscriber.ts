@@ -1,6 +1,5 @@
-import type { PutContext } from '@safe/chunks';
-import { action } from '@safe/core';
-import { addSubscriberCodec, type ChunkRef } from '../messages.js';
+import { action, type Payload } from '@safe/core';
+import { addSubscriberCodec } from '../messages.js';
 import { oweStoreAnswer } from '../rules.js';
 import type { DataManagerState } from '../state.js';
 
@@ -9,7 +8,7 @@ import type { DataManagerState } from '../state.js';
  * chunk's first store is still under way, the answer waits for it: acknowledged means retrievable.
  * A member whose record came by account transfer with the subscriber in it owes the same answer.
  */
-export const addSubscriber = action<ChunkRef & { context: PutContext | null }, DataManagerState>({
+export const addSubscriber = action<Payload<typeof addSubscriberCodec>, DataManagerState>({
   type: 'AddSubscriber',
   payload: addSubscriberCodec,
   async apply({ name, copy, context }, ctx) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { ChunkCopy, PutContext } from '@safe/chunks';
+import type { PutContext } from '@safe/chunks';
+import { ChunkCopy, LossReason } from '@safe/chunks';
 import { DEFAULT_GROUP_PARAMETERS, type HandlerContext, type Name, nameOf, RoutingTable, silentLogger, toHex } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,7 +61,7 @@ async function play(chunk: Name, copy: ChunkCopy, steps: readonly Step[]) {
       'record' in step
         ? await createRecord.apply({ name: chunk, copy, size: SIZE, holders, context, createdBy: 7 }, ctx, chunk)
         : 'lost' in step
-          ? await markHolderLost.apply({ name: chunk, copy, pmid: step.lost, reason: 'DELETED_FOR_ROOM' }, ctx, chunk)
+          ? await markHolderLost.apply({ name: chunk, copy, pmid: step.lost, reason: LossReason.DELETED_FOR_ROOM }, ctx, chunk)
           : await holderResult.apply({ name: chunk, copy, pmid: step.answer, stored: step.stored, context, size: SIZE }, ctx, chunk);
     sent.push(...(outcome?.send ?? []));
   }
@@ -76,7 +77,7 @@ async function play(chunk: Name, copy: ChunkCopy, steps: readonly Step[]) {
 describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies)', () => {
   it('a copy deleted for room whose loss is agreed before the stored answer ends as where the loss came after', async () => {
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(await replica(), chunk, 'SACRIFICIAL', [], 2) as [Name, Name];
+    const [x, y] = chooseHolders(await replica(), chunk, ChunkCopy.SACRIFICIAL, [], 2) as [Name, Name];
     const orders: Step[][] = [
       [{ record: true }, { answer: x, stored: true }, { answer: y, stored: true }, { lost: x }],
       [{ record: true }, { answer: y, stored: true }, { lost: x }, { answer: x, stored: true }],
@@ -84,7 +85,7 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
       [{ lost: x }, { record: true }, { answer: y, stored: true }, { answer: x, stored: true }],
     ];
     const runs = [];
-    for (const order of orders) runs.push(await play(chunk, 'SACRIFICIAL', order));
+    for (const order of orders) runs.push(await play(chunk, ChunkCopy.SACRIFICIAL, order));
     const [first] = runs;
     expect(first?.list).toEqual([`${toHex(y).slice(0, 8)}:stored`, `${toHex(x).slice(0, 8)}:failed`]);
     for (const run of runs) expect({ list: run.list, rate: run.rate }).toEqual({ list: first?.list, rate: first?.rate });
@@ -92,19 +93,19 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
 
   it('two holders deleted for room in either order are listed alike', async () => {
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(await replica(), chunk, 'SACRIFICIAL', [], 2) as [Name, Name];
+    const [x, y] = chooseHolders(await replica(), chunk, ChunkCopy.SACRIFICIAL, [], 2) as [Name, Name];
     const stored: Step[] = [{ record: true }, { answer: x, stored: true }, { answer: y, stored: true }];
-    const a = await play(chunk, 'SACRIFICIAL', [...stored, { lost: x }, { lost: y }]);
-    const b = await play(chunk, 'SACRIFICIAL', [...stored, { lost: y }, { lost: x }]);
+    const a = await play(chunk, ChunkCopy.SACRIFICIAL, [...stored, { lost: x }, { lost: y }]);
+    const b = await play(chunk, ChunkCopy.SACRIFICIAL, [...stored, { lost: y }, { lost: x }]);
     expect(a.list.every((h) => h.endsWith(':failed'))).toBe(true);
     expect(b.list).toEqual(a.list);
   });
 
   it('a refusal agreed before the copy’s CreateRecord picks the same replacement, with the same Put, as where the record came first', async () => {
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(await replica(), chunk, 'PRIMARY', [], 2) as [Name, Name];
-    const recordFirst = await play(chunk, 'PRIMARY', [{ record: true }, { answer: y, stored: false }]);
-    const answerFirst = await play(chunk, 'PRIMARY', [{ answer: y, stored: false }, { record: true }]);
+    const [x, y] = chooseHolders(await replica(), chunk, ChunkCopy.PRIMARY, [], 2) as [Name, Name];
+    const recordFirst = await play(chunk, ChunkCopy.PRIMARY, [{ record: true }, { answer: y, stored: false }]);
+    const answerFirst = await play(chunk, ChunkCopy.PRIMARY, [{ answer: y, stored: false }, { record: true }]);
     expect(recordFirst.puts).toHaveLength(1);
     expect(answerFirst.puts).toEqual(recordFirst.puts);
     expect(answerFirst.list).toEqual(recordFirst.list);
@@ -113,9 +114,9 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
 
   it('two refusals in either order send each replacement the same Put (one message, so its K − 1 copies accumulate)', async () => {
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(await replica(), chunk, 'PRIMARY', [], 2) as [Name, Name];
-    const a = await play(chunk, 'PRIMARY', [{ record: true }, { answer: x, stored: false }, { answer: y, stored: false }]);
-    const b = await play(chunk, 'PRIMARY', [{ record: true }, { answer: y, stored: false }, { answer: x, stored: false }]);
+    const [x, y] = chooseHolders(await replica(), chunk, ChunkCopy.PRIMARY, [], 2) as [Name, Name];
+    const a = await play(chunk, ChunkCopy.PRIMARY, [{ record: true }, { answer: x, stored: false }, { answer: y, stored: false }]);
+    const b = await play(chunk, ChunkCopy.PRIMARY, [{ record: true }, { answer: y, stored: false }, { answer: x, stored: false }]);
     expect(a.puts).toHaveLength(2);
     for (const put of a.puts) expect(put.correlation).toBeDefined();
     expect(b.puts).toEqual(a.puts);
@@ -125,37 +126,45 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
   it("a repair's answer after the copy's record was deleted does not bring the record back: the copy it stored is deleted", async () => {
     const ctx = await replica();
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(ctx, chunk, 'PRIMARY', [], 2) as [Name, Name];
-    await createRecord.apply({ name: chunk, copy: 'PRIMARY', size: SIZE, holders: [x], context, createdBy: 7 }, ctx, chunk);
-    expect(await ctx.state.store.removeSubscriber(chunk, 'PRIMARY')).toHaveLength(1);
-    const stored = await holderResult.apply({ name: chunk, copy: 'PRIMARY', pmid: y, stored: true, context: null, size: SIZE }, ctx, chunk);
-    expect(await ctx.state.store.record(chunk, 'PRIMARY')).toBeUndefined();
+    const [x, y] = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], 2) as [Name, Name];
+    await createRecord.apply({ name: chunk, copy: ChunkCopy.PRIMARY, size: SIZE, holders: [x], context, createdBy: 7 }, ctx, chunk);
+    expect(await ctx.state.store.removeSubscriber(chunk, ChunkCopy.PRIMARY)).toHaveLength(1);
+    const stored = await holderResult.apply(
+      { name: chunk, copy: ChunkCopy.PRIMARY, pmid: y, stored: true, context: null, size: SIZE },
+      ctx,
+      chunk,
+    );
+    expect(await ctx.state.store.record(chunk, ChunkCopy.PRIMARY)).toBeUndefined();
     expect(stored?.send?.map((out) => [out.type, out.to.persona, toHex(out.to.nae)])).toEqual([['Delete', 'pmid-manager', toHex(y)]]);
     const refused = await holderResult.apply(
-      { name: chunk, copy: 'PRIMARY', pmid: y, stored: false, context: null, size: SIZE },
+      { name: chunk, copy: ChunkCopy.PRIMARY, pmid: y, stored: false, context: null, size: SIZE },
       ctx,
       chunk,
     );
     expect(refused?.send ?? []).toEqual([]);
-    expect(await ctx.state.store.record(chunk, 'PRIMARY')).toBeUndefined();
+    expect(await ctx.state.store.record(chunk, ChunkCopy.PRIMARY)).toBeUndefined();
   });
 
   it('a record that came by account transfer owes the Put its answer: at once when the copy is stored, or when it is', async () => {
     const ctx = await replica();
     const chunk = nameOf(randomBytes(8));
-    const [x, y] = chooseHolders(ctx, chunk, 'PRIMARY', [], 2) as [Name, Name];
+    const [x, y] = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], 2) as [Name, Name];
     // The transferred record: x stored, y pending (what CreateRecord and x's answer made where they were applied).
-    await ctx.state.store.createRecord(chunk, 'PRIMARY', SIZE, [x, y], 8, 7);
-    await ctx.state.store.markHolder(chunk, 'PRIMARY', SIZE, x, 'stored', 8);
-    const record = { name: chunk, copy: 'PRIMARY' as const, size: SIZE, holders: [x, y], context, createdBy: 7 };
+    await ctx.state.store.createRecord(chunk, ChunkCopy.PRIMARY, SIZE, [x, y], 8, 7);
+    await ctx.state.store.markHolder(chunk, ChunkCopy.PRIMARY, SIZE, x, 'stored', 8);
+    const record = { name: chunk, copy: ChunkCopy.PRIMARY, size: SIZE, holders: [x, y], context, createdBy: 7 };
     expect((await createRecord.owed?.(record, ctx, chunk))?.send ?? []).toEqual([]);
-    const stored = await holderResult.apply({ name: chunk, copy: 'PRIMARY', pmid: y, stored: true, context: null, size: SIZE }, ctx, chunk);
+    const stored = await holderResult.apply(
+      { name: chunk, copy: ChunkCopy.PRIMARY, pmid: y, stored: true, context: null, size: SIZE },
+      ctx,
+      chunk,
+    );
     const toMaidManagers = (sent: readonly { type: string; to: { persona: string } }[] | undefined) =>
       (sent ?? []).filter((out) => out.type === 'PutResponse' && out.to.persona === 'maid-manager');
     expect(toMaidManagers(stored?.send)).toHaveLength(1);
     // Now stored on both: another Put's transferred AddSubscriber is answered at once.
-    const again = await addSubscriber.owed?.({ name: chunk, copy: 'PRIMARY', context }, ctx, chunk);
+    const again = await addSubscriber.owed?.({ name: chunk, copy: ChunkCopy.PRIMARY, context }, ctx, chunk);
     expect(toMaidManagers(again?.send)).toHaveLength(1);
-    expect((await ctx.state.store.record(chunk, 'PRIMARY'))?.subscribers).toBe(1);
+    expect((await ctx.state.store.record(chunk, ChunkCopy.PRIMARY))?.subscribers).toBe(1);
   });
 });

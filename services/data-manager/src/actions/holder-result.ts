@@ -1,4 +1,4 @@
-import { type ChunkCopy, copyGroupName, isMustStore, type PutContext } from '@safe/chunks';
+import { ChunkCopy, copyGroupName, isMustStore, type PutContext } from '@safe/chunks';
 import { action, type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, toHex } from '@safe/core';
 import { repairAnswered, repairDeparted } from '../churn/repair.js';
 import { type HolderResult, holderResultCodec } from '../messages.js';
@@ -62,7 +62,7 @@ function storeOnReplacement(
   name: Uint8Array,
   copy: ChunkCopy,
   content: Uint8Array,
-  context: PutContext | null,
+  context: PutContext | null | undefined,
   replaced: readonly Uint8Array[],
 ): Outbound {
   const group = copyGroupName(parseName(name, 'chunk name'), copy);
@@ -75,12 +75,12 @@ async function applyAnswer(
   { name, copy, pmid, stored, context, size }: HolderResult,
   ctx: HandlerContext<DataManagerState>,
 ): Promise<Outcome | undefined> {
-  if (!stored && copy === 'SACRIFICIAL' && context === null) {
+  if (!stored && copy === ChunkCopy.SACRIFICIAL && context == null) {
     ctx.log.debug({ pmid: toHex(pmid).slice(0, 16), chunk: toHex(name).slice(0, 16) }, 'no room to store a sacrificial copy again yet');
     return undefined;
   }
   const { store, config } = ctx.state;
-  if (context === null && (await store.record(name, copy)) === undefined) {
+  if (context == null && (await store.record(name, copy)) === undefined) {
     // A repair's answer (no client Put waits on it) for a copy whose record is gone: deleted
     // while the repair ran. The record is not made again; the copy it stored belongs to nobody.
     repairAnswered(ctx, name, copy, pmid);
@@ -97,7 +97,7 @@ async function applyAnswer(
     if (update.changed && update.stored === config.copiesPerGroup) {
       ctx.state.pendingContent.delete(key);
       for (const owed of takeOwed(ctx.state, key, context)) send.push(...tellMaidManagers(owed, name, copy, { stored: true, cost: size }));
-      if (copy === 'SACRIFICIAL') await moveFarmingRate(ctx, 'stored');
+      if (copy === ChunkCopy.SACRIFICIAL) await moveFarmingRate(ctx, 'stored');
     }
     return { send };
   }

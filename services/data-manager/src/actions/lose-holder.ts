@@ -1,3 +1,4 @@
+import { LossReason } from '@safe/chunks';
 import { action, type Name } from '@safe/core';
 import { type HolderLoss, holderLossCodec, pmidLoseCodec } from '../messages.js';
 import type { DataManagerState } from '../state.js';
@@ -13,7 +14,7 @@ export const loseHolder = action<HolderLoss, DataManagerState>({
   type: 'LoseHolder',
   payload: holderLossCodec,
   async apply(params, ctx, nae) {
-    const marked = await markHolderLost.apply({ ...params, reason: 'CORRUPT' }, ctx, nae);
+    const marked = await markHolderLost.apply({ ...params, reason: LossReason.CORRUPT }, ctx, nae);
     if (marked === undefined) return undefined;
     const { name, copy, pmid } = params;
     return {

@@ -1,3 +1,4 @@
+import { LossReason } from '@safe/chunks';
 import { action, type HandlerContext, nameEquals, type Outcome } from '@safe/core';
 import { repairDeparted } from '../churn/repair.js';
 import { type HolderLoss, holderLossCodec } from '../messages.js';
@@ -41,7 +42,7 @@ async function applyLoss({ name, copy, pmid, reason }: HolderLoss, ctx: HandlerC
   if (held === undefined) return undefined;
   await orderFailedAtBottom(ctx, name, copy);
   ctx.state.lostCopies.set(copyKey(held.name, held.copy), held);
-  if (reason === 'DELETED_FOR_ROOM') {
+  if (reason === LossReason.DELETED_FOR_ROOM) {
     await moveFarmingRate(ctx, 'deleted');
     return undefined;
   }

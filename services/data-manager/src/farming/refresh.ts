@@ -1,6 +1,7 @@
 import {
   action,
   type ChurnEvent,
+  type Fields,
   type HandlerContext,
   MalformedPayloadError,
   type Name,
@@ -8,10 +9,10 @@ import {
   type Outbound,
   type Outcome,
   protoCodec,
-  registerProtoFile,
   toHex,
   transferAgreement,
 } from '@safe/core';
+import { type FarmingRateRefresh as FarmingRateRefreshMessage, FarmingRateRefreshSchema } from '@safe/proto/farming_rate';
 import { adoptedFarmingRate, groupFarmingRate, refreshTargets } from '../farming-rate.js';
 import type { DataManagerState } from '../state.js';
 
@@ -24,14 +25,8 @@ import type { DataManagerState } from '../state.js';
  * takes the median of its peers' own rates (AdoptFarmingRate); every replica's group value is the
  * median of its own rate and its peers' latest.
  */
-registerProtoFile('safe/v1/farming_rate.proto');
-
-export interface FarmingRateRefresh {
-  rate: number;
-  moved: boolean;
-  sequence: number;
-}
-export const farmingRateRefreshCodec = protoCodec<FarmingRateRefresh>('safe.v1.data_manager.FarmingRateRefresh');
+export type FarmingRateRefresh = Fields<FarmingRateRefreshMessage>;
+export const farmingRateRefreshCodec = protoCodec(FarmingRateRefreshSchema);
 
 /** A rate is a price: a non-negative safe integer, whatever a peer sends. */
 export function checkedRate(rate: number): number {

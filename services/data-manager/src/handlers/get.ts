@@ -1,3 +1,4 @@
+import { ChunkCopy } from '@safe/chunks';
 import {
   answerClient,
   InvalidNameError,
@@ -35,7 +36,7 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
     if (!nameEquals(msg.destination.nae, name)) throw new InvalidNameError('a Get goes to the close group of the chunk name');
     const origin = originOf(msg);
     if (origin === undefined) throw new InvalidNameError('a Get needs an entry node to answer to');
-    const record = await ctx.state.store.record(name, 'PRIMARY');
+    const record = await ctx.state.store.record(name, ChunkCopy.PRIMARY);
     if (record === undefined)
       throw new NotFoundError(
         `no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`,
@@ -52,7 +53,7 @@ export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerS
       if (holders.every((h) => h.state === 'pending')) throw new NotFoundError(`chunk ${toHex(name).slice(0, 16)}… was never stored`);
       throw new UnavailableError('no holder of the chunk is on line');
     }
-    const key = copyKey(name, 'PRIMARY');
+    const key = copyKey(name, ChunkCopy.PRIMARY);
     const pending = ctx.state.pendingGets.get(key);
     if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {
       pending.waiting.push(origin);

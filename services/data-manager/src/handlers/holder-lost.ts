@@ -1,4 +1,4 @@
-import { CHUNK_COPIES, copyGroupName } from '@safe/chunks';
+import { CHUNK_COPIES, ChunkCopy, copyGroupName, LossReason } from '@safe/chunks';
 import { InvalidNameError, MalformedPayloadError, message, nameEquals, parseName, WrongSourceError } from '@safe/core';
 import { type HolderLoss, holderLossCodec } from '../messages.js';
 import type { DataManagerState } from '../state.js';
@@ -19,7 +19,7 @@ export const holderLost = message<HolderLoss, DataManagerState>({
   handle(msg) {
     const { copy, reason } = msg.payload;
     if (!CHUNK_COPIES.includes(copy)) throw new MalformedPayloadError('a HolderLost names a primary, backup or sacrificial copy');
-    if (reason === 'DELETED_FOR_ROOM' && copy !== 'SACRIFICIAL') {
+    if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
       throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
     }
     const name = parseName(msg.payload.name, 'chunk name');

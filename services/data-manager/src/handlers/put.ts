@@ -1,4 +1,4 @@
-import { checkChunk, copyGroupName } from '@safe/chunks';
+import { checkChunk, copyGroupName, copyName } from '@safe/chunks';
 import { InvalidNameError, message, nameEquals } from '@safe/core';
 import { addSubscriberCodec, createRecordCodec, type DataPut, putCodec } from '../messages.js';
 import { chooseHolders, storeOn, tellMaidManagers } from '../rules.js';
@@ -28,7 +28,7 @@ export const put = message<DataPut, DataManagerState>({
     const name = checkChunk(msg.payload.name, content);
     const nae = msg.destination.nae;
     if (!nameEquals(nae, copyGroupName(name, copy))) {
-      throw new InvalidNameError(`a ${copy} copy goes to its own copy group, not to this NAE`);
+      throw new InvalidNameError(`a ${copyName(copy)} copy goes to its own copy group, not to this NAE`);
     }
     // A record this very Put created (applied here through the group's sync before this member
     // handled the Put itself) is not an existing chunk: every member must take the same path.

@@ -1,10 +1,9 @@
-import type { WireOrigin } from '@safe/chunks';
-import { action } from '@safe/core';
+import { action, type Payload } from '@safe/core';
 import { answerWithAccount } from '../answers.js';
 import { createAccountActionCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
-export const createAccountAction = action<{ client: Uint8Array; publicKey: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
+export const createAccountAction = action<Payload<typeof createAccountActionCodec>, MaidManagerState>({
   type: 'CreateAccount',
   payload: createAccountActionCodec,
   async apply({ client, origin }, ctx) {

@@ -1,5 +1,5 @@
-import { CHUNK_COPIES, copyGroupName, fromWireOrigin, type WireOrigin } from '@safe/chunks';
-import { action, answerClient, type Outbound, parseName, replyOk } from '@safe/core';
+import { CHUNK_COPIES, copyGroupName, fromWireOrigin } from '@safe/chunks';
+import { action, answerClient, type Outbound, type Payload, parseName, replyOk } from '@safe/core';
 import { dataDeleteCodec, deleteReplyCodec, recordDeleteCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
@@ -7,7 +7,7 @@ import type { MaidManagerState } from '../state.js';
  * Agreed: the client's Put loses a copy; only then do the DataManagers hear of it. The answer is
  * always success, and says whether the account held a claim on the chunk (a file of another account's: none).
  */
-export const recordDelete = action<{ client: Uint8Array; name: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
+export const recordDelete = action<Payload<typeof recordDeleteCodec>, MaidManagerState>({
   type: 'RecordDelete',
   payload: recordDeleteCodec,
   async apply({ client, name, origin }, ctx) {

@@ -1,10 +1,9 @@
-import type { WireOrigin } from '@safe/chunks';
-import { action } from '@safe/core';
+import { action, type Payload } from '@safe/core';
 import { answerWithAccount } from '../answers.js';
 import { recordHealthCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
-export const recordHealth = action<{ client: Uint8Array; pmid: Uint8Array; offered: number; origin: WireOrigin | null }, MaidManagerState>({
+export const recordHealth = action<Payload<typeof recordHealthCodec>, MaidManagerState>({
   type: 'RecordHealth',
   payload: recordHealthCodec,
   async apply({ client, pmid, offered, origin }, ctx) {

@@ -1,10 +1,9 @@
-import type { WireOrigin } from '@safe/chunks';
-import { action, type Name } from '@safe/core';
+import { action, type Name, type Payload } from '@safe/core';
 import { getPmidHealthCodec, registerVaultActionCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /** Agreed: the vault is the client's. Its space is asked of its PmidManagers (GetPMIDHealth); the client is answered then. */
-export const registerVaultAction = action<{ client: Uint8Array; pmid: Uint8Array; origin: WireOrigin | null }, MaidManagerState>({
+export const registerVaultAction = action<Payload<typeof registerVaultActionCodec>, MaidManagerState>({
   type: 'RegisterVault',
   payload: registerVaultActionCodec,
   async apply({ client, pmid, origin }, ctx) {

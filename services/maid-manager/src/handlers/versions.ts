@@ -35,7 +35,7 @@ export const putVersion = message<PutVersionRequest, MaidManagerState>({
   payload: putVersionRequestCodec,
   async handle(msg, ctx) {
     const { dataName, type, old, newVersion, maxVersions, maxBranches } = msg.payload;
-    if (old !== null) fromWireVersion(old, 'parent version');
+    if (old != null) fromWireVersion(old, 'parent version');
     fromWireVersion(newVersion, 'new version');
     sdvLimit('maxVersions', maxVersions);
     sdvLimit('maxBranches', maxBranches);
@@ -80,7 +80,7 @@ export const versionResult = message<VersionResult, MaidManagerState>({
       throw new WrongSourceError("a VersionManager group answers only for an SDV of this MaidManager group's client");
     }
     const to = fromWireOrigin(origin);
-    if (to === undefined || reply === null) return {};
+    if (to === undefined || reply == null) return {};
     return { send: [answerClient(to, reply)] };
   },
 });

@@ -1,10 +1,9 @@
-import type { WireOrigin } from '@safe/chunks';
-import { action, replyOk } from '@safe/core';
-import { applyAcknowledgeCodec, type MessageKey } from '../messages.js';
+import { action, type Payload, replyOk } from '@safe/core';
+import { applyAcknowledgeCodec } from '../messages.js';
 import { answerOrigin } from '../requests.js';
 import type { MpidManagerState } from '../state.js';
 
-type Params = { mpid: Uint8Array; keys: MessageKey[]; origin: WireOrigin | null };
+type Params = Payload<typeof applyAcknowledgeCodec>;
 
 /** Agreed: the acknowledged messages are no longer held, and a late copy of one is not held again. */
 export const applyAcknowledge = action<Params, MpidManagerState>({

@@ -1,9 +1,9 @@
-import { AlreadyExistsError, action, type ClientReplyValue, MalformedPayloadError, nameEquals, replyOk } from '@safe/core';
+import { AlreadyExistsError, action, type ClientReplyValue, MalformedPayloadError, nameEquals, type Payload, replyOk } from '@safe/core';
 import { applyRegisterCodec, type MpidAccount, mpidInfoCodec } from '../messages.js';
 import { answerOrigin, refusal } from '../requests.js';
 import type { MpidManagerState } from '../state.js';
 
-type Params = { account: MpidAccount | null; origin: { request: Uint8Array; replyPersona: string; replyNode: Uint8Array } | null };
+type Params = Payload<typeof applyRegisterCodec>;
 
 /** The registration's answer on `current`: a repeat by the same owner and key is OK, anyone else finds the name taken. */
 function decide(account: MpidAccount, current: MpidAccount | undefined, nae: Uint8Array): { next?: MpidAccount; result: ClientReplyValue } {
@@ -14,7 +14,7 @@ function decide(account: MpidAccount, current: MpidAccount | undefined, nae: Uin
 }
 
 function accountOf(params: Params): MpidAccount {
-  if (params.account === null) throw new MalformedPayloadError('ApplyRegister without its account');
+  if (params.account == null) throw new MalformedPayloadError('ApplyRegister without its account');
   return params.account;
 }
 

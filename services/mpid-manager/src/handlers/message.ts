@@ -1,5 +1,15 @@
-import { type ClientReplyValue, InvalidNameError, message, nameEquals, parseName, reply, replyOk, WrongSourceError } from '@safe/core';
-import { holdMessageCodec, type MessagePayload, messageCodec, messageResultCodec } from '../messages.js';
+import {
+  type ClientReplyValue,
+  InvalidNameError,
+  message,
+  nameEquals,
+  type Payload,
+  parseName,
+  reply,
+  replyOk,
+  WrongSourceError,
+} from '@safe/core';
+import { holdMessageCodec, messageCodec, messageResultCodec } from '../messages.js';
 import { answerOrigin, refusal, UnknownMpidError } from '../requests.js';
 import { checkAdmitted, checkHeldMessage, checkRoom } from '../rules.js';
 import type { MpidManagerState } from '../state.js';
@@ -10,7 +20,7 @@ import type { MpidManagerState } from '../state.js';
  * (README: "online"). Every answer, a refusal too, goes back to the sender's group as
  * MessageResult, so the sender hears why; a refusal holds nothing.
  */
-export const receiveMessage = message<MessagePayload, MpidManagerState>({
+export const receiveMessage = message<Payload<typeof messageCodec>, MpidManagerState>({
   type: 'Message',
   from: ['mpid-manager'],
   accumulate: 'group',
@@ -46,10 +56,7 @@ export const receiveMessage = message<MessagePayload, MpidManagerState>({
 });
 
 /** MessageResult | recipient's MpidManager ->>>> | [Ac, Fw] the sender's MpidManager [So]: the answer, passed on to the client. */
-export const messageResult = message<
-  { recipient: Uint8Array; origin: MessagePayload['origin']; reply: ClientReplyValue | null },
-  MpidManagerState
->({
+export const messageResult = message<Payload<typeof messageResultCodec>, MpidManagerState>({
   type: 'MessageResult',
   from: ['mpid-manager'],
   accumulate: 'group',
@@ -60,7 +67,7 @@ export const messageResult = message<
     if (!nameEquals(msg.source.nae, parseName(msg.payload.recipient, 'recipient'))) {
       throw new WrongSourceError("a message's answer comes from its recipient's MpidManagers");
     }
-    if (msg.payload.reply === null) return {};
+    if (msg.payload.reply == null) return {};
     return { send: answerOrigin(msg.payload.origin, msg.payload.reply) };
   },
 });

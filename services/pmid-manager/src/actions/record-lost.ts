@@ -1,3 +1,4 @@
+import { LossReason } from '@safe/chunks';
 import { action, type Name } from '@safe/core';
 import { tellHolderLost } from '../answers.js';
 import { type RecordLost, recordLostCodec } from '../messages.js';
@@ -18,8 +19,8 @@ export const recordLost = action<RecordLost, PmidManagerState>({
   type: 'RecordLost',
   payload: recordLostCodec,
   async apply({ pmid, name, copy, reason, report }, ctx) {
-    if (!(await ctx.state.store.removeChunk(pmid, name, copy, reason !== 'DELETED_FOR_ROOM'))) {
-      if (reason === 'DELETED_FOR_ROOM')
+    if (!(await ctx.state.store.removeChunk(pmid, name, copy, reason !== LossReason.DELETED_FOR_ROOM))) {
+      if (reason === LossReason.DELETED_FOR_ROOM)
         rememberLostBeforeStored(ctx.state, lossKey(pmid, name, copy), report ?? new Uint8Array(0), ctx.now());
       return undefined;
     }

@@ -1,7 +1,7 @@
-import type { ChunkCopy, PutContext } from '@safe/chunks';
+import { LossReason } from '@safe/chunks';
 import { action, type Name } from '@safe/core';
 import { tellDataManagers, tellHolderLost } from '../answers.js';
-import { recordStoredCodec } from '../messages.js';
+import { type RecordStored, recordStoredCodec } from '../messages.js';
 import { lossKey, type PmidManagerState, takeLostBeforeStored } from '../state.js';
 
 /**
@@ -11,16 +11,13 @@ import { lossKey, type PmidManagerState, takeLostBeforeStored } from '../state.j
  * actions/record-lost.ts) never enters the account; the DataManagers hear both that the node
  * stored it and that it gave it up, as when the loss comes second.
  */
-export const recordStored = action<
-  { pmid: Uint8Array; name: Uint8Array; copy: ChunkCopy; size: number; context: PutContext | null },
-  PmidManagerState
->({
+export const recordStored = action<RecordStored, PmidManagerState>({
   type: 'RecordStored',
   payload: recordStoredCodec,
   async apply({ pmid, name, copy, size, context }, ctx) {
     const stored = tellDataManagers(pmid as Name, name, copy, true, '', context, size);
     const report = takeLostBeforeStored(ctx.state, lossKey(pmid, name, copy), ctx.now() - ctx.params.accumulatorMemoryMs);
-    if (report !== undefined) return { send: [stored, tellHolderLost(pmid as Name, name, copy, 'DELETED_FOR_ROOM', report)] };
+    if (report !== undefined) return { send: [stored, tellHolderLost(pmid as Name, name, copy, LossReason.DELETED_FOR_ROOM, report)] };
     await ctx.state.store.recordStored(pmid, name, copy, size);
     return { send: [stored] };
   },

@@ -1,3 +1,4 @@
+import { ChunkCopy, LossReason } from '@safe/chunks';
 import { MalformedPayloadError, message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
 import { lostCodec, type NodeLost, recordLostCodec } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
@@ -24,10 +25,10 @@ export const lost = message<NodeLost, PmidManagerState>({
     const pmid = msg.sender;
     if (!nameEquals(msg.destination.nae, pmid)) throw new WrongSourceError('a PmidNode reports losses to its own PmidManagers only');
     const { name, copy, reason } = msg.payload;
-    if (reason === 'DELETED_FOR_ROOM' && copy !== 'SACRIFICIAL') {
+    if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
       throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
     }
-    if (reason !== 'DELETED_FOR_ROOM' && !(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
+    if (reason !== LossReason.DELETED_FOR_ROOM && !(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
     return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason, report: msg.id }) }] };
   },
 });

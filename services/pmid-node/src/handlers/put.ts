@@ -1,3 +1,4 @@
+import { LossReason } from '@safe/chunks';
 import { message, reply, SafeError } from '@safe/core';
 import type { DiskCopy } from '../chunk-store.js';
 import { reportLost } from '../lost.js';
@@ -30,7 +31,7 @@ export const put = message<PutPayload, PmidNodeState>({
       error = e.message;
     }
     const answer = putResponseCodec.encode({ name, copy, stored: error === '', error, size: content.length, context });
-    const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, 'DELETED_FOR_ROOM'));
+    const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, LossReason.DELETED_FOR_ROOM));
     return { send: [reply(msg, 'PutResponse', answer), ...deleted] };
   },
 });

@@ -1,3 +1,4 @@
+import { LossReason } from '@safe/chunks';
 import { message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
 import { reportLost } from '../lost.js';
 import { type SendAccountBatch, sendAccountCodec } from '../messages.js';
@@ -21,6 +22,6 @@ export const sendAccount = message<SendAccountBatch, PmidNodeState>({
     const listed = ctx.state.account.add(msg.payload);
     if (listed === undefined) return NOTHING;
     const lost = await ctx.state.account.reconcile(ctx.state.chunks, listed);
-    return { send: lost.map((held) => reportLost(ctx.self, held, 'LOST')) };
+    return { send: lost.map((held) => reportLost(ctx.self, held, LossReason.LOST)) };
   },
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { keyDataName, sdvName, toWireVersion } from '@safe/chunks';
-import { type HandlerContext, type Name, nameOf, type Outcome } from '@safe/core';
+import { type HandlerContext, type Name, nameOf, type Outcome, replyStatusName } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { versionResultCodec } from '../messages.js';
@@ -22,7 +22,8 @@ const v = (index: number, label: string) => toWireVersion({ index: BigInt(index)
 const said = (outcome: Outcome | undefined) =>
   (outcome?.send ?? []).map((out) => {
     const { reply } = versionResultCodec.decode(out.payload);
-    return `${out.type} ${out.to.persona} ${reply.status} ${reply.message} ${Buffer.from(reply.payload).toString('hex')}`;
+    if (reply == null) return `${out.type} ${out.to.persona} without its reply`;
+    return `${out.type} ${out.to.persona} ${replyStatusName(reply.status)} ${reply.message} ${Buffer.from(reply.payload).toString('hex')}`;
   });
 
 describe('what a member owes for an action that reached it in a transferred SDV', () => {

@@ -1,5 +1,5 @@
 import { fromWireVersion } from '@safe/chunks';
-import { action } from '@safe/core';
+import { action, type Payload } from '@safe/core';
 import { agreedMutation, answerOwner, type Decision, refusal, versionsOk } from '../answers.js';
 import { applyDeleteBranchCodec, type DeleteBranchTillFork } from '../messages.js';
 import { UnknownSdvError } from '../requests.js';
@@ -7,7 +7,7 @@ import { compareVersions, deleteBranchUntilFork, tipsOf } from '../sdv.js';
 import type { VersionManagerState } from '../state.js';
 import type { StoredSdv } from '../store.js';
 
-type Params = { request: DeleteBranchTillFork | null; answers: Uint8Array };
+type Params = Payload<typeof applyDeleteBranchCodec>;
 
 /** The rules' decision on a DeleteBranchTillFork: the branch erased, answered with the tips left. */
 function decide(request: DeleteBranchTillFork, current: StoredSdv | undefined): Decision {

@@ -1,4 +1,4 @@
-import { action, type Name } from '@safe/core';
+import { action, type Name, type Payload } from '@safe/core';
 import { agreedMutation, answerOwner, type Decision, refusal, versionsOk } from '../answers.js';
 import { applyPutVersionCodec, type PutVersion } from '../messages.js';
 import { putVersionArguments } from '../requests.js';
@@ -6,7 +6,7 @@ import { emptySdv, putVersion } from '../sdv.js';
 import type { VersionManagerState } from '../state.js';
 import type { StoredSdv } from '../store.js';
 
-type Params = { request: PutVersion | null; answers: Uint8Array };
+type Params = Payload<typeof applyPutVersionCodec>;
 
 /**
  * The SDV rules' decision on a PutVersion, on `current` (this member's copy, which every member

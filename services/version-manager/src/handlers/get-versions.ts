@@ -6,6 +6,7 @@ import {
   InvalidNameError,
   message,
   nameEquals,
+  type Payload,
   parseName,
   reply,
   replyOk,
@@ -29,7 +30,7 @@ const answer = (msg: Incoming<unknown>, versions: readonly VersionName[]) =>
   reply(msg, CLIENT_REPLY, clientReplyCodec.encode(replyOk(versionsReplyCodec.encode({ versions: versions.map(toWireVersion) }))));
 
 /** Get | MaidNode =>>>> | [Ac, Fw] VersionManager: the tips, highest first. Anyone who knows the name reads. */
-export const getVersions = message<{ name: Uint8Array; nonce: Uint8Array }, VersionManagerState>({
+export const getVersions = message<Payload<typeof getVersionsCodec>, VersionManagerState>({
   type: 'GetVersions',
   from: ['client'],
   accumulate: 'single',
@@ -43,10 +44,7 @@ export const getVersions = message<{ name: Uint8Array; nonce: Uint8Array }, Vers
 });
 
 /** GetBranch | MaidNode =>>>> | [Ac, Fw] VersionManager: the branch from a tip back to its root or orphan. */
-export const getBranch = message<
-  { name: Uint8Array; tip: { index: string; id: Uint8Array } | null; nonce: Uint8Array },
-  VersionManagerState
->({
+export const getBranch = message<Payload<typeof getBranchCodec>, VersionManagerState>({
   type: 'GetBranch',
   from: ['client'],
   accumulate: 'single',
