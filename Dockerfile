@@ -20,6 +20,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/grpc/package.json packages/grpc/
 COPY packages/host/package.json packages/host/
 COPY packages/kafka/package.json packages/kafka/
+COPY packages/messages/package.json packages/messages/
 COPY packages/proto/package.json packages/proto/
 COPY packages/redis/package.json packages/redis/
 COPY packages/sql/package.json packages/sql/

@@ -1,4 +1,4 @@
-import { CHUNK_COPIES, copyGroupName } from '@safe/chunks';
+import { CHUNK_COPIES, copyGroupName, copyName } from '@safe/chunks';
 import { type HandlerContext, type Identity, type Name, nameOf, ReplyStatus, sortByCloseness, toHex } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
 import { type PmidManagerState, readPmidAccountRecord } from '@safe/pmid-manager';
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 const short = (name: Uint8Array) => toHex(name).slice(0, 12);
-const copyAt = (name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array) => `${short(name)}.${copy}@${short(pmid)}`;
+const copyAt = (name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array) => `${short(name)}.${copyName(copy)}@${short(pmid)}`;
 const dmState = (node: { replica: { context: unknown } }) => (node.replica.context as HandlerContext<DataManagerState>).state;
 
 /** Every copy on every PmidNode's disk, as `chunk.copy@pmid`. */
@@ -160,7 +160,7 @@ describe('sacrificial copies make room for must-store ones (SPEC.md 3.3)', () =>
       }
       for (const { name } of acknowledged.values()) {
         for (const copy of CHUNK_COPIES) {
-          const held = [...diskAfter].filter((c) => c.startsWith(`${short(name)}.${copy}@`)).map((c) => c.split('@')[1]);
+          const held = [...diskAfter].filter((c) => c.startsWith(`${short(name)}.${copyName(copy)}@`)).map((c) => c.split('@')[1]);
           expect((await storedHolders(net, name, copy)).sort()).toEqual(held.sort());
         }
       }

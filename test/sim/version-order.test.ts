@@ -1,4 +1,4 @@
-import { type ClientReplyValue, type Name, ReplyStatus, toHex } from '@safe/core';
+import { type ClientReplyValue, type Name, ReplyStatus, replyStatusName, toHex } from '@safe/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { recordsOf } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -11,7 +11,7 @@ afterEach(async () => {
 });
 
 const said = (answer: ClientReplyValue | Error) =>
-  answer instanceof Error ? `ERROR ${answer.message}` : `${answer.status} ${answer.message}`;
+  answer instanceof Error ? `ERROR ${answer.message}` : `${replyStatusName(answer.status)} ${answer.message}`;
 
 /** The SDV's bytes on each member that holds it (hex, by member). */
 async function copiesOf(net: SimNet, sdv: SimSdv): Promise<string[]> {

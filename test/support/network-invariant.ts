@@ -1,4 +1,4 @@
-import { CHUNK_COPIES, type ChunkCopy, MUST_STORE_COPIES } from '@safe/chunks';
+import { CHUNK_COPIES, type ChunkCopy, copyName, MUST_STORE_COPIES } from '@safe/chunks';
 import { type HandlerContext, type Identity, type Name, nameOf, sha512, toHex } from '@safe/core';
 import { chunkRecordValueCodec, copyKey, type DataManagerState, parseChunkRecordKey } from '@safe/data-manager';
 import { accountRecordCodec } from '@safe/maid-manager';
@@ -6,7 +6,7 @@ import type { PmidNodeState } from '@safe/pmid-node';
 import { checkRecordInvariant } from './records-invariant.js';
 import type { SimNet } from './sim-network.js';
 
-const copyId = (name: Uint8Array, copy: ChunkCopy) => `${toHex(name)}.${copy}`;
+const copyId = (name: Uint8Array, copy: ChunkCopy) => `${toHex(name)}.${copyName(copy)}`;
 const short = (hex: string) => hex.slice(0, 8);
 
 /** The live PmidNodes whose own disks hold the copy. */
@@ -126,8 +126,8 @@ export async function checkNetworkInvariant(net: SimNet, clients: readonly Clien
   }
   for (const hex of subscribers.keys()) {
     for (const copy of MUST_STORE_COPIES) {
-      const on = copies.get(`${hex}.${copy}`)?.size ?? 0;
-      if (on < needed) violations.push(`chunk ${short(hex)}/${copy} on ${on} live PmidNodes, fewer than ${needed}`);
+      const on = copies.get(`${hex}.${copyName(copy)}`)?.size ?? 0;
+      if (on < needed) violations.push(`chunk ${short(hex)}/${copyName(copy)} on ${on} live PmidNodes, fewer than ${needed}`);
     }
   }
 
@@ -141,7 +141,7 @@ export async function checkNetworkInvariant(net: SimNet, clients: readonly Clien
     const expected = subscribers.get(hex) ?? 0;
     const { subscribers: actual } = chunkRecordValueCodec.decode(Buffer.from(value, 'hex'));
     if (actual !== expected)
-      violations.push(`chunk ${short(hex)}/${chunk.copy}: ${actual} subscribers, the clients hold ${expected} copies`);
+      violations.push(`chunk ${short(hex)}/${copyName(chunk.copy)}: ${actual} subscribers, the clients hold ${expected} copies`);
   }
 
   for (const files of clients) {
@@ -185,7 +185,9 @@ export async function describeChunk(net: SimNet, name: Name): Promise<string> {
   const copies = await liveCopies(net);
   const lines: string[] = [];
   for (const copy of CHUNK_COPIES) {
-    lines.push(`${short(toHex(name))}/${copy}: on live PmidNodes [${[...(copies.get(copyId(name, copy)) ?? [])].map(short).join(' ')}]`);
+    lines.push(
+      `${short(toHex(name))}/${copyName(copy)}: on live PmidNodes [${[...(copies.get(copyId(name, copy)) ?? [])].map(short).join(' ')}]`,
+    );
     for (const dm of net.dataManagersOf(name, copy)) {
       const state = (dm.replica.context as HandlerContext<DataManagerState>).state;
       const record = await state.store.record(name, copy);

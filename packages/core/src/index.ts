@@ -13,6 +13,7 @@ export * from './identity.js';
 export * from './memory/bus.js';
 export * from './memory/mirrored-store.js';
 export * from './memory/stores.js';
+export * from './message-type.js';
 export * from './name.js';
 export * from './neighbourhood.js';
 export * from './persona.js';

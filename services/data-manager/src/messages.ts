@@ -1,4 +1,4 @@
-import { type Codec, type Fields, protoCodec } from '@safe/core';
+import { type Codec, type Fields, protoCodec, sender } from '@safe/core';
 import {
   AddSubscriberSchema,
   type CreateRecord as CreateRecordMessage,
@@ -21,7 +21,6 @@ import {
 import { PutResponseSchema as MaidPutResponseSchema } from '@safe/proto/maid_manager';
 import { GetReplySchema, GetRequestSchema } from '@safe/proto/messages';
 import { DeleteSchema as PmidDeleteSchema, LoseSchema as PmidLoseSchema, PutSchema as PmidPutSchema } from '@safe/proto/pmid_manager';
-import { GetSchema as NodeGetSchema, IntegrityCheckSchema as NodeIntegrityCheckSchema } from '@safe/proto/pmid_node';
 
 /** A Put from the MaidManagers; `unique` for Put<Unique>. The chunk travels as the message's content. */
 export type DataPut = Fields<Put>;
@@ -54,10 +53,10 @@ export const holderLossCodec: Codec<HolderLoss> = protoCodec(HolderLostSchema);
 export type IntegrityAnswer = Fields<IntegrityAnswerMessage>;
 export const integrityAnswerCodec = protoCodec(IntegrityAnswerSchema);
 
-/** Payloads of the personas this one sends to. */
+/** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
+export const send = sender('data-manager');
+/** Payloads of the personas this one sends to (not in the table yet). */
 export const pmidPutCodec = protoCodec(PmidPutSchema);
 export const pmidDeleteCodec = protoCodec(PmidDeleteSchema);
-export const nodeGetCodec = protoCodec(NodeGetSchema);
-export const nodeIntegrityCheckCodec = protoCodec(NodeIntegrityCheckSchema);
 export const pmidLoseCodec = protoCodec(PmidLoseSchema);
 export const maidPutResponseCodec = protoCodec(MaidPutResponseSchema);

@@ -1,7 +1,8 @@
 import { ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import type { SacrificialEvent } from './farming-rate.js';
-import { type GetResponse, maidPutResponseCodec, nodeGetCodec, pmidDeleteCodec, pmidPutCodec } from './messages.js';
+import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec, send } from './messages.js';
 import { copyKey, type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
@@ -159,12 +160,7 @@ export function tellMaidManagers(
 
 /** The Get<Data> a DataManager member sends one holder (node-scoped: the PmidNode answers it alone). */
 export function askHolder(pmid: Name, name: Uint8Array, copy: ChunkCopy = ChunkCopy.PRIMARY): Outbound {
-  return {
-    type: 'Get',
-    to: { persona: 'pmid-node', nae: pmid },
-    scope: 'node' as const,
-    payload: nodeGetCodec.encode({ name, copy }),
-  };
+  return send(toPmidNode.get, { nae: pmid, scope: 'node' }, { name, copy });
 }
 
 /**

@@ -1,4 +1,5 @@
-import { type Fields, protoCodec } from '@safe/core';
+import { type Fields, protoCodec, sender } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import { PutResponseSchema as DataPutResponseSchema, HolderLostSchema } from '@safe/proto/data_manager';
 import { PmidHealthSchema } from '@safe/proto/maid_manager';
 import {
@@ -22,7 +23,7 @@ import {
   type RecordStored as RecordStoredMessage,
   RecordStoredSchema,
 } from '@safe/proto/pmid_manager';
-import { DeleteSchema as NodeDeleteSchema, PutSchema as NodePutSchema, type SendAccount, SendAccountSchema } from '@safe/proto/pmid_node';
+import type { SendAccount } from '@safe/proto/pmid_node';
 
 /** A Put's fields; the chunk itself travels as the message's content. */
 export type PutPayload = Fields<Put>;
@@ -51,11 +52,11 @@ export const recordDeletedCodec = protoCodec(RecordDeletedSchema);
 export const recordOfferCodec = protoCodec(RecordOfferSchema);
 export const addVaultClientCodec = protoCodec(AddVaultClientSchema);
 
+/** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
+export const send = sender('pmid-manager');
 /** Payloads of the personas this one sends to. */
-export const nodePutCodec = protoCodec(NodePutSchema);
-export const nodeDeleteCodec = protoCodec(NodeDeleteSchema);
 export type SendAccountBatch = Fields<SendAccount>;
-export const nodeSendAccountCodec = protoCodec(SendAccountSchema);
+export const nodeSendAccountCodec = toPmidNode.sendAccount.payload;
 export const holderLostCodec = protoCodec(HolderLostSchema);
 export const dataPutResponseCodec = protoCodec(DataPutResponseSchema);
 export const pmidHealthCodec = protoCodec(PmidHealthSchema);

@@ -1,6 +1,7 @@
 import { copyIndex } from '@safe/chunks';
 import { type ChurnEvent, type HandlerContext, type Name, NOTHING, type Outbound, type Outcome, sha512 } from '@safe/core';
-import { nodeSendAccountCodec, type SendAccountBatch } from './messages.js';
+import { toPmidNode } from '@safe/messages';
+import { type SendAccountBatch, send } from './messages.js';
 import { type PmidAccountRecord, readPmidAccountRecord } from './records.js';
 import type { PmidManagerState } from './state.js';
 
@@ -23,13 +24,7 @@ export function sendAccountBatches(pmid: Name, chunks: readonly AccountChunk[], 
   const batches = Math.max(1, Math.ceil(chunks.length / batchSize));
   return Array.from({ length: batches }, (_, batch) => {
     const payload: SendAccountBatch = { round, batch, batches, chunks: chunks.slice(batch * batchSize, (batch + 1) * batchSize) };
-    return {
-      type: 'SendAccount',
-      to: { persona: 'pmid-node', nae: pmid },
-      scope: 'node',
-      as: pmid,
-      payload: nodeSendAccountCodec.encode(payload),
-    };
+    return send(toPmidNode.sendAccount, { nae: pmid, scope: 'node', as: pmid }, payload);
   });
 }
 

@@ -1,15 +1,8 @@
 import { type Codec, type Fields, protoCodec } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import { GetResponseSchema, IntegrityAnswerSchema } from '@safe/proto/data_manager';
 import { type Lost, LostSchema, OfferSchema, PutResponseSchema } from '@safe/proto/pmid_manager';
-import {
-  DeleteSchema,
-  GetSchema,
-  IntegrityCheckSchema,
-  type Put,
-  PutSchema,
-  type SendAccount,
-  SendAccountSchema,
-} from '@safe/proto/pmid_node';
+import type { Put, SendAccount } from '@safe/proto/pmid_node';
 
 /** A Put's fields (proto safe.v1.pmid_node.Put); the chunk itself travels as the message's content. */
 export type PutPayload = Fields<Put>;
@@ -17,11 +10,12 @@ export type PutPayload = Fields<Put>;
 export type ChunkRef = Pick<PutPayload, 'name' | 'copy'>;
 export type SendAccountBatch = Fields<SendAccount>;
 
-export const putCodec = protoCodec(PutSchema);
-export const deleteCodec = protoCodec(DeleteSchema);
-export const getCodec = protoCodec(GetSchema);
-export const integrityCheckCodec = protoCodec(IntegrityCheckSchema);
-export const sendAccountCodec = protoCodec(SendAccountSchema);
+/** What this persona receives: the rows of the message table (@safe/messages), their codecs here by name. */
+export const putCodec = toPmidNode.put.payload;
+export const deleteCodec = toPmidNode.delete.payload;
+export const getCodec = toPmidNode.get.payload;
+export const integrityCheckCodec = toPmidNode.integrityCheck.payload;
+export const sendAccountCodec = toPmidNode.sendAccount.payload;
 
 /** Answers, in the receiving persona's own payload types. */
 export const putResponseCodec = protoCodec(PutResponseSchema);

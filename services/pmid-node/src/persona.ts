@@ -1,4 +1,4 @@
-import type { Name, Outcome, PersonaDefinition } from '@safe/core';
+import { definePersona, type Name, type Outcome, type PersonaDefinition } from '@safe/core';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { integrityCheck } from './handlers/integrity-check.js';
@@ -8,7 +8,8 @@ import { offerCodec } from './messages.js';
 import type { PmidNodeState } from './state.js';
 
 /**
- * PmidNode (SPEC.md 3.5): an entity persona; it speaks for itself, with its own signature.
+ * PmidNode (SPEC.md 3.5): an entity persona; it speaks for itself, with its own signature. The
+ * rows are declared once in @safe/messages (toPmidNode), which its senders send from too.
  *
  * | message     | from        | Ac    | Fw  | Sy |
  * |-------------|-------------|-------|-----|----|
@@ -22,12 +23,12 @@ import type { PmidNodeState } from './state.js';
  * or holds corrupt, or a sacrificial copy a Put of a must-store copy deleted to make room);
  * GetResponse, IntegrityAnswer => DataManager.
  */
-export const pmidNodePersona: PersonaDefinition<PmidNodeState> = {
+export const pmidNodePersona: PersonaDefinition<PmidNodeState> = definePersona({
   persona: 'pmid-node',
   speaksAs: 'single',
   messages: [put, del, get, sendAccount, integrityCheck],
   actions: [],
-};
+});
 
 /** On start-up a PmidNode tells its PmidManagers how much space it offers. */
 export function offer(self: Uint8Array, capacity: number): Outcome {

@@ -1,6 +1,7 @@
 import { copyGroupName } from '@safe/chunks';
 import { type HandlerContext, type Name, nameEquals, type Outbound, sha512, toHex } from '@safe/core';
-import { type GetResponse, holderLossCodec, type IntegrityAnswer, nodeIntegrityCheckCodec } from '../messages.js';
+import { toPmidNode } from '@safe/messages';
+import { type GetResponse, holderLossCodec, type IntegrityAnswer, send as sendTo } from '../messages.js';
 import { askHolder, carriesChunk, isLive } from '../rules.js';
 import { copyKey, type DataManagerState, type IntegrityCheck } from '../state.js';
 import type { HeldCopy } from '../store.js';
@@ -56,14 +57,13 @@ export async function startIntegrityChecks(
       startedAt: ctx.now(),
     });
     for (const pmid of holders) {
-      send.push({
-        type: 'IntegrityCheck',
-        to: { persona: 'pmid-node', nae: pmid },
-        scope: 'node',
-        as: group,
-        correlation: nonce,
-        payload: nodeIntegrityCheckCodec.encode({ name: held.name, copy: held.copy, nonce }),
-      });
+      send.push(
+        sendTo(
+          toPmidNode.integrityCheck,
+          { nae: pmid, scope: 'node', as: group, correlation: nonce },
+          { name: held.name, copy: held.copy, nonce },
+        ),
+      );
     }
   }
   return send;

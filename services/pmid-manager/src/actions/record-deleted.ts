@@ -1,5 +1,6 @@
 import { action, type Name } from '@safe/core';
-import { nodeDeleteCodec, type RecordDeleted, recordDeletedCodec } from '../messages.js';
+import { toPmidNode } from '@safe/messages';
+import { type RecordDeleted, recordDeletedCodec, send } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
 /** Agreed: the chunk leaves the node's account (into its lost total for a Lose), and the node deletes it. */
@@ -9,9 +10,7 @@ export const recordDeleted = action<RecordDeleted, PmidManagerState>({
   async apply({ pmid, name, copy, lost }, ctx) {
     await ctx.state.store.removeChunk(pmid, name, copy, lost);
     return {
-      send: [
-        { type: 'Delete', to: { persona: 'pmid-node', nae: pmid as Name }, scope: 'node', payload: nodeDeleteCodec.encode({ name, copy }) },
-      ],
+      send: [send(toPmidNode.delete, { nae: pmid as Name, scope: 'node' }, { name, copy })],
     };
   },
 });

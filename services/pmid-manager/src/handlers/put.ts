@@ -1,7 +1,8 @@
 import { isMustStore } from '@safe/chunks';
 import { message, type Name } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import { tellDataManagers } from '../answers.js';
-import { nodePutCodec, type PutPayload, putCodec } from '../messages.js';
+import { type PutPayload, putCodec, send } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
 /**
@@ -29,7 +30,7 @@ export const put = message<PutPayload, PmidManagerState>({
       }
     }
     return {
-      send: [{ type: 'Put', to: { persona: 'pmid-node', nae: pmid }, scope: 'node', payload: nodePutCodec.encode(msg.payload), content }],
+      send: [send(toPmidNode.put, { nae: pmid, scope: 'node', content }, msg.payload)],
     };
   },
 });

@@ -1,5 +1,6 @@
-import { message, parseName, reply, SafeError } from '@safe/core';
-import { type ChunkRef, getCodec, getResponseCodec } from '../messages.js';
+import { type HandlerContext, handles, parseName, reply, SafeError } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
+import { getResponseCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -8,24 +9,16 @@ import type { PmidNodeState } from '../state.js';
  * members answered the client from their cache. Not firewalled: a read changes nothing, and
  * recording 1 MiB answers for the firewall's memory would cost more than reading again.
  */
-export const get = message<ChunkRef, PmidNodeState>({
-  type: 'Get',
-  from: ['data-manager'],
-  accumulate: 'first',
-  firewall: false,
-  sync: false,
-  payload: getCodec,
-  async handle(msg, ctx) {
-    const name = parseName(msg.payload.name, 'chunk name');
-    const { copy } = msg.payload;
-    let content: Uint8Array = new Uint8Array(0);
-    let error = '';
-    try {
-      content = await ctx.state.chunks.get(name, copy);
-    } catch (e) {
-      if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
-      error = e.message;
-    }
-    return { send: [reply(msg, 'GetResponse', getResponseCodec.encode({ name, copy, content, error }))] };
-  },
+export const get = handles(toPmidNode.get, async (msg, ctx: HandlerContext<PmidNodeState>) => {
+  const name = parseName(msg.payload.name, 'chunk name');
+  const { copy } = msg.payload;
+  let content: Uint8Array = new Uint8Array(0);
+  let error = '';
+  try {
+    content = await ctx.state.chunks.get(name, copy);
+  } catch (e) {
+    if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
+    error = e.message;
+  }
+  return { send: [reply(msg, 'GetResponse', getResponseCodec.encode({ name, copy, content, error }))] };
 });

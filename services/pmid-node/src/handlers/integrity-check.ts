@@ -1,5 +1,6 @@
-import { message, parseName, reply } from '@safe/core';
-import { type ChunkRef, integrityAnswerCodec, integrityCheckCodec } from '../messages.js';
+import { type HandlerContext, handles, parseName, reply } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
+import { integrityAnswerCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -8,18 +9,10 @@ import type { PmidNodeState } from '../state.js';
  * for a nonce it never saw. Accumulated like Get (K − 1 members agree to ask); not firewalled:
  * the answer is 64 bytes and reading again changes nothing.
  */
-export const integrityCheck = message<ChunkRef & { nonce: Uint8Array }, PmidNodeState>({
-  type: 'IntegrityCheck',
-  from: ['data-manager'],
-  accumulate: 'group',
-  firewall: false,
-  sync: false,
-  payload: integrityCheckCodec,
-  async handle(msg, ctx) {
-    const name = parseName(msg.payload.name, 'chunk name');
-    const { copy, nonce } = msg.payload;
-    const digest = await ctx.state.chunks.digest(name, copy, nonce);
-    const answer = { name, copy, nonce, held: digest !== undefined, digest: digest ?? new Uint8Array(0) };
-    return { send: [reply(msg, 'IntegrityAnswer', integrityAnswerCodec.encode(answer))] };
-  },
+export const integrityCheck = handles(toPmidNode.integrityCheck, async (msg, ctx: HandlerContext<PmidNodeState>) => {
+  const name = parseName(msg.payload.name, 'chunk name');
+  const { copy, nonce } = msg.payload;
+  const digest = await ctx.state.chunks.digest(name, copy, nonce);
+  const answer = { name, copy, nonce, held: digest !== undefined, digest: digest ?? new Uint8Array(0) };
+  return { send: [reply(msg, 'IntegrityAnswer', integrityAnswerCodec.encode(answer))] };
 });

@@ -1,8 +1,9 @@
 import { LossReason } from '@safe/chunks';
-import { message, reply, SafeError } from '@safe/core';
+import { type HandlerContext, handles, reply, SafeError } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import type { DiskCopy } from '../chunk-store.js';
 import { reportLost } from '../lost.js';
-import { type PutPayload, putCodec, putResponseCodec } from '../messages.js';
+import { putResponseCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -10,28 +11,19 @@ import type { PmidNodeState } from '../state.js';
  * must-store copy that needed room took it from sacrificial copies (chunk-store.ts); each one
  * deleted is reported, Lost (DELETED_FOR_ROOM) -> its PmidManagers, who tell its DataManagers.
  */
-export const put = message<PutPayload, PmidNodeState>({
-  type: 'Put',
-  from: ['pmid-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: false,
-  content: true,
-  payload: putCodec,
-  async handle(msg, ctx) {
-    const { name, copy, context } = msg.payload;
-    const { content } = msg;
-    let error = '';
-    let sacrificed: DiskCopy[] = [];
-    try {
-      sacrificed = await ctx.state.chunks.put(name, copy, content);
-      ctx.state.account.stored(name, copy);
-    } catch (e) {
-      if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
-      error = e.message;
-    }
-    const answer = putResponseCodec.encode({ name, copy, stored: error === '', error, size: content.length, context });
-    const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, LossReason.DELETED_FOR_ROOM));
-    return { send: [reply(msg, 'PutResponse', answer), ...deleted] };
-  },
+export const put = handles(toPmidNode.put, async (msg, ctx: HandlerContext<PmidNodeState>) => {
+  const { name, copy, context } = msg.payload;
+  const { content } = msg;
+  let error = '';
+  let sacrificed: DiskCopy[] = [];
+  try {
+    sacrificed = await ctx.state.chunks.put(name, copy, content);
+    ctx.state.account.stored(name, copy);
+  } catch (e) {
+    if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
+    error = e.message;
+  }
+  const answer = putResponseCodec.encode({ name, copy, stored: error === '', error, size: content.length, context });
+  const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, LossReason.DELETED_FOR_ROOM));
+  return { send: [reply(msg, 'PutResponse', answer), ...deleted] };
 });

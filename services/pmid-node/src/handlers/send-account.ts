@@ -1,7 +1,7 @@
 import { LossReason } from '@safe/chunks';
-import { message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { type HandlerContext, handles, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { toPmidNode } from '@safe/messages';
 import { reportLost } from '../lost.js';
-import { type SendAccountBatch, sendAccountCodec } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -10,18 +10,10 @@ import type { PmidNodeState } from '../state.js';
  * it lacks or holds corrupt: Lost -> its PmidManagers. Only its own PmidManager group speaks for
  * its account (the runtime counts K − 1 copies from that group; this checks the group is its own).
  */
-export const sendAccount = message<SendAccountBatch, PmidNodeState>({
-  type: 'SendAccount',
-  from: ['pmid-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: false,
-  payload: sendAccountCodec,
-  async handle(msg, ctx) {
-    if (!nameEquals(msg.source.nae, ctx.self)) throw new WrongSourceError('a SendAccount comes from the PmidManagers of this node');
-    const listed = ctx.state.account.add(msg.payload);
-    if (listed === undefined) return NOTHING;
-    const lost = await ctx.state.account.reconcile(ctx.state.chunks, listed);
-    return { send: lost.map((held) => reportLost(ctx.self, held, LossReason.LOST)) };
-  },
+export const sendAccount = handles(toPmidNode.sendAccount, async (msg, ctx: HandlerContext<PmidNodeState>) => {
+  if (!nameEquals(msg.source.nae, ctx.self)) throw new WrongSourceError('a SendAccount comes from the PmidManagers of this node');
+  const listed = ctx.state.account.add(msg.payload);
+  if (listed === undefined) return NOTHING;
+  const lost = await ctx.state.account.reconcile(ctx.state.chunks, listed);
+  return { send: lost.map((held) => reportLost(ctx.self, held, LossReason.LOST)) };
 });

@@ -1,0 +1,1 @@
+export * from './pmid-node.js';
