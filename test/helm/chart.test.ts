@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { type ConfigShape, groupParameterFields, importIdentity, settingOf } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
 import { pmidManagerConfigFields } from '@safe/pmid-manager';
+import { pmidNodeConfigFields } from '@safe/pmid-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { hostConfigFields, loadReplicaConfig } from '../../packages/host/src/config.js';
@@ -19,20 +20,6 @@ const CHART = join(ROOT, 'helm', 'safe-network');
 const CI_DIR = join(CHART, 'ci');
 const RELEASE = 'alpha';
 const NAMESPACE = 'safe';
-
-/**
- * The PmidNode declares its one field in its main.ts, which starts a replica when imported, so
- * its fields are read from that source: `name: intField('SAFE_...'`.
- */
-function pmidNodeConfigFields(): Record<string, { env: string }> {
-  const source = readFileSync(join(ROOT, 'services', 'pmid-node', 'src', 'main.ts'), 'utf8');
-  const block = /pmidNodeConfigFields = \{([\s\S]*?)\n\};/.exec(source)?.[1] ?? '';
-  const fields: Record<string, { env: string }> = {};
-  for (const match of block.matchAll(/(\w+): \w+Field\(\s*'(SAFE_[A-Z0-9_]+)'/g)) {
-    if (match[1] !== undefined && match[2] !== undefined) fields[match[1]] = { env: match[2] };
-  }
-  return fields;
-}
 
 /** Each field's variable, by key. */
 function envsOf(fields: ConfigShape): Record<string, { env: string }> {
@@ -45,8 +32,7 @@ const PERSONAS = {
   versionManager: { dir: 'version-manager', own: {} as Record<string, { env: string }>, fields: {} },
   mpidManager: { dir: 'mpid-manager', own: {} as Record<string, { env: string }>, fields: {} },
   pmidManager: { dir: 'pmid-manager', own: envsOf(pmidManagerConfigFields), fields: pmidManagerConfigFields as ConfigShape },
-  // Its fields are only read from the source: the schema is not importable.
-  pmidNode: { dir: 'pmid-node', own: pmidNodeConfigFields(), fields: {} },
+  pmidNode: { dir: 'pmid-node', own: envsOf(pmidNodeConfigFields), fields: pmidNodeConfigFields as ConfigShape },
 } as const;
 const HOST = envsOf(hostConfigFields);
 const GROUP = envsOf(groupParameterFields);
