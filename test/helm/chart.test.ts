@@ -329,6 +329,15 @@ describe('helm chart safe-network', () => {
     expect(envMap(mainContainer(statefulSet(plain, 'maid-manager'))).has('SAFE_TESTNET_ADOPT_VAULT_KEYS_DIR')).toBe(false);
   });
 
+  it('a setting set to null is not passed on: the service default stands', () => {
+    const env = envMap(
+      mainContainer(statefulSet(template([], ['group.cacheBytes=null', 'dataManager.config.maxHolders=null']), 'data-manager')),
+    );
+    expect(env.has('SAFE_CACHE_BYTES')).toBe(false);
+    expect(env.has('SAFE_DM_MAX_HOLDERS')).toBe(false);
+    expect(env.get('SAFE_K')?.value).toBe('4');
+  });
+
   it('fails with a clear message for values that cannot make a network', () => {
     const bad: [string[], RegExp][] = [
       [['dataManager.replicas=3'], /dataManager\.replicas \(3\) is below the close group size K = group\.closeGroupSize \(4\)/],
@@ -340,6 +349,14 @@ describe('helm chart safe-network', () => {
       // values.schema.json
       [['dataManager.replicas=two'], /dataManager\.replicas: Invalid type/],
       [['network=Test_Net'], /network: Does not match pattern/],
+      // values.schema.json: bounds and choices of the config fields (scripts/helm/values-schema.mjs)
+      [['group.closeGroupSize=33'], /group\.closeGroupSize: Must be less than or equal to 32/],
+      [['replica.tickMs=5'], /replica\.tickMs: Must be greater than or equal to 10/],
+      [
+        ['dataManager.config.farmingPolicy=quadratic'],
+        /dataManager\.config\.farmingPolicy must be one of the following: "linear", "exponential"/,
+      ],
+      [['pmidNode.config.pmidCapacity=0'], /pmidNode\.config\.pmidCapacity: Must be greater than or equal to 1/],
     ];
     for (const [sets, message] of bad) {
       const result = run(['template', RELEASE, CHART, ...sets.flatMap((set) => ['--set', set])]);
