@@ -130,7 +130,7 @@ describe('Replica: ordered actions waiting their turn survive a restart', () => 
     const peer = g.replicas[1] as Replica<State>;
     for (const sync of [...to(c, p1, [p2, members[3] as Identity]), ...to(b, p1, [p2, t]), ...to(a, p1, [p2, t])]) await peer.receive(sync);
     expect(peer.state.writes).toEqual(['a', 'b', 'c']);
-    const places = (await g.kept.get(toHex(t.name))?.stores.sync.keys())?.filter((key) => key.startsWith('place:'));
+    const places = (await g.kept.get(toHex(t.name))?.stores.sync.entries())?.filter(([, entry]) => entry.place !== undefined);
     expect(places, 'places kept after they were applied').toEqual([]);
   });
 });
