@@ -43,6 +43,19 @@ export interface SyncEntry {
    * settled, never applied, never handed over.
    */
   readonly completedAt?: number;
+  /** Only on a place record (PLACE_MARKER): an ordered action's place in this member's arrival order. */
+  readonly place?: ArrivalPlace;
+}
+
+/**
+ * Where an ordered action stands on this member (runtime/arrival-order.ts), kept beside the sync
+ * entries until it is applied or settled, so a restarted replica rebuilds its queues in one order.
+ */
+export interface ArrivalPlace {
+  /** Its request's turn among this member's arrivals; absent while it was agreed before its request came. */
+  readonly seq?: number;
+  /** The group agreed it (when, and the trace it is applied in); absent while it waits for agreement. */
+  readonly agreed?: { readonly at: number; readonly trace: Record<string, string> };
 }
 
 export interface SyncResult {
@@ -88,7 +101,10 @@ const SLOT_MARKER = 'slot:';
  */
 const VOTE_MARKER = 'vote:';
 const WITHDRAWN = 'withdrawn:';
-const isMarker = (key: string): boolean => key.startsWith(SLOT_MARKER) || key.startsWith(VOTE_MARKER);
+/** An ordered action's place (ArrivalPlace) under its sync key: neither an entry nor a marker, left to ArrivalOrder. */
+const PLACE_MARKER = 'place:';
+const isPlace = (key: string): boolean => key.startsWith(PLACE_MARKER);
+const isMarker = (key: string): boolean => key.startsWith(SLOT_MARKER) || key.startsWith(VOTE_MARKER) || isPlace(key);
 
 /**
  * The sync entry of a request's `index`th action: the same on every member that handles the
@@ -393,6 +409,7 @@ export class Sync {
     const all = await this.#store.entries();
     const outvoted = outvotedIn(all);
     for (const [key, entry] of all) {
+      if (isPlace(key)) continue;
       if (entry?.completedAt !== undefined && this.#now() - entry.completedAt > this.#params.firewallMemoryMs) {
         await this.#store.delete(key);
         continue;
@@ -445,7 +462,7 @@ export class Sync {
    */
   async onMatrixChange(change: MatrixChange, naeOf: (entry: SyncEntry) => Name): Promise<void> {
     for (const key of await this.#store.keys()) {
-      const entry = await this.#store.get(key);
+      const entry = isPlace(key) ? undefined : await this.#store.get(key);
       if (entry === undefined || entry.completedAt !== undefined) continue;
       const holders = change.checkHolders(naeOf(entry));
       if (!holders.responsible) {
@@ -524,5 +541,28 @@ export class Sync {
       completedAt: this.#now(),
     });
     return claimed;
+  }
+
+  /** The ordered actions' places kept here, each with its sync key and action. */
+  async places(): Promise<SyncEntry[]> {
+    return (await this.#store.entries()).filter(([key]) => isPlace(key)).map(([, entry]) => entry);
+  }
+
+  /** Keeps (or moves) an ordered action's place, under its sync key. */
+  keepPlace(key: string, action: SyncAction, place: ArrivalPlace): Promise<void> {
+    return this.#store.set(`${PLACE_MARKER}${key}`, {
+      key,
+      action,
+      seenBy: [],
+      resolved: false,
+      attempts: 0,
+      originatedHere: false,
+      place,
+    });
+  }
+
+  /** The action was applied or settled here: its place is no longer kept. */
+  forgetPlace(key: string): Promise<void> {
+    return this.#store.delete(`${PLACE_MARKER}${key}`);
   }
 }
