@@ -66,7 +66,12 @@ export interface ListChange {
 }
 export const applyListChangeCodec = protoCodec<ListChange>(p('ApplyListChange'));
 export const applyAcknowledgeCodec = protoCodec<{ mpid: Uint8Array; keys: MessageKey[]; origin: WireOrigin | null }>(p('ApplyAcknowledge'));
-export const holdMessageCodec = protoCodec<{ recipient: Uint8Array; message: HeldMessage | null }>(p('HoldMessage'));
+export const holdMessageCodec = protoCodec<{
+  recipient: Uint8Array;
+  message: HeldMessage | null;
+  origin: WireOrigin | null;
+  answers: Uint8Array;
+}>(p('HoldMessage'));
 
 // ---- records ----
 export const mpidAccountCodec = protoCodec<MpidAccount>(p('MpidAccount'));
