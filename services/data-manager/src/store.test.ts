@@ -38,8 +38,8 @@ describe('the chunk → holders table', () => {
     const holders = [pmid(), pmid()];
     await store.createRecord(name, 'BACKUP', 50, holders, 8, 1);
     expect(await store.addSubscriber(name, 'BACKUP')).toEqual({ size: 50, stored: 0 });
-    expect(await store.removeSubscriber(name, 'BACKUP')).toBeUndefined();
-    expect(new Set((await store.removeSubscriber(name, 'BACKUP'))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
+    expect(await store.removeSubscriber(name, 'BACKUP', 0)).toBeUndefined();
+    expect(new Set((await store.removeSubscriber(name, 'BACKUP', 0))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
       new Set(holders.map((n) => Buffer.from(n).toString('hex'))),
     );
     expect(await store.record(name, 'BACKUP')).toBeUndefined();
