@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { type Envelope, generateIdentity, type Identity, type Name, nameOf, sealEnvelope, toHex } from '@safe/core';
+import { type Envelope, generateIdentity, type Name, nameOf, toHex } from '@safe/core';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka } from './connect.js';
 import { KafkaGroupConsumer } from './consumer.js';
 import { KafkaProducerTransport } from './producer.js';
+import { seqCopy, seqOf } from './test-support.js';
 import { deferred } from './timing.js';
 import { DEFAULT_PARTITIONS, ensureTopics, topicFor } from './topics.js';
 
@@ -38,33 +39,15 @@ afterAll(async () => {
   await admin?.disconnect();
 });
 
-/** Copy number `seq` (carried in its payload) to the NAE `nae`. */
-function copy(identity: Identity, nae: Name, seq: number): Envelope {
-  const payload = new Uint8Array(4);
-  new DataView(payload.buffer).setUint32(0, seq);
-  return sealEnvelope(
-    {
-      type: 'test.load',
-      source: { persona: 'data-manager', nae: identity.name },
-      authority: 'single',
-      destination: { persona, nae },
-      scope: 'close-group',
-      payload,
-      correlation: new Uint8Array(0),
-    },
-    identity,
-  );
-}
-
-const seqOf = (e: Envelope) => new DataView(e.payload.buffer, e.payload.byteOffset).getUint32(0);
-
 describe.each(['each', 'coalesced'] as const)('one replica, commit=%s', (commit) => {
   it('handles every copy exactly once, in produce order per key, and resumes after its last commit when it starts again', async () => {
     const identity = generateIdentity();
     const keys = Array.from({ length: KEYS }, (_, i) => nameOf(new TextEncoder().encode(`${persona}-${commit}-${i}`)));
     const transport = new KafkaProducerTransport({ brokers, clientId: 'safe-kafka-to-replica' });
     const produce = (from: number) =>
-      Promise.all(Array.from({ length: COPIES }, (_, i) => transport.send(copy(identity, keys[(from + i) % KEYS] as Name, from + i))));
+      Promise.all(
+        Array.from({ length: COPIES }, (_, i) => transport.send(seqCopy(identity, persona, keys[(from + i) % KEYS] as Name, from + i))),
+      );
     const nodeName = generateIdentity().name;
     const replica = () => new KafkaGroupConsumer({ brokers, persona, nodeName, commit, maxWaitTimeMs: 500 });
     await transport.start();
