@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
   atExit,
@@ -38,7 +39,6 @@ import {
   STACK_SH,
   safe,
   scrape,
-  sleep,
   stackPids,
   startTestnet,
   stopping,

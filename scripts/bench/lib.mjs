@@ -14,8 +14,6 @@ export const STACK_SH = join(ROOT, 'scripts', 'stack', 'stack.sh');
 export const PERSONAS = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
 export const MIB = 1024 * 1024;
 
-export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
-
 /** The built packages this script needs; throws one line naming the build step when they are missing. */
 export async function built() {
   try {

@@ -17,6 +17,7 @@
 // __consumer_offsets and __transaction_state topics now, instead of during the first consumer
 // group join / first transactional producer of a test run (which costs seconds of retries there).
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const warmCoordinators = process.argv.includes('--coordinators');
@@ -165,7 +166,7 @@ async function findCoordinators() {
         break;
       }
       if (Date.now() > deadline) throw new Error(`FindCoordinator(${name}) still failing with error code ${err}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
   return out.join(' ');

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { type ConfigShape, groupParameterFields, importIdentity, settingOf } from '@safe/core';
 import { dataManagerConfigFields } from '@safe/data-manager';
 import { pmidManagerConfigFields } from '@safe/pmid-manager';
+import { pmidNodeConfigFields } from '@safe/pmid-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { hostConfigFields, loadReplicaConfig } from '../../packages/host/src/config.js';
@@ -19,20 +20,6 @@ const CHART = join(ROOT, 'helm', 'safe-network');
 const CI_DIR = join(CHART, 'ci');
 const RELEASE = 'alpha';
 const NAMESPACE = 'safe';
-
-/**
- * The PmidNode declares its one field in its main.ts, which starts a replica when imported, so
- * its fields are read from that source: `name: intField('SAFE_...'`.
- */
-function pmidNodeConfigFields(): Record<string, { env: string }> {
-  const source = readFileSync(join(ROOT, 'services', 'pmid-node', 'src', 'main.ts'), 'utf8');
-  const block = /pmidNodeConfigFields = \{([\s\S]*?)\n\};/.exec(source)?.[1] ?? '';
-  const fields: Record<string, { env: string }> = {};
-  for (const match of block.matchAll(/(\w+): \w+Field\(\s*'(SAFE_[A-Z0-9_]+)'/g)) {
-    if (match[1] !== undefined && match[2] !== undefined) fields[match[1]] = { env: match[2] };
-  }
-  return fields;
-}
 
 /** Each field's variable, by key. */
 function envsOf(fields: ConfigShape): Record<string, { env: string }> {
@@ -45,8 +32,7 @@ const PERSONAS = {
   versionManager: { dir: 'version-manager', own: {} as Record<string, { env: string }>, fields: {} },
   mpidManager: { dir: 'mpid-manager', own: {} as Record<string, { env: string }>, fields: {} },
   pmidManager: { dir: 'pmid-manager', own: envsOf(pmidManagerConfigFields), fields: pmidManagerConfigFields as ConfigShape },
-  // Its fields are only read from the source: the schema is not importable.
-  pmidNode: { dir: 'pmid-node', own: pmidNodeConfigFields(), fields: {} },
+  pmidNode: { dir: 'pmid-node', own: envsOf(pmidNodeConfigFields), fields: pmidNodeConfigFields as ConfigShape },
 } as const;
 const HOST = envsOf(hostConfigFields);
 const GROUP = envsOf(groupParameterFields);
@@ -343,6 +329,15 @@ describe('helm chart safe-network', () => {
     expect(envMap(mainContainer(statefulSet(plain, 'maid-manager'))).has('SAFE_TESTNET_ADOPT_VAULT_KEYS_DIR')).toBe(false);
   });
 
+  it('a setting set to null is not passed on: the service default stands', () => {
+    const env = envMap(
+      mainContainer(statefulSet(template([], ['group.cacheBytes=null', 'dataManager.config.maxHolders=null']), 'data-manager')),
+    );
+    expect(env.has('SAFE_CACHE_BYTES')).toBe(false);
+    expect(env.has('SAFE_DM_MAX_HOLDERS')).toBe(false);
+    expect(env.get('SAFE_K')?.value).toBe('4');
+  });
+
   it('fails with a clear message for values that cannot make a network', () => {
     const bad: [string[], RegExp][] = [
       [['dataManager.replicas=3'], /dataManager\.replicas \(3\) is below the close group size K = group\.closeGroupSize \(4\)/],
@@ -354,6 +349,14 @@ describe('helm chart safe-network', () => {
       // values.schema.json
       [['dataManager.replicas=two'], /dataManager\.replicas: Invalid type/],
       [['network=Test_Net'], /network: Does not match pattern/],
+      // values.schema.json: bounds and choices of the config fields (scripts/helm/values-schema.mjs)
+      [['group.closeGroupSize=33'], /group\.closeGroupSize: Must be less than or equal to 32/],
+      [['replica.tickMs=5'], /replica\.tickMs: Must be greater than or equal to 10/],
+      [
+        ['dataManager.config.farmingPolicy=quadratic'],
+        /dataManager\.config\.farmingPolicy must be one of the following: "linear", "exponential"/,
+      ],
+      [['pmidNode.config.pmidCapacity=0'], /pmidNode\.config\.pmidCapacity: Must be greater than or equal to 1/],
     ];
     for (const [sets, message] of bad) {
       const result = run(['template', RELEASE, CHART, ...sets.flatMap((set) => ['--set', set])]);

@@ -149,6 +149,36 @@ describe('the MpidManager on the deterministic network', () => {
   });
 });
 
+describe('a list change that reached some members and not yet others', () => {
+  /** Sets `member`'s copy of the recipient's block list, as if a list change reached it alone, or not yet. */
+  async function setBlockList(member: SimNode, mpid: Name, black: string[]): Promise<void> {
+    const store = (member.replica.context.state as MpidManagerState).store;
+    const account = await store.account(mpid);
+    if (account === undefined) throw new Error('no account to change');
+    await store.writeAccount(mpid, { ...account, black });
+  }
+
+  it.each([3, 4])('decides a message alike for the whole group: held by all or by none (seed %i)', async (seed) => {
+    const { net, alice, bob } = await start(seed);
+    expect((await bob.change('AddToBlackList', 'alice')).status).toBe('OK');
+    await net.settleChurn();
+    const [lagging, ahead] = groupOf(net, bob.name) as [SimNode, SimNode];
+    // One member has not applied the block yet: the rest refuse, so nothing may be held anywhere.
+    await setBlockList(lagging, bob.name, []);
+    expect(await said(alice.send('bob', 'blocked', 'x1', 1_000))).toBe('PERMISSION_DENIED bob does not accept messages from alice');
+    await setBlockList(lagging, bob.name, ['alice']); // the change reaches it
+    expect(await expectRecordsAgree(net, 'a message one member admitted')).toBe(2);
+    // The block lifted everywhere but one member, which is ahead with a new block: the majority admits, all hold it.
+    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe('OK');
+    await net.settleChurn();
+    await setBlockList(ahead, bob.name, ['alice']);
+    expect((await alice.send('bob', 'admitted', 'x2', 2_000)).status).toBe('OK');
+    await setBlockList(ahead, bob.name, []);
+    expect(await expectRecordsAgree(net, 'a message one member refused')).toBe(3);
+    expect(await bob.held()).toEqual(['alice:admitted']);
+  });
+});
+
 function groupOf(net: SimNet, nae: Name): SimNode[] {
   return net.sim.routing
     .view('mpid-manager')

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SafeClient } from '@safe/client';
 import { generateIdentity, type Name, toHex } from '@safe/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_TIMEOUT_MS, chunkFile, type StackTestnet, startStackTestnet } from '../support/stack-testnet.js';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_TIMEOUT_MS, chunkFile, stackTestnetForFile } from '../support/stack-testnet.js';
 
 /**
  * Churn on the real stack, the way Kubernetes causes it (issue 5): while Puts stream in, one of
@@ -18,17 +19,7 @@ const WORKERS = 2;
 const MUST_STORE_COPIES = [0, 1] as const;
 const REPAIR_DEADLINE_MS = 300_000;
 
-let net: StackTestnet;
-
-beforeAll(async () => {
-  net = await startStackTestnet();
-});
-
-afterAll(async () => {
-  await net?.close();
-});
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+const stack = stackTestnetForFile();
 
 async function exists(file: string): Promise<boolean> {
   return stat(file).then(
@@ -41,7 +32,7 @@ describe('churn on the multi-process real stack', () => {
   it('a DataManager and a PmidNode killed for good, DataManagers scaled up and down: every acknowledged chunk survives with its must-store copies', {
     timeout: 1_200_000,
   }, async () => {
-    const { testnet } = net;
+    const { testnet } = stack();
     const copiesPerGroup = testnet.config.copiesPerGroup;
     const dataManagers = testnet.config.dataManagers;
     const client = await SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity(), timeoutMs: CLIENT_TIMEOUT_MS });

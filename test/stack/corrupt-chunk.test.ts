@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SafeClient } from '@safe/client';
 import { closestNames, generateIdentity, type Name, nameFromHex, toHex } from '@safe/core';
 import { routingFromMembers } from '@safe/host';
 import { closeRedis, connectRedis, RedisMembership } from '@safe/redis';
 import type { TestnetChild } from '@safe/testnet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_TIMEOUT_MS, chunkFile, type StackTestnet, startStackTestnet } from '../support/stack-testnet.js';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_TIMEOUT_MS, chunkFile, stackTestnetForFile } from '../support/stack-testnet.js';
 
 /**
  * Data integrity on the real stack (issue 5, SPEC.md 3.3): a must-store copy is corrupted on a
@@ -23,17 +24,7 @@ const CHUNK_BYTES = 4096;
 const COPY = 0;
 const DEADLINE_MS = 120_000;
 
-let net: StackTestnet;
-
-beforeAll(async () => {
-  net = await startStackTestnet({ integrityPeriodMs: INTEGRITY_PERIOD_MS });
-});
-
-afterAll(async () => {
-  await net?.close();
-});
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+const stack = stackTestnetForFile({ integrityPeriodMs: INTEGRITY_PERIOD_MS });
 
 /** Polls `probe` until `done` holds of its value or the deadline passes; the last value either way. */
 async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, deadline: number, everyMs = 250): Promise<T> {
@@ -49,7 +40,7 @@ describe('a chunk corrupted on a PmidNode on the multi-process real stack', () =
   it('is found by the periodic integrity check: the holder is charged a loss, a new copy is stored elsewhere, the chunk reads back intact', {
     timeout: 300_000,
   }, async () => {
-    const { testnet, db } = net;
+    const { testnet, db } = stack();
     const copiesPerGroup = testnet.config.copiesPerGroup;
     const client = await SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity(), timeoutMs: CLIENT_TIMEOUT_MS });
     const pmidNodes = () => testnet.children.filter((c) => c.persona === 'pmid-node' && c.running);

@@ -15,6 +15,7 @@ import {
   nameOf,
   type PersonaName,
   protoCodec,
+  type ReplicaStores,
   ReplyStatus,
   sealClientRequest,
   signVaultRegistrationPart,
@@ -35,7 +36,7 @@ import {
   VaultRegistrationSchema,
 } from '@safe/proto/messages';
 import { openPglite, type PgliteHost } from '@safe/sql';
-import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS } from '@safe/testnet';
+import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS, replicaStores } from '@safe/testnet';
 
 export interface SimNetOptions {
   seed: number;
@@ -71,6 +72,8 @@ export class SimNet {
   readonly sql: PgliteHost;
   readonly dataDir: string;
   readonly identities = new Map<string, Identity>();
+  /** Each replica's group-mechanics stores, by name (hex): what a restart keeps, as Redis does on the stack. */
+  readonly stores = new Map<string, ReplicaStores>();
   #gateway: ClientGateway | undefined;
   #nonce = 0;
   #pmidCapacity = 64 * 1024 * 1024;
@@ -126,19 +129,39 @@ export class SimNet {
     identity = this.sim.newIdentity(),
   ): Promise<SimNode> {
     this.identities.set(toHex(identity.name), identity);
+    const deps = { params: this.sim.params, sql: this.sql, dataDir: this.dataDir, pmidCapacity, dataManager, clock: this.sim.clock };
+    const stores = await replicaStores(persona, identity, deps);
+    this.stores.set(toHex(identity.name), stores);
     return this.sim.join(
       persona,
-      (id, transport, routing, clock) =>
-        createReplica(persona, id, transport, routing, {
-          params: this.sim.params,
-          sql: this.sql,
-          dataDir: this.dataDir,
-          pmidCapacity,
-          dataManager,
-          clock,
-        }),
+      (id, transport, routing) => createReplica(persona, id, transport, routing, { ...deps, stores }),
       identity,
     );
+  }
+
+  /**
+   * A replica killed and started again with its data dir and key (issue 19): a new replica over
+   * its stores and tables; what it held only in memory is gone. No one sees a matrix change.
+   */
+  async restart(name: Name): Promise<SimNode> {
+    const [identity, stores, node] = [this.identities.get(toHex(name)), this.stores.get(toHex(name)), this.sim.node(name)];
+    if (identity === undefined || stores === undefined || node === undefined)
+      throw new Error(`no node ${toHex(name).slice(0, 8)} to restart`);
+    // The Gateway holds the entry's replica.
+    if (node === this.entry) throw new Error('the client entry cannot restart');
+    const persona = node.info.persona as NetworkPersona;
+    const deps = {
+      params: this.sim.params,
+      sql: this.sql,
+      dataDir: this.dataDir,
+      pmidCapacity: this.#pmidCapacity,
+      dataManager: this.#dataManager,
+    };
+    const restarted = await this.sim.restart(identity, (id, transport, routing, clock) =>
+      createReplica(persona, id, transport, routing, { ...deps, clock, stores }),
+    );
+    if (restarted === undefined) throw new Error(`no node ${toHex(name).slice(0, 8)} to restart`);
+    return restarted;
   }
 
   /** The DataManager settings every DataManager replica of this network runs with. */
@@ -163,6 +186,7 @@ export class SimNet {
     const node = await this.sim.leave(name);
     if (node === undefined) throw new Error(`no node ${toHex(name).slice(0, 8)} to leave`);
     this.identities.delete(toHex(name));
+    this.stores.delete(toHex(name));
     return node;
   }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Name, toHex } from '@safe/core';
 import { openPostgres, type SqlDatabase } from '@safe/sql';
 import { type MultiProcessTestnet, type MultiProcessTestnetOptions, startMultiProcessTestnet } from '@safe/testnet';
+import { afterAll, beforeAll } from 'vitest';
 import { purgeTestnet } from './stack-cleanup.js';
 
 /**
@@ -76,5 +77,20 @@ export async function startStackTestnet(options: MultiProcessTestnetOptions = {}
       await purgeTestnet(testnet.stack, footprint);
       await rm(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The test file's stack testnet: started before its tests, closed after them; call the getter inside a test. */
+export function stackTestnetForFile(options: MultiProcessTestnetOptions = {}): () => StackTestnet {
+  let net: StackTestnet | undefined;
+  beforeAll(async () => {
+    net = await startStackTestnet(options);
+  });
+  afterAll(async () => {
+    await net?.close();
+  });
+  return () => {
+    if (net === undefined) throw new Error('the stack testnet of this file did not start');
+    return net;
   };
 }

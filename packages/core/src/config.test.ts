@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   boolField,
+  configJsonSchema,
   DEFAULT_GROUP_PARAMETERS,
   describeConfig,
   enumField,
@@ -10,6 +11,7 @@ import {
   intField,
   loadConfig,
   parseSetting,
+  settingJsonSchema,
   settingOf,
   stringField,
   syncResolution,
@@ -135,6 +137,35 @@ describe('loadConfig', () => {
     expect(parseSetting(fields.port, '9000')).toBe(9000);
     expect(() => parseSetting(fields.port, '0')).toThrow(/^must be an integer from 1 to 65535, got "0"$/);
     expect(() => parseSetting(fields.port, 'x')).toThrow(ConfigError);
+  });
+
+  it('settingJsonSchema: the typed value as zod writes its JSON Schema, described by variable and doc', () => {
+    expect(settingJsonSchema(groupParameterFields.closeGroupSize)).toEqual({
+      description: 'SAFE_K: close group size K',
+      type: 'integer',
+      minimum: 2,
+      maximum: 32,
+      default: 4,
+    });
+    // No upper bound given: none written.
+    expect(settingJsonSchema(intField('T_MS', 5, 'ms', 1))).toEqual({ description: 'T_MS: ms', type: 'integer', minimum: 1, default: 5 });
+    expect(settingJsonSchema(enumField('T_E', 'a', ['a', 'b'], 'e'))).toEqual({
+      description: 'T_E: e',
+      type: 'string',
+      enum: ['a', 'b'],
+      default: 'a',
+    });
+    expect(settingJsonSchema(boolField('T_B', false, 'b'))).toEqual({ description: 'T_B: b', type: 'boolean', default: false });
+    expect(Object.keys(settingJsonSchema(groupParameterFields.closeGroupSize))).toEqual([
+      'description',
+      'type',
+      'minimum',
+      'maximum',
+      'default',
+    ]);
+    const schema = configJsonSchema(groupParameterFields, ['closeGroupSize', 'cacheBytes']);
+    expect(Object.keys(schema.properties as object)).toEqual(['closeGroupSize', 'cacheBytes']);
+    expect(() => configJsonSchema(groupParameterFields, ['closeGroupSiz'])).toThrow(/closeGroupSiz is no config field/);
   });
 
   it('describeConfig lists every variable with its default', () => {

@@ -220,6 +220,39 @@ export function describeConfig(shape: ConfigShape): string {
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
+/** A JSON Schema (draft-07) object. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/** The keywords first, in this order, of a setting's JSON Schema; the rest follow as zod wrote them. */
+const KEYWORD_ORDER = ['description', 'type', 'enum', 'pattern', 'minimum', 'maximum', 'minItems', 'items', 'default'];
+
+/**
+ * The JSON Schema (draft-07) of a setting's typed value, from zod's own `z.toJSONSchema` of the
+ * field's output: type, enum, pattern, bounds and default; described as `VARIABLE: doc`. The bounds
+ * of "any safe integer" (intField's defaults) are left out: they bound nothing a person would write.
+ */
+export function settingJsonSchema(field: ConfigField): JsonSchema {
+  const { env, doc } = settingOf(field);
+  const { $schema: _, ...generated } = z.toJSONSchema(field, { io: 'output', target: 'draft-07' }) as JsonSchema;
+  if (generated.minimum === Number.MIN_SAFE_INTEGER) delete generated.minimum;
+  if (generated.maximum === Number.MAX_SAFE_INTEGER) delete generated.maximum;
+  const schema: JsonSchema = { description: `${env}: ${doc}`, ...generated };
+  const ordered: JsonSchema = {};
+  for (const keyword of [...KEYWORD_ORDER, ...Object.keys(schema)]) if (keyword in schema) ordered[keyword] = schema[keyword];
+  return ordered;
+}
+
+/** The JSON Schema of an object of settings by field name: `keys` of `shape` (default: all), each as settingJsonSchema makes it. */
+export function configJsonSchema(shape: ConfigShape, keys: readonly string[] = Object.keys(shape)): JsonSchema {
+  const properties: JsonSchema = {};
+  for (const key of keys) {
+    const field = shape[key];
+    if (field === undefined) throw new Error(`${key} is no config field (known: ${Object.keys(shape).join(', ')})`);
+    properties[key] = settingJsonSchema(field);
+  }
+  return { type: 'object', properties };
+}
+
 /** Group parameters from SAFE_K and friends, with SPEC.md's defaults. */
 export const groupParameterFields = {
   closeGroupSize: intField('SAFE_K', 4, 'close group size K', 2, 32),

@@ -484,3 +484,25 @@ describe('Sync.onMatrixChange', () => {
     expect((await newcomer.byNae()).unresolved.get(toHex(ZERO))?.map((e) => e.seenBy)).toEqual([[toHex(at(5))]]);
   });
 });
+
+describe('Sync places (ArrivalOrder)', () => {
+  it('keeps a place beside the entries until forgotten: no sweep, matrix change or account transfer takes it', async () => {
+    const self = at(40);
+    const { sync, clock, params } = setup(4, self);
+    await sync.keepPlace('k', action(), { seq: 3 });
+    await sync.keepPlace('k', action(), { seq: 3, agreed: { at: 5, trace: { traceparent: 't' } } });
+    clock.advance(params.firewallMemoryMs * 3);
+    expect(await sync.due()).toEqual({ send: [], dropped: [] });
+    // Three nodes join closer to ZERO than self: self leaves its close group.
+    const nodes = [10, 20, 30, 40, 50, 60].map(at);
+    await sync.onMatrixChange(
+      new MatrixChange(self, nodes, [...nodes, at(1), at(2), at(3)], 4),
+      (e) => Buffer.from(e.action.nae, 'hex') as unknown as Name,
+    );
+    expect(await sync.byNae()).toEqual({ unresolved: new Map(), applied: new Map() });
+    expect(await sync.standing('k')).toBe('gone');
+    expect((await sync.places()).map((e) => [e.key, e.place])).toEqual([['k', { seq: 3, agreed: { at: 5, trace: { traceparent: 't' } } }]]);
+    await sync.forgetPlace('k');
+    expect(await sync.places()).toEqual([]);
+  });
+});

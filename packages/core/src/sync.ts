@@ -1,132 +1,38 @@
 import { type GroupParameters, syncResolution } from './config.js';
-import { type Name, sha512, toHex } from './name.js';
+import { type Name, toHex } from './name.js';
 import type { EntryStore } from './ports.js';
 import type { MatrixChange } from './routing.js';
 import { SweepSchedule } from './sweep-schedule.js';
+import {
+  type AppliedEntry,
+  type ArrivalPlace,
+  isPlace,
+  PLACE_MARKER,
+  type RecastVote,
+  SLOT_MARKER,
+  type SlotVote,
+  type SyncAction,
+  type SyncEntry,
+  type SyncResult,
+  slotOf,
+  VOTE_MARKER,
+  WITHDRAWN,
+} from './sync-entry.js';
+import { appliedByNaeIn, byNaeIn, placesIn, votesByNaeIn } from './sync-reads.js';
+import { sweepSync } from './sync-sweep.js';
 
-/** An action waiting for the group's agreement: the function (type) and its parameters. */
-export interface SyncAction {
-  readonly type: string;
-  /** The NAE whose close group must agree, as hex. */
-  readonly nae: string;
-  /** Encoded parameters, base64. */
-  readonly payload: string;
-}
-
-export interface SyncEntry {
-  readonly key: string;
-  readonly action: SyncAction;
-  /** Members that have seen the entry, in order; this node appends itself at the end when it adopts a remote entry. */
-  readonly seenBy: readonly string[];
-  readonly resolved: boolean;
-  /** Times this node has sent the entry to its group. */
-  readonly attempts: number;
-  /** This node received the action from the previous persona, so it is the one that sends it on. */
-  readonly originatedHere: boolean;
-  /**
-   * This node told its group it has seen the action: it proposed it, or sent it on when it adopted
-   * it in an account transfer. Only then does it vouch for itself when it hands the entry over; a
-   * member that only received another's Sync lists itself here, but has not seen the action.
-   */
-  readonly told?: boolean;
-  /**
-   * When this node first recorded the entry (ms). An open entry it did not originate (it knows the
-   * action only from its peers' Syncs or an account transfer) is dropped `firewallMemoryMs` later,
-   * and an applied one that some member never confirmed becomes a tombstone then: no one resends
-   * either, so nothing else would ever take them out of the container.
-   */
-  readonly seenAt?: number;
-  /**
-   * Every member of the close group has seen it: it is out of the container. It is kept as a
-   * tombstone until `completedAt` + firewall memory so a late or duplicated copy is never applied twice.
-   * Also set, with `resolved` false, on an action another action of whose slot was applied here:
-   * settled, never applied, never handed over.
-   */
-  readonly completedAt?: number;
-}
-
-export interface SyncResult {
-  /** The entry reached floor(K/2)+1 members with this update: apply it now (happens once). */
-  readonly resolvedNow: boolean;
-  readonly entry: SyncEntry | undefined;
-  /**
-   * This node now counts itself for the action where its peers do not know it yet: peers' Syncs
-   * resolved it here before its own copy of the request came (which may never come), it withdrew
-   * a vote it had cast without the NAE's record, or it took a handed-over entry it had not seen.
-   * It sends the action's Sync to its group, or they would never count it.
-   */
-  readonly tell?: boolean;
-  /**
-   * This node voted for another action of the slot: the sender decided the request differently
-   * (a newcomer without the record). The runtime sends the NAE's records still queued for
-   * newcomers at once, so the split does not wait for their turn in the transfer queue.
-   */
-  readonly conflicting?: boolean;
-}
-
-/** A vote this node cast in a slot (its marker's store key), with the keys of the slot's actions it knew of when read. */
-export interface SlotVote {
-  readonly marker: string;
-  readonly keys: readonly string[];
-}
-
-/** Outcome of a vote this node re-cast (`withdrawUninformed`) for another action of the slot. */
-export interface RecastVote {
-  readonly key: string;
-  readonly action: SyncAction;
-  readonly result: SyncResult;
-}
-
-/** Hex characters at the start of a sync key that name its slot: the request and the action's index in its outcome. */
-const SLOT_CHARS = 48;
-const SLOT_MARKER = 'slot:';
-/**
- * The action of a slot this node counts itself for (its vote): one per slot, so two members
- * that decided a request differently cannot each resolve both actions by counting themselves
- * for whichever Sync they get. A vote withdrawn (`withdrawUninformed`) keeps the key it was
- * cast for behind WITHDRAWN: it is never cast for that action again.
- */
-const VOTE_MARKER = 'vote:';
-const WITHDRAWN = 'withdrawn:';
-const isMarker = (key: string): boolean => key.startsWith(SLOT_MARKER) || key.startsWith(VOTE_MARKER);
-
-/**
- * The sync entry of a request's `index`th action: the same on every member that handles the
- * request. It starts with the action's slot (request and index, SLOT_CHARS characters), then its
- * type: members that decided one request differently (a DataManager without the record yet
- * proposes CreateRecord where the others propose AddSubscriber) have entries of one slot, and a
- * member applies one of them.
- */
-export function syncKey(request: Uint8Array, index: number, actionType: string): string {
-  const slot = toHex(sha512(request, Uint8Array.of(index))).slice(0, SLOT_CHARS);
-  return slot + toHex(sha512(new TextEncoder().encode(actionType))).slice(0, 64 - SLOT_CHARS);
-}
-
-/** The slot of a key made by syncKey; undefined for any other key (then the entry is its own slot). */
-const slotOf = (key: string): string | undefined => (/^[0-9a-f]{64}$/.test(key) ? key.slice(0, SLOT_CHARS) : undefined);
-
-/** What two keys of one request's action slot have in common (syncKey); any other key is a slot of its own. */
-export const syncSlot = (key: string): string => slotOf(key) ?? key;
-
-/**
- * Over one read of the store: whether an entry is an open action whose slot another action took
- * here (applied, or taken as applied): its request is decided, so it never resolves.
- */
-function outvotedIn(all: readonly [string, SyncEntry][]): (key: string, entry: SyncEntry) => boolean {
-  const taken = new Map<string, string>();
-  for (const [key, entry] of all) if (key.startsWith(SLOT_MARKER)) taken.set(key.slice(SLOT_MARKER.length), entry.key);
-  return (key, entry) => {
-    const slot = slotOf(key);
-    const by = slot === undefined ? undefined : taken.get(slot);
-    return !entry.resolved && entry.completedAt === undefined && by !== undefined && by !== key;
-  };
-}
-
-/** An action this node applied, or took as applied, under its sync key. */
-export interface AppliedEntry {
-  readonly key: string;
-  readonly action: SyncAction;
-}
+// The entries, their keys and slots live in sync-entry.ts; the reads over one pass of the store in sync-reads.ts.
+export {
+  type AppliedEntry,
+  type ArrivalPlace,
+  type RecastVote,
+  type SlotVote,
+  type SyncAction,
+  type SyncEntry,
+  type SyncResult,
+  syncKey,
+  syncSlot,
+} from './sync-entry.js';
 
 /**
  * Sy: an unresolved action is shared with the group; it resolves once floor(K/2)+1 members have
@@ -309,19 +215,7 @@ export class Sync {
    * store: what `withdrawUninformed` needs for the records an account-transfer batch writes.
    */
   async votesByNae(): Promise<Map<string, SlotVote[]>> {
-    const all = await this.#store.entries();
-    const bySlot = new Map<string, string[]>();
-    for (const [key] of all) {
-      const slot = slotOf(key);
-      if (slot !== undefined) bySlot.set(slot, [...(bySlot.get(slot) ?? []), key]);
-    }
-    const out = new Map<string, SlotVote[]>();
-    for (const [key, marker] of all) {
-      if (!key.startsWith(VOTE_MARKER) || marker.key.startsWith(WITHDRAWN)) continue;
-      const vote = { marker: key, keys: (bySlot.get(key.slice(VOTE_MARKER.length)) ?? []).sort() };
-      out.set(marker.action.nae, [...(out.get(marker.action.nae) ?? []), vote]);
-    }
-    return out;
+    return votesByNaeIn(await this.#store.entries());
   }
 
   /** Another action of the key's slot (syncKey) was applied here, or taken as applied. */
@@ -378,63 +272,9 @@ export class Sync {
    * open entries it did not originate once older than the firewall's memory.
    */
   async due(): Promise<{ send: SyncEntry[]; dropped: SyncEntry[] }> {
-    const send: SyncEntry[] = [];
-    const dropped: SyncEntry[] = [];
     const now = this.#now();
-    if (!this.#sweeps.due(now)) return { send, dropped };
-    const memory = this.#params.firewallMemoryMs;
-    // When an entry kept as it is next needs this sweep: its time in the firewall's memory is over.
-    let wakeAt = Number.POSITIVE_INFINITY;
-    const until = (since: number) => {
-      wakeAt = Math.min(wakeAt, since + memory + 1);
-    };
-    // One read of every entry: a tick holds the replica's queue, and resolved entries stay for the
-    // firewall's memory (minutes), so a get per key cost a round trip per entry every tick.
-    const all = await this.#store.entries();
-    const outvoted = outvotedIn(all);
-    for (const [key, entry] of all) {
-      if (entry?.completedAt !== undefined && this.#now() - entry.completedAt > this.#params.firewallMemoryMs) {
-        await this.#store.delete(key);
-        continue;
-      }
-      if (entry !== undefined && outvoted(key, entry)) {
-        await this.#store.set(key, { ...entry, completedAt: this.#now() });
-        until(this.#now());
-        continue;
-      }
-      if (entry === undefined) continue;
-      if (entry.completedAt !== undefined) {
-        until(entry.completedAt);
-        continue;
-      }
-      if (entry.resolved || !entry.originatedHere) {
-        // No one resends these, so a member that never answers would keep them in the container
-        // for good: an applied action some member never saw, or a lone action of a request that
-        // never reached this node. They leave it with the firewall's memory: the applied one as a
-        // tombstone, the other dropped.
-        if (entry.seenAt === undefined) {
-          await this.#store.set(key, { ...entry, seenAt: this.#now() });
-          until(this.#now());
-        } else if (this.#now() - entry.seenAt <= this.#params.firewallMemoryMs) until(entry.seenAt);
-        else if (entry.resolved) {
-          await this.#store.set(key, { ...entry, completedAt: this.#now() });
-          until(this.#now());
-        } else {
-          await this.#store.delete(key);
-          dropped.push(entry);
-        }
-        continue;
-      }
-      if (entry.attempts >= this.#params.syncAttemptsBeforeDrop) {
-        await this.#store.delete(key);
-        dropped.push(entry);
-        continue;
-      }
-      const next = { ...entry, attempts: entry.attempts + 1 };
-      await this.#store.set(key, next);
-      send.push(next);
-      wakeAt = now; // sent again at every tick until it resolves
-    }
+    if (!this.#sweeps.due(now)) return { send: [], dropped: [] };
+    const { send, dropped, wakeAt } = await sweepSync(this.#store, this.#params, this.#now, now);
     this.#sweeps.quietUntil(wakeAt);
     return { send, dropped };
   }
@@ -445,7 +285,7 @@ export class Sync {
    */
   async onMatrixChange(change: MatrixChange, naeOf: (entry: SyncEntry) => Name): Promise<void> {
     for (const key of await this.#store.keys()) {
-      const entry = await this.#store.get(key);
+      const entry = isPlace(key) ? undefined : await this.#store.get(key);
       if (entry === undefined || entry.completedAt !== undefined) continue;
       const holders = change.checkHolders(naeOf(entry));
       if (!holders.responsible) {
@@ -476,19 +316,7 @@ export class Sync {
   async byNae(
     stillToApply: ReadonlySet<string> = new Set(),
   ): Promise<{ unresolved: Map<string, SyncEntry[]>; applied: Map<string, SyncEntry[]> }> {
-    const unresolved = new Map<string, SyncEntry[]>();
-    const applied = new Map<string, SyncEntry[]>();
-    const all = await this.#store.entries();
-    const outvoted = outvotedIn(all);
-    for (const [key, entry] of all) {
-      // Slots, and the actions of a slot another action of which was applied here: neither open nor applied.
-      if (isMarker(key) || outvoted(key, entry) || (!entry.resolved && entry.completedAt !== undefined)) continue;
-      const done = !stillToApply.has(key) && (entry.resolved || entry.completedAt !== undefined);
-      const handed = done || entry.told ? entry : { ...entry, seenBy: entry.seenBy.filter((m) => m !== this.#self) };
-      const into = done ? applied : unresolved;
-      into.set(entry.action.nae, [...(into.get(entry.action.nae) ?? []), handed]);
-    }
-    return { unresolved, applied };
+    return byNaeIn(await this.#store.entries(), this.#self, stillToApply);
   }
 
   /**
@@ -496,12 +324,7 @@ export class Sync {
    * (hex), in one pass over the store: what a record it is sent holds, or does not hold yet.
    */
   async appliedByNae(): Promise<Map<string, AppliedEntry[]>> {
-    const out = new Map<string, AppliedEntry[]>();
-    for (const [storeKey, entry] of await this.#store.entries()) {
-      if (!storeKey.startsWith(SLOT_MARKER)) continue;
-      out.set(entry.action.nae, [...(out.get(entry.action.nae) ?? []), { key: entry.key, action: entry.action }]);
-    }
-    return out;
+    return appliedByNaeIn(await this.#store.entries());
   }
 
   /**
@@ -524,5 +347,28 @@ export class Sync {
       completedAt: this.#now(),
     });
     return claimed;
+  }
+
+  /** The ordered actions' places kept here, each with its sync key and action. */
+  async places(): Promise<SyncEntry[]> {
+    return placesIn(await this.#store.entries());
+  }
+
+  /** Keeps (or moves) an ordered action's place, under its sync key. */
+  keepPlace(key: string, action: SyncAction, place: ArrivalPlace): Promise<void> {
+    return this.#store.set(`${PLACE_MARKER}${key}`, {
+      key,
+      action,
+      seenBy: [],
+      resolved: false,
+      attempts: 0,
+      originatedHere: false,
+      place,
+    });
+  }
+
+  /** The action was applied or settled here: its place is no longer kept. */
+  forgetPlace(key: string): Promise<void> {
+    return this.#store.delete(`${PLACE_MARKER}${key}`);
   }
 }

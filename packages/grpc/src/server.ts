@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Metadata,
   Server,
@@ -105,10 +106,6 @@ export function unaryHandler<Req, Res>(
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
 /** Serves `services` and grpc.health.v1 on host:port. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = (options.logger ?? silentLogger).child({ component: 'grpc' });
@@ -152,7 +149,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     for (const name of names) health.setStatus(name, 'NOT_SERVING');
     const drains = options.services.flatMap((s) => (s.drain ? [s.drain()] : []));
     if (drains.length > 0) {
-      const drained = await Promise.race([Promise.all(drains).then(() => true), sleep(graceMs).then(() => false)]);
+      const drained = await Promise.race([
+        Promise.all(drains).then(() => true),
+        sleep(graceMs, undefined, { ref: false }).then(() => false),
+      ]);
       if (!drained) log.warn({ graceMs }, 'client calls still open after the grace period');
     }
     await new Promise<void>((resolve) => {

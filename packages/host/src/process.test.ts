@@ -1,8 +1,9 @@
 /**
  * One real replica process (`node services/pmid-manager/dist/main.js`, built by `tsc -b`) against
- * the running stack: Postgres, Redis and Kafka from SAFE_POSTGRES_URL, SAFE_REDIS_URL and
- * SAFE_KAFKA_BROKERS, else the local stack's ports (`bash scripts/stack/stack.sh env`). Skipped
- * when the stack does not answer.
+ * the servers of the test run: Postgres, Redis and Kafka from SAFE_POSTGRES_URL, SAFE_REDIS_URL and
+ * SAFE_KAFKA_BROKERS (set by the vitest global setup, test/support/global-infra.ts), else the local
+ * stack's ports (`bash scripts/stack/stack.sh env`). A server that does not answer FAILS every test,
+ * naming it; they are never skipped.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ import { connectGateway } from '@safe/grpc';
 import { createKafka, groupIdFor } from '@safe/kafka';
 import { closeRedis, connectRedis } from '@safe/redis';
 import { openPostgres } from '@safe/sql';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const MAIN = join(ROOT, 'services/pmid-manager/dist/main.js');
@@ -43,13 +44,31 @@ function answers(hostPort: string): Promise<boolean> {
   });
 }
 
-const stackUp = (
-  await Promise.all([
-    answers(new URL(STACK.SAFE_POSTGRES_URL).host || '127.0.0.1:5432'),
-    answers(new URL(STACK.SAFE_REDIS_URL).host || '127.0.0.1:6379'),
-    answers(STACK.SAFE_KAFKA_BROKERS.split(',')[0] ?? ''),
-  ])
-).every(Boolean);
+/** The servers that do not answer, as `what at where (variable)`; empty when all do. */
+async function missingServers(): Promise<string[]> {
+  const servers = [
+    { what: 'Postgres', variable: 'SAFE_POSTGRES_URL', at: new URL(STACK.SAFE_POSTGRES_URL).host || '127.0.0.1:5432' },
+    { what: 'Redis', variable: 'SAFE_REDIS_URL', at: new URL(STACK.SAFE_REDIS_URL).host || '127.0.0.1:6379' },
+    { what: 'Kafka', variable: 'SAFE_KAFKA_BROKERS', at: STACK.SAFE_KAFKA_BROKERS.split(',')[0] ?? '' },
+  ];
+  const answered = await Promise.all(servers.map((server) => answers(server.at)));
+  return servers.filter((_, i) => !answered[i]).map(({ what, at, variable }) => `${what} at ${at} (${variable})`);
+}
+
+// Recorded in beforeAll and thrown from beforeEach, so that every test FAILS with it (a throwing
+// beforeAll would only mark the tests skipped), as the @safe/sql tests do (requirePostgres).
+let missing: string[] = [];
+beforeAll(async () => {
+  missing = await missingServers();
+});
+beforeEach(() => {
+  if (missing.length > 0) {
+    throw new Error(
+      `@safe/host process tests need ${missing.join(', ')}. The vitest global setup (test/support/global-infra.ts) starts the servers ` +
+        'in containers, or set those variables, or start the local stack: bash scripts/stack/stack.sh up',
+    );
+  }
+});
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -117,7 +136,8 @@ function logLine(output: string, msg: string): Record<string, unknown> {
 const leftovers: { dataDir: string; name?: string }[] = [];
 
 afterAll(async () => {
-  const redis = stackUp ? await connectRedis(STACK.SAFE_REDIS_URL, { name: 'host-test-cleanup' }).catch(() => undefined) : undefined;
+  const redis =
+    missing.length === 0 ? await connectRedis(STACK.SAFE_REDIS_URL, { name: 'host-test-cleanup' }).catch(() => undefined) : undefined;
   await redis?.del(`safe:${NETWORK}:members`).catch(() => undefined);
   for (const { dataDir, name } of leftovers) {
     await rm(dataDir, { recursive: true, force: true });
@@ -138,7 +158,7 @@ afterAll(async () => {
   if (redis !== undefined) await closeRedis(redis);
 });
 
-describe.skipIf(!stackUp)('a replica process on the real stack', () => {
+describe('a replica process on the real stack', () => {
   it('gets ready, serves health and metrics, stops cleanly on SIGTERM (exit 0), and keeps its name on a restart', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'safe-host-process-'));
     const entry: { dataDir: string; name?: string } = { dataDir };

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ClientGateway,
   ConfigError,
@@ -31,7 +32,7 @@ import { connectKafka, connectPostgres, connectRedisStep, openIdentity, startAdm
 import { PendingReplica, startGroupConsumer } from './start-consumer.js';
 import { type EntryOptions, startGrpc } from './start-grpc.js';
 import { type Joined, joinMembership, watchMembership } from './start-membership.js';
-import { describe, sleep, startStep } from './start-step.js';
+import { describe, startStep } from './start-step.js';
 import { CopyTraces, OtelTelemetry } from './telemetry.js';
 import { endpointResolver, SplitTransport } from './transport.js';
 
@@ -235,7 +236,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
 
 /** Lets the replica finish what it holds, for at most `graceMs`, then stops it. */
 async function drain(replica: Replica<unknown>, graceMs: number, log: Logger): Promise<void> {
-  const finished = await Promise.race([replica.idle().then(() => true), sleep(graceMs).then(() => false)]);
+  const finished = await Promise.race([replica.idle().then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
   if (!finished) log.warn({ graceMs }, 'shutdown: the replica was still busy after the grace period');
   replica.stop();
 }

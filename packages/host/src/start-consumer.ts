@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Envelope, type Identity, type ReceiveResult, type Replica, type SafeError, UnavailableError } from '@safe/core';
 import { KafkaGroupConsumer } from '@safe/kafka';
 import type { StartContext } from './replica-context.js';
 import type { KafkaClients } from './start-connections.js';
-import { cached, describe, sleep, startStep } from './start-step.js';
+import { cached, describe, startStep } from './start-step.js';
 import type { CopyTraces, OtelTelemetry } from './telemetry.js';
 
 /** The replica once it exists: copies (from the group bus or gRPC) that arrive before then wait for it. */
@@ -91,7 +92,7 @@ export async function startGroupConsumer<S>(context: StartContext, deps: GroupCo
       } catch (error) {
         if (attempt >= 10 || readiness.phase === 'stopping') throw error;
         log.warn({ attempt, err: describe(error) }, 'group-bus consumer did not start; trying again');
-        await sleep(Math.min(250 * attempt, 2000));
+        await sleep(Math.min(250 * attempt, 2000), undefined, { ref: false });
       }
     }
   });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Identity, MemberAnnouncement, Replica, RoutingTable } from '@safe/core';
 import { shortName } from '@safe/core';
 import type { DirectTransport } from '@safe/grpc';
@@ -5,7 +6,7 @@ import type { KafkaGroupConsumer } from '@safe/kafka';
 import { type Redis, RedisMembership } from '@safe/redis';
 import { membershipKey } from './config.js';
 import type { CurrentView, StartContext } from './replica-context.js';
-import { describe, sleep, startStep } from './start-step.js';
+import { describe, startStep } from './start-step.js';
 import { routingFromMembers, viewIncludes, viewSignature } from './transport.js';
 
 export interface Joined {
@@ -44,7 +45,7 @@ export async function joinMembership(
     for (;;) {
       const { routing } = routingFromMembers(await members.members());
       if (viewIncludes(routing, persona, identity.name)) return routing;
-      await sleep(100);
+      await sleep(100, undefined, { ref: false });
     }
   });
   view.latest = seen;

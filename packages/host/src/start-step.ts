@@ -7,10 +7,6 @@ export function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms).unref());
-}
-
 /** Rejects with a StartupError naming `what` when `promise` fails or takes longer than `ms`. */
 export async function startStep<T>(what: string, ms: number, run: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,21 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import {
-  ConfigError,
-  type Envelope,
-  generateIdentity,
-  type Logger,
-  nameOf,
-  sealEnvelope,
-  silentLogger,
-  UnavailableError,
-} from '@safe/core';
+import { ConfigError, type Envelope, generateIdentity, type Logger, nameOf, silentLogger, UnavailableError } from '@safe/core';
 import kafkajs, { type Admin, type ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka, kafkaLogCreator, parseBrokers } from './connect.js';
 import { KafkaGroupConsumer } from './consumer.js';
 import { KafkaProducerTransport } from './producer.js';
 import { fromKafkaMessage, toKafkaMessage } from './record.js';
+import { seqCopy, seqOf } from './test-support.js';
 import { ensureTopics, groupIdFor, topicFor } from './topics.js';
 
 const { logLevel } = kafkajs;
@@ -109,22 +101,7 @@ async function brokerProxy(target: string) {
 }
 
 function envelopeTo(persona: string, seq: number, trace: Record<string, string> = {}): Envelope {
-  const sender = generateIdentity();
-  const payload = new Uint8Array(8);
-  new DataView(payload.buffer).setUint32(0, seq);
-  return sealEnvelope(
-    {
-      type: 'test.seq',
-      source: { persona: 'data-manager', nae: sender.name },
-      authority: 'single',
-      destination: { persona, nae: nameOf(randomBytes(8)) },
-      scope: 'close-group',
-      payload,
-      correlation: new Uint8Array(0),
-    },
-    sender,
-    trace,
-  );
+  return seqCopy(generateIdentity(), persona, nameOf(randomBytes(8)), seq, trace);
 }
 
 describe('configuration and naming (no broker)', () => {
@@ -315,7 +292,6 @@ describe('a broker that dies under a started producer', () => {
       heartbeatIntervalMs: 1_000,
       maxWaitTimeMs: 500,
     });
-    const seq = (e: Envelope) => new DataView(e.payload.buffer, e.payload.byteOffset).getUint32(0);
     const until = async (n: number, ms: number) => {
       const deadline = Date.now() + ms;
       while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -323,7 +299,7 @@ describe('a broker that dies under a started producer', () => {
     try {
       await direct.start();
       await consumer.start(async (e) => {
-        got.push(seq(e));
+        got.push(seqOf(e));
       });
       for (let i = 100; i < 105; i++) await direct.send(envelopeTo(persona, i));
       await until(5, 10_000);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Envelope,
   FailedPreconditionError,
@@ -17,7 +18,7 @@ import { DEFAULT_FETCH_BYTES, DEFAULT_FETCH_BYTES_PER_PARTITION, type KafkaGroup
 import { type DeliveryContext, decodeRecord, deliverOne } from './delivery.js';
 import { recordBytes } from './record-bytes.js';
 import { allPartitions, type ConsumerGroupSpec, offsetsByPartition, startOffsetsOnceLed, withAdmin } from './start-offsets.js';
-import { deferred, sleep } from './timing.js';
+import { deferred } from './timing.js';
 import { groupIdFor, topicFor } from './topics.js';
 
 /**
@@ -305,7 +306,7 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
       } catch (error) {
         this.#log.warn({ attempt, error: describeKafkaError(error) }, 'cannot look up where to read newly served partitions; trying again');
         const slept = await Promise.race([
-          sleep(Math.min(500 * attempt, 5_000)).then(() => true),
+          sleep(Math.min(500 * attempt, 5_000), undefined, { ref: false }).then(() => true),
           this.#stopRequested.promise.then(() => false),
         ]);
         if (!slept) return undefined;

@@ -1,8 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Envelope, Logger, Telemetry } from '@safe/core';
 import type { KafkaMessage } from 'kafkajs';
 import { describeKafkaError } from './connect.js';
 import { fromKafkaMessage } from './record.js';
-import { sleep } from './timing.js';
 
 /** What handing one record to `deliver` needs of its consumer; the signals are read live (a restart renews them). */
 export interface DeliveryContext {
@@ -73,7 +73,10 @@ export async function deliverOne(
         'handling a copy failed; retrying it',
       );
       if (context.stopping()) return false;
-      const slept = await Promise.race([sleep(wait).then(() => true), context.stopRequested().then(() => false)]);
+      const slept = await Promise.race([
+        sleep(wait, undefined, { ref: false }).then(() => true),
+        context.stopRequested().then(() => false),
+      ]);
       if (!slept) return false;
     }
   } finally {

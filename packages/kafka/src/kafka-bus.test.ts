@@ -7,7 +7,6 @@ import {
   type Name,
   nameOf,
   partitionOf,
-  sealEnvelope,
   servedPartitions,
   silentLogger,
   toHex,
@@ -19,6 +18,7 @@ import { KafkaGroupConsumer } from './consumer.js';
 import type { KafkaGroupConsumerOptions } from './consumer-options.js';
 import { batchLength, KafkaProducerTransport } from './producer.js';
 import { toKafkaMessage } from './record.js';
+import { seqCopy, seqOf } from './test-support.js';
 import { ensureTopics, topicFor } from './topics.js';
 
 const { Partitioners } = kafkajs;
@@ -46,26 +46,10 @@ async function freshPersona(label: string, partitions = 3, maxMessageBytes?: num
   return persona;
 }
 
-const seqOf = (e: Envelope) => new DataView(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength).getUint32(0);
 const keyOf = (e: Envelope) => toHex(e.destination.nae);
 
-function copy(persona: string, nae: Name, seq: number, trace: Record<string, string> = {}, size = 8): Envelope {
-  const payload = new Uint8Array(size);
-  new DataView(payload.buffer).setUint32(0, seq);
-  return sealEnvelope(
-    {
-      type: 'test.seq',
-      source: { persona: 'data-manager', nae: sender.name },
-      authority: 'single',
-      destination: { persona, nae },
-      scope: 'close-group',
-      payload,
-      correlation: new Uint8Array(0),
-    },
-    sender,
-    trace,
-  );
-}
+const copy = (persona: string, nae: Name, seq: number, trace: Record<string, string> = {}, size = 8): Envelope =>
+  seqCopy(sender, persona, nae, seq, trace, size);
 
 const naeOf = (label: string) => nameOf(new TextEncoder().encode(`${run}-${label}`));
 

@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FailedPreconditionError, type Logger, SafeError, UnavailableError } from '@safe/core';
 import type { Admin, Kafka } from 'kafkajs';
 import { describeKafkaError, isLeaderlessError, kafkaUnavailable } from './connect.js';
-import { sleep } from './timing.js';
 
 /** Where a start reads each partition from, and the offsets to commit first. */
 export interface StartOffsets {
@@ -51,7 +51,7 @@ export async function startOffsetsOnceLed(spec: ConsumerGroupSpec): Promise<Star
     } catch (error) {
       if (attempt >= 8 || !isLeaderlessError(error)) throw error;
       spec.log.debug({ attempt, error: describeKafkaError(error) }, 'partitions without a leader yet; trying again');
-      await sleep(Math.min(100 * 2 ** attempt, 1_000));
+      await sleep(Math.min(100 * 2 ** attempt, 1_000), undefined, { ref: false });
     }
   }
 }

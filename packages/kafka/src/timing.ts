@@ -1,4 +1,4 @@
-/** Timing helpers of the producer and the consumer: deadlines, one-shot signals, an unref'd sleep. */
+/** Timing helpers of the producer and the consumer: deadlines and one-shot signals. */
 
 export class DeadlineError extends Error {
   constructor(ms: number) {
@@ -33,5 +33,3 @@ export function deferred(): Deferred {
   });
   return { promise, resolve };
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, type Logger, silentLogger, toHex, UnavailableError } from '@safe/core';
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { isLeaderlessError } from './connect.js';
-import { sleep } from './timing.js';
 
 export const TOPIC_PREFIX = 'safe.';
 /**
@@ -73,7 +73,7 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
     }
     if (Date.now() > deadline)
       throw new UnavailableError(`Kafka made topics ${topics.join(', ')} but they have no leaders after ${timeoutMs} ms`);
-    await sleep(Math.min(50 * attempt, 500));
+    await sleep(Math.min(50 * attempt, 500), undefined, { ref: false });
   }
 }
 

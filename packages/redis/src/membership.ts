@@ -1,15 +1,9 @@
-import {
-  ConfigError,
-  FailedPreconditionError,
-  type MemberAnnouncement,
-  type Membership,
-  type Name,
-  type RankReport,
-  type SafeError,
-  toHex,
-} from '@safe/core';
+import { ConfigError, FailedPreconditionError, type MemberAnnouncement, type Membership, type SafeError } from '@safe/core';
 import type { Redis } from 'ioredis';
 import { redisCall, toRedisError } from './connect.js';
+import { decodeAnnouncement, encodeAnnouncement, memberKey, signatureOf } from './membership-codec.js';
+import { HEARTBEAT_LUA, LEAVE_LUA, LIST_LUA } from './membership-lua.js';
+import { Watcher } from './membership-watcher.js';
 import { defineScript, type ScriptCall } from './scripts.js';
 
 export interface RedisMembershipOptions {
@@ -33,188 +27,15 @@ export interface RedisMembershipOptions {
   readonly onError?: (error: SafeError) => void;
 }
 
-/** What is stored per member, as JSON: field `<persona>:<name hex>` of the hash. */
-interface StoredAnnouncement {
-  readonly persona: string;
-  readonly name: string;
-  readonly publicKey: string;
-  readonly endpoint: string;
-  /** A PmidManager's rank reports, JSON `[[pmid hex, rank], ...]` kept as a string so the heartbeat script compares it whole. */
-  readonly ranks?: string;
-  /** Milliseconds since the epoch by the REDIS SERVER's clock, so process clocks never matter. */
-  readonly expiresAt: number;
-}
-
 const DEFAULT_HEARTBEAT_MS = 1000;
 const DEFAULT_EXPIRY_MS = 5000;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_KEY = 'safe:members';
 
-// Server time in ms, inside a script (Redis >= 5 replicates script effects, so TIME is allowed).
-const NOW_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
-
-// KEYS[1]: the hash. ARGV: field, announcement JSON (no expiresAt), expiry ms, channel.
-// Publishes when the member is new to the others: absent, expired, or at another endpoint/key,
-// or its rank reports changed.
-const HEARTBEAT_LUA = `${NOW_LUA}
-local entry = cjson.decode(ARGV[2])
-entry.expiresAt = now + tonumber(ARGV[3])
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
-local changed = 1
-if old then
-  local ok, prev = pcall(cjson.decode, old)
-  if ok and type(prev) == 'table' and tonumber(prev.expiresAt) and tonumber(prev.expiresAt) > now
-    and prev.endpoint == entry.endpoint and prev.publicKey == entry.publicKey and prev.ranks == entry.ranks then
-    changed = 0
-  end
-end
-if changed == 1 then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
-return changed
-`;
-
-// KEYS[1]: the hash. ARGV[1]: channel. Returns the live announcements; removes the expired (and
-// unreadable) ones atomically, and publishes if it removed any so every watcher learns at once.
-const LIST_LUA = `${NOW_LUA}
-local all = redis.call('HGETALL', KEYS[1])
-local live = {}
-local removed = 0
-for i = 1, #all, 2 do
-  local ok, entry = pcall(cjson.decode, all[i + 1])
-  local expiresAt = ok and type(entry) == 'table' and tonumber(entry.expiresAt)
-  if expiresAt and expiresAt > now then
-    live[#live + 1] = all[i + 1]
-  else
-    redis.call('HDEL', KEYS[1], all[i])
-    removed = removed + 1
-  end
-end
-if removed > 0 then redis.call('PUBLISH', ARGV[1], 'expired') end
-return live
-`;
-
-// KEYS[1]: the hash. ARGV: field, channel.
-const LEAVE_LUA = `
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
-return 1
-`;
-
-const HEX = /^(?:[0-9a-f]{2})*$/;
-
-function bytesFromHex(hex: unknown): Uint8Array | undefined {
-  if (typeof hex !== 'string' || !HEX.test(hex)) return undefined;
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
-function decodeAnnouncement(raw: string): MemberAnnouncement | undefined {
-  let value: Partial<StoredAnnouncement>;
-  try {
-    value = JSON.parse(raw) as Partial<StoredAnnouncement>;
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const name = bytesFromHex(value.name);
-  const publicKey = bytesFromHex(value.publicKey);
-  if (typeof value.persona !== 'string' || typeof value.endpoint !== 'string' || name === undefined || publicKey === undefined) {
-    return undefined;
-  }
-  const member = { persona: value.persona, name, publicKey, endpoint: value.endpoint };
-  if (value.ranks === undefined) return member;
-  const rankReports = decodeRanks(value.ranks);
-  // Unreadable reports are left out, not the member: its word on ranks is lost, its membership is not.
-  return rankReports === null ? { ...member, rankReports: [] } : { ...member, rankReports };
-}
-
-function encodeRanks(reports: readonly RankReport[]): string {
-  return JSON.stringify(reports.map(({ pmid, rank }) => [toHex(pmid), rank]));
-}
-
-/** The stored rank reports, or null when they are not `[[hex, number], ...]` (the routing view checks sizes and ranges). */
-function decodeRanks(raw: unknown): RankReport[] | null {
-  if (typeof raw !== 'string') return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(value)) return null;
-  const reports: RankReport[] = [];
-  for (const item of value) {
-    const pmid = Array.isArray(item) ? bytesFromHex(item[0]) : undefined;
-    if (pmid === undefined || typeof item[1] !== 'number') return null;
-    reports.push({ pmid: pmid as Name, rank: item[1] });
-  }
-  return reports;
-}
-
-function memberKey(member: MemberAnnouncement): string {
-  return `${member.persona}:${toHex(member.name)}`;
-}
-
-/** What a watcher compares: persona, name, endpoint and rank reports of every member (not the heartbeat). */
-function signatureOf(members: readonly MemberAnnouncement[]): string {
-  return members.map((m) => `${memberKey(m)}@${m.endpoint}#${m.rankReports ? encodeRanks(m.rankReports) : ''}`).join('\n');
-}
-
 function positive(value: number | undefined, fallback: number, what: string): number {
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`membership ${what} must be a positive number, got ${value}`);
   return value;
-}
-
-class Watcher {
-  readonly #onChange: (members: MemberAnnouncement[]) => void;
-  readonly #pollMs: number;
-  readonly #report: (error: unknown) => void;
-  /** The set last handed to onChange; the empty set before the first call. */
-  #delivered = '';
-  #latest: { members: MemberAnnouncement[]; signature: string } | undefined;
-  #lastCallAt = Number.NEGATIVE_INFINITY;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(onChange: (members: MemberAnnouncement[]) => void, pollMs: number, report: (error: unknown) => void) {
-    this.#onChange = onChange;
-    this.#pollMs = pollMs;
-    this.#report = report;
-  }
-
-  /** A fresh read of the set: delivered now, or at the end of this watcher's quiet period (coalesced). */
-  offer(members: MemberAnnouncement[], signature: string): void {
-    this.#latest = { members, signature };
-    if (this.#timer !== undefined) return;
-    const wait = this.#lastCallAt + this.#pollMs - performance.now();
-    if (wait <= 0) {
-      this.#deliver();
-      return;
-    }
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#deliver();
-    }, wait);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #deliver(): void {
-    const latest = this.#latest;
-    if (latest === undefined || latest.signature === this.#delivered) return;
-    this.#delivered = latest.signature;
-    this.#lastCallAt = performance.now();
-    try {
-      this.#onChange(latest.members);
-    } catch (error) {
-      this.#report(error);
-    }
-  }
 }
 
 /**
@@ -273,14 +94,7 @@ export class RedisMembership implements Membership {
     if (this.#closed) throw new FailedPreconditionError('membership is closed');
     const field = memberKey(self);
     if (this.#self !== undefined && this.#self.field !== field) await this.leave();
-    const json = JSON.stringify({
-      persona: self.persona,
-      name: toHex(self.name),
-      publicKey: toHex(self.publicKey),
-      endpoint: self.endpoint,
-      ...(self.rankReports && self.rankReports.length > 0 ? { ranks: encodeRanks(self.rankReports) } : {}),
-    });
-    this.#self = { field, json };
+    this.#self = { field, json: encodeAnnouncement(self) };
     await this.#beat(this.#self);
     if (this.#heartbeatTimer === undefined && this.#self !== undefined) {
       this.#heartbeatTimer = setInterval(() => this.#heartbeat(), this.#heartbeatMs);

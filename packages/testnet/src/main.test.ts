@@ -21,12 +21,43 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['--port=50052'])).toEqual({ kind: 'run', overrides: { port: 50052 }, trace: false });
     expect(parseCommandLine([])).toEqual({ kind: 'run', overrides: {}, trace: false });
     expect(parseCommandLine(['--trace', '--stack', 'local'])).toEqual({ kind: 'run', overrides: { stack: 'local' }, trace: true });
-    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help' });
+    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help', text: expect.stringMatching(/^usage: safe-testnet /) });
+    expect(parseCommandLine(['-h'])).toEqual(parseCommandLine(['--help']));
   });
 
-  it('refuses unknown flags and bad values with a ConfigError', () => {
-    for (const args of [['--bogus'], ['--port', 'x'], ['--port', '70000'], ['--port'], ['positional'], ['--data-dir', '']]) {
+  it('has help made by commander: every flag, with the variable and default of its config field', () => {
+    const command = parseCommandLine(['--help']);
+    const text = command.kind === 'help' ? command.text : '';
+    for (const [flag, variable, fallback] of [
+      ['--stack <embedded|local>', 'SAFE_TESTNET_STACK', 'embedded'],
+      ['--data-dir <DIR>', 'SAFE_DATA_DIR', '.safe-testnet'],
+      ['--fresh', 'SAFE_TESTNET_FRESH', 'false'],
+      ['--host <HOST>', 'SAFE_TESTNET_HOST', '127.0.0.1'],
+      ['--port <N>', 'SAFE_TESTNET_PORT', '50051'],
+    ]) {
+      expect(text).toContain(`  ${flag} `);
+      expect(text.replace(/\s+/g, ' ')).toContain(`(env ${variable}, default ${fallback}`);
+    }
+    expect(text).toMatch(/^ {2}--trace /m);
+    expect(text).toMatch(/^ {2}-h, --help /m);
+    expect(text).toContain('packages/testnet/README.md');
+  });
+
+  it('refuses unknown flags, stray arguments and bad values with a ConfigError naming the flag', () => {
+    for (const [args, message] of [
+      [['--bogus'], "unknown option '--bogus'"],
+      [['--prot', '1'], "unknown option '--prot' (Did you mean --port?)"],
+      [['--port', 'x'], '--port must be an integer from 0 to 65535, got "x"'],
+      [['--port', '70000'], '--port must be an integer from 0 to 65535, got "70000"'],
+      [['--port'], '--port needs a value'],
+      [['--stack', 'k8s'], '--stack must be one of embedded, local, got "k8s"'],
+      [['positional'], 'unexpected argument "positional"'],
+      [['--data-dir', ''], '--data-dir needs a value'],
+      [['--host='], '--host needs a value'],
+      [['--fresh=yes'], '--fresh takes no value'],
+    ] as const) {
       expect(() => parseCommandLine(args), args.join(' ')).toThrow(ConfigError);
+      expect(() => parseCommandLine(args), args.join(' ')).toThrow(message);
     }
   });
 });
@@ -81,7 +112,16 @@ describe('safe-testnet', () => {
       badErr += chunk.toString();
     });
     expect(await new Promise((resolve) => bad.on('exit', resolve))).toBe(2);
-    expect(badErr).toContain("Unknown option '--nope'");
+    expect(badErr).toContain("safe-testnet: unknown option '--nope'\nusage: safe-testnet ");
+
+    const help = spawn(process.execPath, [MAIN, '--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let helpOut = '';
+    help.stdout.on('data', (chunk: Buffer) => {
+      helpOut += chunk.toString();
+    });
+    expect(await new Promise((resolve) => help.on('exit', resolve))).toBe(0);
+    expect(helpOut).toMatch(/^usage: safe-testnet \[--stack embedded\|local\]/);
+    expect(helpOut).toContain('--data-dir <DIR>');
 
     const dataDir = await mkdtemp(join(tmpdir(), 'safe-testnet-cli-'));
     const env = {

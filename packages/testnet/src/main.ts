@@ -1,44 +1,33 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ConfigError, type Logger, parseSetting } from '@safe/core';
+import { ConfigError, type Logger, parseSetting, settingOf } from '@safe/core';
+import { Command, CommanderError, Option, type OutputConfiguration } from 'commander';
 import { pino } from 'pino';
-import { type LogLevel, loadTestnetConfig, type TestnetConfig, testnetFields } from './config.js';
+import { definedOnly, type LogLevel, loadTestnetConfig, type TestnetConfig, testnetFields } from './config.js';
 import { type EmbeddedTestnet, startEmbeddedTestnet } from './embedded.js';
 import { StartAbortedError, startMultiProcessTestnet } from './multi-process.js';
 import { type EmbeddedTracing, startEmbeddedTracing, type TracingTarget, tracingTarget } from './tracing.js';
 
-export const USAGE = `usage: safe-testnet [--stack embedded|local] [--data-dir DIR] [--fresh] [--host HOST] [--port N] [--trace]
+/** The command line in one line, as errors repeat it; `--help` shows the rest. */
+export const USAGE_LINE = 'usage: safe-testnet [--stack embedded|local] [--data-dir DIR] [--fresh] [--host HOST] [--port N] [--trace]';
 
-Runs the whole network: every persona's replicas and the gRPC Gateway clients talk to.
+/** After the flags in `--help`: what `--stack local` and `--trace` take from the environment. */
+const HELP_DETAILS = `
+--stack local runs each replica as \`node services/<persona>/dist/main.js\` on Kafka, Postgres and
+Redis from SAFE_KAFKA_BROKERS, SAFE_POSTGRES_URL and SAFE_REDIS_URL, else from
+.safe-stack/stack.env (\`pnpm stack up\`). A replica keeps its key (and chunks) in DIR/<persona>/<n>/
+and logs to DIR/logs/<persona>-<n>.log; the replicas form a network of their own
+(SAFE_NETWORK=testnet-<hash of DIR>), and the Gateway waits up to 60 s for a group's answer unless
+SAFE_TESTNET_CALL_TIMEOUT_MS says otherwise.
 
-  --stack embedded  (default) everything in this process: an in-memory bus, PGlite, and PmidNode
-                    chunks under the data directory
-  --stack local     one OS process per replica (node services/<persona>/dist/main.js) on the real
-                    stack: Kafka, Postgres and Redis from SAFE_KAFKA_BROKERS, SAFE_POSTGRES_URL and
-                    SAFE_REDIS_URL, else from .safe-stack/stack.env (\`pnpm stack up\`); each replica
-                    keeps its key (and chunks) in DIR/<persona>/<n>/ and logs to DIR/logs/<persona>-<n>.log;
-                    the replicas form a network of their own (SAFE_NETWORK=testnet-<hash of DIR>),
-                    and the Gateway waits up to 60 s for a group's answer unless
-                    SAFE_TESTNET_CALL_TIMEOUT_MS says otherwise (env SAFE_TESTNET_STACK)
-  --data-dir DIR  where keys, databases and chunks live (env SAFE_DATA_DIR, default .safe-testnet,
-                  or .safe-testnet-local with --stack local)
-  --fresh         delete the testnet's files in the data directory first (env SAFE_TESTNET_FRESH);
-                  with --stack local the replicas get new keys, so new schemas, Redis keys and
-                  consumer groups: nothing a previous run left in the stack is read again
-  --host HOST     address to listen on (env SAFE_TESTNET_HOST, default 127.0.0.1)
-  --port N        port of the Gateway (the first MaidManager's with --stack local), 0 for any free
-                  one (env SAFE_TESTNET_PORT, default 50051)
-  --trace         trace every request (OpenTelemetry, OTLP/HTTP): spans go to
-                  OTEL_EXPORTER_OTLP_ENDPOINT, else to the Jaeger of \`pnpm stack up --jaeger\`
-                  (SAFE_JAEGER_OTLP_ENDPOINT, from the environment or .safe-stack/stack.env);
-                  prints where Jaeger's query API is. \`safe --trace COMMAND\` prints a command's
-                  trace id, \`safe trace ID\` shows the trace
-  --help          this text
+--trace sends spans (OpenTelemetry, OTLP/HTTP) to OTEL_EXPORTER_OTLP_ENDPOINT, else to the Jaeger
+of \`pnpm stack up --jaeger\` (SAFE_JAEGER_OTLP_ENDPOINT, from the environment or
+.safe-stack/stack.env). \`safe --trace COMMAND\` prints a command's trace id, \`safe trace ID\` shows it.
 
-Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an
-environment variable; see packages/testnet/README.md.`;
+Every other setting (replica counts, K, PmidNode capacity, timeouts, log level) is an environment
+variable; see packages/testnet/README.md.
+`;
 
 /** The data directory of `--stack local` when neither --data-dir nor SAFE_DATA_DIR names one. */
 export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
@@ -46,52 +35,109 @@ export const LOCAL_STACK_DATA_DIR = '.safe-testnet-local';
 export const LOCAL_STACK_CALL_TIMEOUT_MS = 60_000;
 
 export type CliCommand =
-  | { readonly kind: 'help' }
+  | { readonly kind: 'help'; readonly text: string }
   | { readonly kind: 'run'; readonly overrides: Partial<TestnetConfig>; readonly trace: boolean };
 
-/** Parses the command line; throws ConfigError (exit 2) for an unknown flag or a bad value. */
-export function parseCommandLine(args: readonly string[]): CliCommand {
-  let parsed: ReturnType<typeof parseFlags>;
-  try {
-    parsed = parseFlags(args);
-  } catch (error) {
-    throw new ConfigError(error instanceof Error ? error.message.replace(/\. To specify a positional argument.*$/s, '') : String(error));
-  }
-  const { values } = parsed;
-  if (values.help) return { kind: 'help' };
-  const overrides: { -readonly [K in keyof TestnetConfig]?: TestnetConfig[K] } = {};
-  const flag = <K extends 'dataDir' | 'host' | 'port' | 'stack'>(key: K, name: string, raw: string | undefined) => {
-    if (raw === undefined) return;
-    if (raw === '') throw new ConfigError(`--${name} needs a value`);
+/** The flags that set a config field: each value goes through that field's zod schema. */
+type ValueFlag = 'stack' | 'dataDir' | 'host' | 'port';
+
+/** A flag's value as its config field reads it; '' or a bad value is a ConfigError naming the flag. */
+function flagValue<K extends ValueFlag>(key: K, flag: string): (raw: string) => TestnetConfig[K] {
+  return (raw) => {
+    if (raw === '') throw new ConfigError(`${flag} needs a value`);
     try {
-      overrides[key] = parseSetting(testnetFields[key], raw) as TestnetConfig[K];
+      return parseSetting(testnetFields[key], raw) as TestnetConfig[K];
     } catch (error) {
-      throw new ConfigError(`--${name} ${error instanceof Error ? error.message : String(error)}`);
+      throw new ConfigError(`${flag} ${error instanceof Error ? error.message : String(error)}`);
     }
   };
-  flag('dataDir', 'data-dir', values['data-dir']);
-  flag('host', 'host', values.host);
-  flag('port', 'port', values.port);
-  flag('stack', 'stack', values.stack);
-  if (values.fresh) overrides.fresh = true;
-  return { kind: 'run', overrides, trace: values.trace ?? false };
 }
 
-function parseFlags(args: readonly string[]) {
-  return parseArgs({
-    args: [...args],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      'data-dir': { type: 'string' },
-      fresh: { type: 'boolean' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      stack: { type: 'string' },
-      trace: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+/** " (env SAFE_..., default ...)": where else a flag's value comes from, read off its config field. */
+function fromEnv(key: ValueFlag | 'fresh', fallback: string = String(settingOf(testnetFields[key]).default)): string {
+  return ` (env ${settingOf(testnetFields[key]).env}, default ${fallback})`;
+}
+
+/** The `safe-testnet` command line; the help commander prints is made from it. */
+function program(output: OutputConfiguration): Command {
+  const valueOption = (key: ValueFlag, flags: string, description: string, fallback?: string) => {
+    const flag = flags.split(' ')[0] ?? flags;
+    return new Option(flags, description + fromEnv(key, fallback)).argParser(flagValue(key, flag));
+  };
+  return new Command('safe-testnet')
+    .configureOutput(output)
+    .usage(USAGE_LINE.replace(/^usage: safe-testnet /, ''))
+    .description("Runs the whole network: every persona's replicas and the gRPC Gateway clients talk to.")
+    .addOption(
+      valueOption(
+        'stack',
+        '--stack <embedded|local>',
+        'embedded: everything in this process (an in-memory bus, PGlite, PmidNode chunks under the data directory); local: one OS process per replica on the real stack (below)',
+      ),
+    )
+    .addOption(
+      valueOption(
+        'dataDir',
+        '--data-dir <DIR>',
+        'where keys, databases and chunks live',
+        `.safe-testnet, ${LOCAL_STACK_DATA_DIR} with --stack local`,
+      ),
+    )
+    .option(
+      '--fresh',
+      `delete the testnet's files in the data directory first; with --stack local the replicas get new keys, so nothing an earlier run left in the stack is read again${fromEnv('fresh')}`,
+    )
+    .addOption(valueOption('host', '--host <HOST>', 'address to listen on'))
+    .addOption(valueOption('port', '--port <N>', "port of the Gateway (the first MaidManager's with --stack local), 0 for any free one"))
+    .option('--trace', "trace every request (OpenTelemetry, below) and print where Jaeger's query API is")
+    .helpOption('-h, --help', 'show this help')
+    .configureHelp({ styleTitle: (title) => title.toLowerCase() })
+    .addHelpText('after', HELP_DETAILS)
+    .exitOverride();
+}
+
+/** Parses the command line; throws ConfigError (exit 2) for an unknown flag, a stray argument or a bad value. */
+export function parseCommandLine(args: readonly string[]): CliCommand {
+  const help: string[] = [];
+  const command = program({
+    writeOut: (text) => help.push(text),
+    writeErr: () => {},
+    outputError: () => {},
+    getOutHelpWidth: () => 100,
+    getErrHelpWidth: () => 100,
+    getOutHasColors: () => false,
+    getErrHasColors: () => false,
   });
+  try {
+    command.parse([...args], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error; // a ConfigError of a flag's value
+    if (error.code === 'commander.helpDisplayed') return { kind: 'help', text: help.join('') };
+    throw new ConfigError(commanderProblem(error, command));
+  }
+  // Only the flags given are in opts(): the environment and the defaults stay for the rest.
+  const { fresh, trace, ...values } = command.opts<{ [K in ValueFlag]?: TestnetConfig[K] } & { fresh?: boolean; trace?: boolean }>();
+  const overrides: Partial<TestnetConfig> = { ...definedOnly(values), ...(fresh ? { fresh } : {}) };
+  return { kind: 'run', overrides, trace: trace ?? false };
+}
+
+/** A parse failure commander reports, naming the flag or argument. */
+function commanderProblem(error: CommanderError, command: Command): string {
+  const said = error.message.replace(/^error: /, '').replace(/\s+/g, ' ');
+  switch (error.code) {
+    case 'commander.optionMissingArgument':
+      return `${/'(--[\w-]+)/.exec(said)?.[1] ?? said} needs a value`;
+    case 'commander.excessArguments':
+      return `unexpected argument ${JSON.stringify(command.args[0])}`;
+    case 'commander.unknownOption': {
+      // `--fresh=yes`: commander knows no `--fresh=yes`, but --fresh is a flag without a value.
+      const flag = /'(--[^=']+)=/.exec(said)?.[1];
+      const known = flag === undefined ? undefined : command.options.find((option) => option.long === flag && option.isBoolean());
+      return known ? `${flag} takes no value` : said;
+    }
+    default:
+      return said;
+  }
 }
 
 /** Runs the CLI; resolves with the exit code once the testnet has stopped (or failed to start). */
@@ -101,7 +147,7 @@ export async function main(args: readonly string[], env: Record<string, string |
   try {
     const command = parseCommandLine(args);
     if (command.kind === 'help') {
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(command.text);
       return 0;
     }
     config = loadTestnetConfig(env, command.overrides);
@@ -112,7 +158,7 @@ export async function main(args: readonly string[], env: Record<string, string |
     }
     if (command.trace) tracing = await tracingTarget(env);
   } catch (error) {
-    process.stderr.write(`safe-testnet: ${error instanceof Error ? error.message : String(error)}\n${USAGE.split('\n')[0]}\n`);
+    process.stderr.write(`safe-testnet: ${error instanceof Error ? error.message : String(error)}\n${USAGE_LINE}\n`);
     return 2;
   }
 

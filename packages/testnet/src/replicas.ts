@@ -10,6 +10,7 @@ import {
   type PersonaDefinition,
   type PersonaName,
   Replica,
+  type ReplicaStores,
   type RoutingTable,
   type Telemetry,
   type Transport,
@@ -68,6 +69,8 @@ export interface ReplicaDependencies {
    * (the seeded simulations, which never restart).
    */
   readonly durableFirewall?: boolean;
+  /** The group-mechanics stores to run over: a restarted replica keeps its own (replicaStores by default). */
+  readonly stores?: ReplicaStores;
 }
 
 /** Each replica owns a schema named after its persona and name, so a restart finds its tables. */
@@ -92,7 +95,21 @@ async function openState(persona: NetworkPersona, identity: Identity, deps: Repl
   }
 }
 
-/** A replica of `persona` with its own state and group-mechanics stores (in memory, but the firewall when durable). */
+/** A replica's group-mechanics stores: in memory, but the client firewall when durable. */
+export async function replicaStores(persona: NetworkPersona, identity: Identity, deps: ReplicaDependencies): Promise<ReplicaStores> {
+  const clock = deps.clock;
+  return {
+    accumulator: new MemoryAccumulatorStore(clock),
+    firewall: new MemoryFirewallStore(clock),
+    ...(deps.durableFirewall
+      ? { clientFirewall: await SqlFirewallStore.open(deps.sql.database(schemaFor(persona, identity)), clock) }
+      : {}),
+    sync: new MemoryEntryStore(),
+    transfer: new MemoryEntryStore(),
+  };
+}
+
+/** A replica of `persona` with its own state and group-mechanics stores (`deps.stores`, or new ones). */
 export async function createReplica(
   persona: NetworkPersona,
   identity: Identity,
@@ -108,15 +125,7 @@ export async function createReplica(
     state: await openState(persona, identity, deps),
     routing,
     transport,
-    stores: {
-      accumulator: new MemoryAccumulatorStore(clock),
-      firewall: new MemoryFirewallStore(clock),
-      ...(deps.durableFirewall
-        ? { clientFirewall: await SqlFirewallStore.open(deps.sql.database(schemaFor(persona, identity)), clock) }
-        : {}),
-      sync: new MemoryEntryStore(),
-      transfer: new MemoryEntryStore(),
-    },
+    stores: deps.stores ?? (await replicaStores(persona, identity, deps)),
     ...(clock ? { clock } : {}),
     ...(deps.telemetry ? { telemetry: deps.telemetry } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),

@@ -50,4 +50,16 @@ export const migrations: readonly Migration[] = [
     id: '003_pending_holders',
     sql: 'CREATE INDEX holders_pending ON holders (chunk) WHERE state = 0;',
   },
+  {
+    // Deleted copies, remembered for account transfer (tombstones.ts): few, and pruned by age.
+    id: '004_tombstones',
+    sql: `
+      CREATE TABLE tombstones (
+        name bytea NOT NULL,
+        copy int2  NOT NULL,
+        at   int8  NOT NULL,
+        PRIMARY KEY (name, copy)
+      );
+      CREATE INDEX tombstones_by_age ON tombstones (at);`,
+  },
 ];

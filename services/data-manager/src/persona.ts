@@ -20,6 +20,7 @@ import { putResponse } from './handlers/put-response.js';
 import { periodicIntegrityChecks } from './integrity/check.js';
 import { dataManagerRecords } from './records.js';
 import type { DataManagerState } from './state.js';
+import { sweepOnTick } from './tombstones.js';
 
 /**
  * DataManager (SPEC.md 3.3); NAE = a copy group's name (the chunk name, hashed once per level).
@@ -36,7 +37,8 @@ import type { DataManagerState } from './state.js';
  * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
  * | FarmingRateRefresh | DataManager | single | no | no (a close peer's farming rate, node-scoped) |
  *
- * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts).
+ * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts), and a tombstone
+ * per copy deleted lately (tombstones.ts), so a member that missed the Delete drops its record.
  *
  * PmidNode churn (SPEC.md 3.3, onChurn → PmidChurn, applied by each member from its own view): a
  * departed holder drops to the bottom of its lists and its copies below `copiesPerGroup` live
@@ -72,7 +74,12 @@ export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
   // Each looks at one persona's churn (PmidNodes, DataManagers) and returns nothing for the other.
   onChurn: (event, ctx) => ({ ...onPmidChurn(event, ctx), ...onDataManagerChurn(event, ctx) }),
   onTick: async (ctx) => ({
-    send: [...(await repairOnTick(ctx)), ...(await periodicIntegrityChecks(ctx)), ...periodicFarmingRefresh(ctx)],
+    send: [
+      ...(await repairOnTick(ctx)),
+      ...(await periodicIntegrityChecks(ctx)),
+      ...periodicFarmingRefresh(ctx),
+      ...(await sweepOnTick(ctx)),
+    ],
   }),
   records: dataManagerRecords,
 };

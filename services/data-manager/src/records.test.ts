@@ -16,6 +16,7 @@ const online: Name[] = [];
 const ctx = (state: DataManagerState) =>
   ({
     state,
+    now: () => 5_000,
     routing: () => new RoutingTable(online.map((name) => ({ persona: 'pmid-node' as const, name, publicKey: new Uint8Array(32) }))),
   }) as unknown as HandlerContext<DataManagerState>;
 /** A PmidNode on line. */
@@ -56,6 +57,7 @@ describe('DataManager records (account transfer)', () => {
       size: 100,
       subscribers: 2,
       createdBy: 42,
+      deleted: false,
       holders: [
         // Live holders newest first, then the failed ones (by name): the store's list order.
         { pmid: h3, state: HolderState.PENDING },
@@ -70,6 +72,27 @@ describe('DataManager records (account transfer)', () => {
     expect(await b.state.store.holders(((await b.state.store.record(name, ChunkCopy.BACKUP)) as { id: number }).id)).toEqual(
       await a.state.store.holders(((await a.state.store.record(name, ChunkCopy.BACKUP)) as { id: number }).id),
     );
+    await records.drop(b, nae, key);
+    expect(await records.read(b, nae, key)).toBeUndefined();
+  });
+
+  it('a deleted copy travels as a tombstone: a member that missed the Delete drops its record; a new Put lifts it', async () => {
+    const name = nameOf(randomBytes(120));
+    const holder = pmid();
+    const nae = copyGroupName(name, ChunkCopy.PRIMARY);
+    const key = chunkRecordKey(name, ChunkCopy.PRIMARY);
+    // Both members had the record; only `a` applied the Delete (b was away).
+    for (const member of [a, b]) await member.state.store.createRecord(name, ChunkCopy.PRIMARY, 120, [holder], 8, 7);
+    expect(await a.state.store.removeSubscriber(name, ChunkCopy.PRIMARY, 1_000)).toEqual([holder]);
+    expect((await list(a)).some((r) => toHex(r.key) === toHex(key))).toBe(true);
+    const tombstone = (await records.read(a, nae, key)) as Uint8Array;
+    expect(chunkRecordValueCodec.decode(tombstone)).toMatchObject({ deleted: true, holders: [] });
+    await records.write(b, nae, key, tombstone);
+    expect(await b.state.store.record(name, ChunkCopy.PRIMARY)).toBeUndefined();
+    expect(Buffer.from((await records.read(b, nae, key)) as Uint8Array).equals(tombstone)).toBe(true);
+    // A Put of the chunk again: the record is live, and it is what transfer sends.
+    await a.state.store.createRecord(name, ChunkCopy.PRIMARY, 120, [holder], 8, 9);
+    expect(chunkRecordValueCodec.decode((await records.read(a, nae, key)) as Uint8Array)).toMatchObject({ deleted: false, subscribers: 1 });
     await records.drop(b, nae, key);
     expect(await records.read(b, nae, key)).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 import { CHUNK_COPIES, type ChunkCopy, copyGroupName, copyIndex } from '@safe/chunks';
 import {
+  type Codec,
   type Fields,
   InvalidNameError,
   NAME_BYTES,
@@ -16,15 +17,19 @@ import './messages.js';
 import { isLive } from './rules.js';
 import type { DataManagerState } from './state.js';
 import { HOLDER_ORDER } from './store.js';
+import { bury, isBuried, unbury } from './tombstones.js';
 
 /**
  * One chunk record as it is handed over on churn (proto safe.v1.data_manager.ChunkRecordValue),
  * holders in list order: top (newest on line) first. A holder's state is the store's code
  * (holders.state: 0 pending, 1 stored, 2 failed), which is the HolderState enum's number.
  */
-export type ChunkRecordValue = Fields<ChunkRecordValueMessage>;
-export const chunkRecordValueCodec = protoCodec(ChunkRecordValueSchema);
+export type ChunkRecordValue = Omit<Fields<ChunkRecordValueMessage>, 'deleted'> & { deleted?: boolean };
+/** `deleted` stays off the wire unless set: a live record's bytes are what builds before tombstones sent. */
+export const chunkRecordValueCodec: Codec<ChunkRecordValue> = protoCodec(ChunkRecordValueSchema);
 const HOLDER_STATES: ReadonlySet<number> = new Set([HolderState.PENDING, HolderState.STORED, HolderState.FAILED]);
+/** A tombstone's value: the copy was deleted, the receiver drops its record (the other fields are empty). */
+const DELETED: ChunkRecordValue = { size: 0, subscribers: 0, createdBy: 0, holders: [], deleted: true };
 
 const LIST_BATCH = 256;
 const INT4_MAX = 2 ** 31 - 1;
@@ -84,15 +89,17 @@ function checkRecord(nae: Name, key: Uint8Array, value: ChunkRecordValue): { nam
 /**
  * DataManager records for account transfer: NAE = the copy group's name (copyGroupName), one
  * record per chunk copy (key = chunk name ‖ copy), value = size, subscribers, the creating Put's
- * tag and the holders in list order with their state. In-memory Put state (content kept for
- * retries, waiting Puts) stays with the members that had it.
+ * tag and the holders in list order with their state; or, for a copy deleted within TOMBSTONE_MS,
+ * "deleted", so a member that missed the Delete drops its record. In-memory Put state (content
+ * kept for retries, waiting Puts) stays with the members that had it.
  */
 export const dataManagerRecords: PersonaRecords<DataManagerState> = {
   async *list(ctx) {
     let after: { name: Uint8Array; copy: number } = { name: new Uint8Array(0), copy: -1 };
     for (;;) {
       const rows = await ctx.state.store.db.query<{ name: Uint8Array; copy: number }>(
-        'SELECT name, copy FROM chunks WHERE (name, copy) > ($1, $2) ORDER BY name, copy LIMIT $3',
+        `SELECT name, copy FROM (SELECT name, copy FROM chunks UNION SELECT name, copy FROM tombstones) AS r
+          WHERE (name, copy) > ($1, $2) ORDER BY name, copy LIMIT $3`,
         [after.name, after.copy, LIST_BATCH],
       );
       const refs: RecordRef[] = [];
@@ -111,7 +118,11 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
   async read(ctx, _nae, key) {
     const chunk = parseChunkRecordKey(key);
     if (chunk === undefined) return undefined;
-    const record = await readChunkRecord(ctx.state.store.db, chunk.name, chunk.copy);
+    const { db } = ctx.state.store;
+    const record = await readChunkRecord(db, chunk.name, chunk.copy);
+    // A late answer's record on a tombstone (no subscriber) is the deletion still.
+    if ((record === undefined || record.subscribers === 0) && (await isBuried(db, chunk.name, chunk.copy)))
+      return chunkRecordValueCodec.encode(DELETED);
     return record === undefined ? undefined : chunkRecordValueCodec.encode(record);
   },
 
@@ -121,6 +132,8 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
     await ctx.state.store.db.transaction(async (tx) => {
       // The record's holders go with it (ON DELETE CASCADE); then the agreed value, whole.
       await tx.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [name, copyIndex(copy)]);
+      if (record.deleted) return bury(tx, name, copy, ctx.now());
+      await unbury(tx, name, copy);
       const [row] = await tx.query<{ id: number }>(
         'INSERT INTO chunks (name, copy, size, subscribers, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id',
         [name, copyIndex(copy), record.size, record.subscribers, record.createdBy],
@@ -139,7 +152,7 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
     });
     // A holder that left before this member joined never reached it as a matrix change: without
     // this it would sit out the repair the others start, and the group would stay short of K − 1.
-    for (const { pmid, state } of record.holders) {
+    for (const { pmid, state } of record.deleted ? [] : record.holders) {
       if (state !== HolderState.FAILED && !isLive(ctx, pmid as Name)) ctx.state.departed.add(toHex(pmid));
     }
   },
@@ -147,6 +160,9 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
   async drop(ctx, _nae, key) {
     const chunk = parseChunkRecordKey(key);
     if (chunk === undefined) return;
-    await ctx.state.store.db.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [chunk.name, copyIndex(chunk.copy)]);
+    await ctx.state.store.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [chunk.name, copyIndex(chunk.copy)]);
+      await unbury(tx, chunk.name, chunk.copy);
+    });
   },
 };

@@ -39,8 +39,8 @@ describe('the chunk → holders table', () => {
     const holders = [pmid(), pmid()];
     await store.createRecord(name, ChunkCopy.BACKUP, 50, holders, 8, 1);
     expect(await store.addSubscriber(name, ChunkCopy.BACKUP)).toEqual({ size: 50, stored: 0 });
-    expect(await store.removeSubscriber(name, ChunkCopy.BACKUP)).toBeUndefined();
-    expect(new Set((await store.removeSubscriber(name, ChunkCopy.BACKUP))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
+    expect(await store.removeSubscriber(name, ChunkCopy.BACKUP, 0)).toBeUndefined();
+    expect(new Set((await store.removeSubscriber(name, ChunkCopy.BACKUP, 0))?.map((n) => Buffer.from(n).toString('hex')))).toEqual(
       new Set(holders.map((n) => Buffer.from(n).toString('hex'))),
     );
     expect(await store.record(name, ChunkCopy.BACKUP)).toBeUndefined();

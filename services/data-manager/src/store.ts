@@ -2,6 +2,7 @@ import { CHUNK_COPIES, ChunkCopy, copyIndex } from '@safe/chunks';
 import type { Name } from '@safe/core';
 import type { SqlDatabase, SqlExecutor } from '@safe/sql';
 import { type FarmingPolicy, type FarmingRate, initialFarmingRate, nextFarmingRate, type SacrificialEvent } from './farming-rate.js';
+import { bury, unbury } from './tombstones.js';
 
 export type HolderState = 'pending' | 'stored' | 'failed';
 const STATE_CODE: Record<HolderState, number> = { pending: 0, stored: 1, failed: 2 };
@@ -192,6 +193,7 @@ export class DataManagerStore {
         copyIndex(copy),
       ]);
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 1, createdBy);
+      await unbury(tx, name, copy);
       for (const pmid of holders) await this.#addHolder(tx, chunkId, pmid, 'pending', maxHolders);
       if (before?.createdBy === 0 && holders.length > 0) {
         // Holders' answers overtook the agreed record here (markHolder made it, in the order the
@@ -216,13 +218,14 @@ export class DataManagerStore {
         [name, copyIndex(copy)],
       );
       if (row === undefined) return undefined;
+      await unbury(tx, name, copy);
       const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [row.id]);
       return { size: row.size, stored: count?.n ?? 0 };
     });
   }
 
-  /** Delete: one subscriber fewer; at zero the record goes and its holders are returned (to delete the copies). */
-  removeSubscriber(name: Uint8Array, copy: ChunkCopy): Promise<Name[] | undefined> {
+  /** Delete: one subscriber fewer; at zero the record goes (buried at `at`) and its holders are returned (to delete the copies). */
+  removeSubscriber(name: Uint8Array, copy: ChunkCopy, at: number): Promise<Name[] | undefined> {
     return this.db.transaction(async (tx) => {
       const [row] = await tx.query<{ id: number; subscribers: number }>(
         'UPDATE chunks SET subscribers = subscribers - 1 WHERE name = $1 AND copy = $2 RETURNING id, subscribers',
@@ -231,6 +234,7 @@ export class DataManagerStore {
       if (row === undefined || row.subscribers > 0) return undefined;
       const holders = await this.holders(row.id, tx);
       await tx.query('DELETE FROM chunks WHERE id = $1', [row.id]);
+      await bury(tx, name, copy, at);
       return holders.map((h) => h.pmid);
     });
   }

@@ -18,7 +18,7 @@ import type { MpidManagerState } from './state.js';
  * |---------------------|-------------|--------|-----|-----|
  * | CreateMpid          | client      | single | yes | yes (ApplyRegister: refused if the name is taken) |
  * | SendMessage         | client      | single | yes | no  (owner check; So: Message =>>>> the recipient's MpidManagers) |
- * | Message             | MpidManager | group  | yes | no  (lists, limits; HoldMessage; MessageResult ->>>> the sender's group) |
+ * | Message             | MpidManager | group  | yes | yes (lists, limits; HoldMessage, whose apply sends MessageResult ->>>> the sender's group; a refusal at once) |
  * | MessageResult       | MpidManager | group  | yes | no  (passed on to the sending client) |
  * | GetMessages         | client      | single | yes | no  (owner: the held messages, oldest first) |
  * | Acknowledge         | client      | single | yes | yes (ApplyAcknowledge: no longer held) |

@@ -5,15 +5,9 @@
  * PmidManagers. Configuration: environment variables, see README.md.
  */
 import { join } from 'node:path';
-import { intField } from '@safe/core';
 import { runReplica } from '@safe/host';
+import { pmidNodeConfigFields } from './config.js';
 import { offer, openPmidNodeState, pmidNodePersona } from './index.js';
-
-const GIB = 1024 * 1024 * 1024;
-
-export const pmidNodeConfigFields = {
-  pmidCapacity: intField('SAFE_PMID_CAPACITY', GIB, 'bytes this PmidNode offers the network (announced to its PmidManagers at start)', 1),
-};
 
 await runReplica({
   definition: pmidNodePersona,

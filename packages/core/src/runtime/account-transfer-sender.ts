@@ -37,7 +37,7 @@ export interface AccountTransferSenderDeps<S> {
   readonly transfer: AccountTransfer;
   readonly send: (content: MessageContent) => Promise<void>;
   /** Keys of actions agreed here but held for their turn (ArrivalOrder): not in the records yet. */
-  readonly held?: () => ReadonlySet<string>;
+  readonly held?: () => Promise<ReadonlySet<string>>;
 }
 
 /** Account transfer, sending: the records (and unresolved sync entries) a node hands to the members that entered their close groups. */
@@ -185,7 +185,7 @@ export class AccountTransferSender<S> {
     }
     ready.push(...open.entries());
     if (ready.length > 0) {
-      const still = new Set(this.#deps.held?.());
+      const still = new Set(await this.#deps.held?.());
       if (before?.changing !== undefined) still.add(before.changing);
       const { unresolved, applied } = await sync.byNae(still);
       for (const [target, batch] of ready) {

@@ -53,13 +53,18 @@ export class SyncRounds<S> {
       settled: async (key) => (await deps.sync.standing(key)) !== 'open',
       resolved: async (key) => (await deps.sync.standing(key)) === 'resolved',
       apply: (act, key, trace) => this.#applyNow(act, key, trace),
+      places: {
+        all: async () => (await deps.sync.places()).map((entry) => ({ key: entry.key, act: fromSyncAction(entry.action), ...entry.place })),
+        keep: ({ key, act, ...place }) => deps.sync.keepPlace(key, toSyncAction(act), place),
+        forget: (key) => deps.sync.forgetPlace(key),
+      },
       now: () => deps.context.now(),
       params: deps.context.params,
     });
   }
 
   /** Keys of ordered actions agreed here and waiting for their turn. */
-  held(): ReadonlySet<string> {
+  held(): Promise<ReadonlySet<string>> {
     return this.#order.held();
   }
 

@@ -136,6 +136,20 @@ export class SimNetwork {
     return node;
   }
 
+  /**
+   * Restarts a node in place, as a process killed and started again with its data dir and key:
+   * the view does not change, and copies in flight reach the new replica (`factory` gives it the
+   * stores and state the old one left). Undefined when there is no such node.
+   */
+  async restart(identity: Identity, factory: ReplicaFactory): Promise<SimNode | undefined> {
+    const node = this.#nodes.get(toHex(identity.name));
+    if (node === undefined) return undefined;
+    node.replica.stop();
+    const restarted = { info: node.info, replica: await factory(identity, this.transport, this.#routing, this.clock) };
+    this.#nodes.set(toHex(identity.name), restarted);
+    return restarted;
+  }
+
   async #setRouting(next: RoutingTable): Promise<void> {
     this.#routing = next;
     for (const node of this.#nodes.values()) await node.replica.updateRouting(next);

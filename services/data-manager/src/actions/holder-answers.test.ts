@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from '../config.js';
 import { chooseHolders } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent, openDataManagerState } from '../state.js';
+import { LEFTOVER_MS, sweepOnTick } from '../tombstones.js';
 import { addSubscriber } from './add-subscriber.js';
 import { createRecord } from './create-record.js';
 import { holderResult } from './holder-result.js';
@@ -128,7 +129,7 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     const chunk = nameOf(randomBytes(8));
     const [x, y] = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], 2) as [Name, Name];
     await createRecord.apply({ name: chunk, copy: ChunkCopy.PRIMARY, size: SIZE, holders: [x], context, createdBy: 7 }, ctx, chunk);
-    expect(await ctx.state.store.removeSubscriber(chunk, ChunkCopy.PRIMARY)).toHaveLength(1);
+    expect(await ctx.state.store.removeSubscriber(chunk, ChunkCopy.PRIMARY, 0)).toHaveLength(1);
     const stored = await holderResult.apply(
       { name: chunk, copy: ChunkCopy.PRIMARY, pmid: y, stored: true, context: null, size: SIZE },
       ctx,
@@ -143,6 +144,23 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     );
     expect(refused?.send ?? []).toEqual([]);
     expect(await ctx.state.store.record(chunk, ChunkCopy.PRIMARY)).toBeUndefined();
+  });
+
+  it("a client Put's late answer after the copy was deleted makes a record with no subscriber, which goes once LEFTOVER_MS passed", async () => {
+    const ctx = await replica();
+    const chunk = nameOf(randomBytes(8));
+    const [x, y] = chooseHolders(ctx, chunk, ChunkCopy.SACRIFICIAL, [], 2) as [Name, Name];
+    await createRecord.apply({ name: chunk, copy: ChunkCopy.SACRIFICIAL, size: SIZE, holders: [x, y], context, createdBy: 7 }, ctx, chunk);
+    await holderResult.apply({ name: chunk, copy: ChunkCopy.SACRIFICIAL, pmid: x, stored: true, context, size: SIZE }, ctx, chunk);
+    expect(await ctx.state.store.removeSubscriber(chunk, ChunkCopy.SACRIFICIAL, ctx.now())).toHaveLength(2);
+    // y's answer was on its way: it cannot tell this from an answer that overtook a new Put's record.
+    await holderResult.apply({ name: chunk, copy: ChunkCopy.SACRIFICIAL, pmid: y, stored: true, context, size: SIZE }, ctx, chunk);
+    expect((await ctx.state.store.record(chunk, ChunkCopy.SACRIFICIAL))?.subscribers).toBe(0);
+    expect(await sweepOnTick(ctx)).toEqual([]);
+    const later = { ...ctx, now: () => ctx.now() + LEFTOVER_MS + 1 };
+    const sent = await sweepOnTick(later);
+    expect(sent.map((out) => [out.type, out.to.persona, toHex(out.to.nae)])).toEqual([['Delete', 'pmid-manager', toHex(y)]]);
+    expect(await ctx.state.store.record(chunk, ChunkCopy.SACRIFICIAL)).toBeUndefined();
   });
 
   it('a record that came by account transfer owes the Put its answer: at once when the copy is stored, or when it is', async () => {

@@ -8,7 +8,7 @@ export const removeSubscriber = action<ChunkRef, DataManagerState>({
   type: 'RemoveSubscriber',
   payload: removeSubscriberCodec,
   async apply({ name, copy }, ctx) {
-    const holders = await ctx.state.store.removeSubscriber(name, copy);
+    const holders = await ctx.state.store.removeSubscriber(name, copy, ctx.now());
     if (holders === undefined) return undefined;
     return { send: holders.map((pmid) => deleteFrom(pmid, name, copy)) };
   },

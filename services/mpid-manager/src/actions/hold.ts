@@ -1,14 +1,37 @@
-import { action, MalformedPayloadError, type Payload, parseName } from '@safe/core';
-import { holdMessageCodec } from '../messages.js';
+import { action, MalformedPayloadError, type Name, type Outbound, type Payload, parseName, replyOk } from '@safe/core';
+import { type HeldMessage, holdMessageCodec, messageResultCodec } from '../messages.js';
 import type { MpidManagerState } from '../state.js';
 
-/** Holds an admitted message for its recipient's node (not synced: the lists that admitted it are). */
-export const holdMessage = action<Payload<typeof holdMessageCodec>, MpidManagerState>({
+type Params = Payload<typeof holdMessageCodec>;
+
+function messageOf(params: Params): HeldMessage {
+  if (params.message == null) throw new MalformedPayloadError('HoldMessage without its message');
+  return params.message;
+}
+
+/** The group's acceptance, to the sender's MpidManagers (MessageResult, answering the Message: Uf). */
+function accepted(params: Params, message: HeldMessage): Outbound {
+  return {
+    type: 'MessageResult',
+    to: { persona: 'mpid-manager', nae: message.sender as Name },
+    scope: 'close-group',
+    payload: messageResultCodec.encode({ recipient: params.recipient, origin: params.origin, reply: replyOk() }),
+    correlation: params.answers,
+    answers: params.answers,
+  };
+}
+
+/** Agreed: every member holds the admitted message (once: a repeat, or one its node acknowledged, changes nothing). */
+export const holdMessage = action<Params, MpidManagerState>({
   type: 'HoldMessage',
   payload: holdMessageCodec,
-  async apply({ recipient, message }, ctx) {
-    if (message == null) throw new MalformedPayloadError('HoldMessage without its message');
-    await ctx.state.store.hold(parseName(recipient, 'recipient'), message);
-    return undefined;
+  async apply(params, ctx) {
+    const message = messageOf(params);
+    await ctx.state.store.hold(parseName(params.recipient, 'recipient'), message);
+    return { send: [accepted(params, message)] };
+  },
+  // The message came inside a transferred record (or was taken already): the answer the others gave.
+  owed(params) {
+    return { send: [accepted(params, messageOf(params))] };
   },
 });

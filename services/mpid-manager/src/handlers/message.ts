@@ -15,17 +15,19 @@ import { checkAdmitted, checkHeldMessage, checkRoom } from '../rules.js';
 import type { MpidManagerState } from '../state.js';
 
 /**
- * Message | sender's MpidManager =>>>> | [Ac, Fw] the recipient's MpidManager [So]: the lists
- * decide, and an admitted message is held until the recipient's node takes and acknowledges it
- * (README: "online"). Every answer, a refusal too, goes back to the sender's group as
- * MessageResult, so the sender hears why; a refusal holds nothing.
+ * Message | sender's MpidManager =>>>> | [Ac, Fw, Sy] the recipient's MpidManager [So]: the lists
+ * decide, and an admitted message is held (HoldMessage, once floor(K/2)+1 members admitted it:
+ * a list change reaches members at different moments, and what one member holds all must) until
+ * the recipient's node takes and acknowledges it (README: "online"). Every answer goes back to the
+ * sender's group as MessageResult, so the sender hears why: a refusal at once, holding nothing;
+ * the acceptance once the hold is agreed (actions/hold.ts).
  */
 export const receiveMessage = message<Payload<typeof messageCodec>, MpidManagerState>({
   type: 'Message',
   from: ['mpid-manager'],
   accumulate: 'group',
   firewall: true,
-  sync: false,
+  sync: true,
   payload: messageCodec,
   async handle(msg, ctx) {
     const recipient = parseName(msg.payload.recipient, 'recipient');
@@ -45,10 +47,8 @@ export const receiveMessage = message<Payload<typeof messageCodec>, MpidManagerS
         return { send: [answer(replyOk())] };
       }
       checkRoom(account, await ctx.state.store.heldTotals(recipient), held.body.length);
-      return {
-        actions: [{ type: 'HoldMessage', nae: recipient, payload: holdMessageCodec.encode({ recipient, message: held }) }],
-        send: [answer(replyOk())],
-      };
+      const payload = holdMessageCodec.encode({ recipient, message: held, origin: msg.payload.origin, answers: msg.id });
+      return { actions: [{ type: 'HoldMessage', nae: recipient, payload }] };
     } catch (error) {
       return { send: [answer(refusal(error))] };
     }

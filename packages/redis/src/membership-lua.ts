@@ -1,0 +1,53 @@
+// The membership hash's Lua scripts: each one atomic, and timed by the Redis server's clock.
+
+// Server time in ms, inside a script (Redis >= 5 replicates script effects, so TIME is allowed).
+const NOW_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+// KEYS[1]: the hash. ARGV: field, announcement JSON (no expiresAt), expiry ms, channel.
+// Publishes when the member is new to the others: absent, expired, or at another endpoint/key,
+// or its rank reports changed.
+export const HEARTBEAT_LUA = `${NOW_LUA}
+local entry = cjson.decode(ARGV[2])
+entry.expiresAt = now + tonumber(ARGV[3])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+local changed = 1
+if old then
+  local ok, prev = pcall(cjson.decode, old)
+  if ok and type(prev) == 'table' and tonumber(prev.expiresAt) and tonumber(prev.expiresAt) > now
+    and prev.endpoint == entry.endpoint and prev.publicKey == entry.publicKey and prev.ranks == entry.ranks then
+    changed = 0
+  end
+end
+if changed == 1 then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
+return changed
+`;
+
+// KEYS[1]: the hash. ARGV[1]: channel. Returns the live announcements; removes the expired (and
+// unreadable) ones atomically, and publishes if it removed any so every watcher learns at once.
+export const LIST_LUA = `${NOW_LUA}
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+local removed = 0
+for i = 1, #all, 2 do
+  local ok, entry = pcall(cjson.decode, all[i + 1])
+  local expiresAt = ok and type(entry) == 'table' and tonumber(entry.expiresAt)
+  if expiresAt and expiresAt > now then
+    live[#live + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+    removed = removed + 1
+  end
+end
+if removed > 0 then redis.call('PUBLISH', ARGV[1], 'expired') end
+return live
+`;
+
+// KEYS[1]: the hash. ARGV: field, channel.
+export const LEAVE_LUA = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return 1
+`;

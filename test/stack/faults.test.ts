@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SafeClient } from '@safe/client';
+import { generateIdentity, type Name, sha512, toHex } from '@safe/core';
+import type { NetworkPersona } from '@safe/testnet';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_TIMEOUT_MS, stackTestnetForFile } from '../support/stack-testnet.js';
+
+/**
+ * Issue 16's fault suite on the real stack: one replica process of each persona in turn is killed
+ * with SIGKILL while two accounts put, get and delete chunks, and started again with its data dir
+ * (same key, schema, Redis prefix and Kafka consumer group). Whatever the kill interrupted: every
+ * Put retried until acknowledged reads back byte-identical, paid once, on every MaidManager entry
+ * by entry; every acknowledged Delete leaves the chunk gone and no record behind (a member that
+ * missed it learns it from a tombstone); no DataManager record is left without a stored holder;
+ * and a fresh Put of every chunk by another account succeeds, the interrupted ones first.
+ * Index 1 everywhere: MaidManager 0 serves the Gateway the clients talk to.
+ */
+const VICTIMS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pmid-manager', 'pmid-node'];
+const PUTS = 12;
+/** Accounts streaming at once, each its own chunks. */
+const ACCOUNTS = 2;
+/** Every third acknowledged Put is deleted again, so a kill can land on a Delete too. */
+const DELETE_EVERY = 3;
+/** A failed call is sent again (a new request, as a user retrying would) up to this many times. */
+const ATTEMPTS = 4;
+const SETTLE_DEADLINE_MS = 180_000;
+
+const stack = stackTestnetForFile();
+
+/** `call` until it succeeds, at most ATTEMPTS times; the errors of the failed attempts are kept. */
+async function retried<T>(call: () => Promise<T>, errors: string[]): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      errors.push(error instanceof Error ? error.message : String(error));
+      if (attempt >= ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** Problems of the DataManager records of `names` (hex), read from every running DataManager's schema. */
+async function dataManagerProblems(live: Set<string>, deleted: Set<string>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const dm of stack().testnet.children.filter((c) => c.persona === 'data-manager' && c.running)) {
+    const rows = await stack().db.query<{ name: Uint8Array; copy: number; stored: number; pending: number }>(
+      `SELECT c.name, c.copy,
+              count(*) FILTER (WHERE h.state = 1)::int4 AS stored,
+              count(*) FILTER (WHERE h.state = 0)::int4 AS pending
+         FROM "${dm.schema}".chunks c LEFT JOIN "${dm.schema}".holders h ON h.chunk = c.id
+        GROUP BY c.id`,
+    );
+    for (const row of rows) {
+      const hex = toHex(row.name);
+      const label = `${dm.name} ${hex.slice(0, 8)}.${row.copy}`;
+      if (deleted.has(hex)) problems.push(`${label}: still recorded after its Delete was acknowledged`);
+      else if (live.has(hex) && row.copy < 2 && row.stored === 0) problems.push(`${label}: no stored holder (${row.pending} pending)`);
+    }
+  }
+  return problems;
+}
+
+async function settledProblems(live: Set<string>, deleted: Set<string>): Promise<string[]> {
+  const deadline = Date.now() + SETTLE_DEADLINE_MS;
+  for (;;) {
+    const problems = await dataManagerProblems(live, deleted);
+    if (problems.length === 0 || Date.now() > deadline) return problems;
+    await sleep(2000);
+  }
+}
+
+/** One account's part of the stream: what it kept, deleted and was charged at the start. */
+interface Account {
+  readonly client: SafeClient;
+  readonly start: number;
+  readonly live: Map<string, { name: Name; content: Buffer }>;
+  readonly deleted: Map<string, Name>;
+}
+
+describe('a replica killed with SIGKILL mid-Put, mid-Get and mid-Delete, then started again', () => {
+  it.each(VICTIMS)('%s: no acknowledged data lost, no orphaned record, nothing paid twice', { timeout: 900_000 }, async (persona) => {
+    const { testnet, db } = stack();
+    const connect = () => SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity(), timeoutMs: CLIENT_TIMEOUT_MS });
+    const clients = await Promise.all(Array.from({ length: ACCOUNTS + 1 }, connect));
+    const other = clients[ACCOUNTS] as SafeClient;
+    try {
+      const accounts: Account[] = [];
+      for (const client of clients.slice(0, ACCOUNTS)) {
+        await client.ensureReady();
+        accounts.push({ client, start: (await client.account()).stored, live: new Map(), deleted: new Map() });
+      }
+      const contents = Array.from({ length: PUTS }, (_, i) => randomBytes(2000 + i * 137));
+      const inFlight = new Set<Buffer>();
+      const errors: string[] = [];
+      let next = 0;
+      let acknowledged = 0;
+      let operations = 0;
+      let inFlightAtKill: Buffer[] = [];
+
+      // Each account: Put, Get of one it kept, and every DELETE_EVERY-th Put deleted again.
+      const stream = async ({ client, live, deleted }: Account) => {
+        while (next < PUTS) {
+          const i = next++;
+          const content = contents[i] as Buffer;
+          inFlight.add(content);
+          const name = await retried(() => client.putChunk(content), errors);
+          inFlight.delete(content);
+          acknowledged++;
+          const earlier = [...live.values()][i % Math.max(1, live.size)];
+          if (earlier !== undefined)
+            expect(Buffer.from(await retried(() => client.getChunk(earlier.name), errors)).equals(earlier.content)).toBe(true);
+          if (i % DELETE_EVERY === DELETE_EVERY - 1) {
+            await retried(() => client.deleteChunk(name), errors);
+            deleted.set(toHex(name), name);
+          } else {
+            live.set(toHex(name), { name, content });
+          }
+          operations += earlier === undefined ? 1 : 2;
+        }
+      };
+      const chaos = async () => {
+        while (acknowledged < 3) await sleep(50);
+        inFlightAtKill = [...inFlight];
+        const victim = testnet.child(persona, 1);
+        expect(await testnet.kill(persona, 1, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+        const again = await testnet.restart(persona, 1);
+        expect(again.nodeName).toBe(victim.nodeName);
+      };
+      await Promise.all([...accounts.map(stream), chaos()]);
+      const deletes = accounts.reduce((n, a) => n + a.deleted.size, 0);
+      console.log(
+        `${persona}: ${operations + deletes} operations (Put, Get, Delete) from ${ACCOUNTS} accounts, 1 SIGKILL and restart, ` +
+          `${inFlightAtKill.length} Put(s) in flight at the kill, ${errors.length} call(s) sent again${errors.length > 0 ? `: ${errors.join(' | ')}` : ''}`,
+      );
+
+      // Every acknowledged Put reads back byte-identical; every acknowledged Delete leaves the chunk
+      // gone (each account's chunks are its own); every interrupted record is completed or removed.
+      const live = new Set(accounts.flatMap((a) => [...a.live.keys()]));
+      const deleted = new Set(accounts.flatMap((a) => [...a.deleted.keys()]));
+      for (const { client, live: kept, deleted: gone } of accounts) {
+        for (const [hex, { name, content }] of kept) {
+          expect(Buffer.from(await client.getChunk(name)).equals(content), hex.slice(0, 16)).toBe(true);
+        }
+        for (const [hex, name] of gone) await expect(client.getChunk(name), hex.slice(0, 16)).rejects.toMatchObject({ kind: 'not-found' });
+      }
+      expect(await settledProblems(live, deleted)).toEqual([]);
+
+      // Paid once: each account holds exactly the chunks it kept, whatever was retried, on every MaidManager.
+      for (const { client, start, live: kept } of accounts) {
+        const stored = [...kept.values()].reduce((sum, { content }) => sum + content.length, 0);
+        expect((await client.account()).stored - start).toBe(stored);
+        const keys = new Map([...kept.values()].map(({ name, content }) => [toHex(sha512(name)), content.length]));
+        let holders = 0;
+        for (const mm of testnet.children.filter((c) => c.persona === 'maid-manager' && c.running)) {
+          const [account] = await db.query<{ stored: number }>(`SELECT stored FROM "${mm.schema}".accounts WHERE client = $1`, [
+            client.name,
+          ]);
+          if (account === undefined) continue;
+          holders++;
+          expect(account.stored - start, mm.name).toBe(stored);
+          // Entry by entry (key = SHA-512 of the name): one copy of each kept chunk at its size, nothing for a deleted one.
+          const entries = await db.query<{ key: Uint8Array; copies: number; cost: number }>(
+            `SELECT key, copies, cost FROM "${mm.schema}".entries WHERE client = $1`,
+            [client.name],
+          );
+          expect(
+            entries.filter((e) => !keys.has(toHex(e.key))),
+            `${mm.name}: entries of deleted chunks`,
+          ).toEqual([]);
+          for (const e of entries) expect({ copies: e.copies, cost: e.cost }, mm.name).toEqual({ copies: 1, cost: keys.get(toHex(e.key)) });
+        }
+        expect(holders).toBeGreaterThanOrEqual(testnet.config.closeGroupSize - 1);
+      }
+
+      // No chunk is stuck, the one whose Put the kill interrupted first: another account stores and reads each.
+      for (const content of [...inFlightAtKill, ...contents.filter((c) => !inFlightAtKill.includes(c))]) {
+        const name = await other.putChunk(content);
+        expect(Buffer.from(await other.getChunk(name)).equals(content)).toBe(true);
+      }
+    } finally {
+      for (const client of clients) client.close();
+    }
+  });
+});
