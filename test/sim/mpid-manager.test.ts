@@ -160,7 +160,7 @@ describe('a list change that reached some members and not yet others', () => {
 
   it.each([3, 4])('decides a message alike for the whole group: held by all or by none (seed %i)', async (seed) => {
     const { net, alice, bob } = await start(seed);
-    expect((await bob.change('AddToBlackList', 'alice')).status).toBe('OK');
+    expect((await bob.change('AddToBlackList', 'alice')).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const [lagging, ahead] = groupOf(net, bob.name) as [SimNode, SimNode];
     // One member has not applied the block yet: the rest refuse, so nothing may be held anywhere.
@@ -169,10 +169,10 @@ describe('a list change that reached some members and not yet others', () => {
     await setBlockList(lagging, bob.name, ['alice']); // the change reaches it
     expect(await expectRecordsAgree(net, 'a message one member admitted')).toBe(2);
     // The block lifted everywhere but one member, which is ahead with a new block: the majority admits, all hold it.
-    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe('OK');
+    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     await setBlockList(ahead, bob.name, ['alice']);
-    expect((await alice.send('bob', 'admitted', 'x2', 2_000)).status).toBe('OK');
+    expect((await alice.send('bob', 'admitted', 'x2', 2_000)).status).toBe(ReplyStatus.OK);
     await setBlockList(ahead, bob.name, []);
     expect(await expectRecordsAgree(net, 'a message one member refused')).toBe(3);
     expect(await bob.held()).toEqual(['alice:admitted']);
