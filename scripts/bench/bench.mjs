@@ -21,31 +21,12 @@ import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:o
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import {
-  atExit,
-  built,
-  cpuDelta,
-  cpuSnapshot,
-  exitAfterCleanup,
-  footprintOf,
-  kafkaLogBytes,
-  MIB,
-  PERSONAS,
-  purgeTestnet,
-  ROOT,
-  reapedChildrenCpu,
-  replicasOf,
-  run,
-  STACK_SH,
-  safe,
-  scrape,
-  stackPids,
-  startTestnet,
-  stopping,
-  sumMetric,
-  tail,
-  withTimeout,
-} from './lib.mjs';
+import { atExit, exitAfterCleanup, run, stopping, tail, withTimeout } from './child-processes.mjs';
+import { footprintOf, kafkaLogBytes, purgeTestnet, stackPids } from './local-stack.mjs';
+import { cpuDelta, cpuSnapshot, reapedChildrenCpu, replicasOf } from './proc-cpu.mjs';
+import { scrape, sumMetric } from './replica-metrics.mjs';
+import { built, MIB, PERSONAS, ROOT, STACK_SH } from './repo.mjs';
+import { safe, startTestnet } from './testnet-process.mjs';
 
 const USAGE = `usage: pnpm bench [--sizes 1,5,20] [--modes embedded,stack] [--replicas 6,12] [--out FILE] [--op-timeout S]`;
 let values;

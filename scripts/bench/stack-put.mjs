@@ -13,19 +13,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  built,
-  cpuDelta,
-  cpuSnapshot,
-  exitAfterCleanup,
-  footprintOf,
-  PERSONAS,
-  purgeTestnet,
-  replicasOf,
-  safe,
-  stackPids,
-  startTestnet,
-} from './lib.mjs';
+import { exitAfterCleanup } from './child-processes.mjs';
+import { footprintOf, purgeTestnet, stackPids } from './local-stack.mjs';
+import { cpuDelta, cpuSnapshot, replicasOf } from './proc-cpu.mjs';
+import { built, PERSONAS } from './repo.mjs';
+import { safe, startTestnet } from './testnet-process.mjs';
 
 const { kafka: kafkaPackage, testnet: testnetPackage } = await built();
 const { createKafka, fromKafkaMessage } = kafkaPackage;
