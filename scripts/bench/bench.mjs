@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { atExit, exitAfterCleanup, run, stopping, tail, withTimeout } from './child-processes.mjs';
@@ -26,6 +26,8 @@ import { footprintOf, kafkaLogBytes, purgeTestnet, stackPids } from './local-sta
 import { cpuDelta, cpuSnapshot, reapedChildrenCpu, replicasOf } from './proc-cpu.mjs';
 import { scrape, sumMetric } from './replica-metrics.mjs';
 import { built, MIB, PERSONAS, ROOT, STACK_SH } from './repo.mjs';
+import { heading, outputFiles, renderMarkdown, renderText } from './report.mjs';
+import { fmt, sumOf } from './report-format.mjs';
 import { safe, startTestnet } from './testnet-process.mjs';
 
 const USAGE = `usage: pnpm bench [--sizes 1,5,20] [--modes embedded,stack] [--replicas 6,12] [--out FILE] [--op-timeout S]`;
@@ -244,8 +246,6 @@ async function topicRecords(admin, network) {
     return undefined;
   }
 }
-
-const sumOf = (object, keys) => keys.reduce((a, k) => a + (object[k] ?? 0), 0);
 
 /**
  * After an operation the replicas may still be finishing it (the group's other copies, syncs):
@@ -489,274 +489,6 @@ function report(row) {
   log(
     `  ${what} ${row.wallSeconds.toFixed(1)} s, ${fmt(row.mibPerSecond, 2)} MiB/s, ${fmt(cpu / row.mib, 1)} CPU-s/MiB (settled ${row.settleSeconds.toFixed(0)} s after)`,
   );
-}
-
-// ---- the report ----
-
-function fmt(x, digits = 1) {
-  return x === undefined || x === null || Number.isNaN(x) ? 'n/a' : Number(x).toFixed(digits);
-}
-
-/** A table: the first `left` columns are text (left-aligned), the others numbers. */
-function table(header, rows, left = 3) {
-  return { header, left, rows: rows.map((r) => r.map((c) => (c === undefined ? 'n/a' : String(c)))) };
-}
-
-function asText({ header, rows, left }) {
-  if (rows.length === 0) return '(nothing measured)';
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function asMarkdown({ header, rows, left }) {
-  if (rows.length === 0) return '(nothing measured)';
-  const line = (cells) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map((_, i) => (i < left ? '---' : '---:'))), ...rows.map(line)].join('\n');
-}
-
-const CPU_COLUMNS = [
-  ['maid-manager', 'maid'],
-  ['data-manager', 'data'],
-  ['pmid-manager', 'pmid-mgr'],
-  ['pmid-node', 'pmid-node'],
-  ['testnet', 'testnet (1 process)'],
-  ['launcher', 'launcher'],
-  ['kafka', 'kafka'],
-  ['postgres', 'postgres'],
-  ['redis', 'redis'],
-  ['client', 'client'],
-];
-
-function sections(data) {
-  const out = [];
-  const rowsOf = (op) => data.runs.flatMap((r) => r.ops.filter((o) => o.op === op).map((o) => ({ run: r, o })));
-  const dmpm = (r) => String(r.counts['data-manager']);
-  const plain = data.baseline?.produceMiBps;
-
-  const ops = data.runs.flatMap((r) =>
-    r.ops
-      .filter((o) => o.op !== 'rm')
-      .map((o) => {
-        const cpu = o.ok ? Object.values(o.cpuSeconds).reduce((a, b) => a + b, 0) / o.mib : undefined;
-        return [
-          r.mode,
-          dmpm(r),
-          String(o.mib),
-          o.op,
-          fmt(o.wallSeconds),
-          o.ok ? fmt(o.mibPerSecond, 2) : 'FAILED',
-          o.ok && plain ? `${fmt((100 * o.mibPerSecond) / plain, 1)}%` : undefined,
-          fmt(cpu),
-          o.ok ? fmt(o.settleSeconds, 0) : undefined,
-        ];
-      }),
-  );
-  out.push({
-    title: 'Put and cold get through the `safe` CLI',
-    note: 'MiB/s is the file size over the CLI call (process start to exit); "of plain" compares it with plain kafkajs produce on the same broker; CPU counts every process below (the CLI, the testnet, Kafka, Postgres, Redis) from the call until the testnet settled (at most 30 s after).',
-    table: table(['mode', 'DM/PM', 'MiB', 'op', 'wall s', 'MiB/s', 'of plain', 'CPU s/MiB', 'settle s'], ops, 4),
-  });
-
-  const cpuRows = rowsOf('put')
-    .filter(({ o }) => o.ok)
-    .map(({ run, o }) => {
-      const total = Object.values(o.cpuSeconds).reduce((a, b) => a + b, 0);
-      const idle = sumOf(run.idleCores ?? {}, Object.keys(run.idleCores ?? {}));
-      return [
-        run.mode,
-        dmpm(run),
-        String(o.mib),
-        ...CPU_COLUMNS.map(([k]) => (o.cpuSecondsPerMiB[k] === undefined ? '-' : fmt(o.cpuSecondsPerMiB[k], 2))),
-        fmt(total / o.mib, 2),
-        fmt((total - idle * (o.wallSeconds + o.settleSeconds)) / o.mib, 2),
-      ];
-    });
-  out.push({
-    title: 'CPU-seconds per MiB put, by process',
-    note: '"net of rest" subtracts what the same processes burned at rest (see the last table) over the same time; Kafka, Postgres and Redis are shared, so other work on the machine lands in their columns.',
-    table: table(['mode', 'DM/PM', 'MiB', ...CPU_COLUMNS.map(([, h]) => h), 'total', 'net of rest'], cpuRows),
-  });
-
-  const busRows = rowsOf('put')
-    .filter(({ run, o }) => run.mode === 'stack' && o.ok)
-    .map(({ run, o }) => {
-      const per = (k) => fmt(o.bus[k]?.perMiB, 1);
-      const read = (p) =>
-        o.readPerReplicaMiB?.[p] ? `${fmt(o.readPerReplicaMiB[p].max)} / ${fmt(o.readPerReplicaMiB[p].mean)}` : undefined;
-      return [
-        run.mode,
-        dmpm(run),
-        String(o.mib),
-        per('publishedBytes'),
-        per('published'),
-        per('consumedBytes'),
-        per('consumed'),
-        fmt(o.broker.logMiBPerMiB, 1),
-        fmt(o.broker.recordsPerMiB, 1),
-        read('data-manager'),
-        read('pmid-manager'),
-        o.bus.cacheHits === undefined ? undefined : String(o.bus.cacheHits.total),
-      ];
-    });
-  out.push({
-    title: 'Kafka per MiB put (multi-process testnet)',
-    note: "produced/consumed: the sum over every replica of safe_bus_{published,consumed}{_bytes,}_total on its /metrics (n/a: no replica exposes the counter); broker: bytes appended to the network's topic logs and their end offsets; read per replica: MiB one DataManager / PmidManager consumed for the put, max / mean; cache hits over the put must be 0.",
-    table: table(
-      [
-        'mode',
-        'DM/PM',
-        'MiB',
-        'produced MiB',
-        'produced rec',
-        'consumed MiB',
-        'consumed rec',
-        'broker MiB',
-        'broker rec',
-        'read/DM max/mean',
-        'read/PM max/mean',
-        'cache hits',
-      ],
-      busRows,
-    ),
-  });
-
-  const getHits = rowsOf('get').filter(({ run, o }) => run.mode === 'stack' && o.ok && o.bus.cacheHits !== undefined);
-  const idleRows = data.runs
-    .filter((r) => r.idleCores)
-    .map((r) => [
-      r.mode,
-      dmpm(r),
-      ...CPU_COLUMNS.filter(([k]) => k !== 'client').map(([k]) => (r.idleCores[k] === undefined ? '-' : fmt(r.idleCores[k], 2))),
-      fmt(sumOf(r.idleCores, Object.keys(r.idleCores)), 2),
-      fmt(r.startSeconds, 0),
-    ]);
-  out.push({
-    title: 'At rest: cores each process group burns with nothing to do (10 s after start + 5 s)',
-    note: `the testnet's start-up took "start s".${getHits.length > 0 ? ` Cache hits during the cold gets: ${getHits.map(({ o }) => o.bus.cacheHits.total).join(', ')} (0 = every chunk came from a PmidNode).` : ''}`,
-    table: table(['mode', 'DM/PM', ...CPU_COLUMNS.filter(([k]) => k !== 'client').map(([, h]) => h), 'total', 'start s'], idleRows, 2),
-  });
-  return out;
-}
-
-/** Issue 15's targets, against what this run measured ("-" where it measured nothing to judge by). */
-function targets(data) {
-  const ops = (mode, op, mib) =>
-    data.runs.filter((r) => r.mode === mode).flatMap((r) => r.ops.filter((o) => o.op === op && o.mib === mib && o.ok));
-  const stackPuts = data.runs
-    .filter((r) => r.mode === 'stack')
-    .flatMap((r) => r.ops.filter((o) => o.op === 'put' && o.ok).map((o) => ({ r, o })));
-  const worst = (xs, f) =>
-    xs.length === 0 ? undefined : xs.map(f).reduce((a, b) => (a === undefined || b === undefined ? undefined : Math.max(a, b)));
-  const least = (xs, f) => (xs.length === 0 ? undefined : Math.min(...xs.map(f)));
-  const cpu = (o) => Object.values(o.cpuSeconds).reduce((a, b) => a + b, 0) / o.mib;
-  const verdict = (value, ok) => (value === undefined ? '-' : ok(value) ? 'met' : 'not met');
-  const rows = [];
-  const add = (what, value, ok, digits = 1) => rows.push([what, fmt(value, digits), verdict(value, ok)]);
-  add(
-    'Kafka MiB produced per MiB put ≤ 10 (worst put)',
-    worst(stackPuts, ({ o }) => o.bus.publishedBytes?.perMiB),
-    (v) => v <= 10,
-  );
-  add(
-    'consumed ≤ 4 × produced (worst ratio)',
-    worst(stackPuts, ({ o }) =>
-      o.bus.consumedBytes && o.bus.publishedBytes ? o.bus.consumedBytes.total / o.bus.publishedBytes.total : undefined,
-    ),
-    (v) => v <= 4,
-    2,
-  );
-  const readAt = (count) => {
-    const reads = stackPuts
-      .filter(({ r, o }) => r.counts['data-manager'] === count && o.readPerReplicaMiB?.['data-manager'])
-      .map(({ o }) => o.readPerReplicaMiB['data-manager'].mean / o.mib);
-    return reads.length === 0 ? undefined : reads.reduce((a, b) => a + b, 0) / reads.length;
-  };
-  const counts = [...new Set(data.runs.filter((r) => r.mode === 'stack').map((r) => r.counts['data-manager']))].sort((a, b) => a - b);
-  if (counts.length >= 2) {
-    const [low, high] = [readAt(counts[0]), readAt(counts.at(-1))];
-    rows.push([
-      `MiB one DataManager reads per MiB put falls from ${counts[0]} to ${counts.at(-1)} replicas`,
-      `${fmt(low, 2)} → ${fmt(high, 2)}`,
-      low === undefined || high === undefined ? '-' : high < low ? 'met' : 'not met',
-    ]);
-  }
-  const speeds = [
-    ['stack', 'put', 2],
-    ['stack', 'get', 10],
-    ['embedded', 'put', 5],
-    ['embedded', 'get', 20],
-  ];
-  for (const [mode, op, floor] of speeds) {
-    add(
-      `${mode}: 20 MiB ${op === 'get' ? 'cold get' : 'put'} ≥ ${floor} MiB/s`,
-      least(ops(mode, op, 20), (o) => o.mibPerSecond),
-      (v) => v >= floor,
-      2,
-    );
-  }
-  if (data.baseline?.produceMiBps)
-    add(
-      'stack: 20 MiB put ≥ 10% of plain produce',
-      least(ops('stack', 'put', 20), (o) => (100 * o.mibPerSecond) / data.baseline.produceMiBps),
-      (v) => v >= 10,
-      1,
-    );
-  add(
-    'stack: ≤ 2 CPU-s per MiB put (worst put)',
-    worst(stackPuts, ({ o }) => cpu(o)),
-    (v) => v <= 2,
-    2,
-  );
-  return {
-    title: 'Targets (issue 15)',
-    note: '"-": this run measured nothing to judge by',
-    table: table(['target', 'measured', 'verdict'], rows, 1),
-  };
-}
-
-function heading(data) {
-  const m = data.machine;
-  const lines = [
-    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB} GiB, node ${m.node}, Linux ${m.kernel}; ${m.date}; commit ${m.commit}`,
-    `load average at start ${m.loadAtStart.join(' ')}, at end ${m.loadAtEnd?.join(' ') ?? 'n/a'} (a shared machine: other work shows in the numbers)`,
-    `settings: ${data.settings.join('; ')}`,
-  ];
-  const b = data.baseline;
-  lines.push(
-    b?.produceMiBps
-      ? `plain kafkajs on the same broker (${b.records} records of 1 MiB; ${b.how}): produce ${fmt(b.produceMiBps, 1)} MiB/s, consume ${fmt(b.consumeMiBps, 1)} MiB/s; Kafka ${fmt(b.kafkaCpuPerMiBProduced, 3)} CPU-s per MiB produced`
-      : `plain kafkajs on the same broker: ${b?.error ? `FAILED: ${b.error}` : 'not run'}`,
-  );
-  for (const r of data.runs.filter((r) => r.error)) lines.push(`${r.mode} with ${r.counts['data-manager']} DM/PM FAILED: ${r.error}`);
-  for (const r of data.runs)
-    for (const o of r.ops.filter((o) => !o.ok))
-      lines.push(`${r.mode} ${r.counts['data-manager']} DM/PM ${o.op} ${o.mib} MiB FAILED: ${o.error}`);
-  return lines;
-}
-
-function renderText(data) {
-  const parts = [heading(data).join('\n')];
-  for (const s of [...sections(data), targets(data)]) parts.push(`${s.title}${s.note ? `\n(${s.note})` : ''}\n${asText(s.table)}`);
-  return parts.join('\n\n');
-}
-
-function renderMarkdown(data) {
-  const parts = [
-    '# `pnpm bench`',
-    heading(data)
-      .map((l) => `- ${l}`)
-      .join('\n'),
-  ];
-  for (const s of [...sections(data), targets(data)]) parts.push(`## ${s.title}\n\n${s.note ? `${s.note}\n\n` : ''}${asMarkdown(s.table)}`);
-  return `${parts.join('\n\n')}\n`;
-}
-
-function outputFiles(out) {
-  const path = resolve(ROOT, out);
-  if (path.endsWith('.md')) return { md: path, json: `${path.slice(0, -3)}.json` };
-  if (path.endsWith('.json')) return { md: `${path.slice(0, -5)}.md`, json: path };
-  return { md: `${path}.md`, json: `${path}.json` };
 }
 
 // ---- the run ----
