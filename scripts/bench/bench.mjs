@@ -17,15 +17,19 @@
 // the temp dirs removed, and what the multi-process testnet left in the stack deleted.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { atExit, exitAfterCleanup, run, stopping, tail, withTimeout } from './child-processes.mjs';
-import { footprintOf, kafkaLogBytes, purgeTestnet, stackPids } from './local-stack.mjs';
-import { cpuDelta, cpuSnapshot, reapedChildrenCpu, replicasOf } from './proc-cpu.mjs';
-import { scrape, sumMetric } from './replica-metrics.mjs';
-import { built, MIB, PERSONAS, ROOT, STACK_SH } from './repo.mjs';
+import { footprintOf, purgeTestnet, stackPids } from './local-stack.mjs';
+import { errorText, log } from './log.mjs';
+import { machineInfo } from './machine.mjs';
+import { measured, settle } from './measure.mjs';
+import { failure, logOp, opRow } from './op-results.mjs';
+import { PLAIN_RECORDS, plainKafka } from './plain-kafka.mjs';
+import { cpuDelta, cpuSnapshot, replicasOf } from './proc-cpu.mjs';
+import { built, MIB, PERSONAS, STACK_SH } from './repo.mjs';
 import { heading, outputFiles, renderMarkdown, renderText } from './report.mjs';
 import { fmt, sumOf } from './report-format.mjs';
 import { safe, startTestnet } from './testnet-process.mjs';
@@ -73,234 +77,14 @@ if (problems.length > 0) {
 
 const MAID_MANAGERS = 6;
 const PMID_NODES = 8;
-const PLAIN_RECORDS = 100;
 /** Every replica's chunk cache off: a get is answered by the PmidNodes holding the chunks. */
 const NO_CACHE = { SAFE_CACHE_BYTES: '0', SAFE_CACHE_ENTRIES: '0' };
 /** The Gateway waits as long as the client's own per-call deadline (60 s) for a group's answer. */
 const CALL_TIMEOUT = { SAFE_TESTNET_CALL_TIMEOUT_MS: '60000' };
 const IDLE_WARMUP_MS = 5_000;
 const IDLE_MS = 10_000;
-const SETTLE_MAX_MS = 30_000;
-const BUS = {
-  publishedBytes: 'safe_bus_published_bytes_total',
-  published: 'safe_bus_published_total',
-  consumedBytes: 'safe_bus_consumed_bytes_total',
-  consumed: 'safe_bus_consumed_total',
-  cacheHits: 'safe_cache_hits_total',
-};
-
-const log = (line) => console.log(line);
-const errorText = (error) => (error instanceof Error ? error.message : String(error));
-
-// ---- the machine ----
-
-async function machineInfo() {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
-  const commit = await run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { timeoutMs: 10_000 });
-  const dirty = await run('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { timeoutMs: 10_000 });
-  return {
-    date: new Date().toISOString(),
-    nproc: availableParallelism(),
-    memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
-    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
-    node: process.version,
-    kernel: release(),
-    commit: `${commit.stdout.trim() || 'unknown'}${dirty.stdout.trim() ? ' (with uncommitted changes)' : ''}`,
-    loadAtStart: loadavg().map((x) => Number(x.toFixed(2))),
-  };
-}
-
-// ---- plain kafkajs on the same broker ----
-
-/** 100 records of 1 MiB produced one at a time (acks from all in-sync replicas), then consumed, on a throwaway topic. */
-async function plainKafka(stack, kafkaPid) {
-  const { kafka } = await built();
-  const client = kafka.createKafka({ brokers: stack.kafkaBrokers, clientId: 'bench-plain', requestTimeoutMs: 30_000 });
-  const id = randomBytes(4).toString('hex');
-  const topic = `bench.plain.${id}`;
-  const groupId = `bench-plain-${id}`;
-  const admin = client.admin();
-  const producer = client.producer();
-  const consumer = client.consumer({ groupId, maxBytesPerPartition: 16 * MIB, maxBytes: 64 * MIB });
-  const cleanup = async () => {
-    await producer.disconnect().catch(() => {});
-    await consumer.disconnect().catch(() => {});
-    await admin.deleteTopics({ topics: [topic], timeout: 30_000 }).catch(() => {});
-    await admin.deleteGroups([groupId]).catch(() => {});
-    await admin.disconnect().catch(() => {});
-  };
-  const unregister = atExit(cleanup);
-  try {
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(8 * MIB) }] }],
-      waitForLeaders: true,
-    });
-    await producer.connect();
-    const value = randomBytes(MIB);
-    // A new topic's partition may not be served yet on a busy broker: one untimed record first, retried until it is.
-    for (const deadline = Date.now() + 60_000; ; await sleep(500)) {
-      try {
-        await producer.send({ topic, messages: [{ key: 'first', value }] });
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-      }
-    }
-    const cpuBefore = await cpuSnapshot({ kafka: [kafkaPid] });
-    let started = performance.now();
-    for (let i = 0; i < PLAIN_RECORDS; i++) await producer.send({ topic, messages: [{ key: String(i), value }] });
-    const produceSeconds = (performance.now() - started) / 1000;
-    const kafkaCpu = cpuDelta(cpuBefore, await cpuSnapshot({ kafka: [kafkaPid] })).kafka;
-    let joinedAt;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      joinedAt = performance.now();
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    started = performance.now();
-    let received = 0;
-    let bytes = 0;
-    const consumeSeconds = await withTimeout(
-      new Promise((done) => {
-        void consumer.run({
-          eachMessage: async ({ message }) => {
-            bytes += message.value?.length ?? 0;
-            if (++received === PLAIN_RECORDS + 1) done((performance.now() - (joinedAt ?? started)) / 1000);
-          },
-        });
-      }),
-      120_000,
-      `consuming ${PLAIN_RECORDS + 1} records (got ${received})`,
-    );
-    const mib = bytes / MIB;
-    return {
-      records: PLAIN_RECORDS,
-      recordBytes: MIB,
-      how: 'one partition, one record per send awaited in turn (acks=all); consumed (with one more record sent first, untimed) from the group join to the last record',
-      produceSeconds,
-      produceMiBps: PLAIN_RECORDS / produceSeconds,
-      consumeSeconds,
-      consumeMiBps: mib / consumeSeconds,
-      kafkaCpuPerMiBProduced: kafkaCpu === undefined ? undefined : kafkaCpu / PLAIN_RECORDS,
-    };
-  } finally {
-    await cleanup();
-    unregister();
-  }
-}
 
 // ---- one testnet ----
-
-/** What the replicas' /metrics say now, per replica (pid): the bus counters and cache hits, undefined where absent. */
-async function busSnapshot(replicas) {
-  const snapshot = new Map();
-  await Promise.all(
-    replicas.map(async (r) => {
-      const text = r.adminPort === undefined ? undefined : await scrape(r.adminPort);
-      const row = { persona: r.persona, text: text !== undefined };
-      for (const [key, name] of Object.entries(BUS)) {
-        row[key] = sumMetric(text, name);
-        row[`${key}Known`] = text !== undefined && new RegExp(`^(# (TYPE|HELP) )?${name}[ {]`, 'm').test(text);
-      }
-      snapshot.set(r.pid, row);
-    }),
-  );
-  return snapshot;
-}
-
-/**
- * Per counter: the total over the replicas between two scrapes, and per replica. A counter with
- * labels shows no sample until it is first counted, so a replica without it counts from 0 once
- * any replica shows it; a counter no replica shows is undefined (printed "n/a").
- */
-function busDelta(before, after) {
-  const result = {};
-  for (const key of Object.keys(BUS)) {
-    const known = [...after.values(), ...before.values()].some((row) => row[`${key}Known`]);
-    if (!known) {
-      result[key] = undefined;
-      continue;
-    }
-    const perReplica = [];
-    for (const [pid, row] of after) {
-      if (!row.text || !before.get(pid)?.text) continue; // a replica that did not answer both times says nothing
-      perReplica.push({ persona: row.persona, value: (row[key] ?? 0) - (before.get(pid)[key] ?? 0) });
-    }
-    result[key] = { total: perReplica.reduce((a, r) => a + r.value, 0), perReplica, answered: perReplica.length, of: after.size };
-  }
-  return result;
-}
-
-/** Records in every topic of the network now (the sum of their end offsets), undefined if the broker does not say. */
-async function topicRecords(admin, network) {
-  if (admin === undefined) return undefined;
-  try {
-    let sum = 0;
-    const topics = (await withTimeout(admin.listTopics(), 20_000, 'topics')).filter((t) => t.startsWith(`safe.${network}.`));
-    for (const topic of topics) {
-      for (const o of await withTimeout(admin.fetchTopicOffsets(topic), 20_000, 'offsets')) sum += Number(o.high);
-    }
-    return sum;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * After an operation the replicas may still be finishing it (the group's other copies, syncs):
- * waits until the system's processes are back near their rate at rest and the bus is quiet,
- * at most SETTLE_MAX_MS. Returns the seconds waited.
- */
-async function settle(systemGroups, replicas, idleCores) {
-  const started = performance.now();
-  let cpu = await cpuSnapshot(systemGroups);
-  let published = busTotal(await busSnapshot(replicas));
-  let at = performance.now();
-  while (performance.now() - started < SETTLE_MAX_MS) {
-    await sleep(1000);
-    const cpuNow = await cpuSnapshot(systemGroups);
-    const publishedNow = busTotal(await busSnapshot(replicas));
-    const now = performance.now();
-    const cores = Object.values(cpuDelta(cpu, cpuNow)).reduce((a, b) => a + b, 0) / ((now - at) / 1000);
-    if (cores <= idleCores + 0.25 && publishedNow === published) break;
-    cpu = cpuNow;
-    published = publishedNow;
-    at = now;
-  }
-  return (performance.now() - started) / 1000;
-}
-
-function busTotal(snapshot) {
-  let total = 0;
-  for (const row of snapshot.values()) total += (row.published ?? 0) + (row.consumed ?? 0);
-  return total;
-}
-
-/**
- * Runs `op` (a CLI call) and measures around it: wall time, the CLI's own CPU, each process
- * group's CPU, the bus counters, the broker's log bytes and records; CPU and bus are counted
- * until the system has settled after the call.
- */
-async function measured(ctx, op) {
-  const before = {
-    cpu: await cpuSnapshot(ctx.groups),
-    bus: await busSnapshot(ctx.replicas),
-    client: await reapedChildrenCpu(),
-    logBytes: ctx.network ? await kafkaLogBytes(`safe.${ctx.network}.`) : undefined,
-    records: await topicRecords(ctx.admin, ctx.network),
-  };
-  const result = await op();
-  const clientCpu = (await reapedChildrenCpu()) - before.client;
-  const settleSeconds = await settle(ctx.systemGroups, ctx.replicas, ctx.idleSystemCores);
-  const cpu = cpuDelta(before.cpu, await cpuSnapshot(ctx.groups));
-  cpu.client = clientCpu;
-  const bus = busDelta(before.bus, await busSnapshot(ctx.replicas));
-  const logBytes = ctx.network ? (await kafkaLogBytes(`safe.${ctx.network}.`)) - before.logBytes : undefined;
-  const recordsAfter = await topicRecords(ctx.admin, ctx.network);
-  const records = recordsAfter === undefined || before.records === undefined ? undefined : recordsAfter - before.records;
-  return { result, cpu, clientCpu, settleSeconds, windowSeconds: result.seconds + settleSeconds, bus, broker: { logBytes, records } };
-}
 
 /** Start a testnet, measure it at rest, then put / cold get / rm each size; stops and cleans up whatever happens. */
 async function benchTestnet({ mode, replicas: count, stack, workDir }) {
@@ -399,28 +183,28 @@ async function benchTestnet({ mode, replicas: count, stack, workDir }) {
       const put = await measured(ctx, () => safe(testnet.endpoint, home, ['put', input], opTimeoutMs));
       const name = put.result.stdout.trim().split('\n').at(-1) ?? '';
       const putOk = put.result.code === 0 && /^[0-9a-f]{128}$/.test(name);
-      entry.ops.push(opRow('put', size, put, putOk ? undefined : failure(put.result)));
-      report(entry.ops.at(-1));
+      entry.ops.push(opRow('put', size, put, putOk ? undefined : failure(put.result, opTimeoutMs)));
+      logOp(entry.ops.at(-1));
       if (!putOk) continue;
       await rm(output, { force: true });
       const get = await measured(ctx, () => safe(testnet.endpoint, home, ['get', name, '-o', output], opTimeoutMs));
-      let getError = get.result.code === 0 ? undefined : failure(get.result);
+      let getError = get.result.code === 0 ? undefined : failure(get.result, opTimeoutMs);
       if (getError === undefined) {
         const back = await readFile(output).catch(() => Buffer.alloc(0));
         if (!back.equals(content)) getError = `the file got back differs (${back.length} bytes, put ${content.length})`;
       }
       entry.ops.push(opRow('get', size, get, getError));
-      report(entry.ops.at(-1));
+      logOp(entry.ops.at(-1));
       const removed = await safe(testnet.endpoint, home, ['rm', name], opTimeoutMs);
       await settle(ctx.systemGroups, ctx.replicas, ctx.idleSystemCores);
       entry.ops.push({
         op: 'rm',
         mib: size,
         ok: removed.code === 0,
-        error: removed.code === 0 ? undefined : failure(removed),
+        error: removed.code === 0 ? undefined : failure(removed, opTimeoutMs),
         wallSeconds: removed.seconds,
       });
-      report(entry.ops.at(-1));
+      logOp(entry.ops.at(-1));
     }
   } catch (error) {
     entry.error = errorText(error);
@@ -430,65 +214,6 @@ async function benchTestnet({ mode, replicas: count, stack, workDir }) {
     unregister();
   }
   return entry;
-}
-
-function failure(result) {
-  return result.timedOut ? `timed out after ${opTimeoutMs / 1000} s` : `exit ${result.code}: ${tail(result.stderr || result.stdout)}`;
-}
-
-function opRow(op, mib, m, error) {
-  const row = {
-    op,
-    mib,
-    ok: error === undefined,
-    error,
-    wallSeconds: m.result.seconds,
-    mibPerSecond: error === undefined ? mib / m.result.seconds : undefined,
-    settleSeconds: m.settleSeconds,
-    cpuSeconds: m.cpu,
-    cpuSecondsPerMiB: Object.fromEntries(Object.entries(m.cpu).map(([k, v]) => [k, v / mib])),
-    bus: {},
-    broker: {
-      logMiBPerMiB: m.broker.logBytes === undefined ? undefined : m.broker.logBytes / MIB / mib,
-      recordsPerMiB: m.broker.records === undefined ? undefined : m.broker.records / mib,
-    },
-  };
-  for (const [key, delta] of Object.entries(m.bus)) {
-    if (delta === undefined) {
-      row.bus[key] = undefined;
-      continue;
-    }
-    row.bus[key] = {
-      total: delta.total,
-      perMiB: delta.total / (key.endsWith('Bytes') ? MIB : 1) / mib,
-      answered: delta.answered,
-      of: delta.of,
-    };
-  }
-  const reads = m.bus.consumedBytes?.perReplica;
-  if (reads !== undefined) {
-    row.readPerReplicaMiB = {};
-    for (const persona of ['data-manager', 'pmid-manager']) {
-      const mine = reads.filter((r) => r.persona === persona).map((r) => r.value / MIB);
-      if (mine.length > 0)
-        row.readPerReplicaMiB[persona] = {
-          max: Math.max(...mine),
-          mean: mine.reduce((a, b) => a + b, 0) / mine.length,
-          replicas: mine.length,
-        };
-    }
-  }
-  return row;
-}
-
-function report(row) {
-  const what = `${row.op} ${row.mib} MiB`.padEnd(14);
-  if (!row.ok) return log(`  ${what} FAILED after ${row.wallSeconds.toFixed(1)} s: ${row.error}`);
-  if (row.op === 'rm') return log(`  ${what} ${row.wallSeconds.toFixed(1)} s`);
-  const cpu = Object.values(row.cpuSeconds).reduce((a, b) => a + b, 0);
-  log(
-    `  ${what} ${row.wallSeconds.toFixed(1)} s, ${fmt(row.mibPerSecond, 2)} MiB/s, ${fmt(cpu / row.mib, 1)} CPU-s/MiB (settled ${row.settleSeconds.toFixed(0)} s after)`,
-  );
 }
 
 // ---- the run ----
