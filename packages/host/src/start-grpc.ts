@@ -13,6 +13,7 @@ import {
 import { formatEndpoint, type GrpcServer, type GrpcService, gatewayService, nodeService, startGrpcServer } from '@safe/grpc';
 import { testnetAdoptVault } from './adopt-vault.js';
 import { advertisedHost } from './config.js';
+import { handleDirect } from './direct-retry.js';
 import type { CurrentView, StartContext } from './replica-context.js';
 import type { PendingReplica } from './start-consumer.js';
 import { startStep } from './start-step.js';
@@ -44,15 +45,21 @@ export interface StartedGrpc {
   readonly endpoint: string;
 }
 
+/** A Postgres or Redis restart, a Kafka leader election: what a direct copy is retried through. */
+const DIRECT_RETRY_MS = 60_000;
+
 /** gRPC: the Node service always; the Gateway on an entry. Not serving until the replica is ready. */
 export async function startGrpc<S>(context: StartContext, deps: GrpcDeps<S>): Promise<StartedGrpc> {
   const { config, log, cleanup } = context;
+  const stopping = new AbortController();
+  cleanup.defer('grpc', () => stopping.abort());
   const services: GrpcService[] = [
     nodeService({
       logger: log,
       deliver: async (envelope) => {
         const target = await deps.replica.promise;
-        const result = await deps.copies.deliver(envelope, (e) => target.receive(e));
+        const handle = () => deps.copies.deliver(envelope, (e) => target.receive(e));
+        const result = await handleDirect(envelope, handle, { forMs: DIRECT_RETRY_MS, signal: stopping.signal, log });
         if (typeof result !== 'string') log.debug({ type: envelope.type, kind: result.rejected.kind }, 'direct copy rejected');
       },
     }),
