@@ -7,6 +7,8 @@
 #                              --jaeger also builds (once) and starts Jaeger all-in-one (see jaeger.sh)
 #   pnpm stack down [--purge]  stop all three (and Jaeger); --purge also deletes their data (keeps the
 #                              Kafka jar and Jaeger binary caches)
+#   pnpm stack restart <postgres|redis|kafka>   stop one component cleanly and start it again with
+#                              its data (what a crash-free restart of that server looks like to clients)
 #   pnpm stack status          one line per component; exit 0 only if all three are running
 #   pnpm stack env             print the env lines
 #   pnpm stack kafka <topics|groups|configs> [args]   Kafka admin CLIs against the local broker
@@ -232,6 +234,8 @@ pg_start() {
   fi
   as_pg "$PGBIN/pg_ctl" start -D "$PGDATA" -l "$log" -W -s >>"$log" 2>&1 ||
     die_component "postgres" "pg_ctl start failed" "$log"
+  # pg_ctl -W returns before the postmaster writes its pid file, which pg_running looks for.
+  for _ in $(seq 1 50); do [ -f "$PGDATA/postmaster.pid" ] && break; sleep 0.2; done
 }
 
 pg_after_ready() {
@@ -593,6 +597,37 @@ cmd_kafka() {
     --bootstrap-server "$HOST:$(kafka_port)" "$@"
 }
 
+cmd_restart() {
+  local t0
+  [ $# -eq 1 ] || die "usage: stack restart <postgres|redis|kafka>"
+  lock
+  prepare_dirs
+  ensure_installed
+  t0=$(now)
+  case "$1" in
+    postgres)
+      pg_running || die "postgres is not running: 'stack up' starts it"
+      pg_stop
+      pg_start
+      wait_ready postgres "$t0" pg_ready pg_running "$LOGS/postgres.log"
+      ;;
+    redis)
+      redis_running || die "redis is not running: 'stack up' starts it"
+      redis_stop
+      redis_start
+      wait_ready redis "$t0" redis_ready redis_running "$LOGS/redis.log"
+      ;;
+    kafka)
+      kafka_running || die "kafka is not running: 'stack up' starts it"
+      kafka_stop_begin
+      kafka_stop_wait
+      kafka_start
+      wait_ready kafka "$t0" kafka_ready kafka_running "$LOGS/kafka.out" "$LOGS/kafka.log"
+      ;;
+    *) die "usage: stack restart <postgres|redis|kafka> (not '$1')" ;;
+  esac
+}
+
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
@@ -602,6 +637,7 @@ cmd=${1:-}
 case "$cmd" in
   up) cmd_up "$@" ;;
   down) cmd_down "$@" ;;
+  restart) cmd_restart "$@" ;;
   status) cmd_status "$@" ;;
   env) cmd_env "$@" ;;
   kafka) cmd_kafka "$@" ;;

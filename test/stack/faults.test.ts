@@ -4,6 +4,7 @@ import { SafeClient } from '@safe/client';
 import { generateIdentity, type Name, sha512, toHex } from '@safe/core';
 import type { NetworkPersona } from '@safe/testnet';
 import { describe, expect, it } from 'vitest';
+import { type RestartableServer, restartServer } from '../support/restart-server.js';
 import { CLIENT_TIMEOUT_MS, stackTestnetForFile } from '../support/stack-testnet.js';
 
 /**
@@ -14,12 +15,15 @@ import { CLIENT_TIMEOUT_MS, stackTestnetForFile } from '../support/stack-testnet
  * by entry; every acknowledged Delete leaves the chunk gone and no record behind (a member that
  * missed it learns it from a tombstone); no DataManager record is left without a stored holder;
  * and a fresh Put of every chunk by another account succeeds, the interrupted ones first.
- * Index 1 everywhere: MaidManager 0 serves the Gateway the clients talk to.
+ * Index 1 everywhere: MaidManager 0 serves the Gateway the clients talk to. Then Postgres, Redis
+ * and Kafka are restarted (with their data) one after another during one stream, under the same checks.
  */
 // Open defect (issue 16): once in two runs, after a PmidNode was killed and restarted, the
 // DataManagers' re-sent stores to it stalled for good (its log shows nothing received). Left out
 // until that is found; the seeded sims and test/stack/churn.test.ts still kill PmidNodes.
 const VICTIMS: readonly NetworkPersona[] = ['maid-manager', 'data-manager', 'pmid-manager'];
+/** In this order during one stream; Kafka last: its restart is felt by every replica at once. */
+const SERVERS: readonly RestartableServer[] = ['postgres', 'redis', 'kafka'];
 const PUTS = 12;
 /** Accounts streaming at once, each its own chunks. */
 const ACCOUNTS = 2;
@@ -81,108 +85,141 @@ interface Account {
   readonly deleted: Map<string, Name>;
 }
 
-describe('a replica killed with SIGKILL mid-Put, mid-Get and mid-Delete, then started again', () => {
-  it.each(VICTIMS)('%s: no acknowledged data lost, no orphaned record, nothing paid twice', { timeout: 900_000 }, async (persona) => {
-    const { testnet, db } = stack();
-    const connect = () => SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity(), timeoutMs: CLIENT_TIMEOUT_MS });
-    const clients = await Promise.all(Array.from({ length: ACCOUNTS + 1 }, connect));
-    const other = clients[ACCOUNTS] as SafeClient;
-    try {
-      const accounts: Account[] = [];
-      for (const client of clients.slice(0, ACCOUNTS)) {
-        await client.ensureReady();
-        accounts.push({ client, start: (await client.account()).stored, live: new Map(), deleted: new Map() });
-      }
-      const contents = Array.from({ length: PUTS }, (_, i) => randomBytes(2000 + i * 137));
-      const inFlight = new Set<Buffer>();
-      const errors: string[] = [];
-      let next = 0;
-      let acknowledged = 0;
-      let operations = 0;
-      let inFlightAtKill: Buffer[] = [];
+/** A fault struck once `afterAcks` Puts are acknowledged; it says what it did. */
+interface Fault {
+  readonly afterAcks: number;
+  strike(): Promise<string>;
+}
 
-      // Each account: Put, Get of one it kept, and every DELETE_EVERY-th Put deleted again.
-      const stream = async ({ client, live, deleted }: Account) => {
-        while (next < PUTS) {
-          const i = next++;
-          const content = contents[i] as Buffer;
-          inFlight.add(content);
-          const name = await retried(() => client.putChunk(content), errors);
-          inFlight.delete(content);
-          acknowledged++;
-          const earlier = [...live.values()][i % Math.max(1, live.size)];
-          if (earlier !== undefined)
-            expect(Buffer.from(await retried(() => client.getChunk(earlier.name), errors)).equals(earlier.content)).toBe(true);
-          if (i % DELETE_EVERY === DELETE_EVERY - 1) {
-            await retried(() => client.deleteChunk(name), errors);
-            deleted.set(toHex(name), name);
-          } else {
-            live.set(toHex(name), { name, content });
-          }
-          operations += earlier === undefined ? 1 : 2;
-        }
-      };
-      const chaos = async () => {
-        while (acknowledged < 3) await sleep(50);
-        inFlightAtKill = [...inFlight];
-        const victim = testnet.child(persona, 1);
-        expect(await testnet.kill(persona, 1, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
-        const again = await testnet.restart(persona, 1);
-        expect(again.nodeName).toBe(victim.nodeName);
-      };
-      await Promise.all([...accounts.map(stream), chaos()]);
-      const deletes = accounts.reduce((n, a) => n + a.deleted.size, 0);
-      console.log(
-        `${persona}: ${operations + deletes} operations (Put, Get, Delete) from ${ACCOUNTS} accounts, 1 SIGKILL and restart, ` +
-          `${inFlightAtKill.length} Put(s) in flight at the kill, ${errors.length} call(s) sent again${errors.length > 0 ? `: ${errors.join(' | ')}` : ''}`,
-      );
-
-      // Every acknowledged Put reads back byte-identical; every acknowledged Delete leaves the chunk
-      // gone (each account's chunks are its own); every interrupted record is completed or removed.
-      const live = new Set(accounts.flatMap((a) => [...a.live.keys()]));
-      const deleted = new Set(accounts.flatMap((a) => [...a.deleted.keys()]));
-      for (const { client, live: kept, deleted: gone } of accounts) {
-        for (const [hex, { name, content }] of kept) {
-          expect(Buffer.from(await client.getChunk(name)).equals(content), hex.slice(0, 16)).toBe(true);
-        }
-        for (const [hex, name] of gone) await expect(client.getChunk(name), hex.slice(0, 16)).rejects.toMatchObject({ kind: 'not-found' });
-      }
-      expect(await settledProblems(live, deleted)).toEqual([]);
-
-      // Paid once: each account holds exactly the chunks it kept, whatever was retried, on every MaidManager.
-      for (const { client, start, live: kept } of accounts) {
-        const stored = [...kept.values()].reduce((sum, { content }) => sum + content.length, 0);
-        expect((await client.account()).stored - start).toBe(stored);
-        const keys = new Map([...kept.values()].map(({ name, content }) => [toHex(sha512(name)), content.length]));
-        let holders = 0;
-        for (const mm of testnet.children.filter((c) => c.persona === 'maid-manager' && c.running)) {
-          const [account] = await db.query<{ stored: number }>(`SELECT stored FROM "${mm.schema}".accounts WHERE client = $1`, [
-            client.name,
-          ]);
-          if (account === undefined) continue;
-          holders++;
-          expect(account.stored - start, mm.name).toBe(stored);
-          // Entry by entry (key = SHA-512 of the name): one copy of each kept chunk at its size, nothing for a deleted one.
-          const entries = await db.query<{ key: Uint8Array; copies: number; cost: number }>(
-            `SELECT key, copies, cost FROM "${mm.schema}".entries WHERE client = $1`,
-            [client.name],
-          );
-          expect(
-            entries.filter((e) => !keys.has(toHex(e.key))),
-            `${mm.name}: entries of deleted chunks`,
-          ).toEqual([]);
-          for (const e of entries) expect({ copies: e.copies, cost: e.cost }, mm.name).toEqual({ copies: 1, cost: keys.get(toHex(e.key)) });
-        }
-        expect(holders).toBeGreaterThanOrEqual(testnet.config.closeGroupSize - 1);
-      }
-
-      // No chunk is stuck, the one whose Put the kill interrupted first: another account stores and reads each.
-      for (const content of [...inFlightAtKill, ...contents.filter((c) => !inFlightAtKill.includes(c))]) {
-        const name = await other.putChunk(content);
-        expect(Buffer.from(await other.getChunk(name)).equals(content)).toBe(true);
-      }
-    } finally {
-      for (const client of clients) client.close();
+/** Two accounts stream Puts, Gets and Deletes while `faults` strike in turn; then the checks above, whatever they interrupted. */
+async function streamThrough(label: string, faults: readonly Fault[]): Promise<void> {
+  const { testnet, db } = stack();
+  const connect = () => SafeClient.connect({ endpoint: testnet.endpoint, identity: generateIdentity(), timeoutMs: CLIENT_TIMEOUT_MS });
+  const clients = await Promise.all(Array.from({ length: ACCOUNTS + 1 }, connect));
+  const other = clients[ACCOUNTS] as SafeClient;
+  try {
+    const accounts: Account[] = [];
+    for (const client of clients.slice(0, ACCOUNTS)) {
+      await client.ensureReady();
+      accounts.push({ client, start: (await client.account()).stored, live: new Map(), deleted: new Map() });
     }
-  });
+    const contents = Array.from({ length: PUTS }, (_, i) => randomBytes(2000 + i * 137));
+    const inFlight = new Set<Buffer>();
+    const errors: string[] = [];
+    let next = 0;
+    let acknowledged = 0;
+    let operations = 0;
+    const inFlightAtKill: Buffer[] = [];
+
+    // Each account: Put, Get of one it kept, and every DELETE_EVERY-th Put deleted again.
+    const stream = async ({ client, live, deleted }: Account) => {
+      while (next < PUTS) {
+        const i = next++;
+        const content = contents[i] as Buffer;
+        inFlight.add(content);
+        const name = await retried(() => client.putChunk(content), errors);
+        inFlight.delete(content);
+        acknowledged++;
+        const earlier = [...live.values()][i % Math.max(1, live.size)];
+        if (earlier !== undefined)
+          expect(Buffer.from(await retried(() => client.getChunk(earlier.name), errors)).equals(earlier.content)).toBe(true);
+        if (i % DELETE_EVERY === DELETE_EVERY - 1) {
+          await retried(() => client.deleteChunk(name), errors);
+          deleted.set(toHex(name), name);
+        } else {
+          live.set(toHex(name), { name, content });
+        }
+        operations += earlier === undefined ? 1 : 2;
+      }
+    };
+    const struck: string[] = [];
+    const chaos = async () => {
+      for (const fault of faults) {
+        while (acknowledged < fault.afterAcks) await sleep(50);
+        inFlightAtKill.push(...[...inFlight].filter((c) => !inFlightAtKill.includes(c)));
+        struck.push(await fault.strike());
+      }
+    };
+    await Promise.all([...accounts.map(stream), chaos()]);
+    const deletes = accounts.reduce((n, a) => n + a.deleted.size, 0);
+    console.log(
+      `${label}: ${operations + deletes} operations (Put, Get, Delete) from ${ACCOUNTS} accounts, ${struck.join(', ')}, ` +
+        `${inFlightAtKill.length} Put(s) in flight at a fault, ${errors.length} call(s) sent again${errors.length > 0 ? `: ${errors.join(' | ')}` : ''}`,
+    );
+
+    // Every acknowledged Put reads back byte-identical; every acknowledged Delete leaves the chunk
+    // gone (each account's chunks are its own); every interrupted record is completed or removed.
+    const live = new Set(accounts.flatMap((a) => [...a.live.keys()]));
+    const deleted = new Set(accounts.flatMap((a) => [...a.deleted.keys()]));
+    for (const { client, live: kept, deleted: gone } of accounts) {
+      for (const [hex, { name, content }] of kept) {
+        expect(Buffer.from(await client.getChunk(name)).equals(content), hex.slice(0, 16)).toBe(true);
+      }
+      for (const [hex, name] of gone) await expect(client.getChunk(name), hex.slice(0, 16)).rejects.toMatchObject({ kind: 'not-found' });
+    }
+    expect(await settledProblems(live, deleted)).toEqual([]);
+
+    // Paid once: each account holds exactly the chunks it kept, whatever was retried, on every MaidManager.
+    for (const { client, start, live: kept } of accounts) {
+      const stored = [...kept.values()].reduce((sum, { content }) => sum + content.length, 0);
+      expect((await client.account()).stored - start).toBe(stored);
+      const keys = new Map([...kept.values()].map(({ name, content }) => [toHex(sha512(name)), content.length]));
+      let holders = 0;
+      for (const mm of testnet.children.filter((c) => c.persona === 'maid-manager' && c.running)) {
+        const [account] = await db.query<{ stored: number }>(`SELECT stored FROM "${mm.schema}".accounts WHERE client = $1`, [client.name]);
+        if (account === undefined) continue;
+        holders++;
+        expect(account.stored - start, mm.name).toBe(stored);
+        // Entry by entry (key = SHA-512 of the name): one copy of each kept chunk at its size, nothing for a deleted one.
+        const entries = await db.query<{ key: Uint8Array; copies: number; cost: number }>(
+          `SELECT key, copies, cost FROM "${mm.schema}".entries WHERE client = $1`,
+          [client.name],
+        );
+        expect(
+          entries.filter((e) => !keys.has(toHex(e.key))),
+          `${mm.name}: entries of deleted chunks`,
+        ).toEqual([]);
+        for (const e of entries) expect({ copies: e.copies, cost: e.cost }, mm.name).toEqual({ copies: 1, cost: keys.get(toHex(e.key)) });
+      }
+      expect(holders).toBeGreaterThanOrEqual(testnet.config.closeGroupSize - 1);
+    }
+
+    // No chunk is stuck, the one whose Put the kill interrupted first: another account stores and reads each.
+    for (const content of [...inFlightAtKill, ...contents.filter((c) => !inFlightAtKill.includes(c))]) {
+      const name = await other.putChunk(content);
+      expect(Buffer.from(await other.getChunk(name)).equals(content)).toBe(true);
+    }
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+describe('a replica killed with SIGKILL mid-Put, mid-Get and mid-Delete, then started again', () => {
+  it.each(VICTIMS)('%s: no acknowledged data lost, no orphaned record, nothing paid twice', { timeout: 900_000 }, (persona) =>
+    streamThrough(persona, [
+      {
+        afterAcks: 3,
+        async strike() {
+          const { testnet } = stack();
+          const victim = testnet.child(persona, 1);
+          expect(await testnet.kill(persona, 1, 'SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+          const again = await testnet.restart(persona, 1);
+          expect(again.nodeName).toBe(victim.nodeName);
+          return '1 SIGKILL and restart';
+        },
+      },
+    ]),
+  );
+});
+
+describe('the servers the replicas use restarted mid-stream, with their data', () => {
+  it('Postgres, then Redis, then Kafka: no acknowledged data lost, no orphaned record, nothing paid twice', { timeout: 900_000 }, () =>
+    streamThrough(
+      'server restarts',
+      SERVERS.map((server, i) => ({
+        afterAcks: 3 * (i + 1),
+        strike: async () => `${server} restarted (away ${((await restartServer(server)) / 1000).toFixed(1)} s)`,
+      })),
+    ),
+  );
 });

@@ -61,8 +61,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const missing = await missingImages(engine, todo);
   if (missing.length > 0) return fallback(`the engine at ${engine.socket} lacks ${missing.join(', ')} (build them: pnpm k8s images infra)`);
   const started = await startContainers(engine, todo);
-  // For the workers: the servers, and which path ran (test/support/stack-cleanup.ts reads it).
-  Object.assign(process.env, started.env, { SAFE_TEST_INFRA: 'containers' });
+  // For the workers: the servers, which path ran (test/support/stack-cleanup.ts reads it) and whose
+  // containers they are (test/support/restart-server.ts finds them by it).
+  Object.assign(process.env, started.env, { SAFE_TEST_INFRA: 'containers', SAFE_TEST_INFRA_OWNER: String(process.pid) });
   shared.servers.push(...todo);
   const previous = shared.containers;
   shared.containers = {

@@ -30,8 +30,8 @@ export type Server = keyof typeof IMAGES;
 /** Which path provides the servers: set by the global setup, read by whoever reports it. */
 export type InfraMode = 'containers' | 'stack';
 
-const LABEL = 'dev.safe.test-infra';
-const OWNER_LABEL = 'dev.safe.test-infra.pid';
+export const LABEL = 'dev.safe.test-infra';
+export const OWNER_LABEL = 'dev.safe.test-infra.pid';
 /** The local-process stack's ports (scripts/stack, scripts/k8s): never chosen here, others use them. */
 const RESERVED = new Set([55432, 56379, 19092, 19093, 4317, 4318, 16686, 2379, 2380, 6443, 18181]);
 
@@ -42,22 +42,30 @@ export interface Engine {
   readonly bridge: boolean;
 }
 
-function socketPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function socketPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const host = env.DOCKER_HOST?.trim();
   if (!host) return '/var/run/docker.sock';
   return host.startsWith('unix://') ? host.slice('unix://'.length) : undefined;
 }
 
-function engineGet(socket: string, path: string, timeoutMs = 2000): Promise<number> {
+/** One request to the engine's API on its unix socket: the status and the body. */
+export function engineRequest(socket: string, method: string, path: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: 'GET', timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+    const req = request({ socketPath: socket, path, method, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
   });
+}
+
+async function engineGet(socket: string, path: string): Promise<number> {
+  return (await engineRequest(socket, 'GET', path)).status;
 }
 
 /**
@@ -106,7 +114,7 @@ async function freePort(taken: Set<number>): Promise<number> {
   }
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+export function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -226,7 +234,8 @@ export async function startContainers(engine: Engine, servers: readonly Server[]
       const port = await freePort(taken);
       const t0 = Date.now();
       const c = await container('redis', [port])
-        .withCommand(['--port', String(port), '--bind', bind, '--save', '', '--appendonly', 'no'])
+        // As the stack's: the append-only file, so a restarted server still knows what was handled.
+        .withCommand(['--port', String(port), '--bind', bind, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'])
         .withWaitStrategy(tc.Wait.forLogMessage(/Ready to accept connections/))
         .start();
       return {
