@@ -163,7 +163,9 @@ async function planRepair(
   const onLine = holders.filter((h) => h.state !== 'failed' && isLive(ctx, h.pmid));
   const stalled = onLine.find((h) => isStalled(ctx, held, h));
   const live = onLine.filter((h) => h !== stalled);
-  if (live.length >= config.copiesPerGroup) return 'enough';
+  // A stalled holder is sent the copy even when the others are enough (its Put was lost while it
+  // was away, say): otherwise the record would list it pending for good.
+  if (live.length >= config.copiesPerGroup && stalled === undefined) return 'enough';
   // A retry must be a new message (the same one again would be a late copy where it went): the
   // members agree on it through the retry period they start it in, as they agree on the record.
   const period = Math.floor(ctx.now() / config.repairRetryMs);
