@@ -10,6 +10,7 @@ import {
   ReplyStatus,
   sealClientRequest,
 } from '@safe/core';
+import { toMaidManager } from '@safe/messages';
 import type { SimNet } from './sim-network.js';
 
 /** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
@@ -46,7 +47,7 @@ export class SimSdv {
   }
 
   #putPayload(old: VersionName | null, next: VersionName, limits: { maxVersions: number; maxBranches: number }): Uint8Array {
-    return versionCodecs.putVersion.encode({
+    return toMaidManager.putVersion.payload.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -57,7 +58,7 @@ export class SimSdv {
   }
 
   deleteBranch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = versionCodecs.deleteBranch.encode({
+    const payload = toMaidManager.deleteBranchTillFork.payload.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       tip: toWireVersion(tip),

@@ -1,1 +1,2 @@
+export * from './maid-manager.js';
 export * from './pmid-node.js';

@@ -1,5 +1,4 @@
-import { type Fields, protoCodec } from '@safe/core';
-import { VersionResultSchema } from '@safe/proto/maid_manager';
+import { type Fields, protoCodec, sender } from '@safe/core';
 import { GetBranchRequestSchema, GetVersionsRequestSchema, VersionsReplySchema } from '@safe/proto/messages';
 import {
   ApplyDeleteBranchTillForkSchema,
@@ -29,8 +28,8 @@ export const deleteBranchCodec = protoCodec(DeleteBranchTillForkSchema);
 export const applyPutVersionCodec = protoCodec(ApplyPutVersionSchema);
 export const applyDeleteBranchCodec = protoCodec(ApplyDeleteBranchTillForkSchema);
 
-// ---- to the MaidManager ----
-export const versionResultCodec = protoCodec(VersionResultSchema);
+/** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
+export const send = sender('version-manager');
 
 // ---- the record (store and account transfer) ----
 export type SdvRecord = Fields<SdvRecordMessage>;
