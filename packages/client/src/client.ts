@@ -13,11 +13,11 @@ import {
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
-import { toMaidManager } from '@safe/messages';
+import { toMaidManager, toVersionManager } from '@safe/messages';
 import { AccountInfoSchema, DeleteReplySchema, GetReplySchema, GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
 import type { ChunkStore } from './chunk-store.js';
 import { type ConnectOptions, GatewayTransport } from './gateway-transport.js';
-import { type SdvLimits, versionCodecs, versionsOf } from './version-codecs.js';
+import { type SdvLimits, versionsOf } from './version-codecs.js';
 
 export { type ConnectOptions, isSettling } from './gateway-transport.js';
 
@@ -253,15 +253,13 @@ export class SafeClient implements ChunkStore {
 
   /** The tips of the SDV named `name`, highest first; 'not-found' when it has none. */
   async versionTips(name: Name): Promise<VersionName[]> {
-    return versionsOf(
-      await this.#transport.send('GetVersions', 'version-manager', name, () => versionCodecs.getVersions.encode({ name, nonce: nonce() })),
-    );
+    return versionsOf(await this.#request(clientRequest(toVersionManager.getVersions, name, () => ({ name, nonce: nonce() }))));
   }
 
   /** The branch from `tip` back to its root or orphan. */
   async versionBranch(name: Name, tip: VersionName): Promise<VersionName[]> {
-    const payload = () => versionCodecs.getBranch.encode({ name, tip: toWireVersion(tip), nonce: nonce() });
-    return versionsOf(await this.#transport.send('GetBranch', 'version-manager', name, payload));
+    const payload = () => ({ name, tip: toWireVersion(tip), nonce: nonce() });
+    return versionsOf(await this.#request(clientRequest(toVersionManager.getBranch, name, payload)));
   }
 
   /** A request to `persona`'s close group of `nae` (public ids: mpids.ts), retried as every request is. */

@@ -1,2 +1,3 @@
 export * from './maid-manager.js';
 export * from './pmid-node.js';
+export * from './version-manager.js';

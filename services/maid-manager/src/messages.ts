@@ -1,4 +1,4 @@
-import { type ClientReplyValue, type Fields, protoCodec } from '@safe/core';
+import { type ClientReplyValue, type Fields, protoCodec, sender } from '@safe/core';
 import { DeleteSchema as DataDeleteSchema, PutSchema as DataPutSchema } from '@safe/proto/data_manager';
 import {
   CreateAccountSchema as CreateAccountActionSchema,
@@ -10,7 +10,6 @@ import {
 } from '@safe/proto/maid_manager';
 import { type AccountInfo as AccountInfoMessage, AccountInfoSchema, DeleteReplySchema, PutReplySchema } from '@safe/proto/messages';
 import { GetPmidHealthSchema } from '@safe/proto/pmid_manager';
-import { DeleteBranchTillForkSchema, PutVersionSchema } from '@safe/proto/version_manager';
 
 // What this persona receives is declared once in @safe/messages (toMaidManager), payloads included.
 
@@ -28,13 +27,11 @@ export type RecordPut = Fields<RecordPutMessage>;
 export const recordPutCodec = protoCodec(RecordPutSchema);
 export const recordDeleteCodec = protoCodec(RecordDeleteSchema);
 
-// ---- to other personas ----
+// ---- to other personas (not in the table yet) ----
 export const dataPutCodec = protoCodec(DataPutSchema);
 export const dataDeleteCodec = protoCodec(DataDeleteSchema);
 export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
 
-// ---- versioned data: client → MaidManager → VersionManager → MaidManager → client ----
-// Version indexes are full uint64: decimal strings (Version.index is [jstype = JS_STRING]).
-export const versionPutCodec = protoCodec(PutVersionSchema);
-export const versionDeleteCodec = protoCodec(DeleteBranchTillForkSchema);
+/** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
+export const send = sender('maid-manager');
 export type { ClientReplyValue };

@@ -11,13 +11,13 @@ import {
   UnknownClientError,
   WrongSourceError,
 } from '@safe/core';
-import { toMaidManager } from '@safe/messages';
-import { versionDeleteCodec, versionPutCodec } from '../messages.js';
+import { toMaidManager, toVersionManager } from '@safe/messages';
+import { send } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
  * The owner and account checks of a versioned-data mutation: the client has an account, and the
- * SDV is named with the client's own name (so it can only change its own). Returns where it goes.
+ * SDV is named with the client's own name (so it can only change its own). Returns the SDV's name.
  */
 async function ownSdv(
   msg: Incoming<PayloadOf<typeof toMaidManager.putVersion | typeof toMaidManager.deleteBranchTillFork>>,
@@ -27,7 +27,7 @@ async function ownSdv(
   const { dataName, type } = msg.payload;
   const nae = sdvName(parseName(dataName, 'data name'), type, msg.sender);
   const origin = originOf(msg);
-  return { to: { persona: 'version-manager', nae }, scope: 'close-group' as const, origin: origin ? toWireOrigin(origin) : null };
+  return { nae, origin: origin ? toWireOrigin(origin) : null };
 }
 
 /** PutVersion | MaidNode =>>>> | [Ac, Fw] MaidManager [So] =>>>> VersionManager, which answers through VersionResult. */
@@ -37,21 +37,18 @@ export const putVersion = handles(toMaidManager.putVersion, async (msg, ctx: Han
   fromWireVersion(newVersion, 'new version');
   sdvLimit('maxVersions', maxVersions);
   sdvLimit('maxBranches', maxBranches);
-  const { to, scope, origin } = await ownSdv(msg, ctx.state);
-  const payload = versionPutCodec.encode({ dataName, type, owner: msg.sender, old, newVersion, maxVersions, maxBranches, origin });
-  return { send: [{ type: 'PutVersion', to, scope, payload }] };
+  const { nae, origin } = await ownSdv(msg, ctx.state);
+  const payload = { dataName, type, owner: msg.sender, old, newVersion, maxVersions, maxBranches, origin };
+  return { send: [send(toVersionManager.putVersion, { nae, scope: 'close-group' }, payload)] };
 });
 
 /** DeleteBranchTillFork | MaidNode =>>>> | [Ac, Fw] MaidManager [So] =>>>> VersionManager, answered likewise. */
 export const deleteBranchTillFork = handles(toMaidManager.deleteBranchTillFork, async (msg, ctx: HandlerContext<MaidManagerState>) => {
   const { dataName, type, tip } = msg.payload;
   fromWireVersion(tip, 'tip');
-  const { to, scope, origin } = await ownSdv(msg, ctx.state);
-  return {
-    send: [
-      { type: 'DeleteBranchTillFork', to, scope, payload: versionDeleteCodec.encode({ dataName, type, owner: msg.sender, tip, origin }) },
-    ],
-  };
+  const { nae, origin } = await ownSdv(msg, ctx.state);
+  const payload = { dataName, type, owner: msg.sender, tip, origin };
+  return { send: [send(toVersionManager.deleteBranchTillFork, { nae, scope: 'close-group' }, payload)] };
 });
 
 /** VersionResult | VersionManager ->>>> | [Ac, Fw] MaidManager [So]: the VersionManagers' final answer, passed on to the client. */
