@@ -7,7 +7,6 @@ import {
   contentDigest,
   type Identity,
   type Name,
-  type PersonaName,
   protoCodec,
   SafeError,
   signVaultRegistrationPart,
@@ -115,7 +114,7 @@ export class SafeClient implements ChunkStore {
 
   /** Creates the client's account (an anonymous account packet). Fails with 'already-exists' if it exists. */
   async createAccount(): Promise<void> {
-    await this.#request(clientRequest(toMaidManager.createAccount, this.name, {}));
+    await this.request(clientRequest(toMaidManager.createAccount, this.name, {}));
   }
 
   /** Registers a vault (PmidNode) to the account; the PMID key signed its half, this client signs the MAID half. */
@@ -126,11 +125,11 @@ export class SafeClient implements ChunkStore {
       maidSignature: signVaultRegistrationPart(this.identity, this.identity.publicKey, pmidPublicKey),
       pmidSignature,
     };
-    await this.#request(clientRequest(toMaidManager.registerVault, this.name, registration));
+    await this.request(clientRequest(toMaidManager.registerVault, this.name, registration));
   }
 
   async account(): Promise<AccountInfo> {
-    const payload = await this.#request(clientRequest(toMaidManager.getAccount, this.name, () => ({ nonce: nonce() })));
+    const payload = await this.request(clientRequest(toMaidManager.getAccount, this.name, () => ({ nonce: nonce() })));
     const info = codecs.accountInfo.decode(payload);
     return {
       stored: info.stored,
@@ -184,7 +183,7 @@ export class SafeClient implements ChunkStore {
     await this.ensureReady();
     const name = contentDigest(content);
     // The chunk travels as the envelope's content: its digest, which the id covers, is its name.
-    await this.#request(clientRequest(toMaidManager.put, this.name, { name, nonce: nonce() }), content, name);
+    await this.request(clientRequest(toMaidManager.put, this.name, { name, nonce: nonce() }), content, name);
     return name;
   }
 
@@ -214,7 +213,7 @@ export class SafeClient implements ChunkStore {
    * the account held a claim (false: nothing changed, e.g. a chunk only another account stored).
    */
   async deleteChunk(name: Name): Promise<boolean> {
-    const reply = await this.#request(clientRequest(toMaidManager.delete, this.name, { name, nonce: nonce() }), undefined, name);
+    const reply = await this.request(clientRequest(toMaidManager.delete, this.name, { name, nonce: nonce() }), undefined, name);
     return codecs.deleteReply.decode(reply).held;
   }
 
@@ -236,7 +235,7 @@ export class SafeClient implements ChunkStore {
       maxBranches: limits.maxBranches ?? 0,
       nonce: nonce(),
     });
-    const [stored] = versionsOf(await this.#request(request));
+    const [stored] = versionsOf(await this.request(request));
     return stored ?? next;
   }
 
@@ -248,27 +247,22 @@ export class SafeClient implements ChunkStore {
       tip: toWireVersion(tip),
       nonce: nonce(),
     });
-    return versionsOf(await this.#request(request));
+    return versionsOf(await this.request(request));
   }
 
   /** The tips of the SDV named `name`, highest first; 'not-found' when it has none. */
   async versionTips(name: Name): Promise<VersionName[]> {
-    return versionsOf(await this.#request(clientRequest(toVersionManager.getVersions, name, () => ({ name, nonce: nonce() }))));
+    return versionsOf(await this.request(clientRequest(toVersionManager.getVersions, name, () => ({ name, nonce: nonce() }))));
   }
 
   /** The branch from `tip` back to its root or orphan. */
   async versionBranch(name: Name, tip: VersionName): Promise<VersionName[]> {
     const payload = () => ({ name, tip: toWireVersion(tip), nonce: nonce() });
-    return versionsOf(await this.#request(clientRequest(toVersionManager.getBranch, name, payload)));
+    return versionsOf(await this.request(clientRequest(toVersionManager.getBranch, name, payload)));
   }
 
-  /** A request to `persona`'s close group of `nae` (public ids: mpids.ts), retried as every request is. */
-  request(type: string, persona: PersonaName, nae: Name, payload: Uint8Array | (() => Uint8Array)): Promise<Uint8Array> {
-    return this.#transport.send(type, persona, nae, payload);
-  }
-
-  /** A request of a row of the message table, retried as every request is. */
-  #request(request: ClientRequest, content?: Uint8Array, chunk?: Name): Promise<Uint8Array> {
+  /** A request of a row of the message table (public ids: mpids.ts), retried as every request is. */
+  request(request: ClientRequest, content?: Uint8Array, chunk?: Name): Promise<Uint8Array> {
     return this.#transport.send(request.type, request.to.persona, request.to.nae, request.payload, content, chunk);
   }
 

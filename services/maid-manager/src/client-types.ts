@@ -1,30 +1,18 @@
-import type { PersonaName } from '@safe/core';
-import { toVersionManager } from '@safe/messages';
+import type { PersonaName, SourcePersona } from '@safe/core';
+import { toMpidManager, toVersionManager } from '@safe/messages';
 import { maidManagerPersona } from './persona.js';
 
-/** Other personas' tables in @safe/messages: their client messages are read off them. */
-const TABLES = [toVersionManager];
+/**
+ * Other personas' tables in @safe/messages: their client messages are read off them (a client is
+ * an MpidNode too: it talks to its MPIDs' managers directly).
+ */
+type Row = { readonly type: string; readonly from: readonly SourcePersona[]; readonly to: PersonaName };
+const TABLES: readonly Readonly<Record<string, Row>>[] = [toVersionManager, toMpidManager];
 
 /** Other personas' client messages not in @safe/messages yet: this package depends on none of them. */
 const OTHERS: readonly (readonly [PersonaName, readonly string[]])[] = [
   // A client reads a chunk from the group closest to it.
   ['data-manager', ['Get']],
-  // A client is an MpidNode: it talks to its MPIDs' managers directly.
-  [
-    'mpid-manager',
-    [
-      'CreateMpid',
-      'SendMessage',
-      'GetMessages',
-      'Acknowledge',
-      'AddToWhiteList',
-      'RemoveFromWhiteList',
-      'AddToBlackList',
-      'RemoveFromBlackList',
-      'WhiteList',
-      'BlackList',
-    ],
-  ],
 ];
 
 /**
@@ -35,7 +23,7 @@ const OTHERS: readonly (readonly [PersonaName, readonly string[]])[] = [
 export function entryClientMessageTypes(): Map<string, PersonaName> {
   const types = new Map<string, PersonaName>();
   for (const [persona, messages] of OTHERS) for (const type of messages) types.set(type, persona);
-  for (const table of TABLES) for (const row of Object.values(table)) if (row.from.some((f) => f === 'client')) types.set(row.type, row.to);
+  for (const table of TABLES) for (const row of Object.values(table)) if (row.from.includes('client')) types.set(row.type, row.to);
   for (const declaration of maidManagerPersona.messages)
     if (declaration.from.includes('client')) types.set(declaration.type, 'maid-manager');
   return types;
