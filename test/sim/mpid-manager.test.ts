@@ -1,7 +1,8 @@
 import { MPID_LIMITS } from '@safe/chunks';
-import { awaitRecordLimits, type Name, ReplyStatus, replyStatusName, toHex } from '@safe/core';
+import { awaitRecordLimits, type Name, ReplyStatus, replyStatusName, sender, toHex } from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
-import { type MpidManagerState, messageCodec } from '@safe/mpid-manager';
+import { toMpidManager } from '@safe/messages';
+import type { MpidManagerState } from '@safe/mpid-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimMpid } from '../support/sim-mpid.js';
@@ -101,13 +102,11 @@ describe('the MpidManager on the deterministic network', () => {
     const message = { sender: alice.name, from: 'alice', id: Buffer.from('f2'), sentAt: 2, body: Buffer.from('forged too') };
     await liar?.replica.dispatch({
       send: [
-        {
-          type: 'Message',
-          to: { persona: 'mpid-manager', nae: bob.name },
-          scope: 'close-group',
-          payload: messageCodec.encode({ recipient: bob.name, message, origin: null }),
-          as: alice.name,
-        },
+        sender('mpid-manager')(
+          toMpidManager.message,
+          { nae: bob.name, scope: 'close-group', as: alice.name },
+          { recipient: bob.name, message, origin: null },
+        ),
       ],
     });
     for (let tick = 0; tick < 3; tick++) {

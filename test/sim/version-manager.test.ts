@@ -1,8 +1,9 @@
 import { toWireVersion } from '@safe/chunks';
-import { awaitRecordLimits, type Name, nameEquals, protoCodec, ReplyStatus, replyStatusName, syncKey } from '@safe/core';
+import { awaitRecordLimits, type Name, nameEquals, protoCodec, ReplyStatus, replyStatusName, sender, syncKey } from '@safe/core';
 import type { SimNode } from '@safe/core/sim';
+import { toVersionManager } from '@safe/messages';
 import { SyncProposalSchema } from '@safe/proto/messages';
-import { applyPutVersionCodec, putVersionCodec } from '@safe/version-manager';
+import { applyPutVersionCodec } from '@safe/version-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecordInvariant } from '../support/records-invariant.js';
 import { SimNet } from '../support/sim-network.js';
@@ -120,15 +121,7 @@ describe('the VersionManager on the deterministic network', () => {
     // One MaidManager of the client's group sends a PutVersion the rest never sent: short of K − 1 copies.
     const [maidManager] = groupOf(net, 'maid-manager', sdv.client.name);
     await maidManager?.replica.dispatch({
-      send: [
-        {
-          type: 'PutVersion',
-          to: { persona: 'version-manager', nae: sdv.name },
-          scope: 'close-group',
-          payload: putVersionCodec.encode(request),
-          as: sdv.client.name,
-        },
-      ],
+      send: [sender('maid-manager')(toVersionManager.putVersion, { nae: sdv.name, scope: 'close-group', as: sdv.client.name }, request)],
     });
     // One VersionManager of the SDV's group tells its peers it saw an ApplyPutVersion no one else did.
     const [liar, ...peers] = groupOf(net, 'version-manager', sdv.name);

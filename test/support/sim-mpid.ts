@@ -1,16 +1,7 @@
 import { mpidName, mpidRegistrationBytes } from '@safe/chunks';
 import { type ClientReplyValue, errorOfReply, type Identity, identityFromSeed, type Name, ReplyStatus } from '@safe/core';
-import {
-  acknowledgeCodec,
-  createMpidCodec,
-  getMessagesCodec,
-  type HeldMessage,
-  inboxCodec,
-  listChangeCodec,
-  listRequestCodec,
-  listsCodec,
-  sendMessageCodec,
-} from '@safe/mpid-manager';
+import { toMpidManager } from '@safe/messages';
+import { type HeldMessage, inboxCodec, listsCodec } from '@safe/mpid-manager';
 import type { SimNet } from './sim-network.js';
 
 export type ListChangeType = 'AddToWhiteList' | 'RemoveFromWhiteList' | 'AddToBlackList' | 'RemoveFromBlackList';
@@ -33,13 +24,13 @@ export class SimMpid {
 
   create(key: Identity = this.key): Promise<ClientReplyValue> {
     const signature = key.sign(mpidRegistrationBytes(this.text, this.client.name));
-    const payload = createMpidCodec.encode({ name: this.text, publicKey: key.publicKey, signature });
+    const payload = toMpidManager.createMpid.payload.encode({ name: this.text, publicKey: key.publicKey, signature });
     return this.net.call(this.client, 'CreateMpid', 'mpid-manager', this.name, payload);
   }
 
   /** Sends `body` to the MPID named `to`; `as` plays another client claiming this MPID. */
   send(to: string, body: string, id: string, sentAt: number, as: Identity = this.client): Promise<ClientReplyValue> {
-    const payload = sendMessageCodec.encode({ from: this.name, to, id: Buffer.from(id), body: Buffer.from(body), sentAt });
+    const payload = toMpidManager.sendMessage.payload.encode({ from: this.name, to, id: Buffer.from(id), body: Buffer.from(body), sentAt });
     return this.net.call(as, 'SendMessage', 'mpid-manager', this.name, payload);
   }
 
@@ -49,7 +40,7 @@ export class SimMpid {
       'GetMessages',
       'mpid-manager',
       this.name,
-      getMessagesCodec.encode({ mpid: this.name, nonce: this.net.nonce() }),
+      toMpidManager.getMessages.payload.encode({ mpid: this.name, nonce: this.net.nonce() }),
     );
   }
 
@@ -60,11 +51,17 @@ export class SimMpid {
 
   acknowledge(messages: readonly HeldMessage[]): Promise<ClientReplyValue> {
     const keys = messages.map((m) => ({ sender: m.sender, id: m.id }));
-    return this.net.call(this.client, 'Acknowledge', 'mpid-manager', this.name, acknowledgeCodec.encode({ mpid: this.name, keys }));
+    return this.net.call(
+      this.client,
+      'Acknowledge',
+      'mpid-manager',
+      this.name,
+      toMpidManager.acknowledge.payload.encode({ mpid: this.name, keys }),
+    );
   }
 
   change(type: ListChangeType, entry: string, as: Identity = this.client): Promise<ClientReplyValue> {
-    return this.net.call(as, type, 'mpid-manager', this.name, listChangeCodec.encode({ mpid: this.name, entry }));
+    return this.net.call(as, type, 'mpid-manager', this.name, toMpidManager.addToWhiteList.payload.encode({ mpid: this.name, entry }));
   }
 
   async lists(): Promise<{ white: string[]; black: string[] }> {
@@ -76,7 +73,7 @@ export class SimMpid {
             type,
             'mpid-manager',
             this.name,
-            listRequestCodec.encode({ mpid: this.name, nonce: this.net.nonce() }),
+            toMpidManager.whiteList.payload.encode({ mpid: this.name, nonce: this.net.nonce() }),
           ),
         ),
       );

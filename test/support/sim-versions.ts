@@ -1,5 +1,5 @@
 import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
-import { versionCodecs, versionsOf } from '@safe/client';
+import { versionsOf } from '@safe/client';
 import {
   type ClientReplyValue,
   type Envelope,
@@ -10,6 +10,7 @@ import {
   ReplyStatus,
   sealClientRequest,
 } from '@safe/core';
+import { toMaidManager, toVersionManager } from '@safe/messages';
 import type { SimNet } from './sim-network.js';
 
 /** `index` with the id of some content named `label`: versions a test can tell apart at a glance. */
@@ -46,7 +47,7 @@ export class SimSdv {
   }
 
   #putPayload(old: VersionName | null, next: VersionName, limits: { maxVersions: number; maxBranches: number }): Uint8Array {
-    return versionCodecs.putVersion.encode({
+    return toMaidManager.putVersion.payload.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -57,7 +58,7 @@ export class SimSdv {
   }
 
   deleteBranch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = versionCodecs.deleteBranch.encode({
+    const payload = toMaidManager.deleteBranchTillFork.payload.encode({
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       tip: toWireVersion(tip),
@@ -73,12 +74,12 @@ export class SimSdv {
       'GetVersions',
       'version-manager',
       this.name,
-      versionCodecs.getVersions.encode({ name: this.name, nonce: this.net.nonce() }),
+      toVersionManager.getVersions.payload.encode({ name: this.name, nonce: this.net.nonce() }),
     );
   }
 
   branch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = versionCodecs.getBranch.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
+    const payload = toVersionManager.getBranch.payload.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
     return this.net.call(this.client, 'GetBranch', 'version-manager', this.name, payload);
   }
 

@@ -1,31 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { checkChunk, keyDataName, MAX_CHUNK_BYTES, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionName } from '@safe/chunks';
 import {
+  type ClientRequest,
   ContentMismatchError,
+  clientRequest,
   contentDigest,
   type Identity,
   type Name,
-  type PersonaName,
   protoCodec,
   SafeError,
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
-import {
-  AccountInfoSchema,
-  CreateAccountSchema,
-  DeleteReplySchema,
-  DeleteRequestSchema,
-  GetAccountSchema,
-  GetReplySchema,
-  GetRequestSchema,
-  PutReplySchema,
-  PutRequestSchema,
-  VaultRegistrationSchema,
-} from '@safe/proto/messages';
+import { toMaidManager, toVersionManager } from '@safe/messages';
+import { AccountInfoSchema, DeleteReplySchema, GetReplySchema, GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
 import type { ChunkStore } from './chunk-store.js';
 import { type ConnectOptions, GatewayTransport } from './gateway-transport.js';
-import { type SdvLimits, versionCodecs, versionsOf } from './version-codecs.js';
+import { type SdvLimits, versionsOf } from './version-codecs.js';
 
 export { type ConnectOptions, isSettling } from './gateway-transport.js';
 
@@ -54,14 +45,10 @@ export interface AdoptedVault {
   readonly pmidSignature: Uint8Array;
 }
 
+/** Answers; the requests are rows of the message table (@safe/messages), built with clientRequest. */
 const codecs = {
-  createAccount: protoCodec(CreateAccountSchema),
-  registration: protoCodec(VaultRegistrationSchema),
-  putRequest: protoCodec(PutRequestSchema),
   putReply: protoCodec(PutReplySchema),
-  deleteRequest: protoCodec(DeleteRequestSchema),
   deleteReply: protoCodec(DeleteReplySchema),
-  getAccount: protoCodec(GetAccountSchema),
   accountInfo: protoCodec(AccountInfoSchema),
   getRequest: protoCodec(GetRequestSchema),
   getReply: protoCodec(GetReplySchema),
@@ -127,7 +114,7 @@ export class SafeClient implements ChunkStore {
 
   /** Creates the client's account (an anonymous account packet). Fails with 'already-exists' if it exists. */
   async createAccount(): Promise<void> {
-    await this.#transport.send('CreateAccount', 'maid-manager', this.name, codecs.createAccount.encode({}));
+    await this.request(clientRequest(toMaidManager.createAccount, this.name, {}));
   }
 
   /** Registers a vault (PmidNode) to the account; the PMID key signed its half, this client signs the MAID half. */
@@ -138,11 +125,11 @@ export class SafeClient implements ChunkStore {
       maidSignature: signVaultRegistrationPart(this.identity, this.identity.publicKey, pmidPublicKey),
       pmidSignature,
     };
-    await this.#transport.send('RegisterVault', 'maid-manager', this.name, codecs.registration.encode(registration));
+    await this.request(clientRequest(toMaidManager.registerVault, this.name, registration));
   }
 
   async account(): Promise<AccountInfo> {
-    const payload = await this.#transport.send('GetAccount', 'maid-manager', this.name, () => codecs.getAccount.encode({ nonce: nonce() }));
+    const payload = await this.request(clientRequest(toMaidManager.getAccount, this.name, () => ({ nonce: nonce() })));
     const info = codecs.accountInfo.decode(payload);
     return {
       stored: info.stored,
@@ -196,7 +183,7 @@ export class SafeClient implements ChunkStore {
     await this.ensureReady();
     const name = contentDigest(content);
     // The chunk travels as the envelope's content: its digest, which the id covers, is its name.
-    await this.#transport.send('Put', 'maid-manager', this.name, codecs.putRequest.encode({ name, nonce: nonce() }), content, name);
+    await this.request(clientRequest(toMaidManager.put, this.name, { name, nonce: nonce() }), content, name);
     return name;
   }
 
@@ -226,14 +213,7 @@ export class SafeClient implements ChunkStore {
    * the account held a claim (false: nothing changed, e.g. a chunk only another account stored).
    */
   async deleteChunk(name: Name): Promise<boolean> {
-    const reply = await this.#transport.send(
-      'Delete',
-      'maid-manager',
-      this.name,
-      codecs.deleteRequest.encode({ name, nonce: nonce() }),
-      undefined,
-      name,
-    );
+    const reply = await this.request(clientRequest(toMaidManager.delete, this.name, { name, nonce: nonce() }), undefined, name);
     return codecs.deleteReply.decode(reply).held;
   }
 
@@ -246,7 +226,7 @@ export class SafeClient implements ChunkStore {
 
   /** Records `next` as a new version under `old` (null: the root of a new SDV, made with `limits`). */
   async putVersion(key: string, old: VersionName | null, next: VersionName, limits: SdvLimits = {}): Promise<VersionName> {
-    const payload = versionCodecs.putVersion.encode({
+    const request = clientRequest(toMaidManager.putVersion, this.name, {
       dataName: keyDataName(key),
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -255,37 +235,35 @@ export class SafeClient implements ChunkStore {
       maxBranches: limits.maxBranches ?? 0,
       nonce: nonce(),
     });
-    const [stored] = versionsOf(await this.#transport.send('PutVersion', 'maid-manager', this.name, payload));
+    const [stored] = versionsOf(await this.request(request));
     return stored ?? next;
   }
 
   /** Deletes the branch from `tip` until its fork; returns the tips left. */
   async deleteBranch(key: string, tip: VersionName): Promise<VersionName[]> {
-    const payload = versionCodecs.deleteBranch.encode({
+    const request = clientRequest(toMaidManager.deleteBranchTillFork, this.name, {
       dataName: keyDataName(key),
       type: VERSIONED_FILE_TYPE,
       tip: toWireVersion(tip),
       nonce: nonce(),
     });
-    return versionsOf(await this.#transport.send('DeleteBranchTillFork', 'maid-manager', this.name, payload));
+    return versionsOf(await this.request(request));
   }
 
   /** The tips of the SDV named `name`, highest first; 'not-found' when it has none. */
   async versionTips(name: Name): Promise<VersionName[]> {
-    return versionsOf(
-      await this.#transport.send('GetVersions', 'version-manager', name, () => versionCodecs.getVersions.encode({ name, nonce: nonce() })),
-    );
+    return versionsOf(await this.request(clientRequest(toVersionManager.getVersions, name, () => ({ name, nonce: nonce() }))));
   }
 
   /** The branch from `tip` back to its root or orphan. */
   async versionBranch(name: Name, tip: VersionName): Promise<VersionName[]> {
-    const payload = () => versionCodecs.getBranch.encode({ name, tip: toWireVersion(tip), nonce: nonce() });
-    return versionsOf(await this.#transport.send('GetBranch', 'version-manager', name, payload));
+    const payload = () => ({ name, tip: toWireVersion(tip), nonce: nonce() });
+    return versionsOf(await this.request(clientRequest(toVersionManager.getBranch, name, payload)));
   }
 
-  /** A request to `persona`'s close group of `nae` (public ids: mpids.ts), retried as every request is. */
-  request(type: string, persona: PersonaName, nae: Name, payload: Uint8Array | (() => Uint8Array)): Promise<Uint8Array> {
-    return this.#transport.send(type, persona, nae, payload);
+  /** A request of a row of the message table (public ids: mpids.ts), retried as every request is. */
+  request(request: ClientRequest, content?: Uint8Array, chunk?: Name): Promise<Uint8Array> {
+    return this.#transport.send(request.type, request.to.persona, request.to.nae, request.payload, content, chunk);
   }
 
   // ---- ChunkStore ----

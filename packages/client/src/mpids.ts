@@ -2,26 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkMpidText, MPID_LIMITS, mpidName, mpidRegistrationBytes } from '@safe/chunks';
-import { generateIdentity, type Identity, importIdentity, type Name, protoCodec, SafeError, toHex } from '@safe/core';
-import {
-  AcknowledgeSchema,
-  CreateMpidSchema,
-  GetMessagesSchema,
-  InboxSchema,
-  ListChangeSchema,
-  ListRequestSchema,
-  ListsSchema,
-  SendMessageSchema,
-} from '@safe/proto/mpid_manager';
+import { clientRequest, generateIdentity, type Identity, importIdentity, type Name, protoCodec, SafeError, toHex } from '@safe/core';
+import { toMpidManager } from '@safe/messages';
+import { InboxSchema, ListsSchema } from '@safe/proto/mpid_manager';
 import type { SafeClient } from './client.js';
 
+/** Answers; the requests are rows of the message table (@safe/messages), built with clientRequest. */
 const codecs = {
-  create: protoCodec(CreateMpidSchema),
-  send: protoCodec(SendMessageSchema),
-  get: protoCodec(GetMessagesSchema),
-  acknowledge: protoCodec(AcknowledgeSchema),
-  change: protoCodec(ListChangeSchema),
-  read: protoCodec(ListRequestSchema),
   inbox: protoCodec(InboxSchema),
   lists: protoCodec(ListsSchema),
 };
@@ -35,6 +22,12 @@ export interface ReceivedMessage {
 }
 
 export type ListChangeType = 'AddToWhiteList' | 'RemoveFromWhiteList' | 'AddToBlackList' | 'RemoveFromBlackList';
+const LIST_CHANGES = {
+  AddToWhiteList: toMpidManager.addToWhiteList,
+  RemoveFromWhiteList: toMpidManager.removeFromWhiteList,
+  AddToBlackList: toMpidManager.addToBlackList,
+  RemoveFromBlackList: toMpidManager.removeFromBlackList,
+};
 
 /** Keys of printed messages a node remembers per MPID, so a message is printed once. */
 const PRINTED_KEPT = 4096;
@@ -62,7 +55,7 @@ export async function createMpid(client: SafeClient, home: string, text: string)
   }
   const signature = key.sign(mpidRegistrationBytes(text, client.name));
   try {
-    await client.request('CreateMpid', 'mpid-manager', name, codecs.create.encode({ name: text, publicKey: key.publicKey, signature }));
+    await client.request(clientRequest(toMpidManager.createMpid, name, { name: text, publicKey: key.publicKey, signature }));
   } catch (error) {
     if (made && error instanceof SafeError && error.kind === 'already-exists') await rm(keyPath(home, text), { force: true });
     throw error;
@@ -99,35 +92,34 @@ export async function sendMessage(client: SafeClient, from: string, to: string, 
     throw new SafeError('resource-exhausted', `a message body is at most ${MPID_LIMITS.bodyBytes} bytes, this one is ${body.length}`);
   }
   const id = new Uint8Array(randomBytes(16));
-  const payload = codecs.send.encode({ from: mpidName(from), to, id, body, sentAt: Date.now() });
-  await client.request('SendMessage', 'mpid-manager', mpidName(from), payload);
+  const payload = { from: mpidName(from), to, id, body, sentAt: Date.now() };
+  await client.request(clientRequest(toMpidManager.sendMessage, mpidName(from), payload));
   return id;
 }
 
 /** The messages held for `mpid`, oldest first. */
 export async function heldMessages(client: SafeClient, mpid: string): Promise<ReceivedMessage[]> {
   const name = mpidName(mpid);
-  return codecs.inbox.decode(
-    await client.request('GetMessages', 'mpid-manager', name, () => codecs.get.encode({ mpid: name, nonce: nonce() })),
-  ).messages;
+  return codecs.inbox.decode(await client.request(clientRequest(toMpidManager.getMessages, name, () => ({ mpid: name, nonce: nonce() }))))
+    .messages;
 }
 
 export async function acknowledge(client: SafeClient, mpid: string, messages: readonly ReceivedMessage[]): Promise<void> {
   const name = mpidName(mpid);
   const keys = messages.map((m) => ({ sender: m.sender, id: m.id }));
-  await client.request('Acknowledge', 'mpid-manager', name, codecs.acknowledge.encode({ mpid: name, keys }));
+  await client.request(clientRequest(toMpidManager.acknowledge, name, { mpid: name, keys }));
 }
 
 export async function changeList(client: SafeClient, mpid: string, type: ListChangeType, entry: string): Promise<void> {
   const name = mpidName(mpid);
-  await client.request(type, 'mpid-manager', name, codecs.change.encode({ mpid: name, entry: checkMpidText(entry, 'list entry') }));
+  await client.request(clientRequest(LIST_CHANGES[type], name, { mpid: name, entry: checkMpidText(entry, 'list entry') }));
 }
 
 export async function lists(client: SafeClient, mpid: string): Promise<{ allow: string[]; block: string[] }> {
   const name = mpidName(mpid);
-  const read = async (type: 'WhiteList' | 'BlackList') =>
-    codecs.lists.decode(await client.request(type, 'mpid-manager', name, () => codecs.read.encode({ mpid: name, nonce: nonce() })));
-  return { allow: (await read('WhiteList')).white, block: (await read('BlackList')).black };
+  const read = async (row: typeof toMpidManager.whiteList) =>
+    codecs.lists.decode(await client.request(clientRequest(row, name, () => ({ mpid: name, nonce: nonce() }))));
+  return { allow: (await read(toMpidManager.whiteList)).white, block: (await read(toMpidManager.blackList)).black };
 }
 
 /** The keys this home printed for `mpid` (the newest PRINTED_KEPT). */

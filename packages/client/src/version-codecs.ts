@@ -1,13 +1,7 @@
 import type { VersionName } from '@safe/chunks';
 import type { Name } from '@safe/core';
 import { protoCodec } from '@safe/core';
-import {
-  DeleteBranchTillForkRequestSchema,
-  GetBranchRequestSchema,
-  GetVersionsRequestSchema,
-  PutVersionRequestSchema,
-  VersionsReplySchema,
-} from '@safe/proto/messages';
+import { VersionsReplySchema } from '@safe/proto/messages';
 
 /** Limits a new SDV is created with; 0 (or absent) takes the network's default (SDV_LIMITS). */
 export interface SdvLimits {
@@ -15,12 +9,11 @@ export interface SdvLimits {
   readonly maxBranches?: number;
 }
 
-/** The client's versioned-data payloads (proto safe.v1): indexes are full uint64, decimal strings (Version.index is [jstype = JS_STRING]). */
+/**
+ * The answer to a versioned-data request (the requests are rows of @safe/messages): indexes are
+ * full uint64, decimal strings (Version.index is [jstype = JS_STRING]).
+ */
 export const versionCodecs = {
-  putVersion: protoCodec(PutVersionRequestSchema),
-  deleteBranch: protoCodec(DeleteBranchTillForkRequestSchema),
-  getVersions: protoCodec(GetVersionsRequestSchema),
-  getBranch: protoCodec(GetBranchRequestSchema),
   versions: protoCodec(VersionsReplySchema),
 };
 

@@ -1,6 +1,6 @@
 import { GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
-import { definePersona, handles, messageType, sender } from './message-type.js';
+import { clientRequest, definePersona, handles, messageType, sender } from './message-type.js';
 import type { Name } from './name.js';
 import { NOTHING } from './persona.js';
 
@@ -32,5 +32,18 @@ describe('a row of the message table', () => {
     // @ts-expect-error: a MaidManager does not receive what is addressed to the DataManagers
     definePersona({ persona: 'maid-manager', speaksAs: 'group', messages: [handled], actions: [] });
     expect(messageType(PutReplySchema, { ...put, to: 'maid-manager' }).payload.typeName).toBe('safe.v1.PutReply');
+  });
+
+  it("makes a client's request of a row a client sends, a read's payload made anew for each ask", () => {
+    const once = clientRequest(put, nae, { name: nae, nonce: new Uint8Array([1]) });
+    expect(once.to).toEqual({ persona: 'data-manager', nae });
+    expect(put.payload.decode(once.payload as Uint8Array).nonce).toEqual(Buffer.from([1]));
+    let asked = 0;
+    const read = clientRequest(put, nae, () => ({ name: nae, nonce: new Uint8Array([++asked]) }));
+    const make = read.payload as () => Uint8Array;
+    expect([put.payload.decode(make()).nonce, put.payload.decode(make()).nonce]).toEqual([Buffer.from([1]), Buffer.from([2])]);
+    const fromManagers = messageType(GetRequestSchema, { ...put, from: ['maid-manager'] });
+    // @ts-expect-error: no client sends this row
+    clientRequest(fromManagers, nae, { name: nae, nonce: nae });
   });
 });

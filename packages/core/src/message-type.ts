@@ -1,6 +1,14 @@
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { Name } from './name.js';
-import type { Accumulation, Handler, MessageDeclaration, Outbound, PersonaDefinition } from './persona.js';
+import {
+  type Accumulation,
+  type Handler,
+  type Incoming,
+  type MessageDeclaration,
+  type Outbound,
+  type PersonaDefinition,
+  replyAddress,
+} from './persona.js';
 import { type Fields, type ProtoCodec, protoCodec } from './proto.js';
 import type { PersonaName, SourcePersona } from './routing.js';
 
@@ -65,6 +73,35 @@ export function sender<P extends SourcePersona>(_persona: P) {
     const { nae, ...rest } = destination;
     return { ...rest, type: row.type, to: { persona: row.to, nae }, payload: row.payload.encode(payload) };
   };
+}
+
+/** The destination of an answer to `incoming`: reply()'s address, correlated with it and recorded as its answer (Uf). */
+export function answering(incoming: Incoming<unknown>): Destination {
+  const { to, scope } = replyAddress(incoming);
+  return { nae: to.nae, scope, correlation: incoming.id, answers: incoming.id };
+}
+
+/** A client's request: the client seals its envelope itself, and a read's payload is made anew for each ask (a fresh nonce). */
+export interface ClientRequest {
+  readonly type: string;
+  readonly to: { readonly persona: PersonaName; readonly nae: Name };
+  readonly payload: Uint8Array | (() => Uint8Array);
+}
+
+/**
+ * A client's request of a row to the close group of `nae`; like `sender`, a row no client sends
+ * does not compile. Not `sender('client')`: a client builds no Outbound (it has no scope or group
+ * to speak as), and a read is asked again with a new payload, so it takes a payload maker too.
+ */
+export function clientRequest<Desc extends DescMessage, From extends SourcePersona, To extends PersonaName>(
+  row: MessageType<Desc, From, To>,
+  nae: Name,
+  payload: Fields<MessageShape<Desc>> | (() => Fields<MessageShape<Desc>>),
+  ..._notASender: 'client' extends From ? [] : [never]
+): ClientRequest {
+  const to = { persona: row.to, nae };
+  if (typeof payload === 'function') return { type: row.type, to, payload: () => row.payload.encode(payload()) };
+  return { type: row.type, to, payload: row.payload.encode(payload) };
 }
 
 /**

@@ -18,7 +18,6 @@ import {
   PutSchema,
   RemoveSubscriberSchema,
 } from '@safe/proto/data_manager';
-import { PutResponseSchema as MaidPutResponseSchema } from '@safe/proto/maid_manager';
 import { GetReplySchema, GetRequestSchema } from '@safe/proto/messages';
 import { DeleteSchema as PmidDeleteSchema, LoseSchema as PmidLoseSchema, PutSchema as PmidPutSchema } from '@safe/proto/pmid_manager';
 
@@ -59,4 +58,3 @@ export const send = sender('data-manager');
 export const pmidPutCodec = protoCodec(PmidPutSchema);
 export const pmidDeleteCodec = protoCodec(PmidDeleteSchema);
 export const pmidLoseCodec = protoCodec(PmidLoseSchema);
-export const maidPutResponseCodec = protoCodec(MaidPutResponseSchema);

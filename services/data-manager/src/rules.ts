@@ -1,8 +1,8 @@
 import { ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
-import { toPmidNode } from '@safe/messages';
+import { toMaidManager, toPmidNode } from '@safe/messages';
 import type { SacrificialEvent } from './farming-rate.js';
-import { type GetResponse, maidPutResponseCodec, pmidDeleteCodec, pmidPutCodec, send } from './messages.js';
+import { type GetResponse, pmidDeleteCodec, pmidPutCodec, send } from './messages.js';
 import { copyKey, type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
@@ -137,14 +137,12 @@ export function tellMaidManagers(
 ): Outbound[] {
   if (context == null || context.client.length === 0) return [];
   const copyGroup = copyGroupName(parseName(name, 'chunk name'), copy);
+  const correlation = sha512(copyGroup, context.origin?.request ?? new Uint8Array(0));
   return [
-    {
-      type: 'PutResponse',
-      to: { persona: 'maid-manager', nae: parseName(context.client, 'client') },
-      scope: 'close-group',
-      as: copyGroup,
-      correlation: sha512(copyGroup, context.origin?.request ?? new Uint8Array(0)),
-      payload: maidPutResponseCodec.encode({
+    send(
+      toMaidManager.putResponse,
+      { nae: parseName(context.client, 'client'), scope: 'close-group', as: copyGroup, correlation },
+      {
         name,
         copy,
         client: context.client,
@@ -153,8 +151,8 @@ export function tellMaidManagers(
         error: outcome.stored ? '' : outcome.error,
         cost: outcome.stored ? outcome.cost : 0,
         exists: !outcome.stored && outcome.exists === true,
-      }),
-    },
+      },
+    ),
   ];
 }
 

@@ -1,4 +1,4 @@
-import type { PersonaDefinition } from '@safe/core';
+import { definePersona, type PersonaDefinition } from '@safe/core';
 import { createAccountAction } from './actions/create-account.js';
 import { recordDelete } from './actions/record-delete.js';
 import { recordHealth } from './actions/record-health.js';
@@ -18,25 +18,15 @@ import type { MaidManagerState } from './state.js';
 /**
  * MaidManager (SPEC.md 3.2); NAE = the client's MAID name.
  *
- * Every client message goes to the close group of the client's own name (`toOwnName`).
- *
- * | message       | from        | Ac     | Fw  | Sy  |
- * |---------------|-------------|--------|-----|-----|
- * | CreateAccount | client      | single | yes | yes |
- * | RegisterVault | client      | single | yes | yes (then GetPMIDHealth =>>>> PmidManager) |
- * | Put           | client      | single | yes | no  (So: Put ->>>> DataManager ×3) |
- * | PutUnique     | client      | single | yes | no  (as Put; fails if the chunk exists) |
- * | Delete        | client      | single | yes | yes (then Delete ->>>> DataManager ×3) |
- * | GetAccount    | client      | single | yes | no  |
- * | PutResponse   | DataManager | group  | yes | yes (the charge) |
- * | PmidHealth    | PmidManager | group  | yes | yes |
- * | PutVersion    | client      | single | yes | no  (owner and account checks; So: PutVersion =>>>> VersionManager) |
- * | DeleteBranchTillFork | client | single | yes | no (as PutVersion) |
- * | VersionResult | VersionManager | group | yes | no (the VersionManagers' final answer, passed on to the client) |
+ * Its rows (senders, Ac, Fw, Sy, payloads) are declared once in @safe/messages (toMaidManager),
+ * which its senders send from too. What follows each: Put, PutUnique => Put ->>>> DataManager ×3;
+ * RegisterVault => GetPMIDHealth =>>>> PmidManager; Delete => Delete ->>>> DataManager ×3;
+ * PutResponse syncs the charge; PutVersion, DeleteBranchTillFork => the SDV's VersionManagers after
+ * the owner and account checks; VersionResult goes on to the client.
  *
  * Account transfer on churn (SPEC.md 4): one record per client account (records.ts).
  */
-export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
+export const maidManagerPersona: PersonaDefinition<MaidManagerState> = definePersona({
   persona: 'maid-manager',
   speaksAs: 'group',
   messages: [
@@ -54,4 +44,4 @@ export const maidManagerPersona: PersonaDefinition<MaidManagerState> = {
   ],
   actions: [createAccountAction, registerVaultAction, recordHealth, recordPut, recordDelete],
   records: maidManagerRecords,
-};
+});

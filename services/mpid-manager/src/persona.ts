@@ -1,4 +1,4 @@
-import type { PersonaDefinition } from '@safe/core';
+import { definePersona, type PersonaDefinition } from '@safe/core';
 import { applyAcknowledge } from './actions/acknowledge.js';
 import { holdMessage } from './actions/hold.js';
 import { applyListChange } from './actions/list-change.js';
@@ -14,20 +14,17 @@ import type { MpidManagerState } from './state.js';
 /**
  * MpidManager (SPEC.md 3.7); NAE = the MPID's name, hash of its text name.
  *
- * | message             | from        | Ac     | Fw  | Sy  |
- * |---------------------|-------------|--------|-----|-----|
- * | CreateMpid          | client      | single | yes | yes (ApplyRegister: refused if the name is taken) |
- * | SendMessage         | client      | single | yes | no  (owner check; So: Message =>>>> the recipient's MpidManagers) |
- * | Message             | MpidManager | group  | yes | yes (lists, limits; HoldMessage, whose apply sends MessageResult ->>>> the sender's group; a refusal at once) |
- * | MessageResult       | MpidManager | group  | yes | no  (passed on to the sending client) |
- * | GetMessages         | client      | single | yes | no  (owner: the held messages, oldest first) |
- * | Acknowledge         | client      | single | yes | yes (ApplyAcknowledge: no longer held) |
- * | AddToWhiteList, RemoveFromWhiteList, AddToBlackList, RemoveFromBlackList | client | single | yes | yes (ApplyListChange) |
- * | WhiteList, BlackList | client     | single | yes | no  (owner: the list) |
+ * Its rows (senders, Ac, Fw, Sy, payloads) are declared once in @safe/messages (toMpidManager),
+ * which its senders send from too. What follows each: CreateMpid => ApplyRegister (refused if the
+ * name is taken); SendMessage => Message =>>>> the recipient's MpidManagers after the owner check;
+ * Message => HoldMessage if the lists and limits admit it, whose apply sends MessageResult ->>>>
+ * the sender's group (a refusal at once); MessageResult goes on to the sending client;
+ * Acknowledge => ApplyAcknowledge; the list changes => ApplyListChange; the reads are answered
+ * from this member's own state.
  *
  * Account transfer on churn (SPEC.md 4): each MPID's account and each held message (records.ts).
  */
-export const mpidManagerPersona: PersonaDefinition<MpidManagerState> = {
+export const mpidManagerPersona: PersonaDefinition<MpidManagerState> = definePersona({
   persona: 'mpid-manager',
   speaksAs: 'group',
   messages: [
@@ -46,4 +43,4 @@ export const mpidManagerPersona: PersonaDefinition<MpidManagerState> = {
   ],
   actions: [applyRegister, holdMessage, applyAcknowledge, applyListChange],
   records: mpidManagerRecords,
-};
+});

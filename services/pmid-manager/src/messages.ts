@@ -1,7 +1,6 @@
 import { type Fields, protoCodec, sender } from '@safe/core';
 import { toPmidNode } from '@safe/messages';
 import { PutResponseSchema as DataPutResponseSchema, HolderLostSchema } from '@safe/proto/data_manager';
-import { PmidHealthSchema } from '@safe/proto/maid_manager';
 import {
   AddVaultClientSchema,
   DeleteSchema,
@@ -59,4 +58,3 @@ export type SendAccountBatch = Fields<SendAccount>;
 export const nodeSendAccountCodec = toPmidNode.sendAccount.payload;
 export const holderLostCodec = protoCodec(HolderLostSchema);
 export const dataPutResponseCodec = protoCodec(DataPutResponseSchema);
-export const pmidHealthCodec = protoCodec(PmidHealthSchema);

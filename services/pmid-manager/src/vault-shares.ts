@@ -1,6 +1,7 @@
 import type { WireOrigin } from '@safe/chunks';
-import { type Name, nameEquals, type Outbound, sha512 } from '@safe/core';
-import { pmidHealthCodec } from './messages.js';
+import { type Name, nameEquals, type Outbound, type PayloadOf, sha512 } from '@safe/core';
+import { toMaidManager } from '@safe/messages';
+import { send } from './messages.js';
 import { pmidRank } from './rank.js';
 import type { PmidAccount } from './store.js';
 
@@ -21,15 +22,15 @@ export function healthPayload(
   clients: number,
   client: Uint8Array,
   origin: WireOrigin | null | undefined,
-) {
-  return pmidHealthCodec.encode({
+): PayloadOf<typeof toMaidManager.pmidHealth> {
+  return {
     pmid,
     ...account,
     offered: shareOf(account.offered, clients),
     rank: pmidRank(account),
     client,
     origin,
-  });
+  };
 }
 
 /**
@@ -43,12 +44,11 @@ export function tellShares(pmid: Name, account: PmidAccount, clients: readonly U
   new DataView(count.buffer).setFloat64(8, account.offered);
   return clients
     .filter((client) => except === undefined || !nameEquals(client, except))
-    .map((client) => ({
-      type: 'PmidHealth',
-      to: { persona: 'maid-manager', nae: client as Name },
-      scope: 'close-group',
-      as: pmid,
-      payload: healthPayload(pmid, account, clients.length, client, null),
-      correlation: sha512(SHARE_TAG, pmid, client, count),
-    }));
+    .map((client) =>
+      send(
+        toMaidManager.pmidHealth,
+        { nae: client as Name, scope: 'close-group', as: pmid, correlation: sha512(SHARE_TAG, pmid, client, count) },
+        healthPayload(pmid, account, clients.length, client, null),
+      ),
+    );
 }

@@ -10,7 +10,8 @@ import {
   replyOk,
   SafeError,
 } from '@safe/core';
-import { type DeleteBranchTillFork, type PutVersion, versionResultCodec, versionsReplyCodec } from './messages.js';
+import { toMaidManager } from '@safe/messages';
+import { type DeleteBranchTillFork, type PutVersion, send, versionsReplyCodec } from './messages.js';
 import type { VersionManagerState } from './state.js';
 import type { StoredSdv } from './store.js';
 
@@ -19,14 +20,12 @@ import type { StoredSdv } from './store.js';
  * client. It answers the VersionManager's request (`answers`, Uf): a repeat gets it from the firewall.
  */
 export function answerOwner(request: PutVersion | DeleteBranchTillFork, answers: Uint8Array, reply: ClientReplyValue): Outbound {
-  return {
-    type: 'VersionResult',
-    to: { persona: 'maid-manager', nae: request.owner as Name },
-    scope: 'close-group',
-    payload: versionResultCodec.encode({ dataName: request.dataName, type: request.type, origin: request.origin, reply }),
-    correlation: answers,
-    answers,
-  };
+  const { dataName, type, origin } = request;
+  return send(
+    toMaidManager.versionResult,
+    { nae: request.owner as Name, scope: 'close-group', correlation: answers, answers },
+    { dataName, type, origin, reply },
+  );
 }
 
 export const versionsOk = (versions: readonly VersionName[]): ClientReplyValue =>

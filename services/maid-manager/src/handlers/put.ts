@@ -1,6 +1,7 @@
 import { CHUNK_COPIES, checkChunk, copyGroupName, toWireOrigin } from '@safe/chunks';
-import { FailedPreconditionError, type MessageDeclaration, message, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
-import { dataPutCodec, type PutRequest, putRequestCodec } from '../messages.js';
+import { FailedPreconditionError, type HandlerContext, handles, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
+import { toMaidManager } from '@safe/messages';
+import { dataPutCodec } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
@@ -8,40 +9,30 @@ import type { MaidManagerState } from '../state.js';
  * Nothing is charged here: the charge is recorded, by sync, when the DataManagers confirm.
  * Put<Unique> is the same request, except that the DataManagers refuse a chunk that exists.
  */
-function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclaration<PutRequest, MaidManagerState> {
-  return message<PutRequest, MaidManagerState>({
-    type,
-    from: ['client'],
-    toOwnName: true,
-    accumulate: 'single',
-    firewall: true,
-    sync: false,
-    content: true,
-    payload: putRequestCodec,
-    async handle(msg, ctx) {
-      const client = msg.sender;
-      const account = await ctx.state.store.account(client);
-      if (account === undefined) throw new UnknownClientError('unknown client: create an account first');
-      const { content } = msg;
-      const name = checkChunk(msg.payload.name, content);
-      if (account.vaults.length === 0) throw new FailedPreconditionError('register a vault before storing data');
-      if (content.length > account.available) {
-        throw new OutOfSpaceError(`out of space: the chunk needs ${content.length} bytes, the account has ${account.available} left`);
-      }
-      const origin = originOf(msg);
-      const context = { client, origin: origin ? toWireOrigin(origin) : null };
-      return {
-        send: CHUNK_COPIES.map((copy) => ({
-          type: 'Put',
-          to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
-          scope: 'close-group' as const,
-          payload: dataPutCodec.encode({ name, copy, context, unique }),
-          content,
-        })),
-      };
-    },
+function putRequest(row: typeof toMaidManager.put | typeof toMaidManager.putUnique, unique: boolean) {
+  return handles(row, async (msg, ctx: HandlerContext<MaidManagerState>) => {
+    const client = msg.sender;
+    const account = await ctx.state.store.account(client);
+    if (account === undefined) throw new UnknownClientError('unknown client: create an account first');
+    const { content } = msg;
+    const name = checkChunk(msg.payload.name, content);
+    if (account.vaults.length === 0) throw new FailedPreconditionError('register a vault before storing data');
+    if (content.length > account.available) {
+      throw new OutOfSpaceError(`out of space: the chunk needs ${content.length} bytes, the account has ${account.available} left`);
+    }
+    const origin = originOf(msg);
+    const context = { client, origin: origin ? toWireOrigin(origin) : null };
+    return {
+      send: CHUNK_COPIES.map((copy) => ({
+        type: 'Put',
+        to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
+        scope: 'close-group' as const,
+        payload: dataPutCodec.encode({ name, copy, context, unique }),
+        content,
+      })),
+    };
   });
 }
 
-export const put = putRequest('Put', false);
-export const putUnique = putRequest('PutUnique', true);
+export const put = putRequest(toMaidManager.put, false);
+export const putUnique = putRequest(toMaidManager.putUnique, true);

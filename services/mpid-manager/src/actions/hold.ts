@@ -1,5 +1,6 @@
 import { action, MalformedPayloadError, type Name, type Outbound, type Payload, parseName, replyOk } from '@safe/core';
-import { type HeldMessage, holdMessageCodec, messageResultCodec } from '../messages.js';
+import { toMpidManager } from '@safe/messages';
+import { type HeldMessage, holdMessageCodec, send } from '../messages.js';
 import type { MpidManagerState } from '../state.js';
 
 type Params = Payload<typeof holdMessageCodec>;
@@ -11,14 +12,12 @@ function messageOf(params: Params): HeldMessage {
 
 /** The group's acceptance, to the sender's MpidManagers (MessageResult, answering the Message: Uf). */
 function accepted(params: Params, message: HeldMessage): Outbound {
-  return {
-    type: 'MessageResult',
-    to: { persona: 'mpid-manager', nae: message.sender as Name },
-    scope: 'close-group',
-    payload: messageResultCodec.encode({ recipient: params.recipient, origin: params.origin, reply: replyOk() }),
-    correlation: params.answers,
-    answers: params.answers,
-  };
+  const { recipient, origin, answers } = params;
+  return send(
+    toMpidManager.messageResult,
+    { nae: message.sender as Name, scope: 'close-group', correlation: answers, answers },
+    { recipient, origin, reply: replyOk() },
+  );
 }
 
 /** Agreed: every member holds the admitted message (once: a repeat, or one its node acknowledged, changes nothing). */

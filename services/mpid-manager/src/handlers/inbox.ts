@@ -1,6 +1,7 @@
 import { MPID_LIMITS } from '@safe/chunks';
-import { CLIENT_REPLY, clientReplyCodec, InvalidNameError, message, reply, replyOk } from '@safe/core';
-import { acknowledgeCodec, applyAcknowledgeCodec, getMessagesCodec, inboxCodec, type MessageKey } from '../messages.js';
+import { CLIENT_REPLY, clientReplyCodec, type HandlerContext, handles, InvalidNameError, reply, replyOk } from '@safe/core';
+import { toMpidManager } from '@safe/messages';
+import { applyAcknowledgeCodec, inboxCodec } from '../messages.js';
 import { ownedMpid, wireOriginOf } from '../requests.js';
 import { checkMessageId } from '../rules.js';
 import type { MpidManagerState } from '../state.js';
@@ -10,36 +11,20 @@ import type { MpidManagerState } from '../state.js';
  * for it, oldest first (README). From each member's own state: a message still on its way to one
  * member makes the answers differ for a moment, and the node asks again.
  */
-export const getMessages = message<{ mpid: Uint8Array; nonce: Uint8Array }, MpidManagerState>({
-  type: 'GetMessages',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: true,
-  sync: false,
-  payload: getMessagesCodec,
-  async handle(msg, ctx) {
-    const { nae } = await ownedMpid(msg, ctx.state);
-    const inbox = await ctx.state.store.inbox(nae, MPID_LIMITS.replyBytes);
-    return { send: [reply(msg, CLIENT_REPLY, clientReplyCodec.encode(replyOk(inboxCodec.encode(inbox))))] };
-  },
+export const getMessages = handles(toMpidManager.getMessages, async (msg, ctx: HandlerContext<MpidManagerState>) => {
+  const { nae } = await ownedMpid(msg, ctx.state);
+  const inbox = await ctx.state.store.inbox(nae, MPID_LIMITS.replyBytes);
+  return { send: [reply(msg, CLIENT_REPLY, clientReplyCodec.encode(replyOk(inboxCodec.encode(inbox))))] };
 });
 
 /** Acknowledge | MpidNode =>>>> | [Ac, Fw, Sy] MpidManager: the node has the messages; once agreed they are no longer held. */
-export const acknowledge = message<{ mpid: Uint8Array; keys: MessageKey[] }, MpidManagerState>({
-  type: 'Acknowledge',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: true,
-  sync: true,
-  payload: acknowledgeCodec,
-  async handle(msg, ctx) {
-    const { nae } = await ownedMpid(msg, ctx.state);
-    const { keys } = msg.payload;
-    if (keys.length === 0 || keys.length > MPID_LIMITS.heldMessages) {
-      throw new InvalidNameError(`an Acknowledge names 1 to ${MPID_LIMITS.heldMessages} messages, got ${keys.length}`);
-    }
-    for (const key of keys) checkMessageId(key.id);
-    const payload = applyAcknowledgeCodec.encode({ mpid: nae, keys, origin: wireOriginOf(msg) });
-    return { actions: [{ type: 'ApplyAcknowledge', nae, payload }] };
-  },
+export const acknowledge = handles(toMpidManager.acknowledge, async (msg, ctx: HandlerContext<MpidManagerState>) => {
+  const { nae } = await ownedMpid(msg, ctx.state);
+  const { keys } = msg.payload;
+  if (keys.length === 0 || keys.length > MPID_LIMITS.heldMessages) {
+    throw new InvalidNameError(`an Acknowledge names 1 to ${MPID_LIMITS.heldMessages} messages, got ${keys.length}`);
+  }
+  for (const key of keys) checkMessageId(key.id);
+  const payload = applyAcknowledgeCodec.encode({ mpid: nae, keys, origin: wireOriginOf(msg) });
+  return { actions: [{ type: 'ApplyAcknowledge', nae, payload }] };
 });

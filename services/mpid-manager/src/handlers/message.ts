@@ -1,15 +1,16 @@
 import {
+  answering,
   type ClientReplyValue,
+  type HandlerContext,
+  handles,
   InvalidNameError,
-  message,
   nameEquals,
-  type Payload,
   parseName,
-  reply,
   replyOk,
   WrongSourceError,
 } from '@safe/core';
-import { holdMessageCodec, messageCodec, messageResultCodec } from '../messages.js';
+import { toMpidManager } from '@safe/messages';
+import { holdMessageCodec, send } from '../messages.js';
 import { answerOrigin, refusal, UnknownMpidError } from '../requests.js';
 import { checkAdmitted, checkHeldMessage, checkRoom } from '../rules.js';
 import type { MpidManagerState } from '../state.js';
@@ -22,52 +23,35 @@ import type { MpidManagerState } from '../state.js';
  * sender's group as MessageResult, so the sender hears why: a refusal at once, holding nothing;
  * the acceptance once the hold is agreed (actions/hold.ts).
  */
-export const receiveMessage = message<Payload<typeof messageCodec>, MpidManagerState>({
-  type: 'Message',
-  from: ['mpid-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: true,
-  payload: messageCodec,
-  async handle(msg, ctx) {
-    const recipient = parseName(msg.payload.recipient, 'recipient');
-    if (!nameEquals(msg.destination.nae, recipient))
-      throw new InvalidNameError("a message goes to the close group of its recipient's name");
-    const held = checkHeldMessage(msg.payload.message);
-    if (!nameEquals(msg.source.nae, held.sender)) throw new WrongSourceError("a message comes from its sender's MpidManagers");
-    const answer = (result: ClientReplyValue) =>
-      reply(msg, 'MessageResult', messageResultCodec.encode({ recipient, origin: msg.payload.origin, reply: result }));
-    try {
-      const account = await ctx.state.store.account(recipient);
-      if (account === undefined) throw new UnknownMpidError();
-      checkAdmitted(account, held.from);
-      const key = { sender: held.sender, id: held.id };
-      // A copy of a message held or taken already (a resend) is accepted again and held once.
-      if ((await ctx.state.store.isHeld(recipient, key)) || (await ctx.state.store.wasAcknowledged(recipient, key))) {
-        return { send: [answer(replyOk())] };
-      }
-      checkRoom(account, await ctx.state.store.heldTotals(recipient), held.body.length);
-      const payload = holdMessageCodec.encode({ recipient, message: held, origin: msg.payload.origin, answers: msg.id });
-      return { actions: [{ type: 'HoldMessage', nae: recipient, payload }] };
-    } catch (error) {
-      return { send: [answer(refusal(error))] };
+export const receiveMessage = handles(toMpidManager.message, async (msg, ctx: HandlerContext<MpidManagerState>) => {
+  const recipient = parseName(msg.payload.recipient, 'recipient');
+  if (!nameEquals(msg.destination.nae, recipient)) throw new InvalidNameError("a message goes to the close group of its recipient's name");
+  const held = checkHeldMessage(msg.payload.message);
+  if (!nameEquals(msg.source.nae, held.sender)) throw new WrongSourceError("a message comes from its sender's MpidManagers");
+  const answer = (result: ClientReplyValue) =>
+    send(toMpidManager.messageResult, answering(msg), { recipient, origin: msg.payload.origin, reply: result });
+  try {
+    const account = await ctx.state.store.account(recipient);
+    if (account === undefined) throw new UnknownMpidError();
+    checkAdmitted(account, held.from);
+    const key = { sender: held.sender, id: held.id };
+    // A copy of a message held or taken already (a resend) is accepted again and held once.
+    if ((await ctx.state.store.isHeld(recipient, key)) || (await ctx.state.store.wasAcknowledged(recipient, key))) {
+      return { send: [answer(replyOk())] };
     }
-  },
+    checkRoom(account, await ctx.state.store.heldTotals(recipient), held.body.length);
+    const payload = holdMessageCodec.encode({ recipient, message: held, origin: msg.payload.origin, answers: msg.id });
+    return { actions: [{ type: 'HoldMessage', nae: recipient, payload }] };
+  } catch (error) {
+    return { send: [answer(refusal(error))] };
+  }
 });
 
 /** MessageResult | recipient's MpidManager ->>>> | [Ac, Fw] the sender's MpidManager [So]: the answer, passed on to the client. */
-export const messageResult = message<Payload<typeof messageResultCodec>, MpidManagerState>({
-  type: 'MessageResult',
-  from: ['mpid-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: false,
-  payload: messageResultCodec,
-  handle(msg) {
-    if (!nameEquals(msg.source.nae, parseName(msg.payload.recipient, 'recipient'))) {
-      throw new WrongSourceError("a message's answer comes from its recipient's MpidManagers");
-    }
-    if (msg.payload.reply == null) return {};
-    return { send: answerOrigin(msg.payload.origin, msg.payload.reply) };
-  },
+export const messageResult = handles(toMpidManager.messageResult, (msg) => {
+  if (!nameEquals(msg.source.nae, parseName(msg.payload.recipient, 'recipient'))) {
+    throw new WrongSourceError("a message's answer comes from its recipient's MpidManagers");
+  }
+  if (msg.payload.reply == null) return {};
+  return { send: answerOrigin(msg.payload.origin, msg.payload.reply) };
 });

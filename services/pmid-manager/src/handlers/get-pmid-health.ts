@@ -1,6 +1,7 @@
-import { message, nameEquals, parseName, reply, WrongSourceError } from '@safe/core';
+import { answering, message, nameEquals, parseName, WrongSourceError } from '@safe/core';
+import { toMaidManager } from '@safe/messages';
 import { addVaultClient } from '../actions/add-vault-client.js';
-import { addVaultClientCodec, type GetPmidHealth, getPmidHealthCodec } from '../messages.js';
+import { addVaultClientCodec, type GetPmidHealth, getPmidHealthCodec, send } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 import { healthPayload, tellShares } from '../vault-shares.js';
 
@@ -24,10 +25,8 @@ export const getPmidHealth = message<GetPmidHealth, PmidManagerState>({
     const known = await ctx.state.store.clients(pmid);
     const joins = !known.some((c) => nameEquals(c, client));
     const clients = joins ? [...known, client].sort(Buffer.compare) : known;
-    const answer = {
-      ...reply(msg, 'PmidHealth', healthPayload(pmid, account, clients.length, client, msg.payload.origin)),
-      answers: undefined,
-    };
+    const health = healthPayload(pmid, account, clients.length, client, msg.payload.origin);
+    const answer = send(toMaidManager.pmidHealth, { ...answering(msg), answers: undefined }, health);
     if (!joins) return { send: [answer] };
     return {
       actions: [{ type: addVaultClient.type, nae: pmid, payload: addVaultClientCodec.encode({ pmid, client }) }],

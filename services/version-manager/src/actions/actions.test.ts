@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { keyDataName, sdvName, toWireVersion } from '@safe/chunks';
 import { type HandlerContext, type Name, nameOf, type Outcome, replyStatusName } from '@safe/core';
+import { toMaidManager } from '@safe/messages';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { versionResultCodec } from '../messages.js';
 import { openVersionManagerState, type VersionManagerState } from '../state.js';
 import { applyDeleteBranch } from './apply-delete-branch.js';
 import { applyPutVersion } from './apply-put-version.js';
@@ -21,7 +21,7 @@ const v = (index: number, label: string) => toWireVersion({ index: BigInt(index)
 /** The answer an outcome sends the owner's MaidManagers: status and message. */
 const said = (outcome: Outcome | undefined) =>
   (outcome?.send ?? []).map((out) => {
-    const { reply } = versionResultCodec.decode(out.payload);
+    const { reply } = toMaidManager.versionResult.payload.decode(out.payload);
     if (reply == null) return `${out.type} ${out.to.persona} without its reply`;
     return `${out.type} ${out.to.persona} ${replyStatusName(reply.status)} ${reply.message} ${Buffer.from(reply.payload).toString('hex')}`;
   });

@@ -2,16 +2,17 @@ import { fromWireVersion, toWireVersion, type VersionName } from '@safe/chunks';
 import {
   CLIENT_REPLY,
   clientReplyCodec,
+  type HandlerContext,
+  handles,
   type Incoming,
   InvalidNameError,
-  message,
   nameEquals,
-  type Payload,
   parseName,
   reply,
   replyOk,
 } from '@safe/core';
-import { getBranchCodec, getVersionsCodec, versionsReplyCodec } from '../messages.js';
+import { toVersionManager } from '@safe/messages';
+import { versionsReplyCodec } from '../messages.js';
 import { UnknownSdvError } from '../requests.js';
 import { branchOf, tipsOf } from '../sdv.js';
 import type { VersionManagerState } from '../state.js';
@@ -30,30 +31,14 @@ const answer = (msg: Incoming<unknown>, versions: readonly VersionName[]) =>
   reply(msg, CLIENT_REPLY, clientReplyCodec.encode(replyOk(versionsReplyCodec.encode({ versions: versions.map(toWireVersion) }))));
 
 /** Get | MaidNode =>>>> | [Ac, Fw] VersionManager: the tips, highest first. Anyone who knows the name reads. */
-export const getVersions = message<Payload<typeof getVersionsCodec>, VersionManagerState>({
-  type: 'GetVersions',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: true,
-  sync: false,
-  payload: getVersionsCodec,
-  async handle(msg, ctx) {
-    const stored = await readSdv(msg, ctx.state);
-    return { send: [answer(msg, tipsOf(stored.sdv))] };
-  },
+export const getVersions = handles(toVersionManager.getVersions, async (msg, ctx: HandlerContext<VersionManagerState>) => {
+  const stored = await readSdv(msg, ctx.state);
+  return { send: [answer(msg, tipsOf(stored.sdv))] };
 });
 
 /** GetBranch | MaidNode =>>>> | [Ac, Fw] VersionManager: the branch from a tip back to its root or orphan. */
-export const getBranch = message<Payload<typeof getBranchCodec>, VersionManagerState>({
-  type: 'GetBranch',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: true,
-  sync: false,
-  payload: getBranchCodec,
-  async handle(msg, ctx) {
-    const tip = fromWireVersion(msg.payload.tip, 'tip');
-    const stored = await readSdv(msg, ctx.state);
-    return { send: [answer(msg, branchOf(stored.sdv, tip))] };
-  },
+export const getBranch = handles(toVersionManager.getBranch, async (msg, ctx: HandlerContext<VersionManagerState>) => {
+  const tip = fromWireVersion(msg.payload.tip, 'tip');
+  const stored = await readSdv(msg, ctx.state);
+  return { send: [answer(msg, branchOf(stored.sdv, tip))] };
 });
