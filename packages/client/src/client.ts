@@ -8,9 +8,11 @@ import {
   type PersonaName,
   protoCodec,
   SafeError,
+  sender,
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
+import { toDataManager } from '@safe/messages';
 import {
   AccountInfoSchema,
   CreateAccountSchema,
@@ -18,7 +20,6 @@ import {
   DeleteRequestSchema,
   GetAccountSchema,
   GetReplySchema,
-  GetRequestSchema,
   PutReplySchema,
   PutRequestSchema,
   VaultRegistrationSchema,
@@ -63,9 +64,11 @@ const codecs = {
   deleteReply: protoCodec(DeleteReplySchema),
   getAccount: protoCodec(GetAccountSchema),
   accountInfo: protoCodec(AccountInfoSchema),
-  getRequest: protoCodec(GetRequestSchema),
   getReply: protoCodec(GetReplySchema),
 };
+
+/** The rows of the message table (@safe/messages) a client is declared a sender of. */
+const send = sender('client');
 
 const NONCE_BYTES = 16;
 
@@ -202,14 +205,10 @@ export class SafeClient implements ChunkStore {
 
   /** Fetches a chunk from the DataManagers at its name and checks it hashes to that name. */
   async getChunk(name: Name): Promise<Uint8Array> {
-    const payload = await this.#transport.send(
-      'Get',
-      'data-manager',
-      name,
-      () => codecs.getRequest.encode({ name, nonce: nonce() }),
-      undefined,
-      name,
-    );
+    const get = toDataManager.get;
+    // Each ask is encoded afresh (a new nonce); the Gateway transport seals what the row makes.
+    const ask = () => send(get, { nae: name, scope: 'close-group' }, { name, nonce: nonce() }).payload;
+    const payload = await this.#transport.send(get.type, get.to, name, ask, undefined, name);
     const content = new Uint8Array(codecs.getReply.decode(payload).content);
     try {
       checkChunk(name, content);

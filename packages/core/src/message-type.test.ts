@@ -1,8 +1,8 @@
 import { GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
-import { definePersona, handles, messageType, sender } from './message-type.js';
+import { answering, definePersona, handles, messageType, sender } from './message-type.js';
 import type { Name } from './name.js';
-import { NOTHING } from './persona.js';
+import { type Incoming, NOTHING, reply } from './persona.js';
 
 const put = messageType(GetRequestSchema, {
   type: 'Get',
@@ -32,5 +32,11 @@ describe('a row of the message table', () => {
     // @ts-expect-error: a MaidManager does not receive what is addressed to the DataManagers
     definePersona({ persona: 'maid-manager', speaksAs: 'group', messages: [handled], actions: [] });
     expect(messageType(PutReplySchema, { ...put, to: 'maid-manager' }).payload.typeName).toBe('safe.v1.PutReply');
+  });
+
+  it('answers a request where reply() would: the asking group, correlated with and answering it', () => {
+    const ask = { id: Uint8Array.of(7), authority: 'group', source: { persona: 'data-manager', nae }, sender: nae } as Incoming<unknown>;
+    const out = sender('maid-manager')(put, answering(ask), { name: nae, nonce: nae });
+    expect(out).toEqual(reply(ask, 'Get', put.payload.encode({ name: nae, nonce: nae })));
   });
 });

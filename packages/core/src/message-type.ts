@@ -1,6 +1,14 @@
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { Name } from './name.js';
-import type { Accumulation, Handler, MessageDeclaration, Outbound, PersonaDefinition } from './persona.js';
+import {
+  type Accumulation,
+  type Handler,
+  type Incoming,
+  type MessageDeclaration,
+  type Outbound,
+  type PersonaDefinition,
+  replyAddress,
+} from './persona.js';
 import { type Fields, type ProtoCodec, protoCodec } from './proto.js';
 import type { PersonaName, SourcePersona } from './routing.js';
 
@@ -49,6 +57,16 @@ export function handles<Desc extends DescMessage, From extends SourcePersona, To
 
 /** Where a message goes, beyond its persona (the row's `to`). */
 export type Destination = Omit<Outbound, 'type' | 'to' | 'payload'> & { readonly nae: Name; readonly scope: Outbound['scope'] };
+
+/**
+ * Where an answer to `incoming` goes (So + Uf), as `reply` sends it, for `send(row, answering(msg),
+ * payload)`: a row's sender builds fresh messages only. The row names the persona answered, so
+ * this is for answers to a persona's request (a client's goes back through its entry node).
+ */
+export function answering(incoming: Incoming<unknown>): Destination {
+  const { to, scope } = replyAddress(incoming);
+  return { nae: to.nae, scope, correlation: incoming.id, answers: incoming.id };
+}
 
 /**
  * The outbound messages of persona `P`: `send(row, destination, payload)` compiles only for a row

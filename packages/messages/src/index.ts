@@ -1,1 +1,2 @@
+export * from './data-manager.js';
 export * from './pmid-node.js';

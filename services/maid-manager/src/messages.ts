@@ -1,5 +1,4 @@
-import { type ClientReplyValue, type Codec, type Fields, protoCodec } from '@safe/core';
-import { DeleteSchema as DataDeleteSchema, PutSchema as DataPutSchema } from '@safe/proto/data_manager';
+import { type ClientReplyValue, type Codec, type Fields, protoCodec, sender } from '@safe/core';
 import {
   CreateAccountSchema as CreateAccountActionSchema,
   type PmidHealth as PmidHealthMessage,
@@ -62,8 +61,8 @@ export const recordPutCodec = protoCodec(RecordPutSchema);
 export const recordDeleteCodec = protoCodec(RecordDeleteSchema);
 
 // ---- to other personas ----
-export const dataPutCodec = protoCodec(DataPutSchema);
-export const dataDeleteCodec = protoCodec(DataDeleteSchema);
+/** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
+export const send = sender('maid-manager');
 export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
 
 // ---- versioned data: client → MaidManager → VersionManager → MaidManager → client ----

@@ -1,6 +1,5 @@
 import { type Fields, protoCodec, sender } from '@safe/core';
 import { toPmidNode } from '@safe/messages';
-import { PutResponseSchema as DataPutResponseSchema, HolderLostSchema } from '@safe/proto/data_manager';
 import { PmidHealthSchema } from '@safe/proto/maid_manager';
 import {
   AddVaultClientSchema,
@@ -57,6 +56,4 @@ export const send = sender('pmid-manager');
 /** Payloads of the personas this one sends to. */
 export type SendAccountBatch = Fields<SendAccount>;
 export const nodeSendAccountCodec = toPmidNode.sendAccount.payload;
-export const holderLostCodec = protoCodec(HolderLostSchema);
-export const dataPutResponseCodec = protoCodec(DataPutResponseSchema);
 export const pmidHealthCodec = protoCodec(PmidHealthSchema);

@@ -1,6 +1,7 @@
 import { CHUNK_COPIES, checkChunk, copyGroupName, toWireOrigin } from '@safe/chunks';
 import { FailedPreconditionError, type MessageDeclaration, message, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
-import { dataPutCodec, type PutRequest, putRequestCodec } from '../messages.js';
+import { toDataManager } from '@safe/messages';
+import { type PutRequest, putRequestCodec, send } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
@@ -31,13 +32,9 @@ function putRequest(type: 'Put' | 'PutUnique', unique: boolean): MessageDeclarat
       const origin = originOf(msg);
       const context = { client, origin: origin ? toWireOrigin(origin) : null };
       return {
-        send: CHUNK_COPIES.map((copy) => ({
-          type: 'Put',
-          to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
-          scope: 'close-group' as const,
-          payload: dataPutCodec.encode({ name, copy, context, unique }),
-          content,
-        })),
+        send: CHUNK_COPIES.map((copy) =>
+          send(toDataManager.put, { nae: copyGroupName(name, copy), scope: 'close-group', content }, { name, copy, context, unique }),
+        ),
       };
     },
   });
