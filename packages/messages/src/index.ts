@@ -1,2 +1,3 @@
 export * from './data-manager.js';
+export * from './pmid-manager.js';
 export * from './pmid-node.js';

@@ -14,7 +14,6 @@ import {
 } from '@safe/proto/data_manager';
 import { PutResponseSchema as MaidPutResponseSchema } from '@safe/proto/maid_manager';
 import { GetReplySchema } from '@safe/proto/messages';
-import { DeleteSchema as PmidDeleteSchema, LoseSchema as PmidLoseSchema, PutSchema as PmidPutSchema } from '@safe/proto/pmid_manager';
 
 // What this persona receives is its rows of the message table (@safe/messages, toDataManager).
 
@@ -41,7 +40,4 @@ export type IntegrityAnswer = Fields<IntegrityAnswerMessage>;
 /** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
 export const send = sender('data-manager');
 /** Payloads of the personas this one sends to (not in the table yet). */
-export const pmidPutCodec = protoCodec(PmidPutSchema);
-export const pmidDeleteCodec = protoCodec(PmidDeleteSchema);
-export const pmidLoseCodec = protoCodec(PmidLoseSchema);
 export const maidPutResponseCodec = protoCodec(MaidPutResponseSchema);

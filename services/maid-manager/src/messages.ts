@@ -29,7 +29,6 @@ import {
   PutVersionRequestSchema,
   VaultRegistrationSchema,
 } from '@safe/proto/messages';
-import { GetPmidHealthSchema } from '@safe/proto/pmid_manager';
 import { DeleteBranchTillForkSchema, PutVersionSchema } from '@safe/proto/version_manager';
 
 // ---- from the client (messages.proto) ----
@@ -63,7 +62,6 @@ export const recordDeleteCodec = protoCodec(RecordDeleteSchema);
 // ---- to other personas ----
 /** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
 export const send = sender('maid-manager');
-export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
 
 // ---- versioned data: client → MaidManager → VersionManager → MaidManager → client ----
 // Version indexes are full uint64: decimal strings (Version.index is [jstype = JS_STRING]).

@@ -1,6 +1,5 @@
-import { type Codec, type Fields, protoCodec, sender } from '@safe/core';
+import { type Fields, sender } from '@safe/core';
 import { toPmidNode } from '@safe/messages';
-import { type Lost, LostSchema, OfferSchema, PutResponseSchema } from '@safe/proto/pmid_manager';
 import type { Put, SendAccount } from '@safe/proto/pmid_node';
 
 /** A Put's fields (proto safe.v1.pmid_node.Put); the chunk itself travels as the message's content. */
@@ -18,11 +17,3 @@ export const sendAccountCodec = toPmidNode.sendAccount.payload;
 
 /** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
 export const send = sender('pmid-node');
-/** Answers, in the receiving persona's own payload types. */
-export const putResponseCodec = protoCodec(PutResponseSchema);
-export const offerCodec = protoCodec(OfferSchema);
-/**
- * `reason` is left out for LOST, as nodes built before it was added sent it: the same report, the
- * same bytes (the codec writes a field that is given, even at its default).
- */
-export const lostCodec: Codec<Omit<Fields<Lost>, 'reason'> & Partial<Pick<Fields<Lost>, 'reason'>>> = protoCodec(LostSchema);
