@@ -12,8 +12,8 @@ import {
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
-import { toMaidManager, toVersionManager } from '@safe/messages';
-import { AccountInfoSchema, DeleteReplySchema, GetReplySchema, GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
+import { toDataManager, toMaidManager, toVersionManager } from '@safe/messages';
+import { AccountInfoSchema, DeleteReplySchema, GetReplySchema, PutReplySchema } from '@safe/proto/messages';
 import type { ChunkStore } from './chunk-store.js';
 import { type ConnectOptions, GatewayTransport } from './gateway-transport.js';
 import { type SdvLimits, versionsOf } from './version-codecs.js';
@@ -50,7 +50,6 @@ const codecs = {
   putReply: protoCodec(PutReplySchema),
   deleteReply: protoCodec(DeleteReplySchema),
   accountInfo: protoCodec(AccountInfoSchema),
-  getRequest: protoCodec(GetRequestSchema),
   getReply: protoCodec(GetReplySchema),
 };
 
@@ -189,11 +188,9 @@ export class SafeClient implements ChunkStore {
 
   /** Fetches a chunk from the DataManagers at its name and checks it hashes to that name. */
   async getChunk(name: Name): Promise<Uint8Array> {
-    const payload = await this.#transport.send(
-      'Get',
-      'data-manager',
-      name,
-      () => codecs.getRequest.encode({ name, nonce: nonce() }),
+    // Each ask is encoded afresh (a new nonce).
+    const payload = await this.request(
+      clientRequest(toDataManager.get, name, () => ({ name, nonce: nonce() })),
       undefined,
       name,
     );

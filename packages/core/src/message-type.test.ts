@@ -1,8 +1,8 @@
 import { GetRequestSchema, PutReplySchema } from '@safe/proto/messages';
 import { describe, expect, it } from 'vitest';
-import { clientRequest, definePersona, handles, messageType, sender } from './message-type.js';
+import { answering, clientRequest, definePersona, handles, messageType, sender } from './message-type.js';
 import type { Name } from './name.js';
-import { NOTHING } from './persona.js';
+import { type Incoming, NOTHING, reply } from './persona.js';
 
 const put = messageType(GetRequestSchema, {
   type: 'Get',
@@ -45,5 +45,11 @@ describe('a row of the message table', () => {
     const fromManagers = messageType(GetRequestSchema, { ...put, from: ['maid-manager'] });
     // @ts-expect-error: no client sends this row
     clientRequest(fromManagers, nae, { name: nae, nonce: nae });
+  });
+
+  it('answers a request where reply() would: the asking group, correlated with and answering it', () => {
+    const ask = { id: Uint8Array.of(7), authority: 'group', source: { persona: 'data-manager', nae }, sender: nae } as Incoming<unknown>;
+    const out = sender('maid-manager')(put, answering(ask), { name: nae, nonce: nae });
+    expect(out).toEqual(reply(ask, 'Get', put.payload.encode({ name: nae, nonce: nae })));
   });
 });

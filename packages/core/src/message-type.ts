@@ -59,6 +59,16 @@ export function handles<Desc extends DescMessage, From extends SourcePersona, To
 export type Destination = Omit<Outbound, 'type' | 'to' | 'payload'> & { readonly nae: Name; readonly scope: Outbound['scope'] };
 
 /**
+ * Where an answer to `incoming` goes (So + Uf), as `reply` sends it, for `send(row, answering(msg),
+ * payload)`: a row's sender builds fresh messages only. The row names the persona answered, so
+ * this is for answers to a persona's request (a client's goes back through its entry node).
+ */
+export function answering(incoming: Incoming<unknown>): Destination {
+  const { to, scope } = replyAddress(incoming);
+  return { nae: to.nae, scope, correlation: incoming.id, answers: incoming.id };
+}
+
+/**
  * The outbound messages of persona `P`: `send(row, destination, payload)` compiles only for a row
  * that `P` is declared to send (`row.from`), with that row's payload type, to the row's persona.
  */
@@ -73,12 +83,6 @@ export function sender<P extends SourcePersona>(_persona: P) {
     const { nae, ...rest } = destination;
     return { ...rest, type: row.type, to: { persona: row.to, nae }, payload: row.payload.encode(payload) };
   };
-}
-
-/** The destination of an answer to `incoming`: reply()'s address, correlated with it and recorded as its answer (Uf). */
-export function answering(incoming: Incoming<unknown>): Destination {
-  const { to, scope } = replyAddress(incoming);
-  return { nae: to.nae, scope, correlation: incoming.id, answers: incoming.id };
 }
 
 /** A client's request: the client seals its envelope itself, and a read's payload is made anew for each ask (a fresh nonce). */

@@ -1,4 +1,4 @@
-import type { PersonaDefinition } from '@safe/core';
+import { definePersona, type PersonaDefinition } from '@safe/core';
 import { addSubscriber } from './actions/add-subscriber.js';
 import { createRecord } from './actions/create-record.js';
 import { holderResult } from './actions/holder-result.js';
@@ -25,17 +25,12 @@ import { sweepOnTick } from './tombstones.js';
 /**
  * DataManager (SPEC.md 3.3); NAE = a copy group's name (the chunk name, hashed once per level).
  *
- * | message     | from        | Ac     | Fw  | Sy  |
- * |-------------|-------------|--------|-----|-----|
- * | Put         | MaidManager | group  | yes | yes (So: Put to the holders' PmidManagers; `unique`: refuse an existing chunk) |
- * | Delete      | MaidManager | group  | yes | yes |
- * | PutResponse | PmidManager | group  | yes | yes |
- * | Get         | client      | single | no  | no  (So: Get to a live holder; changes nothing: a repeat is answered again, the chunk never recorded) |
- * | GetResponse | PmidNode    | single | no  | no  |
- * | HolderLost  | PmidManager | group  | yes | yes (the PmidNode lost the copy: MarkHolderLost, failed; re-replicated if short) |
- * | IntegrityAnswer | PmidNode  | single | no  | no  (a holder's SHA-512(content ‖ nonce), or "don't have it") |
- * | HolderCorrupt | DataManager | group | yes | yes (an integrity verdict, to the copy group itself: LoseHolder) |
- * | FarmingRateRefresh | DataManager | single | no | no (a close peer's farming rate, node-scoped) |
+ * What it receives (sender, accumulation, firewall, sync, payload) is declared once in
+ * @safe/messages (toDataManager), which its senders send from too. What it does with each: Put
+ * (So: Put to the holders' PmidManagers; `unique`: refuse an existing chunk), Delete, PutResponse;
+ * Get (So: Get to a live holder; a repeat is answered again, the chunk never recorded),
+ * GetResponse; HolderLost (MarkHolderLost: failed, re-replicated if short); IntegrityAnswer,
+ * HolderCorrupt (an integrity verdict to the copy group itself: LoseHolder); FarmingRateRefresh.
  *
  * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts), and a tombstone
  * per copy deleted lately (tombstones.ts), so a member that missed the Delete drops its record.
@@ -66,7 +61,7 @@ import { sweepOnTick } from './tombstones.js';
  * median of its peers' rates once (K+1)/2 sent theirs and follows it (AdoptFarmingRate), and each
  * replica's group value is the median of its own and its peers' latest.
  */
-export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
+export const dataManagerPersona: PersonaDefinition<DataManagerState> = definePersona({
   persona: 'data-manager',
   speaksAs: 'group',
   messages: [put, del, putResponse, get, getResponse, holderLost, integrityAnswer, holderCorrupt, farmingRateRefresh],
@@ -82,4 +77,4 @@ export const dataManagerPersona: PersonaDefinition<DataManagerState> = {
     ],
   }),
   records: dataManagerRecords,
-};
+});

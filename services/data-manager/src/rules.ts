@@ -1,8 +1,8 @@
 import { ChunkCopy, checkChunk, copyGroupName, type PutContext } from '@safe/chunks';
 import { type HandlerContext, type Name, type Outbound, type Outcome, parseName, sha512, sortByCloseness, toHex } from '@safe/core';
-import { toMaidManager, toPmidNode } from '@safe/messages';
+import { toMaidManager, toPmidManager, toPmidNode } from '@safe/messages';
 import type { SacrificialEvent } from './farming-rate.js';
-import { type GetResponse, pmidDeleteCodec, pmidPutCodec, send } from './messages.js';
+import { type GetResponse, send } from './messages.js';
 import { copyKey, type DataManagerState, rememberNewest } from './state.js';
 
 const putIdentity = (context: PutContext): string => `${toHex(context.client)}:${context.origin ? toHex(context.origin.request) : ''}`;
@@ -94,23 +94,12 @@ export function storeOn(
   content: Uint8Array,
   context: PutContext | null | undefined,
 ): Outbound {
-  return {
-    type: 'Put',
-    to: { persona: 'pmid-manager', nae: pmid },
-    scope: 'close-group',
-    payload: pmidPutCodec.encode({ name, copy, context }),
-    content,
-  };
+  return send(toPmidManager.put, { nae: pmid, scope: 'close-group', content }, { name, copy, context });
 }
 
 /** Delete<Data> ->>>> the holder's PmidManager group. */
 export function deleteFrom(pmid: Name, name: Uint8Array, copy: ChunkCopy): Outbound {
-  return {
-    type: 'Delete',
-    to: { persona: 'pmid-manager', nae: pmid },
-    scope: 'close-group',
-    payload: pmidDeleteCodec.encode({ name, copy }),
-  };
+  return send(toPmidManager.delete, { nae: pmid, scope: 'close-group' }, { name, copy });
 }
 
 /** A record over `maxHolders` drops its bottom holders (SPEC.md 3.3): each deletes its copy. */

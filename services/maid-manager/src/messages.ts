@@ -1,5 +1,4 @@
 import { type ClientReplyValue, type Fields, protoCodec, sender } from '@safe/core';
-import { DeleteSchema as DataDeleteSchema, PutSchema as DataPutSchema } from '@safe/proto/data_manager';
 import {
   CreateAccountSchema as CreateAccountActionSchema,
   RecordDeleteSchema,
@@ -9,7 +8,6 @@ import {
   RegisterVaultSchema,
 } from '@safe/proto/maid_manager';
 import { type AccountInfo as AccountInfoMessage, AccountInfoSchema, DeleteReplySchema, PutReplySchema } from '@safe/proto/messages';
-import { GetPmidHealthSchema } from '@safe/proto/pmid_manager';
 
 // What this persona receives is declared once in @safe/messages (toMaidManager), payloads included.
 
@@ -26,11 +24,6 @@ export const recordHealthCodec = protoCodec(RecordHealthSchema);
 export type RecordPut = Fields<RecordPutMessage>;
 export const recordPutCodec = protoCodec(RecordPutSchema);
 export const recordDeleteCodec = protoCodec(RecordDeleteSchema);
-
-// ---- to other personas (not in the table yet) ----
-export const dataPutCodec = protoCodec(DataPutSchema);
-export const dataDeleteCodec = protoCodec(DataDeleteSchema);
-export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
 
 /** What this persona sends: rows of the message table (@safe/messages) it is declared a sender of. */
 export const send = sender('maid-manager');

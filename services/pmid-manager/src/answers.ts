@@ -1,10 +1,11 @@
 import { type ChunkCopy, copyGroupName, type LossReason, type PutContext } from '@safe/chunks';
-import { type Name, type Outbound, parseName } from '@safe/core';
-import { dataPutResponseCodec, holderLostCodec } from './messages.js';
+import { type Destination, type Name, type Outbound, parseName } from '@safe/core';
+import { toDataManager } from '@safe/messages';
+import { send } from './messages.js';
 
 /** From `pmid`'s PmidManagers ->>>> the DataManager group of the copy. */
-function toCopyGroup(pmid: Name, name: Uint8Array, copy: ChunkCopy): Pick<Outbound, 'to' | 'scope' | 'as'> {
-  return { to: { persona: 'data-manager', nae: copyGroupName(parseName(name, 'chunk name'), copy) }, scope: 'close-group', as: pmid };
+function toCopyGroup(pmid: Name, name: Uint8Array, copy: ChunkCopy): Destination {
+  return { nae: copyGroupName(parseName(name, 'chunk name'), copy), scope: 'close-group', as: pmid };
 }
 
 /** The DataManager group of the copy learns whether `pmid` stored it. */
@@ -17,11 +18,7 @@ export function tellDataManagers(
   context: PutContext | null | undefined,
   size: number,
 ): Outbound {
-  return {
-    type: 'PutResponse',
-    ...toCopyGroup(pmid, name, copy),
-    payload: dataPutResponseCodec.encode({ name, copy, pmid, stored, error, context, size }),
-  };
+  return send(toDataManager.putResponse, toCopyGroup(pmid, name, copy), { name, copy, pmid, stored, error, context, size });
 }
 
 /**
@@ -36,10 +33,6 @@ export function tellHolderLost(
   reason: LossReason,
   report: Uint8Array | undefined,
 ): Outbound {
-  return {
-    type: 'HolderLost',
-    ...toCopyGroup(pmid, name, copy),
-    ...(report !== undefined && report.length > 0 ? { correlation: report } : {}),
-    payload: holderLostCodec.encode({ name, copy, pmid, reason }),
-  };
+  const correlation = report !== undefined && report.length > 0 ? { correlation: report } : {};
+  return send(toDataManager.holderLost, { ...toCopyGroup(pmid, name, copy), ...correlation }, { name, copy, pmid, reason });
 }

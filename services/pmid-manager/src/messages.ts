@@ -3,17 +3,8 @@ import { toPmidNode } from '@safe/messages';
 import { PutResponseSchema as DataPutResponseSchema, HolderLostSchema } from '@safe/proto/data_manager';
 import {
   AddVaultClientSchema,
-  DeleteSchema,
-  type GetPmidHealth as GetPmidHealthMessage,
-  GetPmidHealthSchema,
-  LoseSchema,
   type Lost,
-  LostSchema,
-  OfferSchema,
   type Put,
-  type PutResponse,
-  PutResponseSchema,
-  PutSchema,
   type RecordDeleted as RecordDeletedMessage,
   RecordDeletedSchema,
   type RecordLost as RecordLostMessage,
@@ -24,25 +15,17 @@ import {
 } from '@safe/proto/pmid_manager';
 import type { SendAccount } from '@safe/proto/pmid_node';
 
+// What this persona receives is its rows of the message table (@safe/messages, toPmidManager).
+
 /** A Put's fields; the chunk itself travels as the message's content. */
 export type PutPayload = Fields<Put>;
 /** A chunk copy: its name and which of its copy groups. */
 export type ChunkRef = Pick<PutPayload, 'name' | 'copy'>;
-export type NodePutResponse = Fields<PutResponse>;
-export type GetPmidHealth = Fields<GetPmidHealthMessage>;
-
-export const putCodec = protoCodec(PutSchema);
-export const deleteCodec = protoCodec(DeleteSchema);
-export const putResponseCodec = protoCodec(PutResponseSchema);
-export const getPmidHealthCodec = protoCodec(GetPmidHealthSchema);
-export const offerCodec = protoCodec(OfferSchema);
 
 export type RecordStored = Fields<RecordStoredMessage>;
 export const recordStoredCodec = protoCodec(RecordStoredSchema);
-export const loseCodec = protoCodec(LoseSchema);
 /** A PmidNode's report; `reason` LOST when an older node leaves it out. */
 export type NodeLost = Fields<Lost>;
-export const lostCodec = protoCodec(LostSchema);
 /** `report`: the id of the node's Lost report (empty from an older sender). */
 export type RecordLost = Fields<RecordLostMessage>;
 export const recordLostCodec = protoCodec(RecordLostSchema);

@@ -1,4 +1,4 @@
-import type { PersonaDefinition } from '@safe/core';
+import { definePersona, type PersonaDefinition } from '@safe/core';
 import { addVaultClient } from './actions/add-vault-client.js';
 import { recordDeleted } from './actions/record-deleted.js';
 import { recordLost } from './actions/record-lost.js';
@@ -19,15 +19,13 @@ import type { PmidManagerState } from './state.js';
 /**
  * PmidManager (SPEC.md 3.4); NAE = the PmidNode's name.
  *
- * | message       | from        | Ac     | Fw  | Sy  |
- * |---------------|-------------|--------|-----|-----|
- * | Put           | DataManager | group  | yes | no (So to the PmidNode; counted on its answer; a must-store copy counts sacrificial copies as room) |
- * | PutResponse   | PmidNode    | single | yes | yes |
- * | Delete        | DataManager | group  | yes | yes |
- * | Lose          | DataManager | group  | yes | yes (Delete on the node; its lost total grows) |
- * | GetPmidHealth | MaidManager | group  | no  | no  (the client's share of the vault's offer; a new client: AddVaultClient, the others told their share) |
- * | Offer         | PmidNode    | single | yes | yes |
- * | Lost          | PmidNode    | single | yes | yes (its lost total grows, unless a sacrificial copy DELETED_FOR_ROOM; HolderLost ->>>> the copy's DataManagers, with the reason) |
+ * What it receives (sender, accumulation, firewall, sync, payload) is declared once in
+ * @safe/messages (toPmidManager), which its senders send from too. What it does with each: Put
+ * (So to the PmidNode; counted on its answer; a must-store copy counts sacrificial copies as
+ * room), PutResponse, Delete, Lose (Delete on the node; its lost total grows), GetPmidHealth (the
+ * client's share of the vault's offer; a new client: AddVaultClient, the others told their share),
+ * Offer, Lost (its lost total grows, unless a sacrificial copy DELETED_FOR_ROOM; HolderLost ->>>>
+ * the copy's DataManagers, with the reason).
  *
  * Lose and Lost are two types because they accumulate differently: Lose is a DataManager group's
  * decision (K − 1 copies), Lost is the PmidNode's own report (one signed copy, the seeds' rule for
@@ -44,7 +42,7 @@ import type { PmidManagerState } from './state.js';
  * Ranking (SPEC.md 3.4): each replica announces the ranks of the nodes it manages that lost data
  * (rank.ts); DataManagers choose the nodes their managers agree are low-ranked last.
  */
-export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
+export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = definePersona({
   persona: 'pmid-manager',
   speaksAs: 'group',
   messages: [put, putResponse, del, lose, lost, getPmidHealth, offer],
@@ -52,4 +50,4 @@ export const pmidManagerPersona: PersonaDefinition<PmidManagerState> = {
   onChurn: sendAccountsOnRejoin,
   records: pmidManagerRecords,
   rankReports,
-};
+});

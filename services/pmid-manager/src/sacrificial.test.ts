@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { ChunkCopy, copyGroupName, LossReason } from '@safe/chunks';
 import { DEFAULT_GROUP_PARAMETERS, type HandlerContext, type Incoming, MalformedPayloadError, type Name, nameOf, toHex } from '@safe/core';
+import { toDataManager } from '@safe/messages';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordLost } from './actions/record-lost.js';
 import { recordStored } from './actions/record-stored.js';
 import { lost } from './handlers/lost.js';
 import { put } from './handlers/put.js';
-import { dataPutResponseCodec, holderLostCodec, type NodeLost, type PutPayload, recordLostCodec } from './messages.js';
+import { type NodeLost, type PutPayload, recordLostCodec } from './messages.js';
 import { openPmidManagerState, type PmidManagerState } from './state.js';
 
 let host: PgliteHost;
@@ -50,7 +51,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
       const outcome = await put.handle({ destination: to, payload, content: new Uint8Array(size) } as unknown as Incoming<PutPayload>, ctx);
       const [sent] = outcome.send ?? [];
       if (sent?.to.persona === 'pmid-node') return 'to the node';
-      return dataPutResponseCodec.decode(sent?.payload as Uint8Array).stored ? 'stored?' : 'refused';
+      return toDataManager.putResponse.payload.decode(sent?.payload as Uint8Array).stored ? 'stored?' : 'refused';
     };
     expect(await offer(ChunkCopy.PRIMARY, 100)).toBe('to the node');
     expect(await offer(ChunkCopy.BACKUP, 600)).toBe('to the node');
@@ -78,7 +79,7 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     const [told] = applied?.send ?? [];
     expect(told).toMatchObject({ type: 'HolderLost', scope: 'close-group', to: { persona: 'data-manager' } });
     expect(toHex(told?.to.nae as Name)).toBe(toHex(copyGroupName(deleted, ChunkCopy.SACRIFICIAL)));
-    const holderLost = holderLostCodec.decode(told?.payload as Uint8Array);
+    const holderLost = toDataManager.holderLost.payload.decode(told?.payload as Uint8Array);
     expect([toHex(holderLost.pmid), holderLost.copy, holderLost.reason]).toEqual([
       toHex(pmid),
       ChunkCopy.SACRIFICIAL,
@@ -119,9 +120,9 @@ describe('sacrificial copies in a PmidNode account (SPEC.md 3.3)', () => {
     expect(await state.store.account(pmid)).toEqual(before);
     const [putResponse, holderLost] = applied?.send ?? [];
     expect(putResponse?.type).toBe('PutResponse');
-    expect(dataPutResponseCodec.decode(putResponse?.payload as Uint8Array).stored).toBe(true);
+    expect(toDataManager.putResponse.payload.decode(putResponse?.payload as Uint8Array).stored).toBe(true);
     expect(holderLost).toMatchObject({ type: 'HolderLost', to: { persona: 'data-manager' }, correlation: id });
-    expect(holderLostCodec.decode(holderLost?.payload as Uint8Array).reason).toBe(LossReason.DELETED_FOR_ROOM);
+    expect(toDataManager.holderLost.payload.decode(holderLost?.payload as Uint8Array).reason).toBe(LossReason.DELETED_FOR_ROOM);
 
     // A member that agreed the store first sends the same HolderLost when the loss comes: one message, K copies.
     const other = await openPmidManagerState(host.database('pm_sacrificial_other'));

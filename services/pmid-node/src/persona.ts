@@ -1,10 +1,11 @@
 import { definePersona, type Name, type Outcome, type PersonaDefinition } from '@safe/core';
+import { toPmidManager } from '@safe/messages';
 import { del } from './handlers/delete.js';
 import { get } from './handlers/get.js';
 import { integrityCheck } from './handlers/integrity-check.js';
 import { put } from './handlers/put.js';
 import { sendAccount } from './handlers/send-account.js';
-import { offerCodec } from './messages.js';
+import { send } from './messages.js';
 import type { PmidNodeState } from './state.js';
 
 /**
@@ -33,8 +34,6 @@ export const pmidNodePersona: PersonaDefinition<PmidNodeState> = definePersona({
 /** On start-up a PmidNode tells its PmidManagers how much space it offers. */
 export function offer(self: Uint8Array, capacity: number): Outcome {
   return {
-    send: [
-      { type: 'Offer', to: { persona: 'pmid-manager', nae: self as Name }, scope: 'close-group', payload: offerCodec.encode({ capacity }) },
-    ],
+    send: [send(toPmidManager.offer, { nae: self as Name, scope: 'close-group' }, { capacity })],
   };
 }

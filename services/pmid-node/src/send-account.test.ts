@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChunkCopy, copyIndex, copyName, LossReason, lossReasonName } from '@safe/chunks';
+import { ChunkCopy, copyIndex, copyName, lossReasonName } from '@safe/chunks';
 import {
   DEFAULT_GROUP_PARAMETERS,
   type Envelope,
@@ -20,8 +20,9 @@ import {
   sha512,
   toHex,
 } from '@safe/core';
+import { toPmidManager } from '@safe/messages';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lostCodec, putCodec, putResponseCodec, type SendAccountBatch, sendAccountCodec } from './messages.js';
+import { putCodec, type SendAccountBatch, sendAccountCodec } from './messages.js';
 import { pmidNodePersona } from './persona.js';
 import { openPmidNodeState, type PmidNodeState } from './state.js';
 
@@ -88,7 +89,7 @@ async function store(size: number, copy: ChunkCopy = ChunkCopy.PRIMARY): Promise
 }
 
 const held = async () => (await replica.state.chunks.list()).map((c) => `${toHex(c.name)}.${copyName(c.copy)}`).sort();
-const id = (c: { name: Name; copy: ChunkCopy }) => `${toHex(c.name)}.${copyName(c.copy)}`;
+const id = (c: { name: Uint8Array; copy: ChunkCopy }) => `${toHex(c.name)}.${copyName(c.copy)}`;
 
 function batches(list: { name: Name; copy: ChunkCopy; content: Uint8Array }[], size: number): SendAccountBatch[] {
   const round = sha512(self.name, ...list.map((c) => c.name));
@@ -135,9 +136,7 @@ describe('SendAccount on a PmidNode', () => {
     expect(await held()).toEqual([id(kept)]);
     expect(before).toContain(id(unlisted));
     const lost = sent.filter((e) => e.type === 'Lost');
-    expect(lost.map((e) => id(lostCodec.decode(e.payload) as { name: Name; copy: ChunkCopy })).sort()).toEqual(
-      [id(corrupt), id(missing)].sort(),
-    );
+    expect(lost.map((e) => id(toPmidManager.lost.payload.decode(e.payload))).sort()).toEqual([id(corrupt), id(missing)].sort());
     for (const e of lost) {
       expect(e).toMatchObject({ authority: 'single', scope: 'close-group', destination: { persona: 'pmid-manager' } });
       expect(toHex(e.destination.nae)).toBe(toHex(self.name));
@@ -167,7 +166,7 @@ describe('Put on a full PmidNode (SPEC.md 3.3 sacrificial copies)', () => {
     const payload = putCodec.encode({ name: nameOf(content), copy, context: null });
     for (const member of members.slice(0, K - 1)) await replica.receive(copyFrom(member, 'Put', payload, self.name, content));
   };
-  const answers = () => sent.filter((e) => e.type === 'PutResponse').map((e) => putResponseCodec.decode(e.payload));
+  const answers = () => sent.filter((e) => e.type === 'PutResponse').map((e) => toPmidManager.putResponse.payload.decode(e.payload));
 
   it('a must-store copy deletes sacrificial copies for room and reports each one; one that cannot fit deletes nothing', async () => {
     const large = await store(400_000, ChunkCopy.SACRIFICIAL);
@@ -183,11 +182,9 @@ describe('Put on a full PmidNode (SPEC.md 3.3 sacrificial copies)', () => {
     expect(answers()[1]).toMatchObject({ stored: true, copy: ChunkCopy.BACKUP, size: 350_000 });
     expect(await held()).toEqual([id(small), id(primary), id({ name: nameOf(backup), copy: ChunkCopy.BACKUP })].sort());
     const lost = sent.filter((e) => e.type === 'Lost');
-    expect(
-      lost
-        .map((e) => lostCodec.decode(e.payload))
-        .map((l) => `${id(l as { name: Name; copy: ChunkCopy })}:${lossReasonName(l.reason ?? LossReason.LOST)}`),
-    ).toEqual([`${id(large)}:DELETED_FOR_ROOM`]);
+    expect(lost.map((e) => toPmidManager.lost.payload.decode(e.payload)).map((l) => `${id(l)}:${lossReasonName(l.reason)}`)).toEqual([
+      `${id(large)}:DELETED_FOR_ROOM`,
+    ]);
     expect(lost[0]).toMatchObject({ authority: 'single', scope: 'close-group', destination: { persona: 'pmid-manager' } });
     expect(toHex(lost[0]?.destination.nae as Uint8Array)).toBe(toHex(self.name));
 

@@ -1,6 +1,7 @@
 import { LossReason } from '@safe/chunks';
 import { action, type Name } from '@safe/core';
-import { type HolderLoss, holderLossCodec, pmidLoseCodec } from '../messages.js';
+import { toPmidManager } from '@safe/messages';
+import { type HolderLoss, holderLossCodec, send } from '../messages.js';
 import type { DataManagerState } from '../state.js';
 import { markHolderLost } from './mark-holder-lost.js';
 
@@ -18,15 +19,7 @@ export const loseHolder = action<HolderLoss, DataManagerState>({
     if (marked === undefined) return undefined;
     const { name, copy, pmid } = params;
     return {
-      send: [
-        {
-          type: 'Lose',
-          to: { persona: 'pmid-manager', nae: pmid as Name },
-          scope: 'close-group',
-          payload: pmidLoseCodec.encode({ name, copy }),
-        },
-        ...(marked.send ?? []),
-      ],
+      send: [send(toPmidManager.lose, { nae: pmid as Name, scope: 'close-group' }, { name, copy }), ...(marked.send ?? [])],
     };
   },
 });

@@ -8,12 +8,13 @@ import {
   NOTHING,
   type Outbound,
   type Outcome,
-  protoCodec,
   toHex,
   transferAgreement,
 } from '@safe/core';
-import { type FarmingRateRefresh as FarmingRateRefreshMessage, FarmingRateRefreshSchema } from '@safe/proto/farming_rate';
+import { toDataManager } from '@safe/messages';
+import type { FarmingRateRefresh as FarmingRateRefreshMessage } from '@safe/proto/farming_rate';
 import { adoptedFarmingRate, groupFarmingRate, refreshTargets } from '../farming-rate.js';
+import { send } from '../messages.js';
 import type { DataManagerState } from '../state.js';
 
 /**
@@ -26,7 +27,8 @@ import type { DataManagerState } from '../state.js';
  * median of its own rate and its peers' latest.
  */
 export type FarmingRateRefresh = Fields<FarmingRateRefreshMessage>;
-export const farmingRateRefreshCodec = protoCodec(FarmingRateRefreshSchema);
+/** Its row's codec, by the name this package exports it under (the sim tests read refreshes with it). */
+export const farmingRateRefreshCodec = toDataManager.farmingRateRefresh.payload;
 
 /** A rate is a price: a non-negative safe integer, whatever a peer sends. */
 export function checkedRate(rate: number): number {
@@ -53,20 +55,8 @@ export function sendFarmingRate(ctx: HandlerContext<DataManagerState>, targets: 
   // Later than any refresh sent before, across restarts too (the clock moves on); each refresh is
   // thereby also a message of its own, never taken for a repeat of an earlier one with the same rate.
   farming.sequence = Math.max(Math.floor(ctx.now()), farming.sequence + 1);
-  const payload = farmingRateRefreshCodec.encode({
-    rate: lastFarmingRate.rate,
-    moved: farmingRateMoved === true,
-    sequence: farming.sequence,
-  });
-  return targets.map(
-    (peer): Outbound => ({
-      type: 'FarmingRateRefresh',
-      to: { persona: 'data-manager', nae: peer },
-      scope: 'node',
-      authority: 'single',
-      payload,
-    }),
-  );
+  const refresh = { rate: lastFarmingRate.rate, moved: farmingRateMoved === true, sequence: farming.sequence };
+  return targets.map((peer) => send(toDataManager.farmingRateRefresh, { nae: peer, scope: 'node', authority: 'single' }, refresh));
 }
 
 /**

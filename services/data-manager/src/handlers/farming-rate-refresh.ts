@@ -1,5 +1,6 @@
-import { message, NOTHING, nameEquals, SafeError, shortName, toHex } from '@safe/core';
-import { adoptIfNewcomer, checkedRate, type FarmingRateRefresh, farmingRateRefreshCodec } from '../farming/refresh.js';
+import { type HandlerContext, handles, NOTHING, nameEquals, SafeError, shortName, toHex } from '@safe/core';
+import { toDataManager } from '@safe/messages';
+import { adoptIfNewcomer, checkedRate } from '../farming/refresh.js';
 import { refreshTargets } from '../farming-rate.js';
 import type { DataManagerState } from '../state.js';
 
@@ -17,24 +18,16 @@ export class NotClosePeerError extends SafeError {
  * replica's close peers (the K DataManagers closest to it that count it among theirs too) is refused
  * and changes nothing.
  */
-export const farmingRateRefresh = message<FarmingRateRefresh, DataManagerState>({
-  type: 'FarmingRateRefresh',
-  from: ['data-manager'],
-  accumulate: 'single',
-  firewall: false,
-  sync: false,
-  payload: farmingRateRefreshCodec,
-  handle(msg, ctx) {
-    // The close peers that count this replica back are the ones that send to it (and the ones churn keeps).
-    const close = refreshTargets(ctx.self, ctx.routing().view('data-manager').names(), ctx.params.closeGroupSize);
-    if (!close.some((peer) => nameEquals(peer, msg.sender)))
-      throw new NotClosePeerError(`${shortName(msg.sender)} is not a close peer of this DataManager: its farming rate does not count`);
-    const { rate, moved, sequence } = msg.payload;
-    const { peers } = ctx.state.farming;
-    const latest = peers.get(toHex(msg.sender));
-    // Refreshes can arrive out of order: an earlier one must not replace a later one.
-    if (latest !== undefined && latest.sequence >= sequence) return NOTHING;
-    peers.set(toHex(msg.sender), { rate: checkedRate(rate), moved, sequence });
-    return adoptIfNewcomer(ctx);
-  },
+export const farmingRateRefresh = handles(toDataManager.farmingRateRefresh, (msg, ctx: HandlerContext<DataManagerState>) => {
+  // The close peers that count this replica back are the ones that send to it (and the ones churn keeps).
+  const close = refreshTargets(ctx.self, ctx.routing().view('data-manager').names(), ctx.params.closeGroupSize);
+  if (!close.some((peer) => nameEquals(peer, msg.sender)))
+    throw new NotClosePeerError(`${shortName(msg.sender)} is not a close peer of this DataManager: its farming rate does not count`);
+  const { rate, moved, sequence } = msg.payload;
+  const { peers } = ctx.state.farming;
+  const latest = peers.get(toHex(msg.sender));
+  // Refreshes can arrive out of order: an earlier one must not replace a later one.
+  if (latest !== undefined && latest.sequence >= sequence) return NOTHING;
+  peers.set(toHex(msg.sender), { rate: checkedRate(rate), moved, sequence });
+  return adoptIfNewcomer(ctx);
 });

@@ -1,8 +1,9 @@
 import { ChunkCopy } from '@safe/chunks';
 import {
   answerClient,
+  type HandlerContext,
+  handles,
   InvalidNameError,
-  message,
   NOTHING,
   NotFoundError,
   nameEquals,
@@ -12,7 +13,8 @@ import {
   toHex,
   UnavailableError,
 } from '@safe/core';
-import { getReplyCodec, getRequestCodec } from '../messages.js';
+import { toDataManager } from '@safe/messages';
+import { getReplyCodec } from '../messages.js';
 import { askHolder, isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
@@ -24,43 +26,35 @@ import { copyKey, type DataManagerState } from '../state.js';
  * the top live holder; the answer (GetResponse) moves on to the next holder if that one fails.
  * Concurrent Gets of one chunk, a repeat included, share the fetch.
  */
-export const get = message<{ name: Uint8Array; nonce: Uint8Array }, DataManagerState>({
-  type: 'Get',
-  from: ['client'],
-  accumulate: 'single',
-  firewall: false,
-  sync: false,
-  payload: getRequestCodec,
-  async handle(msg, ctx) {
-    const name = parseName(msg.payload.name, 'chunk name');
-    if (!nameEquals(msg.destination.nae, name)) throw new InvalidNameError('a Get goes to the close group of the chunk name');
-    const origin = originOf(msg);
-    if (origin === undefined) throw new InvalidNameError('a Get needs an entry node to answer to');
-    const record = await ctx.state.store.record(name, ChunkCopy.PRIMARY);
-    if (record === undefined)
-      throw new NotFoundError(
-        `no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`,
-      );
-    // SPEC.md 4 Caching: a chunk this member saw on an earlier Get's reply path is answered without asking a holder.
-    const cached = ctx.cache.get(name);
-    if (cached !== undefined) return { send: [answerClient(origin, replyOk(getReplyCodec.encode({ content: cached })))] };
-    const holders = await ctx.state.store.holders(record.id);
-    const live = holders.filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
-    const [first, ...rest] = live;
-    if (first === undefined) {
-      // Holders chosen but none ever confirmed: the Put that recorded it never completed (a crash
-      // lost its content on the way), so no one was told it is stored.
-      if (holders.every((h) => h.state === 'pending')) throw new NotFoundError(`chunk ${toHex(name).slice(0, 16)}… was never stored`);
-      throw new UnavailableError('no holder of the chunk is on line');
-    }
-    const key = copyKey(name, ChunkCopy.PRIMARY);
-    const pending = ctx.state.pendingGets.get(key);
-    if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {
-      pending.waiting.push(origin);
-      return NOTHING;
-    }
-    const waiting = pending ? [...pending.waiting, origin] : [origin];
-    ctx.state.pendingGets.set(key, { waiting, current: first, remaining: rest, sentAt: ctx.now() });
-    return { send: [askHolder(first, name)] };
-  },
+export const get = handles(toDataManager.get, async (msg, ctx: HandlerContext<DataManagerState>) => {
+  const name = parseName(msg.payload.name, 'chunk name');
+  if (!nameEquals(msg.destination.nae, name)) throw new InvalidNameError('a Get goes to the close group of the chunk name');
+  const origin = originOf(msg);
+  if (origin === undefined) throw new InvalidNameError('a Get needs an entry node to answer to');
+  const record = await ctx.state.store.record(name, ChunkCopy.PRIMARY);
+  if (record === undefined)
+    throw new NotFoundError(
+      `no chunk ${msg.payload.name.length === 64 ? Buffer.from(name).toString('hex').slice(0, 16) : ''}… on the network`,
+    );
+  // SPEC.md 4 Caching: a chunk this member saw on an earlier Get's reply path is answered without asking a holder.
+  const cached = ctx.cache.get(name);
+  if (cached !== undefined) return { send: [answerClient(origin, replyOk(getReplyCodec.encode({ content: cached })))] };
+  const holders = await ctx.state.store.holders(record.id);
+  const live = holders.filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
+  const [first, ...rest] = live;
+  if (first === undefined) {
+    // Holders chosen but none ever confirmed: the Put that recorded it never completed (a crash
+    // lost its content on the way), so no one was told it is stored.
+    if (holders.every((h) => h.state === 'pending')) throw new NotFoundError(`chunk ${toHex(name).slice(0, 16)}… was never stored`);
+    throw new UnavailableError('no holder of the chunk is on line');
+  }
+  const key = copyKey(name, ChunkCopy.PRIMARY);
+  const pending = ctx.state.pendingGets.get(key);
+  if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {
+    pending.waiting.push(origin);
+    return NOTHING;
+  }
+  const waiting = pending ? [...pending.waiting, origin] : [origin];
+  ctx.state.pendingGets.set(key, { waiting, current: first, remaining: rest, sentAt: ctx.now() });
+  return { send: [askHolder(first, name)] };
 });

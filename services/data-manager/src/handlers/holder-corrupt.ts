@@ -1,27 +1,19 @@
 import { copyGroupName } from '@safe/chunks';
-import { InvalidNameError, message, nameEquals, parseName } from '@safe/core';
+import { handles, InvalidNameError, nameEquals, parseName } from '@safe/core';
+import { toDataManager } from '@safe/messages';
 import { loseHolder } from '../actions/lose-holder.js';
-import { type ChunkRef, holderLossCodec } from '../messages.js';
-import type { DataManagerState } from '../state.js';
+import { holderLossCodec } from '../messages.js';
 
 /**
  * HolderCorrupt | DataManager ->>>> | [Ac, Fw] DataManager [Sy]: the verdict of an integrity check
  * (integrity/check.ts), sent by each member of the copy group to the group itself. It counts only
  * once K − 1 members reached the same verdict, and acts only once the group agrees (LoseHolder).
  */
-export const holderCorrupt = message<ChunkRef & { pmid: Uint8Array }, DataManagerState>({
-  type: 'HolderCorrupt',
-  from: ['data-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: true,
-  payload: holderLossCodec,
-  handle(msg) {
-    const name = parseName(msg.payload.name, 'chunk name');
-    parseName(msg.payload.pmid, 'PmidNode name');
-    const group = copyGroupName(name, msg.payload.copy);
-    if (!nameEquals(msg.destination.nae, group) || !nameEquals(msg.source.nae, group))
-      throw new InvalidNameError("an integrity verdict goes from a copy group's DataManagers to themselves");
-    return { actions: [{ type: loseHolder.type, nae: group, payload: holderLossCodec.encode(msg.payload) }] };
-  },
+export const holderCorrupt = handles(toDataManager.holderCorrupt, (msg) => {
+  const name = parseName(msg.payload.name, 'chunk name');
+  parseName(msg.payload.pmid, 'PmidNode name');
+  const group = copyGroupName(name, msg.payload.copy);
+  if (!nameEquals(msg.destination.nae, group) || !nameEquals(msg.source.nae, group))
+    throw new InvalidNameError("an integrity verdict goes from a copy group's DataManagers to themselves");
+  return { actions: [{ type: loseHolder.type, nae: group, payload: holderLossCodec.encode(msg.payload) }] };
 });

@@ -1,7 +1,7 @@
 import { CHUNK_COPIES, ChunkCopy, copyGroupName, LossReason } from '@safe/chunks';
-import { InvalidNameError, MalformedPayloadError, message, nameEquals, parseName, WrongSourceError } from '@safe/core';
-import { type HolderLoss, holderLossCodec } from '../messages.js';
-import type { DataManagerState } from '../state.js';
+import { handles, InvalidNameError, MalformedPayloadError, nameEquals, parseName, WrongSourceError } from '@safe/core';
+import { toDataManager } from '@safe/messages';
+import { holderLossCodec } from '../messages.js';
 
 /**
  * HolderLost | PmidManager ->>>> | [Ac, Fw] DataManager [Sy]: the PmidNode reported on its rejoin
@@ -9,27 +9,19 @@ import type { DataManagerState } from '../state.js';
  * copy to make room for a must-store one (reason DELETED_FOR_ROOM). Agreed, the holder stops
  * counting and the copy is stored again if that leaves it short (actions/mark-holder-lost.ts).
  */
-export const holderLost = message<HolderLoss, DataManagerState>({
-  type: 'HolderLost',
-  from: ['pmid-manager'],
-  accumulate: 'group',
-  firewall: true,
-  sync: true,
-  payload: holderLossCodec,
-  handle(msg) {
-    const { copy, reason } = msg.payload;
-    if (!CHUNK_COPIES.includes(copy)) throw new MalformedPayloadError('a HolderLost names a primary, backup or sacrificial copy');
-    if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
-      throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
-    }
-    const name = parseName(msg.payload.name, 'chunk name');
-    const pmid = parseName(msg.payload.pmid, 'PmidNode name');
-    if (!nameEquals(msg.source.nae, pmid)) throw new WrongSourceError('a PmidManager group reports losses of its own PmidNode only');
-    if (!nameEquals(msg.destination.nae, copyGroupName(name, copy))) {
-      throw new InvalidNameError('a HolderLost goes to the copy group of the chunk');
-    }
-    return {
-      actions: [{ type: 'MarkHolderLost', nae: msg.destination.nae, payload: holderLossCodec.encode({ name, copy, pmid, reason }) }],
-    };
-  },
+export const holderLost = handles(toDataManager.holderLost, (msg) => {
+  const { copy, reason } = msg.payload;
+  if (!CHUNK_COPIES.includes(copy)) throw new MalformedPayloadError('a HolderLost names a primary, backup or sacrificial copy');
+  if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
+    throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
+  }
+  const name = parseName(msg.payload.name, 'chunk name');
+  const pmid = parseName(msg.payload.pmid, 'PmidNode name');
+  if (!nameEquals(msg.source.nae, pmid)) throw new WrongSourceError('a PmidManager group reports losses of its own PmidNode only');
+  if (!nameEquals(msg.destination.nae, copyGroupName(name, copy))) {
+    throw new InvalidNameError('a HolderLost goes to the copy group of the chunk');
+  }
+  return {
+    actions: [{ type: 'MarkHolderLost', nae: msg.destination.nae, payload: holderLossCodec.encode({ name, copy, pmid, reason }) }],
+  };
 });

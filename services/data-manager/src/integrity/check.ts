@@ -1,7 +1,8 @@
 import { copyGroupName } from '@safe/chunks';
-import { type HandlerContext, type Name, nameEquals, type Outbound, sha512, toHex } from '@safe/core';
-import { toPmidNode } from '@safe/messages';
-import { type GetResponse, holderLossCodec, type IntegrityAnswer, send as sendTo } from '../messages.js';
+import { type Fields, type HandlerContext, type Name, nameEquals, type Outbound, sha512, toHex } from '@safe/core';
+import { toDataManager, toPmidNode } from '@safe/messages';
+import type { HolderLost } from '@safe/proto/data_manager';
+import { type GetResponse, type HolderLoss, type IntegrityAnswer, send as sendTo } from '../messages.js';
 import { askHolder, carriesChunk, isLive } from '../rules.js';
 import { copyKey, type DataManagerState, type IntegrityCheck } from '../state.js';
 import type { HeldCopy } from '../store.js';
@@ -171,12 +172,10 @@ function conclude(ctx: HandlerContext<DataManagerState>, key: string, check: Int
       { chunk: toHex(check.name).slice(0, 16), copy: check.copy, lost: lost.map((p) => toHex(p).slice(0, 16)) },
       'integrity check failed',
     );
-  return lost.map((pmid) => ({
-    type: 'HolderCorrupt',
-    to: { persona: 'data-manager', nae: check.group },
-    scope: 'close-group',
-    as: check.group,
-    correlation: sha512(VERDICT_TAG, check.nonce, pmid),
-    payload: holderLossCodec.encode({ name: check.name, copy: check.copy, pmid }),
-  }));
+  return lost.map((pmid) => {
+    // `reason` left out (LOST), as the verdict always was: the members' copies keep the bytes they accumulate on.
+    const verdict: HolderLoss = { name: check.name, copy: check.copy, pmid };
+    const to = { nae: check.group, scope: 'close-group', as: check.group, correlation: sha512(VERDICT_TAG, check.nonce, pmid) } as const;
+    return sendTo(toDataManager.holderCorrupt, to, verdict as Fields<HolderLost>);
+  });
 }

@@ -1,6 +1,7 @@
 import { CHUNK_COPIES, copyGroupName, fromWireOrigin } from '@safe/chunks';
 import { action, answerClient, type Outbound, type Payload, parseName, replyOk } from '@safe/core';
-import { dataDeleteCodec, deleteReplyCodec, recordDeleteCodec } from '../messages.js';
+import { toDataManager } from '@safe/messages';
+import { deleteReplyCodec, recordDeleteCodec, send as sendTo } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
@@ -16,12 +17,7 @@ export const recordDelete = action<Payload<typeof recordDeleteCodec>, MaidManage
     if (held) {
       const chunk = parseName(name, 'chunk name');
       for (const copy of CHUNK_COPIES) {
-        send.push({
-          type: 'Delete',
-          to: { persona: 'data-manager', nae: copyGroupName(chunk, copy) },
-          scope: 'close-group',
-          payload: dataDeleteCodec.encode({ name, copy }),
-        });
+        send.push(sendTo(toDataManager.delete, { nae: copyGroupName(chunk, copy), scope: 'close-group' }, { name, copy }));
       }
     }
     const to = fromWireOrigin(origin);

@@ -1,7 +1,7 @@
 import { CHUNK_COPIES, checkChunk, copyGroupName, toWireOrigin } from '@safe/chunks';
 import { FailedPreconditionError, type HandlerContext, handles, OutOfSpaceError, originOf, UnknownClientError } from '@safe/core';
-import { toMaidManager } from '@safe/messages';
-import { dataPutCodec } from '../messages.js';
+import { toDataManager, toMaidManager } from '@safe/messages';
+import { send } from '../messages.js';
 import type { MaidManagerState } from '../state.js';
 
 /**
@@ -23,13 +23,9 @@ function putRequest(row: typeof toMaidManager.put | typeof toMaidManager.putUniq
     const origin = originOf(msg);
     const context = { client, origin: origin ? toWireOrigin(origin) : null };
     return {
-      send: CHUNK_COPIES.map((copy) => ({
-        type: 'Put',
-        to: { persona: 'data-manager', nae: copyGroupName(name, copy) },
-        scope: 'close-group' as const,
-        payload: dataPutCodec.encode({ name, copy, context, unique }),
-        content,
-      })),
+      send: CHUNK_COPIES.map((copy) =>
+        send(toDataManager.put, { nae: copyGroupName(name, copy), scope: 'close-group', content }, { name, copy, context, unique }),
+      ),
     };
   });
 }

@@ -1,6 +1,7 @@
 import { ChunkCopy, LossReason } from '@safe/chunks';
-import { MalformedPayloadError, message, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
-import { lostCodec, type NodeLost, recordLostCodec } from '../messages.js';
+import { type HandlerContext, handles, MalformedPayloadError, NOTHING, nameEquals, WrongSourceError } from '@safe/core';
+import { toPmidManager } from '@safe/messages';
+import { recordLostCodec } from '../messages.js';
 import type { PmidManagerState } from '../state.js';
 
 /**
@@ -14,21 +15,13 @@ import type { PmidManagerState } from '../state.js';
  * sacrificial copy right after storing it, before its PutResponse is agreed, so the report is
  * agreed either way and the action decides (actions/record-lost.ts).
  */
-export const lost = message<NodeLost, PmidManagerState>({
-  type: 'Lost',
-  from: ['pmid-node'],
-  accumulate: 'single',
-  firewall: true,
-  sync: true,
-  payload: lostCodec,
-  async handle(msg, ctx) {
-    const pmid = msg.sender;
-    if (!nameEquals(msg.destination.nae, pmid)) throw new WrongSourceError('a PmidNode reports losses to its own PmidManagers only');
-    const { name, copy, reason } = msg.payload;
-    if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
-      throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
-    }
-    if (reason !== LossReason.DELETED_FOR_ROOM && !(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
-    return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason, report: msg.id }) }] };
-  },
+export const lost = handles(toPmidManager.lost, async (msg, ctx: HandlerContext<PmidManagerState>) => {
+  const pmid = msg.sender;
+  if (!nameEquals(msg.destination.nae, pmid)) throw new WrongSourceError('a PmidNode reports losses to its own PmidManagers only');
+  const { name, copy, reason } = msg.payload;
+  if (reason === LossReason.DELETED_FOR_ROOM && copy !== ChunkCopy.SACRIFICIAL) {
+    throw new MalformedPayloadError('only a sacrificial copy is deleted to make room');
+  }
+  if (reason !== LossReason.DELETED_FOR_ROOM && !(await ctx.state.store.holds(pmid, name, copy))) return NOTHING;
+  return { actions: [{ type: 'RecordLost', nae: pmid, payload: recordLostCodec.encode({ pmid, name, copy, reason, report: msg.id }) }] };
 });

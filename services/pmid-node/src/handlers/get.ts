@@ -1,6 +1,6 @@
-import { type HandlerContext, handles, parseName, reply, SafeError } from '@safe/core';
-import { toPmidNode } from '@safe/messages';
-import { getResponseCodec } from '../messages.js';
+import { answering, type HandlerContext, handles, parseName, SafeError } from '@safe/core';
+import { toDataManager, toPmidNode } from '@safe/messages';
+import { send } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -20,5 +20,5 @@ export const get = handles(toPmidNode.get, async (msg, ctx: HandlerContext<PmidN
     if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
     error = e.message;
   }
-  return { send: [reply(msg, 'GetResponse', getResponseCodec.encode({ name, copy, content, error }))] };
+  return { send: [send(toDataManager.getResponse, answering(msg), { name, copy, content, error })] };
 });

@@ -1,6 +1,6 @@
-import { type HandlerContext, handles, parseName, reply } from '@safe/core';
-import { toPmidNode } from '@safe/messages';
-import { integrityAnswerCodec } from '../messages.js';
+import { answering, type HandlerContext, handles, parseName } from '@safe/core';
+import { toDataManager, toPmidNode } from '@safe/messages';
+import { send } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -14,5 +14,5 @@ export const integrityCheck = handles(toPmidNode.integrityCheck, async (msg, ctx
   const { copy, nonce } = msg.payload;
   const digest = await ctx.state.chunks.digest(name, copy, nonce);
   const answer = { name, copy, nonce, held: digest !== undefined, digest: digest ?? new Uint8Array(0) };
-  return { send: [reply(msg, 'IntegrityAnswer', integrityAnswerCodec.encode(answer))] };
+  return { send: [send(toDataManager.integrityAnswer, answering(msg), answer)] };
 });

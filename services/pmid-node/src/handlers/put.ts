@@ -1,9 +1,9 @@
 import { LossReason } from '@safe/chunks';
-import { type HandlerContext, handles, reply, SafeError } from '@safe/core';
-import { toPmidNode } from '@safe/messages';
+import { answering, type HandlerContext, handles, SafeError } from '@safe/core';
+import { toPmidManager, toPmidNode } from '@safe/messages';
 import type { DiskCopy } from '../chunk-store.js';
 import { reportLost } from '../lost.js';
-import { putResponseCodec } from '../messages.js';
+import { send } from '../messages.js';
 import type { PmidNodeState } from '../state.js';
 
 /**
@@ -23,7 +23,7 @@ export const put = handles(toPmidNode.put, async (msg, ctx: HandlerContext<PmidN
     if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
     error = e.message;
   }
-  const answer = putResponseCodec.encode({ name, copy, stored: error === '', error, size: content.length, context });
+  const answer = { name, copy, stored: error === '', error, size: content.length, context };
   const deleted = sacrificed.map((victim) => reportLost(ctx.self, victim, LossReason.DELETED_FOR_ROOM));
-  return { send: [reply(msg, 'PutResponse', answer), ...deleted] };
+  return { send: [send(toPmidManager.putResponse, answering(msg), answer), ...deleted] };
 });
