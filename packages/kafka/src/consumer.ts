@@ -21,6 +21,9 @@ import { allPartitions, type ConsumerGroupSpec, offsetsByPartition, startOffsets
 import { deferred } from './timing.js';
 import { groupIdFor, topicFor } from './topics.js';
 
+/** How long a consumer kafkajs gave up on is started again before the replica is told it is fatal. */
+const RESTART_FOR_MS = 300_000;
+
 /**
  * One replica's reader of its persona's topic, in a consumer group of its own. Copies are handed
  * to `deliver` one at a time, in partition order; an offset is committed only after `deliver`
@@ -146,10 +149,14 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   async start(deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
     if (this.#consumer) throw new FailedPreconditionError(`Kafka consumer ${this.#groupId} is already started`);
     this.#stopping = false;
-    this.#running = false;
-    this.#served = undefined;
     this.#stopRequested = deferred();
     this.#abandon = deferred();
+    await this.#start(deliver);
+  }
+
+  async #start(deliver: (envelope: Envelope) => Promise<void>): Promise<void> {
+    this.#running = false;
+    this.#served = undefined;
 
     const { partitions, pins, positions } = await startOffsetsOnceLed(this.#spec);
     this.#partitions = partitions;
@@ -177,9 +184,8 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
       crash = payload.error;
       this.#telemetry.count('safe_bus_consumer_crashes_total', { topic: this.#topic });
       this.#log.error({ error: describeKafkaError(payload.error), restart: payload.restart }, 'Kafka consumer crashed');
-      if (!payload.restart && joined && !this.#stopping) {
-        this.#onFatal?.(kafkaUnavailable(this.#brokers, `consumer ${this.#groupId} stopped for good`, payload.error));
-      }
+      if (!payload.restart && joined && !this.#stopping && this.#consumer === consumer)
+        void this.#startAgain(consumer, deliver, payload.error);
     });
 
     try {
@@ -211,14 +217,42 @@ export class KafkaGroupConsumer implements GroupBusConsumer {
   }
 
   /**
+   * kafkajs gives a consumer up for good on errors it deems final, some of which only mean the
+   * broker is restarting ("Failed to find group coordinator"): this consumer is started again, with
+   * backoff, from its committed offsets; only if Kafka stays away for RESTART_FOR_MS is it fatal.
+   */
+  async #startAgain(crashed: Consumer, deliver: (envelope: Envelope) => Promise<void>, cause: unknown): Promise<void> {
+    this.#running = false;
+    this.#consumer = undefined;
+    await crashed.disconnect().catch(() => {});
+    const until = Date.now() + RESTART_FOR_MS;
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      try {
+        await this.#start(deliver);
+        this.#log.info({ attempt }, 'Kafka consumer started again after a crash');
+        // A stop that came while it was starting found no consumer to stop.
+        if (this.#stopping) await this.stop();
+        return;
+      } catch (error) {
+        if (Date.now() >= until) {
+          this.#onFatal?.(kafkaUnavailable(this.#brokers, `consumer ${this.#groupId} stopped for good`, error ?? cause));
+          return;
+        }
+        this.#log.warn({ attempt, error: describeKafkaError(error) }, 'Kafka consumer cannot start again yet; trying again');
+        await sleep(Math.min(1_000 * attempt, 5_000), undefined, { ref: false });
+      }
+    }
+  }
+
+  /**
    * Stops at a clean offset: no new copy is started, the one in `deliver` gets `stopGraceMs` to
    * finish (and is then committed); if it does not finish it is abandoned uncommitted and comes
    * again on the next start. Leaves the group and disconnects.
    */
   async stop(): Promise<void> {
+    this.#stopping = true;
     const consumer = this.#consumer;
     if (!consumer) return;
-    this.#stopping = true;
     this.#running = false;
     this.#stopRequested.resolve();
     const grace = setTimeout(() => this.#abandon.resolve(), this.#stopGraceMs);
