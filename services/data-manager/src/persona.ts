@@ -6,6 +6,7 @@ import { loseHolder } from './actions/lose-holder.js';
 import { markHolderLost } from './actions/mark-holder-lost.js';
 import { onPmidChurn, pmidChurn } from './actions/pmid-churn.js';
 import { removeSubscriber } from './actions/remove-subscriber.js';
+import { sweepOnTick } from './churn/leftovers.js';
 import { repairOnTick } from './churn/repair.js';
 import { adoptFarmingRate, onDataManagerChurn, periodicFarmingRefresh } from './farming/refresh.js';
 import { del } from './handlers/delete.js';
@@ -20,7 +21,6 @@ import { putResponse } from './handlers/put-response.js';
 import { periodicIntegrityChecks } from './integrity/check.js';
 import { dataManagerRecords } from './records.js';
 import type { DataManagerState } from './state.js';
-import { sweepOnTick } from './tombstones.js';
 
 /**
  * DataManager (SPEC.md 3.3); NAE = a copy group's name (the chunk name, hashed once per level).

@@ -1,8 +1,6 @@
 import { CHUNK_COPIES, type ChunkCopy, copyIndex } from '@safe/chunks';
-import { type HandlerContext, type Name, type Outbound, toHex } from '@safe/core';
+import type { Name } from '@safe/core';
 import type { SqlExecutor } from '@safe/sql';
-import { deleteFrom } from './rules.js';
-import type { DataManagerState } from './state.js';
 
 /**
  * A deleted copy's tombstone (SPEC.md 4, account transfer of a deletion). A member that was away
@@ -62,13 +60,4 @@ export async function sweepTombstones(tx: SqlExecutor, now: number): Promise<Lef
     const copy = CHUNK_COPIES[row.copy];
     return copy === undefined ? [] : [{ name: row.name as Name, copy, holders: (row.holders ?? []) as Name[] }];
   });
-}
-
-/** At a tick: late answers' records of deleted copies go, and their holders delete the copies. */
-export async function sweepOnTick(ctx: HandlerContext<DataManagerState>): Promise<Outbound[]> {
-  const leftovers = await ctx.state.store.db.transaction((tx) => sweepTombstones(tx, ctx.now()));
-  for (const { name, copy, holders } of leftovers) {
-    ctx.log.info({ chunk: toHex(name).slice(0, 16), copy, holders: holders.length }, 'a deleted copy made again by a late answer removed');
-  }
-  return leftovers.flatMap(({ name, copy, holders }) => holders.map((pmid) => deleteFrom(pmid, name, copy)));
 }
