@@ -509,6 +509,20 @@ describe.each(backends)('SQL port on $name', (backend) => {
       expect([a[0]?.n, b[0]?.n]).toEqual([1, 2]);
       expect(await one.query('SELECT current_schema() AS s')).toEqual([{ s: one.schema }]);
       expect(await two.transaction((tx) => tx.query('SELECT current_schema() AS s'))).toEqual([{ s: two.schema }]);
+      // Many at once, alternating, with failing calls among them: each still runs in its own schema.
+      const calls = Array.from({ length: 24 }, (_, i) => {
+        const db = i % 2 === 0 ? one : two;
+        if (i % 5 === 0)
+          return db.query('SELECT * FROM no_such_table').then(
+            () => 'ran',
+            () => 'refused',
+          );
+        if (i % 3 === 0) return db.transaction(async (tx) => (await tx.query<{ s: string }>('SELECT current_schema() AS s'))[0]?.s);
+        return db.query<{ s: string }>('SELECT current_schema() AS s').then((rows) => rows[0]?.s);
+      });
+      expect(await Promise.all(calls)).toEqual(
+        Array.from({ length: 24 }, (_, i) => (i % 5 === 0 ? 'refused' : i % 2 === 0 ? one.schema : two.schema)),
+      );
     });
   });
 

@@ -33,9 +33,10 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
     throw new UnavailableError(`pglite at ${where} could not open: ${toSqlError(error, 'open').message}`, { cause: error });
   }
   let closed = false;
+  const session = new SchemaSession(pg);
   return {
     dataDir: options.dataDir,
-    database: (schema) => new PgliteDatabase(pg, checkSchemaName(schema), () => closed),
+    database: (schema) => new PgliteDatabase(session, checkSchemaName(schema), () => closed),
     async close() {
       if (closed) return;
       closed = true;
@@ -48,7 +49,39 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
   };
 }
 
-async function run(tx: Transaction, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
+type Runner = Pick<Transaction, 'exec' | 'query'>;
+
+/**
+ * PGlite's one connection, shared by every replica of the process, each in a schema of its own.
+ * Calls run one at a time with search_path set to their schema, and the path is set only when the
+ * schema changes: a statement costs one round trip into PGlite, not four (BEGIN, SET LOCAL, the
+ * statement, COMMIT), which was most of the embedded testnet's SQL time.
+ */
+class SchemaSession {
+  readonly pg: PGlite;
+  #current: string | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(pg: PGlite) {
+    this.pg = pg;
+  }
+
+  run<T>(schema: string, create: boolean, body: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(async () => {
+      if (create || this.#current !== schema) {
+        this.#current = undefined;
+        const quoted = quoteSchema(schema);
+        await this.pg.exec(`${create ? `CREATE SCHEMA IF NOT EXISTS ${quoted}; ` : ''}SET search_path TO ${quoted}`);
+        this.#current = schema;
+      }
+      return body();
+    });
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+async function run(tx: Runner, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
   if (isSimple(params)) {
     const results = await tx.exec(text);
     return results.at(-1)?.rows ?? [];
@@ -58,37 +91,39 @@ async function run(tx: Transaction, text: string, params: readonly unknown[] | u
 
 class PgliteDatabase implements SqlDatabase {
   readonly schema: string;
-  readonly #pg: PGlite;
+  readonly #session: SchemaSession;
   readonly #hostClosed: () => boolean;
   #closed = false;
-  // The schema is created by the first transaction that commits; after that only search_path is set.
+  // Until the first call succeeds, each call creates the schema if it is missing.
   #schemaReady = false;
 
-  constructor(pg: PGlite, schema: string, hostClosed: () => boolean) {
-    this.#pg = pg;
+  constructor(session: SchemaSession, schema: string, hostClosed: () => boolean) {
+    this.#session = session;
     this.schema = schema;
     this.#hostClosed = hostClosed;
   }
 
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.#scoped(`query ${statementHead(text)}`, (tx) => run(tx, text, params) as Promise<R[]>);
+    return this.#scoped(`query ${statementHead(text)}`, () => run(this.#session.pg, text, params) as Promise<R[]>);
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.#scoped('transaction', async (raw) => {
-      const { tx, end } = transactionExecutor(async (text, params) => {
+    return this.#scoped('transaction', () =>
+      this.#session.pg.transaction(async (raw) => {
+        const { tx, end } = transactionExecutor(async (text, params) => {
+          try {
+            return await run(raw, text, params);
+          } catch (error) {
+            throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
+          }
+        });
         try {
-          return await run(raw, text, params);
-        } catch (error) {
-          throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
+          return await fn(tx);
+        } finally {
+          end();
         }
-      });
-      try {
-        return await fn(tx);
-      } finally {
-        end();
-      }
-    });
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -96,24 +131,12 @@ class PgliteDatabase implements SqlDatabase {
     this.#closed = true;
   }
 
-  /**
-   * Every call is its own PGlite transaction whose first statement sets the schema with SET LOCAL:
-   * PGlite runs transactions one at a time on its single connection, so no other replica's
-   * statement can run under this search_path, and it is gone at COMMIT/ROLLBACK.
-   */
-  async #scoped<T>(what: string, body: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #scoped<T>(what: string, body: () => Promise<T>): Promise<T> {
     if (this.#closed || this.#hostClosed()) {
       throw new UnavailableError(`pglite[${this.schema}] ${what}: database closed`);
     }
-    const schema = quoteSchema(this.schema);
-    const ready = this.#schemaReady;
     try {
-      const result = await this.#pg.transaction(async (tx) => {
-        await tx.exec(
-          ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`,
-        );
-        return body(tx);
-      });
+      const result = await this.#session.run(this.schema, !this.#schemaReady, body);
       this.#schemaReady = true;
       return result;
     } catch (error) {
