@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ChunkCopy } from '@safe/chunks';
 import { type Name, nameOf } from '@safe/core';
 import { openPglite, type PgliteHost } from '@safe/sql';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from './config.js';
 import { openDataManagerState } from './state.js';
@@ -44,6 +45,38 @@ describe('the chunk → holders table', () => {
       new Set(holders.map((n) => Buffer.from(n).toString('hex'))),
     );
     expect(await store.record(name, ChunkCopy.BACKUP)).toBeUndefined();
+  });
+
+  it('reports the stored count and trims as the table has them, whatever order holders are marked in', async () => {
+    const nodes = Array.from({ length: 5 }, pmid);
+    const states = ['pending', 'stored', 'failed'] as const;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.constantFrom(...states)), { minLength: 1, maxLength: 12 }),
+        async (marks) => {
+          const name = nameOf(randomBytes(24));
+          for (const [index, state] of marks) {
+            const node = nodes[index] as Name;
+            const record = await store.record(name, ChunkCopy.PRIMARY);
+            const before = record === undefined ? [] : await store.holders(record.id);
+            const update = await store.markHolder(name, ChunkCopy.PRIMARY, 10, node, state, 3);
+            const after = await store.holders((await store.record(name, ChunkCopy.PRIMARY))?.id ?? -1);
+            expect(update.stored).toBe(after.filter((h) => h.state === 'stored').length);
+            expect(update.changed).toBe(before.find((h) => Buffer.from(h.pmid).equals(node))?.state !== state);
+            expect(after.length).toBeLessThanOrEqual(3);
+            // A holder added below the last place is trimmed at once.
+            const listed = before.some((h) => Buffer.from(h.pmid).equals(node))
+              ? before.map((h) => h.pmid)
+              : [...before.map((h) => h.pmid), node];
+            const gone = listed.filter((p) => !after.some((a) => Buffer.from(a.pmid).equals(p)));
+            expect(new Set(update.trimmed.map((t) => Buffer.from(t).toString('hex')))).toEqual(
+              new Set(gone.map((t) => Buffer.from(t).toString('hex'))),
+            );
+          }
+        },
+      ),
+      { numRuns: 40, seed: 15 },
+    );
   });
 
   it('marks a holder stored once and counts stored holders', async () => {

@@ -162,12 +162,15 @@ export class DataManagerStore {
   /** Adds a holder at the top of the list (or moves it there); returns the holders below `maxHolders` that fall off. */
   async #addHolder(tx: SqlExecutor, chunkId: number, pmid: Uint8Array, state: HolderState, maxHolders: number): Promise<Name[]> {
     const pmidId = await this.#pmidId(tx, pmid);
-    await tx.query(
+    // RETURNING's subquery sees the list as it was before this row: one more, and no trim is due.
+    const [added] = await tx.query<{ before: number }>(
       `INSERT INTO holders (chunk, pmid, state, position)
        VALUES ($1, $2, $3, (SELECT coalesce(max(position), 0) + 1 FROM holders WHERE chunk = $1))
-       ON CONFLICT (chunk, pmid) DO NOTHING`,
+       ON CONFLICT (chunk, pmid) DO NOTHING
+       RETURNING (SELECT count(*)::int4 FROM holders WHERE chunk = $1) AS before`,
       [chunkId, pmidId, STATE_CODE[state]],
     );
+    if (added !== undefined && added.before + 1 <= maxHolders) return [];
     const trimmed = await tx.query<{ name: Uint8Array }>(
       `DELETE FROM holders h USING pmid_nodes p
        WHERE h.chunk = $1 AND p.id = h.pmid AND h.pmid IN (
@@ -255,14 +258,25 @@ export class DataManagerStore {
     return this.db.transaction(async (tx) => {
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 0);
       const pmidId = await this.#pmidId(tx, pmid);
-      const [before] = await tx.query<{ state: number }>('SELECT state FROM holders WHERE chunk = $1 AND pmid = $2', [chunkId, pmidId]);
-      let trimmed: Name[] = [];
-      if (before === undefined) trimmed = await this.#addHolder(tx, chunkId, pmid, state, maxHolders);
-      else if (before.state !== STATE_CODE[state]) {
-        await tx.query('UPDATE holders SET state = $3 WHERE chunk = $1 AND pmid = $2', [chunkId, pmidId, STATE_CODE[state]]);
+      const code = STATE_CODE[state];
+      // One statement reads the holder's state and the stored count as they were, and changes the state.
+      const [row] = await tx.query<{ before: number | null; stored: number }>(
+        `WITH before AS (SELECT state FROM holders WHERE chunk = $1 AND pmid = $2),
+           changed AS (UPDATE holders SET state = $3 WHERE chunk = $1 AND pmid = $2 AND state <> $3 RETURNING 1)
+         SELECT (SELECT state FROM before) AS before, (SELECT count(*)::int4 FROM holders WHERE chunk = $1 AND state = 1) AS stored`,
+        [chunkId, pmidId, code],
+      );
+      const before = row?.before ?? undefined;
+      const storedBefore = row?.stored ?? 0;
+      const changed = before !== code;
+      if (before === undefined) {
+        const trimmed = await this.#addHolder(tx, chunkId, pmid, state, maxHolders);
+        if (trimmed.length === 0) return { stored: storedBefore + (code === STATE_CODE.stored ? 1 : 0), changed, trimmed };
+        const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [chunkId]);
+        return { stored: count?.n ?? 0, changed, trimmed };
       }
-      const [count] = await tx.query<{ n: number }>('SELECT count(*)::int4 AS n FROM holders WHERE chunk = $1 AND state = 1', [chunkId]);
-      return { stored: count?.n ?? 0, changed: before === undefined || before.state !== STATE_CODE[state], trimmed };
+      const delta = !changed ? 0 : code === STATE_CODE.stored ? 1 : before === STATE_CODE.stored ? -1 : 0;
+      return { stored: storedBefore + delta, changed, trimmed: [] };
     });
   }
 
