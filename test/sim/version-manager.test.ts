@@ -133,7 +133,7 @@ describe('the VersionManager on the deterministic network', () => {
         type: 'Sync',
         to: { persona: 'version-manager', nae: peer.info.name },
         scope: 'node' as const,
-        payload: sync.encode({ key, action: 'ApplyPutVersion', nae: sdv.name, parameters }),
+        payload: sync.encode({ key, action: 'ApplyPutVersion', nae: sdv.name, parameters, resent: false }),
         as: sdv.name,
       })),
     });

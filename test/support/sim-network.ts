@@ -241,7 +241,11 @@ export class SimNet {
     timeoutMs = 30_000,
     content?: Uint8Array,
   ): Promise<ClientReplyValue> {
-    const request = sealClientRequest(client, type, { persona, nae }, payload, content, this.sim.clock.now());
+    return this.send(sealClientRequest(client, type, { persona, nae }, payload, content, this.sim.clock.now()), timeoutMs);
+  }
+
+  /** Sends a sealed request (again, for a client's retry: the same envelope) and runs the network until it is answered. */
+  async send(request: Envelope, timeoutMs = 30_000): Promise<ClientReplyValue> {
     const outcome = this.#begin(request, timeoutMs);
     while (outcome() === undefined) {
       await this.sim.settle({ maxIdleMs: timeoutMs + 1 });
@@ -343,7 +347,13 @@ export class SimNet {
   }
 
   async get(client: Identity, name: Name): Promise<ClientReplyValue> {
-    return this.call(client, 'Get', 'data-manager', name, codecs.getRequest.encode({ name, nonce: this.nonce() }));
+    return this.send(this.getRequest(client, name));
+  }
+
+  /** A client's signed Get of a chunk (a fresh nonce), to send, and send again as the client retries. */
+  getRequest(client: Identity, name: Name): Envelope {
+    const payload = codecs.getRequest.encode({ name, nonce: this.nonce() });
+    return sealClientRequest(client, 'Get', { persona: 'data-manager', nae: name }, payload, undefined, this.sim.clock.now());
   }
 
   async delete(client: Identity, name: Name): Promise<ClientReplyValue> {

@@ -453,6 +453,7 @@ describe('Replica: bad input is rejected with a typed error and changes nothing'
       action: 'Write',
       nae: DEST,
       parameters: nonceCodec.encode({ nonce: Uint8Array.of(3) }),
+      resent: false,
     });
     const syncFrom = (sender: Identity, source: { persona: string; nae: Name } = { persona: 'data-manager', nae: DEST }) =>
       sealEnvelope(
@@ -462,7 +463,13 @@ describe('Replica: bad input is rejected with a typed error and changes nothing'
     rejectedWith(await replica.receive(syncFrom(dstOutsider)), SenderNotInGroupError);
     rejectedWith(await replica.receive(syncFrom(dstMembers[1] as Identity, { persona: 'data-manager', nae: SOURCE })), WrongSourceError);
     rejectedWith(await replica.receive(corrupt(syncFrom(dstMembers[1] as Identity))), BadSignatureError);
-    const unknownAction = syncCodec.encode({ key: 'cd'.repeat(32), action: 'Erase', nae: DEST, parameters: new Uint8Array(0) });
+    const unknownAction = syncCodec.encode({
+      key: 'cd'.repeat(32),
+      action: 'Erase',
+      nae: DEST,
+      parameters: new Uint8Array(0),
+      resent: false,
+    });
     const unknown = sealEnvelope(
       content(SYNC_MESSAGE, unknownAction, {
         source: { persona: 'data-manager', nae: DEST },
@@ -556,6 +563,35 @@ describe('Replica: a synced action', () => {
     expect(replica.state.writes).toEqual(['5a']);
     await replica.tick();
     expect(net.sent).toHaveLength(0);
+  });
+  it("a member whose peers' Syncs were lost gets them answered to its resends, once per peer, and applies once (issue 16)", async () => {
+    const net = network();
+    const syncs = await handleRecord(net);
+    const [a, b, c, late] = dstMembers as [Identity, Identity, Identity, Identity];
+    // Every Sync to `late` is lost (it was down); the rest arrive: a, b and c apply, and stop resending.
+    for (const sync of syncs.filter((e) => !nameEquals(e.destination.nae, late.name)))
+      await (net.replicas.get(toHex(sync.destination.nae)) as Replica<State>).receive(sync);
+    for (const member of [a, b, c]) expect(net.replicaOf(member).state.writes).toEqual(['5a']);
+    expect(net.replicaOf(late).state.writes).toEqual([]);
+    for (const member of [a, b, c]) await net.replicaOf(member).tick();
+    expect(net.sent).toHaveLength(0);
+
+    // `late` resends twice before anything comes back: each peer answers it once, to it alone.
+    await net.replicaOf(late).tick();
+    await net.replicaOf(late).tick();
+    const resent = net.sent.splice(0).map((s) => s.envelope);
+    expect(resent).toHaveLength(2 * (K - 1));
+    for (const sync of resent) await (net.replicas.get(toHex(sync.destination.nae)) as Replica<State>).receive(sync);
+    const answers = net.sent.splice(0).map((s) => s.envelope);
+    expect(answers.every((e) => e.type === SYNC_MESSAGE && nameEquals(e.destination.nae, late.name))).toBe(true);
+    expect(answers.map((e) => toHex(e.sender)).sort()).toEqual([a, b, c].map((m) => toHex(m.name)).sort());
+
+    // The answers resolve it there, once; an answer is never answered, and nothing is left to resend.
+    for (const answer of answers) expect(await net.replicaOf(late).receive(answer)).toBe('synced');
+    expect(net.replicaOf(late).state.writes).toEqual(['5a']);
+    for (const member of dstMembers) await net.replicaOf(member).tick();
+    expect(net.sent).toHaveLength(0);
+    for (const member of [a, b, c]) expect(net.replicaOf(member).state.writes).toEqual(['5a']);
   });
 });
 

@@ -39,6 +39,11 @@ export interface SyncEntry {
    * settled, never applied, never handed over.
    */
   readonly completedAt?: number;
+  /**
+   * Members whose resent Sync this node answered with its own once it had applied the action
+   * (`Sync.receive`): each is answered once, so a member that stays behind causes no storm.
+   */
+  readonly answered?: readonly string[];
   /** Only on a place record (PLACE_MARKER): an ordered action's place in this member's arrival order. */
   readonly place?: ArrivalPlace;
 }
@@ -71,6 +76,11 @@ export interface SyncResult {
    * newcomers at once, so the split does not wait for their turn in the transfer queue.
    */
   readonly conflicting?: boolean;
+  /**
+   * The sender resent its Sync (it still waits) and this node applied the action: it sends its own
+   * Sync of the action to that sender alone, as an answer, which is never answered in turn.
+   */
+  readonly answer?: boolean;
 }
 
 /** A vote this node cast in a slot (its marker's store key), with the keys of the slot's actions it knew of when read. */

@@ -113,6 +113,31 @@ describe('Sync resolution', () => {
     expect(proposed.entry?.originatedHere).toBe(true);
   });
 
+  it('a resent Sync from a member still waiting is answered once per member, if applied here; a first Sync or another action never (issue 16)', async () => {
+    const group = [at(1), at(2), at(3), at(4)];
+    const { sync } = setup(4, at(1));
+    await sync.propose('e', action(), group);
+    // Not applied here yet: a resend only counts.
+    expect((await sync.receive('e', action(), at(2), group, true)).answer).toBeUndefined();
+    expect((await sync.receive('e', action(), at(3), group)).resolvedNow).toBe(true);
+    // Applied: at(4)'s first Sync is not answered (it may have every Sync it needs), its resends once.
+    const first = await sync.receive('e', action(), at(4), group);
+    expect(first).toEqual({ resolvedNow: false, entry: undefined });
+    expect(await sync.receive('e', action(), at(4), group, true)).toEqual({ resolvedNow: false, entry: undefined, answer: true });
+    expect((await sync.receive('e', action(), at(4), group, true)).answer).toBeUndefined();
+    // Another member, once; another action under the key, never.
+    expect((await sync.receive('e', action(), at(2), group, true)).answer).toBe(true);
+    expect((await sync.receive('e', action(), at(2), group, true)).answer).toBeUndefined();
+    expect((await sync.receive('e', action(ZERO, 'BBB='), at(3), group, true)).answer).toBeUndefined();
+    // An action applied before at(3) was seen (resolved, still in the container) answers too.
+    const { sync: other } = setup(4, at(1));
+    await other.propose('f', action(), group);
+    await other.receive('f', action(), at(2), group);
+    await other.receive('f', action(), at(4), group);
+    const resent = await other.receive('f', action(), at(3), group, true);
+    expect([resent.resolvedNow, resent.answer]).toEqual([false, true]);
+  });
+
   it('a different action under the same key does not count: the first one stands', async () => {
     const group = [at(1), at(2), at(3), at(4)];
     const { sync } = setup(4, at(1));

@@ -61,9 +61,14 @@ export class Sync {
     return this.#add(key, action, [this.#self], 'propose', closeGroup);
   }
 
-  /** Another member (`from`) says it has seen the action; this node now has too. */
-  receive(key: string, action: SyncAction, from: Name, closeGroup: readonly Name[]): Promise<SyncResult> {
-    return this.#add(key, action, [toHex(from), this.#self], 'receive', closeGroup);
+  /**
+   * Another member (`from`) says it has seen the action; this node now has too. `resent`: `from`
+   * sends it again, so it still waits for the action to resolve there (it missed its peers' Syncs:
+   * down, or they were lost); if this node applied it and still remembers it, it answers (`answer`),
+   * once per member: peers that resolved the action no longer send it, so nothing else would.
+   */
+  receive(key: string, action: SyncAction, from: Name, closeGroup: readonly Name[], resent = false): Promise<SyncResult> {
+    return this.#add(key, action, [toHex(from), this.#self], 'receive', closeGroup, resent ? toHex(from) : undefined);
   }
 
   /**
@@ -87,9 +92,16 @@ export class Sync {
     seen: string[],
     how: 'propose' | 'receive' | 'adopt',
     closeGroup: readonly Name[],
+    waiting?: string,
   ): Promise<SyncResult> {
     const existing = await this.#store.get(key);
-    if (existing?.completedAt !== undefined) return { resolvedNow: false, entry: undefined };
+    const answer = waiting !== undefined && existing !== undefined && (await this.#answers(key, existing, action, waiting));
+    const answered = answer ? { answered: [...(existing.answered ?? []), waiting] } : {};
+    if (existing?.completedAt !== undefined) {
+      if (!answer) return { resolvedNow: false, entry: undefined };
+      await this.#store.set(key, { ...existing, ...answered });
+      return { resolvedNow: false, entry: undefined, answer };
+    }
     if (!(existing?.resolved ?? false) && (await this.#slotTakenByOther(key))) {
       // Another action of its slot was applied here: the request is decided, this one never will
       // be. Settled (a tombstone), so it is neither handed over nor applied by newcomers that adopt it.
@@ -125,6 +137,8 @@ export class Sync {
       originatedHere: (existing?.originatedHere ?? false) || how === 'propose',
       told: (existing?.told ?? false) || how === 'propose' || tell,
       seenAt: existing?.seenAt ?? this.#now(),
+      ...(existing?.answered === undefined ? {} : { answered: existing.answered }),
+      ...answered,
     };
     const members = closeGroup.map(toHex);
     const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
@@ -138,7 +152,15 @@ export class Sync {
       entry: unanimous ? undefined : entry,
       ...(tell ? { tell } : {}),
       ...(vote.conflicting ? { conflicting: true } : {}),
+      ...(answer ? { answer } : {}),
     };
+  }
+
+  /** This node applied the action (or took it as applied) and has not answered `member` for it yet. */
+  async #answers(key: string, existing: SyncEntry, action: SyncAction, member: string): Promise<boolean> {
+    const same = existing.action.type === action.type && existing.action.payload === action.payload;
+    if (!same || !existing.resolved || (existing.answered ?? []).includes(member)) return false;
+    return !(await this.#slotTakenByOther(key));
   }
 
   /**

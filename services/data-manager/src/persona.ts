@@ -19,6 +19,7 @@ import { integrityAnswer } from './handlers/integrity-answer.js';
 import { put } from './handlers/put.js';
 import { putResponse } from './handlers/put-response.js';
 import { periodicIntegrityChecks } from './integrity/check.js';
+import { expireGets } from './pending-gets.js';
 import { dataManagerRecords } from './records.js';
 import type { DataManagerState } from './state.js';
 
@@ -28,9 +29,10 @@ import type { DataManagerState } from './state.js';
  * What it receives (sender, accumulation, firewall, sync, payload) is declared once in
  * @safe/messages (toDataManager), which its senders send from too. What it does with each: Put
  * (So: Put to the holders' PmidManagers; `unique`: refuse an existing chunk), Delete, PutResponse;
- * Get (So: Get to a live holder; a repeat is answered again, the chunk never recorded),
- * GetResponse; HolderLost (MarkHolderLost: failed, re-replicated if short); IntegrityAnswer,
- * HolderCorrupt (an integrity verdict to the copy group itself: LoseHolder); FarmingRateRefresh.
+ * Get (So: Get to a live holder, the next one when it fails or is silent for `getRetryMs`; a
+ * repeat is answered again, the chunk never recorded), GetResponse; HolderLost (MarkHolderLost:
+ * failed, re-replicated if short); IntegrityAnswer, HolderCorrupt (an integrity verdict to the
+ * copy group itself: LoseHolder); FarmingRateRefresh.
  *
  * Account transfer on churn (SPEC.md 4): one record per chunk copy (records.ts), and a tombstone
  * per copy deleted lately (tombstones.ts), so a member that missed the Delete drops its record.
@@ -74,6 +76,7 @@ export const dataManagerPersona: PersonaDefinition<DataManagerState> = definePer
       ...(await periodicIntegrityChecks(ctx)),
       ...periodicFarmingRefresh(ctx),
       ...(await sweepOnTick(ctx)),
+      ...expireGets(ctx),
     ],
   }),
   records: dataManagerRecords,

@@ -7,12 +7,15 @@ import type { HolderLoss } from './messages.js';
 import { migrations } from './migrations.js';
 import { DataManagerStore, type HeldCopy } from './store.js';
 
-/** A Get in progress: the clients waiting and the holders still to try. */
+/** A Get in progress (pending-gets.ts): the clients waiting, the holder asked last and those of the round not asked yet. */
 export interface PendingGet {
+  readonly name: Name;
   readonly waiting: ClientOrigin[];
   current: Name;
   remaining: Name[];
   sentAt: number;
+  /** The round's asks' correlation: the client request that started the Get, hashed again for each round after. */
+  readonly correlation: Uint8Array;
 }
 
 export interface DataManagerState {

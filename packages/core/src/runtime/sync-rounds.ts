@@ -83,10 +83,16 @@ export class SyncRounds<S> {
     if (result.resolvedNow) await this.applyAgreed(act, key, trace);
   }
 
-  async broadcast(key: string, act: Action, trace: Record<string, string>): Promise<void> {
+  /** Tells the rest of the close group that this node has seen the action (`resent`: again, still waiting). */
+  async broadcast(key: string, act: Action, trace: Record<string, string>, resent = false): Promise<void> {
     const { context } = this.#deps;
-    const payload = syncProposalCodec.encode({ key, action: act.type, nae: act.nae, parameters: act.payload });
     const peers = context.closeGroup(context.persona, act.nae).filter((member) => !nameEquals(member, context.self));
+    await this.#tell(peers, key, act, trace, resent);
+  }
+
+  async #tell(peers: readonly Name[], key: string, act: Action, trace: Record<string, string>, resent: boolean): Promise<void> {
+    const { context } = this.#deps;
+    const payload = syncProposalCodec.encode({ key, action: act.type, nae: act.nae, parameters: act.payload, resent });
     // Together, not one acknowledgement after another: the bus sends them in one request.
     await Promise.all(
       peers.map((member) =>
@@ -121,8 +127,10 @@ export class SyncRounds<S> {
     if (!group.some((member) => nameEquals(member, context.self))) return 'not-responsible';
     declaredAction(this.#deps.actions, context.persona, proposal.action).payload.decode(proposal.parameters);
     const act: Action = { type: proposal.action, nae, payload: proposal.parameters };
-    const result = await sync.receive(proposal.key, toSyncAction(act), envelope.sender, group);
+    const result = await sync.receive(proposal.key, toSyncAction(act), envelope.sender, group, proposal.resent);
     if (result.tell) await this.broadcast(proposal.key, act, envelope.trace);
+    // The sender still waits for an action applied here: its peers' Syncs never reached it.
+    if (result.answer) await this.#tell([envelope.sender], proposal.key, act, envelope.trace, false);
     if (result.conflicting) await this.#deps.flushTransfers({ nae: toHex(nae) });
     if (result.resolvedNow) await this.applyAgreed(act, proposal.key, envelope.trace);
     return 'synced';
@@ -169,7 +177,7 @@ export class SyncRounds<S> {
     const { send, dropped } = await this.#deps.sync.due();
     for (const entry of dropped)
       this.#deps.context.log.warn({ key: entry.key, action: entry.action.type }, 'sync entry dropped unresolved');
-    for (const entry of send) await this.broadcast(entry.key, fromSyncAction(entry.action), {});
+    for (const entry of send) await this.broadcast(entry.key, fromSyncAction(entry.action), {}, true);
     // Dropped entries free the ordered actions queued behind them.
     await this.#order.tick();
   }

@@ -1,10 +1,11 @@
 import {
-  answerClient,
   type HandlerContext,
   handles,
+  type Name,
   NOTHING,
   NotFoundError,
   nameEquals,
+  type Outbound,
   type Outcome,
   replyError,
   replyOk,
@@ -12,34 +13,37 @@ import {
 import { toDataManager } from '@safe/messages';
 import { continueRepair } from '../churn/repair.js';
 import { continueCheck } from '../integrity/check.js';
-import { getReplyCodec } from '../messages.js';
-import { askHolder, carriesChunk } from '../rules.js';
+import { type GetResponse, getReplyCodec } from '../messages.js';
+import { askNext, endGet } from '../pending-gets.js';
+import { carriesChunk } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
-/** GetResponse | PmidNode => | DataManager: answer the waiting clients, or ask the next holder. */
-export const getResponse = handles(toDataManager.getResponse, (msg, ctx: HandlerContext<DataManagerState>): Outcome | Promise<Outcome> => {
+/**
+ * GetResponse | PmidNode => | DataManager: answer the waiting clients, or ask the next holder. The
+ * chunk is self-validating, so it answers a pending Get from whichever holder it comes: one asked
+ * earlier that answers late, or one a faster member moved on to (this member's own ask of it came
+ * late there and goes unanswered: the holder answers the first copy, to the whole group).
+ */
+export const getResponse = handles(toDataManager.getResponse, async (msg, ctx: HandlerContext<DataManagerState>): Promise<Outcome> => {
   const { name, copy, content } = msg.payload;
   const key = copyKey(name, copy);
   const pending = ctx.state.pendingGets.get(key);
-  if (pending === undefined || !nameEquals(pending.current, msg.sender)) {
-    return continueRepair(ctx, msg.sender, msg.payload).then((repair) => {
-      const send = [...repair, ...continueCheck(ctx, msg.sender, msg.payload)];
-      return send.length > 0 ? { send } : NOTHING;
-    });
-  }
-  if (carriesChunk(msg.payload)) {
-    ctx.state.pendingGets.delete(key);
+  const fromCurrent = pending !== undefined && nameEquals(pending.current, msg.sender);
+  if (pending !== undefined && carriesChunk(msg.payload)) {
     ctx.cache.insert(name, content);
-    const answer = replyOk(getReplyCodec.encode({ content }));
-    return { send: pending.waiting.map((origin) => answerClient(origin, answer)) };
+    const answers = endGet(ctx, key, replyOk(getReplyCodec.encode({ content })));
+    return { send: [...answers, ...(fromCurrent ? [] : await continueOthers(ctx, msg.sender, msg.payload))] };
   }
-  const next = pending.remaining.shift();
-  if (next !== undefined) {
-    pending.current = next;
-    pending.sentAt = ctx.now();
-    return { send: [askHolder(next, name)] };
+  if (pending === undefined || !fromCurrent) {
+    const send = await continueOthers(ctx, msg.sender, msg.payload);
+    return send.length > 0 ? { send } : NOTHING;
   }
-  ctx.state.pendingGets.delete(key);
-  const failure = replyError(new NotFoundError('no holder could return the chunk'));
-  return { send: pending.waiting.map((origin) => answerClient(origin, failure)) };
+  const next = askNext(ctx, pending);
+  if (next !== undefined) return { send: [next] };
+  return { send: endGet(ctx, key, replyError(new NotFoundError('no holder could return the chunk'))) };
 });
+
+/** The answer for a re-replication or an integrity check reading from the holder, if one is. */
+async function continueOthers(ctx: HandlerContext<DataManagerState>, sender: Name, answer: GetResponse): Promise<Outbound[]> {
+  return [...(await continueRepair(ctx, sender, answer)), ...continueCheck(ctx, sender, answer)];
+}

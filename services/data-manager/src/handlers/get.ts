@@ -15,7 +15,8 @@ import {
 } from '@safe/core';
 import { toDataManager } from '@safe/messages';
 import { getReplyCodec } from '../messages.js';
-import { askHolder, isLive } from '../rules.js';
+import { askNext, nextRound, startRound } from '../pending-gets.js';
+import { isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
 
 /**
@@ -23,7 +24,8 @@ import { copyKey, type DataManagerState } from '../state.js';
  * authenticated client). Not firewalled either, unlike SPEC.md's [Fw]: a Get changes nothing, so
  * a repeat is simply answered again, and its answer (the whole chunk) is never recorded to answer
  * repeats with (that wrote every chunk a client read into every member's firewall store). Asks
- * the top live holder; the answer (GetResponse) moves on to the next holder if that one fails.
+ * the top live holder; the answer (GetResponse) moves on to the next holder if that one fails,
+ * and so do a repeat and the tick once it has been silent for `getRetryMs` (pending-gets.ts).
  * Concurrent Gets of one chunk, a repeat included, share the fetch.
  */
 export const get = handles(toDataManager.get, async (msg, ctx: HandlerContext<DataManagerState>) => {
@@ -50,11 +52,11 @@ export const get = handles(toDataManager.get, async (msg, ctx: HandlerContext<Da
   }
   const key = copyKey(name, ChunkCopy.PRIMARY);
   const pending = ctx.state.pendingGets.get(key);
-  if (pending !== undefined && ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) {
-    pending.waiting.push(origin);
-    return NOTHING;
-  }
-  const waiting = pending ? [...pending.waiting, origin] : [origin];
-  ctx.state.pendingGets.set(key, { waiting, current: first, remaining: rest, sentAt: ctx.now() });
-  return { send: [askHolder(first, name)] };
+  if (pending === undefined) return { send: [startRound(ctx, key, name, [first, ...rest], [origin], origin.request)] };
+  pending.waiting.push(origin);
+  if (ctx.now() - pending.sentAt < ctx.state.config.getRetryMs) return NOTHING;
+  // The holder asked has not answered in time (alive in the view, but silent): the next one not
+  // asked yet, and only once every live holder was, the round starts over from the top.
+  const next = askNext(ctx, pending) ?? startRound(ctx, key, name, [first, ...rest], pending.waiting, nextRound(pending));
+  return { send: [next] };
 });
