@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { MUST_STORE_COPIES } from '@safe/chunks';
 import { type Name, nameOf, ReplyStatus, replyStatusName, toHex } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
+import { toMaidManager } from '@safe/messages';
 import type { PmidNodeState } from '@safe/pmid-node';
 import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -130,10 +131,10 @@ describe('immutable data through four personas on the deterministic network', ()
     const client = net.newClient();
     await net.setUpClient(client);
     const content = randomBytes(4000);
-    expect((await net.put(client, content, net.nonce(), 'PutUnique')).status).toBe(ReplyStatus.OK);
+    expect((await net.put(client, content, net.nonce(), toMaidManager.putUnique)).status).toBe(ReplyStatus.OK);
     expect((await net.account(client)).stored).toBe(4000);
 
-    const again = await net.put(client, content, net.nonce(), 'PutUnique');
+    const again = await net.put(client, content, net.nonce(), toMaidManager.putUnique);
     expect(again.status).toBe(ReplyStatus.ALREADY_EXISTS);
     expect((await net.account(client)).stored).toBe(4000);
     const [view] = await holdersSeenBy(net, nameOf(content), ChunkCopy.PRIMARY);

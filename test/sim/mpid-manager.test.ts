@@ -72,18 +72,18 @@ describe('the MpidManager on the deterministic network', () => {
     const { net, alice, bob } = await start(3);
     const carol = new SimMpid(net, net.newClient(), 'carol');
     expect((await carol.create()).status).toBe(ReplyStatus.OK);
-    expect((await bob.change('AddToBlackList', 'alice')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.addToBlackList, 'alice')).status).toBe(ReplyStatus.OK);
     expect(await said(alice.send('bob', 'hi', 'a1', 1))).toBe('PERMISSION_DENIED bob does not accept messages from alice');
-    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.removeFromBlackList, 'alice')).status).toBe(ReplyStatus.OK);
     expect((await alice.send('bob', 'hi again', 'a2', 2)).status).toBe(ReplyStatus.OK);
     // A non-empty allow list admits only its names.
-    expect((await bob.change('AddToWhiteList', 'carol')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.addToWhiteList, 'carol')).status).toBe(ReplyStatus.OK);
     expect(await said(alice.send('bob', 'still there?', 'a3', 3))).toBe('PERMISSION_DENIED bob does not accept messages from alice');
     expect((await carol.send('bob', 'from carol', 'c1', 4)).status).toBe(ReplyStatus.OK);
     expect(await bob.lists()).toEqual({ white: ['carol'], black: [] });
-    expect(await said(bob.change('AddToWhiteList', 'not a name'))).toMatch(/^INVALID_ARGUMENT a list entry has no spaces/);
+    expect(await said(bob.change(toMpidManager.addToWhiteList, 'not a name'))).toMatch(/^INVALID_ARGUMENT a list entry has no spaces/);
     // Another client changes and reads nothing of bob's.
-    expect(await said(bob.change('RemoveFromWhiteList', 'carol', alice.client))).toBe(
+    expect(await said(bob.change(toMpidManager.removeFromWhiteList, 'carol', alice.client))).toBe(
       'PERMISSION_DENIED this account does not own the public id bob',
     );
     expect(await said(bob.inbox(alice.client))).toBe('PERMISSION_DENIED this account does not own the public id bob');
@@ -118,7 +118,7 @@ describe('the MpidManager on the deterministic network', () => {
 
   it('lists and held messages move with churn of MpidManagers; nothing is lost or given twice', async () => {
     const { net, alice, bob } = await start(6);
-    expect((await bob.change('AddToBlackList', 'mallory')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.addToBlackList, 'mallory')).status).toBe(ReplyStatus.OK);
     for (let i = 1; i <= 3; i++) expect((await alice.send('bob', `m${i}`, `m${i}`, i)).status).toBe(ReplyStatus.OK);
     expect(await expectRecordsAgree(net, 'before churn')).toBe(5);
     for (const step of ['leave', 'join', 'leave', 'join', 'join'] as const) {
@@ -159,7 +159,7 @@ describe('a list change that reached some members and not yet others', () => {
 
   it.each([3, 4])('decides a message alike for the whole group: held by all or by none (seed %i)', async (seed) => {
     const { net, alice, bob } = await start(seed);
-    expect((await bob.change('AddToBlackList', 'alice')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.addToBlackList, 'alice')).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     const [lagging, ahead] = groupOf(net, bob.name) as [SimNode, SimNode];
     // One member has not applied the block yet: the rest refuse, so nothing may be held anywhere.
@@ -168,7 +168,7 @@ describe('a list change that reached some members and not yet others', () => {
     await setBlockList(lagging, bob.name, ['alice']); // the change reaches it
     expect(await expectRecordsAgree(net, 'a message one member admitted')).toBe(2);
     // The block lifted everywhere but one member, which is ahead with a new block: the majority admits, all hold it.
-    expect((await bob.change('RemoveFromBlackList', 'alice')).status).toBe(ReplyStatus.OK);
+    expect((await bob.change(toMpidManager.removeFromBlackList, 'alice')).status).toBe(ReplyStatus.OK);
     await net.settleChurn();
     await setBlockList(ahead, bob.name, ['alice']);
     expect((await alice.send('bob', 'admitted', 'x2', 2_000)).status).toBe(ReplyStatus.OK);

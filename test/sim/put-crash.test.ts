@@ -1,6 +1,7 @@
-import { type HandlerContext, type Name, nameOf, protoCodec, ReplyStatus, sealClientRequest } from '@safe/core';
+import { clientRequest, type HandlerContext, type Name, nameOf, ReplyStatus } from '@safe/core';
 import type { DataManagerState } from '@safe/data-manager';
-import { ChunkCopy, PutRequestSchema } from '@safe/proto/messages';
+import { toMaidManager } from '@safe/messages';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -11,7 +12,6 @@ import { SimNet } from '../support/sim-network.js';
  * Get must say the chunk is not there, and a later Put of the same chunk, from any account,
  * must store it, not wait forever on holders that will never confirm.
  */
-const putRequestCodec = protoCodec(PutRequestSchema);
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -61,10 +61,8 @@ describe('a Put cut short by a crash before any holder stored it', () => {
       const get = await sim.get(second, name);
       expect(get.status, get.message).toBe(ReplyStatus.NOT_FOUND);
 
-      const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
-      const again = await sim.callTicking(
-        sealClientRequest(second, 'Put', { persona: 'maid-manager', nae: second.name }, payload, content, sim.sim.clock.now()),
-      );
+      const put = clientRequest(toMaidManager.put, second.name, { name, nonce: sim.nonce() });
+      const again = await sim.callTicking(sim.seal(second, put, content));
       expect(again.status, again.message).toBe(ReplyStatus.OK);
       await sim.settleChurn();
       const back = await sim.get(first, name);

@@ -1,8 +1,9 @@
 import { copyGroupName, MUST_STORE_COPIES } from '@safe/chunks';
-import { type HandlerContext, type Name, nameOf, protoCodec, ReplyStatus, sealClientRequest, sortByCloseness, toHex } from '@safe/core';
+import { clientRequest, type HandlerContext, type Name, nameOf, ReplyStatus, sortByCloseness, toHex } from '@safe/core';
 import { type DataManagerState, loadDataManagerConfig } from '@safe/data-manager';
+import { toMaidManager } from '@safe/messages';
 import type { PmidNodeState } from '@safe/pmid-node';
-import { ChunkCopy, PutRequestSchema } from '@safe/proto/messages';
+import { ChunkCopy } from '@safe/proto/messages';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimNet } from '../support/sim-network.js';
 
@@ -14,7 +15,6 @@ import { SimNet } from '../support/sim-network.js';
  * outlive the holder that was meant to store the copy.
  */
 const config = loadDataManagerConfig({});
-const putRequestCodec = protoCodec(PutRequestSchema);
 
 let net: SimNet | undefined;
 afterEach(async () => {
@@ -69,8 +69,7 @@ async function putThrough(seed: number, disturb: Disturbance): Promise<void> {
   const before = (await sim.account(client)).stored;
   const content = sim.sim.random.bytes(3000);
   const name = nameOf(content);
-  const payload = putRequestCodec.encode({ name, nonce: sim.nonce() });
-  const envelope = sealClientRequest(client, 'Put', { persona: 'maid-manager', nae: client.name }, payload, content, sim.sim.clock.now());
+  const envelope = sim.seal(client, clientRequest(toMaidManager.put, client.name, { name, nonce: sim.nonce() }), content);
   const recorded = async () => {
     for (const node of sim.dataManagersOf(name, ChunkCopy.PRIMARY)) {
       const state = (node.replica.context as HandlerContext<DataManagerState>).state;

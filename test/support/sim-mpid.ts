@@ -1,10 +1,8 @@
 import { mpidName, mpidRegistrationBytes } from '@safe/chunks';
-import { type ClientReplyValue, errorOfReply, type Identity, identityFromSeed, type Name, ReplyStatus } from '@safe/core';
+import { type ClientReplyValue, clientRequest, errorOfReply, type Identity, identityFromSeed, type Name, ReplyStatus } from '@safe/core';
 import { toMpidManager } from '@safe/messages';
 import { type HeldMessage, inboxCodec, listsCodec } from '@safe/mpid-manager';
 import type { SimNet } from './sim-network.js';
-
-export type ListChangeType = 'AddToWhiteList' | 'RemoveFromWhiteList' | 'AddToBlackList' | 'RemoveFromBlackList';
 
 /** A client's public id (MPID) on the sim network, played through the client entry as the MpidNode would. */
 export class SimMpid {
@@ -24,24 +22,20 @@ export class SimMpid {
 
   create(key: Identity = this.key): Promise<ClientReplyValue> {
     const signature = key.sign(mpidRegistrationBytes(this.text, this.client.name));
-    const payload = toMpidManager.createMpid.payload.encode({ name: this.text, publicKey: key.publicKey, signature });
-    return this.net.call(this.client, 'CreateMpid', 'mpid-manager', this.name, payload);
+    return this.net.call(
+      this.client,
+      clientRequest(toMpidManager.createMpid, this.name, { name: this.text, publicKey: key.publicKey, signature }),
+    );
   }
 
   /** Sends `body` to the MPID named `to`; `as` plays another client claiming this MPID. */
   send(to: string, body: string, id: string, sentAt: number, as: Identity = this.client): Promise<ClientReplyValue> {
-    const payload = toMpidManager.sendMessage.payload.encode({ from: this.name, to, id: Buffer.from(id), body: Buffer.from(body), sentAt });
-    return this.net.call(as, 'SendMessage', 'mpid-manager', this.name, payload);
+    const message = { from: this.name, to, id: Buffer.from(id), body: Buffer.from(body), sentAt };
+    return this.net.call(as, clientRequest(toMpidManager.sendMessage, this.name, message));
   }
 
   inbox(as: Identity = this.client): Promise<ClientReplyValue> {
-    return this.net.call(
-      as,
-      'GetMessages',
-      'mpid-manager',
-      this.name,
-      toMpidManager.getMessages.payload.encode({ mpid: this.name, nonce: this.net.nonce() }),
-    );
+    return this.net.call(as, clientRequest(toMpidManager.getMessages, this.name, { mpid: this.name, nonce: this.net.nonce() }));
   }
 
   /** The held messages as `from:body` lines, in the order the group gives them. */
@@ -51,33 +45,20 @@ export class SimMpid {
 
   acknowledge(messages: readonly HeldMessage[]): Promise<ClientReplyValue> {
     const keys = messages.map((m) => ({ sender: m.sender, id: m.id }));
-    return this.net.call(
-      this.client,
-      'Acknowledge',
-      'mpid-manager',
-      this.name,
-      toMpidManager.acknowledge.payload.encode({ mpid: this.name, keys }),
-    );
+    return this.net.call(this.client, clientRequest(toMpidManager.acknowledge, this.name, { mpid: this.name, keys }));
   }
 
-  change(type: ListChangeType, entry: string, as: Identity = this.client): Promise<ClientReplyValue> {
-    return this.net.call(as, type, 'mpid-manager', this.name, toMpidManager.addToWhiteList.payload.encode({ mpid: this.name, entry }));
+  /** `row`: toMpidManager.addToWhiteList, removeFromWhiteList, addToBlackList or removeFromBlackList. */
+  change(row: typeof toMpidManager.addToWhiteList, entry: string, as: Identity = this.client): Promise<ClientReplyValue> {
+    return this.net.call(as, clientRequest(row, this.name, { mpid: this.name, entry }));
   }
 
   async lists(): Promise<{ white: string[]; black: string[] }> {
-    const read = async (type: 'WhiteList' | 'BlackList') =>
+    const read = async (row: typeof toMpidManager.whiteList | typeof toMpidManager.blackList) =>
       listsCodec.decode(
-        SimMpid.ok(
-          await this.net.call(
-            this.client,
-            type,
-            'mpid-manager',
-            this.name,
-            toMpidManager.whiteList.payload.encode({ mpid: this.name, nonce: this.net.nonce() }),
-          ),
-        ),
+        SimMpid.ok(await this.net.call(this.client, clientRequest(row, this.name, { mpid: this.name, nonce: this.net.nonce() }))),
       );
-    return { white: (await read('WhiteList')).white, black: (await read('BlackList')).black };
+    return { white: (await read(toMpidManager.whiteList)).white, black: (await read(toMpidManager.blackList)).black };
   }
 
   static ok(reply: ClientReplyValue): Uint8Array {

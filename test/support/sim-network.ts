@@ -5,6 +5,8 @@ import { type CHUNK_COPIES, copyGroupName } from '@safe/chunks';
 import {
   ClientGateway,
   type ClientReplyValue,
+  type ClientRequest,
+  clientRequest,
   DEFAULT_GROUP_PARAMETERS,
   type Envelope,
   errorOfReply,
@@ -13,30 +15,20 @@ import {
   identityFromSeed,
   type Name,
   nameOf,
-  type PersonaName,
   protoCodec,
   type ReplicaStores,
   ReplyStatus,
-  sealClientRequest,
   signVaultRegistrationPart,
   toHex,
 } from '@safe/core';
 import { type SimNetwork as Sim, SimNetwork, type SimNode } from '@safe/core/sim';
 import { type DataManagerConfig, loadDataManagerConfig } from '@safe/data-manager';
+import { toDataManager, toMaidManager } from '@safe/messages';
 import { offer } from '@safe/pmid-node';
-import {
-  AccountInfoSchema,
-  CreateAccountSchema,
-  DeleteRequestSchema,
-  GetAccountSchema,
-  GetReplySchema,
-  GetRequestSchema,
-  PutReplySchema,
-  PutRequestSchema,
-  VaultRegistrationSchema,
-} from '@safe/proto/messages';
+import { AccountInfoSchema, GetReplySchema } from '@safe/proto/messages';
 import { openPglite, type PgliteHost } from '@safe/sql';
 import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS, replicaStores } from '@safe/testnet';
+import { sealRequest } from './client-request.js';
 
 export interface SimNetOptions {
   seed: number;
@@ -51,16 +43,10 @@ export interface SimNetOptions {
   dataManager?: Partial<DataManagerConfig>;
 }
 
+/** Answers; the requests are rows of the message table (@safe/messages), built with clientRequest. */
 const codecs = {
   account: protoCodec(AccountInfoSchema),
-  putRequest: protoCodec(PutRequestSchema),
-  putReply: protoCodec(PutReplySchema),
-  getRequest: protoCodec(GetRequestSchema),
   getReply: protoCodec(GetReplySchema),
-  deleteRequest: protoCodec(DeleteRequestSchema),
-  getAccount: protoCodec(GetAccountSchema),
-  createAccount: protoCodec(CreateAccountSchema),
-  registration: protoCodec(VaultRegistrationSchema),
 };
 
 /**
@@ -231,17 +217,14 @@ export class SimNet {
     return () => outcome;
   }
 
+  /** `request` (clientRequest(row, nae, payload)) sealed by `client` at the network's virtual now. */
+  seal(client: Identity, request: ClientRequest, content?: Uint8Array): Envelope {
+    return sealRequest(client, request, content, { issuedAt: this.sim.clock.now() });
+  }
+
   /** Sends a client request and runs the network until it is answered. */
-  async call(
-    client: Identity,
-    type: string,
-    persona: PersonaName,
-    nae: Name,
-    payload: Uint8Array,
-    timeoutMs = 30_000,
-    content?: Uint8Array,
-  ): Promise<ClientReplyValue> {
-    return this.send(sealClientRequest(client, type, { persona, nae }, payload, content, this.sim.clock.now()), timeoutMs);
+  async call(client: Identity, request: ClientRequest, timeoutMs = 30_000, content?: Uint8Array): Promise<ClientReplyValue> {
+    return this.send(this.seal(client, request, content), timeoutMs);
   }
 
   /** Sends a sealed request (again, for a client's retry: the same envelope) and runs the network until it is answered. */
@@ -313,8 +296,8 @@ export class SimNet {
     return reply;
   }
 
-  async ok(client: Identity, type: string, persona: PersonaName, nae: Name, payload: Uint8Array): Promise<Uint8Array> {
-    const reply = await this.call(client, type, persona, nae, payload);
+  async ok(client: Identity, request: ClientRequest): Promise<Uint8Array> {
+    const reply = await this.call(client, request);
     if (reply.status !== ReplyStatus.OK) throw errorOfReply(reply);
     return reply.payload;
   }
@@ -329,7 +312,7 @@ export class SimNet {
 
   /** Creates the client's account and registers `vault` (default: the PmidNode closest to it) as its vault. */
   async setUpClient(client: Identity, vault = this.sim.routing.view('pmid-node').closeGroup(client.name, 1)[0]): Promise<void> {
-    await this.ok(client, 'CreateAccount', 'maid-manager', client.name, codecs.createAccount.encode({}));
+    await this.ok(client, clientRequest(toMaidManager.createAccount, client.name, {}));
     const pmid = this.identities.get(toHex(vault as Name));
     if (pmid === undefined) throw new Error('no vault to register');
     const registration = {
@@ -338,12 +321,13 @@ export class SimNet {
       maidSignature: signVaultRegistrationPart(client, client.publicKey, pmid.publicKey),
       pmidSignature: signVaultRegistrationPart(pmid, client.publicKey, pmid.publicKey),
     };
-    await this.ok(client, 'RegisterVault', 'maid-manager', client.name, codecs.registration.encode(registration));
+    await this.ok(client, clientRequest(toMaidManager.registerVault, client.name, registration));
   }
 
-  async put(client: Identity, content: Uint8Array, nonce = this.nonce(), type: 'Put' | 'PutUnique' = 'Put'): Promise<ClientReplyValue> {
+  /** `row`: toMaidManager.put, or toMaidManager.putUnique. */
+  async put(client: Identity, content: Uint8Array, nonce = this.nonce(), row = toMaidManager.put): Promise<ClientReplyValue> {
     const name = nameOf(content);
-    return this.call(client, type, 'maid-manager', client.name, codecs.putRequest.encode({ name, nonce }), undefined, content);
+    return this.call(client, clientRequest(row, client.name, { name, nonce }), undefined, content);
   }
 
   async get(client: Identity, name: Name): Promise<ClientReplyValue> {
@@ -352,18 +336,15 @@ export class SimNet {
 
   /** A client's signed Get of a chunk (a fresh nonce), to send, and send again as the client retries. */
   getRequest(client: Identity, name: Name): Envelope {
-    const payload = codecs.getRequest.encode({ name, nonce: this.nonce() });
-    return sealClientRequest(client, 'Get', { persona: 'data-manager', nae: name }, payload, undefined, this.sim.clock.now());
+    return this.seal(client, clientRequest(toDataManager.get, name, { name, nonce: this.nonce() }));
   }
 
   async delete(client: Identity, name: Name): Promise<ClientReplyValue> {
-    return this.call(client, 'Delete', 'maid-manager', client.name, codecs.deleteRequest.encode({ name, nonce: this.nonce() }));
+    return this.call(client, clientRequest(toMaidManager.delete, client.name, { name, nonce: this.nonce() }));
   }
 
   async account(client: Identity): Promise<{ stored: number; available: number; vaults: Uint8Array[]; chunks: number }> {
-    return codecs.account.decode(
-      await this.ok(client, 'GetAccount', 'maid-manager', client.name, codecs.getAccount.encode({ nonce: this.nonce() })),
-    );
+    return codecs.account.decode(await this.ok(client, clientRequest(toMaidManager.getAccount, client.name, { nonce: this.nonce() })));
   }
 
   decodeGet(reply: ClientReplyValue): Uint8Array {

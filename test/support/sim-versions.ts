@@ -2,13 +2,13 @@ import { keyDataName, sdvName, toWireVersion, VERSIONED_FILE_TYPE, type VersionN
 import { versionsOf } from '@safe/client';
 import {
   type ClientReplyValue,
+  clientRequest,
   type Envelope,
   errorOfReply,
   type Identity,
   type Name,
   nameOf,
   ReplyStatus,
-  sealClientRequest,
 } from '@safe/core';
 import { toMaidManager, toVersionManager } from '@safe/messages';
 import type { SimNet } from './sim-network.js';
@@ -37,17 +37,16 @@ export class SimSdv {
   }
 
   put(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Promise<ClientReplyValue> {
-    return this.net.call(this.client, 'PutVersion', 'maid-manager', this.client.name, this.#putPayload(old, next, limits));
+    return this.net.call(this.client, this.#putVersion(old, next, limits));
   }
 
   /** A PutVersion sealed, not sent: for calls a test starts at once (SimNet.concurrently). */
   putRequest(old: VersionName | null, next: VersionName, limits = { maxVersions: 0, maxBranches: 0 }): Envelope {
-    const to = { persona: 'maid-manager' as const, nae: this.client.name };
-    return sealClientRequest(this.client, 'PutVersion', to, this.#putPayload(old, next, limits), undefined, this.net.sim.clock.now());
+    return this.net.seal(this.client, this.#putVersion(old, next, limits));
   }
 
-  #putPayload(old: VersionName | null, next: VersionName, limits: { maxVersions: number; maxBranches: number }): Uint8Array {
-    return toMaidManager.putVersion.payload.encode({
+  #putVersion(old: VersionName | null, next: VersionName, limits: { maxVersions: number; maxBranches: number }) {
+    return clientRequest(toMaidManager.putVersion, this.client.name, {
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       old: old && toWireVersion(old),
@@ -58,29 +57,27 @@ export class SimSdv {
   }
 
   deleteBranch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = toMaidManager.deleteBranchTillFork.payload.encode({
+    const request = clientRequest(toMaidManager.deleteBranchTillFork, this.client.name, {
       dataName: this.dataName,
       type: VERSIONED_FILE_TYPE,
       tip: toWireVersion(tip),
       nonce: this.net.nonce(),
     });
-    return this.net.call(this.client, 'DeleteBranchTillFork', 'maid-manager', this.client.name, payload);
+    return this.net.call(this.client, request);
   }
 
   /** The tips, as `reader` (anyone who knows the name) asks for them. */
   tips(reader: Identity = this.client): Promise<ClientReplyValue> {
-    return this.net.call(
-      reader,
-      'GetVersions',
-      'version-manager',
-      this.name,
-      toVersionManager.getVersions.payload.encode({ name: this.name, nonce: this.net.nonce() }),
-    );
+    return this.net.call(reader, clientRequest(toVersionManager.getVersions, this.name, { name: this.name, nonce: this.net.nonce() }));
   }
 
   branch(tip: VersionName): Promise<ClientReplyValue> {
-    const payload = toVersionManager.getBranch.payload.encode({ name: this.name, tip: toWireVersion(tip), nonce: this.net.nonce() });
-    return this.net.call(this.client, 'GetBranch', 'version-manager', this.name, payload);
+    const request = clientRequest(toVersionManager.getBranch, this.name, {
+      name: this.name,
+      tip: toWireVersion(tip),
+      nonce: this.net.nonce(),
+    });
+    return this.net.call(this.client, request);
   }
 
   /** The versions an OK answer carries; a refusal throws its error. */

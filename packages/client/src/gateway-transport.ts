@@ -2,6 +2,7 @@ import { type CallOptions, type Client, credentials, Metadata, type ServiceError
 import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import { type Identity, type Name, type PersonaName, SafeError, sealClientRequest, toHex, toWire } from '@safe/core';
 import { fromServiceError, loadGateway } from '@safe/grpc';
+import { toDataManager, toMaidManager, toMpidManager, toVersionManager } from '@safe/messages';
 import pRetry from 'p-retry';
 import { activeTraceContext, inSpan } from './tracing.js';
 
@@ -53,7 +54,17 @@ function isDisagreement(error: unknown): boolean {
 }
 
 /** Requests that change nothing: asked again as a new request when the group disagreed. */
-const READS = new Set(['Get', 'GetAccount', 'GetVersions', 'GetBranch', 'GetMessages', 'WhiteList', 'BlackList']);
+const READS = new Set(
+  [
+    toDataManager.get,
+    toMaidManager.getAccount,
+    toVersionManager.getVersions,
+    toVersionManager.getBranch,
+    toMpidManager.getMessages,
+    toMpidManager.whiteList,
+    toMpidManager.blackList,
+  ].map((row) => row.type),
+);
 
 let gateway: ReturnType<typeof loadGateway> | undefined;
 
