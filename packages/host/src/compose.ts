@@ -4,4 +4,5 @@
  * (`@safe/host/compose`): the index starts OpenTelemetry and pulls in Kafka, Redis and gRPC.
  */
 export { Cleanup, SHUTDOWN_STAGES, type ShutdownStage } from './cleanup.js';
+export { groupParametersOf } from './group-parameters.js';
 export { ReplicaSet, type ReplicaSetOptions, startTicks, type TickOptions, within } from './replica-set.js';

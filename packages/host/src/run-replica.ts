@@ -2,8 +2,6 @@ import { resolve } from 'node:path';
 import {
   ClientGateway,
   ConfigError,
-  type GroupParameters,
-  groupParameterFields,
   type Identity,
   type Logger,
   type Outcome,
@@ -23,6 +21,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { Readiness } from './admin.js';
 import { Cleanup } from './cleanup.js';
 import { type Fields, loadReplicaConfig, type ReplicaConfig } from './config.js';
+import { groupParametersOf } from './group-parameters.js';
 import { asCoreLogger, createLogger } from './logger.js';
 import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
@@ -113,10 +112,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   const copies = new CopyTraces();
   const readiness = new Readiness();
   const usesPostgres = options.usesPostgres ?? true;
-  // Every group parameter core defines (SAFE_K and friends), whatever it adds later.
-  const params = Object.fromEntries(
-    Object.keys(groupParameterFields).map((key) => [key, (config as Record<string, unknown>)[key]]),
-  ) as unknown as GroupParameters;
+  const params = groupParametersOf(config);
   // Everything started so far, undone by `stop` in ARCHITECTURE.md's order (also after a failed start).
   const cleanup = new Cleanup(log);
   const context: StartContext = { config, persona, log, metrics, readiness, cleanup };

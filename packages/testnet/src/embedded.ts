@@ -4,7 +4,6 @@ import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import {
   asSafeError,
   ClientGateway,
-  type GroupParameters,
   generateIdentity,
   type Identity,
   importIdentity,
@@ -27,7 +26,7 @@ import {
 } from '@safe/core';
 import { type DataManagerState, groupFarmingRate, groupFarmingValue, pickDataManagerConfig } from '@safe/data-manager';
 import { type AdoptedVault, type NetworkInfo, startGatewayServer } from '@safe/grpc';
-import { Cleanup, ReplicaSet, startTicks, within } from '@safe/host/compose';
+import { Cleanup, groupParametersOf, ReplicaSet, startTicks, within } from '@safe/host/compose';
 import { offer } from '@safe/pmid-node';
 import { describeError, openPglite, type PgliteHost } from '@safe/sql';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
@@ -114,17 +113,8 @@ async function startReplicas(
   log: Logger,
   tracingFor: EmbeddedTestnetOptions['tracingFor'],
 ): Promise<Running> {
-  const params: GroupParameters = {
-    closeGroupSize: config.closeGroupSize,
-    syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
-    firewallMemoryMs: config.firewallMemoryMs,
-    accumulatorMemoryMs: config.accumulatorMemoryMs,
-    transferBatchRecords: config.transferBatchRecords,
-    transferBatchesPerTick: config.transferBatchesPerTick,
-    transferPullMs: config.transferPullMs,
-    cacheBytes: config.cacheBytes,
-    cacheEntries: config.cacheEntries,
-  };
+  // Every group parameter the config read (SAFE_K and friends), as a replica process takes them.
+  const params = groupParametersOf(config);
   const dataManager = pickDataManagerConfig(config);
   const counts = countsOf(config);
   const identities = new Map<NetworkPersona, Identity[]>();
