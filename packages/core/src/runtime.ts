@@ -1,16 +1,14 @@
 import { AccountTransfer } from './account-transfer.js';
 import { Accumulator } from './accumulator.js';
 import { ChunkCache, cacheLimits } from './chunk-cache.js';
-import { CLIENT_REPLY } from './client-reply.js';
 import type { GroupParameters } from './config.js';
 import { type Envelope, type MessageContent, sealEnvelope } from './envelope.js';
-import { asSafeError, ContentMismatchError, SenderNotInGroupError } from './errors.js';
 import { Firewall } from './firewall.js';
 import type { Identity } from './identity.js';
 import { type Name, shortName } from './name.js';
-import type { ActionDeclaration, HandlerContext, Incoming, Outcome, PersonaDefinition } from './persona.js';
+import type { ActionDeclaration, HandlerContext, Incoming, Outcome } from './persona.js';
 import { type Clock, type Logger, silentLogger, systemClock, type Telemetry } from './ports.js';
-import { CLIENT, MatrixChange, type PersonaName, type RoutingTable } from './routing.js';
+import type { PersonaName, RoutingTable } from './routing.js';
 import { AccountTransferReceiver } from './runtime/account-transfer-receiver.js';
 import { AccountTransferSender } from './runtime/account-transfer-sender.js';
 import { Admission } from './runtime/admission.js';
@@ -27,8 +25,10 @@ import {
   type ReceiveResult,
   SYNC_MESSAGE,
 } from './runtime/protocol.js';
+import { Reception } from './runtime/reception.js';
 import { SerialQueue } from './runtime/serial-queue.js';
 import { SyncRounds } from './runtime/sync-rounds.js';
+import { Upkeep } from './runtime/upkeep.js';
 import { Sync } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 import { TraceCauses } from './trace-causes.js';
@@ -49,9 +49,6 @@ export {
   type TransferredSyncEntry,
 } from './runtime/protocol.js';
 
-/** A copy held until this replica's view knows its sender (HeldRequests.awaitSender). */
-const AWAITING_SENDER = Symbol('awaiting sender');
-
 /**
  * One replica of a persona: a node. Applies the group rules the same way for every persona —
  * destination check, source check, accumulate (Ac), firewall (Fw), handle, send on (So), sync
@@ -63,7 +60,6 @@ export class Replica<S> {
   readonly persona: PersonaName;
   readonly params: GroupParameters;
   readonly state: S;
-  readonly #definition: PersonaDefinition<S>;
   readonly #actions: ReadonlyMap<string, ActionDeclaration<unknown, S>>;
   readonly #firewall: Firewall;
   readonly #sync: Sync;
@@ -87,14 +83,14 @@ export class Replica<S> {
   readonly #rounds: SyncRounds<S>;
   readonly #sender: AccountTransferSender<S>;
   readonly #receiver: AccountTransferReceiver<S>;
-  readonly #causes = new TraceCauses();
+  readonly #reception: Reception<S>;
+  readonly #upkeep: Upkeep<S>;
 
   constructor(options: ReplicaOptions<S>) {
     this.identity = options.identity;
     this.persona = options.definition.persona;
     this.params = options.params;
     this.state = options.state;
-    this.#definition = options.definition;
     this.#actions = new Map(options.definition.actions.map((a) => [a.type, a]));
     this.#firewall = new Firewall(options.stores.firewall, options.params, options.stores.clientFirewall);
     this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
@@ -119,6 +115,8 @@ export class Replica<S> {
     };
     this.#context = context;
     const telemetry = this.#telemetry;
+    const causes = new TraceCauses();
+    const stopped = () => this.#stopped;
     const send = (content: MessageContent, trace?: Record<string, string>, bulk?: Bulk) => this.send(content, trace, bulk);
     const carryOut = (outcome: Outcome, trace: Record<string, string>, speakingFor: Name, cause: Uint8Array | undefined) =>
       this.#carryOut(outcome, undefined, false, trace, speakingFor, cause);
@@ -132,7 +130,7 @@ export class Replica<S> {
       telemetry,
       handleAgain: async (declaration, incoming, trace) =>
         this.#carryOut(await this.#handling.handleNow(declaration, incoming), incoming, declaration.sync, trace),
-      receiveAgain: (envelope, until) => this.#receive(envelope, until),
+      receiveAgain: (envelope, until) => this.#reception.receive(envelope, until),
       count: (envelope, result) => this.#count(envelope, result),
     });
     this.#outbox = new Outbox({
@@ -149,7 +147,7 @@ export class Replica<S> {
       outbox: this.#outbox,
       held: this.#held,
       sync: this.#sync,
-      causes: this.#causes,
+      causes,
       carryOut: (outcome, incoming, synced, trace) => this.#carryOut(outcome, incoming, synced, trace),
       count: (envelope, result) => this.#count(envelope, result),
     });
@@ -188,6 +186,34 @@ export class Replica<S> {
       carryOut,
       recordWritten: (nae) => this.#held.handleAwaiting(nae),
       send,
+    });
+    this.#reception = new Reception({
+      context,
+      telemetry,
+      admission: this.#admission,
+      held: this.#held,
+      content: this.#content,
+      outbox: this.#outbox,
+      handling: this.#handling,
+      own: this.#own,
+      replySink: () => this.#replySink,
+      stopped,
+      count: (envelope, result) => this.#count(envelope, result),
+    });
+    this.#upkeep = new Upkeep({
+      context,
+      telemetry,
+      definition: options.definition,
+      sync: this.#sync,
+      rounds: this.#rounds,
+      sender: this.#sender,
+      receiver: this.#receiver,
+      held: this.#held,
+      content: this.#content,
+      outbox: this.#outbox,
+      causes,
+      carryOut: (outcome) => this.#carryOut(outcome, undefined, false, {}),
+      stopped,
     });
     // A node that starts has entered every close group it is in: its records may still be on their way.
     this.#held.rememberView(options.routing.without(this.persona, this.identity.name).view(this.persona));
@@ -239,7 +265,7 @@ export class Replica<S> {
 
   /** Handles one delivered copy. Never throws: a bad copy is rejected with a typed error and changes nothing. */
   receive(envelope: Envelope): Promise<ReceiveResult> {
-    return this.#queue.run(() => this.#receive(envelope));
+    return this.#queue.run(() => this.#reception.receive(envelope));
   }
 
   /** Applies a new routing view; every change in a persona's node set is a matrix change. */
@@ -249,7 +275,7 @@ export class Replica<S> {
 
   /** Re-sends unresolved sync entries this node originated; drops those past the attempt limit. */
   tick(): Promise<void> {
-    return this.#queue.run(() => this.#tick());
+    return this.#queue.run(() => this.#upkeep.tick());
   }
 
   /** Records still waiting to be handed over (sent on the next ticks, at most the per-tick limit each) or dropped (at the next tick). */
@@ -274,49 +300,6 @@ export class Replica<S> {
     [CONTENT_PULL_MESSAGE, (envelope: Envelope) => this.#content.receivePull(envelope)],
     [CONTENT_PUSH_MESSAGE, (envelope: Envelope) => this.#content.receivePush(envelope)],
   ]);
-
-  async #receive(envelope: Envelope, heldUntil?: number): Promise<ReceiveResult> {
-    if (this.#stopped) return 'not-responsible';
-    try {
-      const destination = this.#admission.destination(envelope);
-      if (destination !== 'mine') return this.#count(envelope, 'not-responsible');
-      if (envelope.type === CLIENT_REPLY) {
-        // Replies past the quorum (or past the caller's deadline) find no call waiting: late, not wrong.
-        if (!this.#replySink?.expects(envelope.correlation)) return this.#count(envelope, 'late');
-        this.#replySink.deliver(envelope);
-        return this.#count(envelope, 'reply');
-      }
-      const own = this.#own.get(envelope.type);
-      if (own !== undefined) return this.#count(envelope, await own(envelope));
-      const { declaration, payload } = this.#admission.declared(envelope);
-      const decision = await this.#admission.accumulate(envelope, declaration).catch((error: unknown) => {
-        if (error instanceof SenderNotInGroupError && this.#held.awaitSender(envelope, heldUntil)) return AWAITING_SENDER;
-        throw error;
-      });
-      if (decision === AWAITING_SENDER) return this.#count(envelope, 'pending');
-      if (declaration.content === true) await this.#content.noteCopy(envelope);
-      if (decision === 'pending' || decision === 'late') return this.#count(envelope, decision);
-      if (decision === 'repeat') {
-        if (declaration.firewall) await this.#outbox.answerRepeat(envelope);
-        // A client's read (no firewall, nothing recorded) asked again, as the SDK does past its deadline: answered again.
-        else if (envelope.source.persona === CLIENT) return await this.#handling.act(envelope, declaration, payload);
-        return this.#count(envelope, 'duplicate');
-      }
-      if (declaration.content === true) {
-        const content = this.#content.contentOf(envelope);
-        if (content === undefined) return this.#count(envelope, this.#content.await(envelope, declaration, payload));
-        return await this.#handling.act({ ...envelope, content }, declaration, payload);
-      }
-      return await this.#handling.act(envelope, declaration, payload);
-    } catch (error) {
-      const rejected = asSafeError(error, `${this.persona} ${envelope.type}`);
-      this.#log.warn({ type: envelope.type, kind: rejected.kind, err: rejected.message }, 'message rejected');
-      if (rejected instanceof ContentMismatchError)
-        this.#telemetry.count('safe_content_total', { persona: this.persona, result: 'mismatch' });
-      await this.#outbox.tellClientRefused(envelope, rejected);
-      return this.#count(envelope, { rejected });
-    }
-  }
 
   /**
    * The entry's check of a client request to this persona, before it goes on the bus: the same
@@ -348,57 +331,9 @@ export class Replica<S> {
     await Promise.all((outcome.send ?? []).map((out) => this.#outbox.emit(out, speakingFor, trace, cause)));
   }
 
-  async #tick(): Promise<void> {
-    await this.#rounds.resendDue();
-    if (!this.#stopped) await this.#sender.flush(true);
-    if (!this.#stopped) await this.#receiver.pullStalled();
-    if (!this.#stopped) await this.#held.handleAwaiting();
-    if (!this.#stopped) await this.#held.receiveAwaitingSenders(true);
-    if (!this.#stopped) await this.#content.pullDue();
-    if (this.#definition.onTick && !this.#stopped) {
-      try {
-        const { actions, send } = await this.#definition.onTick(this.#context);
-        await this.#carryOut({ actions }, undefined, false, {});
-        for (const out of send ?? []) {
-          const span = this.#causes.spanFor(this.#telemetry, this.persona, out);
-          await this.#outbox.emit(out, undefined, span.context()).finally(() => span.end());
-        }
-      } catch (error) {
-        this.#log.error({ err: asSafeError(error, 'tick').message }, 'tick handling failed');
-      }
-    }
-  }
-
-  // ---- churn ----
-
   async #updateRouting(next: RoutingTable): Promise<void> {
     const previous = this.#routing;
     this.#routing = next;
-    const k = this.params.closeGroupSize;
-    for (const view of [
-      ...new Set([this.persona, ...next.allNodes().map((n) => n.persona), ...previous.allNodes().map((n) => n.persona)]),
-    ]) {
-      const change = new MatrixChange(this.identity.name, previous.view(view).names(), next.view(view).names(), k);
-      if (change.isEmpty) continue;
-      if (view === this.persona) {
-        this.#held.rememberView(previous.view(view));
-        try {
-          await this.#sender.handOver(change);
-        } catch (error) {
-          this.#log.error({ err: asSafeError(error, 'account transfer').message }, 'account transfer failed');
-        }
-        await this.#sync.onMatrixChange(change, (entry) => Buffer.from(entry.action.nae, 'hex') as unknown as Name);
-        await this.#receiver.forgetOthers();
-      }
-      if (this.#definition.onChurn) {
-        try {
-          const outcome = await this.#definition.onChurn({ persona: view, change }, this.#context);
-          await this.#carryOut(outcome, undefined, false, {});
-        } catch (error) {
-          this.#log.error({ err: asSafeError(error, 'churn').message }, 'churn handling failed');
-        }
-      }
-    }
-    await this.#held.receiveAwaitingSenders(false);
+    await this.#upkeep.followRouting(previous, next);
   }
 }

@@ -9,19 +9,18 @@ import {
   isPlace,
   PLACE_MARKER,
   type RecastVote,
-  SLOT_MARKER,
   type SlotVote,
   type SyncAction,
   type SyncEntry,
   type SyncResult,
-  slotOf,
-  VOTE_MARKER,
   WITHDRAWN,
 } from './sync-entry.js';
 import { appliedByNaeIn, byNaeIn, placesIn, votesByNaeIn } from './sync-reads.js';
+import { type SyncArrival, SyncSlots } from './sync-slots.js';
 import { sweepSync } from './sync-sweep.js';
 
-// The entries, their keys and slots live in sync-entry.ts; the reads over one pass of the store in sync-reads.ts.
+// The entries, their keys and slots live in sync-entry.ts; the reads over one pass of the store in sync-reads.ts;
+// each slot's applied action and this node's vote in sync-slots.ts.
 export {
   type AppliedEntry,
   type ArrivalPlace,
@@ -46,6 +45,7 @@ export class Sync {
   readonly #sweeps = new SweepSchedule();
   readonly #store: EntryStore<SyncEntry>;
   readonly #params: GroupParameters;
+  readonly #slots: SyncSlots;
 
   readonly #now: () => number;
 
@@ -54,6 +54,7 @@ export class Sync {
     this.#store = this.#sweeps.watch(store);
     this.#params = params;
     this.#now = now;
+    this.#slots = new SyncSlots(this.#self, this.#store, now);
   }
 
   /** This node received the action from the previous persona and has seen it. */
@@ -90,7 +91,7 @@ export class Sync {
     key: string,
     action: SyncAction,
     seen: string[],
-    how: 'propose' | 'receive' | 'adopt',
+    how: SyncArrival,
     closeGroup: readonly Name[],
     waiting?: string,
   ): Promise<SyncResult> {
@@ -102,7 +103,7 @@ export class Sync {
       await this.#store.set(key, { ...existing, ...answered });
       return { resolvedNow: false, entry: undefined, answer };
     }
-    if (!(existing?.resolved ?? false) && (await this.#slotTakenByOther(key))) {
+    if (!(existing?.resolved ?? false) && (await this.#slots.takenByOther(key))) {
       // Another action of its slot was applied here: the request is decided, this one never will
       // be. Settled (a tombstone), so it is neither handed over nor applied by newcomers that adopt it.
       await this.#store.set(key, {
@@ -116,7 +117,7 @@ export class Sync {
       // Same key, different parameters: not the same action; the first one stands.
       return { resolvedNow: false, entry: existing };
     }
-    const vote = await this.#vote(key, action, how);
+    const vote = await this.#slots.vote(key, action, how);
     const seenBy = [...(existing?.seenBy ?? [])];
     for (const member of seen) if ((member !== this.#self || vote.counts) && !seenBy.includes(member)) seenBy.push(member);
     const wasResolved = existing?.resolved ?? false;
@@ -146,7 +147,7 @@ export class Sync {
     // Resolved here, but applied only if no other action of its slot was: each member applies one
     // decision per request and index. (With self-counting, the variant the others proposed can
     // resolve here as well as this node's own; an account transfer can bring more votes for one.)
-    const resolvedNow = resolved && !wasResolved && (await this.#claimSlot(key, action));
+    const resolvedNow = resolved && !wasResolved && (await this.#slots.claim(key, action));
     return {
       resolvedNow,
       entry: unanimous ? undefined : entry,
@@ -160,40 +161,7 @@ export class Sync {
   async #answers(key: string, existing: SyncEntry, action: SyncAction, member: string): Promise<boolean> {
     const same = existing.action.type === action.type && existing.action.payload === action.payload;
     if (!same || !existing.resolved || (existing.answered ?? []).includes(member)) return false;
-    return !(await this.#slotTakenByOther(key));
-  }
-
-  /**
-   * Whether this node counts itself for the action, and moves its slot's vote to it. Its own
-   * proposal always counts (a vote it cast on another action of the slot from a peer's Sync, never
-   * told, moves to it); another's Sync or a handed-over entry counts only while it has no vote in
-   * the slot, or withdrew one (`recast`: it must tell the group). A key outside any slot always counts.
-   */
-  async #vote(
-    key: string,
-    action: SyncAction,
-    how: 'propose' | 'receive' | 'adopt',
-  ): Promise<{ counts: boolean; recast: boolean; conflicting?: boolean }> {
-    const slot = slotOf(key);
-    if (slot === undefined) return { counts: true, recast: false };
-    const markerKey = `${VOTE_MARKER}${slot}`;
-    const marker = await this.#store.get(markerKey);
-    const withdrawn = marker?.key.startsWith(WITHDRAWN) ?? false;
-    if (marker?.key === key) return { counts: true, recast: false };
-    if (marker?.key === `${WITHDRAWN}${key}`) return { counts: false, recast: false };
-    if (marker !== undefined && !withdrawn && how !== 'propose') return { counts: false, recast: false, conflicting: true };
-    if (marker !== undefined && !withdrawn) {
-      const earlier = await this.#store.get(marker.key);
-      if (earlier !== undefined && earlier.completedAt === undefined && !earlier.resolved)
-        await this.#store.set(marker.key, { ...earlier, seenBy: earlier.seenBy.filter((m) => m !== this.#self) });
-    }
-    await this.#store.set(markerKey, this.#marker(key, action));
-    return { counts: true, recast: withdrawn && how !== 'propose' };
-  }
-
-  /** A marker entry (slot or vote), remembered like a completed entry for the firewall's memory. */
-  #marker(key: string, action: SyncAction): SyncEntry {
-    return { key, action, seenBy: [], resolved: true, attempts: 0, originatedHere: false, completedAt: this.#now() };
+    return !(await this.#slots.takenByOther(key));
   }
 
   /**
@@ -215,7 +183,7 @@ export class Sync {
       if (marker === undefined || marker.key.startsWith(WITHDRAWN)) continue;
       const voted = await open(marker.key);
       if (voted === undefined) continue;
-      await this.#store.set(vote.marker, this.#marker(`${WITHDRAWN}${marker.key}`, marker.action));
+      await this.#store.set(vote.marker, this.#slots.marker(`${WITHDRAWN}${marker.key}`, marker.action));
       await this.#store.set(marker.key, { ...voted, seenBy: voted.seenBy.filter((m) => m !== this.#self), originatedHere: false });
       let best: SyncEntry | undefined;
       for (const key of vote.keys) {
@@ -240,28 +208,6 @@ export class Sync {
     return votesByNaeIn(await this.#store.entries());
   }
 
-  /** Another action of the key's slot (syncKey) was applied here, or taken as applied. */
-  async #slotTakenByOther(key: string): Promise<boolean> {
-    const slot = slotOf(key);
-    if (slot === undefined) return false;
-    const marker = await this.#store.get(`${SLOT_MARKER}${slot}`);
-    return marker !== undefined && marker.key !== key;
-  }
-
-  /**
-   * Takes the key's slot for it: false when an action of that slot was applied here already. The
-   * slot remembers the action that took it (`appliedByNae`) as long as a completed entry is
-   * remembered, `firewallMemoryMs`.
-   */
-  async #claimSlot(key: string, action: SyncAction): Promise<boolean> {
-    const slot = slotOf(key);
-    if (slot === undefined) return true;
-    const marker = `${SLOT_MARKER}${slot}`;
-    if ((await this.#store.get(marker)) !== undefined) return false;
-    await this.#store.set(marker, this.#marker(key, action));
-    return true;
-  }
-
   /**
    * Where the entry stands here: still open, resolved (applied, or taken as applied), or gone
    * without being applied here (dropped, forgotten, or another action of its slot took it).
@@ -270,7 +216,7 @@ export class Sync {
     const entry = await this.#store.get(key);
     if (entry === undefined) return 'gone';
     if (entry.resolved) return 'resolved';
-    return entry.completedAt !== undefined || (await this.#slotTakenByOther(key)) ? 'gone' : 'open';
+    return entry.completedAt !== undefined || (await this.#slots.takenByOther(key)) ? 'gone' : 'open';
   }
 
   /**
@@ -358,7 +304,7 @@ export class Sync {
   async markApplied(key: string, action: SyncAction): Promise<boolean> {
     const existing = await this.#store.get(key);
     if (existing?.resolved || existing?.completedAt !== undefined) return false;
-    const claimed = await this.#claimSlot(key, action);
+    const claimed = await this.#slots.claim(key, action);
     await this.#store.set(key, {
       key,
       action,

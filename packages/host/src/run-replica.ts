@@ -1,16 +1,13 @@
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ClientGateway,
   ConfigError,
-  type GroupParameters,
-  groupParameterFields,
   type Identity,
   type Logger,
   type Outcome,
   PERSONAS,
   type PersonaDefinition,
-  Replica,
+  type Replica,
   rankReportsSignature,
   type SafeError,
   shortName,
@@ -24,10 +21,12 @@ import type { Logger as PinoLogger } from 'pino';
 import { Readiness } from './admin.js';
 import { Cleanup } from './cleanup.js';
 import { type Fields, loadReplicaConfig, type ReplicaConfig } from './config.js';
+import { groupParametersOf } from './group-parameters.js';
 import { asCoreLogger, createLogger } from './logger.js';
 import { exposeCacheMetrics, MetricsRegistry } from './metrics.js';
 import { shutdownTelemetry, startTelemetry, tracingServiceName } from './otel.js';
 import type { CurrentView, StartContext } from './replica-context.js';
+import { ReplicaSet, startTicks } from './replica-set.js';
 import { connectKafka, connectPostgres, connectRedisStep, openIdentity, startAdmin } from './start-connections.js';
 import { PendingReplica, startGroupConsumer } from './start-consumer.js';
 import { type EntryOptions, startGrpc } from './start-grpc.js';
@@ -113,10 +112,7 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   const copies = new CopyTraces();
   const readiness = new Readiness();
   const usesPostgres = options.usesPostgres ?? true;
-  // Every group parameter core defines (SAFE_K and friends), whatever it adds later.
-  const params = Object.fromEntries(
-    Object.keys(groupParameterFields).map((key) => [key, (config as Record<string, unknown>)[key]]),
-  ) as unknown as GroupParameters;
+  const params = groupParametersOf(config);
   // Everything started so far, undone by `stop` in ARCHITECTURE.md's order (also after a failed start).
   const cleanup = new Cleanup(log);
   const context: StartContext = { config, persona, log, metrics, readiness, cleanup };
@@ -174,7 +170,8 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       onDropped: (envelope, reason) => metrics.inc('safe_direct_dropped_total', { persona, type: envelope.type, reason }),
     });
     cleanup.deferStep('direct channels', 'closing direct channels', () => direct.close(Math.min(config.shutdownGraceMs, 1000)));
-    const replica = new Replica<S>({
+    const replicas = new ReplicaSet(cleanup, { log, graceMs: config.shutdownGraceMs });
+    const replica = replicas.compose<S>({
       definition,
       identity,
       params,
@@ -186,7 +183,6 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
       telemetry,
       logger: log,
     });
-    cleanup.defer('replica', () => drain(replica, config.shutdownGraceMs, log));
     exposeCacheMetrics(metrics, replica.cache, { persona });
     if (options.entry !== undefined)
       gateway = new ClientGateway(replica as Replica<unknown>, systemClock, options.entry.clientMessageTypes);
@@ -205,8 +201,8 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
     });
     options.metrics?.(metrics, replica);
 
-    watchMembership(context, joined, view, { consumer, direct, replica });
-    startSyncTicks(context, replica, definition, joined);
+    watchMembership(context, joined, view, { consumer, direct, replicas });
+    startSyncTicks(context, replicas, replica, definition, joined);
 
     const outcome = options.afterStart?.(replica, deps);
     if (outcome !== undefined) {
@@ -234,15 +230,14 @@ export async function startReplica<S, E extends Fields>(options: StartReplicaOpt
   }
 }
 
-/** Lets the replica finish what it holds, for at most `graceMs`, then stops it. */
-async function drain(replica: Replica<unknown>, graceMs: number, log: Logger): Promise<void> {
-  const finished = await Promise.race([replica.idle().then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
-  if (!finished) log.warn({ graceMs }, 'shutdown: the replica was still busy after the grace period');
-  replica.stop();
-}
-
 /** Sync entries are re-sent on a timer; a PmidManager's rank reports are re-announced after a tick that changed them. */
-function startSyncTicks<S>(context: StartContext, replica: Replica<S>, definition: PersonaDefinition<S>, joined: Joined): void {
+function startSyncTicks<S>(
+  context: StartContext,
+  replicas: ReplicaSet,
+  replica: Replica<S>,
+  definition: PersonaDefinition<S>,
+  joined: Joined,
+): void {
   const { config, log, cleanup } = context;
   let announced = rankReportsSignature(undefined);
   const announceRankReports = async () => {
@@ -251,23 +246,11 @@ function startSyncTicks<S>(context: StartContext, replica: Replica<S>, definitio
     await joined.members.join({ ...joined.self, rankReports: reports });
     announced = rankReportsSignature(reports);
   };
-  let tickRound: Promise<void> | undefined;
-  const ticker = setInterval(() => {
-    if (tickRound !== undefined) return;
-    tickRound = replica
+  startTicks(cleanup, { everyMs: config.tickMs, log }, () =>
+    replicas
       .tick()
-      .then(() => announceRankReports().catch((error: unknown) => log.warn({ err: describe(error) }, 'rank reports not announced')))
-      .catch((error: unknown) => log.warn({ err: describe(error) }, 'tick failed'))
-      .finally(() => {
-        tickRound = undefined;
-      });
-  }, config.tickMs);
-  ticker.unref();
-  cleanup.defer('ticks', () => clearInterval(ticker));
-  // After the consumer stopped, before the replica drains.
-  cleanup.defer('replica', async () => {
-    if (tickRound !== undefined) await cleanup.attempt('sync tick', () => tickRound);
-  });
+      .then(() => announceRankReports().catch((error: unknown) => log.warn({ err: describe(error) }, 'rank reports not announced'))),
+  );
 }
 
 /**

@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Identity, MemberAnnouncement, Replica, RoutingTable } from '@safe/core';
+import type { Identity, MemberAnnouncement, RoutingTable } from '@safe/core';
 import { shortName } from '@safe/core';
 import type { DirectTransport } from '@safe/grpc';
 import type { KafkaGroupConsumer } from '@safe/kafka';
 import { type Redis, RedisMembership } from '@safe/redis';
 import { membershipKey } from './config.js';
 import type { CurrentView, StartContext } from './replica-context.js';
+import type { ReplicaSet } from './replica-set.js';
 import { describe, startStep } from './start-step.js';
 import { routingFromMembers, viewIncludes, viewSignature } from './transport.js';
 
@@ -57,14 +58,14 @@ export async function joinMembership(
   return { members, self, seen };
 }
 
-export interface ViewFollowers<S> {
+export interface ViewFollowers {
   readonly consumer: KafkaGroupConsumer;
   readonly direct: DirectTransport;
-  readonly replica: Replica<S>;
+  readonly replicas: ReplicaSet;
 }
 
 /** Every later change of the view is a matrix change: the consumer, the direct channels and the replica follow it. */
-export function watchMembership<S>(context: StartContext, joined: Joined, view: CurrentView, followers: ViewFollowers<S>): void {
+export function watchMembership(context: StartContext, joined: Joined, view: CurrentView, followers: ViewFollowers): void {
   const { persona, log, metrics, cleanup } = context;
   let signature = viewSignature(joined.seen);
   const unwatch = joined.members.watch((now) => {
@@ -86,7 +87,7 @@ export function watchMembership<S>(context: StartContext, joined: Joined, view: 
       metrics.inc('safe_membership_changes_total', { persona });
       log.info({ joined: joinedNow, left }, 'membership changed');
     } else log.debug({}, 'rank reports changed');
-    void followers.replica.updateRouting(routing).catch((error: unknown) => log.error({ err: describe(error) }, 'routing update failed'));
+    void followers.replicas.follow(routing).catch((error: unknown) => log.error({ err: describe(error) }, 'routing update failed'));
   });
   // Stops before the leave, in the same stage.
   cleanup.defer('leave membership', () => unwatch());

@@ -4,7 +4,6 @@ import { MAX_CHUNK_BYTES } from '@safe/chunks';
 import {
   asSafeError,
   ClientGateway,
-  type GroupParameters,
   generateIdentity,
   type Identity,
   importIdentity,
@@ -26,12 +25,13 @@ import {
   UnavailableError,
 } from '@safe/core';
 import { type DataManagerState, groupFarmingRate, groupFarmingValue, pickDataManagerConfig } from '@safe/data-manager';
-import { type AdoptedVault, type GatewayServer, type NetworkInfo, startGatewayServer } from '@safe/grpc';
+import { type AdoptedVault, type NetworkInfo, startGatewayServer } from '@safe/grpc';
+import { Cleanup, groupParametersOf, ReplicaSet, startTicks, within } from '@safe/host/compose';
 import { offer } from '@safe/pmid-node';
 import { describeError, openPglite, type PgliteHost } from '@safe/sql';
 import { countsOf, defaultTestnetConfig, definedOnly, type TestnetConfig, validateTestnetConfig } from './config.js';
 import { checkPortFree, prepareDataDir } from './data-dir.js';
-import { clientMessageTypes, createReplica, NETWORK_PERSONAS, type NetworkPersona, PERSONA_DEFINITIONS } from './replicas.js';
+import { clientMessageTypes, NETWORK_PERSONAS, type NetworkPersona, PERSONA_DEFINITIONS, replicaOptions } from './replicas.js';
 import type { ReplicaTracing } from './tracing.js';
 
 /** A Put or Get carries up to one chunk; leave room for the envelope and the reply around it. */
@@ -97,6 +97,8 @@ async function loadIdentities(dir: string, count: number): Promise<Identity[]> {
 }
 
 interface Running {
+  /** Every replica, stopped together at shutdown once the bus has settled. */
+  readonly all: ReplicaSet;
   readonly replicas: Map<NetworkPersona, Replica<unknown>[]>;
   readonly identities: Map<NetworkPersona, Identity[]>;
   readonly bus: MemoryBus;
@@ -104,23 +106,15 @@ interface Running {
 }
 
 async function startReplicas(
+  cleanup: Cleanup,
   config: TestnetConfig,
   dataDir: string,
   sql: PgliteHost,
   log: Logger,
   tracingFor: EmbeddedTestnetOptions['tracingFor'],
 ): Promise<Running> {
-  const params: GroupParameters = {
-    closeGroupSize: config.closeGroupSize,
-    syncAttemptsBeforeDrop: config.syncAttemptsBeforeDrop,
-    firewallMemoryMs: config.firewallMemoryMs,
-    accumulatorMemoryMs: config.accumulatorMemoryMs,
-    transferBatchRecords: config.transferBatchRecords,
-    transferBatchesPerTick: config.transferBatchesPerTick,
-    transferPullMs: config.transferPullMs,
-    cacheBytes: config.cacheBytes,
-    cacheEntries: config.cacheEntries,
-  };
+  // Every group parameter the config read (SAFE_K and friends), as a replica process takes them.
+  const params = groupParametersOf(config);
   const dataManager = pickDataManagerConfig(config);
   const counts = countsOf(config);
   const identities = new Map<NetworkPersona, Identity[]>();
@@ -138,12 +132,13 @@ async function startReplicas(
     if (typeof result !== 'string')
       log.debug({ type: envelope.type, kind: result.rejected.kind, err: result.rejected.message }, 'copy rejected');
   };
+  const all = new ReplicaSet(cleanup, { log, graceMs: DRAIN_MS, settle: () => bus.idle() });
   const replicas = new Map<NetworkPersona, Replica<unknown>[]>();
   for (const persona of NETWORK_PERSONAS) {
     const list: Replica<unknown>[] = [];
     for (const identity of identities.get(persona) ?? []) {
       const tracing = tracingFor?.(persona, toHex(identity.name).slice(0, 16));
-      const replica = await createReplica(persona, identity, bus, routing, {
+      const options = await replicaOptions(persona, identity, bus, routing, {
         params,
         sql,
         dataDir,
@@ -154,32 +149,19 @@ async function startReplicas(
         durableFirewall: true,
         ...(tracing ? { telemetry: tracing.telemetry } : {}),
       });
+      const replica = all.compose(options);
       bus.attach(replica, tracing && ((envelope) => tracing.deliver(envelope, (e) => replica.receive(e))));
       list.push(replica);
     }
     replicas.set(persona, list);
   }
-  return { replicas, identities, bus, routing };
+  return { all, replicas, identities, bus, routing };
 }
 
 /** The median of the DataManagers' group farming rates; undefined without DataManagers. */
 export function dataManagersFarmingRate(dataManagers: readonly Replica<unknown>[]): number | undefined {
   const values = dataManagers.map((replica) => groupFarmingValue(replica.state as DataManagerState));
   return groupFarmingRate(values.filter((value): value is number => value !== undefined));
-}
-
-/** Waits for `promise`, or gives up after `ms` (the caller moves on either way). */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -200,37 +182,29 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
   await checkPortFree(config.host, config.port);
   const unlock = await prepareDataDir(dataDir, { entries: ['identities', 'pglite', 'pmid-node'], kind: 'testnet' }, config.fresh);
 
-  let sql: PgliteHost | undefined;
-  let running: Running | undefined;
-  let server: GatewayServer | undefined;
-  let ticker: NodeJS.Timeout | undefined;
-  let tickRound: Promise<void> | undefined;
-
-  const all = (): Replica<unknown>[] => (running ? [...running.replicas.values()].flat() : []);
-
-  async function stop(): Promise<void> {
-    if (ticker !== undefined) clearInterval(ticker);
-    if (tickRound !== undefined) await tickRound;
-    if (server !== undefined) await server.close();
-    if (running !== undefined) {
-      if (!(await within(running.bus.idle(), DRAIN_MS))) log.warn({ ms: DRAIN_MS }, 'messages still in flight at shutdown');
-      for (const replica of all()) replica.stop();
-      await within(Promise.all(all().map((r) => r.idle())), DRAIN_MS);
-    }
-    if (sql !== undefined)
-      await sql.close().catch((error: unknown) => log.warn({ err: describeError(error) }, 'pglite did not close cleanly'));
-    await unlock();
-  }
+  // Undone at close (or after a failed start) in the replica processes' stage order: ticks, the
+  // Gateway, the replicas once the bus has settled, PGlite, the data dir's lock.
+  const cleanup = new Cleanup(log);
+  cleanup.defer('data dir', unlock);
+  const stop = () => cleanup.run();
 
   try {
     const started = Date.now();
+    let sql: PgliteHost;
     try {
       sql = await openPglite({ dataDir: join(dataDir, 'pglite') });
     } catch (error) {
       throw new UnavailableError(`data dir ${dataDir} is unusable: ${describeError(error)}`, { cause: error });
     }
-    running = await startReplicas(config, dataDir, sql, logger ?? silentLogger, tracingFor);
-    const { replicas, identities, bus, routing } = running;
+    cleanup.deferStep('postgres', 'closing pglite', () => sql.close());
+    const { all, replicas, identities, bus, routing } = await startReplicas(
+      cleanup,
+      config,
+      dataDir,
+      sql,
+      logger ?? silentLogger,
+      tracingFor,
+    );
 
     // PmidNodes announce their space; wait until the PmidManagers have recorded it.
     for (const replica of replicas.get('pmid-node') ?? []) await replica.dispatch(offer(replica.name, config.pmidCapacity));
@@ -240,7 +214,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
     let loggedRate = farmingRate();
     log.info({ rate: loggedRate }, 'farming rate');
     // Rank reports (PmidManagers) are read after every tick; a change is a new view for every replica.
-    const byNode = new Map(all().map((replica) => [`${replica.persona}/${toHex(replica.name)}`, replica]));
+    const byNode = new Map(all.all.map((replica) => [`${replica.persona}/${toHex(replica.name)}`, replica]));
     let view = routing;
     const announceRankReports = async () => {
       const next = await refreshRankReports(view, (node) => {
@@ -250,24 +224,15 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
       if (next === undefined) return;
       view = next;
       bus.setRouting(next);
-      await Promise.all(all().map((replica) => replica.updateRouting(next)));
+      await all.follow(next);
     };
-    tickRound = undefined;
-    ticker = setInterval(() => {
-      if (tickRound !== undefined) return;
-      tickRound = Promise.all(all().map((replica) => replica.tick()))
-        .then(announceRankReports)
-        .then(() => {
-          const rate = farmingRate();
-          if (rate !== loggedRate) log.info({ rate }, 'farming rate');
-          loggedRate = rate;
-        })
-        .catch((error: unknown) => log.warn({ err: describeError(error) }, 'tick failed'))
-        .finally(() => {
-          tickRound = undefined;
-        });
-    }, config.tickMs);
-    ticker.unref();
+    startTicks(cleanup, { everyMs: config.tickMs, log }, async () => {
+      await all.tick();
+      await announceRankReports();
+      const rate = farmingRate();
+      if (rate !== loggedRate) log.info({ rate }, 'farming rate');
+      loggedRate = rate;
+    });
 
     const entry = replicas.get('maid-manager')?.[0];
     if (entry === undefined) throw new SafeError('failed-precondition', 'the testnet needs at least one maid-manager');
@@ -292,7 +257,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
       return { pmidPublicKey: vault.publicKey, pmidSignature: signVaultRegistrationPart(vault, maidPublicKey, vault.publicKey) };
     };
 
-    server = await startGatewayServer({
+    const server = await startGatewayServer({
       gateway,
       host: config.host,
       port: config.port,
@@ -303,6 +268,7 @@ export async function startEmbeddedTestnet(options: EmbeddedTestnetOptions = {})
       maxMessageBytes: MAX_MESSAGE_BYTES,
       logger: logger ?? silentLogger,
     });
+    cleanup.defer('grpc', () => server.close());
     const endpoint = server.endpoint;
     const summary = `${REPORT_ORDER.map((persona) => `${counts[persona]} ${persona}`).join(', ')} (K=${config.closeGroupSize})`;
     log.info({ endpoint, dataDir, ms: Date.now() - started, counts }, 'testnet ready');

@@ -10,6 +10,7 @@ import {
   type PersonaDefinition,
   type PersonaName,
   Replica,
+  type ReplicaOptions,
   type ReplicaStores,
   type RoutingTable,
   type Telemetry,
@@ -109,16 +110,16 @@ export async function replicaStores(persona: NetworkPersona, identity: Identity,
   };
 }
 
-/** A replica of `persona` with its own state and group-mechanics stores (`deps.stores`, or new ones). */
-export async function createReplica(
+/** What a replica of `persona` is made of: its own state and group-mechanics stores (`deps.stores`, or new ones), on these adapters. */
+export async function replicaOptions(
   persona: NetworkPersona,
   identity: Identity,
   transport: Transport,
   routing: RoutingTable,
   deps: ReplicaDependencies,
-): Promise<Replica<unknown>> {
+): Promise<ReplicaOptions<unknown>> {
   const clock = deps.clock;
-  return new Replica({
+  return {
     definition: PERSONA_DEFINITIONS[persona],
     identity,
     params: deps.params,
@@ -129,5 +130,16 @@ export async function createReplica(
     ...(clock ? { clock } : {}),
     ...(deps.telemetry ? { telemetry: deps.telemetry } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
-  });
+  };
+}
+
+/** A replica of `persona` with its own state and group-mechanics stores (`deps.stores`, or new ones). */
+export async function createReplica(
+  persona: NetworkPersona,
+  identity: Identity,
+  transport: Transport,
+  routing: RoutingTable,
+  deps: ReplicaDependencies,
+): Promise<Replica<unknown>> {
+  return new Replica(await replicaOptions(persona, identity, transport, routing, deps));
 }
