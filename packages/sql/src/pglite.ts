@@ -33,9 +33,10 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
     throw new UnavailableError(`pglite at ${where} could not open: ${toSqlError(error, 'open').message}`, { cause: error });
   }
   let closed = false;
+  const session = new Session(pg);
   return {
     dataDir: options.dataDir,
-    database: (schema) => new PgliteDatabase(pg, checkSchemaName(schema), () => closed),
+    database: (schema) => new PgliteDatabase(session, checkSchemaName(schema), () => closed),
     async close() {
       if (closed) return;
       closed = true;
@@ -48,6 +49,32 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
   };
 }
 
+/**
+ * The one connection's session, shared by every database of a host: the schema its search_path
+ * is set to now, and a queue that runs one call at a time (PGlite runs one anyway), so nothing
+ * runs between setting the search_path and the statements meant for it.
+ */
+class Session {
+  readonly pg: PGlite;
+  /** The schema the session's search_path is set to; undefined when unknown. */
+  searchPath: string | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(pg: PGlite) {
+    this.pg = pg;
+  }
+
+  /** Runs `fn` once every call queued before it is done. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** A statement that may move the search_path itself, after which the session's is unknown. */
+const touchesSearchPath = (text: string) => /search_path/i.test(text);
+
 async function run(tx: Transaction, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
   if (isSimple(params)) {
     const results = await tx.exec(text);
@@ -58,36 +85,75 @@ async function run(tx: Transaction, text: string, params: readonly unknown[] | u
 
 class PgliteDatabase implements SqlDatabase {
   readonly schema: string;
-  readonly #pg: PGlite;
+  readonly #session: Session;
   readonly #hostClosed: () => boolean;
   #closed = false;
-  // The schema is created by the first transaction that commits; after that only search_path is set.
+  // The schema is created by the first call that succeeds; after that only search_path is set.
   #schemaReady = false;
 
-  constructor(pg: PGlite, schema: string, hostClosed: () => boolean) {
-    this.#pg = pg;
+  constructor(session: Session, schema: string, hostClosed: () => boolean) {
+    this.#session = session;
     this.schema = schema;
     this.#hostClosed = hostClosed;
   }
 
+  /**
+   * One statement (or several in one text, the simple protocol), in a transaction of its own as
+   * Postgres runs any statement outside BEGIN: set to this schema first, unless the session
+   * already is (the common case: a replica's calls come in runs), which saves a BEGIN, a SET LOCAL
+   * and a COMMIT per query.
+   */
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.#scoped(`query ${statementHead(text)}`, (tx) => run(tx, text, params) as Promise<R[]>);
+    const what = `query ${statementHead(text)}`;
+    return this.#exclusive(what, async () => {
+      const session = this.#session;
+      if (session.searchPath !== this.schema || !this.#schemaReady) {
+        const schema = quoteSchema(this.schema);
+        session.searchPath = undefined;
+        await session.pg.exec(
+          this.#schemaReady ? `SET search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`,
+        );
+        session.searchPath = this.schema;
+        this.#schemaReady = true;
+      }
+      try {
+        if (isSimple(params)) return ((await session.pg.exec(text)).at(-1)?.rows ?? []) as R[];
+        return (await session.pg.query(text, params as unknown[])).rows as R[];
+      } finally {
+        if (touchesSearchPath(text)) session.searchPath = undefined;
+      }
+    });
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.#scoped('transaction', async (raw) => {
-      const { tx, end } = transactionExecutor(async (text, params) => {
+    return this.#exclusive('transaction', async () => {
+      const session = this.#session;
+      const ready = this.#schemaReady;
+      const schema = quoteSchema(this.schema);
+      const result = await session.pg.transaction(async (raw) => {
+        // SET LOCAL: gone at COMMIT or ROLLBACK, so the session keeps the search_path it had.
+        if (session.searchPath !== this.schema || !ready) {
+          await raw.exec(
+            ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`,
+          );
+        }
+        const { tx, end } = transactionExecutor(async (text, params) => {
+          try {
+            return await run(raw, text, params);
+          } catch (error) {
+            throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
+          } finally {
+            if (touchesSearchPath(text)) session.searchPath = undefined;
+          }
+        });
         try {
-          return await run(raw, text, params);
-        } catch (error) {
-          throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
+          return await fn(tx);
+        } finally {
+          end();
         }
       });
-      try {
-        return await fn(tx);
-      } finally {
-        end();
-      }
+      this.#schemaReady = true;
+      return result;
     });
   }
 
@@ -97,25 +163,15 @@ class PgliteDatabase implements SqlDatabase {
   }
 
   /**
-   * Every call is its own PGlite transaction whose first statement sets the schema with SET LOCAL:
-   * PGlite runs transactions one at a time on its single connection, so no other replica's
-   * statement can run under this search_path, and it is gone at COMMIT/ROLLBACK.
+   * Every call runs alone on the host's one connection (the session's queue; PGlite runs one
+   * transaction at a time anyway): no other replica's statement runs under this search_path.
    */
-  async #scoped<T>(what: string, body: (tx: Transaction) => Promise<T>): Promise<T> {
+  async #exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
     if (this.#closed || this.#hostClosed()) {
       throw new UnavailableError(`pglite[${this.schema}] ${what}: database closed`);
     }
-    const schema = quoteSchema(this.schema);
-    const ready = this.#schemaReady;
     try {
-      const result = await this.#pg.transaction(async (tx) => {
-        await tx.exec(
-          ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`,
-        );
-        return body(tx);
-      });
-      this.#schemaReady = true;
-      return result;
+      return await this.#session.exclusive(body);
     } catch (error) {
       throw toSqlError(error, `pglite[${this.schema}] ${what}`);
     }
