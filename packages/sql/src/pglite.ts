@@ -72,9 +72,6 @@ class Session {
   }
 }
 
-/** A statement that may move the search_path itself, after which the session's is unknown. */
-const touchesSearchPath = (text: string) => /search_path/i.test(text);
-
 async function run(tx: Transaction, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
   if (isSimple(params)) {
     const results = await tx.exec(text);
@@ -98,52 +95,33 @@ class PgliteDatabase implements SqlDatabase {
   }
 
   /**
-   * One statement (or several in one text, the simple protocol), in a transaction of its own as
-   * Postgres runs any statement outside BEGIN: set to this schema first, unless the session
-   * already is (the common case: a replica's calls come in runs), which saves a BEGIN, a SET LOCAL
-   * and a COMMIT per query.
+   * One statement (or several in one text, the simple protocol) runs in a transaction of its own,
+   * as Postgres runs any statement outside BEGIN: no BEGIN, SET LOCAL and COMMIT around it.
    */
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    const what = `query ${statementHead(text)}`;
-    return this.#exclusive(what, async () => {
-      const session = this.#session;
-      if (session.searchPath !== this.schema || !this.#schemaReady) {
-        const schema = quoteSchema(this.schema);
-        session.searchPath = undefined;
-        await session.pg.exec(
-          this.#schemaReady ? `SET search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`,
-        );
-        session.searchPath = this.schema;
-        this.#schemaReady = true;
-      }
+    return this.#exclusive(`query ${statementHead(text)}`, async () => {
+      const { pg } = this.#session;
+      await this.#enter();
       try {
-        if (isSimple(params)) return ((await session.pg.exec(text)).at(-1)?.rows ?? []) as R[];
-        return (await session.pg.query(text, params as unknown[])).rows as R[];
+        if (isSimple(params)) return ((await pg.exec(text)).at(-1)?.rows ?? []) as R[];
+        return (await pg.query(text, params as unknown[])).rows as R[];
       } finally {
-        if (touchesSearchPath(text)) session.searchPath = undefined;
+        this.#leaving(text);
       }
     });
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.#exclusive('transaction', async () => {
-      const session = this.#session;
-      const ready = this.#schemaReady;
-      const schema = quoteSchema(this.schema);
-      const result = await session.pg.transaction(async (raw) => {
-        // SET LOCAL: gone at COMMIT or ROLLBACK, so the session keeps the search_path it had.
-        if (session.searchPath !== this.schema || !ready) {
-          await raw.exec(
-            ready ? `SET LOCAL search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET LOCAL search_path TO ${schema}`,
-          );
-        }
+      await this.#enter();
+      return this.#session.pg.transaction(async (raw) => {
         const { tx, end } = transactionExecutor(async (text, params) => {
           try {
             return await run(raw, text, params);
           } catch (error) {
             throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
           } finally {
-            if (touchesSearchPath(text)) session.searchPath = undefined;
+            this.#leaving(text);
           }
         });
         try {
@@ -152,9 +130,28 @@ class PgliteDatabase implements SqlDatabase {
           end();
         }
       });
-      this.#schemaReady = true;
-      return result;
     });
+  }
+
+  /**
+   * Sets the session's search_path to this schema (creating it on first use), unless it already
+   * is: a replica's calls come in runs, so most calls skip it.
+   */
+  async #enter(): Promise<void> {
+    const session = this.#session;
+    if (session.searchPath === this.schema && this.#schemaReady) return;
+    const schema = quoteSchema(this.schema);
+    session.searchPath = undefined;
+    await session.pg.exec(
+      this.#schemaReady ? `SET search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`,
+    );
+    session.searchPath = this.schema;
+    this.#schemaReady = true;
+  }
+
+  /** After a statement that names search_path (it may have moved it), the session's is unknown. */
+  #leaving(text: string): void {
+    if (/search_path/i.test(text)) this.#session.searchPath = undefined;
   }
 
   async close(): Promise<void> {
