@@ -36,7 +36,7 @@ interface ReplicaRecords {
 /**
  * The records each replica held when last read, by network and replica (hex): read again only when
  * the replica is another (a restart) or its schema was written since (SimNet.sqlWrites), as each
- * persona's `list` and `read` answer from its tables alone. Most replicas see no write in a step.
+ * persona's `list` and `read` answer from its tables alone (a quarter or so of the reads in churn-all).
  */
 const lastRead = new WeakMap<SimNet, Map<string, ReplicaRecords>>();
 
