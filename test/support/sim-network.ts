@@ -26,7 +26,7 @@ import { type DataManagerConfig, loadDataManagerConfig } from '@safe/data-manage
 import { toDataManager, toMaidManager } from '@safe/messages';
 import { offer } from '@safe/pmid-node';
 import { AccountInfoSchema, GetReplySchema } from '@safe/proto/messages';
-import { openPglite, type PgliteHost } from '@safe/sql';
+import { openPglite, type PgliteHost, type SqlDatabase, type SqlExecutor } from '@safe/sql';
 import { clientMessageTypes, createReplica, type NetworkPersona, PERSONA_DEFINITIONS, replicaStores } from '@safe/testnet';
 import { sealRequest } from './client-request.js';
 
@@ -43,6 +43,66 @@ export interface SimNetOptions {
   dataManager?: Partial<DataManagerConfig>;
 }
 
+/**
+ * A statement that cannot change a table: one SELECT (a `WITH`, several statements in one text or
+ * anything else counts as a write, so a count of writes never misses one).
+ */
+const readOnly = (text: string) => /^\s*select\b/i.test(text) && !/;\s*\S/.test(text);
+
+/**
+ * The PGlite host every replica's state runs over, counting the statements that may write each
+ * schema: a schema whose count did not move since a check read it holds what it held then, so the
+ * invariant checks read a replica's records again only once something may have written them.
+ */
+class WriteCountingHost implements PgliteHost {
+  readonly #host: PgliteHost;
+  readonly #writes = new Map<string, number>();
+
+  constructor(host: PgliteHost) {
+    this.#host = host;
+  }
+
+  get dataDir(): string | undefined {
+    return this.#host.dataDir;
+  }
+
+  /** How many statements that may write `schema` have run (or started) on it so far. */
+  writes(schema: string): number {
+    return this.#writes.get(schema) ?? 0;
+  }
+
+  database(schema: string): SqlDatabase {
+    const db = this.#host.database(schema);
+    const noting = (text: string) => {
+      if (!readOnly(text)) this.#writes.set(schema, this.writes(schema) + 1);
+    };
+    const counted = async <R>(text: string, run: () => Promise<R>): Promise<R> => {
+      noting(text);
+      try {
+        return await run();
+      } finally {
+        noting(text);
+      }
+    };
+    return {
+      schema: db.schema,
+      query: <R = Record<string, unknown>>(text: string, params?: readonly unknown[]) => counted(text, () => db.query<R>(text, params)),
+      transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>) =>
+        db.transaction((tx) =>
+          fn({
+            query: <R = Record<string, unknown>>(text: string, params?: readonly unknown[]) =>
+              counted(text, () => tx.query<R>(text, params)),
+          }),
+        ),
+      close: () => db.close(),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.#host.close();
+  }
+}
+
 /** Answers; the requests are rows of the message table (@safe/messages), built with clientRequest. */
 const codecs = {
   account: protoCodec(AccountInfoSchema),
@@ -55,6 +115,7 @@ const codecs = {
  */
 export class SimNet {
   readonly sim: Sim;
+  /** Every replica's SQL goes through it; `sqlWrites` reads its counts. */
   readonly sql: PgliteHost;
   readonly dataDir: string;
   readonly identities = new Map<string, Identity>();
@@ -65,9 +126,12 @@ export class SimNet {
   #pmidCapacity = 64 * 1024 * 1024;
   #dataManager = loadDataManagerConfig({});
 
+  readonly #sql: WriteCountingHost;
+
   private constructor(sim: Sim, sql: PgliteHost, dataDir: string) {
     this.sim = sim;
-    this.sql = sql;
+    this.#sql = new WriteCountingHost(sql);
+    this.sql = this.#sql;
     this.dataDir = dataDir;
   }
 
@@ -148,6 +212,11 @@ export class SimNet {
     );
     if (restarted === undefined) throw new Error(`no node ${toHex(name).slice(0, 8)} to restart`);
     return restarted;
+  }
+
+  /** How many statements that may write a schema have run on it: unchanged, so are its tables. */
+  sqlWrites(schema: string): number {
+    return this.#sql.writes(schema);
   }
 
   /** The DataManager settings every DataManager replica of this network runs with. */

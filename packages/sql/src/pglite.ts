@@ -33,7 +33,7 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
     throw new UnavailableError(`pglite at ${where} could not open: ${toSqlError(error, 'open').message}`, { cause: error });
   }
   let closed = false;
-  const session = new SchemaSession(pg);
+  const session = new Session(pg);
   return {
     dataDir: options.dataDir,
     database: (schema) => new PgliteDatabase(session, checkSchemaName(schema), () => closed),
@@ -49,39 +49,30 @@ export async function openPglite(options: PgliteOptions = {}): Promise<PgliteHos
   };
 }
 
-type Runner = Pick<Transaction, 'exec' | 'query'>;
-
 /**
- * PGlite's one connection, shared by every replica of the process, each in a schema of its own.
- * Calls run one at a time with search_path set to their schema, and the path is set only when the
- * schema changes: a statement costs one round trip into PGlite, not four (BEGIN, SET LOCAL, the
- * statement, COMMIT), which was most of the embedded testnet's SQL time.
+ * The one connection's session, shared by every database of a host: the schema its search_path
+ * is set to now, and a queue that runs one call at a time (PGlite runs one anyway), so nothing
+ * runs between setting the search_path and the statements meant for it.
  */
-class SchemaSession {
+class Session {
   readonly pg: PGlite;
-  #current: string | undefined;
+  /** The schema the session's search_path is set to; undefined when unknown. */
+  searchPath: string | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(pg: PGlite) {
     this.pg = pg;
   }
 
-  run<T>(schema: string, create: boolean, body: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(async () => {
-      if (create || this.#current !== schema) {
-        this.#current = undefined;
-        const quoted = quoteSchema(schema);
-        await this.pg.exec(`${create ? `CREATE SCHEMA IF NOT EXISTS ${quoted}; ` : ''}SET search_path TO ${quoted}`);
-        this.#current = schema;
-      }
-      return body();
-    });
-    this.#tail = result.catch(() => {});
+  /** Runs `fn` once every call queued before it is done. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn);
+    this.#tail = result.catch(() => undefined);
     return result;
   }
 }
 
-async function run(tx: Runner, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
+async function run(tx: Transaction, text: string, params: readonly unknown[] | undefined): Promise<unknown[]> {
   if (isSimple(params)) {
     const results = await tx.exec(text);
     return results.at(-1)?.rows ?? [];
@@ -91,30 +82,46 @@ async function run(tx: Runner, text: string, params: readonly unknown[] | undefi
 
 class PgliteDatabase implements SqlDatabase {
   readonly schema: string;
-  readonly #session: SchemaSession;
+  readonly #session: Session;
   readonly #hostClosed: () => boolean;
   #closed = false;
-  // Until the first call succeeds, each call creates the schema if it is missing.
+  // The schema is created by the first call that succeeds; after that only search_path is set.
   #schemaReady = false;
 
-  constructor(session: SchemaSession, schema: string, hostClosed: () => boolean) {
+  constructor(session: Session, schema: string, hostClosed: () => boolean) {
     this.#session = session;
     this.schema = schema;
     this.#hostClosed = hostClosed;
   }
 
+  /**
+   * One statement (or several in one text, the simple protocol) runs in a transaction of its own,
+   * as Postgres runs any statement outside BEGIN: no BEGIN, SET LOCAL and COMMIT around it.
+   */
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.#scoped(`query ${statementHead(text)}`, () => run(this.#session.pg, text, params) as Promise<R[]>);
+    return this.#exclusive(`query ${statementHead(text)}`, async () => {
+      const { pg } = this.#session;
+      await this.#enter();
+      try {
+        if (isSimple(params)) return ((await pg.exec(text)).at(-1)?.rows ?? []) as R[];
+        return (await pg.query(text, params as unknown[])).rows as R[];
+      } finally {
+        this.#leaving(text);
+      }
+    });
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.#scoped('transaction', () =>
-      this.#session.pg.transaction(async (raw) => {
+    return this.#exclusive('transaction', async () => {
+      await this.#enter();
+      return this.#session.pg.transaction(async (raw) => {
         const { tx, end } = transactionExecutor(async (text, params) => {
           try {
             return await run(raw, text, params);
           } catch (error) {
             throw toSqlError(error, `pglite[${this.schema}] ${statementHead(text)}`);
+          } finally {
+            this.#leaving(text);
           }
         });
         try {
@@ -122,8 +129,29 @@ class PgliteDatabase implements SqlDatabase {
         } finally {
           end();
         }
-      }),
+      });
+    });
+  }
+
+  /**
+   * Sets the session's search_path to this schema (creating it on first use), unless it already
+   * is: a replica's calls come in runs, so most calls skip it.
+   */
+  async #enter(): Promise<void> {
+    const session = this.#session;
+    if (session.searchPath === this.schema && this.#schemaReady) return;
+    const schema = quoteSchema(this.schema);
+    session.searchPath = undefined;
+    await session.pg.exec(
+      this.#schemaReady ? `SET search_path TO ${schema}` : `CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`,
     );
+    session.searchPath = this.schema;
+    this.#schemaReady = true;
+  }
+
+  /** After a statement that names search_path (it may have moved it), the session's is unknown. */
+  #leaving(text: string): void {
+    if (/search_path/i.test(text)) this.#session.searchPath = undefined;
   }
 
   async close(): Promise<void> {
@@ -131,14 +159,16 @@ class PgliteDatabase implements SqlDatabase {
     this.#closed = true;
   }
 
-  async #scoped<T>(what: string, body: () => Promise<T>): Promise<T> {
+  /**
+   * Every call runs alone on the host's one connection (the session's queue; PGlite runs one
+   * transaction at a time anyway): no other replica's statement runs under this search_path.
+   */
+  async #exclusive<T>(what: string, body: () => Promise<T>): Promise<T> {
     if (this.#closed || this.#hostClosed()) {
       throw new UnavailableError(`pglite[${this.schema}] ${what}: database closed`);
     }
     try {
-      const result = await this.#session.run(this.schema, !this.#schemaReady, body);
-      this.#schemaReady = true;
-      return result;
+      return await this.#session.exclusive(body);
     } catch (error) {
       throw toSqlError(error, `pglite[${this.schema}] ${what}`);
     }
