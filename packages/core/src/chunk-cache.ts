@@ -1,5 +1,6 @@
 import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, type GroupParameters } from './config.js';
-import { NAME_BYTES, nameEquals, nameOf, toHex } from './name.js';
+import { contentDigest } from './content.js';
+import { NAME_BYTES, nameEquals, toHex } from './name.js';
 
 export interface ChunkCacheLimits {
   /** Most bytes of content kept; 0 keeps nothing. */
@@ -61,13 +62,13 @@ export class ChunkCache {
   }
 
   /**
-   * Keeps `content` as chunk `name` if it hashes to it, evicting the oldest chunks to make room.
-   * True when the chunk is in the cache afterwards. A chunk already there keeps its place (FIFO, not LRU).
+   * Keeps `content` as chunk `name` if it hashes to it (the digest its message's content was
+   * checked against, not a second hash), evicting the oldest chunks to make room. True when the chunk is in the cache afterwards. A chunk already there keeps its place (FIFO, not LRU).
    */
   insert(name: Uint8Array, content: Uint8Array): boolean {
     if (!this.enabled) return false;
     const key = name.length === NAME_BYTES ? toHex(name) : undefined;
-    if (key === undefined || content.length > this.limits.maxBytes || !nameEquals(nameOf(content), name)) {
+    if (key === undefined || content.length > this.limits.maxBytes || !nameEquals(contentDigest(content), name)) {
       this.#rejected++;
       return false;
     }

@@ -71,8 +71,13 @@ export function originOf(incoming: Incoming<unknown>): ClientOrigin | undefined 
   return { request: incoming.id, replyTo: incoming.replyTo, ...(incoming.firewalled === false ? { recorded: false } : {}) };
 }
 
-/** Answers a client request, now or later (the group speaking for `as`, the NAE the client addressed). */
-export function answerClient(origin: ClientOrigin, value: ClientReplyValue, as?: Name): Outbound {
+/**
+ * Answers a client request, now or later (the group speaking for `as`, the NAE the client
+ * addressed). `content` (a Get's chunk) travels as the reply's bulk content, on every copy, named
+ * by the digest its id covers: the entry checks it against that digest and hands it to the client.
+ * Only an unrecorded answer has content (a firewall record keeps the payload only).
+ */
+export function answerClient(origin: ClientOrigin, value: ClientReplyValue, as?: Name, content?: Uint8Array): Outbound {
   return {
     type: CLIENT_REPLY,
     to: origin.replyTo,
@@ -81,5 +86,6 @@ export function answerClient(origin: ClientOrigin, value: ClientReplyValue, as?:
     correlation: origin.request,
     ...(origin.recorded === false ? {} : { answers: origin.request }),
     ...(as ? { as } : {}),
+    ...(content ? { content } : {}),
   };
 }

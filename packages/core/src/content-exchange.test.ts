@@ -215,6 +215,15 @@ describe('content that travels once (issue 15: a chunk crosses the bus once per 
     expect(replica.state.stored).toEqual([chunk]);
   });
 
+  it('no content (the digest of nothing) is carried by no copy, and the message is handled at its quorum with empty content', async () => {
+    const { replica, sent } = replicaFor(receivers[0] as Identity);
+    const results = [];
+    for (const copy of storeCopies(new Uint8Array(0)).slice(0, K - 1)) results.push(await replica.receive(copy));
+    expect(results).toEqual(['pending', 'pending', 'handled']);
+    expect(replica.state.stored).toEqual([new Uint8Array(0)]);
+    expect(sent.filter((e) => e.type === CONTENT_PULL_MESSAGE)).toEqual([]);
+  });
+
   it('content on a message type that takes none, or a digest with no content from a single sender, is refused at once', async () => {
     const { replica } = replicaFor(receivers[0] as Identity);
     const plain = sealEnvelope(

@@ -1,4 +1,4 @@
-import { contentDigest } from './content.js';
+import { contentDigest, namesNoContent } from './content.js';
 import type { Envelope } from './envelope.js';
 import { closestNames, type Name, nameEquals, toHex } from './name.js';
 
@@ -88,6 +88,8 @@ export interface ContentExchangeOptions {
   readonly maxAwaiting: number;
 }
 
+const NO_CONTENT = new Uint8Array(0);
+
 /** Senders remembered per message id for pulls; oldest out past this many ids. */
 const MAX_SENDER_IDS = 8192;
 
@@ -133,9 +135,10 @@ export class ContentExchange<T> {
     return digest;
   }
 
-  /** The content of `envelope`'s message, if this replica has it. */
+  /** The content of `envelope`'s message, if this replica has it (no content, for the digest of nothing). */
   contentOf(envelope: Envelope): Uint8Array | undefined {
     if (envelope.content !== undefined) return envelope.content;
+    if (namesNoContent(envelope.contentDigest)) return NO_CONTENT;
     return envelope.contentDigest === undefined ? undefined : this.store.get(toHex(envelope.contentDigest));
   }
 

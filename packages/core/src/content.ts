@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Name } from './name.js';
+import { type Name, nameEquals } from './name.js';
 
 /**
  * SHA-512 of bulk content, computed once per content object: a chunk passes through a process as
@@ -16,4 +16,14 @@ export function contentDigest(content: Uint8Array): Name {
     digests.set(content, digest);
   }
   return digest;
+}
+
+/**
+ * The digest of no content (SHA-512 of nothing): a message that names it (an error answer to a
+ * read) carries nothing, since the wire cannot tell empty bytes from none.
+ */
+export const NO_CONTENT_DIGEST = contentDigest(new Uint8Array(0));
+
+export function namesNoContent(digest: Uint8Array | undefined): boolean {
+  return digest !== undefined && nameEquals(digest, NO_CONTENT_DIGEST);
 }

@@ -174,6 +174,8 @@ export class ClientGateway implements ReplySink {
       return;
     }
     if (reply.status === ReplyStatus.SYNCING) return;
+    // Content (a Get's chunk) answers a Get only, and is on every copy of its reply.
+    if (envelope.contentDigest !== undefined && (call.chunk === undefined || envelope.content === undefined)) return;
     const replyKey = toHex(envelope.id);
     const vote = call.votes.get(replyKey) ?? {
       senders: new Set<string>(),
@@ -184,8 +186,20 @@ export class ClientGateway implements ReplySink {
     const senders = vote.senders;
     const quorum = groupQuorum(this.#replica.params, view.size);
     if (senders.size >= quorum) {
-      if (call.chunk !== undefined && reply.status === ReplyStatus.OK) this.#cache(call.chunk, reply.payload);
-      this.#finish(key)?.resolve(reply);
+      // The copies agreed on the content's digest (their id covers it); the content the client
+      // gets is the copy's that completed the quorum, checked against that digest (one hash per
+      // entry, not one per copy). A copy whose content does not match is not counted.
+      if (envelope.content !== undefined) {
+        try {
+          checkContent(envelope);
+        } catch {
+          senders.delete(toHex(envelope.sender));
+          return;
+        }
+      }
+      const answer = envelope.content === undefined ? reply : { ...reply, payload: chunkReplyCodec.encode({ content: envelope.content }) };
+      if (call.chunk !== undefined && answer.status === ReplyStatus.OK) this.#cache(call.chunk, envelope.content, answer.payload);
+      this.#finish(key)?.resolve(answer);
       return;
     }
     // Every member answered and no answer can reach the quorum any more: say so now, not at the deadline.
@@ -217,9 +231,9 @@ export class ClientGateway implements ReplySink {
   }
 
   /** The agreed content of a Get passing through; the cache keeps it only if it hashes to the name. */
-  #cache(name: Name, payload: Uint8Array): void {
+  #cache(name: Name, content: Uint8Array | undefined, payload: Uint8Array): void {
     try {
-      this.#replica.cache.insert(name, chunkReplyCodec.decode(payload).content);
+      this.#replica.cache.insert(name, content ?? chunkReplyCodec.decode(payload).content);
     } catch {
       // A reply the client will find malformed is not worth caching.
     }

@@ -67,7 +67,10 @@ export const toDataManager = {
     firewall: false,
     sync: false,
   }),
-  /** A holder's answer to Get (the content, or an error). */
+  /**
+   * A holder's answer to Get: the chunk travels as the content (so no id hashes it, and its one
+   * digest serves the check against its name), or an error with no content.
+   */
   getResponse: messageType(GetResponseSchema, {
     type: 'GetResponse',
     from: ['pmid-node'],
@@ -75,6 +78,7 @@ export const toDataManager = {
     accumulate: 'single',
     firewall: false,
     sync: false,
+    content: true,
   }),
   /** The PmidNode lacks the copy, held it corrupt, or deleted it for room (`reason`). */
   holderLost: messageType(HolderLostSchema, {

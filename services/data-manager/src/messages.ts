@@ -12,15 +12,13 @@ import {
   type IntegrityAnswer as IntegrityAnswerMessage,
   RemoveSubscriberSchema,
 } from '@safe/proto/data_manager';
-import { GetReplySchema } from '@safe/proto/messages';
 
 // What this persona receives is its rows of the message table (@safe/messages, toDataManager).
 
 /** A chunk copy: its name and which of its copy groups. */
 export type ChunkRef = Fields<Delete>;
-export type GetResponse = Fields<GetResponseMessage>;
-/** The client's answer to a Get. */
-export const getReplyCodec = protoCodec(GetReplySchema);
+/** A holder's answer to a Get, with the chunk it carried as the message's content (empty with an error). */
+export type GetResponse = Fields<GetResponseMessage> & { readonly content: Uint8Array };
 
 export type CreateRecord = Fields<CreateRecordMessage>;
 export type HolderResult = Fields<HolderResultMessage>;

@@ -57,12 +57,15 @@ export function nextRound(pending: PendingGet): Uint8Array {
   return sha512(ROUND_TAG, pending.correlation);
 }
 
-/** Ends a pending Get: `reply` to every client waiting on it, from the chunk's group (also on the tick, which speaks for none). */
-export function endGet(ctx: HandlerContext<DataManagerState>, key: string, reply: ClientReplyValue): Outbound[] {
+/**
+ * Ends a pending Get: `reply` to every client waiting on it, from the chunk's group (also on the
+ * tick, which speaks for none), with the chunk as the replies' content when there is one.
+ */
+export function endGet(ctx: HandlerContext<DataManagerState>, key: string, reply: ClientReplyValue, content?: Uint8Array): Outbound[] {
   const pending = ctx.state.pendingGets.get(key);
   if (pending === undefined) return [];
   ctx.state.pendingGets.delete(key);
-  return pending.waiting.map((origin) => answerClient(origin, reply, pending.name));
+  return pending.waiting.map((origin) => answerClient(origin, reply, pending.name, content));
 }
 
 /**

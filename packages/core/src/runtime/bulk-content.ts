@@ -1,4 +1,5 @@
 import { awaitRecordLimits, contentLimits } from '../config.js';
+import { namesNoContent } from '../content.js';
 import { ContentExchange } from '../content-exchange.js';
 import { checkContent, type Envelope, type MessageContent, verifyEnvelope } from '../envelope.js';
 import {
@@ -38,11 +39,12 @@ export interface BulkContentDeps<S> {
 /**
  * A copy of a message with content: a single sender (a client, a PmidNode) carries its own; a
  * group member's copy may come without (another member's carries it), but content that does
- * not hash to the digest the id covers is refused before the copy is counted.
+ * not hash to the digest the id covers is refused before the copy is counted. No content (a
+ * holder's error answer) is named by the digest of nothing and carried by no copy.
  */
 export function checkCarriedContent(envelope: Envelope): void {
   if (envelope.contentDigest === undefined) throw new MalformedEnvelopeError(`${envelope.type} must name its content by digest`);
-  if (envelope.authority === 'single' && envelope.content === undefined) {
+  if (envelope.authority === 'single' && envelope.content === undefined && !namesNoContent(envelope.contentDigest)) {
     throw new MalformedEnvelopeError(`${envelope.type} from a single sender must carry its content`);
   }
   checkContent(envelope);

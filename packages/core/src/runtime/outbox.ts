@@ -36,10 +36,10 @@ export class Outbox<S> {
     const { context } = this.#deps;
     const as = out.as ?? speakingFor ?? context.self;
     const authority = out.authority ?? this.#deps.speaksAs;
+    // A client reply's content (a Get's chunk) is on every copy: the entry counts copies, it pulls nothing.
+    const everyCopy = authority === 'single' || out.type === CLIENT_REPLY;
     const bulk =
-      out.content === undefined
-        ? undefined
-        : { content: out.content, carry: (id: Uint8Array) => authority === 'single' || this.#deps.carries(as, id) };
+      out.content === undefined ? undefined : { content: out.content, carry: (id: Uint8Array) => everyCopy || this.#deps.carries(as, id) };
     await this.#deps.send(
       {
         type: out.type,

@@ -13,7 +13,7 @@ import {
 import { toDataManager } from '@safe/messages';
 import { continueRepair } from '../churn/repair.js';
 import { continueCheck } from '../integrity/check.js';
-import { type GetResponse, getReplyCodec } from '../messages.js';
+import type { GetResponse } from '../messages.js';
 import { askNext, endGet } from '../pending-gets.js';
 import { carriesChunk } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
@@ -25,17 +25,20 @@ import { copyKey, type DataManagerState } from '../state.js';
  * late there and goes unanswered: the holder answers the first copy, to the whole group).
  */
 export const getResponse = handles(toDataManager.getResponse, async (msg, ctx: HandlerContext<DataManagerState>): Promise<Outcome> => {
-  const { name, copy, content } = msg.payload;
+  // The chunk came as the message's content, checked against the digest its id covers; that one
+  // digest is what carriesChunk checks against the name and what the replies to the clients name.
+  const answer: GetResponse = { ...msg.payload, content: msg.content };
+  const { name, copy, content } = answer;
   const key = copyKey(name, copy);
   const pending = ctx.state.pendingGets.get(key);
   const fromCurrent = pending !== undefined && nameEquals(pending.current, msg.sender);
-  if (pending !== undefined && carriesChunk(msg.payload)) {
+  if (pending !== undefined && carriesChunk(answer)) {
     ctx.cache.insert(name, content);
-    const answers = endGet(ctx, key, replyOk(getReplyCodec.encode({ content })));
-    return { send: [...answers, ...(fromCurrent ? [] : await continueOthers(ctx, msg.sender, msg.payload))] };
+    const answers = endGet(ctx, key, replyOk(), content);
+    return { send: [...answers, ...(fromCurrent ? [] : await continueOthers(ctx, msg.sender, answer))] };
   }
   if (pending === undefined || !fromCurrent) {
-    const send = await continueOthers(ctx, msg.sender, msg.payload);
+    const send = await continueOthers(ctx, msg.sender, answer);
     return send.length > 0 ? { send } : NOTHING;
   }
   const next = askNext(ctx, pending);

@@ -14,7 +14,6 @@ import {
   UnavailableError,
 } from '@safe/core';
 import { toDataManager } from '@safe/messages';
-import { getReplyCodec } from '../messages.js';
 import { askNext, nextRound, startRound } from '../pending-gets.js';
 import { isLive } from '../rules.js';
 import { copyKey, type DataManagerState } from '../state.js';
@@ -40,7 +39,7 @@ export const get = handles(toDataManager.get, async (msg, ctx: HandlerContext<Da
     );
   // SPEC.md 4 Caching: a chunk this member saw on an earlier Get's reply path is answered without asking a holder.
   const cached = ctx.cache.get(name);
-  if (cached !== undefined) return { send: [answerClient(origin, replyOk(getReplyCodec.encode({ content: cached })))] };
+  if (cached !== undefined) return { send: [answerClient(origin, replyOk(), undefined, cached)] };
   const holders = await ctx.state.store.holders(record.id);
   const live = holders.filter((h) => h.state === 'stored' && isLive(ctx, h.pmid)).map((h) => h.pmid);
   const [first, ...rest] = live;

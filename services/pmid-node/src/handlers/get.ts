@@ -20,5 +20,6 @@ export const get = handles(toPmidNode.get, async (msg, ctx: HandlerContext<PmidN
     if (!(e instanceof SafeError) || e.kind === 'internal') throw e;
     error = e.message;
   }
-  return { send: [send(toDataManager.getResponse, answering(msg), { name, copy, content, error })] };
+  // The chunk as the answer's content: the chunk store checked it against its name, and that digest names it.
+  return { send: [send(toDataManager.getResponse, { ...answering(msg), content }, { name, copy, error })] };
 });
