@@ -12,6 +12,7 @@ import {
   MalformedPayloadError,
   type SafeError,
   SenderNotInGroupError,
+  UnavailableError,
   UnknownMessageTypeError,
   WrongSourceError,
 } from './errors.js';
@@ -37,6 +38,8 @@ const syncCodec = protoCodec(SyncProposalSchema);
 interface State {
   readonly handled: { type: string; id: string; nonce?: string }[];
   readonly writes: string[];
+  /** Writes that fail as unavailable (their store unreachable) before the next one succeeds. */
+  outage?: number;
 }
 
 /** A message one sender sends for itself, which the handler only notes. */
@@ -126,6 +129,10 @@ const definition: PersonaDefinition<State> = {
       type: 'Write',
       payload: nonceCodec,
       apply(p, ctx) {
+        if ((ctx.state.outage ?? 0) > 0) {
+          ctx.state.outage = (ctx.state.outage ?? 0) - 1;
+          throw new UnavailableError('the store is unreachable');
+        }
         ctx.state.writes.push(toHex(p.nonce));
         return undefined;
       },
@@ -592,6 +599,32 @@ describe('Replica: a synced action', () => {
     for (const member of dstMembers) await net.replicaOf(member).tick();
     expect(net.sent).toHaveLength(0);
     for (const member of [a, b, c]) expect(net.replicaOf(member).state.writes).toEqual(['5a']);
+  });
+});
+
+describe('Replica: an agreed action whose store is unreachable when it is applied', () => {
+  it('is applied once the store is back, on every member, though all of them failed at once (a shared Postgres restarting)', async () => {
+    const net = network();
+    const record = copies(content('Record', nonceCodec.encode({ nonce: Uint8Array.of(0x5b) })));
+    for (const member of dstMembers) {
+      net.replicaOf(member).state.outage = 1;
+      for (const copy of record.slice(0, K - 1)) await net.replicaOf(member).receive(copy);
+    }
+    const deliver = async (envelopes: readonly Envelope[]) => {
+      for (const sync of envelopes) await (net.replicas.get(toHex(sync.destination.nae)) as Replica<State>).receive(sync);
+    };
+    await deliver(net.sent.splice(0).map((s) => s.envelope));
+    // Each member's first attempt failed; a later Sync may already have resolved it again there.
+    for (const member of dstMembers) expect(net.replicaOf(member).state.outage).toBe(0);
+
+    // The store is back: the members' resends (and answers to them) resolve it again, and each applies it once.
+    for (let round = 0; round < 3; round++) {
+      for (const member of dstMembers) await net.replicaOf(member).tick();
+      await deliver(net.sent.splice(0).map((s) => s.envelope));
+    }
+    for (const member of dstMembers) expect(net.replicaOf(member).state.writes).toEqual(['5b']);
+    for (const member of dstMembers) await net.replicaOf(member).tick();
+    expect(net.sent).toHaveLength(0);
   });
 });
 

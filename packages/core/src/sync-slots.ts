@@ -56,6 +56,14 @@ export class SyncSlots {
     return marker !== undefined && marker.key !== key;
   }
 
+  /** Frees the key's slot if the key holds it (its action was not applied after all). */
+  async release(key: string): Promise<void> {
+    const slot = slotOf(key);
+    if (slot === undefined) return;
+    const marker = `${SLOT_MARKER}${slot}`;
+    if ((await this.#store.get(marker))?.key === key) await this.#store.delete(marker);
+  }
+
   /**
    * Takes the key's slot for it: false when an action of that slot was applied here already. The
    * slot remembers the action that took it (`appliedByNae`) as long as a completed entry is

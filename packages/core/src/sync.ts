@@ -157,6 +157,19 @@ export class Sync {
     };
   }
 
+  /**
+   * Applying the resolved action failed on transient trouble (its store was unreachable, so it
+   * changed nothing): open again, with the votes it had, so the next Sync of it (a peer's, or this
+   * node's own resend) resolves and applies it, rather than the group agreeing on it and no one applying it.
+   */
+  async reopen(key: string): Promise<void> {
+    const entry = await this.#store.get(key);
+    if (entry === undefined) return;
+    const { completedAt: _completed, ...open } = entry;
+    await this.#store.set(key, { ...open, resolved: false });
+    await this.#slots.release(key);
+  }
+
   /** This node applied the action (or took it as applied) and has not answered `member` for it yet. */
   async #answers(key: string, existing: SyncEntry, action: SyncAction, member: string): Promise<boolean> {
     const same = existing.action.type === action.type && existing.action.payload === action.payload;

@@ -1,5 +1,5 @@
 import { type Envelope, verifyEnvelope } from '../envelope.js';
-import { MalformedEnvelopeError, SenderNotInGroupError, UnknownMessageTypeError, WrongSourceError } from '../errors.js';
+import { asSafeError, MalformedEnvelopeError, SenderNotInGroupError, UnknownMessageTypeError, WrongSourceError } from '../errors.js';
 import { NAME_BYTES, type Name, nameEquals, shortName, toHex } from '../name.js';
 import type { Action, ActionDeclaration, HandlerContext, Incoming, Outbound, Outcome } from '../persona.js';
 import type { Telemetry } from '../ports.js';
@@ -157,7 +157,7 @@ export class SyncRounds<S> {
     span.setAttribute('safe.nae', toHex(act.nae).slice(0, 16));
     try {
       await this.#deps.flushTransfers({ nae: toHex(act.nae), changing: key });
-      await this.apply(act, span.context(), Buffer.from(key, 'hex'));
+      await this.apply(act, span.context(), Buffer.from(key, 'hex'), () => this.#deps.sync.reopen(key));
       span.end();
     } catch (error) {
       span.end(error);
@@ -165,10 +165,17 @@ export class SyncRounds<S> {
     }
   }
 
-  async apply(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined): Promise<void> {
+  /** `unapplied`: runs when the state change itself failed as unavailable (it wrote nothing), before the error goes on. */
+  async apply(act: Action, trace: Record<string, string>, cause: Uint8Array | undefined, unapplied?: () => Promise<void>): Promise<void> {
     const { context } = this.#deps;
     const declaration = declaredAction(this.#deps.actions, context.persona, act.type);
-    const outcome = await declaration.apply(declaration.payload.decode(act.payload), context, act.nae);
+    let outcome: Awaited<ReturnType<typeof declaration.apply>>;
+    try {
+      outcome = await declaration.apply(declaration.payload.decode(act.payload), context, act.nae);
+    } catch (error) {
+      if (unapplied !== undefined && asSafeError(error, 'apply').kind === 'unavailable') await unapplied().catch(() => {});
+      throw error;
+    }
     if (outcome) await this.#deps.carryOut(outcome, trace, act.nae, cause);
   }
 
