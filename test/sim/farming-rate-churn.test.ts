@@ -90,7 +90,7 @@ describe('the farming rate on DataManager churn (SPEC.md 3.3: transferred as a r
     // (one that just joined may send before this view caught up), then is refused; nothing moves.
     const stranger = net.sim.newIdentity();
     const target = newcomers[0] as SimNode;
-    expect(await refreshFrom(stranger, target, 1000)).toBe('pending');
+    expect(await refreshFrom(stranger, target, 1000)).toBe('held');
     net.sim.clock.advance(awaitRecordLimits(net.sim.params).ms);
     await target.replica.tick();
     expect(rateOf(target)).toBe(7);

@@ -242,7 +242,7 @@ describe('Replica: a node the view does not know yet', () => {
   it('is held until a view knows it, then handled once', async () => {
     const { replicaOf } = network();
     const replica = replicaOf(dstMembers[0] as Identity);
-    expect(await replica.receive(announce())).toBe('pending');
+    expect(await replica.receive(announce())).toBe('held');
     expect(replica.state.handled).toEqual([]);
     // A view that still does not know it keeps it held.
     await replica.updateRouting(routing.without('data-manager', (dstOutsider as Identity).name));
@@ -257,7 +257,7 @@ describe('Replica: a node the view does not know yet', () => {
   it('is refused once the wait is over, at once past the most copies held, and a bad signature at once', async () => {
     const { clock, replicaOf } = network();
     const replica = replicaOf(dstMembers[0] as Identity);
-    expect(await replica.receive(announce())).toBe('pending');
+    expect(await replica.receive(announce())).toBe('held');
     clock.advance(DEFAULT_GROUP_PARAMETERS.awaitRecordMs ?? 0);
     await replica.tick();
     await replica.updateRouting(caughtUp);

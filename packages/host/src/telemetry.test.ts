@@ -128,6 +128,21 @@ describe('OtelTelemetry', () => {
     expect(traces.size).toBe(0);
   });
 
+  it('links no copy that was held for its unknown sender: it did not make the quorum', async () => {
+    const started: Started[] = [];
+    const traces = new CopyTraces();
+    const telemetry = new OtelTelemetry({ metrics, copies: traces, tracer: recordingTracer(started) });
+    const fourth = sealEnvelope(content, generateIdentity(), parentOf('00f067aa0ba902b4'));
+    expect(await traces.deliver(fourth, async () => 'held')).toBe('held');
+    for (const copy of copies.slice(0, 2)) await traces.deliver(copy, async () => 'pending');
+    await traces.deliver(copies[2] as Envelope, async () => {
+      telemetry.startSpan('pmid-manager Put', copies[2]?.trace, []).end();
+      return 'handled';
+    });
+    expect(started[0]?.parent?.spanId).toBe('00f067aa0ba902b1');
+    expect(started[0]?.links.map((l) => l.context.spanId)).toEqual(['00f067aa0ba902b2', '00f067aa0ba902b3']);
+  });
+
   it('uses the copy itself when a single copy is enough, and starts a root span without context', () => {
     const started: Started[] = [];
     const telemetry = new OtelTelemetry({ metrics, copies: new CopyTraces(), tracer: recordingTracer(started) });

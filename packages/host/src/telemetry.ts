@@ -29,7 +29,8 @@ function hasTrace(value: Trace | undefined): value is Trace {
  * AsyncLocalStorage, which follows the runtime's queue) and remembers the copy's context while its
  * message is still `pending`. A message handled later, while another message is delivered (one
  * that waited for its record or its content), is found by its quorum copy's traceparent, which
- * the runtime passes as the parent. Bounded: the oldest messages are forgotten first.
+ * the runtime passes as the parent. A copy `held` for its unknown sender counted for no quorum
+ * and is not remembered. Bounded: the oldest messages are forgotten first.
  */
 export class CopyTraces {
   readonly #current = new AsyncLocalStorage<Envelope>();

@@ -21,6 +21,8 @@ import type { SyncEntry } from '../sync.js';
 export type ReceiveResult =
   | 'handled'
   | 'pending'
+  /** A copy from a sender this replica's view does not know yet: held, not counted, until it does. */
+  | 'held'
   | 'late'
   | 'duplicate'
   | 'not-responsible'

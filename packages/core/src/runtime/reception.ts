@@ -62,7 +62,7 @@ export class Reception<S> {
         if (error instanceof SenderNotInGroupError && held.awaitSender(envelope, heldUntil)) return AWAITING_SENDER;
         throw error;
       });
-      if (decision === AWAITING_SENDER) return count(envelope, 'pending');
+      if (decision === AWAITING_SENDER) return count(envelope, 'held');
       if (declaration.content === true) await content.noteCopy(envelope);
       if (decision === 'pending' || decision === 'late') return count(envelope, decision);
       if (decision === 'repeat') {
