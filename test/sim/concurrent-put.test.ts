@@ -41,7 +41,7 @@ async function expectOneAccount(sim: SimNet, client: Name): Promise<void> {
  * agreed answer from the MaidManagers within the Gateway's 60 s (seeds 3, 4, 10 and 13 of 1-13).
  * Seed 13 replays it; `it.fails` turns red once it is fixed, to move the seed back among the others.
  */
-const KNOWN_FAILING = new Set(['two requests 13']);
+const KNOWN_FAILING = new Set<string>();
 
 describe('concurrent Puts of one chunk by one account', () => {
   for (const seed of (process.env.SAFE_CP_SEEDS ?? '5,7,13').split(',').map(Number)) {
