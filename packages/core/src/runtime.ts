@@ -17,6 +17,7 @@ import { Handling } from './runtime/handling.js';
 import { HeldRequests } from './runtime/held-requests.js';
 import type { ReplicaOptions, ReplySink, Transport } from './runtime/options.js';
 import { Outbox } from './runtime/outbox.js';
+import { OwedCopies } from './runtime/owed-copies.js';
 import {
   ACCOUNT_PULL_MESSAGE,
   ACCOUNT_TRANSFER_MESSAGE,
@@ -32,6 +33,9 @@ import { Upkeep } from './runtime/upkeep.js';
 import { Sync } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 import { TraceCauses } from './trace-causes.js';
+
+/** Copies owed to an unavailable bus a replica keeps at most (a Kafka restart's worth at full speed). */
+const OWED_COPIES_LIMIT = 20_000;
 
 export type { ReplicaOptions, ReplicaStores, ReplySink, Transport } from './runtime/options.js';
 export {
@@ -67,6 +71,8 @@ export class Replica<S> {
   /** Chunks seen on a Get reply path (SPEC.md 4 Caching): the entry and the DataManagers answer from it. */
   readonly cache: ChunkCache;
   readonly #transport: Transport;
+  /** The replica's own copies the bus refused while unavailable: sent again on ticks. */
+  readonly #owed: OwedCopies;
   readonly #clock: Clock;
   readonly #telemetry: Telemetry;
   readonly #log: Logger;
@@ -116,6 +122,15 @@ export class Replica<S> {
     };
     this.#context = context;
     const telemetry = this.#telemetry;
+    this.#owed = new OwedCopies({
+      transport: options.transport,
+      log: this.#log,
+      telemetry,
+      persona: this.persona,
+      now: () => this.#clock.now(),
+      keepMs: this.params.firewallMemoryMs,
+      limit: OWED_COPIES_LIMIT,
+    });
     const causes = new TraceCauses();
     const stopped = () => this.#stopped;
     const send = (content: MessageContent, trace?: Record<string, string>, bulk?: Bulk) => this.send(content, trace, bulk);
@@ -246,12 +261,12 @@ export class Replica<S> {
    */
   async send(content: MessageContent, trace: Record<string, string> = {}, bulk?: Bulk): Promise<void> {
     if (bulk === undefined) {
-      await this.#transport.send(sealEnvelope(content, this.identity, trace));
+      await this.#owed.send(sealEnvelope(content, this.identity, trace));
       return;
     }
     const digest = this.#content.keepSent(bulk.content);
     const sealed = sealEnvelope({ ...content, contentDigest: digest }, this.identity, trace);
-    await this.#transport.send(bulk.carry(sealed.id) ? { ...sealed, content: bulk.content } : sealed);
+    await this.#owed.send(bulk.carry(sealed.id) ? { ...sealed, content: bulk.content } : sealed);
   }
 
   /** Puts someone else's signed copy on the wire unchanged (the entry forwarding a client's request). */
@@ -276,7 +291,14 @@ export class Replica<S> {
 
   /** Re-sends unresolved sync entries this node originated; drops those past the attempt limit. */
   tick(): Promise<void> {
+    // Beside the queue: while the bus is still away, a flush waits out its deadline without holding up handling.
+    if (this.#owed.size > 0) void this.#owed.flush();
     return this.#queue.run(() => this.#upkeep.tick());
+  }
+
+  /** Copies owed to the bus (it refused them as unavailable), waiting to be sent again. */
+  get owedCopies(): number {
+    return this.#owed.size;
   }
 
   /** Records still waiting to be handed over (sent on the next ticks, at most the per-tick limit each) or dropped (at the next tick). */
