@@ -102,6 +102,35 @@ describe('RedisMembership', () => {
     expect(await redisA.hexists(key, `pmid-node:${toHex(self.name)}`)).toBe(0);
   });
 
+  it('a Redis outage is not churn: every announcement gets back the time no script ran; a member gone with Redis up still goes', async () => {
+    const key = `${prefix}:outage`;
+    const member = new RedisMembership(redisA, { key, expiryMs: 1000, heartbeatMs: 200 });
+    const reader = new RedisMembership(redisB, { key, expiryMs: 1000, heartbeatMs: 200 });
+    open.push(member, reader);
+    const self = announcement('data-manager', 'a:1');
+    await member.join(self);
+    await member.close();
+    const field = `data-manager:${toHex(self.name)}`;
+    const serverNow = async () => {
+      const [seconds, micros] = await redisC.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    /** The member's announcement ran out 500 ms ago; no script ran for `gapMs`. */
+    const expiredWithGap = async (gapMs: number) => {
+      const now = await serverNow();
+      const entry = JSON.parse((await redisC.hget(key, field)) ?? 'null') as Record<string, unknown>;
+      await redisC.hset(key, field, JSON.stringify({ ...entry, expiresAt: now - 500 }));
+      await redisC.set(`${key}:served`, String(now - gapMs));
+    };
+    // Redis was away 3 s (restarted) right after the last heartbeat: the member could not heartbeat.
+    await expiredWithGap(3000);
+    expect(ids(await reader.members())).toEqual(ids([self]));
+    // Redis served all along (the reader polls): the member really stopped.
+    await expiredWithGap(100);
+    expect(await reader.members()).toEqual([]);
+    expect(await redisC.hexists(key, field)).toBe(0);
+  });
+
   it('a member that stops heartbeating (close without leave) disappears after the expiry, and is removed from the hash', async () => {
     const make = group({ heartbeatMs: 100, expiryMs: 600, pollMs: 50 });
     const a = make(redisA);

@@ -54,6 +54,8 @@ export class RedisMembership implements Membership {
   readonly #redis: Redis;
   readonly #key: string;
   readonly #channel: string;
+  /** When a membership script last ran (server clock): a longer gap is Redis away, given back to every announcement. */
+  readonly #servedKey: string;
   readonly #heartbeatMs: number;
   readonly #expiryMs: number;
   readonly #pollMs: number;
@@ -77,6 +79,7 @@ export class RedisMembership implements Membership {
     this.#redis = redis;
     this.#key = options.key ?? DEFAULT_KEY;
     this.#channel = options.channel ?? `${this.#key}:changed`;
+    this.#servedKey = `${this.#key}:served`;
     this.#heartbeatMs = positive(options.heartbeatMs, DEFAULT_HEARTBEAT_MS, 'heartbeatMs');
     this.#expiryMs = Math.ceil(positive(options.expiryMs, DEFAULT_EXPIRY_MS, 'expiryMs'));
     this.#pollMs = positive(options.pollMs, DEFAULT_POLL_MS, 'pollMs');
@@ -85,8 +88,8 @@ export class RedisMembership implements Membership {
       throw new ConfigError(`membership expiryMs (${this.#expiryMs}) must exceed heartbeatMs (${this.#heartbeatMs})`);
     }
     this.#onError = options.onError;
-    this.#heartbeatScript = defineScript(redis, 'safeMemberHeartbeat', HEARTBEAT_LUA, 1);
-    this.#listScript = defineScript(redis, 'safeMemberList', LIST_LUA, 1);
+    this.#heartbeatScript = defineScript(redis, 'safeMemberHeartbeat', HEARTBEAT_LUA, 2);
+    this.#listScript = defineScript(redis, 'safeMemberList', LIST_LUA, 2);
     this.#leaveScript = defineScript(redis, 'safeMemberLeave', LEAVE_LUA, 1);
   }
 
@@ -103,7 +106,9 @@ export class RedisMembership implements Membership {
   }
 
   async members(): Promise<MemberAnnouncement[]> {
-    const reply = await redisCall(`redis membership members ${this.#key}`, () => this.#listScript(this.#key, this.#channel));
+    const reply = await redisCall(`redis membership members ${this.#key}`, () =>
+      this.#listScript(this.#key, this.#servedKey, this.#channel, this.#outageMs),
+    );
     if (!Array.isArray(reply)) throw toRedisError(new Error(`unexpected reply ${JSON.stringify(reply)}`), 'redis membership members');
     const members: MemberAnnouncement[] = [];
     for (const raw of reply) {
@@ -158,9 +163,14 @@ export class RedisMembership implements Membership {
     this.#stopWatching();
   }
 
+  /** No script ran for this long: Redis was away (any live member heartbeats every heartbeatMs). */
+  get #outageMs(): number {
+    return 2 * this.#heartbeatMs;
+  }
+
   async #beat(self: { field: string; json: string }): Promise<void> {
     await redisCall(`redis membership heartbeat ${self.field}`, () =>
-      this.#heartbeatScript(this.#key, self.field, self.json, this.#expiryMs, this.#channel),
+      this.#heartbeatScript(this.#key, this.#servedKey, self.field, self.json, this.#expiryMs, this.#channel, this.#outageMs),
     );
   }
 
