@@ -43,7 +43,7 @@ function positive(value: number | undefined, fallback: number, what: string): nu
  * {persona, name, publicKey, endpoint, ranks?, expiresAt}; expiresAt comes from the Redis server's clock
  * (set inside the heartbeat script), and liveness is judged by the same clock, so the clocks of
  * the processes do not matter. Expired members are removed lazily by whichever member polls first,
- * atomically. Watchers poll every `pollMs` and also react to a pub/sub channel published on every
+ * atomically. Time in which Redis itself was away (restarting) does not count against anyone. Watchers poll every `pollMs` and also react to a pub/sub channel published on every
  * join and leave; each watcher is called when persona, name, endpoint or rank reports of some member changed,
  * at most once per `pollMs`, and first as soon as the set it sees is not empty.
  *
