@@ -470,6 +470,9 @@ describe('Sync.onMatrixChange', () => {
     expect([stoodIn.resolvedNow, stoodIn.instead]).toEqual([false, { key: create, action: createAction }]);
     expect((await without.receive(create, createAction, at(6), group)).resolvedNow).toBe(false);
     expect((await without.receive(add, addAction, at(1), group)).instead).toBeUndefined();
+    // Its apply failed (the store was away): reopened, it resolves again on the next Sync, with the votes it stood in for.
+    await without.reopen(create);
+    expect((await without.receive(create, createAction, at(6), group, true)).resolvedNow).toBe(true);
   });
 
   it('a member that only received Syncs tells the group once they resolved the action with its vote, not before', async () => {

@@ -175,13 +175,16 @@ export class Sync {
     };
   }
 
-  /** Members that have seen the action or one of its slot it stands for. */
+  /**
+   * Members that have seen the action or one of its slot it stands for (settled ones too: a stand-in
+   * reopened after its apply failed still has their votes; the slot's claim keeps anything applied once).
+   */
   async #support(key: string, type: string, seenBy: readonly string[]): Promise<number> {
     const members = new Set(seenBy);
     for (const replaced of this.#standsFor.get(type) ?? []) {
       const sibling = slotSibling(key, replaced);
       const entry = sibling === undefined ? undefined : await this.#store.get(sibling);
-      for (const member of entry?.completedAt === undefined ? (entry?.seenBy ?? []) : []) members.add(member);
+      for (const member of entry?.seenBy ?? []) members.add(member);
     }
     return members.size;
   }
