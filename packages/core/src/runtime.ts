@@ -313,6 +313,8 @@ export class Replica<S> {
 
   stop(): void {
     this.#stopped = true;
+    // Kept in memory only: a replica that stops while the bus is away loses them (issue 16's crash case).
+    if (this.#owed.size > 0) this.#log.error({ owed: this.#owed.size }, 'stopped with copies still owed to the bus; they are lost');
   }
 
   /** The runtime's own messages, by type: each handled by the part of the replica it concerns. */
