@@ -34,8 +34,9 @@ import { Sync } from './sync.js';
 import { noTelemetry } from './telemetry.js';
 import { TraceCauses } from './trace-causes.js';
 
-/** Copies owed to an unavailable bus a replica keeps at most (a Kafka restart's worth at full speed). */
+/** Copies owed to an unavailable bus a replica keeps at most (a Kafka restart's worth at full speed), and their bytes. */
 const OWED_COPIES_LIMIT = 20_000;
+const OWED_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export type { ReplicaOptions, ReplicaStores, ReplySink, Transport } from './runtime/options.js';
 export {
@@ -130,6 +131,7 @@ export class Replica<S> {
       now: () => this.#clock.now(),
       keepMs: this.params.firewallMemoryMs,
       limit: OWED_COPIES_LIMIT,
+      limitBytes: OWED_BYTES_LIMIT,
     });
     const causes = new TraceCauses();
     const stopped = () => this.#stopped;

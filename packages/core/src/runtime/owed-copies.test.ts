@@ -39,7 +39,7 @@ function bus() {
   };
 }
 
-function owedOver(transport: ReturnType<typeof bus>, clock = new VirtualClock(), limit = 100) {
+function owedOver(transport: ReturnType<typeof bus>, clock = new VirtualClock(), limit = 100, limitBytes = 1_000_000) {
   return new OwedCopies({
     transport,
     log: silentLogger,
@@ -48,6 +48,7 @@ function owedOver(transport: ReturnType<typeof bus>, clock = new VirtualClock(),
     now: () => clock.now(),
     keepMs: 60_000,
     limit,
+    limitBytes,
   });
 }
 
@@ -82,6 +83,11 @@ describe('OwedCopies', () => {
     transport.back();
     await owed.flush();
     expect(transport.taken).toEqual([3, 4]);
+
+    // Bytes bound the copies too (one payload byte each here): the oldest goes first.
+    const byBytes = owedOver(bus(), clock, 100, 2);
+    for (const n of [1, 2, 3]) await byBytes.send(copy(n));
+    expect(byBytes.size).toBe(2);
 
     const stale = owedOver(bus(), clock);
     await stale.send(copy(5));

@@ -13,7 +13,11 @@ export interface OwedCopiesDeps {
   readonly keepMs: number;
   /** The most copies owed at once; past it the oldest is dropped. */
   readonly limit: number;
+  /** The most bytes (payloads and bulk content) owed at once; past it the oldest copy is dropped. */
+  readonly limitBytes: number;
 }
+
+const bytesOf = (envelope: Envelope) => envelope.payload.length + (envelope.content?.length ?? 0);
 
 /**
  * Copies the bus refused as unavailable (Kafka restarting), though what caused them already
@@ -23,6 +27,7 @@ export interface OwedCopiesDeps {
 export class OwedCopies {
   readonly #deps: OwedCopiesDeps;
   readonly #copies: { readonly envelope: Envelope; readonly since: number }[] = [];
+  #bytes = 0;
   #flushing: Promise<void> | undefined;
 
   constructor(deps: OwedCopiesDeps) {
@@ -70,8 +75,14 @@ export class OwedCopies {
         log.error({ type: head.envelope.type, err: refused.message }, 'an owed copy was refused; dropped');
         this.#count('dropped');
       }
-      this.#copies.shift();
+      this.#take();
     }
+  }
+
+  #take(): Envelope | undefined {
+    const taken = this.#copies.shift()?.envelope;
+    if (taken !== undefined) this.#bytes -= bytesOf(taken);
+    return taken;
   }
 
   #owe(envelope: Envelope, error?: unknown): void {
@@ -81,8 +92,10 @@ export class OwedCopies {
         'the bus is unavailable: copies owed until it is back',
       );
     this.#copies.push({ envelope, since: this.#deps.now() });
+    this.#bytes += bytesOf(envelope);
     this.#count('owed');
-    while (this.#copies.length > this.#deps.limit) this.#drop('the most copies owed at once was reached');
+    while (this.#copies.length > this.#deps.limit || (this.#bytes > this.#deps.limitBytes && this.#copies.length > 1))
+      this.#drop('the most copies or bytes owed at once was reached');
   }
 
   #expire(): void {
@@ -91,9 +104,9 @@ export class OwedCopies {
   }
 
   #drop(why: string): void {
-    const dropped = this.#copies.shift();
+    const dropped = this.#take();
     if (dropped === undefined) return;
-    this.#deps.log.error({ type: dropped.envelope.type, why }, 'an owed copy was dropped');
+    this.#deps.log.error({ type: dropped.type, why }, 'an owed copy was dropped');
     this.#count('dropped');
   }
 
