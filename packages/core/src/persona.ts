@@ -131,13 +131,6 @@ export interface ActionDeclaration<P, S> {
    * same on every member, not in the order their Syncs resolved (runtime/arrival-order.ts).
    */
   readonly ordered?: boolean;
-  /**
-   * Actions of one request this one stands for where members decided the request differently
-   * (their states differed: CreateRecord where a peer already had the record proposed
-   * AddSubscriber). Its apply must be right in either state: votes for those count for it, and it
-   * is applied in their place, so a split group still agrees.
-   */
-  readonly standsFor?: readonly string[];
 }
 
 /** A matrix change in some persona's XOR space, as this node sees it. */

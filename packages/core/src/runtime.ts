@@ -100,8 +100,7 @@ export class Replica<S> {
     this.state = options.state;
     this.#actions = new Map(options.definition.actions.map((a) => [a.type, a]));
     this.#firewall = new Firewall(options.stores.firewall, options.params, options.stores.clientFirewall);
-    const standsFor = new Map(options.definition.actions.map((a) => [a.type, a.standsFor ?? []]));
-    this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now(), standsFor);
+    this.#sync = new Sync(options.identity.name, options.stores.sync, options.params, () => this.#clock.now());
     this.transfer = new AccountTransfer(options.stores.transfer, options.params, () => this.#clock.now());
     this.cache = options.cache ?? new ChunkCache(cacheLimits(options.params));
     this.#transport = options.transport;

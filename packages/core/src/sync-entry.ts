@@ -81,11 +81,6 @@ export interface SyncResult {
    * Sync of the action to that sender alone, as an answer, which is never answered in turn.
    */
   readonly answer?: boolean;
-  /**
-   * Not this entry but another action of its slot, one that stands for it (`standsFor`), resolved
-   * here with this update, counting this entry's members: apply that one now (happens once).
-   */
-  readonly instead?: { readonly key: string; readonly action: SyncAction };
 }
 
 /** A vote this node cast in a slot (its marker's store key), with the keys of the slot's actions it knew of when read. */
@@ -125,17 +120,8 @@ export const isMarker = (key: string): boolean => key.startsWith(SLOT_MARKER) ||
  * member applies one of them.
  */
 export function syncKey(request: Uint8Array, index: number, actionType: string): string {
-  return toHex(sha512(request, Uint8Array.of(index))).slice(0, SLOT_CHARS) + typeSuffix(actionType);
-}
-
-function typeSuffix(actionType: string): string {
-  return toHex(sha512(new TextEncoder().encode(actionType))).slice(0, 64 - SLOT_CHARS);
-}
-
-/** The key of the `actionType` action in the slot of `key` (syncKey); undefined for a key of no slot. */
-export function slotSibling(key: string, actionType: string): string | undefined {
-  const slot = slotOf(key);
-  return slot === undefined ? undefined : slot + typeSuffix(actionType);
+  const slot = toHex(sha512(request, Uint8Array.of(index))).slice(0, SLOT_CHARS);
+  return slot + toHex(sha512(new TextEncoder().encode(actionType))).slice(0, 64 - SLOT_CHARS);
 }
 
 /** The slot of a key made by syncKey; undefined for any other key (then the entry is its own slot). */

@@ -443,38 +443,6 @@ describe('Sync.onMatrixChange', () => {
     expect((await early.get(add))?.seenBy).toEqual([toHex(at(1)), toHex(at(6)), toHex(at(2))]);
   });
 
-  it('standsFor: a group split two and two between CreateRecord and the AddSubscriber it stands for applies CreateRecord on every member, once', async () => {
-    const group = [at(1), at(2), at(5), at(6)];
-    const { add, create, addAction, createAction } = decidedTwoWays(Uint8Array.of(3, 1, 4));
-    const standsFor = new Map([['CreateRecord', ['AddSubscriber']]]);
-    const member = (self: Name) => {
-      const params: GroupParameters = { ...DEFAULT_GROUP_PARAMETERS, closeGroupSize: 4 };
-      return new Sync(self, new MemoryEntryStore<SyncEntry>(), params, () => 0, standsFor);
-    };
-    // at(1) had another Put's record and proposed AddSubscriber; at(5) and at(6) had none yet and proposed CreateRecord.
-    const withRecord = member(at(1));
-    await withRecord.propose(add, addAction, group);
-    expect((await withRecord.receive(create, createAction, at(5), group)).resolvedNow).toBe(false);
-    // Three members back the request, one of them for the AddSubscriber CreateRecord stands for.
-    expect((await withRecord.receive(create, createAction, at(6), group)).resolvedNow).toBe(true);
-    // Applied once; the AddSubscriber this member proposed is settled: never applied, nor resent.
-    const late = await withRecord.receive(add, addAction, at(2), group);
-    expect([late.resolvedNow, late.instead]).toEqual([false, undefined]);
-    expect((await withRecord.due()).send).toEqual([]);
-
-    // at(5) hears the AddSubscriber votes last: the CreateRecord they stand in for resolves instead.
-    const without = member(at(5));
-    await without.propose(create, createAction, group);
-    expect((await without.receive(add, addAction, at(1), group)).instead).toBeUndefined();
-    const stoodIn = await without.receive(add, addAction, at(2), group);
-    expect([stoodIn.resolvedNow, stoodIn.instead]).toEqual([false, { key: create, action: createAction }]);
-    expect((await without.receive(create, createAction, at(6), group)).resolvedNow).toBe(false);
-    expect((await without.receive(add, addAction, at(1), group)).instead).toBeUndefined();
-    // Its apply failed (the store was away): reopened, it resolves again on the next Sync, with the votes it stood in for.
-    await without.reopen(create);
-    expect((await without.receive(create, createAction, at(6), group, true)).resolvedNow).toBe(true);
-  });
-
   it('a member that only received Syncs tells the group once they resolved the action with its vote, not before', async () => {
     // at(3) and at(4) refused the request (their views did not know its sender yet): only at(1) and at(2) propose.
     const group = [at(1), at(2), at(3), at(4)];

@@ -13,7 +13,6 @@ import {
   type SyncAction,
   type SyncEntry,
   type SyncResult,
-  slotSibling,
   WITHDRAWN,
 } from './sync-entry.js';
 import { appliedByNaeIn, byNaeIn, placesIn, votesByNaeIn } from './sync-reads.js';
@@ -49,26 +48,13 @@ export class Sync {
   readonly #slots: SyncSlots;
 
   readonly #now: () => number;
-  /** Action type → the types it stands for (ActionDeclaration.standsFor). */
-  readonly #standsFor: ReadonlyMap<string, readonly string[]>;
-  /** Action type → the types that stand for it. */
-  readonly #standIns = new Map<string, string[]>();
 
-  constructor(
-    self: Name,
-    store: EntryStore<SyncEntry>,
-    params: GroupParameters,
-    now: () => number = Date.now,
-    standsFor: ReadonlyMap<string, readonly string[]> = new Map(),
-  ) {
+  constructor(self: Name, store: EntryStore<SyncEntry>, params: GroupParameters, now: () => number = Date.now) {
     this.#self = toHex(self);
     this.#store = this.#sweeps.watch(store);
     this.#params = params;
     this.#now = now;
     this.#slots = new SyncSlots(this.#self, this.#store, now);
-    this.#standsFor = standsFor;
-    for (const [type, types] of standsFor)
-      for (const replaced of types) this.#standIns.set(replaced, [...(this.#standIns.get(replaced) ?? []), type]);
   }
 
   /** This node received the action from the previous persona and has seen it. */
@@ -135,7 +121,7 @@ export class Sync {
     const seenBy = [...(existing?.seenBy ?? [])];
     for (const member of seen) if ((member !== this.#self || vote.counts) && !seenBy.includes(member)) seenBy.push(member);
     const wasResolved = existing?.resolved ?? false;
-    const resolved = wasResolved || (await this.#support(key, action.type, seenBy)) >= syncResolution(this.#params);
+    const resolved = wasResolved || seenBy.length >= syncResolution(this.#params);
     // Resolved here on peers' Syncs and this node's own vote, which they do not know of: it told
     // no one, and its own copy of the request may never come (refused: its view did not know the
     // sender yet), so the proposers would never count it. Applied, its vote is final: it tells.
@@ -158,60 +144,17 @@ export class Sync {
     const members = closeGroup.map(toHex);
     const unanimous = resolved && members.length > 0 && members.every((m) => seenBy.includes(m));
     await this.#store.set(key, unanimous ? { ...entry, completedAt: this.#now() } : entry);
-    // An action standing for this one that these members now carry is applied in its place.
-    const instead = wasResolved ? undefined : await this.#resolveStandIn(key, action.type);
     // Resolved here, but applied only if no other action of its slot was: each member applies one
     // decision per request and index. (With self-counting, the variant the others proposed can
     // resolve here as well as this node's own; an account transfer can bring more votes for one.)
-    const resolvedNow = instead === undefined && resolved && !wasResolved && (await this.#slots.claim(key, action));
-    if (resolvedNow) await this.#settleReplaced(key, action.type);
+    const resolvedNow = resolved && !wasResolved && (await this.#slots.claim(key, action));
     return {
       resolvedNow,
-      entry: unanimous || instead !== undefined ? undefined : entry,
-      ...(instead ? { instead } : {}),
+      entry: unanimous ? undefined : entry,
       ...(tell ? { tell } : {}),
       ...(vote.conflicting ? { conflicting: true } : {}),
       ...(answer ? { answer } : {}),
     };
-  }
-
-  /**
-   * Members that have seen the action or one of its slot it stands for (settled ones too: a stand-in
-   * reopened after its apply failed still has their votes; the slot's claim keeps anything applied once).
-   */
-  async #support(key: string, type: string, seenBy: readonly string[]): Promise<number> {
-    const members = new Set(seenBy);
-    for (const replaced of this.#standsFor.get(type) ?? []) {
-      const sibling = slotSibling(key, replaced);
-      const entry = sibling === undefined ? undefined : await this.#store.get(sibling);
-      for (const member of entry?.seenBy ?? []) members.add(member);
-    }
-    return members.size;
-  }
-
-  /** An open action of the key's slot that stands for its `type` and now has the support to resolve: resolved, claimed, returned. */
-  async #resolveStandIn(key: string, type: string): Promise<{ key: string; action: SyncAction } | undefined> {
-    for (const standIn of this.#standIns.get(type) ?? []) {
-      const sibling = slotSibling(key, standIn);
-      const entry = sibling === undefined ? undefined : await this.#store.get(sibling);
-      if (sibling === undefined || entry === undefined || entry.resolved || entry.completedAt !== undefined) continue;
-      if ((await this.#support(sibling, standIn, entry.seenBy)) < syncResolution(this.#params)) continue;
-      if (!(await this.#slots.claim(sibling, entry.action))) continue;
-      await this.#store.set(sibling, { ...entry, resolved: true });
-      await this.#settleReplaced(sibling, standIn);
-      return { key: sibling, action: entry.action };
-    }
-    return undefined;
-  }
-
-  /** The slot's entries the applied action stood for are settled: never applied here, nor resent. */
-  async #settleReplaced(key: string, type: string): Promise<void> {
-    for (const replaced of this.#standsFor.get(type) ?? []) {
-      const sibling = slotSibling(key, replaced);
-      const entry = sibling === undefined ? undefined : await this.#store.get(sibling);
-      if (sibling === undefined || entry === undefined || entry.completedAt !== undefined) continue;
-      await this.#store.set(sibling, { ...entry, resolved: false, completedAt: this.#now() });
-    }
   }
 
   /**

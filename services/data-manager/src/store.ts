@@ -181,10 +181,7 @@ export class DataManagerStore {
     return trimmed.map((r) => r.name as Name);
   }
 
-  /**
-   * A new record with its first holders (pending); a record that exists gains a subscriber instead
-   * (and keeps its holders' states). `existed`: the record was there before (its creator known).
-   */
+  /** A new record with its first holders (pending); a record that exists gains a subscriber instead. */
   createRecord(
     name: Uint8Array,
     copy: ChunkCopy,
@@ -192,7 +189,7 @@ export class DataManagerStore {
     holders: readonly Uint8Array[],
     maxHolders: number,
     createdBy: number,
-  ): Promise<{ existed: boolean }> {
+  ): Promise<void> {
     return this.db.transaction(async (tx) => {
       const [before] = await tx.query<{ createdBy: number }>('SELECT created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2', [
         name,
@@ -213,7 +210,6 @@ export class DataManagerStore {
           if (id !== undefined) await tx.query('UPDATE holders SET position = $3 WHERE chunk = $1 AND pmid = $2', [chunkId, id, index + 1]);
         }
       }
-      return { existed: before !== undefined && before.createdBy !== 0 };
     });
   }
 

@@ -80,13 +80,7 @@ export class SyncRounds<S> {
     const group = context.closeGroup(context.persona, act.nae);
     const result = await sync.propose(key, toSyncAction(act), group);
     await this.broadcast(key, act, trace);
-    await this.#applyResolved(result, key, act, trace);
-  }
-
-  /** The action the step resolved, if any: this one, or one of its slot that stands for it. */
-  async #applyResolved(result: SyncResult, key: string, act: Action, trace: Record<string, string>): Promise<void> {
     if (result.resolvedNow) await this.applyAgreed(act, key, trace);
-    else if (result.instead) await this.applyAgreed(fromSyncAction(result.instead.action, act.nae), result.instead.key, trace);
   }
 
   /** Tells the rest of the close group that this node has seen the action (`resent`: again, still waiting). */
@@ -114,7 +108,7 @@ export class SyncRounds<S> {
   /** What a sync step asks of this member next: tell the group it has seen the action, apply it once agreed. */
   async follow(result: SyncResult, key: string, act: Action, trace: Record<string, string>): Promise<void> {
     if (result.tell) await this.broadcast(key, act, trace);
-    await this.#applyResolved(result, key, act, trace);
+    if (result.resolvedNow) await this.applyAgreed(act, key, trace);
   }
 
   async receive(envelope: Envelope): Promise<ReceiveResult> {
@@ -138,7 +132,7 @@ export class SyncRounds<S> {
     // The sender still waits for an action applied here: its peers' Syncs never reached it.
     if (result.answer) await this.#tell([envelope.sender], proposal.key, act, envelope.trace, false);
     if (result.conflicting) await this.#deps.flushTransfers({ nae: toHex(nae) });
-    await this.#applyResolved(result, proposal.key, act, envelope.trace);
+    if (result.resolvedNow) await this.applyAgreed(act, proposal.key, envelope.trace);
     return 'synced';
   }
 

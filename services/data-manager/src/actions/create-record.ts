@@ -17,9 +17,7 @@ export const createRecord = action<CreateRecord, DataManagerState>({
   type: 'CreateRecord',
   payload: createRecordCodec,
   async apply({ name, copy, size, holders, context, createdBy }, ctx) {
-    const { existed } = await ctx.state.store.createRecord(name, copy, size, holders, ctx.state.config.maxHolders, createdBy);
-    // Applied in AddSubscriber's place (another Put's record came first): answered as that would be.
-    if (existed) return oweStoreAnswer(ctx, name, copy, context);
+    await ctx.state.store.createRecord(name, copy, size, holders, ctx.state.config.maxHolders, createdBy);
     awaitStore(ctx.state, copyKey(name, copy), context);
     const gone = holders.filter((pmid) => !isLive(ctx, parseName(pmid, 'holder')));
     if (gone.length === 0) return undefined;
@@ -31,7 +29,4 @@ export const createRecord = action<CreateRecord, DataManagerState>({
     return { send: await repairDeparted(ctx) };
   },
   owed: ({ name, copy, context }, ctx) => oweStoreAnswer(ctx, name, copy, context),
-  // A member that already had the record (another Put's) proposed AddSubscriber for this Put; this
-  // one is right either way: on a record that exists it adds the subscriber.
-  standsFor: ['AddSubscriber'],
 });
