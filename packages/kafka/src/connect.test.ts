@@ -5,7 +5,7 @@ import kafkajs, { type Admin, type ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokersFromEnv, checkKafka, createKafka, kafkaLogCreator, parseBrokers } from './connect.js';
 import { KafkaGroupConsumer } from './consumer.js';
-import { KafkaProducerTransport } from './producer.js';
+import { KafkaProducerTransport, publishFailure } from './producer.js';
 import { fromKafkaMessage, toKafkaMessage } from './record.js';
 import { seqCopy, seqOf } from './test-support.js';
 import { ensureTopics, groupIdFor, topicFor } from './topics.js';
@@ -138,6 +138,17 @@ describe('configuration and naming (no broker)', () => {
     expect(filled.trace).toEqual({ traceparent: trace.traceparent });
     expect(() => fromKafkaMessage({ value: Buffer.from('not an envelope'), headers: {} })).toThrow(/safe\.v1\.Envelope|missing|type/);
     expect(() => fromKafkaMessage({ value: null, headers: {} })).toThrow(/no value/);
+  });
+
+  it('tells a publish the broker refused for good from one Kafka may take once it is back', () => {
+    const kafkaError = (name: string, fields: object) => Object.assign(new Error(name), { name, ...fields });
+    const tooLarge = publishFailure(['k:9092'], kafkaError('KafkaJSProtocolError', { type: 'MESSAGE_TOO_LARGE' }));
+    expect(tooLarge).toMatchObject({ kind: 'resource-exhausted', message: expect.stringMatching(/^Kafka at k:9092 refused the copies/) });
+    const leaderless = kafkaError('KafkaJSNumberOfRetriesExceeded', { originalError: { type: 'NOT_LEADER_FOR_PARTITION' } });
+    expect(publishFailure(['k:9092'], leaderless)).toBeInstanceOf(UnavailableError);
+    expect(publishFailure(['k:9092'], kafkaError('KafkaJSConnectionError', {}))).toBeInstanceOf(UnavailableError);
+    const other = new Error('a bug');
+    expect(publishFailure(['k:9092'], other)).toBe(other);
   });
 
   it('routes kafkajs warnings and errors to our logger and drops the rest', () => {

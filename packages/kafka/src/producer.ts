@@ -3,6 +3,7 @@ import {
   FailedPreconditionError,
   type Logger,
   noTelemetry,
+  SafeError,
   silentLogger,
   type Telemetry,
   type Transport,
@@ -190,8 +191,7 @@ export class KafkaProducerTransport implements Transport {
         // A produce that failed or timed out may still be written; a fresh producer id keeps the
         // next copies from being mistaken for retries of it (same sequence number) and dropped.
         if (attempted) this.#discardProducer();
-        const failure =
-          isKafkaError(error) || error instanceof DeadlineError ? kafkaUnavailable(this.#brokers, 'publishing', error) : error;
+        const failure = publishFailure(this.#brokers, error);
         this.#log.warn({ copies: batch.length, error: describeKafkaError(error) }, 'publishing to the group bus failed');
         this.#countByTopic('safe_bus_publish_errors_total', batch);
         for (const p of batch) p.reject(failure);
@@ -257,4 +257,29 @@ function byTopic(batch: readonly Pending[]): TopicMessages[] {
 
 function isKafkaError(error: unknown): boolean {
   return error instanceof Error && error.name.startsWith('KafkaJS');
+}
+
+/** Broker answers that refuse the copies themselves: sending them again, later, changes nothing. */
+const REFUSED_FOR_GOOD = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED',
+]);
+
+/**
+ * What a failed publish means to the sender: the broker refused the copies themselves (resource
+ * exhausted, told at once), or Kafka is unreachable or still electing leaders (unavailable: the
+ * runtime owes the copies and sends them again once it is back).
+ */
+export function publishFailure(brokers: readonly string[], error: unknown): unknown {
+  const type = (error as { type?: unknown }).type ?? (error as { originalError?: { type?: unknown } }).originalError?.type;
+  if (typeof type === 'string' && REFUSED_FOR_GOOD.has(type)) {
+    return new SafeError('resource-exhausted', `Kafka at ${brokers.join(',')} refused the copies: ${describeKafkaError(error)}`, {
+      cause: error,
+    });
+  }
+  return isKafkaError(error) || error instanceof DeadlineError ? kafkaUnavailable(brokers, 'publishing', error) : error;
 }
