@@ -16,6 +16,7 @@ export * from './memory/stores.js';
 export * from './message-type.js';
 export * from './name.js';
 export * from './neighbourhood.js';
+export * from './network-errors.js';
 export * from './persona.js';
 export * from './ports.js';
 export * from './proto.js';

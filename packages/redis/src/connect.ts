@@ -1,4 +1,4 @@
-import { ConfigError, SafeError, UnavailableError } from '@safe/core';
+import { ConfigError, describeError, isNetworkFailure, SafeError, UnavailableError } from '@safe/core';
 import { Redis } from 'ioredis';
 
 export type { Redis } from 'ioredis';
@@ -20,21 +20,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_RETRIES_PER_REQUEST = 1;
 
-// Socket-level failures from node:net / dns: the server cannot be reached right now.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
-
 // What ioredis says (plain Errors, no code) when the connection is gone or a command gave up.
 const CONNECTION_MESSAGE =
   /connection is closed|stream isn't writeable|enableOfflineQueue|command timed out|reached the max retries|max retries per request|connect ETIMEDOUT|socket closed|none of the sentinels/i;
@@ -43,35 +28,6 @@ const CONNECTION_MESSAGE =
 const UNAVAILABLE_REPLIES = new Set(['LOADING', 'BUSY', 'MASTERDOWN', 'TRYAGAIN', 'CLUSTERDOWN', 'READONLY', 'NOREPLICAS', 'MISCONF']);
 const AUTH_REPLIES = new Set(['NOAUTH', 'WRONGPASS', 'NOPERM']);
 
-function field(error: unknown, name: string): unknown {
-  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[name] : undefined;
-}
-
-/** A one-line description; AggregateError (IPv4 + IPv6 attempts) has an empty message. */
-export function describeRedisError(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) {
-    return [...new Set(error.errors.map(describeRedisError))].join('; ');
-  }
-  if (error instanceof Error) {
-    if (error.message !== '') return error.message;
-    const code = field(error, 'code');
-    return typeof code === 'string' ? code : error.name;
-  }
-  return String(error);
-}
-
-function networkCode(error: unknown): string | undefined {
-  const code = field(error, 'code');
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-  if (error instanceof AggregateError) {
-    for (const inner of error.errors) {
-      const found = networkCode(inner);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
-
 /**
  * Turns whatever ioredis threw into a typed error; `context` says which store and what was being
  * done. Connection loss, timeouts and "retry later" replies become `UnavailableError` (the caller
@@ -79,10 +35,10 @@ function networkCode(error: unknown): string | undefined {
  */
 export function toRedisError(error: unknown, context: string): SafeError {
   if (error instanceof SafeError) return error;
-  const detail = describeRedisError(error);
+  const detail = describeError(error);
   const message = `${context}: ${detail}`;
   const name = error instanceof Error ? error.name : '';
-  if (networkCode(error) !== undefined || name === 'MaxRetriesPerRequestError' || name === 'AbortError') {
+  if (isNetworkFailure(error) || name === 'MaxRetriesPerRequestError' || name === 'AbortError') {
     return new UnavailableError(message, { cause: error });
   }
   if (name === 'ReplyError' || name === 'ParserError') {
@@ -173,7 +129,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   } catch (error) {
     redis.disconnect();
     const cause = lastError ?? error;
-    const detail = describeRedisError(cause);
+    const detail = describeError(cause);
     if (AUTH_REPLIES.has(detail.split(' ', 1)[0] ?? '')) {
       throw new ConfigError(`Redis at ${endpoint} refused the credentials (${options.name}): ${detail}`, { cause });
     }

@@ -1,4 +1,6 @@
-import { type ErrorKind, SafeError, UnavailableError } from '@safe/core';
+import { describeError, type ErrorKind, errorField, isNetworkFailure, SafeError, UnavailableError } from '@safe/core';
+
+export { describeError };
 
 /**
  * A statement the server refused. `sqlState` is the SQLSTATE code (e.g. `23505` for a unique
@@ -19,17 +21,6 @@ export class SqlUsageError extends SafeError {
   }
 }
 
-// Socket-level failures from node:net / dns; all mean "the server cannot be reached right now".
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
 // pg reports lost or timed-out connections as plain Errors with these messages and no code.
 const PG_CONNECTION_MESSAGE =
   /connection terminated|timeout exceeded when trying to connect|not queryable|connection error|pool after calling end/i;
@@ -48,35 +39,6 @@ function kindOfSqlState(state: string): ErrorKind {
   return 'internal';
 }
 
-function field(error: unknown, name: string): unknown {
-  return typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[name] : undefined;
-}
-
-/** A one-line description; AggregateError (IPv4+IPv6 connect attempts) has an empty message. */
-export function describeError(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) {
-    return [...new Set(error.errors.map(describeError))].join('; ');
-  }
-  if (error instanceof Error) {
-    const code = field(error, 'code');
-    if (error.message !== '') return error.message;
-    return typeof code === 'string' ? code : error.name;
-  }
-  return String(error);
-}
-
-function networkCode(error: unknown): string | undefined {
-  const code = field(error, 'code');
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-  if (error instanceof AggregateError) {
-    for (const inner of error.errors) {
-      const found = networkCode(inner);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
-
 /**
  * Turns whatever a driver threw into a typed error; `context` says which database and what was
  * being done. SafeErrors pass through unchanged so a handler's own typed error survives a rollback.
@@ -85,10 +47,10 @@ export function toSqlError(error: unknown, context: string): SafeError {
   if (error instanceof SafeError) return error;
   const detail = describeError(error);
   // Before SQLSTATEs: EPIPE has the same shape as one.
-  if (networkCode(error) !== undefined || (error instanceof Error && PG_CONNECTION_MESSAGE.test(error.message))) {
+  if (isNetworkFailure(error) || (error instanceof Error && PG_CONNECTION_MESSAGE.test(error.message))) {
     return new UnavailableError(`${context}: ${detail}`, { cause: error });
   }
-  const code = field(error, 'code');
+  const code = errorField(error, 'code');
   const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
   if (sqlState !== undefined) {
     const kind = kindOfSqlState(sqlState);
