@@ -109,6 +109,12 @@ export interface MessageDeclaration<P, S> {
    * NAE it is refused with PERMISSION_DENIED, at the entry and by every member.
    */
   readonly toOwnName?: boolean;
+  /**
+   * Under Sy: the handler chooses its action by the NAE's record, which a concurrent request's
+   * agreed action can change before this one's resolves. While its votes are open, a member handles
+   * it again after each action applied at the NAE and moves its vote to what it decides now.
+   */
+  readonly redecides?: boolean;
   readonly payload: Codec<P>;
   readonly handle: Handler<P, S>;
 }

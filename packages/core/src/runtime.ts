@@ -15,6 +15,7 @@ import { Admission } from './runtime/admission.js';
 import { type Bulk, BulkContent } from './runtime/bulk-content.js';
 import { Handling } from './runtime/handling.js';
 import { HeldRequests } from './runtime/held-requests.js';
+import { OpenDecisions } from './runtime/open-decisions.js';
 import type { ReplicaOptions, ReplySink, Transport } from './runtime/options.js';
 import { Outbox } from './runtime/outbox.js';
 import { OwedCopies } from './runtime/owed-copies.js';
@@ -142,11 +143,24 @@ export class Replica<S> {
       messages: new Map(options.definition.messages.map((m) => [m.type, m])),
       accumulator: new Accumulator(options.stores.accumulator, options.params),
     });
+    const decisions = new OpenDecisions<S>({
+      persona: this.persona,
+      log: this.#log,
+      telemetry,
+      now: () => this.#clock.now(),
+      keepMs: this.params.firewallMemoryMs,
+      open: async (key) => (await this.#sync.standing(key)) === 'open',
+      handle: (declaration, incoming) => this.#handling.handleNow(declaration, incoming),
+      carryOut: (outcome, incoming, trace) => this.#carryOut(outcome, incoming, true, trace),
+    });
     this.#held = new HeldRequests({
       context,
       telemetry,
-      handleAgain: async (declaration, incoming, trace) =>
-        this.#carryOut(await this.#handling.handleNow(declaration, incoming), incoming, declaration.sync, trace),
+      handleAgain: async (declaration, incoming, trace) => {
+        const outcome = await this.#handling.handleNow(declaration, incoming);
+        await this.#carryOut(outcome, incoming, declaration.sync, trace);
+        if (declaration.sync && declaration.redecides) decisions.remember(declaration, incoming, trace, outcome);
+      },
       receiveAgain: (envelope, until) => this.#reception.receive(envelope, until),
       count: (envelope, result) => this.#count(envelope, result),
     });
@@ -167,6 +181,7 @@ export class Replica<S> {
       causes,
       carryOut: (outcome, incoming, synced, trace) => this.#carryOut(outcome, incoming, synced, trace),
       count: (envelope, result) => this.#count(envelope, result),
+      decisions,
     });
     this.#content = new BulkContent({
       context,
@@ -191,6 +206,7 @@ export class Replica<S> {
       emit: (out, speakingFor, trace) => this.#outbox.emit(out, speakingFor, trace),
       carryOut,
       flushTransfers: (before) => this.#sender.flush(false, before),
+      applied: (nae, key) => decisions.applied(nae, key),
     });
     this.#receiver = new AccountTransferReceiver({
       context,

@@ -36,6 +36,8 @@ export const toDataManager = {
     firewall: true,
     sync: true,
     content: true,
+    // CreateRecord or AddSubscriber, by the record: a concurrent Put's agreed CreateRecord changes it.
+    redecides: true,
   }),
   /** One subscriber fewer. */
   delete: messageType(DeleteSchema, {

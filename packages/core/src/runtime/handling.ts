@@ -8,6 +8,7 @@ import { CLIENT } from '../routing.js';
 import { type Sync, syncKey } from '../sync.js';
 import type { TraceCauses } from '../trace-causes.js';
 import type { HeldRequests } from './held-requests.js';
+import type { OpenDecisions } from './open-decisions.js';
 import type { Outbox } from './outbox.js';
 import { incomingOf, type ReceiveResult } from './protocol.js';
 
@@ -26,6 +27,8 @@ export interface HandlingDeps<S> {
   /** So and Sy: carries out a handler's outcome (proposing its actions when the row says Sy). */
   readonly carryOut: (outcome: Outcome, incoming: Incoming<unknown>, synced: boolean, trace: Record<string, string>) => Promise<void>;
   readonly count: <R extends ReceiveResult>(envelope: Envelope, result: R) => R;
+  /** Requests declared `redecides`, handled and proposed here. */
+  readonly decisions: Pick<OpenDecisions<S>, 'remember'>;
 }
 
 /** Fw and the handler, for a message that passed admission and accumulation: the persona's rules, applied once. */
@@ -60,7 +63,10 @@ export class Handling<S> {
       this.#deps.causes.remember(envelope.destination.nae, span.context());
       const incoming = incomingOf(envelope, payload, declaration.firewall);
       const outcome = await this.#handle(declaration, incoming, span.context());
-      if (outcome !== AWAITING_RECORD) await this.#deps.carryOut(outcome, incoming, declaration.sync, span.context());
+      if (outcome !== AWAITING_RECORD) {
+        await this.#deps.carryOut(outcome, incoming, declaration.sync, span.context());
+        if (declaration.sync && declaration.redecides) this.#deps.decisions.remember(declaration, incoming, span.context(), outcome);
+      }
       span.end();
       return this.#deps.count(envelope, outcome === AWAITING_RECORD ? 'pending' : 'handled');
     } catch (error) {

@@ -39,6 +39,8 @@ export interface SyncRoundsDeps<S> {
   readonly carryOut: (outcome: Outcome, trace: Record<string, string>, speakingFor: Name, cause: Uint8Array | undefined) => Promise<void>;
   /** Sends the NAE's records still queued for a newcomer, before `changing` (a sync key) changes them. */
   readonly flushTransfers: (before: { readonly nae: string; readonly changing?: string }) => Promise<void>;
+  /** An agreed action was applied here: requests decided on the NAE's record before it may decide otherwise now. */
+  readonly applied?: (nae: Name, key: string) => Promise<void>;
 }
 
 /** Sy: proposing a request's actions to the close group, counting the members' proposals, applying what they agree. */
@@ -158,6 +160,7 @@ export class SyncRounds<S> {
     try {
       await this.#deps.flushTransfers({ nae: toHex(act.nae), changing: key });
       await this.apply(act, span.context(), Buffer.from(key, 'hex'), () => this.#deps.sync.reopen(key));
+      await this.#deps.applied?.(act.nae, key);
       span.end();
     } catch (error) {
       span.end(error);
