@@ -8,14 +8,14 @@ import {
   nameEquals,
   type PersonaRecords,
   protoCodec,
-  type RecordRef,
+  recordPages,
   toHex,
 } from '@safe/core';
 import { type ChunkRecordValue as ChunkRecordValueMessage, ChunkRecordValueSchema, HolderState } from '@safe/proto/data_manager';
 import type { SqlExecutor } from '@safe/sql';
 import './messages.js';
 import { isLive } from './rules.js';
-import type { DataManagerState } from './state.js';
+import { copyKey, type DataManagerState } from './state.js';
 import { HOLDER_ORDER } from './store.js';
 import { bury, isBuried, unbury } from './tombstones.js';
 
@@ -31,7 +31,6 @@ const HOLDER_STATES: ReadonlySet<number> = new Set([HolderState.PENDING, HolderS
 /** A tombstone's value: the copy was deleted, the receiver drops its record (the other fields are empty). */
 const DELETED: ChunkRecordValue = { size: 0, subscribers: 0, createdBy: 0, holders: [], deleted: true };
 
-const LIST_BATCH = 256;
 const INT4_MAX = 2 ** 31 - 1;
 
 /** The record key of a chunk's copy: its 64-byte name, then the copy's index (one byte). */
@@ -94,25 +93,22 @@ function checkRecord(nae: Name, key: Uint8Array, value: ChunkRecordValue): { nam
  * kept for retries, waiting Puts) stays with the members that had it.
  */
 export const dataManagerRecords: PersonaRecords<DataManagerState> = {
-  async *list(ctx) {
-    let after: { name: Uint8Array; copy: number } = { name: new Uint8Array(0), copy: -1 };
-    for (;;) {
-      const rows = await ctx.state.store.db.query<{ name: Uint8Array; copy: number }>(
-        `SELECT name, copy FROM (SELECT name, copy FROM chunks UNION SELECT name, copy FROM tombstones) AS r
-          WHERE (name, copy) > ($1, $2) ORDER BY name, copy LIMIT $3`,
-        [after.name, after.copy, LIST_BATCH],
-      );
-      const refs: RecordRef[] = [];
-      for (const row of rows) {
+  list(ctx) {
+    return recordPages(
+      { name: new Uint8Array(0) as Uint8Array, copy: -1 },
+      (after, limit) =>
+        ctx.state.store.db.query<{ name: Uint8Array; copy: number }>(
+          `SELECT name, copy FROM (SELECT name, copy FROM chunks UNION SELECT name, copy FROM tombstones) AS r
+            WHERE (name, copy) > ($1, $2) ORDER BY name, copy LIMIT $3`,
+          [after.name, after.copy, limit],
+        ),
+      (row) => row,
+      (row) => {
         const copy = CHUNK_COPIES[row.copy];
-        if (copy === undefined || row.name.length !== NAME_BYTES) continue;
-        refs.push({ nae: copyGroupName(row.name as Name, copy), key: chunkRecordKey(row.name, copy) });
-      }
-      if (refs.length > 0) yield refs;
-      const last = rows.at(-1);
-      if (last === undefined || rows.length < LIST_BATCH) return;
-      after = last;
-    }
+        if (copy === undefined || row.name.length !== NAME_BYTES) return undefined;
+        return { nae: copyGroupName(row.name as Name, copy), key: chunkRecordKey(row.name, copy) };
+      },
+    );
   },
 
   async read(ctx, _nae, key) {
@@ -129,6 +125,8 @@ export const dataManagerRecords: PersonaRecords<DataManagerState> = {
   async write(ctx, nae, key, value) {
     const record = chunkRecordValueCodec.decode(value);
     const { name, copy } = checkRecord(nae, key, record);
+    // The agreed record counts every subscriber its senders applied: none waits for it here.
+    ctx.state.subscribersAhead.delete(copyKey(name, copy));
     await ctx.state.store.db.transaction(async (tx) => {
       // The record's holders go with it (ON DELETE CASCADE); then the agreed value, whole.
       await tx.query('DELETE FROM chunks WHERE name = $1 AND copy = $2', [name, copyIndex(copy)]);

@@ -46,6 +46,12 @@ export interface DataManagerState {
    * `copyKey@pmid hex`, applied right after it. Bounded like the pending content: oldest out.
    */
   readonly lossesAhead: Map<string, { readonly loss: HolderLoss; readonly at: number }>;
+  /**
+   * Subscribers agreed ahead of the record itself, by copy key: a concurrent Put's AddSubscriber,
+   * which its proposers decided on a CreateRecord applied there before it was here. Added when
+   * the record's CreateRecord is applied, once; bounded like the pending content, oldest out.
+   */
+  readonly subscribersAhead: Map<string, { readonly contexts: readonly (PutContext | null | undefined)[]; readonly at: number }>;
   /** Data integrity checks awaiting holders' answers (integrity/check.ts), by copy key; at most `integrityBatch`. */
   readonly checks: Map<string, IntegrityCheck>;
   /** The last integrity period a page of copies was checked in. */
@@ -135,6 +141,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     lostCopies: new Map(),
     pendingSince: new Map(),
     lossesAhead: new Map(),
+    subscribersAhead: new Map(),
     checks: new Map(),
     integrityEpoch: -1,
     farming: { peers: new Map(), lastSentAt: Number.NEGATIVE_INFINITY, sequence: 0 },

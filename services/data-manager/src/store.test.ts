@@ -35,6 +35,24 @@ describe('the chunk → holders table', () => {
     expect(holders).toEqual([...later].reverse().concat([first[1] as Name]));
   });
 
+  it("two concurrent Puts' CreateRecords make one record whatever their order: two subscribers, the same creator tag", async () => {
+    const holders = [pmid(), pmid()];
+    const ends = [];
+    for (const tags of [
+      [9, -4],
+      [-4, 9],
+    ]) {
+      const name = nameOf(randomBytes(40));
+      for (const tag of tags) await store.createRecord(name, ChunkCopy.PRIMARY, 10, holders, 8, tag as number);
+      const record = await store.record(name, ChunkCopy.PRIMARY);
+      ends.push([record?.subscribers, record?.createdBy]);
+    }
+    expect(ends).toEqual([
+      [2, -4],
+      [2, -4],
+    ]);
+  });
+
   it('counts subscribers and returns every holder when the last one deletes', async () => {
     const name = nameOf(randomBytes(50));
     const holders = [pmid(), pmid()];

@@ -151,7 +151,8 @@ export class DataManagerStore {
     const [row] = await tx.query<{ id: number }>(
       `INSERT INTO chunks (name, copy, size, subscribers, created_by) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (name, copy) DO UPDATE SET subscribers = chunks.subscribers + EXCLUDED.subscribers,
-         created_by = CASE WHEN chunks.created_by = 0 THEN EXCLUDED.created_by ELSE chunks.created_by END
+         created_by = CASE WHEN chunks.created_by = 0 THEN EXCLUDED.created_by WHEN EXCLUDED.created_by = 0 THEN chunks.created_by
+                           ELSE LEAST(chunks.created_by, EXCLUDED.created_by) END
        RETURNING id`,
       [name, copyIndex(copy), size, subscribersToAdd, createdBy],
     );

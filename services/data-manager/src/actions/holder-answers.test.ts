@@ -45,10 +45,8 @@ async function replica(): Promise<HandlerContext<DataManagerState>> {
 }
 
 const SIZE = 100;
-const context: PutContext = {
-  client: nameOf(randomBytes(8)),
-  origin: { request: randomBytes(64), replyPersona: 'maid-manager', replyNode: nameOf(randomBytes(8)) },
-};
+const origin = { request: randomBytes(64), replyPersona: 'maid-manager', replyNode: nameOf(randomBytes(8)) };
+const context: PutContext = { client: nameOf(randomBytes(8)), origin };
 
 type Step = { record: true } | { answer: Name; stored: boolean } | { lost: Name };
 
@@ -184,6 +182,42 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     // Now stored on both: another Put's transferred AddSubscriber is answered at once.
     const again = await addSubscriber.owed?.({ name: chunk, copy: ChunkCopy.PRIMARY, context }, ctx, chunk);
     expect(toMaidManagers(again?.send)).toHaveLength(1);
+    expect((await ctx.state.store.record(chunk, ChunkCopy.PRIMARY))?.subscribers).toBe(1);
+  });
+
+  it("a concurrent Put's AddSubscriber agreed before the record it joins waits for it: both orders end with two subscribers, both Puts answered", async () => {
+    const chunk = nameOf(randomBytes(8));
+    const second: PutContext = { ...context, origin: { ...origin, request: randomBytes(64) } };
+    const ends = [];
+    for (const subscriberFirst of [false, true]) {
+      const ctx = await replica();
+      const holders = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], ctx.state.config.copiesPerGroup);
+      const create = () =>
+        createRecord.apply({ name: chunk, copy: ChunkCopy.PRIMARY, size: SIZE, holders, context, createdBy: 7 }, ctx, chunk);
+      const subscribe = () => addSubscriber.apply({ name: chunk, copy: ChunkCopy.PRIMARY, context: second }, ctx, chunk);
+      for (const step of subscriberFirst ? [subscribe, create] : [create, subscribe]) await step();
+      let answered = 0;
+      for (const pmid of holders) {
+        const stored = await holderResult.apply(
+          { name: chunk, copy: ChunkCopy.PRIMARY, pmid, stored: true, context, size: SIZE },
+          ctx,
+          chunk,
+        );
+        answered += (stored?.send ?? []).filter((out) => out.type === 'PutResponse' && out.to.persona === 'maid-manager').length;
+      }
+      ends.push({ subscribers: (await ctx.state.store.record(chunk, ChunkCopy.PRIMARY))?.subscribers, answered });
+    }
+    expect(ends[1]).toEqual(ends[0]);
+    expect(ends[0]).toEqual({ subscribers: 2, answered: 2 });
+  });
+
+  it('a subscriber agreed ahead of a record that never came here (it came by account transfer) is not added to a later one', async () => {
+    const ctx = await replica();
+    const chunk = nameOf(randomBytes(8));
+    const [x] = chooseHolders(ctx, chunk, ChunkCopy.PRIMARY, [], 1) as [Name];
+    await addSubscriber.apply({ name: chunk, copy: ChunkCopy.PRIMARY, context }, ctx, chunk);
+    const later = { ...ctx, now: () => ctx.now() + ctx.params.accumulatorMemoryMs + 1 };
+    await createRecord.apply({ name: chunk, copy: ChunkCopy.PRIMARY, size: SIZE, holders: [x], context, createdBy: 7 }, later, chunk);
     expect((await ctx.state.store.record(chunk, ChunkCopy.PRIMARY))?.subscribers).toBe(1);
   });
 });
