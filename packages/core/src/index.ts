@@ -20,6 +20,7 @@ export * from './network-errors.js';
 export * from './persona.js';
 export * from './ports.js';
 export * from './proto.js';
+export * from './record-pages.js';
 export * from './routing.js';
 export * from './runtime.js';
 export * from './sync.js';

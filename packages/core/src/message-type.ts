@@ -1,14 +1,6 @@
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { Name } from './name.js';
-import {
-  type Accumulation,
-  type Handler,
-  type Incoming,
-  type MessageDeclaration,
-  type Outbound,
-  type PersonaDefinition,
-  replyAddress,
-} from './persona.js';
+import { type Handler, type Incoming, type MessageDeclaration, type Outbound, type PersonaDefinition, replyAddress } from './persona.js';
 import { type Fields, type ProtoCodec, protoCodec } from './proto.js';
 import type { PersonaName, SourcePersona } from './routing.js';
 
@@ -20,15 +12,10 @@ import type { PersonaName, SourcePersona } from './routing.js';
  * message it is not declared to send, a persona handling a message addressed to another, or a
  * payload of the wrong type, is a compile error.
  */
-export interface MessageType<Desc extends DescMessage, From extends SourcePersona, To extends PersonaName> {
-  readonly type: string;
+export interface MessageType<Desc extends DescMessage, From extends SourcePersona, To extends PersonaName>
+  extends Omit<MessageDeclaration<Fields<MessageShape<Desc>>, unknown>, 'from' | 'payload' | 'handle'> {
   readonly from: readonly From[];
   readonly to: To;
-  readonly accumulate: Accumulation;
-  readonly firewall: boolean;
-  readonly sync: boolean;
-  readonly content?: boolean;
-  readonly toOwnName?: boolean;
   /** The generated schema of the payload (what the TypeScript types are inferred from). */
   readonly schema: Desc;
   readonly payload: ProtoCodec<Desc>;

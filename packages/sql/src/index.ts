@@ -5,4 +5,5 @@ export { migrate } from './migrate.js';
 export { openPglite, type PgliteHost, type PgliteOptions } from './pglite.js';
 export type { Migration, SqlDatabase, SqlExecutor } from './port.js';
 export { openPostgres, type PostgresOptions } from './postgres.js';
+export { recordsByName } from './record-pages.js';
 export { checkSchemaName } from './schema.js';

@@ -1,6 +1,6 @@
-import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef } from '@safe/core';
+import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec } from '@safe/core';
 import { type AccountRecord as AccountRecordMessage, AccountRecordSchema } from '@safe/proto/maid_manager';
-import type { SqlExecutor } from '@safe/sql';
+import { recordsByName, type SqlExecutor } from '@safe/sql';
 import './messages.js';
 import type { MaidManagerState } from './state.js';
 
@@ -10,9 +10,6 @@ import type { MaidManagerState } from './state.js';
  */
 export type AccountRecord = Fields<AccountRecordMessage>;
 export const accountRecordCodec = protoCodec(AccountRecordSchema);
-
-const NO_KEY = new Uint8Array(0);
-const LIST_BATCH = 256;
 
 /** The whole account of `client`, undefined when there is none; repeated fields sorted, so equal accounts encode equally. */
 export async function readAccountRecord(tx: SqlExecutor, client: Uint8Array): Promise<AccountRecord | undefined> {
@@ -44,19 +41,8 @@ function checkRecord(nae: Name, key: Uint8Array, account: AccountRecord): void {
  * Puts still in flight (`pending_puts`) stay with the members that saw them.
  */
 export const maidManagerRecords: PersonaRecords<MaidManagerState> = {
-  async *list(ctx) {
-    let after: Uint8Array = new Uint8Array(0);
-    for (;;) {
-      const rows = await ctx.state.store.db.query<{ client: Uint8Array }>(
-        'SELECT client FROM accounts WHERE client > $1 ORDER BY client LIMIT $2',
-        [after, LIST_BATCH],
-      );
-      const refs: RecordRef[] = rows.filter((r) => r.client.length === NAME_BYTES).map((r) => ({ nae: r.client as Name, key: NO_KEY }));
-      if (refs.length > 0) yield refs;
-      const last = rows.at(-1);
-      if (last === undefined || rows.length < LIST_BATCH) return;
-      after = last.client;
-    }
+  list(ctx) {
+    return recordsByName(ctx.state.store.db, 'accounts', 'client');
   },
 
   async read(ctx, nae, key) {

@@ -1,9 +1,8 @@
-import type { PersonaRecords, RecordRef } from '@safe/core';
+import { type PersonaRecords, type RecordRef, recordPages } from '@safe/core';
 import type { MpidManagerState } from './state.js';
 import { decodeAccount, decodeHeld, heldKey, splitHeldKey } from './store.js';
 
 const NO_KEY = new Uint8Array(0);
-const LIST_BATCH = 256;
 const START: { mpid: Uint8Array; sender: Uint8Array; id: Uint8Array } = { mpid: NO_KEY, sender: NO_KEY, id: NO_KEY };
 
 /**
@@ -14,22 +13,19 @@ const START: { mpid: Uint8Array; sender: Uint8Array; id: Uint8Array } = { mpid: 
  */
 export const mpidManagerRecords: PersonaRecords<MpidManagerState> = {
   async *list(ctx) {
-    let after: Uint8Array = NO_KEY;
-    for (;;) {
-      const names = await ctx.state.store.accountNames(after, LIST_BATCH);
-      if (names.length > 0) yield names.map((nae): RecordRef => ({ nae, key: NO_KEY }));
-      const last = names.at(-1);
-      if (last === undefined || names.length < LIST_BATCH) break;
-      after = last;
-    }
-    let from = START;
-    for (;;) {
-      const rows = await ctx.state.store.heldKeys(from, LIST_BATCH);
-      if (rows.length > 0) yield rows.map((row): RecordRef => ({ nae: row.mpid as RecordRef['nae'], key: heldKey(row) }));
-      const last = rows.at(-1);
-      if (last === undefined || rows.length < LIST_BATCH) return;
-      from = last;
-    }
+    const { store } = ctx.state;
+    yield* recordPages(
+      NO_KEY,
+      (after: Uint8Array, limit) => store.accountNames(after, limit),
+      (nae) => nae,
+      (nae) => ({ nae, key: NO_KEY }),
+    );
+    yield* recordPages(
+      START,
+      (from, limit) => store.heldKeys(from, limit),
+      (row) => row,
+      (row) => ({ nae: row.mpid as RecordRef['nae'], key: heldKey(row) }),
+    );
   },
 
   async read(ctx, nae, key) {

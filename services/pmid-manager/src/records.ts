@@ -1,7 +1,7 @@
 import { CHUNK_COPIES, ChunkCopy, copyIndex, copyName } from '@safe/chunks';
-import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, type RecordRef, toHex } from '@safe/core';
+import { type Fields, InvalidNameError, NAME_BYTES, type Name, type PersonaRecords, protoCodec, toHex } from '@safe/core';
 import { type PmidAccountRecord as PmidAccountRecordMessage, PmidAccountRecordSchema } from '@safe/proto/pmid_manager';
-import type { SqlExecutor } from '@safe/sql';
+import { recordsByName, type SqlExecutor } from '@safe/sql';
 import './messages.js';
 import type { PmidManagerState } from './state.js';
 
@@ -12,8 +12,6 @@ import type { PmidManagerState } from './state.js';
 export type PmidAccountRecord = Fields<PmidAccountRecordMessage>;
 export const pmidAccountRecordCodec = protoCodec(PmidAccountRecordSchema);
 
-const NO_KEY = new Uint8Array(0);
-const LIST_BATCH = 256;
 const INT4_MAX = 2 ** 31 - 1;
 
 /** The account of `pmid` with its chunks, undefined when there is none. */
@@ -54,19 +52,8 @@ function checkRecord(nae: Name, key: Uint8Array, account: PmidAccountRecord): vo
  * (empty key), value = offered, stored and lost totals and the chunks it holds.
  */
 export const pmidManagerRecords: PersonaRecords<PmidManagerState> = {
-  async *list(ctx) {
-    let after: Uint8Array = new Uint8Array(0);
-    for (;;) {
-      const rows = await ctx.state.store.db.query<{ pmid: Uint8Array }>(
-        'SELECT pmid FROM pmid_accounts WHERE pmid > $1 ORDER BY pmid LIMIT $2',
-        [after, LIST_BATCH],
-      );
-      const refs: RecordRef[] = rows.filter((r) => r.pmid.length === NAME_BYTES).map((r) => ({ nae: r.pmid as Name, key: NO_KEY }));
-      if (refs.length > 0) yield refs;
-      const last = rows.at(-1);
-      if (last === undefined || rows.length < LIST_BATCH) return;
-      after = last.pmid;
-    }
+  list(ctx) {
+    return recordsByName(ctx.state.store.db, 'pmid_accounts', 'pmid');
   },
 
   async read(ctx, nae, key) {

@@ -1,9 +1,8 @@
-import { InvalidNameError, type PersonaRecords, type RecordRef } from '@safe/core';
+import { InvalidNameError, type PersonaRecords, recordPages } from '@safe/core';
 import type { VersionManagerState } from './state.js';
 import { decodeSdv } from './store.js';
 
 const NO_KEY = new Uint8Array(0);
-const LIST_BATCH = 256;
 
 /**
  * VersionManager records for account transfer: NAE = the SDV name, one record per SDV (empty key),
@@ -11,15 +10,14 @@ const LIST_BATCH = 256;
  * alike, replacing its own: the agreed copy wins, as the anchor's ApplySerialised had it.
  */
 export const versionManagerRecords: PersonaRecords<VersionManagerState> = {
-  async *list(ctx) {
-    let after: Uint8Array = NO_KEY;
-    for (;;) {
-      const names = await ctx.state.store.names(after, LIST_BATCH);
-      if (names.length > 0) yield names.map((nae): RecordRef => ({ nae, key: NO_KEY }));
-      const last = names.at(-1);
-      if (last === undefined || names.length < LIST_BATCH) return;
-      after = last;
-    }
+  list(ctx) {
+    const { store } = ctx.state;
+    return recordPages(
+      NO_KEY,
+      (after: Uint8Array, limit) => store.names(after, limit),
+      (nae) => nae,
+      (nae) => ({ nae, key: NO_KEY }),
+    );
   },
 
   async read(ctx, nae, key) {
