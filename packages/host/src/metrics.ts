@@ -122,7 +122,9 @@ let processRegistry: Registry | undefined;
 function processMetrics(): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+    // The event-loop monitor's default 10 ms sampling woke every idle replica 100 times a second,
+    // most of what a testnet at rest cost; once a second still shows a loop that stalls.
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 1000 });
   }
   return processRegistry;
 }
