@@ -120,6 +120,30 @@ describe('OpenDecisions', () => {
     expect(carried).toEqual([]);
   });
 
+  it('a handler that fails when run again moves no vote and stops nothing: the request is forgotten', async () => {
+    let handled = 0;
+    const failing = new OpenDecisions<unknown>({
+      persona: 'data-manager',
+      log: silentLogger,
+      telemetry: noTelemetry,
+      now: () => 0,
+      keepMs: 60_000,
+      open: async () => true,
+      handle: async () => {
+        handled++;
+        throw new Error('store gone');
+      },
+      carryOut: async () => {
+        throw new Error('never carried out');
+      },
+    });
+    const declaration = { type: 'Put' } as unknown as MessageDeclaration<unknown, unknown>;
+    failing.remember(declaration, request(1), {}, { actions: [act('CreateRecord')] });
+    await expect(failing.applied(nae, 'created')).resolves.toBeUndefined();
+    await expect(failing.applied(nae, 'created again')).resolves.toBeUndefined();
+    expect(handled).toBe(1);
+  });
+
   it('keeps at most its bounds, oldest out, and nothing past the firewall memory', async () => {
     const { clock, world, decisions, propose } = setUp({ limit: 2, limitBytes: 10 });
     propose(request(1));

@@ -1,3 +1,4 @@
+import { asSafeError } from '../errors.js';
 import { type Name, shortName, toHex } from '../name.js';
 import type { Incoming, MessageDeclaration, Outcome } from '../persona.js';
 import type { Logger, Telemetry } from '../ports.js';
@@ -90,18 +91,31 @@ export class OpenDecisions<S> {
         this.#forget((d) => d === decision);
         continue;
       }
-      const outcome = await this.#deps.handle(decision.declaration, decision.incoming);
-      const keys = keysOf(decision.incoming, outcome);
-      // A refusal now (no action) moves no vote: the one cast stands, and only one answer goes out.
-      if (keys.length === 0 || (keys.length === decision.keys.length && keys.every((k, i) => k === decision.keys[i]))) continue;
-      this.#deps.log.info(
-        { type: decision.incoming.type, nae: shortName(nae), actions: outcome.actions?.map((a) => a.type) },
-        'vote moves: an agreed action changed the record the request was decided on',
-      );
-      this.#deps.telemetry.count('safe_sync_votes_moved_total', { persona: this.#deps.persona, type: decision.incoming.type });
-      decision.keys = keys;
-      await this.#deps.carryOut(outcome, decision.incoming, decision.trace);
+      try {
+        await this.#decideAgain(decision, nae);
+      } catch (error) {
+        // The action that triggered this is applied; a request that cannot be decided again keeps its vote.
+        this.#deps.log.warn(
+          { type: decision.incoming.type, nae: shortName(nae), err: asSafeError(error, 'decide again').message },
+          'request not decided again',
+        );
+        this.#forget((d) => d === decision);
+      }
     }
+  }
+
+  async #decideAgain(decision: OpenDecision<S>, nae: Name): Promise<void> {
+    const outcome = await this.#deps.handle(decision.declaration, decision.incoming);
+    const keys = keysOf(decision.incoming, outcome);
+    // A refusal now (no action) moves no vote: the one cast stands, and only one answer goes out.
+    if (keys.length === 0 || (keys.length === decision.keys.length && keys.every((k, i) => k === decision.keys[i]))) return;
+    this.#deps.log.info(
+      { type: decision.incoming.type, nae: shortName(nae), actions: outcome.actions?.map((a) => a.type) },
+      'vote moves: an agreed action changed the record the request was decided on',
+    );
+    this.#deps.telemetry.count('safe_sync_votes_moved_total', { persona: this.#deps.persona, type: decision.incoming.type });
+    decision.keys = keys;
+    await this.#deps.carryOut(outcome, decision.incoming, decision.trace);
   }
 
   async #anyOpen(decision: OpenDecision<S>): Promise<boolean> {
