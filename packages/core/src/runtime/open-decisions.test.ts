@@ -92,6 +92,19 @@ describe('OpenDecisions', () => {
     expect(world.carried).toEqual([]);
   });
 
+  it('does not keep a request whose action was applied while it was carried out (its peers had agreed first)', async () => {
+    const { world, decisions } = setUp();
+    const first = request(1);
+    const declaration = { type: 'Put', handle: () => ({}) } as unknown as MessageDeclaration<unknown, unknown>;
+    const key = syncKey(first.id, 0, 'CreateRecord');
+    world.open.add(key);
+    await decisions.applied(nae, key);
+    decisions.remember(declaration, first, {}, { actions: [act('CreateRecord')] });
+    world.record = true;
+    await decisions.applied(nae, 'another');
+    expect(world.handled).toBe(0);
+  });
+
   it('leaves the requests of other NAEs alone', async () => {
     const { world, decisions, propose } = setUp();
     propose(request(1, other));

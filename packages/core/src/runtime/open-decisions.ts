@@ -8,6 +8,7 @@ import { syncKey } from '../sync.js';
 /** Bounds on what is kept: an open decision holds its request, content (a chunk) included. */
 const OPEN_DECISIONS_LIMIT = 1000;
 const OPEN_DECISIONS_BYTES = 64 * 1024 * 1024;
+const RECENTLY_APPLIED = 1024;
 
 interface OpenDecision<S> {
   readonly declaration: MessageDeclaration<unknown, S>;
@@ -52,6 +53,8 @@ export class OpenDecisions<S> {
   readonly #deps: OpenDecisionsDeps<S>;
   /** By NAE (hex), oldest first. */
   readonly #byNae = new Map<string, OpenDecision<S>[]>();
+  /** Keys applied here lately: a request whose action resolved while it was carried out is not kept. */
+  readonly #recentlyApplied = new Set<string>();
   #count = 0;
   #bytes = 0;
 
@@ -67,7 +70,7 @@ export class OpenDecisions<S> {
     outcome: Outcome,
   ): void {
     const keys = keysOf(incoming, outcome);
-    if (keys.length === 0) return;
+    if (keys.length === 0 || keys.some((key) => this.#recentlyApplied.has(key))) return;
     const nae = toHex(incoming.destination.nae);
     const now = this.#deps.now();
     this.#forget((d) => d.until <= now);
@@ -84,6 +87,8 @@ export class OpenDecisions<S> {
 
   /** An agreed action (`key`) was applied at the NAE: the requests still open there are decided again. */
   async applied(nae: Name, key: string): Promise<void> {
+    this.#recentlyApplied.add(key);
+    if (this.#recentlyApplied.size > RECENTLY_APPLIED) this.#recentlyApplied.delete(this.#recentlyApplied.values().next().value as string);
     const decisions = this.#byNae.get(toHex(nae));
     if (decisions === undefined) return;
     for (const decision of [...decisions]) {
