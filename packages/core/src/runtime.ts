@@ -159,7 +159,7 @@ export class Replica<S> {
       handleAgain: async (declaration, incoming, trace) => {
         const outcome = await this.#handling.handleNow(declaration, incoming);
         await this.#carryOut(outcome, incoming, declaration.sync, trace);
-        if (declaration.sync && declaration.redecides) decisions.remember(declaration, incoming, trace, outcome);
+        decisions.remember(declaration, incoming, trace, outcome);
       },
       receiveAgain: (envelope, until) => this.#reception.receive(envelope, until),
       count: (envelope, result) => this.#count(envelope, result),

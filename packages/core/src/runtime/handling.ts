@@ -27,7 +27,7 @@ export interface HandlingDeps<S> {
   /** So and Sy: carries out a handler's outcome (proposing its actions when the row says Sy). */
   readonly carryOut: (outcome: Outcome, incoming: Incoming<unknown>, synced: boolean, trace: Record<string, string>) => Promise<void>;
   readonly count: <R extends ReceiveResult>(envelope: Envelope, result: R) => R;
-  /** Requests declared `redecides`, handled and proposed here. */
+  /** Keeps the requests declared `redecides` once handled and proposed here. */
   readonly decisions: Pick<OpenDecisions<S>, 'remember'>;
 }
 
@@ -65,7 +65,7 @@ export class Handling<S> {
       const outcome = await this.#handle(declaration, incoming, span.context());
       if (outcome !== AWAITING_RECORD) {
         await this.#deps.carryOut(outcome, incoming, declaration.sync, span.context());
-        if (declaration.sync && declaration.redecides) this.#deps.decisions.remember(declaration, incoming, span.context(), outcome);
+        this.#deps.decisions.remember(declaration, incoming, span.context(), outcome);
       }
       span.end();
       return this.#deps.count(envelope, outcome === AWAITING_RECORD ? 'pending' : 'handled');

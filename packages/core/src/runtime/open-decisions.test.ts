@@ -31,7 +31,7 @@ function setUp(options: { limit?: number; limitBytes?: number } = {}) {
   const clock = new VirtualClock();
   const world = { record: false, open: new Set<string>(), carried: [] as { id: number; types: string[] }[], handled: 0 };
   const decide = (): Outcome => ({ actions: [act(world.record ? 'AddSubscriber' : 'CreateRecord')] });
-  const declaration = { type: 'Put', handle: decide } as unknown as MessageDeclaration<unknown, unknown>;
+  const declaration = { type: 'Put', sync: true, redecides: true, handle: decide } as unknown as MessageDeclaration<unknown, unknown>;
   const decisions = new OpenDecisions<unknown>({
     persona: 'data-manager',
     log: silentLogger,
@@ -56,6 +56,20 @@ function setUp(options: { limit?: number; limitBytes?: number } = {}) {
     decisions.remember(declaration, incoming, {}, outcome);
   };
   return { clock, world, decisions, propose };
+}
+
+/** OpenDecisions over a handler and carry-out of the test's own, every vote open. */
+function over(handle: () => Promise<Outcome>, carryOut: () => Promise<void>) {
+  return new OpenDecisions<unknown>({
+    persona: 'data-manager',
+    log: silentLogger,
+    telemetry: noTelemetry,
+    now: () => 0,
+    keepMs: 60_000,
+    open: async () => true,
+    handle,
+    carryOut,
+  });
 }
 
 describe('OpenDecisions', () => {
@@ -95,13 +109,23 @@ describe('OpenDecisions', () => {
   it('does not keep a request whose action was applied while it was carried out (its peers had agreed first)', async () => {
     const { world, decisions } = setUp();
     const first = request(1);
-    const declaration = { type: 'Put', handle: () => ({}) } as unknown as MessageDeclaration<unknown, unknown>;
+    const declaration = { type: 'Put', sync: true, redecides: true, handle: () => ({}) } as unknown as MessageDeclaration<unknown, unknown>;
     const key = syncKey(first.id, 0, 'CreateRecord');
     world.open.add(key);
     await decisions.applied(nae, key);
     decisions.remember(declaration, first, {}, { actions: [act('CreateRecord')] });
     world.record = true;
     await decisions.applied(nae, 'another');
+    expect(world.handled).toBe(0);
+  });
+
+  it('keeps only requests whose row is synced and declared redecides', async () => {
+    const { world, decisions } = setUp();
+    const plain = { type: 'Put', sync: true, handle: () => ({}) } as unknown as MessageDeclaration<unknown, unknown>;
+    world.open.add(syncKey(request(1).id, 0, 'CreateRecord'));
+    decisions.remember(plain, request(1), {}, { actions: [act('CreateRecord')] });
+    world.record = true;
+    await decisions.applied(nae, 'created');
     expect(world.handled).toBe(0);
   });
 
@@ -115,19 +139,13 @@ describe('OpenDecisions', () => {
 
   it('moves no vote when the handler now refuses (no action): the vote cast stands, one answer goes out', async () => {
     const carried: string[] = [];
-    const declaration = { type: 'Put' } as unknown as MessageDeclaration<unknown, unknown>;
-    const refusing = new OpenDecisions<unknown>({
-      persona: 'data-manager',
-      log: silentLogger,
-      telemetry: noTelemetry,
-      now: () => 0,
-      keepMs: 60_000,
-      open: async () => true,
-      handle: async () => ({ send: [] }),
-      carryOut: async () => {
+    const declaration = { type: 'Put', sync: true, redecides: true } as unknown as MessageDeclaration<unknown, unknown>;
+    const refusing = over(
+      async () => ({ send: [] }),
+      async () => {
         carried.push('moved');
       },
-    });
+    );
     refusing.remember(declaration, request(1), {}, { actions: [act('CreateRecord')] });
     await refusing.applied(nae, 'created');
     expect(carried).toEqual([]);
@@ -135,22 +153,16 @@ describe('OpenDecisions', () => {
 
   it('a handler that fails when run again moves no vote and stops nothing: the request is forgotten', async () => {
     let handled = 0;
-    const failing = new OpenDecisions<unknown>({
-      persona: 'data-manager',
-      log: silentLogger,
-      telemetry: noTelemetry,
-      now: () => 0,
-      keepMs: 60_000,
-      open: async () => true,
-      handle: async () => {
+    const failing = over(
+      async () => {
         handled++;
         throw new Error('store gone');
       },
-      carryOut: async () => {
+      async () => {
         throw new Error('never carried out');
       },
-    });
-    const declaration = { type: 'Put' } as unknown as MessageDeclaration<unknown, unknown>;
+    );
+    const declaration = { type: 'Put', sync: true, redecides: true } as unknown as MessageDeclaration<unknown, unknown>;
     failing.remember(declaration, request(1), {}, { actions: [act('CreateRecord')] });
     await expect(failing.applied(nae, 'created')).resolves.toBeUndefined();
     await expect(failing.applied(nae, 'created again')).resolves.toBeUndefined();

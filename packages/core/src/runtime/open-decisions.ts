@@ -62,13 +62,14 @@ export class OpenDecisions<S> {
     this.#deps = deps;
   }
 
-  /** The request was handled and its actions proposed here. */
+  /** The request was handled and its actions proposed here; kept if its row is synced and `redecides`. */
   remember(
     declaration: MessageDeclaration<unknown, S>,
     incoming: Incoming<unknown>,
     trace: Record<string, string>,
     outcome: Outcome,
   ): void {
+    if (!declaration.sync || !declaration.redecides) return;
     const keys = keysOf(incoming, outcome);
     if (keys.length === 0 || keys.some((key) => this.#recentlyApplied.has(key))) return;
     const nae = toHex(incoming.destination.nae);
