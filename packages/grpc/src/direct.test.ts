@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { credentials, status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   answerClient,
@@ -36,7 +37,7 @@ import { type GrpcServer, startGrpcServer } from './server.js';
 
 const bytes: Codec<Uint8Array> = { typeName: 'bytes', encode: (b) => b, decode: (b) => b };
 
-function direct(from: Identity, to: Identity, trace: Record<string, string> = {}): Envelope {
+function direct(from: Identity, to: Identity, trace: Record<string, string> = {}, payload = 'ping'): Envelope {
   return sealEnvelope(
     {
       type: 'Ping',
@@ -44,7 +45,7 @@ function direct(from: Identity, to: Identity, trace: Record<string, string> = {}
       authority: 'single',
       destination: { persona: 'pmid-node', nae: to.name },
       scope: 'node',
-      payload: Buffer.from('ping'),
+      payload: Buffer.from(payload),
       correlation: new Uint8Array(0),
     },
     from,
@@ -137,6 +138,74 @@ describe('Node service and DirectTransport', () => {
       expect(received).toHaveLength(1);
     } finally {
       client.close();
+    }
+  });
+
+  it('sends the copies for one node on one long-lived stream, in the order they were sent', async () => {
+    const received: Envelope[] = [];
+    const node = nodeService({ deliver: (e) => received.push(e) });
+    const server = await startGrpcServer({ host: '127.0.0.1', port: 0, services: [node] });
+    servers.push(server);
+    const transport = new DirectTransport({ resolve: () => server.endpoint });
+    transports.push(transport);
+    const sent = Array.from({ length: 200 }, (_, i) => direct(a, b, {}, `ping ${i}`));
+    for (const envelope of sent) transport.send(envelope);
+    await until(() => received.length === sent.length);
+    expect(received.map((e) => Buffer.from(e.payload).toString())).toEqual(sent.map((e) => Buffer.from(e.payload).toString()));
+    expect(node.openStreams).toBe(1);
+    expect(transport.inFlight).toBe(0);
+  });
+
+  it('a node that shuts down ends the streams to it at once; the next copy opens a new stream to where the view says it is', async () => {
+    const first: Envelope[] = [];
+    const second: Envelope[] = [];
+    const dropped: string[] = [];
+    const oldNode = nodeService({ deliver: (e) => first.push(e) });
+    // A grace period longer than the test's timeout: an open stream holding the server would fail the test.
+    const old = await startGrpcServer({ host: '127.0.0.1', port: 0, shutdownGraceMs: 60_000, services: [oldNode] });
+    const moved = await startGrpcServer({ host: '127.0.0.1', port: 0, services: [nodeService({ deliver: (e) => second.push(e) })] });
+    servers.push(moved);
+    let endpoint = old.endpoint;
+    const transport = new DirectTransport({ resolve: () => endpoint, onDropped: (_e, reason) => dropped.push(reason) });
+    transports.push(transport);
+    transport.send(direct(a, b));
+    await until(() => first.length === 1);
+    await old.close();
+    expect(oldNode.openStreams).toBe(0);
+    await until(() => transport.endpoints.length === 0);
+    endpoint = moved.endpoint;
+    transport.send(direct(a, b));
+    await until(() => second.length === 1);
+    expect(transport.endpoints).toEqual([moved.endpoint]);
+    expect(dropped).toEqual([]);
+  });
+
+  it('gives a stream up, dropping what waits on it, when the node does not take copies within the deadline or too much waits', async () => {
+    // Accepts the connection and never speaks HTTP/2: the call is never answered.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const dropped: string[] = [];
+    const transport = new DirectTransport({
+      resolve: () => `127.0.0.1:${port}`,
+      deadlineMs: 200,
+      maxWaitingBytes: 2048,
+      onDropped: (e, reason) => dropped.push(`${reason} ${Buffer.from(e.payload).toString()}`),
+    });
+    transports.push(transport);
+    try {
+      transport.send(direct(a, b, {}, 'first'));
+      transport.send(direct(a, b, {}, 'x'.repeat(4096)));
+      expect(dropped).toEqual([`failed ${'x'.repeat(4096)}`]);
+      expect(transport.inFlight).toBe(1);
+      await until(() => dropped.length === 2);
+      expect(dropped[1]).toBe('failed first');
+      expect(transport.inFlight).toBe(0);
+      expect(transport.endpoints).toEqual([]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 

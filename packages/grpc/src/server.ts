@@ -24,6 +24,8 @@ export interface GrpcService {
    * messages on the Node service of the same server.
    */
   drain?(): Promise<void>;
+  /** After every service drained: ends this service's long-lived calls, which would hold the server open. */
+  stop?(): void;
 }
 
 export interface GrpcServerOptions {
@@ -155,6 +157,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       ]);
       if (!drained) log.warn({ graceMs }, 'client calls still open after the grace period');
     }
+    for (const service of options.services) service.stop?.();
     await new Promise<void>((resolve) => {
       // Whatever is left at the deadline (at least a moment for calls already answered) is cancelled.
       const force = setTimeout(

@@ -115,7 +115,12 @@ export const hostConfigFields = {
     100,
   ),
   callTimeoutMs: intField('SAFE_CALL_TIMEOUT_MS', 30_000, 'longest a client call waits for its group to agree (entry replicas, ms)', 100),
-  directDeadlineMs: intField('SAFE_DIRECT_DEADLINE_MS', 5000, 'deadline of one direct message (gRPC Deliver) to another replica (ms)', 100),
+  directDeadlineMs: intField(
+    'SAFE_DIRECT_DEADLINE_MS',
+    5000,
+    'how long a direct message to another replica may wait to be sent on its stream before the stream is given up (ms)',
+    100,
+  ),
   connectTimeoutMs: intField(
     'SAFE_CONNECT_TIMEOUT_MS',
     10_000,

@@ -13,7 +13,7 @@ import { file_safe_v1_messages } from "./messages_pb.js";
  * Describes the file safe/v1/node.proto.
  */
 export const file_safe_v1_node: GenFile = /*@__PURE__*/
-  fileDesc("ChJzYWZlL3YxL25vZGUucHJvdG8SB3NhZmUudjEyNAoETm9kZRIsCgdEZWxpdmVyEhEuc2FmZS52MS5FbnZlbG9wZRoOLnNhZmUudjEuRW1wdHliBnByb3RvMw", [file_safe_v1_envelope, file_safe_v1_messages]);
+  fileDesc("ChJzYWZlL3YxL25vZGUucHJvdG8SB3NhZmUudjEyYwoETm9kZRIsCgdEZWxpdmVyEhEuc2FmZS52MS5FbnZlbG9wZRoOLnNhZmUudjEuRW1wdHkSLQoGU3RyZWFtEhEuc2FmZS52MS5FbnZlbG9wZRoOLnNhZmUudjEuRW1wdHkoAWIGcHJvdG8z", [file_safe_v1_envelope, file_safe_v1_messages]);
 
 /**
  * Direct messages between replicas (scope NODE): a Sync to one member of the group, a ClientReply
@@ -21,19 +21,32 @@ export const file_safe_v1_node: GenFile = /*@__PURE__*/
  * Get, and the PmidNode's answers. The sender dials the endpoint the membership view announces for
  * the destination node.
  *
- * Deliver answers as soon as the copy is decoded and queued on the receiving replica, not once it
- * is handled: a direct message is like a datagram. The receiver verifies and accounts for it
- * exactly as for a copy from the group bus; a lost or refused copy is never retried by the sender
- * (groups send K copies, and the runtime re-sends unresolved sync entries on its own).
+ * A direct message is like a datagram: the receiver verifies and accounts for it exactly as for a
+ * copy from the group bus; a lost or refused copy is never retried by the sender (groups send K
+ * copies, and the runtime re-sends unresolved sync entries on its own).
  *
  * @generated from service safe.v1.Node
  */
 export const Node: GenService<{
   /**
+   * One copy, answered as soon as it is decoded and queued on the receiving replica.
+   *
    * @generated from rpc safe.v1.Node.Deliver
    */
   deliver: {
     methodKind: "unary";
+    input: typeof EnvelopeSchema;
+    output: typeof EmptySchema;
+  },
+  /**
+   * The copies one replica sends another, on one long-lived call: a unary call per copy costs
+   * about eight times the CPU (sync rounds send K - 1 copies per action). The receiver ends the
+   * call when it shuts down; the sender opens a new one on its next copy.
+   *
+   * @generated from rpc safe.v1.Node.Stream
+   */
+  stream: {
+    methodKind: "client_streaming";
     input: typeof EnvelopeSchema;
     output: typeof EmptySchema;
   },
