@@ -56,6 +56,8 @@ export interface DataManagerState {
   readonly checks: Map<string, IntegrityCheck>;
   /** The last integrity period a page of copies was checked in. */
   integrityEpoch: number;
+  /** When the tick next sweeps tombstones and leftovers (churn/leftovers.ts). */
+  nextSweepAt: number;
   /** What this replica heard of its close peers' farming rates (farming/refresh.ts). */
   readonly farming: FarmingPeers;
 }
@@ -139,6 +141,7 @@ export async function openDataManagerState(db: SqlDatabase, config: DataManagerC
     repairs: new Map(),
     departed: new Set(),
     lostCopies: new Map(),
+    nextSweepAt: 0,
     pendingSince: new Map(),
     lossesAhead: new Map(),
     subscribersAhead: new Map(),

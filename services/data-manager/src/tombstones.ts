@@ -14,6 +14,8 @@ import type { SqlExecutor } from '@safe/sql';
 export const TOMBSTONE_MS = 6 * 60 * 60_000;
 /** How long a record with no subscriber on a tombstone waits for a new Put's CreateRecord before it goes as a late answer's leftover. */
 export const LEFTOVER_MS = 60_000;
+/** How often a tick sweeps: a leftover waits LEFTOVER_MS anyway, and each sweep is a transaction of four round trips. */
+export const SWEEP_EVERY_MS = 10_000;
 
 export async function bury(tx: SqlExecutor, name: Uint8Array, copy: ChunkCopy, at: number): Promise<void> {
   await tx.query('INSERT INTO tombstones (name, copy, at) VALUES ($1, $2, $3) ON CONFLICT (name, copy) DO UPDATE SET at = EXCLUDED.at', [

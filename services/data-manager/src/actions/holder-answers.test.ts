@@ -8,7 +8,7 @@ import { sweepOnTick } from '../churn/leftovers.js';
 import { loadDataManagerConfig } from '../config.js';
 import { chooseHolders } from '../rules.js';
 import { copyKey, type DataManagerState, keepContent, openDataManagerState } from '../state.js';
-import { LEFTOVER_MS } from '../tombstones.js';
+import { LEFTOVER_MS, SWEEP_EVERY_MS } from '../tombstones.js';
 import { addSubscriber } from './add-subscriber.js';
 import { createRecord } from './create-record.js';
 import { holderResult } from './holder-result.js';
@@ -160,6 +160,32 @@ describe('holders’ answers agreed in any order (SPEC.md 3.3 sacrificial copies
     const sent = await sweepOnTick(later);
     expect(sent.map((out) => [out.type, out.to.persona, toHex(out.to.nae)])).toEqual([['Delete', 'pmid-manager', toHex(y)]]);
     expect(await ctx.state.store.record(chunk, ChunkCopy.SACRIFICIAL)).toBeUndefined();
+  });
+
+  it('a tick sweeps leftovers at most once per SWEEP_EVERY_MS: a replica at rest does not open a transaction every second', async () => {
+    const ctx = await replica();
+    const leftover = async () => {
+      const chunk = nameOf(randomBytes(8));
+      const [x, y] = chooseHolders(ctx, chunk, ChunkCopy.SACRIFICIAL, [], 2) as [Name, Name];
+      await createRecord.apply(
+        { name: chunk, copy: ChunkCopy.SACRIFICIAL, size: SIZE, holders: [x, y], context, createdBy: 7 },
+        ctx,
+        chunk,
+      );
+      await ctx.state.store.removeSubscriber(chunk, ChunkCopy.SACRIFICIAL, ctx.now());
+      await holderResult.apply({ name: chunk, copy: ChunkCopy.SACRIFICIAL, pmid: y, stored: true, context, size: SIZE }, ctx, chunk);
+      return chunk;
+    };
+    const first = await leftover();
+    const at = (ms: number) => ({ ...ctx, now: () => ctx.now() + ms });
+    expect(await sweepOnTick(at(LEFTOVER_MS + 1))).toHaveLength(1);
+    expect(await ctx.state.store.record(first, ChunkCopy.SACRIFICIAL)).toBeUndefined();
+    const second = await leftover();
+    // Due (its tombstone is older than LEFTOVER_MS then), but the last sweep was less than SWEEP_EVERY_MS before.
+    expect(await sweepOnTick(at(LEFTOVER_MS + 2))).toEqual([]);
+    expect((await ctx.state.store.record(second, ChunkCopy.SACRIFICIAL))?.subscribers).toBe(0);
+    expect(await sweepOnTick(at(LEFTOVER_MS + 1 + SWEEP_EVERY_MS))).toHaveLength(1);
+    expect(await ctx.state.store.record(second, ChunkCopy.SACRIFICIAL)).toBeUndefined();
   });
 
   it('a record that came by account transfer owes the Put its answer: at once when the copy is stored, or when it is', async () => {
