@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataManagerConfig } from './config.js';
 import { openDataManagerState } from './state.js';
-import type { DataManagerStore } from './store.js';
+import type { DataManagerStore, HolderState } from './store.js';
 
 let host: PgliteHost;
 let store: DataManagerStore;
@@ -33,6 +33,17 @@ describe('the chunk → holders table', () => {
     const record = await store.record(name, ChunkCopy.PRIMARY);
     const holders = (await store.holders(record?.id ?? -1)).map((h) => h.pmid);
     expect(holders).toEqual([...later].reverse().concat([first[1] as Name]));
+  });
+
+  it('a PmidNode first seen in a transaction that rolled back is no known row: a later record lists it', async () => {
+    const name = nameOf(randomBytes(100));
+    const node = pmid();
+    // The holder's NOT NULL state fails the insert after its PmidNode's row was made, in the same transaction.
+    await expect(store.markHolder(name, ChunkCopy.PRIMARY, 100, node, 'unknown' as HolderState, 8)).rejects.toThrow();
+    await store.createRecord(name, ChunkCopy.PRIMARY, 100, [node], 8, 1);
+    await store.markHolder(name, ChunkCopy.PRIMARY, 100, node, 'stored', 8);
+    const record = await store.record(name, ChunkCopy.PRIMARY);
+    expect(await store.holders(record?.id ?? -1)).toEqual([{ pmid: node, state: 'stored' }]);
   });
 
   it("two concurrent Puts' CreateRecords make one record whatever their order: two subscribers, the same creator tag", async () => {

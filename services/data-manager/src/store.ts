@@ -65,6 +65,10 @@ export class DataManagerStore {
    */
   farmingRateMoved: boolean | undefined;
 
+  /** PmidNode row ids by name (hex), from committed transactions only (see #pmidId). */
+  readonly #pmidIds = new Map<string, number>();
+  readonly #uncommittedIds = new WeakMap<SqlExecutor, Map<string, number>>();
+
   constructor(db: SqlDatabase) {
     this.db = db;
   }
@@ -130,14 +134,37 @@ export class DataManagerStore {
     return rows.map((r) => ({ pmid: r.name as Name, state: STATE_OF_CODE[r.state] ?? 'failed' }));
   }
 
+  /**
+   * A PmidNode's row id. Rows of pmid_nodes are never deleted or renumbered, so an id is kept once
+   * the transaction that read or made it committed (a rolled-back insert leaves no row): a holder
+   * added or answered is then no upsert of its PmidNode.
+   */
   async #pmidId(tx: SqlExecutor, pmid: Uint8Array): Promise<number> {
+    const key = Buffer.from(pmid).toString('hex');
+    const known = this.#pmidIds.get(key) ?? this.#uncommittedIds.get(tx)?.get(key);
+    if (known !== undefined) return known;
     const [row] = await tx.query<{ id: number }>(
       `INSERT INTO pmid_nodes (name) VALUES ($1)
        ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`,
       [pmid],
     );
     if (row === undefined) throw new Error('pmid_nodes upsert returned no row');
+    const uncommitted = this.#uncommittedIds.get(tx) ?? new Map<string, number>();
+    uncommitted.set(key, row.id);
+    this.#uncommittedIds.set(tx, uncommitted);
     return row.id;
+  }
+
+  /** A transaction that may learn PmidNode ids: they are kept once it committed. */
+  async #holderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    let last: SqlExecutor | undefined;
+    const result = await this.db.transaction((tx) => {
+      last = tx;
+      return fn(tx);
+    });
+    const learned = last === undefined ? undefined : this.#uncommittedIds.get(last);
+    if (learned !== undefined) for (const [key, id] of learned) this.#pmidIds.set(key, id);
+    return result;
   }
 
   async #ensureChunk(
@@ -191,7 +218,7 @@ export class DataManagerStore {
     maxHolders: number,
     createdBy: number,
   ): Promise<void> {
-    return this.db.transaction(async (tx) => {
+    return this.#holderTransaction(async (tx) => {
       const [before] = await tx.query<{ createdBy: number }>('SELECT created_by AS "createdBy" FROM chunks WHERE name = $1 AND copy = $2', [
         name,
         copyIndex(copy),
@@ -256,7 +283,7 @@ export class DataManagerStore {
     state: HolderState,
     maxHolders: number,
   ): Promise<HolderUpdate & { trimmed: Name[] }> {
-    return this.db.transaction(async (tx) => {
+    return this.#holderTransaction(async (tx) => {
       const chunkId = await this.#ensureChunk(tx, name, copy, size, 0);
       const pmidId = await this.#pmidId(tx, pmid);
       const code = STATE_CODE[state];
@@ -363,7 +390,7 @@ export class DataManagerStore {
 
   /** Adds a new holder (pending) at the top; returns holders trimmed off the bottom. */
   addHolder(name: Uint8Array, copy: ChunkCopy, pmid: Uint8Array, maxHolders: number): Promise<Name[]> {
-    return this.db.transaction(async (tx) => {
+    return this.#holderTransaction(async (tx) => {
       const record = await this.record(name, copy, tx);
       if (record === undefined) return [];
       return this.#addHolder(tx, record.id, pmid, 'pending', maxHolders);
